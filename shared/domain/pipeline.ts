@@ -1,0 +1,98 @@
+/**
+ * The validated, normalised pipeline specification (what `.conveyor/pipeline.yaml` becomes
+ * after parsing). Pure types only, so orchestrations may import them. Durations are
+ * milliseconds here; the file says `90s`, `15m`, `24h`. The schema in shared/pipeline produces
+ * exactly these shapes.
+ */
+
+/** A JSON value (for `json.equals` checks and free-form inputs). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** A shell step run in the checked-out workspace. */
+export interface CommandStep {
+  /** Run with `bash -c` in the workspace. */
+  command: string;
+  /** Kill the step's whole process group after this long. */
+  timeoutMs: number;
+  /** Extra environment variables for the step (literal values from the file). */
+  env: Record<string, string>;
+}
+
+/** The build step: runs once per commit and packages `artifact` paths. */
+export interface BuildStep extends CommandStep {
+  /** Workspace-relative paths (files or folders) packed into the artifact. */
+  artifact: string[];
+}
+
+/** Runs the artifact as a local process per environment (the embedded default target). */
+export interface ProcessTargetSpec {
+  type: 'process';
+  /** Start command, run with `bash -c` in the release folder. */
+  start: string;
+  /** TCP port the process listens on (127.0.0.1); becomes `PORT`. */
+  port: number;
+  /** Extra environment variables for the process. */
+  env: Record<string, string>;
+  /** How long to wait for the port to accept connections after start. */
+  startTimeoutMs: number;
+}
+
+/** Where an environment's artifact runs. A tagged union so other targets (AKS) slot in. */
+export type TargetSpec = ProcessTargetSpec;
+
+/** An HTTP check against the environment's base URL. */
+export interface HttpCheckSpec {
+  type: 'http';
+  /** Path (with optional query) appended to the environment's base URL. */
+  path: string;
+  /** Expected HTTP status. */
+  expectStatus: number;
+  /** The body must contain this text. */
+  bodyContains?: string;
+  /** A JSON field (dotted path, e.g. `build.commit`) must equal a value. */
+  json?: { path: string; equals: JsonValue };
+  /** Per-try timeout. */
+  timeoutMs: number;
+  /** Extra tries after the first failing one. */
+  retries: number;
+  /** Wait between tries (a durable timer in the orchestration). */
+  intervalMs: number;
+  /** Consecutive passing tries needed. */
+  successes: number;
+}
+
+/** One verification of a deployed environment. A tagged union for later check types. */
+export type VerifySpec = HttpCheckSpec;
+
+/** A manual gate before an environment is deployed. */
+export interface ApprovalSpec {
+  /** User identities (e.g. `alice@example.com`) or groups (`group:release-managers`). */
+  approvers: string[];
+  /** Number of distinct approvers needed. */
+  required: number;
+  /** Give up (run ends Aborted) after this long. */
+  timeoutMs: number;
+  /** Whether the commit's pusher may approve their own change. */
+  allowSelfApproval: boolean;
+}
+
+/** One environment of the promotion chain, in declared order. */
+export interface EnvironmentSpec {
+  /** Unique, URL- and blob-path-safe name. */
+  name: string;
+  target: TargetSpec;
+  verify: VerifySpec[];
+  approval?: ApprovalSpec;
+  /** `auto`: a failed verification redeploys the last good revision. */
+  rollback: 'auto' | 'manual';
+  /** `latest`: a newer run supersedes a waiting one; `queue`: runs wait their turn. */
+  concurrency: 'latest' | 'queue';
+}
+
+/** The whole pipeline of an application. */
+export interface PipelineSpec {
+  version: 1;
+  build: BuildStep;
+  test?: CommandStep;
+  environments: EnvironmentSpec[];
+}
