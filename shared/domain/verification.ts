@@ -33,20 +33,20 @@ export type VerificationDecision =
 /**
  * Decides the next step of one check.
  *
- * Semantics (matching the pipeline file's documentation of the fields):
+ * Semantics (the same as the pipeline file's schema, which rejects `successes > retries + 1`):
+ * - `retries`: tries after the first one, so a check gets at most `retries + 1` tries in total.
  * - `successes`: the check passes once its last `successes` tries all passed (in a row).
- * - `retries`: failing tries tolerated after the first failing one; the check fails when the
- *   number of failed tries exceeds `retries`. A flapping service therefore cannot keep the
- *   loop alive forever: every failure spends the budget, so at most
- *   `(retries + 1) * successes` tries ever run.
+ * - It fails as soon as the tries left cannot complete the streak any more (no pointless
+ *   waiting), or when the tries are used up.
  * - `intervalMs`: wait between tries; the first try runs at once.
  *
  * Settings out of range are clamped rather than rejected (the schema validates them; this
- * keeps the function total): `successes` at least 1, `retries` and `intervalMs` at least 0.
+ * keeps the function total): `successes` at least 1, `retries` and `intervalMs` at least 0,
+ * and the total at least `successes`.
  */
 export function decideVerification(settings: RetrySettings, tries: readonly Pick<CheckTry, 'ok' | 'reason'>[]): VerificationDecision {
   const successes = Math.max(1, Math.floor(settings.successes));
-  const retries = Math.max(0, Math.floor(settings.retries));
+  const total = maxVerificationTries(settings);
   const intervalMs = Math.max(0, settings.intervalMs);
 
   if (tries.length === 0) return { done: false, waitMs: 0 };
@@ -57,25 +57,30 @@ export function decideVerification(settings: RetrySettings, tries: readonly Pick
 
   if (streak >= successes) {
     const inARow = successes === 1 ? 'passed' : `passed ${successes} times in a row`;
-    const after = failures === 0 ? '' : ` after ${failures} failed ${failures === 1 ? 'try' : 'tries'}`;
+    const after = failures === 0 ? '' : ` after ${failures} failed ${plural(failures, 'try', 'tries')}`;
     return { done: true, passed: true, reason: `${inARow}${after}` };
   }
-  if (failures > retries) {
+  const left = total - tries.length;
+  if (successes - streak > left) {
     const last = [...tries].reverse().find((t) => !t.ok);
-    const allowed = retries === 0 ? 'no retries allowed' : `${retries} ${retries === 1 ? 'retry' : 'retries'} allowed`;
+    const goal = successes === 1 ? 'did not pass' : `could not pass ${successes} times in a row`;
     return {
       done: true,
       passed: false,
-      reason: `failed ${failures} of ${tries.length} ${tries.length === 1 ? 'try' : 'tries'} (${allowed}); last failure: ${last?.reason ?? 'unknown'}`,
+      reason: `${goal} within ${total} ${plural(total, 'try', 'tries')} (${failures} failed); last failure: ${last?.reason ?? 'unknown'}`,
     };
   }
   return { done: false, waitMs: intervalMs };
 }
 
 /**
- * The most tries a check with these settings can ever take; useful for sizing deadlines
- * (e.g. the orchestration's overall verification timeout) without running the loop.
+ * The most tries a check with these settings can take (`retries + 1`, at least `successes`);
+ * useful for sizing deadlines without running the loop.
  */
 export function maxVerificationTries(settings: RetrySettings): number {
-  return (Math.max(0, Math.floor(settings.retries)) + 1) * Math.max(1, Math.floor(settings.successes));
+  return Math.max(Math.max(0, Math.floor(settings.retries)) + 1, Math.max(1, Math.floor(settings.successes)));
+}
+
+function plural(n: number, one: string, many: string): string {
+  return n === 1 ? one : many;
 }

@@ -15,19 +15,21 @@ interface Case {
 const cases: Case[] = [
   { name: 'no tries yet: try at once', settings: { retries: 3, intervalMs: 500, successes: 1 }, tries: [], expect: { done: false, waitMs: 0 } },
   { name: 'one pass is enough when one success is needed', settings: { retries: 0, intervalMs: 500, successes: 1 }, tries: [P], expect: { done: true, passed: true, reasonMatches: /^passed$/ } },
-  { name: 'a failure with no retries fails the check', settings: { retries: 0, intervalMs: 500, successes: 1 }, tries: [F], expect: { done: true, passed: false, reasonMatches: /no retries allowed.*got 500/ } },
+  { name: 'a failure with no retries fails the check', settings: { retries: 0, intervalMs: 500, successes: 1 }, tries: [F], expect: { done: true, passed: false, reasonMatches: /did not pass within 1 try \(1 failed\); last failure: .*got 500/ } },
   { name: 'a failure with retries left waits the interval', settings: { retries: 2, intervalMs: 750, successes: 1 }, tries: [F], expect: { done: false, waitMs: 750 } },
-  { name: 'failures up to the retry budget are tolerated', settings: { retries: 2, intervalMs: 10, successes: 1 }, tries: [F, F, P], expect: { done: true, passed: true, reasonMatches: /after 2 failed tries/ } },
-  { name: 'one failure beyond the budget fails', settings: { retries: 2, intervalMs: 10, successes: 1 }, tries: [F, F, F], expect: { done: true, passed: false, reasonMatches: /failed 3 of 3 tries \(2 retries allowed\)/ } },
-  { name: 'passes must come in a row: a streak still short keeps going', settings: { retries: 1, intervalMs: 100, successes: 3 }, tries: [P, P], expect: { done: false, waitMs: 100 } },
-  { name: 'three passes in a row pass', settings: { retries: 1, intervalMs: 100, successes: 3 }, tries: [P, P, P], expect: { done: true, passed: true, reasonMatches: /passed 3 times in a row/ } },
-  { name: 'a failure resets the streak', settings: { retries: 1, intervalMs: 100, successes: 3 }, tries: [P, P, F, P, P], expect: { done: false, waitMs: 100 } },
-  { name: 'the streak after a failure counts from the failure', settings: { retries: 1, intervalMs: 100, successes: 3 }, tries: [P, P, F, P, P, P], expect: { done: true, passed: true, reasonMatches: /after 1 failed try$/ } },
-  { name: 'a flapping service spends the failure budget and fails', settings: { retries: 1, intervalMs: 100, successes: 3 }, tries: [P, F, P, F], expect: { done: true, passed: false } },
-  { name: 'passes before the budget runs out do not forgive failures', settings: { retries: 1, intervalMs: 100, successes: 2 }, tries: [F, P, F], expect: { done: true, passed: false, reasonMatches: /failed 2 of 3 tries/ } },
+  { name: 'a pass on the last retry passes', settings: { retries: 2, intervalMs: 10, successes: 1 }, tries: [F, F, P], expect: { done: true, passed: true, reasonMatches: /^passed after 2 failed tries$/ } },
+  { name: 'failing every try fails once the retries are used up', settings: { retries: 2, intervalMs: 10, successes: 1 }, tries: [F, F, F], expect: { done: true, passed: false, reasonMatches: /did not pass within 3 tries \(3 failed\)/ } },
+  { name: 'passes must come in a row: a streak still short keeps going', settings: { retries: 4, intervalMs: 100, successes: 3 }, tries: [P, P], expect: { done: false, waitMs: 100 } },
+  { name: 'enough passes in a row pass', settings: { retries: 4, intervalMs: 100, successes: 3 }, tries: [P, P, P], expect: { done: true, passed: true, reasonMatches: /^passed 3 times in a row$/ } },
+  { name: 'a failure resets the streak', settings: { retries: 5, intervalMs: 100, successes: 3 }, tries: [P, P, F, P, P], expect: { done: false, waitMs: 100 } },
+  { name: 'the streak after a failure counts from the failure', settings: { retries: 5, intervalMs: 100, successes: 3 }, tries: [P, P, F, P, P, P], expect: { done: true, passed: true, reasonMatches: /after 1 failed try$/ } },
+  { name: 'it fails early once the tries left cannot complete the streak', settings: { retries: 4, intervalMs: 100, successes: 3 }, tries: [P, F, P, F], expect: { done: true, passed: false, reasonMatches: /could not pass 3 times in a row within 5 tries \(2 failed\)/ } },
+  { name: 'it keeps going while the streak can still be completed', settings: { retries: 4, intervalMs: 100, successes: 3 }, tries: [P, F], expect: { done: false, waitMs: 100 } },
+  { name: 'when every try must pass, the first failure ends it', settings: { retries: 2, intervalMs: 100, successes: 3 }, tries: [P, F], expect: { done: true, passed: false } },
   { name: 'out-of-range settings are clamped (successes 0 acts as 1)', settings: { retries: -4, intervalMs: -5, successes: 0 }, tries: [P], expect: { done: true, passed: true } },
   { name: 'negative interval is clamped to 0', settings: { retries: 3, intervalMs: -5, successes: 1 }, tries: [F], expect: { done: false, waitMs: 0 } },
-  { name: 'the last failure reason is reported', settings: { retries: 1, intervalMs: 0, successes: 1 }, tries: [{ ok: false, reason: 'first' }, { ok: false, reason: 'timed out after 50 ms' }], expect: { done: true, passed: false, reasonMatches: /last failure: timed out after 50 ms/ } },
+  { name: 'more successes than tries gets enough tries to reach them', settings: { retries: 0, intervalMs: 1, successes: 2 }, tries: [P], expect: { done: false, waitMs: 1 } },
+  { name: 'the last failure reason is reported', settings: { retries: 1, intervalMs: 0, successes: 1 }, tries: [{ ok: false, reason: 'first' }, { ok: false, reason: 'timed out after 50 ms' }], expect: { done: true, passed: false, reasonMatches: /last failure: timed out after 50 ms$/ } },
 ];
 
 for (const c of cases) {
@@ -46,10 +48,12 @@ for (const c of cases) {
 test('verification policy: the loop always ends within maxVerificationTries, whatever the service does', () => {
   // Exhaustive over every pass/fail sequence up to the bound for small settings: the policy
   // must stop on or before the bound and never ask for a try after a verdict.
-  for (const retries of [0, 1, 2]) {
+  for (const retries of [0, 1, 2, 4]) {
     for (const successes of [1, 2, 3]) {
       const settings = { retries, intervalMs: 1, successes };
       const bound = maxVerificationTries(settings);
+      let sawPass = false;
+      let sawFail = false;
       for (let mask = 0; mask < 1 << bound; mask++) {
         const tries: { ok: boolean }[] = [];
         let decision = decideVerification(settings, tries);
@@ -58,7 +62,12 @@ test('verification policy: the loop always ends within maxVerificationTries, wha
           tries.push({ ok: ((mask >> tries.length) & 1) === 1 });
           decision = decideVerification(settings, tries);
         }
+        if (decision.passed) sawPass = true;
+        else sawFail = true;
+        // A pass always ends on a streak of exactly the needed length.
+        if (decision.passed) assert.ok(tries.slice(-successes).every((t) => t.ok));
       }
+      assert.ok(sawPass && sawFail);
     }
   }
 });
