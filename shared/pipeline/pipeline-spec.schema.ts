@@ -1,0 +1,251 @@
+/**
+ * The one definition of `.conveyor/pipeline.yaml`: a zod 4 schema of the file shape that
+ * transforms into the normalised {@link PipelineSpec} of shared/domain/pipeline.ts (durations
+ * in ms, defaults filled in). The JSON Schema editors use (docs/pipeline.schema.json) is
+ * generated from this same definition by `npm run schema`, so the two cannot drift.
+ *
+ * Every object is strict: an unknown key is an error, because a typo such as `timout:` would
+ * otherwise silently fall back to a default.
+ */
+import { z } from 'zod';
+import type {
+  ApprovalSpec,
+  BuildStep,
+  CommandStep,
+  EnvironmentSpec,
+  HttpCheckSpec,
+  JsonValue,
+  PipelineSpec,
+  ProcessTargetSpec,
+  VerifySpec,
+} from '../domain/pipeline.js';
+
+/** Environment and app names: lowercase, start with a letter, at most 32 chars (URL- and blob-path-safe). */
+export const SAFE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** A URL- and blob-path-safe name (apps, environments). */
+export const safeName = z
+  .string()
+  .regex(SAFE_NAME_PATTERN, 'must be 1-32 characters: lowercase letters, digits and "-", starting with a letter');
+
+const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const DURATION_PATTERN = /^(\d{1,9})(ms|s|m|h|d)$/;
+/** Longest duration accepted anywhere (durable timers loop beyond ~6 days, but a year is absurd). */
+const MAX_DURATION_MS = 365 * DURATION_UNITS.d;
+
+/** Converts `500ms`, `90s`, `15m`, `24h`, `7d` to milliseconds; undefined when malformed. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION_PATTERN.exec(text);
+  if (!m) return undefined;
+  return Number(m[1]) * DURATION_UNITS[m[2] as keyof typeof DURATION_UNITS];
+}
+
+/** A positive duration string (`500ms`, `90s`, `15m`, `24h`, `7d`) that becomes milliseconds. */
+function duration(description: string) {
+  return z
+    .string()
+    .regex(DURATION_PATTERN, 'must be a duration such as 500ms, 90s, 15m, 24h or 7d')
+    .transform((text, ctx) => {
+      const ms = parseDuration(text) ?? 0;
+      if (ms <= 0) ctx.addIssue({ code: 'custom', message: 'must be greater than zero' });
+      if (ms > MAX_DURATION_MS) ctx.addIssue({ code: 'custom', message: 'must be at most 365d' });
+      return ms;
+    })
+    .describe(description);
+}
+
+/** Environment variable names a file may set (POSIX-portable); `CONVEYOR_*` is reserved. */
+const envMap = z
+  .record(
+    z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a valid environment variable name')
+      .refine((k) => !k.startsWith('CONVEYOR_'), 'CONVEYOR_* variables are set by Conveyor and cannot be overridden'),
+    // YAML users write `DEBUG: 1` or `VERBOSE: true`; the process sees strings anyway.
+    z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v)),
+  )
+  .describe('Extra environment variables (literal values; never put secrets here).');
+
+const relativePath = z
+  .string()
+  .min(1)
+  .max(512)
+  .refine((p) => !p.startsWith('/') && !/^[A-Za-z]:/.test(p), 'must be relative to the repository root')
+  .refine((p) => !p.split(/[\\/]/).includes('..'), 'must not contain ".." segments');
+
+const command = z.string().trim().min(1, 'must not be empty').max(16_384).describe('Run with `bash -c` in the workspace.');
+
+const DEFAULT_STEP_TIMEOUT = '30m';
+
+/** `build:` in the file. */
+export const buildStepFile = z
+  .strictObject({
+    command,
+    artifact: z.array(relativePath).min(1).max(100).describe('Workspace-relative files or folders packed into the artifact.'),
+    timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
+    env: envMap.optional(),
+  })
+  .transform((v): BuildStep => ({ command: v.command, artifact: v.artifact, timeoutMs: v.timeout, env: v.env ?? {} }))
+  .describe('How the commit is built, once; the artifact is promoted through every environment.');
+
+/** `test:` in the file. */
+export const commandStepFile = z
+  .strictObject({
+    command,
+    timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
+    env: envMap.optional(),
+  })
+  .transform((v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {} }))
+  .describe('Tests run in the built workspace before any environment is deployed.');
+
+const processTargetFile = z
+  .strictObject({
+    type: z.literal('process'),
+    start: command.describe('Start command, run with `bash -c` in the release folder.'),
+    port: z.number().int().min(1024).max(65535).describe('Port the process listens on (127.0.0.1); passed as PORT.'),
+    env: envMap.optional(),
+    startTimeout: duration('How long the port may take to accept connections. Default 30s.').prefault('30s'),
+  })
+  .transform((v): ProcessTargetSpec => ({ type: 'process', start: v.start, port: v.port, env: v.env ?? {}, startTimeoutMs: v.startTimeout }));
+
+/** `target:` — a tagged union on `type`, so other target kinds (AKS) slot in later. */
+export const targetFile = z.discriminatedUnion('type', [processTargetFile]).describe('Where the artifact runs for this environment.');
+
+const jsonCheckFile = z.strictObject({
+  path: z.string().min(1).max(256).describe('Dotted path into the JSON body, e.g. build.commit.'),
+  equals: z.json().describe('Value the field must equal.'),
+});
+
+const httpCheckFile = z
+  .strictObject({
+    path: z.string().startsWith('/', 'must start with "/"').max(2048).describe("Path (and query) appended to the environment's base URL."),
+    expect: z.number().int().min(100).max(599).default(200).describe('Expected HTTP status. Default 200.'),
+    bodyContains: z.string().min(1).optional().describe('The body must contain this text.'),
+    json: jsonCheckFile.optional(),
+    timeout: duration('Per-try timeout. Default 5s.').prefault('5s'),
+    retries: z.number().int().min(0).max(100).default(0).describe('Extra tries after a failing one. Default 0.'),
+    interval: duration('Wait between tries. Default 2s.').prefault('2s'),
+    successes: z.number().int().min(1).max(100).default(1).describe('Consecutive passing tries needed. Default 1.'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.successes > v.retries + 1) {
+      ctx.addIssue({ code: 'custom', path: ['successes'], message: `cannot need ${v.successes} passing tries with only ${v.retries + 1} tries in total (raise retries)` });
+    }
+  })
+  .transform(
+    (v): HttpCheckSpec => ({
+      type: 'http',
+      path: v.path,
+      expectStatus: v.expect,
+      ...(v.bodyContains !== undefined ? { bodyContains: v.bodyContains } : {}),
+      ...(v.json !== undefined ? { json: { path: v.json.path, equals: v.json.equals as JsonValue } } : {}),
+      timeoutMs: v.timeout,
+      retries: v.retries,
+      intervalMs: v.interval,
+      successes: v.successes,
+    }),
+  );
+
+/**
+ * One `verify:` entry. Key-tagged (`- http: {...}`) so that later check kinds become further
+ * members of a union without changing existing files.
+ */
+export const verifyFile = z
+  .strictObject({ http: httpCheckFile })
+  .transform((v): VerifySpec => v.http)
+  .describe('A check run after deploying; all must pass.');
+
+/** An approver: an e-mail-like identity or `group:<name>`. */
+const approver = z
+  .string()
+  .regex(/^(group:[A-Za-z0-9._-]{1,64}|[^\s@]{1,64}@[^\s@]{1,255})$/, 'must be an e-mail address or group:<name>');
+
+/** `approval:` in an environment. */
+export const approvalFile = z
+  .strictObject({
+    approvers: z.array(approver).min(1).max(100).describe('Users (e-mail) or groups (group:name) allowed to approve.'),
+    required: z.number().int().min(1).default(1).describe('Distinct approvals needed. Default 1.'),
+    timeout: duration('Give up (the run ends Aborted) after this long. Default 24h.').prefault('24h'),
+    allowSelfApproval: z.boolean().default(false).describe('Whether the pusher may approve their own change. Default false.'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.required > v.approvers.length) {
+      ctx.addIssue({ code: 'custom', path: ['required'], message: `cannot need ${v.required} approvals from ${v.approvers.length} approver(s)` });
+    }
+    const seen = new Set<string>();
+    v.approvers.forEach((a, i) => {
+      if (seen.has(a.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['approvers', i], message: `approver "${a}" is listed twice` });
+      seen.add(a.toLowerCase());
+    });
+  })
+  .transform((v): ApprovalSpec => ({ approvers: v.approvers, required: v.required, timeoutMs: v.timeout, allowSelfApproval: v.allowSelfApproval }))
+  .describe('A manual gate before this environment is deployed.');
+
+/** One `environments:` entry. */
+export const environmentFile = z
+  .strictObject({
+    name: safeName.describe('Unique name; lowercase letters, digits and "-", starting with a letter.'),
+    target: targetFile,
+    verify: z.array(verifyFile).max(50).default([]),
+    approval: approvalFile.optional(),
+    rollback: z.enum(['auto', 'manual']).default('auto').describe('auto: failed verification redeploys the last good revision. Default auto.'),
+    concurrency: z.enum(['latest', 'queue']).default('latest').describe('latest: a newer run supersedes a waiting one; queue: runs wait their turn. Default latest.'),
+  })
+  .transform(
+    (v): EnvironmentSpec => ({
+      name: v.name,
+      target: v.target,
+      verify: v.verify,
+      ...(v.approval ? { approval: v.approval } : {}),
+      rollback: v.rollback,
+      concurrency: v.concurrency,
+    }),
+  );
+
+/** Most environments a pipeline may declare. */
+export const MAX_ENVIRONMENTS = 32;
+
+/** The whole file. Parse with `parsePipelineSpec` (shared/pipeline/parse-pipeline.ts) for line/column errors. */
+export const pipelineFileSchema = z
+  .strictObject({
+    version: z.literal(1).default(1).describe('File format version. Default 1.'),
+    build: buildStepFile,
+    test: commandStepFile.optional(),
+    environments: z.array(environmentFile).min(1).max(MAX_ENVIRONMENTS).describe('Promotion order: each environment is deployed and verified before the next.'),
+  })
+  .superRefine((v, ctx) => {
+    const names = new Map<string, number>();
+    const ports = new Map<number, number>();
+    v.environments.forEach((env, i) => {
+      const firstName = names.get(env.name);
+      if (firstName !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'name'], message: `environment "${env.name}" is already declared at environments[${firstName}]` });
+      else names.set(env.name, i);
+      const port = env.target.port;
+      const firstPort = ports.get(port);
+      if (firstPort !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'port'], message: `port ${port} is already used by environments[${firstPort}]` });
+      else ports.set(port, i);
+    });
+  })
+  .transform(
+    (v): PipelineSpec => ({
+      version: v.version,
+      build: v.build,
+      ...(v.test ? { test: v.test } : {}),
+      environments: v.environments,
+    }),
+  )
+  .describe('Conveyor pipeline (.conveyor/pipeline.yaml): how an app is built, tested and promoted.');
+
+/** The file shape as written (what editors validate against). */
+export type PipelineFile = z.input<typeof pipelineFileSchema>;
+
+// Compile-time proof that the schema produces exactly the domain contract, both ways.
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _producesPipelineSpec: Exactly<z.output<typeof pipelineFileSchema>, PipelineSpec> = true;
+const _schemaIsTyped = pipelineFileSchema satisfies z.ZodType<PipelineSpec, PipelineFile>;
+
+/** JSON Schema (draft 2020-12) of the file shape, generated from {@link pipelineFileSchema}. */
+export function pipelineJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(pipelineFileSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+  return { $schema: schema.$schema, title: 'Conveyor pipeline', ...schema };
+}
