@@ -1,0 +1,195 @@
+/**
+ * Runs one pipeline step (`bash -c <command>`) in a workspace.
+ *
+ * Safety rules (ARCHITECTURE.md principle 8):
+ * - the command string comes only from the pipeline file; values from webhooks (branch, commit
+ *   message, author) reach the step only as `CONVEYOR_*` environment variables;
+ * - the step gets a minimal environment, not the orchestrator's (which holds connection strings);
+ * - the step runs in its own process group, so a timeout (or the step ending) kills every
+ *   process it started, grandchildren included;
+ * - output is redacted of registered secrets before it reaches any sink.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
+import { ExternalFailureError } from '../errors.js';
+import { SecretRegistry, StreamingRedactor } from '../secrets/redactor.js';
+import type { LogSink } from './log-sink.js';
+
+/** Values exposed to the step as `CONVEYOR_<NAME>` variables. Untrusted values belong here. */
+export interface ConveyorVars {
+  app: string;
+  commit: string;
+  branch?: string;
+  environment?: string;
+  /** Further values, e.g. `{ runId, commitMessage, author }` -> `CONVEYOR_RUN_ID`, ... */
+  [name: string]: string | undefined;
+}
+
+/** What to run. */
+export interface StepOptions {
+  /** Shell text from the pipeline file; run with `bash -c`. */
+  command: string;
+  /** Working directory (the workspace). */
+  cwd: string;
+  /** Literal variables from the pipeline file. */
+  env?: Record<string, string>;
+  /** Kill the whole process group after this long. */
+  timeoutMs: number;
+  /** Becomes `CONVEYOR_*` variables. */
+  conveyorVars: ConveyorVars;
+  /** Receives redacted output while the step runs. */
+  log: LogSink;
+  /** Values to mask in the output. */
+  secrets?: SecretRegistry | Iterable<string>;
+  /** Aborting kills the step like a timeout (but `timedOut` stays false). */
+  signal?: AbortSignal;
+  /** Time between SIGTERM and SIGKILL of the process group. Default 2000 ms. */
+  killGraceMs?: number;
+  /** Lines kept for `outputTail`. Default 50. */
+  tailLines?: number;
+  /** Base environment the minimal one is taken from (tests); default `process.env`. */
+  baseEnv?: NodeJS.ProcessEnv;
+}
+
+/** How a step ended. */
+export interface StepResult {
+  /** Exit code of bash, or null when it was killed by a signal. */
+  exitCode: number | null;
+  /** Signal that ended bash, if any. */
+  signal: NodeJS.Signals | null;
+  durationMs: number;
+  /** True when the step was killed for exceeding `timeoutMs`. */
+  timedOut: boolean;
+  /** The last lines of (redacted) output, for failure reports. */
+  outputTail: string;
+}
+
+/** `commitMessage` -> `CONVEYOR_COMMIT_MESSAGE`. */
+export function conveyorVarName(key: string): string {
+  return `CONVEYOR_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[^A-Za-z0-9]+/g, '_').toUpperCase()}`;
+}
+
+/** The minimal environment a step sees: PATH, HOME, LANG, TMPDIR, CONVEYOR_* and the step's own variables. */
+export function stepEnvironment(options: Pick<StepOptions, 'env' | 'conveyorVars' | 'baseEnv'>): Record<string, string> {
+  const base = options.baseEnv ?? process.env;
+  const env: Record<string, string> = {
+    PATH: base.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: base.HOME ?? tmpdir(),
+    LANG: base.LANG ?? 'C.UTF-8',
+    TMPDIR: base.TMPDIR ?? tmpdir(),
+  };
+  for (const [k, v] of Object.entries(options.env ?? {})) env[k] = v;
+  // CONVEYOR_* last: the pipeline file cannot override them (the schema also forbids it).
+  for (const [k, v] of Object.entries(options.conveyorVars)) {
+    if (v !== undefined) env[conveyorVarName(k)] = v;
+  }
+  return env;
+}
+
+/** Keeps the last N lines of a text stream without storing all of it. */
+class Tail {
+  private lines: string[] = [''];
+  constructor(private readonly max: number) {}
+  push(text: string): void {
+    const parts = text.split('\n');
+    this.lines[this.lines.length - 1] += parts[0];
+    for (let i = 1; i < parts.length; i++) this.lines.push(parts[i]!);
+    // Keep a little slack so trimming happens in batches.
+    if (this.lines.length > this.max * 2) this.lines = this.lines.slice(-this.max - 1);
+  }
+  text(): string {
+    const lines = this.lines[this.lines.length - 1] === '' ? this.lines.slice(0, -1) : this.lines;
+    return lines.slice(-this.max).map((l) => (l.length > 2000 ? `${l.slice(0, 2000)}…` : l)).join('\n');
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+/**
+ * Runs a step and resolves when it has ended and its output is flushed to the sink. A failing
+ * command is not an error (see `exitCode`); only failing to start bash at all throws.
+ */
+export async function runStep(options: StepOptions): Promise<StepResult> {
+  const registry = options.secrets instanceof SecretRegistry ? options.secrets : new SecretRegistry(options.secrets ?? []);
+  const grace = options.killGraceMs ?? 2000;
+  const tail = new Tail(options.tailLines ?? 50);
+  if (!existsSync(options.cwd)) throw new ExternalFailureError(`workspace folder ${options.cwd} does not exist`);
+  const started = performance.now();
+
+  const child = spawn('bash', ['-c', options.command], {
+    cwd: options.cwd,
+    env: stepEnvironment(options),
+    // Own process group: `kill(-pid)` reaches everything the step starts.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+
+  const emit = (text: string) => {
+    if (!text) return;
+    tail.push(text);
+    options.log.write(text);
+  };
+  // One decoder + redactor per stream: interleaving would otherwise split characters and secrets.
+  const streams = [child.stdout, child.stderr].map((stream) => {
+    const decoder = new StringDecoder('utf8');
+    const redactor = new StreamingRedactor(registry);
+    stream.on('data', (chunk: Buffer) => emit(redactor.push(decoder.write(chunk))));
+    return new Promise<void>((resolve) => {
+      stream.on('close', () => {
+        emit(redactor.push(decoder.end()) + redactor.end());
+        resolve();
+      });
+    });
+  });
+
+  let timedOut = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const terminate = () => {
+    if (child.pid === undefined || killTimer) return;
+    killGroup(child.pid, 'SIGTERM');
+    killTimer = setTimeout(() => child.pid !== undefined && killGroup(child.pid, 'SIGKILL'), grace);
+  };
+  const timeout = setTimeout(() => {
+    timedOut = true;
+    terminate();
+  }, options.timeoutMs);
+  const onAbort = () => terminate();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) terminate();
+
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', (err) => reject(new ExternalFailureError(`could not start bash: ${err.message}`, { cause: err })));
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+
+  let exit: { code: number | null; signal: NodeJS.Signals | null };
+  try {
+    exit = await exited;
+  } finally {
+    clearTimeout(timeout);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  // bash is gone; anything it left running in the background (daemons, `sleep &`) goes too, so a
+  // step cannot outlive itself and keep the output pipes open forever.
+  if (child.pid !== undefined) {
+    killGroup(child.pid, 'SIGTERM');
+    const pid = child.pid;
+    const reaper = setTimeout(() => killGroup(pid, 'SIGKILL'), grace);
+    await Promise.all(streams);
+    clearTimeout(reaper);
+    killGroup(pid, 'SIGKILL');
+  }
+  if (killTimer) clearTimeout(killTimer);
+  const durationMs = Math.round(performance.now() - started);
+  if (timedOut) emit(`\n[conveyor] step timed out after ${options.timeoutMs} ms; process group killed\n`);
+  await options.log.flush();
+  return { exitCode: exit.code, signal: exit.signal, durationMs, timedOut, outputTail: tail.text() };
+}
