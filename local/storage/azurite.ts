@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createServer, request } from 'node:http';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Well-known development account of every Azure storage emulator (public, not a secret). */
 export const DEV_ACCOUNT = 'devstoreaccount1';
@@ -100,7 +101,10 @@ export async function startAzurite(options: AzuriteOptions): Promise<RunningAzur
     '--tableHost', '127.0.0.1', '--tablePort', String(tablePort),
   ];
   if (options.debugLog) args.push('--debug', options.debugLog);
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // stdin is a pipe the child watches (parent-watch.js): if this process dies, Azurite exits.
+  const watch = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'parent-watch.js')).href;
+  const child: ChildProcess = spawn(process.execPath, ['--import', watch, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  child.stdin?.on('error', () => {});
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
