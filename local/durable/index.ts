@@ -1,19 +1,157 @@
 /**
- * Durable Functions backend for the local host. (Being built: see issue 3. Until then the
- * extension declares no triggers, so the host reports durable functions as unsupported.)
+ * Durable Functions backend for the local host: drives orchestrationTrigger, activityTrigger
+ * and entityTrigger functions, supplies the durableClient input binding, and serves the
+ * durable HTTP API (public under /runtime/webhooks/durabletask with the system key, and as the
+ * client's RPC base on its own loopback listener). See docs/durable.md.
  */
-import type { ExtensionFactoryOptions, HostExtension } from '../host/extension.js';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { BindingDefinition, ExtensionFactoryOptions, HostExtension, HostServices } from '../host/extension.js';
+import { DurableClock } from './clock.js';
+import { DurableEngine, defaultSettings, type EngineSettings } from './engine.js';
+import { DurableHttpApi } from './http-api.js';
+import { DurableStore } from './store.js';
 
-export function createDurableExtension(_options: ExtensionFactoryOptions): HostExtension {
+export { DurableEngine } from './engine.js';
+export { DurableStore } from './store.js';
+export { DurableClock } from './clock.js';
+
+const PUBLIC_PREFIX = '/runtime/webhooks/durabletask';
+const RPC_PREFIX = '/durabletask';
+const DURABLE_TRIGGERS = ['orchestrationTrigger', 'activityTrigger', 'entityTrigger'];
+const CLIENT_TYPES = ['durableClient', 'orchestrationClient'];
+
+/** Engines of running hosts, by database path (benches and tests reach the engine in-process). */
+export const runningEngines = new Map<string, DurableEngine>();
+
+/** Replaces `%Name%` with the app setting (as the Functions host resolves binding settings). */
+function resolveSetting(value: string, env: NodeJS.ProcessEnv): string {
+  return value.replace(/%([^%]+)%/g, (_m, name: string) => env[name] ?? '');
+}
+
+/** Task hub name from host.json (extensions.durableTask.hubName), default TestHubName. */
+export function taskHubName(hostJson: Record<string, any>, env: NodeJS.ProcessEnv): string {
+  const raw = hostJson?.extensions?.durableTask?.hubName;
+  const name = typeof raw === 'string' ? resolveSetting(raw, env).trim() : '';
+  return name || 'TestHubName';
+}
+
+/** Engine limits from host.json extensions.durableTask (same setting names as Azure). */
+export function engineSettings(hostJson: Record<string, any>): EngineSettings {
+  const dt = hostJson?.extensions?.durableTask ?? {};
+  const s = defaultSettings();
+  const pos = (v: unknown, d: number) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : d);
+  return {
+    ...s,
+    maxConcurrentActivities: pos(dt.maxConcurrentActivityFunctions, s.maxConcurrentActivities),
+    maxConcurrentOrchestrations: pos(dt.maxConcurrentOrchestratorFunctions, s.maxConcurrentOrchestrations),
+    maxConcurrentEntities: pos(dt.maxConcurrentEntityFunctions, s.maxConcurrentEntities),
+  };
+}
+
+export function createDurableExtension(options: ExtensionFactoryOptions): HostExtension {
+  let host: HostServices | undefined;
+  let store: DurableStore | undefined;
+  let engine: DurableEngine | undefined;
+  let api: DurableHttpApi | undefined;
+  let rpc: Server | undefined;
+  let rpcBaseUrl = '';
+  let hub = 'TestHubName';
+
+  const systemKey = () => host!.systemKey('durabletask_extension');
+
   return {
     name: 'durable',
-    triggerTypes: [],
-    inputBindingTypes: [],
-    async init() {},
-    resolveInputBinding() {
-      return undefined;
+    triggerTypes: DURABLE_TRIGGERS,
+    inputBindingTypes: CLIENT_TYPES,
+    httpRoutes: [{ prefix: PUBLIC_PREFIX, systemKeyName: 'durabletask_extension' }],
+
+    async init(h: HostServices) {
+      host = h;
+      const used = h.functions.some(
+        (f) => DURABLE_TRIGGERS.includes(f.trigger.type) || f.bindings.some((b) => CLIENT_TYPES.includes(b.type)),
+      );
+      // An app without durable functions keeps this extension idle (no database, no port).
+      if (!used) return;
+      hub = taskHubName(h.hostJson, h.env);
+      const file = join(h.stateDir, 'durable', `${hub.replace(/[^A-Za-z0-9_-]/g, '_')}.sqlite`);
+      store = new DurableStore(file);
+      const clock = new DurableClock(options.testClock);
+      engine = new DurableEngine(store, h, clock, engineSettings(h.hostJson));
+      api = new DurableHttpApi(engine, {
+        taskHub: hub,
+        publicBase: () => `${h.origin()}${PUBLIC_PREFIX}`,
+        requiredQuery: () => `code=${encodeURIComponent(systemKey())}`,
+        testClock: options.testClock,
+      });
+      const a = api;
+      rpc = createServer((req, res) => {
+        const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+        if (!url.pathname.startsWith(RPC_PREFIX + '/') && url.pathname !== RPC_PREFIX) {
+          res.writeHead(404).end();
+          return;
+        }
+        void a.handle(req, res, url, RPC_PREFIX);
+      });
+      rpc.keepAliveTimeout = 30_000;
+      await new Promise<void>((resolve, reject) => {
+        rpc!.once('error', reject);
+        rpc!.listen(0, '127.0.0.1', () => resolve());
+      });
+      rpcBaseUrl = `http://127.0.0.1:${(rpc.address() as AddressInfo).port}${RPC_PREFIX}/`;
+      runningEngines.set(file, engine);
+      h.logger.info(`durable: task hub '${hub}' in ${file}, RPC at ${rpcBaseUrl}`);
     },
-    async start() {},
-    async stop() {},
+
+    resolveInputBinding(_binding: BindingDefinition) {
+      if (!api || !host) return undefined;
+      const base = `${host.origin()}${PUBLIC_PREFIX}`;
+      const rq = `code=${encodeURIComponent(systemKey())}`;
+      const mgmt = api.checkStatusPayload('INSTANCEID');
+      return {
+        taskHubName: hub,
+        connectionName: 'Storage',
+        creationUrls: {
+          createNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?${rq}`,
+          createAndWaitOnNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&${rq}`,
+        },
+        managementUrls: { ...mgmt, id: 'INSTANCEID' },
+        baseUrl: base,
+        requiredQueryStringParameters: rq,
+        rpcBaseUrl,
+      };
+    },
+
+    async handleHttp(req, res, url) {
+      if (!api) {
+        res.writeHead(404, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: 'this app has no durable functions' }));
+        return;
+      }
+      await api.handle(req, res, url, PUBLIC_PREFIX);
+    },
+
+    async start() {
+      if (!engine || !host) return;
+      // getClient() rewrites management URLs to localhost:7071 unless WEBSITE_HOSTNAME is set
+      // (as it is on Azure); point it at this host instead.
+      if (!process.env.WEBSITE_HOSTNAME || process.env.WEBSITE_HOSTNAME.includes('0.0.0.0')) {
+        process.env.WEBSITE_HOSTNAME = new URL(host.origin()).host;
+      }
+      engine.start();
+    },
+
+    async stop(graceMs: number) {
+      if (!engine) return;
+      await engine.stop(graceMs);
+      await new Promise<void>((r) => {
+        if (!rpc) return r();
+        rpc.close(() => r());
+        rpc.closeAllConnections();
+      });
+      for (const [k, v] of runningEngines) if (v === engine) runningEngines.delete(k);
+      store?.close();
+    },
   };
 }
