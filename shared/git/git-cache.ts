@@ -1,0 +1,323 @@
+/**
+ * Checks out exact commits through a per-repository cache.
+ *
+ * Each repository gets one bare mirror under the cache folder, keyed by a hash of its
+ * normalised URL. A checkout first looks for the commit in the mirror and fetches only when it
+ * is missing (so the second checkout of a repository transfers only what is new), then makes a
+ * fresh workspace with `git clone --shared --no-checkout` from the mirror (objects are borrowed
+ * through `alternates`, nothing is copied) and `checkout --detach <sha>`.
+ *
+ * Concurrency: fetches into a mirror are serialised in-process (a promise chain per mirror) and
+ * across processes (a lock file via proper-lockfile), so parallel checkouts cannot corrupt it.
+ * Readers need no lock: git objects are immutable and refs are updated atomically.
+ *
+ * Credentials for https remotes come from settings and are handed to git through environment
+ * config (`GIT_CONFIG_COUNT`/`KEY`/`VALUE`, an `http.<url>.extraHeader`), never in a URL; every
+ * message that leaves this module is redacted.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import lockfile from 'proper-lockfile';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { ConveyorError, ExternalFailureError, NotFoundError, ValidationError } from '../errors.js';
+import { SecretRegistry } from '../secrets/redactor.js';
+import { parseRepoUrl, redactUrl, repoCacheKey, type ParsedRepoUrl } from './repo-url.js';
+
+/** Credentials for an https remote (typically a token read from a setting). */
+export interface HttpCredentials {
+  /** The token or password. */
+  token: string;
+  /** Basic-auth user; GitHub accepts `x-access-token`, Azure DevOps any non-empty name. Default `x-access-token`. */
+  username?: string;
+}
+
+/** Options of {@link GitCache}. */
+export interface GitCacheOptions {
+  /** Folder holding the bare mirrors (created if missing). */
+  cacheDir: string;
+  /** Credentials per repository URL (or one for all), resolved from settings by the caller. */
+  credentials?: HttpCredentials | ((repoUrl: string) => HttpCredentials | undefined);
+  /** Abort a git command that prints nothing for this long. Default 10 minutes. */
+  idleTimeoutMs?: number;
+  /** How long to wait for another process's lock on a mirror. Default 10 minutes. */
+  lockTimeoutMs?: number;
+}
+
+/** Result of {@link GitCache.checkout}. */
+export interface CheckoutResult {
+  /** Full commit id that was checked out. */
+  commit: string;
+  /** The workspace folder. */
+  dir: string;
+  /** Whether the mirror had to fetch (false: the cache already had the commit). */
+  fetched: boolean;
+}
+
+const COMMIT_PATTERN = /^[0-9a-f]{7,64}$/i;
+
+function assertCommit(sha: string): void {
+  // Also keeps option-like values (`--upload-pack=...`) away from git's argument list.
+  if (!COMMIT_PATTERN.test(sha)) {
+    throw new ValidationError(`not a commit id: ${JSON.stringify(sha.slice(0, 80))}`, [{ path: 'commit', message: 'must be 7-64 hexadecimal characters' }]);
+  }
+}
+
+function assertRepoPath(path: string): void {
+  if (!path || path.startsWith('/') || path.split('/').includes('..') || path.includes('\0')) {
+    throw new ValidationError(`not a repository-relative path: ${JSON.stringify(path.slice(0, 200))}`, [{ path: 'path', message: 'must be relative to the repository root, without ".."' }]);
+  }
+}
+
+/** A cache of bare mirrors and the checkouts made from them. */
+export class GitCache {
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly idleTimeoutMs: number;
+  private readonly lockTimeoutMs: number;
+
+  /** Creates a cache rooted at `options.cacheDir`. */
+  constructor(private readonly options: GitCacheOptions) {
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 10 * 60_000;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? 10 * 60_000;
+  }
+
+  /** Folder of the bare mirror for `repoUrl`. */
+  mirrorPath(repoUrl: string): string {
+    return join(this.options.cacheDir, `${repoCacheKey(repoUrl)}.git`);
+  }
+
+  private credentialsFor(repoUrl: string, parsed: ParsedRepoUrl): HttpCredentials | undefined {
+    const configured = typeof this.options.credentials === 'function' ? this.options.credentials(repoUrl) : this.options.credentials;
+    if (configured) return configured;
+    if (parsed.password !== undefined) return { token: parsed.password, username: parsed.username ?? 'x-access-token' };
+    if (parsed.username !== undefined) return { token: parsed.username, username: 'x-access-token' };
+    return undefined;
+  }
+
+  /** Values that must never appear in anything this module reports. */
+  private secretsFor(creds: HttpCredentials | undefined, repoUrl: string): SecretRegistry {
+    const reg = new SecretRegistry();
+    if (creds) {
+      reg.add(creds.token);
+      reg.add(Buffer.from(`${creds.username ?? 'x-access-token'}:${creds.token}`).toString('base64'));
+    }
+    const parsed = safeParse(repoUrl);
+    reg.add(parsed?.password);
+    return reg;
+  }
+
+  /** A simple-git instance whose environment carries the auth header for this remote only. */
+  private git(baseDir: string | undefined, parsed: ParsedRepoUrl, creds: HttpCredentials | undefined): SimpleGit {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      LANG: 'C',
+      // Never prompt: a missing credential must fail, not hang a worker.
+      GIT_TERMINAL_PROMPT: '0',
+      GCM_INTERACTIVE: 'never',
+      GIT_CONFIG_NOSYSTEM: '1',
+    };
+    if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
+    if (creds && (parsed.protocol === 'https' || parsed.protocol === 'http')) {
+      const basic = Buffer.from(`${creds.username ?? 'x-access-token'}:${creds.token}`).toString('base64');
+      // Scoped to this remote's origin so redirects elsewhere never receive it.
+      const origin = new URL(parsed.fetchUrl);
+      env.GIT_CONFIG_COUNT = '1';
+      env.GIT_CONFIG_KEY_0 = `http.${origin.protocol}//${origin.host}/.extraHeader`;
+      env.GIT_CONFIG_VALUE_0 = `Authorization: Basic ${basic}`;
+    }
+    const git = simpleGit({
+      baseDir,
+      maxConcurrentProcesses: 8,
+      timeout: { block: this.idleTimeoutMs },
+      // Exactly the variables set above; simple-git strips any other ambient GIT_* variable.
+      allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM', 'GIT_CONFIG_COUNT', 'GIT_CONFIG_KEY_0', 'GIT_CONFIG_VALUE_0'],
+      unsafe: { allowUnsafeConfigEnvCount: true },
+    });
+    return git.env(env);
+  }
+
+  /** Runs `fn`, turning any failure into a redacted Conveyor error. */
+  private async guarded<T>(what: string, secrets: SecretRegistry, repoUrl: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ConveyorError) throw err;
+      const raw = err instanceof Error ? err.message : String(err);
+      const clean = secrets.redact(raw.split(repoUrl).join(redactUrl(repoUrl))).trim().split('\n').slice(0, 6).join('\n');
+      // No `cause`: the raw error may quote the command line or environment.
+      throw new ExternalFailureError(`${what} failed for ${redactUrl(repoUrl)}: ${clean}`);
+    }
+  }
+
+  /** Serialises work on one mirror within this process. */
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.catch(() => undefined);
+    this.chains.set(key, settled);
+    void settled.then(() => {
+      if (this.chains.get(key) === settled) this.chains.delete(key);
+    });
+    return next;
+  }
+
+  private async hasCommit(git: SimpleGit, sha: string): Promise<string | undefined> {
+    try {
+      const full = (await git.raw(['rev-parse', '--verify', '--quiet', `${sha}^{commit}`])).trim();
+      return full || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async isMirror(path: string): Promise<boolean> {
+    if (!existsSync(join(path, 'HEAD')) || !existsSync(join(path, 'objects'))) return false;
+    try {
+      const out = await simpleGit({ baseDir: path }).raw(['rev-parse', '--is-bare-repository']);
+      return out.trim() === 'true';
+    } catch {
+      return false;
+    }
+  }
+
+  /** Creates the bare mirror atomically (init in a temp folder, then rename). */
+  private async createMirror(mirror: string, parsed: ParsedRepoUrl, creds: HttpCredentials | undefined): Promise<void> {
+    if (existsSync(mirror)) await rm(mirror, { recursive: true, force: true });
+    const tmp = `${mirror}.tmp-${randomBytes(4).toString('hex')}`;
+    await mkdir(tmp, { recursive: true });
+    const git = this.git(tmp, parsed, creds);
+    await git.raw(['init', '--bare', '--quiet']);
+    await git.raw(['config', 'remote.origin.url', parsed.fetchUrl]);
+    await git.raw(['config', '--add', 'remote.origin.fetch', '+refs/heads/*:refs/heads/*']);
+    await git.raw(['config', '--add', 'remote.origin.fetch', '+refs/tags/*:refs/tags/*']);
+    // Workspaces borrow objects through alternates: never prune anything they might still use.
+    await git.raw(['config', 'gc.pruneExpire', 'never']);
+    await git.raw(['config', 'core.logAllRefUpdates', 'false']);
+    await rename(tmp, mirror);
+  }
+
+  /**
+   * Makes sure the mirror of `repoUrl` contains `sha`, fetching only if it does not.
+   * Resolves the full commit id and whether a fetch happened.
+   */
+  async ensureCommit(repoUrl: string, sha: string): Promise<{ commit: string; fetched: boolean; mirror: string }> {
+    assertCommit(sha);
+    const parsed = parseRepoUrl(repoUrl);
+    const creds = this.credentialsFor(repoUrl, parsed);
+    const secrets = this.secretsFor(creds, repoUrl);
+    const mirror = this.mirrorPath(repoUrl);
+    const shown = redactUrl(parsed.fetchUrl);
+
+    // Fast path without any lock: the commit is already there.
+    if (existsSync(mirror)) {
+      const found = await this.hasCommit(this.git(mirror, parsed, creds), sha);
+      if (found) return { commit: found, fetched: false, mirror };
+    }
+
+    return this.serial(mirror, () =>
+      this.guarded('fetch', secrets, repoUrl, async () => {
+        await mkdir(this.options.cacheDir, { recursive: true });
+        const release = await lockfile.lock(mirror, {
+          realpath: false,
+          lockfilePath: `${mirror}.lock`,
+          stale: 30_000,
+          update: 5_000,
+          retries: { retries: Math.ceil(this.lockTimeoutMs / 200), minTimeout: 50, maxTimeout: 200, factor: 1.3 },
+        });
+        try {
+          // Another process may have fetched while we waited for the lock.
+          if (!(await this.isMirror(mirror))) {
+            await this.removeLeftovers(mirror);
+            await this.createMirror(mirror, parsed, creds);
+          }
+          const git = this.git(mirror, parsed, creds);
+          const already = await this.hasCommit(git, sha);
+          if (already) return { commit: already, fetched: false, mirror };
+          await git.raw(['fetch', '--prune', '--quiet', '--no-write-fetch-head', 'origin']);
+          let found = await this.hasCommit(git, sha);
+          if (!found && sha.length === 40) {
+            // Not on any branch or tag (e.g. a PR head): ask for the object itself. Servers may
+            // refuse (uploadpack.allowReachableSHA1InWant); then it really is not available.
+            await git.raw(['fetch', '--quiet', '--no-write-fetch-head', 'origin', sha]).catch(() => undefined);
+            found = await this.hasCommit(git, sha);
+          }
+          if (!found) throw new NotFoundError(`commit ${sha} not found in ${shown}`);
+          return { commit: found, fetched: true, mirror };
+        } finally {
+          await release().catch(() => undefined);
+        }
+      }),
+    );
+  }
+
+  /** Removes half-created mirrors left by a crashed process (we hold the lock). */
+  private async removeLeftovers(mirror: string): Promise<void> {
+    const dir = this.options.cacheDir;
+    const base = `${mirror.slice(dir.length + 1)}.tmp-`;
+    for (const name of await readdir(dir)) {
+      if (name.startsWith(base)) await rm(join(dir, name), { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Checks out `sha` of `repoUrl` into `dest` (which must not exist or be empty), as a detached
+   * HEAD. Fetches into the cache only if the commit is missing there.
+   */
+  async checkout(repoUrl: string, sha: string, dest: string): Promise<CheckoutResult> {
+    const { commit, fetched, mirror } = await this.ensureCommit(repoUrl, sha);
+    const parsed = parseRepoUrl(repoUrl);
+    const creds = this.credentialsFor(repoUrl, parsed);
+    const secrets = this.secretsFor(creds, repoUrl);
+    if (existsSync(dest) && (await readdir(dest)).length > 0) {
+      throw new ValidationError(`workspace ${dest} is not empty`, [{ path: 'dest', message: 'must be a new or empty folder' }]);
+    }
+    await this.guarded('checkout', secrets, repoUrl, async () => {
+      await this.git(undefined, parsed, undefined).raw(['clone', '--shared', '--no-checkout', '--quiet', mirror, dest]);
+      const ws = this.git(dest, parsed, undefined);
+      // The workspace points at the mirror, not the remote: builds must not fetch with our credentials.
+      await ws.raw(['remote', 'set-url', 'origin', parsed.fetchUrl]);
+      await ws.raw(['checkout', '--detach', '--quiet', commit]);
+    });
+    return { commit, dir: dest, fetched };
+  }
+
+  /**
+   * Reads one file of a commit straight from the mirror (no workspace), e.g. the pipeline file.
+   * Missing file -> NotFoundError; larger than `maxBytes` (default 1 MiB) -> ValidationError.
+   */
+  async readFileAtCommit(repoUrl: string, sha: string, path: string, maxBytes = 1024 * 1024): Promise<string> {
+    assertRepoPath(path);
+    const { commit, mirror } = await this.ensureCommit(repoUrl, sha);
+    const parsed = parseRepoUrl(repoUrl);
+    const creds = this.credentialsFor(repoUrl, parsed);
+    const git = this.git(mirror, parsed, creds);
+    const spec = `${commit}:${path}`;
+    let size: number;
+    try {
+      const type = (await git.raw(['cat-file', '-t', spec])).trim();
+      if (type !== 'blob') throw new Error(type);
+      size = Number((await git.raw(['cat-file', '-s', spec])).trim());
+    } catch {
+      throw new NotFoundError(`file ${path} not found at commit ${commit.slice(0, 12)} of ${redactUrl(parsed.fetchUrl)}`);
+    }
+    if (size > maxBytes) {
+      throw new ValidationError(`file ${path} is ${size} bytes, more than ${maxBytes}`, [{ path, message: `larger than ${maxBytes} bytes` }]);
+    }
+    return this.guarded('read', this.secretsFor(creds, repoUrl), repoUrl, () => git.raw(['cat-file', 'blob', spec]));
+  }
+
+  /** Deletes a workspace made by {@link checkout}. */
+  async removeWorkspace(dir: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function safeParse(url: string): ParsedRepoUrl | undefined {
+  try {
+    return parseRepoUrl(url);
+  } catch {
+    return undefined;
+  }
+}
