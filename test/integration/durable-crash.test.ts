@@ -1,0 +1,86 @@
+// Crash safety: a host child process running 20 multi-step orchestrations (activities and a
+// durable timer each) is killed with SIGKILL part way; a new host on the same state folder
+// must finish every one of them with the right output.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { FIXTURE_APP } from './durable-support.js';
+
+const stateDir = mkdtempSync(join(tmpdir(), 'conveyor-durable-crash-'));
+const children = new Set<ChildProcess>();
+
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+/** Starts the host CLI; resolves with its origin once it prints "Host ready at". */
+function startCli(): Promise<{ child: ChildProcess; origin: string }> {
+  const child = spawn(
+    process.execPath,
+    [resolve('dist/local/host/cli.js'), '--app-dir', FIXTURE_APP, '--port', '0', '--no-storage', '--state-dir', stateDir, '--log-level', 'error'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.add(child);
+  return new Promise((res, rej) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => rej(new Error(`host did not start: ${out}${err}`)), 20_000);
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /Host ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        res({ child, origin: m[1]! });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`host exited early (${code}): ${out}${err}`));
+    });
+  });
+}
+
+function withOrigin(url: string, origin: string): string {
+  const u = new URL(url);
+  return origin + u.pathname + u.search;
+}
+
+test('kill -9 part way, restart on the same state dir: every orchestration completes', async () => {
+  const first = await startCli();
+  const starts: { id: string; statusQueryGetUri: string; tag: string }[] = [];
+  for (let i = 0; i < 20; i++) {
+    const tag = `t${i}`;
+    const res = await fetch(`${first.origin}/api/orchestrators/crashSteps?id=crash-${i}`, {
+      method: 'POST',
+      body: JSON.stringify({ tag, steps: 5, delayMs: 40 + (i % 5) * 20 }),
+    });
+    assert.equal(res.status, 202);
+    starts.push({ ...((await res.json()) as { id: string; statusQueryGetUri: string }), tag });
+  }
+  // Let them get part way: some inside activities, some waiting on the timer.
+  await new Promise((r) => setTimeout(r, 350));
+  const before = await Promise.all(starts.map(async (s) => ((await (await fetch(s.statusQueryGetUri)).json()) as { runtimeStatus: string }).runtimeStatus));
+  first.child.kill('SIGKILL');
+  await new Promise((r) => first.child.once('exit', r));
+  assert.ok(before.some((s) => s !== 'Completed'), 'the kill happened before everything finished');
+
+  const second = await startCli();
+  const deadline = Date.now() + 30_000;
+  for (const s of starts) {
+    let body: { runtimeStatus: string; output: unknown } | undefined;
+    while (Date.now() < deadline) {
+      body = (await (await fetch(withOrigin(s.statusQueryGetUri, second.origin))).json()) as { runtimeStatus: string; output: unknown };
+      if (['Completed', 'Failed', 'Terminated'].includes(body.runtimeStatus)) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(body?.runtimeStatus, 'Completed', `${s.id}: ${JSON.stringify(body)}`);
+    assert.equal(body?.output, `${s.tag}:01234`);
+  }
+  second.child.kill('SIGTERM');
+  await new Promise((r) => second.child.once('exit', r));
+});
