@@ -91,6 +91,66 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
+/**
+ * Stands in for the fetch `Request` inside the app's `HttpRequest`. Building an undici
+ * `Request` for every call costs more than the rest of the dispatch together (an AbortSignal,
+ * a header list, a body stream), and most handlers never touch the body stream. This creates
+ * the real `Request` only when the body is read; url, method and headers are served directly.
+ * `HttpRequest` accepts it through its `nativeRequest` init (the same hook its `clone()` uses).
+ */
+export class LazyNativeRequest {
+  readonly url: string;
+  readonly method: string;
+  readonly #rawHeaders: Record<string, string>;
+  readonly #bytes: Buffer | null;
+  #headers?: Headers;
+  #real?: Request;
+
+  constructor(url: string, method: string, headers: Record<string, string>, bytes: Buffer | null) {
+    this.url = url;
+    this.method = method;
+    this.#rawHeaders = headers;
+    this.#bytes = bytes;
+  }
+
+  get headers(): Headers {
+    return (this.#headers ??= this.#real ? this.#real.headers : new Headers(this.#rawHeaders));
+  }
+
+  #realize(): Request {
+    if (!this.#real) {
+      this.#real = new Request(this.url, { method: this.method, headers: this.headers, body: this.#bytes ?? undefined });
+      this.#headers = this.#real.headers;
+    }
+    return this.#real;
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    return this.#bytes ? this.#realize().body : null;
+  }
+  get bodyUsed(): boolean {
+    return this.#real ? this.#real.bodyUsed : false;
+  }
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#realize().arrayBuffer();
+  }
+  blob(): Promise<Blob> {
+    return this.#realize().blob();
+  }
+  formData(): Promise<FormData> {
+    return this.#realize().formData();
+  }
+  json(): Promise<unknown> {
+    return this.#realize().json();
+  }
+  text(): Promise<string> {
+    return this.#realize().text();
+  }
+  clone(): Request {
+    return this.#realize().clone();
+  }
+}
+
 const NO_BODY_STATUS = new Set([204, 205, 304]);
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -240,12 +300,15 @@ export function createHttpDispatcher(o: HttpDispatchOptions): (req: IncomingMess
     const host = req.headers.host;
     let request: unknown;
     try {
+      const url = host && /^[\w.\-:[\]]+$/.test(host) ? `http://${host}${req.url}` : `${o.origin()}${req.url}`;
+      const headers = flatHeaders(req);
       request = new o.lib.HttpRequest({
         method,
-        url: host && /^[\w.\-:[\]]+$/.test(host) ? `http://${host}${req.url}` : `${o.origin()}${req.url}`,
-        headers: flatHeaders(req),
+        url,
+        headers,
         params,
         body: body ? { bytes: body } : undefined,
+        nativeRequest: new LazyNativeRequest(url, method, headers, body),
       });
     } catch (err) {
       sendProblem(res, { status: 400, detail: `The request could not be read: ${(err as Error).message}`, instance: path });
