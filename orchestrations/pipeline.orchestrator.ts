@@ -1,0 +1,139 @@
+/**
+ * `pipeline`: one run per commit. Loads the pipeline file at the commit, builds once, tests,
+ * then promotes the same artifact digest through the environments in declared order, each in
+ * its own `promotion` sub-orchestration, and stops at the first environment that does not
+ * succeed. The run record is kept up to date at every stage for the status API.
+ */
+import type * as df from 'durable-functions';
+import type { Status } from '../shared/domain/status.js';
+import type { ActivityOutput, PipelineInput, PromotionInput, PromotionResult, RunPatch } from '../shared/contracts/activities.js';
+import { activity, errorMessage, nowIso } from './activity-call.js';
+
+/** Custom status a pipeline shows while it works. */
+export interface PipelineStatus {
+  stage: 'load' | 'build' | 'test' | 'promote' | 'done';
+  environment?: string;
+  since: string;
+}
+
+/** How a run ended (the orchestration output). */
+export interface PipelineResult {
+  status: Status;
+  reason?: string;
+  digest?: string;
+  environments: PromotionResult[];
+}
+
+/** Instance id of one environment's promotion within a run. */
+export function promotionInstanceId(runId: string, environment: string): string {
+  return `${runId}.${environment}`;
+}
+
+export function* pipelineOrchestrator(context: df.OrchestrationContext): Generator<df.Task, PipelineResult, unknown> {
+  const { subject, pipelinePath } = context.df.getInput() as PipelineInput;
+  const stage = (s: PipelineStatus['stage'], environment?: string) =>
+    context.df.setCustomStatus({ stage: s, environment, since: nowIso(context) } satisfies PipelineStatus);
+  const record = (patch: RunPatch) => activity(context, 'recordRun', { app: subject.app, runId: subject.runId, patch });
+  const environments: PromotionResult[] = [];
+
+  const finish = function* (status: Status, reason?: string, digest?: string): Generator<df.Task, PipelineResult, unknown> {
+    stage('done');
+    yield record({ status, reason, finishedAt: nowIso(context) });
+    return { status, reason, digest, environments };
+  };
+
+  try {
+    stage('load');
+    yield record({
+      status: 'Running',
+      commit: subject.commit,
+      branch: subject.branch,
+      pusher: subject.pusher,
+      startedAt: nowIso(context),
+      stages: { load: { status: 'Running', startedAt: nowIso(context) } },
+    });
+    const loaded = (yield activity(context, 'loadPipeline', {
+      app: subject.app,
+      repoUrl: subject.repoUrl,
+      commit: subject.commit,
+      pipelinePath,
+    })) as ActivityOutput<'loadPipeline'>;
+    if (!loaded.ok) {
+      const reason = [loaded.reason, ...(loaded.details ?? [])].join('\n');
+      yield record({ stages: { load: { status: 'Failed', reason, finishedAt: nowIso(context) } } });
+      return yield* finish('Failed', `invalid pipeline file: ${reason}`);
+    }
+    const spec = loaded.spec;
+    const order = spec.environments.map((e) => e.name);
+    yield record({
+      environmentOrder: order,
+      environments: Object.fromEntries(order.map((name) => [name, { status: 'Pending' }])),
+      stages: {
+        load: { status: 'Succeeded', finishedAt: nowIso(context) },
+        build: { status: 'Running', startedAt: nowIso(context) },
+      },
+    });
+
+    stage('build');
+    const built = (yield activity(context, 'buildArtifact', { subject, build: spec.build })) as ActivityOutput<'buildArtifact'>;
+    if (!built.ok) {
+      yield record({ stages: { build: { status: 'Failed', reason: built.reason, finishedAt: nowIso(context) } } });
+      return yield* finish('Failed', `build failed: ${built.reason}`);
+    }
+    yield record({
+      digest: built.digest,
+      stages: { build: { status: 'Succeeded', finishedAt: nowIso(context), logName: built.logName } },
+    });
+
+    if (spec.test) {
+      stage('test');
+      yield record({ stages: { test: { status: 'Running', startedAt: nowIso(context) } } });
+      const tested = (yield activity(context, 'runTests', { subject, build: spec.build, test: spec.test })) as ActivityOutput<'runTests'>;
+      if (!tested.ok) {
+        yield record({ stages: { test: { status: 'Failed', reason: tested.reason, finishedAt: nowIso(context) } } });
+        return yield* finish('Failed', `tests failed: ${tested.reason}`, built.digest);
+      }
+      yield record({ stages: { test: { status: 'Succeeded', finishedAt: nowIso(context), logName: tested.logName } } });
+    }
+
+    for (let i = 0; i < spec.environments.length; i++) {
+      const env = spec.environments[i]!;
+      stage('promote', env.name);
+      yield record({ environments: { [env.name]: { status: 'Running', startedAt: nowIso(context) } } });
+      const promotionInput: PromotionInput = { subject, digest: built.digest, environment: env };
+      const result = (yield context.df.callSubOrchestrator(
+        'promotion',
+        promotionInput,
+        promotionInstanceId(subject.runId, env.name),
+      )) as PromotionResult;
+      environments.push(result);
+      yield record({
+        environments: {
+          [env.name]: {
+            status: result.status,
+            reason: result.reason,
+            revision: result.revision,
+            rolledBackTo: result.rolledBackTo,
+            finishedAt: nowIso(context),
+          },
+        },
+      });
+      if (result.status !== 'Succeeded') {
+        const skipped = spec.environments.slice(i + 1).map((e) => e.name);
+        if (skipped.length > 0) {
+          yield record({ environments: Object.fromEntries(skipped.map((name) => [name, { status: 'Skipped', reason: `${env.name} did not succeed` }])) });
+        }
+        return yield* finish(result.status, result.reason, built.digest);
+      }
+    }
+    return yield* finish('Succeeded', undefined, built.digest);
+  } catch (err) {
+    // A fault that survived the retry policy: the run is Errored (technical), not Failed (verdict).
+    const reason = errorMessage(err);
+    try {
+      return yield* finish('Errored', reason);
+    } catch {
+      return { status: 'Errored', reason, environments };
+    }
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The activity contracts: activity name -> input and output types, in one module, so
+ * orchestrators call activities by contract and never import their implementations
+ * (ARCHITECTURE.md conventions). Pure types only.
+ *
+ * Expected failures (build broke, verification failed) come back as data (`ok: false`);
+ * activities throw only for transient faults worth a retry (principle 3).
+ */
+import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
+
+/** Who or what caused a run or an operation. */
+export interface Actor {
+  /** Identity (e-mail or user name) of a person, or `system`. */
+  id: string;
+  /** Display name if known. */
+  name?: string;
+}
+
+/** What a run is about: one commit of one app. */
+export interface RunSubject {
+  app: string;
+  runId: string;
+  repoUrl: string;
+  commit: string;
+  branch?: string;
+  pusher: Actor;
+}
+
+/** A result that is either a value or an expected failure with a reason. */
+export type Outcome<T> = ({ ok: true } & T) | { ok: false; reason: string; details?: string[] };
+
+/** One recorded verification try. */
+export interface VerifyAttempt {
+  check: number;
+  attempt: number;
+  ok: boolean;
+  at: string;
+  durationMs: number;
+  status?: number;
+  reason?: string;
+}
+
+/** Timestamps of a stage as recorded in the run. */
+export interface StageTimes {
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** Every activity Conveyor registers, by name. */
+export interface ActivityContracts {
+  /** Reads and validates the pipeline file at the run's commit. */
+  loadPipeline: {
+    input: { app: string; repoUrl: string; commit: string; pipelinePath: string };
+    output: Outcome<{ spec: PipelineSpec }>;
+  };
+  /** Checks out the commit, runs the build, packs and stores the artifact (by digest). */
+  buildArtifact: {
+    input: { subject: RunSubject; build: BuildStep };
+    output: Outcome<{ digest: string; sizeBytes: number; durationMs: number; logName: string; reused: boolean }>;
+  };
+  /** Runs the test command in the run's workspace. */
+  runTests: {
+    input: { subject: RunSubject; build: BuildStep; test: CommandStep };
+    output: Outcome<{ durationMs: number; logName: string }>;
+  };
+  /** Deploys an artifact digest to an environment's target as the given revision. */
+  deployArtifact: {
+    input: {
+      app: string;
+      environment: string;
+      runId: string;
+      commit: string;
+      digest: string;
+      target: TargetSpec;
+      kind: 'deploy' | 'rollback';
+    };
+    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string }>;
+  };
+  /** One verification try against a deployed environment (the retry loop is durable, in the orchestrator). */
+  verifyEnvironment: {
+    input: { baseUrl: string; check: VerifySpec; checkIndex: number; attempt: number };
+    output: VerifyAttempt;
+  };
+  /** Appends a deployment (or rollback) to the ledger and moves `current` when it succeeded. */
+  recordDeployment: {
+    input: {
+      app: string;
+      environment: string;
+      revision: number;
+      commit: string;
+      digest: string;
+      runId: string;
+      kind: 'deploy' | 'rollback';
+      /** For rollbacks: the revision whose artifact was redeployed. */
+      rollbackOf?: number;
+      status: 'Succeeded' | 'Failed';
+      reason?: string;
+      verification: VerifyAttempt[];
+      requestedBy: Actor;
+      startedAt: string;
+      finishedAt: string;
+    };
+    output: { revision: number };
+  };
+  /** Finds the revision a rollback should redeploy (the last good one, or a named one). */
+  findRollbackTarget: {
+    input: { app: string; environment: string; toRevision?: number; force?: boolean; excludeCommit?: string };
+    output: Outcome<{ revision: number; commit: string; digest: string }>;
+  };
+  /** Creates or updates the run record (stage times, statuses, environment outcomes). */
+  recordRun: {
+    input: { app: string; runId: string; patch: RunPatch };
+    output: null;
+  };
+}
+
+/** A partial update of a run record; environment entries are merged by name. */
+export interface RunPatch {
+  status?: string;
+  reason?: string;
+  commit?: string;
+  branch?: string;
+  pusher?: Actor;
+  digest?: string;
+  stages?: Record<string, StageTimes & { status: string; reason?: string; logName?: string }>;
+  environments?: Record<string, EnvironmentOutcome>;
+  startedAt?: string;
+  finishedAt?: string;
+  environmentOrder?: string[];
+}
+
+/** What happened in one environment during a run. */
+export interface EnvironmentOutcome extends StageTimes {
+  status: string;
+  reason?: string;
+  revision?: number;
+  rolledBackTo?: number;
+  verification?: VerifyAttempt[];
+}
+
+/** Activity names. */
+export type ActivityName = keyof ActivityContracts;
+/** Input type of an activity. */
+export type ActivityInput<K extends ActivityName> = ActivityContracts[K]['input'];
+/** Output type of an activity. */
+export type ActivityOutput<K extends ActivityName> = ActivityContracts[K]['output'];
+
+/** Orchestration inputs. */
+export interface PipelineInput {
+  subject: RunSubject;
+  pipelinePath: string;
+}
+
+/** Input of one environment's promotion. */
+export interface PromotionInput {
+  subject: RunSubject;
+  digest: string;
+  environment: EnvironmentSpec;
+}
+
+/** How a promotion ended. */
+export interface PromotionResult {
+  environment: string;
+  status: 'Succeeded' | 'Failed' | 'Errored' | 'Aborted' | 'Superseded';
+  reason?: string;
+  revision?: number;
+  rolledBackTo?: number;
+}
