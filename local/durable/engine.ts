@@ -50,8 +50,22 @@ const CONTROL_KINDS = new Set(['terminate', 'suspend', 'resume']);
 
 interface CachedInstance {
   row: InstanceRow;
-  history: string[];
+  /** Number of stored history events of the current execution. */
+  length: number;
+  /**
+   * The events the library actually reads during replay (see REPLAYED), already parsed. Reused
+   * across episodes instead of re-parsing the whole history each time: the library's only
+   * mutation (Timestamp string → Date) is idempotent, and it never reads the dropped types.
+   */
+  replay: HistoryEvent[];
 }
+
+/** Event types the library's replay reads (§2.2); the rest only matter to status/history output. */
+const REPLAYED = new Set<number>([
+  EventType.OrchestratorStarted, EventType.ExecutionStarted, EventType.TaskCompleted, EventType.TaskFailed,
+  EventType.SubOrchestrationInstanceCompleted, EventType.SubOrchestrationInstanceFailed, EventType.TimerFired,
+  EventType.EventRaised, EventType.EventSent, EventType.ContinueAsNew,
+]);
 
 export type StartResult = { ok: true; instanceId: string } | { ok: false; code: 'exists' | 'unknown' | 'invalid'; message: string };
 
@@ -76,6 +90,7 @@ export class DurableEngine {
   private stopped = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly finishedListeners = new Set<(row: InstanceRow) => void>();
 
   constructor(
     private readonly store: DurableStore,
@@ -122,6 +137,19 @@ export class DurableEngine {
       this.inflight.size === 0 && this.readyInstances.size === 0 && this.readyEntities.size === 0 &&
       this.activityHead >= this.activityQueue.length
     );
+  }
+
+  /** Observes instances reaching a terminal status (after the commit). Returns an unsubscribe. */
+  onFinished(listener: (row: InstanceRow) => void): () => void {
+    this.finishedListeners.add(listener);
+    return () => this.finishedListeners.delete(listener);
+  }
+
+  /** Runs a registered function through the host without the durable machinery (bench floor). */
+  invokeDirect(name: string, input: unknown): Promise<unknown> {
+    const fn = this.host.findFunction(name);
+    if (!fn) throw new Error(`no function ${name}`);
+    return this.host.invoke(fn, input);
   }
 
   /** Test clock: re-evaluate timers after the clock moved. */
@@ -274,7 +302,13 @@ export class DurableEngine {
     if (hit) return hit;
     const row = this.store.getInstance(id);
     if (!row) return undefined;
-    const entry = { row, history: this.store.historyTexts(id) };
+    const texts = this.store.historyTexts(id);
+    const replay: HistoryEvent[] = [];
+    for (const t of texts) {
+      const e = JSON.parse(t) as HistoryEvent;
+      if (REPLAYED.has(e.EventType)) replay.push(e);
+    }
+    const entry: CachedInstance = { row, length: texts.length, replay };
     if (!TERMINAL.has(row.status)) this.cache.set(id, entry);
     return entry;
   }
@@ -500,7 +534,7 @@ export class DurableEngine {
     const { reason } = JSON.parse(msg.event) as { reason: string | null };
     const now = this.clock.now();
     const ts = new Date(now).toISOString();
-    const seq = cached.history.length;
+    const seq = cached.length;
     if (msg.kind === 'terminate') {
       const ev = { EventType: EventType.ExecutionTerminated, EventId: -1, IsPlayed: true, Timestamp: ts, Input: reason ?? '' };
       const updated: InstanceRow = { ...row, status: 'Terminated', output: JSON.stringify(reason ?? ''), updated_at: now };
@@ -520,16 +554,15 @@ export class DurableEngine {
       return;
     }
     const ev = { EventType: suspend ? EventType.ExecutionSuspended : EventType.ExecutionResumed, EventId: -1, IsPlayed: true, Timestamp: ts, Reason: reason ?? '' };
-    const status: RuntimeStatus = suspend ? 'Suspended' : cached.history.length === 0 ? 'Pending' : 'Running';
+    const status: RuntimeStatus = suspend ? 'Suspended' : cached.length === 0 ? 'Pending' : 'Running';
     const updated: InstanceRow = { ...row, status, updated_at: now };
     await this.committer.run((fx) => {
       this.store.deleteInbox(msg.id);
       if (!this.store.updateInstance(updated, row.execution_id)) return;
       this.store.appendHistory(id, seq, [ev]);
-      const text = JSON.stringify(ev);
       fx.after.push(() => {
         cached.row = updated;
-        cached.history.push(text);
+        cached.length++;
       });
       // Buffered events become deliverable again on resume.
       if (!suspend) fx.readyInstances.add(id);
@@ -543,7 +576,8 @@ export class DurableEngine {
     const ts = new Date(now).toISOString();
     const started: HistoryEvent = { EventType: EventType.OrchestratorStarted, EventId: -1, IsPlayed: false, Timestamp: ts };
     const newEvents: HistoryEvent[] = batch.map((r) => ({ ...(JSON.parse(r.event) as HistoryEvent), IsPlayed: false }));
-    const callHistoryText = '[' + [...cached.history, JSON.stringify(started), ...newEvents.map((e) => JSON.stringify(e))].join(',') + ']';
+    // Stored events are marked played; this episode's OrchestratorStarted and events are new.
+    const callHistory = cached.replay.concat([{ ...started }], newEvents.map((e) => ({ ...e })));
     const fn = this.findOrchestrator(row.name);
 
     const plan = new EpisodePlan(state);
@@ -553,10 +587,10 @@ export class DurableEngine {
       failure = `The function '${row.name}' doesn't exist, is disabled, or is not an orchestrator function.`;
     } else {
       const trigger = {
-        history: JSON.parse(callHistoryText) as HistoryEvent[],
+        history: callHistory,
         input: fromJsonText(row.input),
         instanceId: id,
-        isReplaying: cached.history.length > 0,
+        isReplaying: cached.length > 0,
         parentInstanceId: row.parent_instance_id,
         upperSchemaVersion: 3,
         // V4: context.df.lock() is implemented (LockEntities / ReleaseEntities).
@@ -651,12 +685,13 @@ export class DurableEngine {
         });
         fx.after.push(() => {
           cached.row = restarted;
-          cached.history = [];
+          cached.length = 0;
+          cached.replay = [];
         });
         return;
       }
       if (!this.store.updateInstance(updated, executionId)) return;
-      this.store.appendHistoryTexts(id, cached.history.length, stored);
+      this.store.appendHistoryTexts(id, cached.length, stored);
       if (finished) {
         plan.emitFireAndForget(this, fx, row, now);
         this.store.deleteFutureInbox(id, -1);
@@ -666,7 +701,8 @@ export class DurableEngine {
         plan.emitWork(this, fx, row, now);
         fx.after.push(() => {
           cached.row = updated;
-          for (const s of stored) cached.history.push(s);
+          cached.length += stored.length;
+          for (const e of history) if (REPLAYED.has(e.EventType)) cached.replay.push({ ...e, IsPlayed: true });
         });
       }
     });
@@ -675,6 +711,7 @@ export class DurableEngine {
   /** Completion bookkeeping inside the finishing transaction: tell the parent, free locks. */
   private finishTx(fx: TxEffects, row: InstanceRow, result: { failed?: string; output?: string | null }): void {
     const now = this.clock.now();
+    if (this.finishedListeners.size) fx.after.push(() => this.finishedListeners.forEach((l) => l(row)));
     this.releaseLocksTx(fx, row.instance_id, now);
     if (row.parent_instance_id && row.parent_execution_id && row.parent_task_id !== null) {
       const ts = new Date(now).toISOString();
