@@ -1,0 +1,271 @@
+/**
+ * The deployment ledger: per app and environment, immutable history records and a `current`
+ * pointer, in blob storage (ARCHITECTURE.md principle 6).
+ *
+ * Layout (state container):
+ *   ledger/<app>/<env>/current.json               pointer, updated only with If-Match
+ *   ledger/<app>/<env>/history/<inv>.json         one per revision, create-only
+ *   ledger/<app>/<env>/bad/<rev>.json             "do not roll back to this", create-only
+ * `<inv>` is 9999999999 - revision, zero-padded, so a plain (ascending) blob listing returns
+ * newest first and history pages need no index.
+ *
+ * Gap-free revisions under racing writers: creating the history blob with If-None-Match: * is
+ * the serialisation point. A writer tries `current.revision + 1`; a 409 means that number is
+ * taken, so it tries the one after the newest stored revision. Revision n is only ever created
+ * once n - 1 exists, so no gap can appear. `current` then only moves forward: on 412 re-read, and retry only if ours is
+ * still newer. A writer that dies between the two steps leaves `current` behind history; the
+ * next writer starts from `current`, walks past the taken numbers and moves `current` on.
+ */
+import type { ContainerClient } from '@azure/storage-blob';
+import { z } from 'zod';
+import type { BadRevisionMarker, CurrentDeployment, DeploymentRecord, NewDeployment } from '../domain/deployment.js';
+import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../errors.js';
+import { SAFE_NAME_PATTERN } from '../pipeline/pipeline-spec.schema.js';
+import { createJson, ensureContainer, listAllNames, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
+
+const MAX_REVISION = 9_999_999_999;
+const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date');
+const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex>');
+
+const newDeploymentSchema = z.object({
+  commit: z.string().regex(/^[0-9a-f]{7,64}$/i, 'must be a commit id'),
+  artifactDigest: digest,
+  runId: z.string().min(1).max(200),
+  kind: z.enum(['deploy', 'rollback']),
+  rollbackOf: z.number().int().positive().optional(),
+  status: z.enum(['Succeeded', 'Failed']),
+  reason: z.string().max(4000).optional(),
+  verification: z.array(z.unknown()),
+  requestedBy: z.string().max(320).optional(),
+  startedAt: isoDate,
+  finishedAt: isoDate,
+});
+
+/** Stored history record shape. */
+export const deploymentRecordSchema = newDeploymentSchema.extend({
+  app: z.string(),
+  environment: z.string(),
+  revision: z.number().int().positive(),
+  recordedAt: isoDate,
+}) satisfies z.ZodType<DeploymentRecord>;
+
+/** Stored `current` pointer shape. */
+export const currentDeploymentSchema = z.object({
+  app: z.string(),
+  environment: z.string(),
+  revision: z.number().int().positive(),
+  commit: z.string(),
+  artifactDigest: digest,
+  deployedAt: isoDate,
+  runId: z.string(),
+  status: z.enum(['Succeeded', 'Failed']),
+  kind: z.enum(['deploy', 'rollback']),
+}) satisfies z.ZodType<CurrentDeployment>;
+
+const badMarkerSchema = z.object({
+  revision: z.number().int().positive(),
+  reason: z.string(),
+  markedBy: z.string().optional(),
+  markedAt: isoDate,
+}) satisfies z.ZodType<BadRevisionMarker>;
+
+/** A page of history, newest first. */
+export interface HistoryPage {
+  records: DeploymentRecord[];
+  /** Pass back for the next (older) page; absent on the last one. */
+  continuation?: string;
+}
+
+/** Options of {@link DeploymentLedger}. */
+export interface LedgerOptions {
+  /** Clock for `recordedAt`/`markedAt` (tests). */
+  now?: () => Date;
+  /** Give up a write after this many lost races (never reached in practice). Default 1000. */
+  maxAttempts?: number;
+}
+
+function checkName(kind: string, value: string): void {
+  if (!SAFE_NAME_PATTERN.test(value)) throw new ValidationError(`invalid ${kind} name ${JSON.stringify(value)}`, [{ path: kind, message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
+}
+
+function historyName(revision: number): string {
+  return `${String(MAX_REVISION - revision).padStart(10, '0')}.json`;
+}
+
+function revisionFromHistoryName(name: string): number | undefined {
+  const m = /\/history\/(\d{10})\.json$/.exec(name);
+  return m ? MAX_REVISION - Number(m[1]) : undefined;
+}
+
+/** The deployment ledger of every app and environment in one state container. */
+export class DeploymentLedger {
+  private readonly now: () => Date;
+  private readonly maxAttempts: number;
+
+  /** Creates a ledger over `container` (normally `conveyor-state`). */
+  constructor(
+    private readonly container: ContainerClient,
+    options: LedgerOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.maxAttempts = options.maxAttempts ?? 1000;
+  }
+
+  private base(app: string, env: string): string {
+    checkName('app', app);
+    checkName('environment', env);
+    return `ledger/${app}/${env}`;
+  }
+
+  private checkRecord(record: DeploymentRecord, app: string, env: string, revision: number, path: string): DeploymentRecord {
+    if (record.app !== app || record.environment !== env || record.revision !== revision) {
+      throw new CorruptDataError(`ledger record ${path} claims ${record.app}/${record.environment} revision ${record.revision}; its location says ${app}/${env} revision ${revision}`);
+    }
+    return record;
+  }
+
+  /** The `current` pointer, or undefined when the environment was never deployed. */
+  async current(app: string, env: string): Promise<CurrentDeployment | undefined> {
+    const found = await tryReadJson(this.container, `${this.base(app, env)}/current.json`, currentDeploymentSchema);
+    return found?.value;
+  }
+
+  /**
+   * Appends a deployment or rollback: assigns the next revision (gap-free under races), stores
+   * the immutable history record, then moves `current` forward. Resolves the stored record.
+   */
+  async record(app: string, env: string, entry: NewDeployment): Promise<DeploymentRecord> {
+    const base = this.base(app, env);
+    const parsed = newDeploymentSchema.safeParse(entry);
+    if (!parsed.success) {
+      throw new ValidationError(
+        `invalid deployment record for ${app}/${env}`,
+        parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
+      );
+    }
+    await ensureContainer(this.container);
+
+    const cur = await tryReadJson(this.container, `${base}/current.json`, currentDeploymentSchema);
+    let revision = (cur?.value.revision ?? 0) + 1;
+    let record: DeploymentRecord | undefined;
+    for (let attempt = 0; attempt < this.maxAttempts && !record; attempt++) {
+      const candidate: DeploymentRecord = { ...parsed.data, app, environment: env, revision, recordedAt: this.now().toISOString() };
+      try {
+        await createJson(this.container, `${base}/history/${historyName(revision)}`, candidate);
+        record = candidate;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        // Taken. Skip straight past the newest existing revision: every number up to it exists
+        // (each was created only after its predecessor), so this cannot open a gap.
+        const newest = await listNames(this.container, `${base}/history/`, { pageSize: 1 });
+        const top = newest.names[0] ? revisionFromHistoryName(newest.names[0]) : undefined;
+        revision = Math.max(revision + 1, (top ?? 0) + 1);
+      }
+    }
+    if (!record) throw new ConflictError(`could not allocate a revision for ${app}/${env} after ${this.maxAttempts} attempts`);
+    await this.advanceCurrent(base, record);
+    return record;
+  }
+
+  /** Moves `current` to `record` unless something newer is already there. */
+  private async advanceCurrent(base: string, record: DeploymentRecord): Promise<void> {
+    const path = `${base}/current.json`;
+    const pointer: CurrentDeployment = {
+      app: record.app,
+      environment: record.environment,
+      revision: record.revision,
+      commit: record.commit,
+      artifactDigest: record.artifactDigest,
+      deployedAt: record.finishedAt,
+      runId: record.runId,
+      status: record.status,
+      kind: record.kind,
+    };
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      const cur = await tryReadJson(this.container, path, currentDeploymentSchema);
+      if (cur && cur.value.revision >= record.revision) return;
+      try {
+        if (cur) await replaceJson(this.container, path, pointer, cur.etag);
+        else await createJson(this.container, path, pointer);
+        return;
+      } catch (err) {
+        // 409/412: someone moved it meanwhile. 404: it vanished between read and write. Re-read.
+        if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
+      }
+    }
+    throw new ConflictError(`could not move ${path} to revision ${record.revision}`);
+  }
+
+  /** One history record. Missing -> NotFoundError. */
+  async get(app: string, env: string, revision: number): Promise<DeploymentRecord> {
+    if (!Number.isInteger(revision) || revision < 1 || revision > MAX_REVISION) {
+      throw new ValidationError(`invalid revision ${revision}`, [{ path: 'revision', message: 'must be a positive integer' }]);
+    }
+    const path = `${this.base(app, env)}/history/${historyName(revision)}`;
+    try {
+      const { value } = await readJson(this.container, path, deploymentRecordSchema);
+      return this.checkRecord(value, app, env, revision, path);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new NotFoundError(`revision ${revision} of ${app}/${env} not found`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** History, newest first, one page at a time. */
+  async history(app: string, env: string, options: { pageSize?: number; continuation?: string } = {}): Promise<HistoryPage> {
+    const base = this.base(app, env);
+    const page = await listNames(this.container, `${base}/history/`, { pageSize: Math.min(Math.max(options.pageSize ?? 50, 1), 1000), continuation: options.continuation });
+    const records = await Promise.all(
+      page.names.map(async (name) => {
+        const revision = revisionFromHistoryName(name);
+        if (revision === undefined) throw new CorruptDataError(`unexpected blob ${name} in the ledger history of ${app}/${env}`);
+        const { value } = await readJson(this.container, name, deploymentRecordSchema);
+        return this.checkRecord(value, app, env, revision, name);
+      }),
+    );
+    return page.continuation ? { records, continuation: page.continuation } : { records };
+  }
+
+  /** Marks a revision bad (a separate create-only marker; history stays immutable). Marking twice -> ConflictError. */
+  async markBad(app: string, env: string, revision: number, reason: string, markedBy?: string): Promise<BadRevisionMarker> {
+    await this.get(app, env, revision);
+    const marker: BadRevisionMarker = { revision, reason, ...(markedBy ? { markedBy } : {}), markedAt: this.now().toISOString() };
+    await createJson(this.container, `${this.base(app, env)}/bad/${String(revision).padStart(10, '0')}.json`, marker);
+    return marker;
+  }
+
+  /** Revisions marked bad. */
+  async badRevisions(app: string, env: string): Promise<Set<number>> {
+    const names = await listAllNames(this.container, `${this.base(app, env)}/bad/`);
+    const out = new Set<number>();
+    for (const name of names) {
+      const m = /\/bad\/(\d{10})\.json$/.exec(name);
+      if (!m) throw new CorruptDataError(`unexpected blob ${name} among the bad-revision markers of ${app}/${env}`);
+      out.add(Number(m[1]));
+    }
+    return out;
+  }
+
+  /** The marker of a bad revision, if any. */
+  async badMarker(app: string, env: string, revision: number): Promise<BadRevisionMarker | undefined> {
+    return (await tryReadJson(this.container, `${this.base(app, env)}/bad/${String(revision).padStart(10, '0')}.json`, badMarkerSchema))?.value;
+  }
+
+  /**
+   * The newest Succeeded revision that is not marked bad (optionally older than `before`), or
+   * undefined when there is none: the rollback target.
+   */
+  async lastGood(app: string, env: string, options: { before?: number } = {}): Promise<DeploymentRecord | undefined> {
+    const bad = await this.badRevisions(app, env);
+    let continuation: string | undefined;
+    do {
+      const page = await this.history(app, env, { pageSize: 100, continuation });
+      for (const r of page.records) {
+        if (options.before !== undefined && r.revision >= options.before) continue;
+        if (r.status === 'Succeeded' && !bad.has(r.revision)) return r;
+      }
+      continuation = page.continuation;
+    } while (continuation);
+    return undefined;
+  }
+}

@@ -1,0 +1,173 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DeploymentLedger, RunStore } from '../../shared/ledger/index.js';
+import type { NewDeployment } from '../../shared/domain/deployment.js';
+import { containerClient, CONTAINERS } from '../../shared/storage/blob-store.js';
+import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import { withAzurite } from '../support/azurite.js';
+
+let azurite: Awaited<ReturnType<typeof withAzurite>>;
+let ledger: DeploymentLedger;
+let runs: RunStore;
+const state = () => containerClient(azurite.connectionString, CONTAINERS.state);
+
+before(async () => {
+  azurite = await withAzurite();
+  ledger = new DeploymentLedger(state());
+  let t = Date.parse('2026-03-01T00:00:00Z');
+  runs = new RunStore(state(), { now: () => new Date((t += 1000)) });
+});
+after(async () => {
+  await azurite.dispose();
+});
+
+const hex = (n: number, len: number) => n.toString(16).padStart(len, '0');
+function deployment(n: number, over: Partial<NewDeployment> = {}): NewDeployment {
+  return {
+    commit: hex(n, 40),
+    artifactDigest: `sha256:${hex(n, 64)}`,
+    runId: `run-${n}`,
+    kind: 'deploy',
+    status: 'Succeeded',
+    verification: [{ check: 0, attempt: 1, ok: true }],
+    requestedBy: 'alice@example.com',
+    startedAt: '2026-03-01T10:00:00Z',
+    finishedAt: '2026-03-01T10:01:00Z',
+    ...over,
+  };
+}
+
+test('the first deployment is revision 1 and becomes current', async () => {
+  assert.equal(await ledger.current('shop', 'dev'), undefined);
+  const rec = await ledger.record('shop', 'dev', deployment(1));
+  assert.equal(rec.revision, 1);
+  assert.deepEqual(await ledger.current('shop', 'dev'), {
+    app: 'shop',
+    environment: 'dev',
+    revision: 1,
+    commit: hex(1, 40),
+    artifactDigest: `sha256:${hex(1, 64)}`,
+    deployedAt: '2026-03-01T10:01:00Z',
+    runId: 'run-1',
+    status: 'Succeeded',
+    kind: 'deploy',
+  });
+  const stored = await ledger.get('shop', 'dev', 1);
+  assert.deepEqual(stored.verification, [{ check: 0, attempt: 1, ok: true }]);
+});
+
+test('20 concurrent writers get 20 distinct, consecutive revisions and current is the last', async () => {
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => new DeploymentLedger(state()).record('shop', 'race', deployment(100 + i))));
+  const revisions = results.map((r) => r.revision).sort((a, b) => a - b);
+  assert.deepEqual(revisions, Array.from({ length: 20 }, (_, i) => i + 1));
+  const current = await ledger.current('shop', 'race');
+  assert.equal(current?.revision, 20);
+  const last = await ledger.get('shop', 'race', 20);
+  assert.equal(current?.commit, last.commit);
+  assert.equal(current?.runId, last.runId);
+  // Every history record is there exactly once, newest first across pages.
+  const seen: number[] = [];
+  let continuation: string | undefined;
+  do {
+    const page = await ledger.history('shop', 'race', { pageSize: 7, continuation });
+    seen.push(...page.records.map((r) => r.revision));
+    continuation = page.continuation;
+  } while (continuation);
+  assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => 20 - i));
+  assert.equal(new Set(results.map((r) => r.runId)).size, 20);
+});
+
+test('a writer that died before moving current does not cause a gap or a rewind', async () => {
+  await ledger.record('shop', 'crash', deployment(1));
+  // Simulate a crash after the history create: revision 2 exists, current still says 1.
+  const { createJson } = await import('../../shared/storage/blob-store.js');
+  await createJson(state(), `ledger/shop/crash/history/${String(9_999_999_999 - 2).padStart(10, '0')}.json`, {
+    ...deployment(2),
+    app: 'shop',
+    environment: 'crash',
+    revision: 2,
+    recordedAt: '2026-03-01T10:02:00Z',
+  });
+  assert.equal((await ledger.current('shop', 'crash'))?.revision, 1);
+  const next = await ledger.record('shop', 'crash', deployment(3));
+  assert.equal(next.revision, 3);
+  assert.equal((await ledger.current('shop', 'crash'))?.revision, 3);
+});
+
+test('lastGood skips failed and bad revisions; markBad leaves history untouched', async () => {
+  await ledger.record('shop', 'prod', deployment(1));
+  await ledger.record('shop', 'prod', deployment(2));
+  await ledger.record('shop', 'prod', deployment(3, { status: 'Failed', reason: 'verification failed: /healthz 500' }));
+  await ledger.record('shop', 'prod', deployment(4, { kind: 'rollback', rollbackOf: 2 }));
+  assert.equal((await ledger.lastGood('shop', 'prod'))?.revision, 4);
+  assert.equal((await ledger.lastGood('shop', 'prod', { before: 4 }))?.revision, 2);
+  const before = await ledger.get('shop', 'prod', 2);
+  await ledger.markBad('shop', 'prod', 2, 'data corruption found later', 'bob@example.com');
+  assert.deepEqual(await ledger.get('shop', 'prod', 2), before, 'history is immutable');
+  assert.equal((await ledger.lastGood('shop', 'prod', { before: 4 }))?.revision, 1);
+  assert.equal((await ledger.badMarker('shop', 'prod', 2))?.reason, 'data corruption found later');
+  await assert.rejects(ledger.markBad('shop', 'prod', 2, 'again'), ConflictError);
+  await assert.rejects(ledger.markBad('shop', 'prod', 99, 'nope'), NotFoundError);
+  assert.equal(await ledger.lastGood('shop', 'prod', { before: 1 }), undefined);
+  assert.equal((await ledger.get('shop', 'prod', 4)).rollbackOf, 2);
+});
+
+test('invalid input is rejected before anything is written', async () => {
+  await assert.rejects(ledger.record('Shop', 'dev', deployment(1)), ValidationError);
+  await assert.rejects(ledger.record('shop', '../x', deployment(1)), ValidationError);
+  await assert.rejects(ledger.record('shop', 'dev', deployment(1, { artifactDigest: 'md5:abc' })), ValidationError);
+  await assert.rejects(ledger.get('shop', 'dev', 0), ValidationError);
+  await assert.rejects(ledger.get('shop', 'dev', 999), NotFoundError);
+});
+
+test('foreign or corrupt ledger content is a CorruptDataError with a clear message', async () => {
+  const c = state();
+  await c.getBlockBlobClient('ledger/shop/weird/current.json').upload('<html>not json</html>', 21);
+  await assert.rejects(ledger.current('shop', 'weird'), (err: unknown) => {
+    assert.ok(err instanceof CorruptDataError);
+    assert.match(err.message, /ledger\/shop\/weird\/current\.json is not valid JSON/);
+    return true;
+  });
+  await c.getBlockBlobClient('ledger/shop/weird2/current.json').upload('{"revision":"one"}', 18);
+  await assert.rejects(ledger.current('shop', 'weird2'), /does not have the expected shape/);
+  // A record stored under the wrong revision (copied by hand) is caught.
+  await ledger.record('shop', 'moved', deployment(1));
+  const rec = await ledger.get('shop', 'moved', 1);
+  const body = JSON.stringify({ ...rec });
+  await c.getBlockBlobClient(`ledger/shop/moved/history/${String(9_999_999_999 - 2).padStart(10, '0')}.json`).upload(body, body.length);
+  await assert.rejects(ledger.get('shop', 'moved', 2), /claims shop\/moved revision 1/);
+  await c.getBlockBlobClient('ledger/shop/moved/history/notes.txt').upload('hi', 2);
+  await assert.rejects(ledger.history('shop', 'moved'), CorruptDataError);
+});
+
+test('run records: create once, update with ETags under concurrency, list newest first', async () => {
+  const created = await runs.create({ app: 'shop', runId: 'r-1', status: 'Running', commit: hex(1, 40), branch: 'main' });
+  assert.deepEqual(created.value.stages, {});
+  await assert.rejects(runs.create({ app: 'shop', runId: 'r-1', status: 'Running', commit: hex(1, 40) }), ConflictError);
+  // Ten concurrent updates each add one stage: none is lost.
+  await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      runs.update('shop', 'r-1', (r) => ({ ...r, stages: { ...r.stages, [`s${i}`]: { status: 'Succeeded' } } })),
+    ),
+  );
+  const after = await runs.get('shop', 'r-1');
+  assert.equal(Object.keys(after.value.stages).length, 10);
+  // A stale ETag is refused.
+  await assert.rejects(runs.replace({ ...after.value, status: 'Failed' }, created.etag), ConflictError);
+  await runs.replace({ ...after.value, status: 'Succeeded' }, after.etag);
+
+  for (const id of ['r-2', 'a-3', 'z-4', 'm-5']) await runs.create({ app: 'shop', runId: id, status: 'Pending', commit: hex(2, 40) });
+  const page1 = await runs.list('shop', { pageSize: 3 });
+  assert.deepEqual(page1.runs.map((r) => r.runId), ['m-5', 'z-4', 'a-3']);
+  assert.ok(page1.continuation);
+  const page2 = await runs.list('shop', { pageSize: 3, continuation: page1.continuation });
+  assert.deepEqual(page2.runs.map((r) => r.runId), ['r-2', 'r-1']);
+  assert.equal(page2.continuation, undefined);
+  await assert.rejects(runs.get('shop', 'nope'), NotFoundError);
+  await assert.rejects(runs.get('shop', '../../etc'), ValidationError);
+});
+
+test('a corrupt run record is reported, not crashed on', async () => {
+  await state().getBlockBlobClient('runs/shop/broken.json').upload('{"app":"shop"}', 14);
+  await assert.rejects(runs.get('shop', 'broken'), (err: unknown) => err instanceof CorruptDataError && /runs\/shop\/broken\.json/.test(err.message));
+});
