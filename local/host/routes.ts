@@ -79,8 +79,8 @@ function makeConstraint(name: string, args: string[]): Constraint {
       case 'range':
         return (v) => isNumber(v) && Number(v) >= num(0) && Number(v) <= num(1);
       case 'regex': {
-        // ASP.NET matches regex constraints case-insensitively against the whole value.
-        const re = new RegExp(args.join(','), 'i');
+        // ASP.NET matches regex constraints case-insensitively; braces are escaped by doubling.
+        const re = new RegExp(args.join(',').replace(/\{\{/g, '{').replace(/\}\}/g, '}'), 'i');
         return (v) => re.test(v);
       }
       case 'required':

@@ -1,0 +1,51 @@
+// local/ is a generic Functions runtime (ARCHITECTURE.md): nothing under it may import the
+// app's code in functions/, orchestrations/ or shared/.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const localDir = join(root, 'local');
+
+function tsFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? tsFiles(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** Every module specifier in static imports/exports, dynamic import() and require(). */
+export function specifiers(source: string): string[] {
+  const out: string[] = [];
+  const patterns = [
+    /\b(?:import|export)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]/g,
+    /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+    /\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ];
+  for (const re of patterns) for (const m of source.matchAll(re)) out.push(m[1]!);
+  return out;
+}
+
+const forbiddenRoots = ['functions', 'orchestrations', 'shared'].map((d) => join(root, d) + sep);
+
+describe('local/ boundary', () => {
+  it('finds the local runtime sources', () => {
+    assert.ok(tsFiles(localDir).length >= 5);
+  });
+
+  it('the import scanner sees every import form', () => {
+    const src = "import a from '../shared/x.js';\nimport type { B } from \"../functions/y.js\";\nexport * from '../orchestrations/z.js';\nconst c = await import('../shared/w.js');\nconst d = require('../shared/v.js');\nimport '../shared/side.js';";
+    assert.deepEqual(specifiers(src).sort(), ['../functions/y.js', '../orchestrations/z.js', '../shared/side.js', '../shared/v.js', '../shared/w.js', '../shared/x.js']);
+  });
+
+  for (const file of tsFiles(localDir)) {
+    it(`${relative(root, file)} imports nothing from functions/, orchestrations/ or shared/`, () => {
+      const bad = specifiers(readFileSync(file, 'utf8'))
+        .filter((s) => s.startsWith('.'))
+        .filter((s) => forbiddenRoots.some((r) => resolve(dirname(file), s).startsWith(r) || resolve(dirname(file), s) + sep === r));
+      assert.deepEqual(bad, []);
+    });
+  }
+});
