@@ -121,8 +121,10 @@ export class DurableEngine {
   async stop(graceMs: number): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    const deadline = new Promise((r) => setTimeout(r, Math.max(0, graceMs)).unref());
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise((r) => (timer = setTimeout(r, Math.max(0, graceMs))));
     await Promise.race([Promise.allSettled([...this.inflight]), deadline]);
+    clearTimeout(timer);
     this.committer.flush();
   }
 
@@ -977,12 +979,6 @@ class EpisodePlan {
     const st = this.state;
     const known = new Map<Action, number>();
     const upto = Math.min(st.knownTop, actions.length);
-    if (success && actions.length < st.knownTop) {
-      throw new NonDeterminismError(
-        `Non-deterministic workflow detected: the history has ${st.knownTop} scheduled actions but the code now produced only ${actions.length}. ` +
-        'The orchestrator code changed while this instance was in flight.',
-      );
-    }
     for (let i = 0; i < upto; i++) {
       const a = actions[i]!;
       if (success && signatureOf(a) !== st.sigs[i]) {
@@ -997,6 +993,12 @@ class EpisodePlan {
         if (leafId >= 0) known.set(leaf, leafId);
         if (leaf.actionType === ActionType.CreateTimer && leaf.isCanceled && leafId >= 0) this.work.push({ kind: 'cancel', id: leafId });
       });
+    }
+    if (success && actions.length < st.knownTop) {
+      throw new NonDeterminismError(
+        `Non-deterministic workflow detected: the history has ${st.knownTop} scheduled actions but the code now produced only ${actions.length}. ` +
+        'The orchestrator code changed while this instance was in flight.',
+      );
     }
     for (let i = st.knownTop; i < actions.length; i++) {
       const a = actions[i]!;
