@@ -435,3 +435,41 @@ test('orphans of a group whose leader died are recognised by their marker, and o
   assert.deepEqual(await t.stop('orphans', 'dev'), { ok: true, wasRunning: true, revision: 'r1' });
   assert.deepEqual(await groupMembers(pgid), [], 'and stopping leaves nothing behind');
 });
+
+test('the sample repository is real git history whose pipeline file is valid', async () => {
+  const { parsePipelineSpec } = await import('../../shared/pipeline/parse-pipeline.js');
+  const log = (await svc.git('log', '--format=%H %an <%ae> %s')).split('\n');
+  assert.deepEqual(
+    log.map((l) => l.split(' ')[0]),
+    [commits.broken, commits.third, commits.second, commits.first],
+  );
+  assert.ok(log.every((l) => l.includes('Conveyor Test <conveyor-test@example.com>')));
+  assert.equal(await svc.head(), commits.broken);
+  assert.equal(await svc.git('status', '--porcelain'), '', 'everything is committed');
+
+  const yaml = await svc.git('show', `${commits.first}:.conveyor/pipeline.yaml`);
+  const pipeline = parsePipelineSpec(yaml);
+  assert.deepEqual(pipeline.environments.map((e) => [e.name, e.target.port]), [
+    ['dev', svc.ports.dev],
+    ['staging', svc.ports.staging],
+    ['prod', svc.ports.prod],
+  ]);
+  assert.equal(pipeline.build.command, 'mkdir -p dist && cp server.js dist/');
+  assert.deepEqual(pipeline.build.artifact, ['dist']);
+  assert.equal(pipeline.environments[0]!.verify[0]!.path, '/healthz');
+
+  // The built artifact of the broken commit answers 500 on /healthz; the others 200.
+  const brokenSource = await readFile(join(builds.get(commits.broken)!, 'dist', 'server.js'), 'utf8');
+  assert.match(brokenSource, /HEALTH_STATUS = 500/);
+  assert.match(await readFile(join(builds.get(commits.third)!, 'dist', 'server.js'), 'utf8'), /HEALTH_STATUS = 200;[\s\S]*MESSAGE = "third"/);
+});
+
+test('parseProcStat reads fields after a command name with spaces and parentheses', async () => {
+  const { parseProcStat } = await import('../../shared/targets/process-table.js');
+  const line = '4242 (my (weird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654321 1000000 200 18446744073709551615';
+  assert.deepEqual(parseProcStat(line), { pid: 4242, state: 'S', ppid: 1, pgrp: 4242, session: 4242, startTime: '987654321' });
+  assert.equal(parseProcStat('garbage'), undefined);
+  const self = await readProcStat(process.pid);
+  assert.equal(self?.pid, process.pid);
+  assert.equal(self?.state === 'R' || self?.state === 'S', true);
+});
