@@ -261,7 +261,9 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       return { ok: false, reason, logTail: '' };
     }
 
-    // A redeploy of the same revision (e.g. a rollback to it) gets a fresh copy.
+    // A redeploy of the same revision (e.g. a rollback to it) gets a fresh copy of the
+    // artifact but keeps that revision's earlier logs (the new run appends to them).
+    await rename(join(releaseDir, 'logs'), join(incoming, 'logs')).catch(() => undefined);
     await rm(releaseDir, { recursive: true, force: true });
     await rename(incoming, releaseDir);
     const now = new Date();

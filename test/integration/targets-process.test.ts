@@ -289,6 +289,9 @@ test('redeploying the running revision is a no-op unless forced; a failed materi
   assert.equal(forced.unchanged, false);
   const forcedState = await state(t, 'idem', 'dev');
   assert.notEqual(forcedState.pid, pid);
+  // The same revision's release folder was refreshed, but its log kept both runs.
+  const log = await readFile(forcedState.logFile, 'utf8');
+  assert.equal(log.match(/^--- .* starting idem\/dev revision/gm)?.length, 2, log);
 
   await assert.rejects(
     t.deploy(request('idem', 'dev', commits.second, s, { materialize: async () => Promise.reject(new Error('blob download failed')) })),
