@@ -57,13 +57,19 @@ export function canonicalRepositoryUrl(url: string): string | undefined {
   return joinHostPath(parsed.hostname + port, path);
 }
 
+const HOST_PATTERN = /^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::\d{1,5})?$/i;
+// Repository paths never hold whitespace, control characters, `?`, `#` or backslashes; text
+// that does is not a repository URL (and would not survive a round trip through URL parsing).
+// eslint-disable-next-line no-control-regex
+const PATH_PATTERN = /^[^\s?#\\\u0000-\u001f\u007f]+$/;
+
 function joinHostPath(host: string, path: string): string | undefined {
   const cleanPath = path
     .replace(/^\/+/, '')
     .replace(/\/+$/, '')
     .replace(/\.git$/i, '')
     .toLowerCase();
-  if (cleanPath === '' || host === '') return undefined;
+  if (cleanPath === '' || !HOST_PATTERN.test(host) || !PATH_PATTERN.test(cleanPath)) return undefined;
   return `${host.toLowerCase()}/${cleanPath}`;
 }
 

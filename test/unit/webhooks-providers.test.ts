@@ -405,3 +405,26 @@ test('the registry knows the three providers and nothing else', () => {
   assert.equal(isProviderName('hasOwnProperty'), false);
   assert.equal(MAX_WEBHOOK_BODY_BYTES, 5 * 1024 * 1024);
 });
+
+test('parse and verify never throw on arbitrary JSON, headers and bytes (property)', async () => {
+  const fc = (await import('fast-check')).default;
+  const headerArb = fc.dictionary(
+    fc.constantFrom('x-github-event', 'x-github-delivery', 'x-hub-signature-256', 'x-gitlab-event', 'x-gitlab-token', 'authorization', 'content-type', 'idempotency-key'),
+    fc.oneof(fc.string(), fc.constantFrom('push', 'ping', 'Push Hook', 'System Hook', 'Tag Push Hook', 'application/x-www-form-urlencoded', 'Basic Og==', 'sha256=' + '0'.repeat(64))),
+  );
+  const bodyArb = fc.oneof(
+    fc.json().map((j) => Buffer.from(j)),
+    fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
+    fc.record({ ref: fc.string(), before: fc.string(), after: fc.string(), eventType: fc.constantFrom('git.push', 'x'), resource: fc.anything() }).map((o) => Buffer.from(JSON.stringify(o))),
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom(...PROVIDER_NAMES), bodyArb, headerArb, fc.oneof(fc.string(), fc.array(fc.string())), async (name, body, headers, secrets) => {
+      const provider = getProvider(name)!;
+      const parsed = provider.parse(body, headers);
+      assert.ok(['push', 'ping', 'ignored', 'invalid'].includes(parsed.kind));
+      const verified = await provider.verify(body, headers, secrets);
+      assert.equal(typeof verified.ok, 'boolean');
+    }),
+    { numRuns: 300 },
+  );
+});

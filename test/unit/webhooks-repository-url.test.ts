@@ -53,3 +53,21 @@ test('pickRepositoryUrl prefers an HTTPS or local URL', () => {
   assert.equal(pickRepositoryUrl({ urls: ['/tmp/repo'] }), '/tmp/repo');
   assert.equal(pickRepositoryUrl({ urls: [] }), undefined);
 });
+
+test('canonicalRepositoryUrl never throws, and its result for web URLs is a fixed point (property)', async () => {
+  const fc = (await import('fast-check')).default;
+  fc.assert(
+    fc.property(fc.string(), (text) => {
+      const key = canonicalRepositoryUrl(text);
+      assert.ok(key === undefined || typeof key === 'string');
+    }),
+    { numRuns: 1000 },
+  );
+  fc.assert(
+    fc.property(fc.webUrl({ withQueryParameters: false, withFragments: false }), (url) => {
+      const key = canonicalRepositoryUrl(url);
+      if (key !== undefined) assert.equal(canonicalRepositoryUrl(`https://${key}`), key);
+    }),
+    { numRuns: 500 },
+  );
+});
