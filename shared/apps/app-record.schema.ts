@@ -1,0 +1,115 @@
+/**
+ * An application registered with Conveyor: which repository, which provider sends its
+ * webhooks, which branches are tracked, the NAME of the setting holding its webhook secret
+ * (never the secret itself) and where its pipeline file lives.
+ */
+import { z } from 'zod';
+import { parseRepoUrl } from '../git/repo-url.js';
+import { safeName } from '../pipeline/pipeline-spec.schema.js';
+
+/** Default pipeline file location in an application's repository. */
+export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
+
+/** Webhook providers Conveyor understands. */
+export const PROVIDERS = ['github', 'gitlab', 'azure-devops'] as const;
+
+/** A webhook provider. */
+export type Provider = (typeof PROVIDERS)[number];
+
+const repoUrl = z
+  .string()
+  .min(1)
+  .max(2048)
+  .superRefine((value, ctx) => {
+    try {
+      const parsed = parseRepoUrl(value);
+      if (parsed.password !== undefined || (parsed.username !== undefined && parsed.protocol !== 'ssh')) {
+        ctx.addIssue({ code: 'custom', message: 'must not contain credentials; put the token in a setting' });
+      }
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be an https://, ssh://, git@host:path or file:// repository URL' });
+    }
+  });
+
+/**
+ * A tracked branch: a git branch name, optionally with `*` wildcards (`release/*`).
+ * Mirrors `git check-ref-format` rules that matter: no spaces, `..`, `~^:?[\`, leading `-`
+ * or `/`, trailing `/` or `.lock`.
+ */
+const branch = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine(
+    (b) =>
+      !/[\s~^:?[\\]/.test(b) &&
+      ![...b].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f) &&
+      !b.includes('..') &&
+      !b.includes('//') &&
+      !b.includes('@{') &&
+      !b.startsWith('-') &&
+      !b.startsWith('/') &&
+      !b.endsWith('/') &&
+      !b.endsWith('.') &&
+      !b.endsWith('.lock'),
+    'must be a valid branch name (wildcards * allowed)',
+  );
+
+/**
+ * Catches the likely mistake of pasting the secret instead of the setting name: known token
+ * prefixes, or a long run of letters mixed with digits (setting names are words joined by `_`).
+ */
+export function looksLikeSecret(value: string): boolean {
+  if (/^(whsec_|ghp_|gho_|ghs_|ghu_|github_pat_|glpat-|xox[bp]-)/i.test(value)) return true;
+  return (value.match(/[A-Za-z0-9]{16,}/g) ?? []).some((run) => /[0-9]/.test(run) && /[A-Za-z]/.test(run));
+}
+
+/** App setting names: letters, digits and `_` (Azure app settings; `__` nests). */
+export const SETTING_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+const pipelinePath = z
+  .string()
+  .min(1)
+  .max(512)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\'), 'must be a repository-relative path without ".."');
+
+/** What an administrator supplies to register an app. */
+export const appInputSchema = z.strictObject({
+  name: safeName,
+  repoUrl,
+  provider: z.enum(PROVIDERS),
+  branches: z.array(branch).min(1).max(50),
+  webhookSecretSetting: z
+    .string()
+    .regex(SETTING_NAME_PATTERN, 'must be the NAME of a setting (letters, digits, _), not the secret')
+    .refine((v) => !looksLikeSecret(v), 'looks like a secret value; give the NAME of the setting that holds it'),
+  pipelinePath: pipelinePath.default(DEFAULT_PIPELINE_PATH),
+});
+
+/** Input accepted by `AppRegistry.create` (pipelinePath optional). */
+export type AppInput = z.input<typeof appInputSchema>;
+
+/** A stored app record. */
+export const appRecordSchema = appInputSchema.extend({
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  createdBy: z.string().max(320).optional(),
+});
+
+/** A stored app record. */
+export type AppRecord = z.output<typeof appRecordSchema>;
+
+/** Fields `AppRegistry.update` may change (name is the identity and cannot). */
+export const appChangesSchema = appInputSchema.omit({ name: true }).partial();
+
+/** A partial update of an app. */
+export type AppChanges = z.input<typeof appChangesSchema>;
+
+/** True when `branch` (a plain name such as `main`) is tracked by `app` (exact or `*` pattern). */
+export function tracksBranch(app: Pick<AppRecord, 'branches'>, branch: string): boolean {
+  return app.branches.some((pattern) => {
+    if (!pattern.includes('*')) return pattern === branch;
+    const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
+    return re.test(branch);
+  });
+}

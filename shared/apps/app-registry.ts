@@ -1,0 +1,127 @@
+/**
+ * The app registry: one JSON blob per app (`apps/<name>.json` in the state container), with
+ * create-only creation, ETag-conditioned updates and deletes, and lookup by repository URL
+ * (webhooks select the app this way; URL spellings are normalised).
+ */
+import type { ContainerClient } from '@azure/storage-blob';
+import type { z } from 'zod';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { normaliseRepoUrl } from '../git/repo-url.js';
+import { createJson, deleteBlob, ensureContainer, listAllNames, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
+import { SAFE_NAME_PATTERN } from '../pipeline/pipeline-spec.schema.js';
+import { appChangesSchema, appInputSchema, appRecordSchema, type AppChanges, type AppInput, type AppRecord } from './app-record.schema.js';
+
+function invalid(what: string, error: z.ZodError): ValidationError {
+  return new ValidationError(
+    `invalid ${what}: ${error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`,
+    error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
+  );
+}
+
+/** Options of {@link AppRegistry}. */
+export interface AppRegistryOptions {
+  /** Clock for createdAt/updatedAt (tests). */
+  now?: () => Date;
+}
+
+/** Typed store of app records over blob storage. */
+export class AppRegistry {
+  private readonly now: () => Date;
+
+  /** Creates a registry over `container` (normally `conveyor-state`). */
+  constructor(
+    private readonly container: ContainerClient,
+    options: AppRegistryOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  private path(name: string): string {
+    if (!SAFE_NAME_PATTERN.test(name)) throw new ValidationError(`invalid app name ${JSON.stringify(name.slice(0, 80))}`, [{ path: 'name', message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
+    return `apps/${name}.json`;
+  }
+
+  /** Registers a new app. An app of that name already exists -> ConflictError. */
+  async create(input: AppInput, createdBy?: string): Promise<Versioned<AppRecord>> {
+    const parsed = appInputSchema.safeParse(input);
+    if (!parsed.success) throw invalid('app', parsed.error);
+    const at = this.now().toISOString();
+    const record: AppRecord = { ...parsed.data, createdAt: at, updatedAt: at, ...(createdBy ? { createdBy } : {}) };
+    await ensureContainer(this.container);
+    const etag = await createJson(this.container, this.path(record.name), record);
+    return { value: record, etag };
+  }
+
+  /** Reads an app with its ETag. Missing -> NotFoundError; unreadable -> CorruptDataError. */
+  async get(name: string): Promise<Versioned<AppRecord>> {
+    try {
+      return await readJson(this.container, this.path(name), appRecordSchema);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new NotFoundError(`app ${name} not found`, { cause: err });
+      throw err;
+    }
+  }
+
+  /**
+   * Applies `changes` to the app if it is still at `etag` (the caller read it first).
+   * Someone else changed it meanwhile -> ConflictError: re-read and decide.
+   */
+  async update(name: string, changes: AppChanges, etag: string): Promise<Versioned<AppRecord>> {
+    const parsed = appChangesSchema.safeParse(changes);
+    if (!parsed.success) throw invalid('app changes', parsed.error);
+    const { value } = await this.get(name);
+    const defined = Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
+    const record = appRecordSchema.parse({ ...value, ...defined, updatedAt: this.now().toISOString() });
+    const newEtag = await replaceJson(this.container, this.path(name), record, etag);
+    return { value: record, etag: newEtag };
+  }
+
+  /** Every registered app, by name. */
+  async list(): Promise<AppRecord[]> {
+    const names = await listAllNames(this.container, 'apps/');
+    const apps = await Promise.all(
+      names
+        .filter((n) => n.endsWith('.json'))
+        .map(async (n) => {
+          try {
+            return (await this.get(n.slice('apps/'.length, -'.json'.length))).value;
+          } catch (err) {
+            // Deleted between listing and reading.
+            if (err instanceof NotFoundError) return undefined;
+            throw err;
+          }
+        }),
+    );
+    return apps.filter((a): a is AppRecord => a !== undefined).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Deletes an app (only if still at `etag`, when given). Missing -> NotFoundError. */
+  async delete(name: string, etag?: string): Promise<void> {
+    try {
+      await deleteBlob(this.container, this.path(name), etag);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new NotFoundError(`app ${name} not found`, { cause: err });
+      throw err;
+    }
+  }
+
+  /**
+   * Apps whose repository is `url`, whatever its spelling (`git@host:o/r.git`, `https://HOST/o/r/`).
+   * Several apps may share a repository (a monorepo with several pipeline files).
+   */
+  async findByRepository(url: string): Promise<AppRecord[]> {
+    let key: string;
+    try {
+      key = normaliseRepoUrl(url);
+    } catch {
+      return [];
+    }
+    return (await this.list()).filter((app) => {
+      try {
+        return normaliseRepoUrl(app.repoUrl) === key;
+      } catch {
+        return false;
+      }
+    });
+  }
+}
