@@ -316,7 +316,8 @@ export function createHttpDispatcher(o: HttpDispatchOptions): (req: IncomingMess
     }
 
     const fn = target.fn;
-    const started = performance.now();
+    // Timing is only taken when it will be logged (debug) or on failure: keep the hot path lean.
+    const started = fn.logger.enabled('debug') ? performance.now() : 0;
     const invocationId = randomUUID();
     try {
       const outcome = await o.invoker.invoke(fn, request, { invocationId });
@@ -331,7 +332,7 @@ export function createHttpDispatcher(o: HttpDispatchOptions): (req: IncomingMess
         fn.logger.debug(`Executed (Succeeded, ${(performance.now() - started).toFixed(1)} ms) ${method} ${path} -> ${res.statusCode}`, { invocationId });
       }
     } catch (err) {
-      fn.logger.error(`Executed (Failed, ${(performance.now() - started).toFixed(1)} ms) ${method} ${path}`, {
+      fn.logger.error(`Executed (Failed${started ? `, ${(performance.now() - started).toFixed(1)} ms` : ''}) ${method} ${path}`, {
         invocationId,
         error: err instanceof Error ? err.stack ?? err.message : String(err),
       });
