@@ -5,10 +5,10 @@
  */
 import { z } from 'zod';
 import { parseRepoUrl } from '../git/repo-url.js';
-import { safeName } from '../pipeline/pipeline-spec.schema.js';
+import { DEFAULT_PIPELINE_PATH, safeName } from '../pipeline/pipeline-spec.schema.js';
 
 /** Default pipeline file location in an application's repository. */
-export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
+export { DEFAULT_PIPELINE_PATH };
 
 /** Webhook providers Conveyor understands. */
 export const PROVIDERS = ['github', 'gitlab', 'azure-devops'] as const;

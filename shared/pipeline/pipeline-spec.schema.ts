@@ -20,6 +20,9 @@ import type {
   VerifySpec,
 } from '../domain/pipeline.js';
 
+/** Default location of the pipeline file in an application's repository. */
+export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
+
 /** Environment and app names: lowercase, start with a letter, at most 32 chars (URL- and blob-path-safe). */
 export const SAFE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 
