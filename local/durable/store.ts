@@ -178,12 +178,21 @@ export class DurableStore {
 
   constructor(readonly path: string) {
     mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
+    this.db = new Database(path, { timeout: 0 });
+    try {
+      // One host per task hub: a second process on the same state folder would dispatch the
+      // same work twice. EXCLUSIVE locking holds the database lock for the connection's life
+      // (the OS drops it if the process dies, so kill -9 never leaves it stuck).
+      this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.pragma('journal_mode = WAL');
+      this.db.exec('BEGIN IMMEDIATE; COMMIT;');
+    } catch (err) {
+      this.db.close();
+      throw new Error(`the durable task hub database ${path} is in use by another host process (is the state folder shared?)`, { cause: err });
+    }
     // WAL + NORMAL: a commit survives a process crash (kill -9); only an OS crash or power
     // loss can drop the last transactions. That is the durability a local host needs.
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     const db = this.db;
     this.s = {

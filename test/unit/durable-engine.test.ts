@@ -12,6 +12,9 @@ import df from 'durable-functions';
 import { DurableClock } from '../../local/durable/clock.js';
 import { DurableEngine, defaultSettings } from '../../local/durable/engine.js';
 import { DurableStore } from '../../local/durable/store.js';
+import { DurableHttpApi } from '../../local/durable/http-api.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FunctionRegistration, HostLogger } from '../../local/host/extension.js';
 
 const require = createRequire(import.meta.url);
@@ -270,5 +273,76 @@ describe('durable engine', () => {
     const row = await done(second.engine, id);
     assert.equal(row.status, 'Completed');
     assert.equal(JSON.parse(row.output!), 3);
+  });
+});
+
+describe('durable store', () => {
+  test('a second process (connection) cannot open a task hub that is in use', () => {
+    const { dir } = setup();
+    assert.throws(() => new DurableStore(join(dir, 'hub.sqlite')), /in use by another host process/);
+  });
+
+  test('list filters and keyset paging', async () => {
+    const { host, engine, clock } = setup();
+    host.orchestration('idle', function* (ctx) {
+      return yield ctx.df.waitForExternalEvent('never');
+    });
+    for (const id of ['b-1', 'a-1', 'a-2', 'a-3']) {
+      await run(engine, 'idle', undefined, id);
+      clock.advance(1000);
+    }
+    const prefixed = engine.listInstances({ instanceIdPrefix: 'a-' }, 10);
+    assert.deepEqual(prefixed.map((r) => r.instance_id), ['a-1', 'a-2', 'a-3']);
+    const first = engine.listInstances({}, 2);
+    const second = engine.listInstances({}, 2, { created: first[1]!.created_at, id: first[1]!.instance_id });
+    assert.deepEqual([...first, ...second].map((r) => r.instance_id), ['b-1', 'a-1', 'a-2', 'a-3']);
+    const from = engine.getInstance('a-2')!.created_at;
+    assert.deepEqual(engine.listInstances({ createdTimeFrom: from }, 10).map((r) => r.instance_id), ['a-2', 'a-3']);
+    assert.deepEqual(engine.listInstances({ runtimeStatus: ['Completed'] }, 10), []);
+  });
+});
+
+describe('durable http api', () => {
+  async function serve(testClock: boolean) {
+    const env = setup();
+    const api = new DurableHttpApi(env.engine, { taskHub: 'Hub', publicBase: () => 'http://127.0.0.1:1/runtime/webhooks/durabletask', requiredQuery: () => 'code=k', testClock });
+    const server = createServer((req, res) => void api.handle(req, res, new URL(req.url!, 'http://127.0.0.1'), '/durabletask'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/durabletask/`;
+    return { ...env, base };
+  }
+
+  test('the test clock routes exist only in test mode', async () => {
+    const off = await serve(false);
+    assert.equal((await fetch(`${off.base}test-clock/advance?ms=5`, { method: 'POST' })).status, 404);
+    const on = await serve(true);
+    const before = on.clock.now();
+    const res = await fetch(`${on.base}test-clock/advance?ms=60000`, { method: 'POST' });
+    assert.equal(res.status, 200);
+    assert.ok(on.clock.now() - before >= 60000);
+    assert.equal((await fetch(`${on.base}test-clock/advance?ms=-1`, { method: 'POST' })).status, 400);
+  });
+
+  test('bad input is a 400, unknown routes and instances 404, check-status URLs carry the key', async () => {
+    const { base, host } = await serve(false);
+    host.orchestration('echoInput', function* (ctx) {
+      yield ctx.df.createTimer(new Date(ctx.df.currentUtcDateTime.getTime() + 1));
+      return ctx.df.getInput();
+    });
+    assert.equal((await fetch(`${base}orchestrators/echoInput`, { method: 'POST', body: '{nope' })).status, 400);
+    assert.equal((await fetch(`${base}nothing-here`)).status, 404);
+    assert.equal((await fetch(`${base}instances/missing`)).status, 404);
+    const started = await fetch(`${base}orchestrators/echoInput/fixed-id`, { method: 'POST', body: '{"a":1}' });
+    assert.equal(started.status, 202);
+    const payload = (await started.json()) as Record<string, string>;
+    assert.equal(payload.id, 'fixed-id');
+    assert.equal(started.headers.get('location'), payload.statusQueryGetUri);
+    assert.match(payload.statusQueryGetUri!, /\/runtime\/webhooks\/durabletask\/instances\/fixed-id\?taskHub=Hub&connection=Storage&code=k$/);
+    assert.equal((await fetch(`${base}instances/fixed-id/raiseEvent/x`, { method: 'POST', body: '{bad' })).status, 400);
+    const waited = await fetch(`${base}orchestrators/echoInput/waited?timeout=5&pollingInterval=0.05`, { method: 'POST', body: '[1,2]' });
+    assert.equal(waited.status, 200);
+    assert.deepEqual(await waited.json(), [1, 2]);
+    assert.equal((await fetch(`${base}instances/fixed-id/rewind?reason=x`, { method: 'POST' })).status, 501);
   });
 });
