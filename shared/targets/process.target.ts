@@ -25,7 +25,8 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:f
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { ProcessTargetSpec } from '../domain/pipeline.js';
-import { ValidationError } from '../errors.js';
+import { z } from 'zod';
+import { CorruptDataError, ValidationError } from '../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, DetailValue, StopResult, TargetStatus } from './deploy-target.js';
 import { bootId, isSameProcessAlive, liveGroupMembers, readProcStat, signalGroup, signalProcess, type GroupIdentity, type ProcessIdentity } from './process-table.js';
 
@@ -76,6 +77,29 @@ export interface ProcessState {
   reason?: string;
 }
 
+/** state.json as read back: validated, since a foreign or damaged file must not be acted on. */
+const processStateSchema: z.ZodType<ProcessState> = z.object({
+  version: z.literal(1),
+  app: z.string(),
+  environment: z.string(),
+  revision: z.string(),
+  commit: z.string(),
+  artifactDigest: z.string(),
+  status: z.enum(['starting', 'running', 'stopped', 'failed']),
+  port: z.number().int(),
+  baseUrl: z.string(),
+  releaseDir: z.string(),
+  logFile: z.string(),
+  pid: z.number().int().positive().optional(),
+  pgid: z.number().int().positive().optional(),
+  procStartTime: z.string().regex(/^\d+$/).optional(),
+  bootId: z.string().nullable().optional(),
+  instanceId: z.string().optional(),
+  startedAt: z.string().optional(),
+  stoppedAt: z.string().optional(),
+  reason: z.string().optional(),
+});
+
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // Readiness and stop polls: a refused connect or a /proc scan costs well under a millisecond,
 // and every poll interval is pure latency added to a deployment.
@@ -125,7 +149,18 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    return JSON.parse(text) as ProcessState;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new CorruptDataError(`${file} is not valid JSON`, { cause: err });
+    }
+    const result = processStateSchema.safeParse(parsed);
+    if (!result.success) {
+      const first = result.error.issues[0];
+      throw new CorruptDataError(`${file} is not a process target state record (${first?.path.join('.') || '(root)'}: ${first?.message})`);
+    }
+    return result.data;
   }
 
   /** See {@link DeployTarget.deploy}. */

@@ -392,6 +392,14 @@ test('names that could escape the root are rejected, and the registry finds the 
   await assert.rejects(async () => t.deploy(request('shop', 'dev', commits.first, spec(4999), { revision: '../x' })), /invalid revision name/);
   assert.throws(() => t.environmentDir('shop', '..'), /invalid environment name/);
 
+  // A damaged state file is reported as such, never acted on.
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  await mkdir(t.environmentDir('damaged', 'dev'), { recursive: true });
+  await writeFile(join(t.environmentDir('damaged', 'dev'), 'state.json'), '{"version": 1, "pid": "1"');
+  await assert.rejects(t.status('damaged', 'dev'), { name: 'CorruptDataError', message: /is not valid JSON/ });
+  await writeFile(join(t.environmentDir('damaged', 'dev'), 'state.json'), JSON.stringify({ version: 1, pid: 'one' }));
+  await assert.rejects(t.stop('damaged', 'dev'), { name: 'CorruptDataError', message: /not a process target state record/ });
+
   const registry = new TargetRegistry([t]);
   assert.equal(registry.forSpec(spec(4999)), t);
   assert.deepEqual(registry.types(), ['process']);
