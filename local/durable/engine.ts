@@ -600,8 +600,10 @@ export class DurableEngine {
         // V4: context.df.lock() is implemented (LockEntities / ReleaseEntities).
         upperSchemaVersionNew: 3,
         // Huge: every timer is a single TimerCreated/TimerFired pair (no long-timer chain).
-        maximumShortTimerDuration: '3650.00:00:00',
-        longRunningTimerIntervalDuration: '3.00:00:00',
+        // Milliseconds rather than TimeSpan text: the library hands both to moment.duration(),
+        // which takes numbers as ms and parses them much faster than "3650.00:00:00".
+        maximumShortTimerDuration: 3650 * 86_400_000,
+        longRunningTimerIntervalDuration: 3 * 86_400_000,
         defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
       };
       try {
