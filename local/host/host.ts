@@ -122,9 +122,12 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
 
   let azurite: RunningAzurite | undefined;
   let server: Server | undefined;
+  const initialized: HostExtension[] = [];
+  // Undo a half-done start: nothing may keep running (or listening) after startHost rejects.
   const cleanup = async () => {
     server?.close();
     server?.closeAllConnections();
+    for (const ext of initialized.reverse()) await ext.stop(0).catch(() => {});
     await azurite?.stop();
   };
 
@@ -149,9 +152,10 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     // The core API must exist before the app's first app.* call.
     const core = installFunctionsCore(new CoreState());
     core.logSink = (level, category, message) => logger.log(fromFunctionsLevel(level), message, { category: `worker.${category}` });
-    const lib = resolveFunctionsLibrary(appDir);
     const app = readAppPackage(appDir);
-    for (const file of await entryFiles(app)) {
+    const files = await entryFiles(app);
+    const lib = resolveFunctionsLibrary(appDir);
+    for (const file of files) {
       hostLogger.debug(`loading ${file}`);
       await loadEntry(app, file);
     }
@@ -256,7 +260,10 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
       }
     }
 
-    for (const ext of extensions) await ext.init(services);
+    for (const ext of extensions) {
+      initialized.push(ext);
+      await ext.init(services);
+    }
 
     // App start hooks run once the app is loaded, before the first invocation (worker order).
     for (const h of core.hooksFor('appStart')) await h({ hookData: appHookData, appHookData, functionAppDirectory: appDir });

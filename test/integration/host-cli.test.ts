@@ -3,7 +3,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,6 +106,23 @@ describe('conveyor-host command', () => {
     assert.equal(code, 2);
     assert.match(err, /--port must be a non-negative integer/);
     assert.match(err, /usage: conveyor-host/);
+  });
+
+  it('fails to start with a clear message when the app is not built, and stops the Azurite it started', async () => {
+    const app = tempDir();
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ main: 'dist/index.js' }));
+    symlinkSync(join(root, 'node_modules'), join(app, 'node_modules'));
+    const child = spawn(process.execPath, [cli, '--app-dir', app, '--port', '0', '--state-dir', join(app, '.state')], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise((r) => child.once('exit', r));
+    assert.equal(code, 1);
+    assert.match(out, /failed to start: Error: package.json main 'dist\/index.js' not found/);
+    const pid = Number(/Azurite started \(pid (\d+)/.exec(out)?.[1]);
+    assert.ok(pid > 0, out);
+    assert.ok(await waitGone(pid, 5000), 'Azurite was stopped');
   });
 
   it('serves a CommonJS app with Azurite, then shuts down on SIGTERM after in-flight work, leaving no process behind', async () => {
