@@ -79,9 +79,12 @@ export async function bootId(): Promise<string | null> {
   return bootIdCache;
 }
 
+let procFsCache: boolean | undefined;
+
 /** True when /proc can be read (Linux); without it identities degrade to "pid exists". */
 export async function hasProcFs(): Promise<boolean> {
-  return (await readProcStat(process.pid)) !== undefined;
+  procFsCache ??= (await readProcStat(process.pid)) !== undefined;
+  return procFsCache;
 }
 
 /** A recorded process identity: pid plus what proves it is still the same process. */
