@@ -355,7 +355,7 @@ export function createHttpDispatcher(o: HttpDispatchOptions): (req: IncomingMess
       const lower = path.toLowerCase();
       for (const r of extPrefixes) {
         if (lower.startsWith(r.lower)) {
-          void handleExtension(r, req, res, query, path);
+          void o.invoker.track(handleExtension(r, req, res, query, path));
           return;
         }
       }
@@ -370,7 +370,7 @@ export function createHttpDispatcher(o: HttpDispatchOptions): (req: IncomingMess
       sendProblem(res, { status: 405, detail: `${req.method} is not allowed here; allowed: ${match.allow.join(', ')}.`, instance: path }, { allow: match.allow.join(', ') });
       return;
     }
-    handleFunction(match.entry.target, match.params, req, res, query, path).catch((err: unknown) => {
+    o.invoker.track(handleFunction(match.entry.target, match.params, req, res, query, path)).catch((err: unknown) => {
       o.logger.error(`request ${req.method} ${path} failed`, { error: err });
       sendProblem(res, { status: 500, detail: 'The request failed.', instance: path });
     });

@@ -54,13 +54,14 @@ export class Invoker {
     return new Promise((r) => this.#idleWaiters.push(r));
   }
 
-  /** Runs `fn` with `triggerValue`; rejects with what the function (or a hook) threw. */
-  async invoke(fn: FunctionEntry, triggerValue: unknown, options: InvokeOptions = {}): Promise<InvocationOutcome> {
-    const invocationId = options.invocationId ?? randomUUID();
-    const context = this.createContext(fn, invocationId, options.triggerMetadata);
+  /**
+   * Counts `work` as in flight until it settles (shutdown waits for it). The HTTP dispatcher
+   * wraps whole requests, so a response still streaming after the function returned counts.
+   */
+  async track<T>(work: Promise<T>): Promise<T> {
     this.#inFlight++;
     try {
-      return { result: await this.#run(fn, context, triggerValue), context, invocationId };
+      return await work;
     } finally {
       if (--this.#inFlight === 0 && this.#idleWaiters.length > 0) {
         const waiters = this.#idleWaiters;
@@ -68,6 +69,13 @@ export class Invoker {
         for (const w of waiters) w();
       }
     }
+  }
+
+  /** Runs `fn` with `triggerValue`; rejects with what the function (or a hook) threw. */
+  async invoke(fn: FunctionEntry, triggerValue: unknown, options: InvokeOptions = {}): Promise<InvocationOutcome> {
+    const invocationId = options.invocationId ?? randomUUID();
+    const context = this.createContext(fn, invocationId, options.triggerMetadata);
+    return this.track(this.#run(fn, context, triggerValue).then((result) => ({ result, context, invocationId })));
   }
 
   createContext(fn: FunctionEntry, invocationId: string, triggerMetadata?: Record<string, unknown>): any {

@@ -292,6 +292,12 @@ export class RouteTable<T> {
         const store = s;
         this.#router.on('GET', path || '/', () => {}, store);
       }
+      const clash = s.candidates.find(
+        (c) =>
+          c.entry.route.template.replace(/^\/+|\/+$/g, '').toLowerCase() === route.template.replace(/^\/+|\/+$/g, '').toLowerCase() &&
+          (c.entry.methods.length === 0 || entry.methods.length === 0 || c.entry.methods.some((m) => entry.methods.includes(m))),
+      );
+      if (clash) throw new Error(`route '${route.template}' (${entry.methods.join(',') || 'any method'}) is already served by another function`);
       // Constrained candidates are tried before unconstrained ones, as ASP.NET orders them.
       const specificity = route.params.reduce((n, p) => n + p.constraints.length, 0);
       s.candidates.push({ entry, names: shape.names, specificity });

@@ -95,6 +95,14 @@ describe('route templates', () => {
     assert.equal(r.kind === 'found' && r.entry.target, 'root');
   });
 
+  it('refuses a second function on the same route and method', () => {
+    const t3 = new RouteTable<string>();
+    t3.add('api', parseRouteTemplate('orders/{id}'), ['GET'], 'a');
+    t3.add('api', parseRouteTemplate('orders/{id}'), ['POST'], 'b');
+    assert.throws(() => t3.add('api', parseRouteTemplate('Orders/{id}/'), ['GET', 'PUT'], 'c'), /already served by another function/);
+    assert.throws(() => t3.add('api', parseRouteTemplate('orders/{id}'), [], 'd'), /already served/);
+  });
+
   it('rejects malformed templates with a clear message', () => {
     assert.throws(() => parseRouteTemplate('a/{*rest}/b'), /catch-all parameter must be last/);
     assert.throws(() => parseRouteTemplate('a/{id'), /unbalanced/);
