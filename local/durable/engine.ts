@@ -495,6 +495,10 @@ export class DurableEngine {
     const executionId = row.execution_id;
     const stale = rows.filter((r) => r.execution_id !== null && r.execution_id !== executionId);
     const live = rows.filter((r) => r.execution_id === null || r.execution_id === executionId);
+    // An execution's ExecutionStarted goes first even when external events were queued before it
+    // (continueAsNew: events raised meanwhile wait for the new execution).
+    const startAt = live.findIndex((r) => r.kind === 'start');
+    if (startAt > 0) live.unshift(...live.splice(startAt, 1));
     if (TERMINAL.has(row.status)) {
       await this.committer.run(() => rows.forEach((r) => this.store.deleteInbox(r.id)));
       return false;
@@ -679,7 +683,8 @@ export class DurableEngine {
         };
         if (!this.store.updateInstance(restarted, executionId)) return;
         this.store.resetHistory(id);
-        this.store.deleteFutureInbox(id, -1);
+        // Timers and results of the old execution go; external events wait for the new one.
+        this.store.deleteExecutionInbox(id, executionId);
         this.releaseLocksTx(fx, id, now);
         plan.emitFireAndForget(this, fx, row, now);
         this.inbox(fx, {

@@ -228,6 +228,7 @@ export class DurableStore {
       deleteInboxOf: db.prepare('DELETE FROM inbox WHERE instance_id = ?'),
       deleteTimer: db.prepare("DELETE FROM inbox WHERE instance_id = ? AND execution_id = ? AND kind = 'timer' AND timer_id = ?"),
       deleteFutureOf: db.prepare('DELETE FROM inbox WHERE instance_id = ? AND visible_at > ?'),
+      deleteExecutionInbox: db.prepare('DELETE FROM inbox WHERE instance_id = ? AND execution_id = ?'),
       readyInstances: db.prepare<[number], { instance_id: string }>('SELECT DISTINCT instance_id FROM inbox WHERE visible_at <= ?'),
       nextVisible: db.prepare<[number], { t: number | null }>('SELECT MIN(visible_at) AS t FROM inbox WHERE visible_at > ?'),
       insertActivity: db.prepare(
@@ -314,6 +315,11 @@ export class DurableStore {
   /** Drops timers and other future messages of an instance (it finished). */
   deleteFutureInbox(id: string, now: number): void {
     this.s.deleteFutureOf.run(id, now);
+  }
+
+  /** Drops timers and results addressed to one execution (external events stay queued). */
+  deleteExecutionInbox(id: string, executionId: string): void {
+    this.s.deleteExecutionInbox.run(id, executionId);
   }
 
   readyInstances(now: number): string[] {
