@@ -722,7 +722,11 @@ export class DurableEngine {
   /** Completion bookkeeping inside the finishing transaction: tell the parent, free locks. */
   private finishTx(fx: TxEffects, row: InstanceRow, result: { failed?: string; output?: string | null }): void {
     const now = this.clock.now();
-    if (this.finishedListeners.size) fx.after.push(() => this.finishedListeners.forEach((l) => l(row)));
+    fx.after.push(() => {
+      if (result.failed !== undefined) this.host.logger.warn(`durable: '${row.name}' (${row.instance_id}) ended ${row.status}`, { instanceId: row.instance_id, reason: result.failed });
+      else this.host.logger.debug(`durable: '${row.name}' (${row.instance_id}) completed`, { instanceId: row.instance_id });
+      this.finishedListeners.forEach((l) => l(row));
+    });
     this.releaseLocksTx(fx, row.instance_id, now);
     if (row.parent_instance_id && row.parent_execution_id && row.parent_task_id !== null) {
       const ts = new Date(now).toISOString();

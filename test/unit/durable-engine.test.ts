@@ -248,6 +248,32 @@ describe('durable engine', () => {
     assert.equal(engine.readEntity('acc', 'many')!.state, '50', 'names are case-insensitive; every signal applied once');
   });
 
+  test('locks held by an orchestration that fails are released; waiting lockers then proceed', async () => {
+    const { host, engine } = setup();
+    host.entity('box', (ctx: any) => {
+      const v = ctx.df.getState(() => 0);
+      if (ctx.df.operationName === 'inc') ctx.df.setState(v + 1);
+      ctx.df.return(ctx.df.getState(() => 0));
+    });
+    host.orchestration('crashInside', function* (ctx) {
+      yield ctx.df.lock(new df.EntityId('box', 'k'));
+      yield ctx.df.callEntity(new df.EntityId('box', 'k'), 'inc');
+      throw new Error('died holding the lock');
+    });
+    host.orchestration('polite', function* (ctx) {
+      const lock = yield ctx.df.lock(new df.EntityId('box', 'k'));
+      const v = yield ctx.df.callEntity(new df.EntityId('box', 'k'), 'inc');
+      lock.release();
+      return v;
+    });
+    const bad = await run(engine, 'crashInside');
+    assert.equal((await done(engine, bad)).status, 'Failed');
+    const good = await Promise.all([run(engine, 'polite'), run(engine, 'polite')]);
+    const outs = await Promise.all(good.map((id) => done(engine, id)));
+    assert.deepEqual(outs.map((r) => JSON.parse(r.output!)).sort(), [2, 3]);
+    assert.equal(engine.readEntity('box', 'k')!.locked_by, null);
+  });
+
   test('a new engine on the same database resumes unfinished instances', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'durable-unit-'));
     const host = new FakeHost();
