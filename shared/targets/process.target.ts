@@ -139,6 +139,21 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     return join(this.root, app, environment);
   }
 
+  /**
+   * Every app+environment this root holds a record for (running or not), e.g. to report what
+   * runs where after a restart, or to look for drift.
+   */
+  async listEnvironments(): Promise<{ app: string; environment: string }[]> {
+    const out: { app: string; environment: string }[] = [];
+    const dirs = async (path: string) => (await readdir(path, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name);
+    for (const app of (await dirs(this.root)).filter((n) => NAME_PATTERN.test(n))) {
+      for (const environment of (await dirs(join(this.root, app))).filter((n) => NAME_PATTERN.test(n))) {
+        if (await stat(join(this.root, app, environment, 'state.json')).catch(() => undefined)) out.push({ app, environment });
+      }
+    }
+    return out.sort((a, b) => a.app.localeCompare(b.app) || a.environment.localeCompare(b.environment));
+  }
+
   /** Reads state.json; undefined when nothing was ever deployed. */
   async readState(app: string, environment: string): Promise<ProcessState | undefined> {
     const file = join(this.environmentDir(app, environment), 'state.json');

@@ -160,6 +160,8 @@ test('deploys a revision, replaces it without leaving any old process, recognise
   assert.equal(status.artifactDigest, `sha256:${commits.second}`);
   assert.equal(status.details.pid, s2.pid);
 
+  assert.ok((await restarted.listEnvironments()).some((e) => e.app === 'shop' && e.environment === 'dev'));
+
   // ...and can replace and stop what the other instance started.
   const third = await restarted.deploy(request('shop', 'dev', commits.third, s));
   assert.ok(third.ok);
