@@ -24,8 +24,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { ProcessTargetSpec } from '../domain/pipeline.js';
 import { z } from 'zod';
+import type { ProcessTargetSpec } from '../domain/pipeline.js';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, DetailValue, StopResult, TargetStatus } from './deploy-target.js';
 import { bootId, isSameProcessAlive, liveGroupMembers, readProcStat, signalGroup, signalProcess, type GroupIdentity, type ProcessIdentity } from './process-table.js';
@@ -459,8 +459,8 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
 
   /**
    * Stops every process of the recorded group: SIGTERM, wait up to the grace period, then
-   * SIGKILL, and wait until none is left. Nothing is signalled unless a member is provably
-   * ours (same boot, started no earlier than the recorded leader).
+   * SIGKILL, and wait until none is left. Nothing is signalled unless it is provably ours
+   * (see liveGroupMembers: leader identity, or the instance marker for orphans).
    */
   private async stopGroup(state: ProcessState): Promise<StopResult> {
     if (state.pid === undefined) return { ok: true, wasRunning: false };
