@@ -756,6 +756,14 @@ export class DurableEngine {
     });
   }
 
+  /** @internal */ failAttempt(fx: TxEffects, row: InstanceRow, taskId: number, sub: boolean, failure: Record<string, unknown>): void {
+    const now = this.clock.now();
+    this.inbox(fx, {
+      instanceId: row.instance_id, executionId: row.execution_id, kind: 'event', visibleAt: now,
+      event: { ...failure, EventType: sub ? EventType.SubOrchestrationInstanceFailed : EventType.TaskFailed, EventId: -1, IsPlayed: false, Timestamp: new Date(now).toISOString(), TaskScheduledId: taskId },
+    });
+  }
+
   /** @internal */ cancelTimer(row: InstanceRow, timerId: number): void {
     this.store.cancelTimer(row.instance_id, row.execution_id, timerId);
   }
@@ -921,6 +929,7 @@ type Work =
   | { kind: 'timer'; id: number; fireAt: number }
   | { kind: 'cancel'; id: number }
   | { kind: 'child'; id: number; name: string; childId: string; input: string | null; version: string | null }
+  | { kind: 'fail'; id: number; sub: boolean; failure: Record<string, unknown> }
   | { kind: 'entity'; op: Omit<Parameters<DurableStore['insertEntityOp']>[0], 'createdAt'>; fireAndForget: boolean };
 
 /**
@@ -951,10 +960,18 @@ class EpisodePlan {
       if (!c || c.state !== 'attempt') return;
       delete chains[key];
       const timerId = this.state.nextSeq++;
-      const fireAt = now + retryDelayMs(c.retry, c.attempts);
+      let delay = retryDelayMs(c.retry, c.attempts);
+      // The library always waits for a retry timer after a failure (even the last one), so one
+      // is created in every case. Past retryTimeoutInMilliseconds (which the library does not
+      // know) it fires at once and the remaining attempts fail without running (DTFx behaviour).
+      const timeout = c.retry.retryTimeoutInMilliseconds;
+      const expired = !!c.expired || (!!timeout && timeout > 0 && now + delay - (c.firstAt ?? now) > timeout);
+      if (expired) delay = 0;
+      const fireAt = now + delay;
+      const { EventType: _t, EventId: _i, IsPlayed: _p, Timestamp: _ts, TaskScheduledId: _id, ...failure } = e;
       this.events.push({ EventType: EventType.TimerCreated, EventId: timerId, IsPlayed: false, Timestamp: this.ts(now), FireAt: this.ts(fireAt) });
       this.work.push({ kind: 'timer', id: timerId, fireAt });
-      chains[String(timerId)] = { ...c, state: 'timer' };
+      chains[String(timerId)] = { ...c, state: 'timer', expired, lastFailure: failure };
       return;
     }
     if (e.EventType === EventType.TimerFired) {
@@ -966,6 +983,12 @@ class EpisodePlan {
       const attemptId = this.state.nextSeq++;
       const next: RetryChain = { ...c, attempts: c.attempts + 1, state: 'attempt' };
       chains[String(attemptId)] = next;
+      if (c.expired) {
+        // Keep the library's ids aligned: the attempt exists but fails immediately.
+        this.events.push({ EventType: c.kind === 'activity' ? EventType.TaskScheduled : EventType.SubOrchestrationInstanceCreated, EventId: attemptId, IsPlayed: false, Timestamp: this.ts(now), Name: c.name, Version: '' });
+        this.work.push({ kind: 'fail', id: attemptId, sub: c.kind === 'sub', failure: c.lastFailure ?? { Reason: 'retry timeout expired', Details: '' } });
+        return;
+      }
       if (c.kind === 'activity') this.scheduleActivity(attemptId, c.name, c.input, now);
       else this.scheduleChild(attemptId, c.name, c.childId ?? `${row.execution_id}:${attemptId}`, c.input, c.version ?? null, now);
     }
@@ -1045,7 +1068,7 @@ class EpisodePlan {
         const input = toJsonText(decodeInput(leaf.actionType, leaf.input));
         this.scheduleActivity(id, leaf.functionName!, input, now);
         if (leaf.actionType === ActionType.CallActivityWithRetry && leaf.retryOptions) {
-          st.chains[String(id)] = { kind: 'activity', name: leaf.functionName!, input, retry: leaf.retryOptions, attempts: 1, state: 'attempt' };
+          st.chains[String(id)] = { kind: 'activity', name: leaf.functionName!, input, retry: leaf.retryOptions, attempts: 1, state: 'attempt', firstAt: now };
         }
         return id;
       }
@@ -1058,7 +1081,7 @@ class EpisodePlan {
         this.scheduleChild(id, leaf.functionName!, childId, input, leaf.version ?? null, now);
         if (leaf.actionType === ActionType.CallSubOrchestratorWithRetry && leaf.retryOptions) {
           st.chains[String(id)] = {
-            kind: 'sub', name: leaf.functionName!, input, retry: leaf.retryOptions, attempts: 1, state: 'attempt',
+            kind: 'sub', name: leaf.functionName!, input, retry: leaf.retryOptions, attempts: 1, state: 'attempt', firstAt: now,
             ...(leaf.instanceId ? { childId: leaf.instanceId } : {}), ...(leaf.version ? { version: leaf.version } : {}),
           };
         }
@@ -1152,6 +1175,9 @@ class EpisodePlan {
           break;
         case 'entity':
           engine.scheduleEntityOp(fx, { ...w.op, createdAt: now });
+          break;
+        case 'fail':
+          engine.failAttempt(fx, row, w.id, w.sub, w.failure);
           break;
       }
     }

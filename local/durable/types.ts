@@ -111,6 +111,12 @@ export interface RetryChain {
   /** Attempts made so far (1 after the first). */
   attempts: number;
   state: 'attempt' | 'timer';
+  /** When the first attempt was scheduled (retryTimeoutInMilliseconds counts from here). */
+  firstAt?: number;
+  /** Set once the retry timeout has passed: remaining attempts fail at once. */
+  expired?: boolean;
+  /** Failure fields of the last attempt (replayed for attempts skipped after the timeout). */
+  lastFailure?: Record<string, unknown>;
   /** Caller-chosen child id for sub-orchestrations (reused on every attempt). */
   childId?: string;
   version?: string;

@@ -145,6 +145,34 @@ describe('durable engine', () => {
     assert.deepEqual(JSON.parse(row.output!), [['r1@3', 1, 'r2@3'], 23, 'after']);
   });
 
+  test('retryTimeoutInMilliseconds stops running attempts once the timeout has passed', async () => {
+    const { host, engine, clock } = setup();
+    let runs = 0;
+    host.activity('alwaysFails', () => {
+      runs++;
+      throw new Error(`run ${runs}`);
+    });
+    host.orchestration('bounded', function* (ctx) {
+      const retry = new df.RetryOptions(1000, 10);
+      retry.retryTimeoutInMilliseconds = 2500;
+      try {
+        yield ctx.df.callActivityWithRetry('alwaysFails', retry);
+        return 'no error';
+      } catch (e) {
+        return (e as Error).message.split('\n')[0]!.trim();
+      }
+    });
+    const id = await run(engine, 'bounded');
+    for (let i = 0; i < 2; i++) {
+      await engine.whenIdle();
+      clock.advance(1000);
+      engine.clockMoved();
+    }
+    const row = await done(engine, id);
+    assert.equal(runs, 3, 'attempts at 0 s, 1 s and 2 s; the next one would start after the 2.5 s timeout');
+    assert.equal(JSON.parse(row.output!), "Activity function 'alwaysFails' failed: run 3");
+  });
+
   test('a timer re-yielded in several Task.any rounds keeps its id (phone verification loop)', async () => {
     const { host, engine, clock } = setup();
     host.orchestration('verify', function* (ctx) {
