@@ -83,7 +83,9 @@ export async function run(): Promise<BenchRow[]> {
     const f0 = performance.now();
     await Promise.all(Array.from({ length: 1000 }, (_, i) => engine.invokeDirect('double', i)));
     const directFan = performance.now() - f0;
-    rows.push({ group: 'durable', metric: '(c) fan-out of 1,000: time to fan in (ms)', value: fmt(fanMs, 0), baseline: fmt(directFan, 1), goal: '<= 2000 ms', met: fanMs <= 2000 ? 'yes' : 'no' });
+    // OrchestratorStarted events = episodes (replays of the history) the fan-in needed.
+    const episodes = engine.historyOf('fan-1000').filter((e) => e.EventType === 12).length;
+    rows.push({ group: 'durable', metric: '(c) fan-out of 1,000: time to fan in (ms)', value: fmt(fanMs, 0), baseline: fmt(directFan, 1), ratio: `${episodes} episodes`, goal: '<= 2000 ms', met: fanMs <= 2000 ? 'yes' : 'no' });
     delete g.__durableBenchTicks;
   } finally {
     await host.stop();
