@@ -477,6 +477,28 @@ test('the sample repository is real git history whose pipeline file is valid', a
   assert.match(await readFile(join(builds.get(commits.third)!, 'dist', 'server.js'), 'utf8'), /HEALTH_STATUS = 200;[\s\S]*MESSAGE = "third"/);
 });
 
+test('the sample repository makes signed push webhooks every provider accepts', async () => {
+  const { getProvider } = await import('../../shared/webhooks/provider-registry.js');
+  const { repositoryMatches } = await import('../../shared/webhooks/repository-url.js');
+  for (const [provider, secret] of [['github', 'gh-secret'], ['gitlab', 'gl-token'], ['azure-devops', 'conveyor:pw']] as const) {
+    const { body, headers } = await svc.pushWebhook({ provider, secret, commit: commits.second, deliveryId: `d-${provider}` });
+    const p = getProvider(provider)!;
+    assert.deepEqual(await p.verify(body, headers, secret), { ok: true }, provider);
+    assert.equal((await p.verify(body, headers, 'wrong:secret')).ok, false, provider);
+    const parsed = p.parse(body, headers);
+    assert.equal(parsed.kind, 'push', `${provider}: ${JSON.stringify(parsed)}`);
+    if (parsed.kind !== 'push') continue;
+    assert.equal(parsed.event.commit, commits.second);
+    assert.equal(parsed.event.before, commits.first);
+    assert.equal(parsed.event.branch, 'main');
+    assert.equal(parsed.event.deliveryId, `d-${provider}`);
+    assert.equal(parsed.event.headCommit?.message.trim(), 'second');
+    assert.ok(repositoryMatches(parsed.event.repository, svc.dir), provider);
+  }
+  const first = await svc.pushWebhook({ secret: 's', commit: commits.first });
+  assert.equal((JSON.parse(first.body.toString()) as { before: string }).before, '0'.repeat(40));
+});
+
 test('parseProcStat reads fields after a command name with spaces and parentheses', async () => {
   const { parseProcStat } = await import('../../shared/targets/process-table.js');
   const line = '4242 (my (weird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654321 1000000 200 18446744073709551615';

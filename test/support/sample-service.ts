@@ -13,6 +13,7 @@
 // { commit, revision, env, app, message, pid } from the CONVEYOR_* variables; it listens on
 // 127.0.0.1:$PORT and exits cleanly on SIGTERM.
 import { execFile, spawn } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,22 @@ export interface SampleServiceOptions extends Partial<SamplePipelineOptions> {
   branch?: string;
 }
 
+/** Options of {@link SampleService.pushWebhook}. */
+export interface PushWebhookOptions {
+  /** Default `github`. */
+  provider?: 'github' | 'gitlab' | 'azure-devops';
+  /** Webhook secret (GitHub HMAC key, GitLab token, Azure DevOps `user:password`). */
+  secret: string;
+  /** Pushed commit; default HEAD. */
+  commit?: string;
+  /** Previous commit; default the commit's parent (zeros for the first commit). */
+  before?: string;
+  /** Full ref; default `refs/heads/<branch>`. */
+  ref?: string;
+  /** Delivery id; default a random UUID. */
+  deliveryId?: string;
+}
+
 /** A sample repository on disk. */
 export interface SampleService {
   /** Working tree of the repository (also its clone URL: an absolute path). */
@@ -80,6 +97,12 @@ export interface SampleService {
   exportCommit(commit: string, destDir: string): Promise<void>;
   /** Exports `commit` into `workDir` and runs the build step there; returns `workDir`. */
   buildCommit(commit: string, workDir: string): Promise<string>;
+  /**
+   * A push webhook for a commit of this repository as `provider` would send it, signed or
+   * authenticated with `secret` (Azure DevOps: `user:password`). Its repository URLs are this
+   * repository's path and file:// URL.
+   */
+  pushWebhook(options: PushWebhookOptions): Promise<{ body: Buffer; headers: Record<string, string> }>;
   /** Runs git in the repository with the fixed identity; returns trimmed stdout. */
   git(...args: string[]): Promise<string>;
   /** Deletes the repository. */
@@ -249,9 +272,76 @@ export async function createSampleService(options: SampleServiceOptions = {}): P
     if (extractError !== undefined) throw extractError;
   };
 
+  const pushWebhook = async (options: PushWebhookOptions): Promise<{ body: Buffer; headers: Record<string, string> }> => {
+    const commit = options.commit ?? (await git('rev-parse', 'HEAD'));
+    const before = options.before ?? (await git('rev-parse', '--verify', '--quiet', `${commit}^`).catch(() => '0'.repeat(40)));
+    const ref = options.ref ?? `refs/heads/${branch}`;
+    const deliveryId = options.deliveryId ?? randomUUID();
+    const message = await git('log', '-1', '--format=%B', commit);
+    const author = { name: GIT_ENV.GIT_AUTHOR_NAME!, email: GIT_ENV.GIT_AUTHOR_EMAIL! };
+    const url = `file://${dir}`;
+    const provider = options.provider ?? 'github';
+    if (provider === 'github') {
+      const body = Buffer.from(
+        JSON.stringify({
+          ref,
+          before,
+          after: commit,
+          created: /^0+$/.test(before),
+          deleted: false,
+          forced: false,
+          commits: [{ id: commit, message, author: { ...author, username: 'conveyor-test' } }],
+          head_commit: { id: commit, message, timestamp: new Date().toISOString(), author: { ...author, username: 'conveyor-test' } },
+          repository: { name: 'sample-service', full_name: 'local/sample-service', clone_url: url, html_url: url, url: dir },
+          pusher: { name: 'conveyor-test', email: author.email },
+          sender: { login: 'conveyor-test' },
+        }),
+      );
+      const signature = `sha256=${createHmac('sha256', options.secret).update(body).digest('hex')}`;
+      return {
+        body,
+        headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': deliveryId, 'x-hub-signature-256': signature, 'user-agent': 'GitHub-Hookshot/test' },
+      };
+    }
+    if (provider === 'gitlab') {
+      const body = Buffer.from(
+        JSON.stringify({
+          object_kind: 'push',
+          event_name: 'push',
+          before,
+          after: commit,
+          ref,
+          checkout_sha: commit,
+          user_name: author.name,
+          user_username: 'conveyor-test',
+          user_email: author.email,
+          project: { name: 'sample-service', path_with_namespace: 'local/sample-service', git_http_url: url, web_url: url },
+          commits: [{ id: commit, message, author }],
+          total_commits_count: 1,
+        }),
+      );
+      return { body, headers: { 'content-type': 'application/json', 'x-gitlab-event': 'Push Hook', 'x-gitlab-token': options.secret, 'idempotency-key': deliveryId } };
+    }
+    const body = Buffer.from(
+      JSON.stringify({
+        id: deliveryId,
+        eventType: 'git.push',
+        publisherId: 'tfs',
+        resource: {
+          commits: [{ commitId: commit, author, comment: message }],
+          refUpdates: [{ name: ref, oldObjectId: before, newObjectId: commit }],
+          repository: { name: 'sample-service', remoteUrl: url, url: dir, project: { name: 'local' } },
+          pushedBy: { displayName: author.name, uniqueName: author.email },
+        },
+      }),
+    );
+    return { body, headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(options.secret).toString('base64')}` } };
+  };
+
   return {
     dir,
     url: `file://${dir}`,
+    pushWebhook,
     branch,
     ports,
     initialCommit,
