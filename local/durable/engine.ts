@@ -47,6 +47,8 @@ const OOP_MARKER = '\n\n$OutOfProcData$:';
 /** Node's setTimeout fires at once beyond 2^31-1 ms; re-arm instead. */
 const MAX_TIMER_DELAY = 2 ** 31 - 1 - 1000;
 const CONTROL_KINDS = new Set(['terminate', 'suspend', 'resume']);
+/** Parsed histories kept in memory; beyond this, least recently loaded ones are re-read on demand. */
+const MAX_CACHED_INSTANCES = 5000;
 
 interface CachedInstance {
   row: InstanceRow;
@@ -313,7 +315,16 @@ export class DurableEngine {
       if (REPLAYED.has(e.EventType)) replay.push(e);
     }
     const entry: CachedInstance = { row, length: texts.length, replay };
-    if (!TERMINAL.has(row.status)) this.cache.set(id, entry);
+    if (!TERMINAL.has(row.status)) {
+      this.cache.set(id, entry);
+      if (this.cache.size > MAX_CACHED_INSTANCES) {
+        // Oldest first (Map order); an instance mid-episode keeps its entry.
+        for (const key of this.cache.keys()) {
+          if (this.cache.size <= MAX_CACHED_INSTANCES * 0.9) break;
+          if (!this.runningInstances.has(key) && key !== id) this.cache.delete(key);
+        }
+      }
+    }
     return entry;
   }
 
