@@ -3,7 +3,7 @@
 // by autocannon from this process with 50 connections. Goal (issue 2): host >= 70% of the
 // bare server's requests/s, host p99 < 5 ms.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -75,30 +75,49 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function load(origin: string): Promise<CannonResult> {
-  const url = `${origin}/api/bench/item-42`;
-  await autocannon({ url, connections: CONNECTIONS, duration: 1 }); // warm-up (JIT, keep-alive sockets)
-  return autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100)
+  } catch {
+    return NaN;
+  }
 }
 
-async function measure(args: string[]): Promise<CannonResult> {
+interface Measured extends CannonResult {
+  /** Server CPU time per request, µs: robust to other load on the machine, unlike req/s. */
+  cpuPerRequestUs: number;
+}
+
+async function load(origin: string, pid: number | undefined): Promise<Measured> {
+  const url = `${origin}/api/bench/item-42`;
+  await autocannon({ url, connections: CONNECTIONS, duration: 1 }); // warm-up (JIT, keep-alive sockets)
+  const cpuBefore = cpuSeconds(pid);
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS });
+  const total = result.requests.average * SECONDS;
+  return { ...result, cpuPerRequestUs: ((cpuSeconds(pid) - cpuBefore) / total) * 1e6 };
+}
+
+async function measure(args: string[]): Promise<Measured> {
   const server = await startChild(args);
   try {
-    return await load(server.origin);
+    return await load(server.origin, server.child.pid);
   } finally {
     await stopChild(server.child);
   }
 }
 
-const best = (a: CannonResult | undefined, b: CannonResult) => (!a || b.requests.average > a.requests.average ? b : a);
+const best = (a: Measured | undefined, b: Measured) => (!a || b.requests.average > a.requests.average ? b : a);
 
 export async function run(): Promise<BenchRow[]> {
   const state = mkdtempSync(join(tmpdir(), 'conveyor-bench-http-'));
   const hostArgs = [join(root, 'dist', 'local', 'host', 'cli.js'), '--app-dir', join(root, 'test', 'fixtures', 'http-bench-app'), '--port', '0', '--no-storage', '--state-dir', state];
   // Alternate bare and host rounds and keep each side's best: on a shared 2-core machine a
   // single round is at the mercy of whatever else runs at that moment.
-  let bareResult: CannonResult | undefined;
-  let hostResult: CannonResult | undefined;
+  let bareResult: Measured | undefined;
+  let hostResult: Measured | undefined;
   try {
     for (let round = 0; round < ROUNDS; round++) {
       bareResult = best(bareResult, await measure(['-e', BARE]));
@@ -128,6 +147,13 @@ export async function run(): Promise<BenchRow[]> {
       baseline: fmt(bareResult.latency.p99, 2),
       goal: '< 5',
       met: hostResult.latency.p99 < 5 ? 'yes' : 'no',
+    },
+    {
+      group: 'http',
+      metric: 'server CPU per request (µs)',
+      value: fmt(hostResult.cpuPerRequestUs, 1),
+      baseline: fmt(bareResult.cpuPerRequestUs, 1),
+      ratio: `bare/host ${fmt((bareResult.cpuPerRequestUs / hostResult.cpuPerRequestUs) * 100, 1)}%`,
     },
     { group: 'http', metric: 'errors / non-2xx / timeouts', value: `${hostResult.errors} / ${hostResult.non2xx} / ${hostResult.timeouts}`, baseline: `${bareResult.errors} / ${bareResult.non2xx} / ${bareResult.timeouts}` },
   ];

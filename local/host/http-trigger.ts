@@ -82,8 +82,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Body | 'too-larg
 }
 
 function flatHeaders(req: IncomingMessage): Record<string, string> {
-  const out: Record<string, string> = {};
   const raw = req.headers;
+  // Node joins repeated request headers into one string, except set-cookie (an array).
+  if (raw['set-cookie'] === undefined) return raw as Record<string, string>;
+  const out: Record<string, string> = {};
   for (const k in raw) {
     const v = raw[k];
     if (v !== undefined) out[k] = typeof v === 'string' ? v : v.join(', ');
@@ -320,7 +322,8 @@ export function createHttpDispatcher(o: HttpDispatchOptions): (req: IncomingMess
     const started = fn.logger.enabled('debug') ? performance.now() : 0;
     const invocationId = randomUUID();
     try {
-      const outcome = await o.invoker.invoke(fn, request, { invocationId });
+      // The whole request is already counted in flight (see the dispatcher below).
+      const outcome = await o.invoker.invokeUntracked(fn, request, { invocationId });
       let result = outcome.result;
       if (result === undefined) {
         // A function without a $return may set its HTTP response through an http output binding.

@@ -72,10 +72,15 @@ export class Invoker {
   }
 
   /** Runs `fn` with `triggerValue`; rejects with what the function (or a hook) threw. */
-  async invoke(fn: FunctionEntry, triggerValue: unknown, options: InvokeOptions = {}): Promise<InvocationOutcome> {
+  invoke(fn: FunctionEntry, triggerValue: unknown, options: InvokeOptions = {}): Promise<InvocationOutcome> {
+    return this.track(this.invokeUntracked(fn, triggerValue, options));
+  }
+
+  /** `invoke` for callers that already count the surrounding work as in flight. */
+  async invokeUntracked(fn: FunctionEntry, triggerValue: unknown, options: InvokeOptions = {}): Promise<InvocationOutcome> {
     const invocationId = options.invocationId ?? randomUUID();
     const context = this.createContext(fn, invocationId, options.triggerMetadata);
-    return this.track(this.#run(fn, context, triggerValue).then((result) => ({ result, context, invocationId })));
+    return { result: await this.#run(fn, context, triggerValue), context, invocationId };
   }
 
   createContext(fn: FunctionEntry, invocationId: string, triggerMetadata?: Record<string, unknown>): any {
