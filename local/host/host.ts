@@ -52,6 +52,8 @@ export interface StartHostOptions {
   logLevel?: LogLevel;
   /** Observer of every log record written (tests). */
   onLog?: (record: LogRecord) => void;
+  /** Replaces the console as the destination of log lines (tests keep their output clean). */
+  logWrite?: (line: string, level: Exclude<LogLevel, 'none'>) => void;
   /** Ports for Azurite (default: free ones, or CONVEYOR_AZURITE_{BLOB,QUEUE,TABLE}_PORT). */
   azurite?: { blobPort?: number; queuePort?: number; tablePort?: number };
 }
@@ -117,7 +119,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
   const logLevels = hostJson?.logging?.logLevel as Record<string, unknown> | undefined;
   const forced = options.logLevel ?? parseLogLevel(env.CONVEYOR_LOG_LEVEL);
   const baseLevel: LogLevel = forced ?? levelFor(logLevels, 'default', 'info');
-  const logger = new ConsoleLogger({ level: baseLevel, format: env.CONVEYOR_LOG_FORMAT === 'json' ? 'json' : 'text', onRecord: options.onLog });
+  const logger = new ConsoleLogger({ level: baseLevel, format: env.CONVEYOR_LOG_FORMAT === 'json' ? 'json' : 'text', onRecord: options.onLog, write: options.logWrite });
   const hostLogger = logger.child({ category: 'host' });
 
   let azurite: RunningAzurite | undefined;

@@ -89,6 +89,7 @@ describe('local host over HTTP (ESM app)', () => {
       graceMs: 3000,
       logLevel: 'info',
       onLog: (r) => logs.push(r),
+      logWrite: () => {},
     });
     api = `${host.origin}/api`;
   });
