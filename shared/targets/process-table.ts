@@ -98,7 +98,8 @@ export interface ProcessIdentity {
 
 /**
  * True when the recorded process still runs: the pid exists, is not a zombie, and has the
- * recorded start time on the same boot. Without /proc (not Linux) only existence is checked.
+ * recorded start time on the same boot. Without /proc (not Linux) only existence is checked;
+ * with it, an identity without a start time never matches.
  */
 export async function isSameProcessAlive(identity: ProcessIdentity): Promise<boolean> {
   const stat = await readProcStat(identity.pid);
@@ -108,7 +109,8 @@ export async function isSameProcessAlive(identity: ProcessIdentity): Promise<boo
   }
   if (stat.state === 'Z' || stat.state === 'X') return false;
   if (identity.bootId && identity.bootId !== (await bootId())) return false;
-  return identity.startTime === undefined || stat.startTime === identity.startTime;
+  // With /proc, a pid without a recorded start time proves nothing.
+  return identity.startTime !== undefined && stat.startTime === identity.startTime;
 }
 
 /** A recorded process group: its id, its leader's identity, and the marker its processes carry. */
@@ -130,8 +132,8 @@ export interface GroupIdentity {
  *   group had died before; nothing is ours;
  * - no process has pid == pgid: the leader died and its children may live on. A new group
  *   with that id could only have been made by a process that took the pid and exited since,
- *   so members also need the marker in their environment (and, as a last check, a start
- *   time no earlier than the leader's) to count.
+ *   so members also need the marker in their environment (and a start time no earlier than
+ *   the leader's) to count; without a recorded marker nothing does.
  */
 export async function liveGroupMembers(group: GroupIdentity): Promise<number[]> {
   const { pgid, leader } = group;
@@ -141,8 +143,13 @@ export async function liveGroupMembers(group: GroupIdentity): Promise<number[]> 
   const leaderStat = await readProcStat(pgid);
   let leaderIsOurs = false;
   if (leaderStat && leaderStat.state !== 'Z' && leaderStat.state !== 'X') {
-    if (leader.startTime !== undefined && leaderStat.startTime !== leader.startTime) return [];
+    // A live process holds the pid: it is our leader only if its start time proves it.
+    // Without a recorded start time nothing can be proven, so nothing is ours.
+    if (leader.startTime === undefined || leaderStat.startTime !== leader.startTime) return [];
     leaderIsOurs = true;
+  } else if (group.marker === undefined) {
+    // Orphans can only be told apart from strangers by the marker.
+    return [];
   }
 
   // Synchronous reads on purpose: /proc files are generated in memory, so reading a hundred
@@ -162,7 +169,7 @@ export async function liveGroupMembers(group: GroupIdentity): Promise<number[]> 
     if (!stat || stat.pgrp !== pgid || stat.state === 'Z' || stat.state === 'X') continue;
     if (!leaderIsOurs) {
       if (floor !== undefined && BigInt(stat.startTime) < floor) continue;
-      if (group.marker !== undefined && !hasEnvironmentEntrySync(stat.pid, group.marker)) continue;
+      if (!hasEnvironmentEntrySync(stat.pid, group.marker!)) continue;
     }
     members.push(stat.pid);
   }

@@ -429,19 +429,22 @@ test('orphans of a group whose leader died are recognised by their marker, and o
   const t = newTarget({ stopGraceMs: 200 });
   const envDir = t.environmentDir('orphans', 'dev');
   await mkdir(envDir, { recursive: true });
-  const forge = (instanceId: string) =>
+  const forge = (instanceId: string | undefined) =>
     writeFile(
       join(envDir, 'state.json'),
       JSON.stringify({
         version: 1, app: 'orphans', environment: 'dev', revision: 'r1', commit: commits.first, artifactDigest: 'sha256:x', status: 'running',
-        port: 1, baseUrl: 'http://127.0.0.1:1', releaseDir: envDir, logFile: join(envDir, 'none.log'), pid: pgid, pgid, instanceId,
+        port: 1, baseUrl: 'http://127.0.0.1:1', releaseDir: envDir, logFile: join(envDir, 'none.log'), pid: pgid, pgid,
+        ...(instanceId ? { instanceId } : {}),
       } satisfies ProcessState),
     );
 
-  await forge('someone-else');
-  assert.equal((await t.status('orphans', 'dev')).running, false, 'without the marker the orphan is not ours');
-  assert.deepEqual(await t.stop('orphans', 'dev'), { ok: true, wasRunning: false, revision: 'r1' });
-  assert.deepEqual(await groupMembers(pgid), [orphan], 'and it was not signalled');
+  for (const other of ['someone-else', undefined]) {
+    await forge(other);
+    assert.equal((await t.status('orphans', 'dev')).running, false, `with marker ${other} the orphan is not ours`);
+    assert.deepEqual(await t.stop('orphans', 'dev'), { ok: true, wasRunning: false, revision: 'r1' });
+    assert.deepEqual(await groupMembers(pgid), [orphan], 'and it was not signalled');
+  }
 
   await forge('the-right-one');
   assert.equal((await t.status('orphans', 'dev')).running, true, 'with the marker it is recognised');
