@@ -216,6 +216,15 @@ describe('local host over HTTP (ESM app)', () => {
     }
   });
 
+  it('gives the handler the fetch body API: clone, text, json, formData, single use', async () => {
+    const post = async (kind: string, body: string, contentType: string) =>
+      (await (await fetch(`${api}/bodies/${kind}`, { method: 'POST', body, headers: { 'content-type': contentType } })).json()) as Record<string, unknown>;
+    assert.deepEqual(await post('clone', 'same bytes', 'text/plain'), { first: 'same bytes', second: 'same bytes', used: true, copyUsed: true });
+    assert.deepEqual(await post('form', 'a=1&b=2&b=3', 'application/x-www-form-urlencoded'), { a: '1', b: ['2', '3'] });
+    assert.deepEqual(await post('json', '{"x":[1,2]}', 'application/json'), { parsed: { x: [1, 2] } });
+    assert.deepEqual(await post('twice', 'once', 'text/plain'), { second: 'TypeError' });
+  });
+
   it('rejects bodies over the limit with 413, declared or streamed', async () => {
     const headers = { 'x-functions-key': host.keys.function };
     const declared = await rawRequest(`${api}/echo`, { method: 'POST', headers: { ...headers, 'content-length': MAX_BODY + 1 }, chunks: [Buffer.alloc(MAX_BODY + 1)] });
