@@ -48,12 +48,12 @@ after(async () => {
       await t.stop(app, env).catch(() => undefined);
     }
   }
-  // Belt and braces: nothing this file started may outlive it.
+  // Belt and braces: nothing this file started may outlive it. Only processes that carry a
+  // Conveyor instance marker are killed, so a reused group id can never hit a stranger.
   for (const pgid of groups) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      /* already gone, as it should be */
+    for (const pid of await groupMembers(pgid)) {
+      const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+      if (environ.split('\0').some((e) => e.startsWith('CONVEYOR_INSTANCE_ID='))) process.kill(pid, 'SIGKILL');
     }
   }
   await rm(tmp, { recursive: true, force: true });
