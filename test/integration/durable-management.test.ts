@@ -144,6 +144,18 @@ describe('durable management', () => {
     assert.equal(clock.status, 200);
   });
 
+  test('restart runs a finished instance again with the same input', async () => {
+    const cs = await host.start('eventEarly', undefined, 'restart-me');
+    await host.client('raise', { id: cs.id, name: 'Go', data: 'first' });
+    assert.deepEqual((await host.waitDone(cs)).output, { first: 'Hello before the wait!', ev: 'first' });
+    const res = await host.api('instances/restart-me/restart?restartWithNewInstanceId=false', { method: 'POST' });
+    assert.equal(res.status, 202);
+    await host.waitFor('restart-me', (s) => s.runtimeStatus === 'Running', 'the new run');
+    await host.client('raise', { id: cs.id, name: 'Go', data: 'second' });
+    const again = await host.waitDone('restart-me');
+    assert.deepEqual(again.output, { first: 'Hello before the wait!', ev: 'second' });
+  });
+
   test('starting an unknown orchestrator is a 400', async () => {
     const res = await host.api('orchestrators/noSuchThing', { method: 'POST' });
     assert.equal(res.status, 400);
