@@ -653,12 +653,17 @@ export class DurableEngine {
       plan.discardWork();
     }
 
+    // Work planned by a failing episode never runs; keep its history free of phantom tasks.
+    if (failure !== undefined) plan.discardWork();
+
     // ---- decide the end state of this episode
     const history: HistoryEvent[] = [started, ...newEvents, ...plan.events];
     let updated: InstanceRow = { ...row, updated_at: now };
     let finished: { failed?: string; output?: string | null } | undefined;
     let continueAsNewInput: string | null | undefined;
-    if (result?.customStatus !== undefined) updated.custom_status = toJsonText(result.customStatus);
+    // The library re-runs setCustomStatus during replay, so each result carries the current value
+    // (absent when unset or falsy, which the extension also stores as null).
+    if (result) updated.custom_status = toJsonText(result.customStatus);
     if (failure !== undefined) {
       const message = `Orchestrator function '${row.name}' failed: ${failure}`;
       history.push({ EventType: EventType.OrchestratorCompleted, EventId: -1, IsPlayed: false, Timestamp: ts });
