@@ -1,6 +1,7 @@
 // Crash safety: a host child process running 20 multi-step orchestrations (activities and a
-// durable timer each) is killed with SIGKILL part way; a new host on the same state folder
-// must finish every one of them with the right output.
+// durable timer each) and a 300-activity fan-out followed by entity calls is killed with
+// SIGKILL part way; a new host on the same state folder must finish every one of them with
+// the right output.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -62,12 +63,18 @@ test('kill -9 part way, restart on the same state dir: every orchestration compl
     assert.equal(res.status, 202);
     starts.push({ ...((await res.json()) as { id: string; statusQueryGetUri: string }), tag });
   }
+  // A fan-out whose results arrive around the kill, followed by entity calls.
+  const fan = await fetch(`${first.origin}/api/orchestrators/crashFan?id=crash-fan`, { method: 'POST', body: JSON.stringify({ n: 300, delayMs: 60 }) });
+  assert.equal(fan.status, 202);
+  const fanStatus = ((await fan.json()) as { statusQueryGetUri: string }).statusQueryGetUri;
   // Let them get part way: some inside activities, some waiting on the timer.
   await new Promise((r) => setTimeout(r, 350));
   const before = await Promise.all(starts.map(async (s) => ((await (await fetch(s.statusQueryGetUri)).json()) as { runtimeStatus: string }).runtimeStatus));
+  const fanBefore = ((await (await fetch(fanStatus)).json()) as { runtimeStatus: string }).runtimeStatus;
   first.child.kill('SIGKILL');
   await new Promise((r) => first.child.once('exit', r));
   assert.ok(before.some((s) => s !== 'Completed'), 'the kill happened before everything finished');
+  assert.notEqual(fanBefore, 'Completed', 'the kill happened during the fan-out');
 
   const second = await startCli();
   const deadline = Date.now() + 30_000;
@@ -81,6 +88,14 @@ test('kill -9 part way, restart on the same state dir: every orchestration compl
     assert.equal(body?.runtimeStatus, 'Completed', `${s.id}: ${JSON.stringify(body)}`);
     assert.equal(body?.output, `${s.tag}:01234`);
   }
+  let fanBody: { runtimeStatus: string; output: unknown } | undefined;
+  while (Date.now() < deadline) {
+    fanBody = (await (await fetch(withOrigin(fanStatus, second.origin))).json()) as { runtimeStatus: string; output: unknown };
+    if (['Completed', 'Failed', 'Terminated'].includes(fanBody.runtimeStatus)) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(fanBody?.runtimeStatus, 'Completed', JSON.stringify(fanBody));
+  assert.equal(fanBody?.output, 300, 'every fan-out result counted exactly once');
   second.child.kill('SIGTERM');
   await new Promise((r) => second.child.once('exit', r));
 });
