@@ -274,11 +274,10 @@ export class GitCache {
       throw new ValidationError(`workspace ${dest} is not empty`, [{ path: 'dest', message: 'must be a new or empty folder' }]);
     }
     await this.guarded('checkout', secrets, repoUrl, async () => {
+      // `origin` of the workspace is the local mirror: a build that runs `git fetch` or
+      // `git describe --tags` works offline and never needs (or sees) the remote's credentials.
       await this.git(undefined, parsed, undefined).raw(['clone', '--shared', '--no-checkout', '--quiet', mirror, dest]);
-      const ws = this.git(dest, parsed, undefined);
-      // The workspace points at the mirror, not the remote: builds must not fetch with our credentials.
-      await ws.raw(['remote', 'set-url', 'origin', parsed.fetchUrl]);
-      await ws.raw(['checkout', '--detach', '--quiet', commit]);
+      await this.git(dest, parsed, undefined).raw(['checkout', '--detach', '--quiet', commit]);
     });
     return { commit, dir: dest, fetched };
   }
