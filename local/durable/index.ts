@@ -95,10 +95,19 @@ export function createDurableExtension(options: ExtensionFactoryOptions): HostEx
         void a.handle(req, res, url, RPC_PREFIX);
       });
       rpc.keepAliveTimeout = 30_000;
-      await new Promise<void>((resolve, reject) => {
-        rpc!.once('error', reject);
-        rpc!.listen(0, '127.0.0.1', () => resolve());
-      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          rpc!.once('error', reject);
+          rpc!.listen(0, '127.0.0.1', () => resolve());
+        });
+      } catch (err) {
+        // A failed start leaves nothing open (the next start may use the same state folder).
+        store.close();
+        store = undefined;
+        engine = undefined;
+        api = undefined;
+        throw err;
+      }
       rpcBaseUrl = `http://127.0.0.1:${(rpc.address() as AddressInfo).port}${RPC_PREFIX}/`;
       runningEngines.set(file, engine);
       h.logger.info(`durable: task hub '${hub}' in ${file}, RPC at ${rpcBaseUrl}`);
