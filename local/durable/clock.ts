@@ -7,7 +7,17 @@
 export class DurableClock {
   private offsetMs = 0;
 
-  constructor(readonly controllable: boolean) {}
+  /**
+   * @param controllable whether advance() is allowed (test option only)
+   * @param persist where the offset is kept, so a restarted test host resumes at the moved time
+   *   (timers and episode timestamps stay consistent across a crash)
+   */
+  constructor(
+    readonly controllable: boolean,
+    private readonly persist?: { load(): number; save(offsetMs: number): void },
+  ) {
+    if (controllable && persist) this.offsetMs = persist.load();
+  }
 
   now(): number {
     return Date.now() + this.offsetMs;
@@ -18,6 +28,7 @@ export class DurableClock {
     if (!this.controllable) throw new Error('the durable test clock is only available when the host runs with its test clock option');
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError('ms must be a finite number >= 0');
     this.offsetMs += ms;
+    this.persist?.save(this.offsetMs);
     return this.now();
   }
 }

@@ -77,7 +77,11 @@ export function createDurableExtension(options: ExtensionFactoryOptions): HostEx
       hub = taskHubName(h.hostJson, h.env);
       const file = join(h.stateDir, 'durable', `${hub.replace(/[^A-Za-z0-9_-]/g, '_')}.sqlite`);
       store = new DurableStore(file);
-      const clock = new DurableClock(options.testClock);
+      const st = store;
+      const clock = new DurableClock(options.testClock, {
+        load: () => Number(st.getMeta('testClockOffsetMs') ?? 0) || 0,
+        save: (ms) => st.setMeta('testClockOffsetMs', String(ms)),
+      });
       engine = new DurableEngine(store, h, clock, engineSettings(h.hostJson));
       api = new DurableHttpApi(engine, {
         taskHub: hub,

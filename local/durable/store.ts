@@ -128,6 +128,10 @@ CREATE TABLE IF NOT EXISTS entity_ops (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_entity_ops ON entity_ops(entity_id, id);
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS entities (
   entity_id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -254,6 +258,14 @@ export class DurableStore {
       unlockAllOf: db.prepare('UPDATE entities SET locked_by = NULL, lock_request_id = NULL WHERE locked_by = ?'),
       listEntities: db.prepare<[string], EntityRow>('SELECT * FROM entities WHERE name = ? ORDER BY key'),
     };
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   transaction<T>(fn: () => T): T {

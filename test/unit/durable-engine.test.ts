@@ -336,6 +336,21 @@ describe('durable store', () => {
     assert.throws(() => new DurableStore(join(dir, 'hub.sqlite')), /in use by another host process/);
   });
 
+  test('the test clock offset survives a restart; without the test option it is ignored', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'durable-unit-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'clock.sqlite');
+    const persistFor = (st: DurableStore) => ({ load: () => Number(st.getMeta('off') ?? 0), save: (ms: number) => st.setMeta('off', String(ms)) });
+    const a = new DurableStore(file);
+    new DurableClock(true, persistFor(a)).advance(86_400_000);
+    a.close();
+    const b = new DurableStore(file);
+    assert.ok(new DurableClock(true, persistFor(b)).now() - Date.now() >= 86_400_000 - 1000);
+    assert.ok(Math.abs(new DurableClock(false, persistFor(b)).now() - Date.now()) < 1000);
+    assert.throws(() => new DurableClock(false).advance(1), /only available/);
+    b.close();
+  });
+
   test('list filters and keyset paging', async () => {
     const { host, engine, clock } = setup();
     host.orchestration('idle', function* (ctx) {
