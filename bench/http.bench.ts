@@ -24,7 +24,7 @@ const autocannon = require('autocannon') as (opts: Record<string, unknown>) => P
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CONNECTIONS = 50;
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
 
 // The bare baseline does the same work as the host's function: route one path parameter, call
 // the same async handler (`async (id) => ({ jsonBody: { id, ok: true } })`), await it and

@@ -154,6 +154,7 @@ export class LazyNativeRequest {
 }
 
 const NO_BODY_STATUS = new Set([204, 205, 304]);
+const EMPTY_QUERY: Readonly<Record<string, string>> = Object.freeze({});
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object') return false;
@@ -309,6 +310,9 @@ export function createHttpDispatcher(o: HttpDispatchOptions): (req: IncomingMess
         url,
         headers,
         params,
+        // Without a query string an empty record spares HttpRequest a URL parse; with one, the
+        // query is left to the URL so repeated keys keep all their values.
+        query: query === '' ? EMPTY_QUERY : undefined,
         body: body ? { bytes: body } : undefined,
         nativeRequest: new LazyNativeRequest(url, method, headers, body),
       });
