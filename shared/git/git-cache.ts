@@ -165,6 +165,11 @@ export class GitCache {
 
   private async hasCommit(git: SimpleGit, sha: string): Promise<string | undefined> {
     try {
+      if (sha.length === 40 || sha.length === 64) {
+        // A full id needs no resolution: `cat-file -e` is the cheapest existence check.
+        await git.raw(['cat-file', '-e', `${sha}^{commit}`]);
+        return sha.toLowerCase();
+      }
       const full = (await git.raw(['rev-parse', '--verify', '--quiet', `${sha}^{commit}`])).trim();
       return full || undefined;
     } catch {
@@ -172,14 +177,12 @@ export class GitCache {
     }
   }
 
-  private async isMirror(path: string): Promise<boolean> {
-    if (!existsSync(join(path, 'HEAD')) || !existsSync(join(path, 'objects'))) return false;
-    try {
-      const out = await simpleGit({ baseDir: path }).raw(['rev-parse', '--is-bare-repository']);
-      return out.trim() === 'true';
-    } catch {
-      return false;
-    }
+  /**
+   * A mirror is only ever published by an atomic rename of a complete `git init --bare`, so a
+   * file-system check is enough (and saves spawning git on every checkout).
+   */
+  private isMirror(path: string): boolean {
+    return existsSync(join(path, 'HEAD')) && existsSync(join(path, 'objects')) && existsSync(join(path, 'config'));
   }
 
   /** Creates the bare mirror atomically (init in a temp folder, then rename). */
@@ -211,7 +214,7 @@ export class GitCache {
     const shown = redactUrl(parsed.fetchUrl);
 
     // Fast path without any lock: the commit is already there.
-    if (existsSync(mirror)) {
+    if (this.isMirror(mirror)) {
       const found = await this.hasCommit(this.git(mirror, parsed, creds), sha);
       if (found) return { commit: found, fetched: false, mirror };
     }
@@ -228,7 +231,7 @@ export class GitCache {
         });
         try {
           // Another process may have fetched while we waited for the lock.
-          if (!(await this.isMirror(mirror))) {
+          if (!this.isMirror(mirror)) {
             await this.removeLeftovers(mirror);
             await this.createMirror(mirror, parsed, creds);
           }
