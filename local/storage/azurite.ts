@@ -87,6 +87,21 @@ function ping(port: number): Promise<boolean> {
 /** Starts Azurite (blob, queue and table) and resolves once the blob endpoint answers. */
 export async function startAzurite(options: AzuriteOptions): Promise<RunningAzurite> {
   mkdirSync(options.location, { recursive: true });
+  // Free ports are picked before Azurite binds them, so a parallel process can take one in
+  // between; when the ports were ours to choose, such a clash is retried with fresh ones.
+  const choosing = options.blobPort === undefined || options.queuePort === undefined || options.tablePort === undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (!choosing || attempt >= 3 || !(err instanceof PortClashError)) throw err;
+    }
+  }
+}
+
+class PortClashError extends Error {}
+
+async function startOnce(options: AzuriteOptions): Promise<RunningAzurite> {
   const blobPort = options.blobPort ?? (await freePort());
   const queuePort = options.queuePort ?? (await freePort());
   const tablePort = options.tablePort ?? (await freePort());
@@ -114,16 +129,23 @@ export async function startAzurite(options: AzuriteOptions): Promise<RunningAzur
     exited = true;
     resolve();
   }));
+  const failed = () => {
+    const text = stderr.trim() || 'no output';
+    return /EADDRINUSE/.test(text) ? new PortClashError(`Azurite port clash: ${text}`) : new Error(`Azurite exited during start-up: ${text}`);
+  };
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
   while (!(await ping(blobPort))) {
-    if (exited) throw new Error(`Azurite exited during start-up: ${stderr.trim() || 'no output'}`);
+    if (exited) throw failed();
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`Azurite did not answer on port ${blobPort} within the start timeout`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  // The answer may have come from whoever else holds the port: make sure ours is the one alive.
+  await new Promise((r) => setTimeout(r, 50));
+  if (exited) throw failed();
 
   return {
     blobPort,
