@@ -1,8 +1,45 @@
 /**
  * The one module that registers Conveyor's functions with the Functions host
- * (`package.json` main). Every trigger lives behind a thin adapter in functions/.
+ * (`package.json` main). Every trigger lives behind a thin adapter in functions/; the
+ * orchestrators live in orchestrations/ and the activities' logic in shared/.
  */
 import { app } from '@azure/functions';
+import * as df from 'durable-functions';
+import { pipelineOrchestrator } from '../orchestrations/pipeline.orchestrator.js';
+import { promotionOrchestrator } from '../orchestrations/promotion.orchestrator.js';
+import type { ActivityContracts, ActivityName } from '../shared/contracts/activities.js';
+import { buildArtifact } from './activities/build-artifact.activity.js';
+import { deployArtifact } from './activities/deploy-artifact.activity.js';
+import { findRollbackTarget } from './activities/find-rollback-target.activity.js';
+import { loadPipeline } from './activities/load-pipeline.activity.js';
+import { recordDeployment } from './activities/record-deployment.activity.js';
+import { recordRun } from './activities/record-run.activity.js';
+import { runTests } from './activities/run-tests.activity.js';
+import { verifyEnvironment } from './activities/verify-environment.activity.js';
+import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
+import { getRun } from './http/runs.function.js';
+import { receiveWebhook } from './http/webhook.function.js';
+
+// Activities: the map is typed by the contract module, so a missing or mistyped activity is a
+// compile error rather than a run that waits forever.
+const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input']) => Promise<ActivityContracts[K]['output']> } = {
+  loadPipeline,
+  buildArtifact,
+  runTests,
+  deployArtifact,
+  verifyEnvironment,
+  recordDeployment,
+  findRollbackTarget,
+  recordRun,
+};
+for (const [name, handler] of Object.entries(activities)) {
+  df.app.activity(name, { handler: handler as (input: unknown) => Promise<unknown> });
+}
+
+df.app.orchestration('pipeline', pipelineOrchestrator);
+df.app.orchestration('promotion', promotionOrchestrator);
+
+const durableClient = df.input.durableClient();
 
 app.http('health', {
   route: 'health',
@@ -10,3 +47,17 @@ app.http('health', {
   authLevel: 'anonymous',
   handler: async () => ({ status: 200, jsonBody: { status: 'ok', service: 'conveyor' } }),
 });
+
+app.http('webhook', {
+  route: 'webhooks/{provider}',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  extraInputs: [durableClient],
+  handler: receiveWebhook,
+});
+
+app.http('listApps', { route: 'apps', methods: ['GET'], authLevel: 'function', handler: listApps });
+app.http('getApp', { route: 'apps/{app}', methods: ['GET'], authLevel: 'function', handler: getApp });
+app.http('putApp', { route: 'apps/{app}', methods: ['PUT'], authLevel: 'admin', handler: putApp });
+app.http('deleteApp', { route: 'apps/{app}', methods: ['DELETE'], authLevel: 'admin', handler: deleteApp });
+app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getRun });

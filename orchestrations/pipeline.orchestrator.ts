@@ -75,7 +75,7 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
     });
 
     stage('build');
-    const built = (yield activity(context, 'buildArtifact', { subject, build: spec.build })) as ActivityOutput<'buildArtifact'>;
+    const built = (yield activity(context, 'buildArtifact', { subject, build: spec.build, keepWorkspace: spec.test !== undefined })) as ActivityOutput<'buildArtifact'>;
     if (!built.ok) {
       yield record({ stages: { build: { status: 'Failed', reason: built.reason, finishedAt: nowIso(context) } } });
       return yield* finish('Failed', `build failed: ${built.reason}`);

@@ -66,6 +66,25 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
       failedRevision = deployed.revision;
     } else {
       failure = `deployment to ${env.name} failed: ${deployed.reason}`;
+      if ('revision' in deployed) {
+        // The target did not come up: the attempt still gets its revision in the ledger.
+        failedRevision = deployed.revision;
+        yield activity(context, 'recordDeployment', {
+          app: subject.app,
+          environment: env.name,
+          revision: deployed.revision,
+          commit: subject.commit,
+          digest,
+          runId: subject.runId,
+          kind: 'deploy',
+          status: 'Failed',
+          reason: [deployed.reason, ...(deployed.details ?? [])].join('\n'),
+          verification: [],
+          requestedBy: subject.pusher,
+          startedAt,
+          finishedAt: nowIso(context),
+        });
+      }
     }
 
     if (env.rollback !== 'auto') {

@@ -55,7 +55,7 @@ export interface ActivityContracts {
   };
   /** Checks out the commit, runs the build, packs and stores the artifact (by digest). */
   buildArtifact: {
-    input: { subject: RunSubject; build: BuildStep };
+    input: { subject: RunSubject; build: BuildStep; /** Keep the workspace for the test stage. */ keepWorkspace: boolean };
     output: Outcome<{ digest: string; sizeBytes: number; durationMs: number; logName: string; reused: boolean }>;
   };
   /** Runs the test command in the run's workspace. */
@@ -74,7 +74,7 @@ export interface ActivityContracts {
       target: TargetSpec;
       kind: 'deploy' | 'rollback';
     };
-    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string }>;
+    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string }> | { ok: false; reason: string; details?: string[]; revision: number };
   };
   /** One verification try against a deployed environment (the retry loop is durable, in the orchestrator). */
   verifyEnvironment: {

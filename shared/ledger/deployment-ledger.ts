@@ -134,7 +134,7 @@ export class DeploymentLedger {
    * Appends a deployment or rollback: assigns the next revision (gap-free under races), stores
    * the immutable history record, then moves `current` forward. Resolves the stored record.
    */
-  async record(app: string, env: string, entry: NewDeployment): Promise<DeploymentRecord> {
+  async record(app: string, env: string, entry: NewDeployment, options: { revision?: number } = {}): Promise<DeploymentRecord> {
     const base = this.base(app, env);
     const parsed = newDeploymentSchema.safeParse(entry);
     if (!parsed.success) {
@@ -144,6 +144,7 @@ export class DeploymentLedger {
       );
     }
     await ensureContainer(this.container);
+    if (options.revision !== undefined) return this.recordAt(app, env, parsed.data, options.revision);
 
     const cur = await tryReadJson(this.container, `${base}/current.json`, currentDeploymentSchema);
     let revision = (cur?.value.revision ?? 0) + 1;
@@ -165,6 +166,42 @@ export class DeploymentLedger {
     if (!record) throw new ConflictError(`could not allocate a revision for ${app}/${env} after ${this.maxAttempts} attempts`);
     await this.advanceCurrent(base, record);
     return record;
+  }
+
+  /**
+   * Stores a deployment under exactly `revision` (the number it was deployed as, taken from
+   * {@link latestRevision} under the environment lock). Idempotent for the same run: a retry that
+   * finds its own record returns it; a different record there -> ConflictError. Gap-free as long
+   * as `revision` is at most the newest + 1, which is checked.
+   */
+  private async recordAt(app: string, env: string, entry: NewDeployment, revision: number): Promise<DeploymentRecord> {
+    const base = this.base(app, env);
+    if (!Number.isInteger(revision) || revision < 1 || revision > MAX_REVISION) {
+      throw new ValidationError(`invalid revision ${revision}`, [{ path: 'revision', message: 'must be a positive integer' }]);
+    }
+    const latest = await this.latestRevision(app, env);
+    if (revision > latest + 1) throw new ConflictError(`revision ${revision} of ${app}/${env} would leave a gap after revision ${latest}`);
+    const candidate: DeploymentRecord = { ...entry, app, environment: env, revision, recordedAt: this.now().toISOString() };
+    try {
+      await createJson(this.container, `${base}/history/${historyName(revision)}`, candidate);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      const existing = await this.get(app, env, revision);
+      if (existing.runId !== entry.runId || existing.kind !== entry.kind || existing.artifactDigest !== entry.artifactDigest) {
+        throw new ConflictError(`revision ${revision} of ${app}/${env} is already recorded by run ${existing.runId}`, { cause: err });
+      }
+      await this.advanceCurrent(base, existing);
+      return existing;
+    }
+    await this.advanceCurrent(base, candidate);
+    return candidate;
+  }
+
+  /** The newest recorded revision of an environment (0 when none). */
+  async latestRevision(app: string, env: string): Promise<number> {
+    const newest = await listNames(this.container, `${this.base(app, env)}/history/`, { pageSize: 1 });
+    const top = newest.names[0] ? revisionFromHistoryName(newest.names[0]) : undefined;
+    return top ?? 0;
   }
 
   /** Moves `current` to `record` unless something newer is already there. */

@@ -18,6 +18,7 @@ import {
   secretList,
   type ParseResult,
   type PushEvent,
+  type PushRepository,
   type VerifyResult,
   type WebhookHeaders,
   type WebhookProvider,
@@ -29,25 +30,33 @@ const SIGNATURE_PATTERN = /^sha256=[0-9a-f]{64}$/;
 const sha = z.string().regex(COMMIT_SHA_PATTERN, 'must be a commit sha');
 const person = z.object({ name: z.string().nullish(), email: z.string().nullish(), username: z.string().nullish() });
 
+const repositorySchema = z.object({
+  full_name: z.string().min(1),
+  clone_url: z.string().optional(),
+  html_url: z.string().optional(),
+  ssh_url: z.string().optional(),
+  git_url: z.string().optional(),
+  url: z.string().optional(),
+});
+
+function repositoryOf(repo: z.infer<typeof repositorySchema>): PushRepository {
+  const urls = [repo.clone_url, repo.html_url, repo.ssh_url, repo.git_url, repo.url].filter((u): u is string => typeof u === 'string' && u !== '');
+  return { urls: [...new Set(urls)], fullName: repo.full_name };
+}
+
 /** The parts of GitHub's push payload Conveyor reads (the rest is ignored). */
 const pushPayload = z.object({
   ref: z.string().refine(isPlausibleRef, 'must be a git ref'),
   before: sha,
   after: sha,
   deleted: z.boolean().optional(),
-  repository: z.object({
-    full_name: z.string().min(1),
-    clone_url: z.string().optional(),
-    html_url: z.string().optional(),
-    ssh_url: z.string().optional(),
-    git_url: z.string().optional(),
-    url: z.string().optional(),
-  }),
+  repository: repositorySchema,
   pusher: z.object({ name: z.string(), email: z.string().nullish() }),
   head_commit: z.object({ id: z.string(), message: z.string(), author: person }).nullish(),
 });
 
-const pingPayload = z.object({ zen: z.string().optional(), hook_id: z.number().optional() });
+// Repository webhooks' pings name the repository (organisation hooks' do not).
+const pingPayload = z.object({ zen: z.string().optional(), hook_id: z.number().optional(), repository: repositorySchema.optional() });
 
 async function verify(rawBody: Buffer, headers: WebhookHeaders, secrets: WebhookSecrets): Promise<VerifyResult> {
   const signature = header(headers, 'x-hub-signature-256');
@@ -83,7 +92,7 @@ function parse(rawBody: Buffer, headers: WebhookHeaders): ParseResult {
   if (eventName === 'ping') {
     const ping = pingPayload.safeParse(body.value);
     if (!ping.success) return { kind: 'invalid', reason: `ping payload: ${describeIssues(ping.error.issues)}` };
-    return { kind: 'ping', ...withId };
+    return { kind: 'ping', ...withId, ...(ping.data.repository ? { repository: repositoryOf(ping.data.repository) } : {}) };
   }
   if (eventName !== 'push') {
     return { kind: 'ignored', code: 'unsupported-event', reason: `GitHub event "${eventName}" is not handled (only push and ping)`, ...withId };
@@ -93,12 +102,10 @@ function parse(rawBody: Buffer, headers: WebhookHeaders): ParseResult {
   if (!parsed.success) return { kind: 'invalid', reason: `push payload: ${describeIssues(parsed.error.issues)}` };
   const p = parsed.data;
   const { branch, isTag } = classifyRef(p.ref);
-  const repo = p.repository;
-  const urls = [repo.clone_url, repo.html_url, repo.ssh_url, repo.git_url, repo.url].filter((u): u is string => typeof u === 'string' && u !== '');
   const event: PushEvent = {
     provider: 'github',
     ...withId,
-    repository: { urls: [...new Set(urls)], fullName: repo.full_name },
+    repository: repositoryOf(p.repository),
     ref: p.ref,
     ...(branch !== undefined ? { branch } : {}),
     commit: p.after.toLowerCase(),

@@ -74,7 +74,7 @@ export type IgnoreCode = 'tag-push' | 'branch-deleted' | 'not-a-branch' | 'unsup
 /** What a delivery means, as far as the provider can tell without Conveyor's configuration. */
 export type ParseResult =
   | { kind: 'push'; event: PushEvent }
-  | { kind: 'ping'; deliveryId?: string }
+  | { kind: 'ping'; deliveryId?: string; /** The repository, when the provider names it in its ping. */ repository?: PushRepository }
   | {
       kind: 'ignored';
       code: IgnoreCode;

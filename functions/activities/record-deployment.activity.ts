@@ -1,0 +1,36 @@
+/**
+ * `recordDeployment`: stores the deployment under the revision it was deployed as and moves
+ * `current`. A failed deploy (not a rollback) is also marked bad so no rollback ever returns
+ * to it. Idempotent: a retried call finds its own record and succeeds.
+ */
+import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
+import { ConflictError } from '../../shared/errors.js';
+import { services } from '../services.js';
+
+export async function recordDeployment(input: ActivityInput<'recordDeployment'>): Promise<ActivityOutput<'recordDeployment'>> {
+  const { ledger } = services();
+  const record = await ledger.record(
+    input.app,
+    input.environment,
+    {
+      commit: input.commit,
+      artifactDigest: input.digest,
+      runId: input.runId,
+      kind: input.kind,
+      ...(input.rollbackOf !== undefined ? { rollbackOf: input.rollbackOf } : {}),
+      status: input.status,
+      ...(input.reason !== undefined ? { reason: input.reason.slice(0, 4000) } : {}),
+      verification: input.verification,
+      requestedBy: input.requestedBy.id,
+      startedAt: input.startedAt,
+      finishedAt: input.finishedAt,
+    },
+    { revision: input.revision },
+  );
+  if (input.status === 'Failed' && input.kind === 'deploy') {
+    await ledger.markBad(input.app, input.environment, record.revision, input.reason ?? 'verification failed', 'conveyor').catch((err: unknown) => {
+      if (!(err instanceof ConflictError)) throw err;
+    });
+  }
+  return { revision: record.revision };
+}

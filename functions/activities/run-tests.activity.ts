@@ -1,0 +1,31 @@
+/**
+ * `runTests`: runs the test command in the run's workspace (left by the build). If the
+ * workspace is gone (a crash between the two, or another machine), it is checked out and the
+ * build command re-run first; the artifact is not touched.
+ */
+import { access, rm } from 'node:fs/promises';
+import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
+import { reportingVerdicts } from './expected-failure.js';
+import { freshCheckout, runLoggedStep, stepFailure, tailLines, workspaceDir } from './workspace.js';
+
+export async function runTests(input: ActivityInput<'runTests'>): Promise<ActivityOutput<'runTests'>> {
+  const { subject, build, test } = input;
+  return reportingVerdicts(async () => {
+    let dir = workspaceDir(subject.runId);
+    const present = await access(dir).then(() => true, () => false);
+    try {
+      if (!present) {
+        dir = await freshCheckout(subject);
+        const rebuilt = await runLoggedStep(subject, 'build-for-test', build, dir);
+        const failed = stepFailure('build (for tests)', rebuilt);
+        if (failed) return { ok: false as const, reason: failed, details: tailLines(rebuilt) };
+      }
+      const result = await runLoggedStep(subject, 'test', test, dir);
+      const failed = stepFailure('tests', result);
+      if (failed) return { ok: false as const, reason: failed, details: tailLines(result) };
+      return { ok: true as const, durationMs: result.durationMs, logName: result.logName };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * App registration and the read side of apps:
+ * `PUT/GET/DELETE /api/apps/{app}` (registration needs the admin key), `GET /api/apps`.
+ */
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { z } from 'zod';
+import { appChangesSchema, type AppInput } from '../../shared/apps/index.js';
+import { NotFoundError } from '../../shared/errors.js';
+import { services } from '../services.js';
+import { readJsonBody } from './body.js';
+import { errorToResponse, HttpProblem } from './problem.js';
+
+function etagHeaders(etag: string): Record<string, string> {
+  return { etag: `"${etag.replace(/"/g, '')}"` };
+}
+
+function ifMatch(request: HttpRequest): string | undefined {
+  const v = request.headers.get('if-match');
+  return v ? v.replace(/^W\//, '').replace(/"/g, '') : undefined;
+}
+
+/** PUT /api/apps/{app}: registers (201) or updates (200) an app. `If-Match` makes the update conditional. */
+export async function putApp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const name = request.params.app ?? '';
+    const body = await readJsonBody(request, appChangesSchema.extend({ name: z.string().optional() }));
+    if (body.name !== undefined && body.name !== name) throw new HttpProblem(400, `body names app ${JSON.stringify(body.name)} but the URL names ${JSON.stringify(name)}`);
+    const { name: _ignored, ...changes } = body;
+    const apps = services().apps;
+    const existing = await apps.get(name).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (!existing) {
+      const created = await apps.create({ ...changes, name } as AppInput);
+      return { status: 201, headers: { ...etagHeaders(created.etag), location: new URL(request.url).pathname }, jsonBody: created.value };
+    }
+    const expected = ifMatch(request) ?? existing.etag;
+    const updated = await apps.update(name, changes, expected);
+    return { status: 200, headers: etagHeaders(updated.etag), jsonBody: updated.value };
+  } catch (err) {
+    return errorToResponse(err, (m) => context.error(m));
+  }
+}
+
+/** GET /api/apps/{app}. */
+export async function getApp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const found = await services().apps.get(request.params.app ?? '');
+    return { status: 200, headers: etagHeaders(found.etag), jsonBody: found.value };
+  } catch (err) {
+    return errorToResponse(err, (m) => context.error(m));
+  }
+}
+
+/** DELETE /api/apps/{app}: removes the registration (the ledger and runs are kept). */
+export async function deleteApp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    await services().apps.delete(request.params.app ?? '', ifMatch(request));
+    return { status: 204 };
+  } catch (err) {
+    return errorToResponse(err, (m) => context.error(m));
+  }
+}
+
+/** GET /api/apps. */
+export async function listApps(_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    return { status: 200, jsonBody: { apps: await services().apps.list() } };
+  } catch (err) {
+    return errorToResponse(err, (m) => context.error(m));
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * `POST /api/webhooks/{provider}`: verifies a push webhook, selects the registered app(s) by
+ * repository, and starts one `pipeline` orchestration per app and commit. It answers fast and
+ * never clones or builds inline. The run's instance id derives from app + commit, so a
+ * redelivered webhook or a second push of the same commit starts nothing new.
+ */
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import type { AppRecord } from '../../shared/apps/index.js';
+import { tracksBranch } from '../../shared/apps/index.js';
+import type { PipelineInput } from '../../shared/contracts/activities.js';
+import { ConflictError } from '../../shared/errors.js';
+import { getProvider, MAX_WEBHOOK_BODY_BYTES, PROVIDER_NAMES, type PushEvent, type PushRepository } from '../../shared/webhooks/index.js';
+import { services } from '../services.js';
+import { headerRecord, readCappedBody } from './body.js';
+import { errorToResponse, problem } from './problem.js';
+import { runIdFor, runStatusUrl } from './runs.js';
+
+/** One app's outcome for a delivery. */
+interface RunAck {
+  app: string;
+  status: 'started' | 'duplicate' | 'ignored';
+  runId?: string;
+  statusUrl?: string;
+  reason?: string;
+}
+
+async function appsForRepository(repository: PushRepository): Promise<AppRecord[]> {
+  const found = new Map<string, AppRecord>();
+  for (const url of repository.urls) {
+    for (const app of await services().apps.findByRepository(url)) found.set(app.name, app);
+  }
+  return [...found.values()];
+}
+
+/** The app's configured webhook secret(s): the setting may hold several, comma-separated, during rotation. */
+function secretsOf(app: AppRecord): string[] {
+  const value = process.env[app.webhookSecretSetting] ?? '';
+  const secrets = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const s of secrets) services().secrets.add(s);
+  return secrets;
+}
+
+async function startRun(client: df.DurableClient, request: HttpRequest, app: AppRecord, event: PushEvent): Promise<RunAck> {
+  const runId = runIdFor(app.name, event.commit);
+  const statusUrl = runStatusUrl(request, runId);
+  const existing = await client.getStatus(runId).catch(() => undefined);
+  if (existing) return { app: app.name, status: 'duplicate', runId, statusUrl, reason: `commit ${event.commit.slice(0, 12)} already has run ${runId}` };
+
+  const pusher = { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name };
+  await services()
+    .runs.create({ app: app.name, runId, status: 'Pending', commit: event.commit, branch: event.branch, pusher })
+    .catch((err: unknown) => {
+      if (!(err instanceof ConflictError)) throw err;
+    });
+  const input: PipelineInput = {
+    subject: { app: app.name, runId, repoUrl: app.repoUrl, commit: event.commit, branch: event.branch, pusher },
+    pipelinePath: app.pipelinePath,
+  };
+  try {
+    await client.startNew('pipeline', { instanceId: runId, input });
+  } catch (err) {
+    // A concurrent delivery of the same commit won the race: the backend refuses a live id.
+    if (await client.getStatus(runId).catch(() => undefined)) {
+      return { app: app.name, status: 'duplicate', runId, statusUrl, reason: `commit ${event.commit.slice(0, 12)} already has run ${runId}` };
+    }
+    throw err;
+  }
+  return { app: app.name, status: 'started', runId, statusUrl };
+}
+
+export async function receiveWebhook(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const name = request.params.provider ?? '';
+    const provider = getProvider(name);
+    if (!provider) return problem(404, `unknown webhook provider ${JSON.stringify(name.slice(0, 40))}; supported: ${PROVIDER_NAMES.join(', ')}`);
+
+    const body = await readCappedBody(request, MAX_WEBHOOK_BODY_BYTES);
+    const headers = headerRecord(request);
+    const parsed = provider.parse(body, headers);
+    if (parsed.kind === 'invalid') return problem(400, `malformed ${provider.displayName} webhook: ${parsed.reason}`);
+
+    const repository = parsed.kind === 'push' ? parsed.event.repository : parsed.kind === 'ping' ? parsed.repository : parsed.event?.repository;
+    if (!repository) {
+      if (parsed.kind === 'ping') return { status: 200, jsonBody: { status: 'pong', reason: 'the ping names no repository; nothing to check' } };
+      return problem(400, `${provider.displayName} webhook names no repository: ${parsed.kind === 'ignored' ? parsed.reason : 'unsupported event'}`);
+    }
+    const candidates = await appsForRepository(repository);
+    if (candidates.length === 0) return problem(404, `no app is registered for repository ${repository.fullName}`);
+
+    // Only apps whose secret signed this exact body are acted on (another app sharing the
+    // repository with a different secret is not).
+    const verified: AppRecord[] = [];
+    let lastReason = '';
+    for (const app of candidates) {
+      const result = await provider.verify(body, headers, secretsOf(app));
+      if (result.ok) verified.push(app);
+      else lastReason = result.reason;
+    }
+    if (verified.length === 0) return problem(401, `webhook signature rejected: ${lastReason}`);
+
+    if (parsed.kind === 'ping') return { status: 200, jsonBody: { status: 'pong', apps: verified.map((a) => a.name) } };
+    if (parsed.kind === 'ignored') {
+      if (parsed.code === 'unsupported-event') return problem(400, parsed.reason);
+      return { status: 200, jsonBody: { status: 'ignored', reason: parsed.reason } };
+    }
+
+    const event = parsed.event;
+    const client = df.getClient(context);
+    const acks: RunAck[] = [];
+    for (const app of verified) {
+      if (!event.branch || !tracksBranch(app, event.branch)) {
+        acks.push({ app: app.name, status: 'ignored', reason: `branch ${event.branch ?? event.ref} is not tracked by ${app.name} (tracks ${app.branches.join(', ')})` });
+        continue;
+      }
+      acks.push(await startRun(client, request, app, event));
+    }
+    const started = acks.filter((a) => a.status === 'started');
+    const first = started[0] ?? acks.find((a) => a.status === 'duplicate');
+    if (!first) return { status: 200, jsonBody: { status: 'ignored', reason: acks.map((a) => a.reason).join('; '), runs: acks } };
+    context.log(`webhook ${event.deliveryId ?? '(no delivery id)'}: ${acks.map((a) => `${a.app}=${a.status}`).join(', ')}`);
+    return {
+      status: started.length > 0 ? 202 : 200,
+      headers: first.statusUrl ? { location: first.statusUrl } : {},
+      jsonBody: { status: started.length > 0 ? 'accepted' : 'duplicate', runId: first.runId, statusUrl: first.statusUrl, deliveryId: event.deliveryId, runs: acks },
+    };
+  } catch (err) {
+    return errorToResponse(err, (m) => context.error(m));
+  }
+}

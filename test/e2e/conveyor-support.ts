@@ -1,0 +1,90 @@
+// Test support for end-to-end tests: Conveyor's own app on the local host (with its Azurite),
+// talked to only through public HTTP; plus helpers to read what the environments serve.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startHost, type RunningHost } from '../../local/host/host.js';
+import { ProcessTarget } from '../../shared/targets/index.js';
+
+/** The repository root (Conveyor's app folder): dist/test/e2e -> ../../.. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export interface ConveyorUnderTest {
+  host: RunningHost;
+  origin: string;
+  dataDir: string;
+  /** fetch against the host with the function key (or `key: 'admin' | 'none'`). */
+  api(path: string, init?: RequestInit & { key?: 'function' | 'admin' | 'none'; json?: unknown }): Promise<Response>;
+  /** Polls GET /api/runs/{id} until `done` holds. */
+  waitForRun(runId: string, done?: (run: any) => boolean, timeoutMs?: number): Promise<any>;
+  /** Stops every process the `process` target started, the host, and removes temp folders. */
+  dispose(): Promise<void>;
+}
+
+export async function startConveyor(options: { env?: Record<string, string>; testClock?: boolean } = {}): Promise<ConveyorUnderTest> {
+  const root = mkdtempSync(join(tmpdir(), 'conveyor-e2e-'));
+  const dataDir = join(root, 'data');
+  const logs: string[] = [];
+  const host = await startHost({
+    appDir: REPO_ROOT,
+    port: 0,
+    stateDir: join(root, 'state'),
+    testClock: options.testClock ?? false,
+    graceMs: 2000,
+    env: { CONVEYOR_DATA_DIR: dataDir, CONVEYOR_LOG_LEVEL: 'info', ...options.env },
+    logWrite: (line) => {
+      logs.push(line);
+      if (process.env.CONVEYOR_TEST_VERBOSE) process.stderr.write(`${line}\n`);
+    },
+  });
+  const api: ConveyorUnderTest['api'] = (path, init = {}) => {
+    const headers = new Headers(init.headers);
+    const key = init.key ?? 'function';
+    if (key !== 'none') headers.set('x-functions-key', key === 'admin' ? host.keys.master : host.keys.function);
+    let body = init.body;
+    if (init.json !== undefined) {
+      headers.set('content-type', 'application/json');
+      body = JSON.stringify(init.json);
+    }
+    return fetch(`${host.origin}${path}`, { ...init, headers, body });
+  };
+  const waitForRun: ConveyorUnderTest['waitForRun'] = async (runId, done = (r) => ['Succeeded', 'Failed', 'Errored', 'Aborted', 'Superseded'].includes(r.status), timeoutMs = 90_000) => {
+    const until = Date.now() + timeoutMs;
+    let last: any;
+    while (Date.now() < until) {
+      const res = await api(`/api/runs/${encodeURIComponent(runId)}`);
+      if (res.status === 200) {
+        last = await res.json();
+        if (done(last)) return last;
+      } else {
+        await res.body?.cancel();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`run ${runId} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}\nhost log tail:\n${logs.slice(-40).join('\n')}`);
+  };
+  return {
+    host,
+    origin: host.origin,
+    dataDir,
+    api,
+    waitForRun,
+    async dispose() {
+      const target = new ProcessTarget({ root: join(dataDir, 'targets', 'process'), stopGraceMs: 2000 });
+      for (const { app, environment } of await target.listEnvironments()) await target.stop(app, environment);
+      await host.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** GET a JSON document from a deployed environment (or undefined when nothing answers). */
+export async function served(port: number, path = '/version'): Promise<any> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) });
+    return res.headers.get('content-type')?.includes('json') ? await res.json() : { status: res.status, text: await res.text() };
+  } catch {
+    return undefined;
+  }
+}
