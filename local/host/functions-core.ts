@@ -59,7 +59,8 @@ export class CoreState {
   }
 }
 
-const HOST_VERSION = '4.1037.0';
+/** The Functions host version the local host stands in for (`hostVersion`, admin status). */
+export const HOST_VERSION = '4.1037.0';
 
 /** Builds the module object the app sees as `require('@azure/functions-core')`. */
 export function createCoreModule(state: CoreState): Record<string, unknown> {

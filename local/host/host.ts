@@ -273,7 +273,8 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     const limitEnv = Number(env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT);
     const maxBodyBytes = options.maxBodyBytes ?? (Number.isFinite(limitEnv) && limitEnv > 0 ? limitEnv : DEFAULT_MAX_BODY_BYTES);
     const extensionRoutes = extensions.flatMap((ext) => (ext.httpRoutes ?? []).map((r) => ({ ...r, ext })));
-    const dispatcher = createHttpDispatcher({ routes, keys, invoker, lib, logger: hostLogger, maxBodyBytes, extensionRoutes, origin: () => origin });
+    let state = 'Running';
+    const dispatcher = createHttpDispatcher({ routes, keys, invoker, lib, logger: hostLogger, maxBodyBytes, extensionRoutes, origin: () => origin, status: () => state });
 
     server = createServer({ keepAliveTimeout: 5_000 }, dispatcher);
     const srv = server;
@@ -300,6 +301,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     const stop = () =>
       (stopping ??= (async () => {
         const deadline = Date.now() + graceMs;
+        state = 'Stopping';
         hostLogger.info('host stopping');
         timers.stop();
         srv.close();

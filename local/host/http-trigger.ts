@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { serialize as serializeCookie } from 'cookie';
 import type { HostExtension } from './extension.js';
 import type { FunctionsLibrary } from './app-loader.js';
+import { HOST_VERSION } from './functions-core.js';
 import type { FunctionEntry, Invoker } from './invoker.js';
 import type { KeyStore } from './keys.js';
 import type { ConsoleLogger } from './logger.js';
@@ -34,6 +35,8 @@ export interface HttpDispatchOptions {
   maxBodyBytes: number;
   extensionRoutes: readonly { prefix: string; systemKeyName: string; ext: HostExtension }[];
   origin: () => string;
+  /** `Running` or `Stopping`, for the admin status endpoint. */
+  status: () => string;
 }
 
 type Body = Buffer | null;
@@ -352,6 +355,22 @@ export function createHttpDispatcher(o: HttpDispatchOptions): (req: IncomingMess
     }
   }
 
+  /** `GET /admin/host/status` (master key), as on the real host. */
+  function hostStatus(req: IncomingMessage, res: ServerResponse, query: string, path: string) {
+    const key = keyFrom(req, query);
+    if (!key || !o.keys.isMaster(key)) {
+      sendProblem(res, { status: 401, detail: 'The master key is required for the admin API.', instance: path });
+      return;
+    }
+    if (req.method !== 'GET') {
+      sendProblem(res, { status: 405, detail: `${req.method} is not allowed here; allowed: GET.`, instance: path }, { allow: 'GET' });
+      return;
+    }
+    const body = JSON.stringify({ state: o.status(), version: HOST_VERSION, processUptime: Math.round(process.uptime() * 1000), inFlight: o.invoker.inFlight });
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
+  }
+
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -368,8 +387,20 @@ export function createHttpDispatcher(o: HttpDispatchOptions): (req: IncomingMess
       }
     }
 
+    if (path.toLowerCase() === '/admin/host/status') {
+      hostStatus(req, res, query, path);
+      return;
+    }
+
     const match = o.routes.match(req.method ?? 'GET', path);
     if (match.kind === 'not-found') {
+      if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+        // The real host answers its root with a landing page; tools probe it for liveness.
+        const text = 'Azure Functions v4 app running on the Conveyor local host.\n';
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+        res.end(req.method === 'HEAD' ? undefined : text);
+        return;
+      }
       sendProblem(res, { status: 404, detail: `No function matches ${path}.`, instance: path });
       return;
     }

@@ -194,6 +194,19 @@ describe('local host over HTTP (ESM app)', () => {
     assert.equal((await fetch(`${api}/things`)).status, 200);
   });
 
+  it('answers the root and the admin status endpoint (master key) like the real host', async () => {
+    const rootPage = await fetch(`${host.origin}/`);
+    assert.equal(rootPage.status, 200);
+    assert.match(await rootPage.text(), /running/);
+    assert.equal((await fetch(`${host.origin}/admin/host/status`)).status, 401);
+    assert.equal((await fetch(`${host.origin}/admin/host/status`, { headers: { 'x-functions-key': host.keys.function } })).status, 401);
+    const status = await fetch(`${host.origin}/admin/host/status?code=${host.keys.master}`);
+    assert.equal(status.status, 200);
+    const body = (await status.json()) as { state: string; version: string };
+    assert.equal(body.state, 'Running');
+    assert.match(body.version, /^4\./);
+  });
+
   it('stores the generated keys in the state folder', () => {
     const stored = JSON.parse(readFileSync(join(stateDir, 'host-keys.json'), 'utf8')) as { masterKey: string; functionKeys: { default: string } };
     assert.equal(stored.masterKey, host.keys.master);
