@@ -165,13 +165,10 @@ export class GitCache {
 
   private async hasCommit(git: SimpleGit, sha: string): Promise<string | undefined> {
     try {
-      if (sha.length === 40 || sha.length === 64) {
-        // A full id needs no resolution: `cat-file -e` is the cheapest existence check.
-        await git.raw(['cat-file', '-e', `${sha}^{commit}`]);
-        return sha.toLowerCase();
-      }
-      const full = (await git.raw(['rev-parse', '--verify', '--quiet', `${sha}^{commit}`])).trim();
-      return full || undefined;
+      // No `--quiet`: simple-git adds a 50 ms grace wait to commands that print nothing, so the
+      // hot path uses commands that always print (the id on success, "fatal: ..." on a miss).
+      const full = (await git.raw(['rev-parse', '--verify', `${sha}^{commit}`])).trim();
+      return /^[0-9a-f]{40,64}$/.test(full) ? full : undefined;
     } catch {
       return undefined;
     }
@@ -238,7 +235,7 @@ export class GitCache {
           const git = this.git(mirror, parsed, creds);
           const already = await this.hasCommit(git, sha);
           if (already) return { commit: already, fetched: false, mirror };
-          await git.raw(['fetch', '--prune', '--quiet', '--no-write-fetch-head', 'origin']);
+          await git.raw(['fetch', '--prune', '--no-write-fetch-head', 'origin']);
           let found = await this.hasCommit(git, sha);
           if (!found && sha.length === 40) {
             // Not on any branch or tag (e.g. a PR head): ask for the object itself. Servers may
@@ -279,8 +276,9 @@ export class GitCache {
     await this.guarded('checkout', secrets, repoUrl, async () => {
       // `origin` of the workspace is the local mirror: a build that runs `git fetch` or
       // `git describe --tags` works offline and never needs (or sees) the remote's credentials.
-      await this.git(undefined, parsed, undefined).raw(['clone', '--shared', '--no-checkout', '--quiet', mirror, dest]);
-      await this.git(dest, parsed, undefined).raw(['checkout', '--detach', '--quiet', commit]);
+      // Not `--quiet`, for the same simple-git reason as in hasCommit: these print one line each.
+      await this.git(undefined, parsed, undefined).raw(['clone', '--shared', '--no-checkout', mirror, dest]);
+      await this.git(dest, parsed, undefined).raw(['-c', 'advice.detachedHead=false', 'checkout', '--detach', commit]);
     });
     return { commit, dir: dest, fetched };
   }
