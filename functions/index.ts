@@ -3,7 +3,7 @@
  * (`package.json` main). Every trigger lives behind a thin adapter in functions/; the
  * orchestrators live in orchestrations/ and the activities' logic in shared/.
  */
-import { app } from '@azure/functions';
+import { app, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { pipelineOrchestrator } from '../orchestrations/pipeline.orchestrator.js';
 import { promotionOrchestrator } from '../orchestrations/promotion.orchestrator.js';
@@ -16,13 +16,15 @@ import { recordDeployment } from './activities/record-deployment.activity.js';
 import { recordRun } from './activities/record-run.activity.js';
 import { runTests } from './activities/run-tests.activity.js';
 import { verifyEnvironment } from './activities/verify-environment.activity.js';
+import { notifySuperseded } from './activities/notify-superseded.activity.js';
+import { environmentLockEntity } from './entities/environment-lock.entity.js';
 import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
 import { getRun } from './http/runs.function.js';
 import { receiveWebhook } from './http/webhook.function.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
 // compile error rather than a run that waits forever.
-const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input']) => Promise<ActivityContracts[K]['output']> } = {
+const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], context: InvocationContext) => Promise<ActivityContracts[K]['output']> } = {
   loadPipeline,
   buildArtifact,
   runTests,
@@ -31,15 +33,17 @@ const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input']) 
   recordDeployment,
   findRollbackTarget,
   recordRun,
+  notifySuperseded,
 };
+const durableClient = df.input.durableClient();
 for (const [name, handler] of Object.entries(activities)) {
-  df.app.activity(name, { handler: handler as (input: unknown) => Promise<unknown> });
+  df.app.activity(name, { extraInputs: [durableClient], handler: handler as (input: unknown, context: InvocationContext) => Promise<unknown> });
 }
 
 df.app.orchestration('pipeline', pipelineOrchestrator);
 df.app.orchestration('promotion', promotionOrchestrator);
+df.app.entity('environmentLock', environmentLockEntity);
 
-const durableClient = df.input.durableClient();
 
 app.http('health', {
   route: 'health',

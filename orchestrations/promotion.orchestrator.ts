@@ -4,45 +4,123 @@
  * environment back to its last good revision (unless the environment says `rollback: manual`).
  */
 import type * as df from 'durable-functions';
-import type { ActivityOutput, PromotionInput, PromotionResult, VerifyAttempt } from '../shared/contracts/activities.js';
+import type { ActivityOutput, EnvironmentOutcome, PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
+import { awaitApproval } from './approval.js';
+import { acquireLock, lockPhase, releaseLock } from './environment-lock.js';
 import { activity, errorMessage, nowIso } from './activity-call.js';
 import { verifyAll } from './verification.js';
 
 /** Custom status a promotion shows while it works. */
 export interface PromotionStatus {
   environment: string;
-  step: 'deploying' | 'verifying' | 'recording' | 'rolling-back' | 'done';
+  step: 'waiting-for-lock' | 'waiting-for-approval' | 'deploying' | 'verifying' | 'recording' | 'rolling-back' | 'done';
   since: string;
   revision?: number;
+  /** While waiting for the lock: the run holding it and our place in line. */
+  holder?: string;
+  position?: number;
 }
 
 export function* promotionOrchestrator(context: df.OrchestrationContext): Generator<df.Task, PromotionResult, unknown> {
   const input = context.df.getInput() as PromotionInput;
-  const { subject, digest, environment: env } = input;
-  const step = (s: PromotionStatus['step'], revision?: number) =>
-    context.df.setCustomStatus({ environment: env.name, step: s, since: nowIso(context), revision } satisfies PromotionStatus);
+  const { subject, environment: env } = input;
+  const step = (s: PromotionStatus['step'], extra: Partial<PromotionStatus> = {}) =>
+    context.df.setCustomStatus({ environment: env.name, step: s, since: nowIso(context), ...extra } satisfies PromotionStatus);
+  const recordEnv = (patch: Omit<EnvironmentOutcome, 'status'> & { status?: string }) =>
+    activity(context, 'recordRun', { app: subject.app, runId: subject.runId, patch: { environments: { [env.name]: { status: 'Running', ...patch } } } });
+  const instanceId = context.df.instanceId;
 
+  step('waiting-for-lock');
+  let lastWait: string | undefined;
+  const lock = yield* acquireLock(
+    context,
+    subject.app,
+    env.name,
+    { instanceId, runId: subject.runId, requestedAt: subject.requestedAt, kind: 'promotion', policy: env.concurrency },
+    (wait) => {
+      step('waiting-for-lock', { holder: wait.holder, position: wait.position });
+      lastWait = wait.holder;
+    },
+  );
+  if (!lock.acquired) {
+    return { environment: env.name, status: 'Superseded', reason: `superseded by run ${lock.supersededBy} while waiting for ${env.name}${lastWait ? ` (held by ${lastWait})` : ''}` };
+  }
   try {
-    step('deploying');
-    const startedAt = nowIso(context);
-    const deployed = (yield activity(context, 'deployArtifact', {
+    if (env.approval) {
+      step('waiting-for-approval');
+      yield lockPhase(context, subject.app, env.name, instanceId, 'approval');
+      const gate = yield* awaitApproval(context, env.approval, subject.pusher.id, (approval) =>
+        recordEnv({ status: approval.outcome === undefined ? 'Pending' : 'Running', approval }),
+      );
+      if (gate.outcome === 'rejected') {
+        return { environment: env.name, status: 'Failed', reason: `approval for ${env.name} rejected by ${gate.by}${gate.comment ? `: ${gate.comment}` : ''}` };
+      }
+      if (gate.outcome === 'timed-out') {
+        return { environment: env.name, status: 'Aborted', reason: `approval for ${env.name} timed out at ${gate.record.until} (waited since ${gate.record.waitingSince})` };
+      }
+      if (gate.outcome === 'superseded') {
+        return { environment: env.name, status: 'Superseded', reason: `superseded by run ${gate.by} while waiting for approval of ${env.name}` };
+      }
+      yield lockPhase(context, subject.app, env.name, instanceId, 'deploying');
+    }
+    return yield* deployAndVerify(context, input, step);
+  } catch (err) {
+    return { environment: env.name, status: 'Errored', reason: errorMessage(err) };
+  } finally {
+    yield releaseLock(context, subject.app, env.name, instanceId);
+  }
+}
+
+function* deployAndVerify(
+  context: df.OrchestrationContext,
+  input: PromotionInput,
+  step: (s: PromotionStatus['step'], extra?: Partial<PromotionStatus>) => void,
+): Generator<df.Task, PromotionResult, unknown> {
+  const { subject, digest, environment: env } = input;
+  step('deploying');
+  const startedAt = nowIso(context);
+  const deployed = (yield activity(context, 'deployArtifact', {
+    app: subject.app,
+    environment: env.name,
+    runId: subject.runId,
+    commit: subject.commit,
+    digest,
+    target: env.target,
+    kind: 'deploy',
+  })) as ActivityOutput<'deployArtifact'>;
+
+  let failure: string;
+  let failedRevision: number | undefined;
+  if (deployed.ok) {
+    step('verifying', { revision: deployed.revision });
+    const verification = yield* verifyAll(context, deployed.baseUrl, env.verify);
+    step('recording', { revision: deployed.revision });
+    yield activity(context, 'recordDeployment', {
       app: subject.app,
       environment: env.name,
-      runId: subject.runId,
+      revision: deployed.revision,
       commit: subject.commit,
       digest,
-      target: env.target,
+      runId: subject.runId,
       kind: 'deploy',
-    })) as ActivityOutput<'deployArtifact'>;
-
-    let failure: string;
-    let failedRevision: number | undefined;
-    let attempts: VerifyAttempt[] = [];
-    if (deployed.ok) {
-      step('verifying', deployed.revision);
-      const verification = yield* verifyAll(context, deployed.baseUrl, env.verify);
-      attempts = verification.attempts;
-      step('recording', deployed.revision);
+      status: verification.passed ? 'Succeeded' : 'Failed',
+      reason: verification.reason,
+      verification: verification.attempts,
+      requestedBy: subject.pusher,
+      startedAt,
+      finishedAt: nowIso(context),
+    });
+    if (verification.passed) {
+      step('done', { revision: deployed.revision });
+      return { environment: env.name, status: 'Succeeded', revision: deployed.revision };
+    }
+    failure = `verification failed in ${env.name}: ${verification.reason}`;
+    failedRevision = deployed.revision;
+  } else {
+    failure = `deployment to ${env.name} failed: ${deployed.reason}`;
+    if ('revision' in deployed) {
+      // The target did not come up: the attempt still gets its revision in the ledger.
+      failedRevision = deployed.revision;
       yield activity(context, 'recordDeployment', {
         app: subject.app,
         environment: env.name,
@@ -51,62 +129,32 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
         digest,
         runId: subject.runId,
         kind: 'deploy',
-        status: verification.passed ? 'Succeeded' : 'Failed',
-        reason: verification.reason,
-        verification: attempts,
+        status: 'Failed',
+        reason: [deployed.reason, ...(deployed.details ?? [])].join('\n'),
+        verification: [],
         requestedBy: subject.pusher,
         startedAt,
         finishedAt: nowIso(context),
       });
-      if (verification.passed) {
-        step('done', deployed.revision);
-        return { environment: env.name, status: 'Succeeded', revision: deployed.revision };
-      }
-      failure = `verification failed in ${env.name}: ${verification.reason}`;
-      failedRevision = deployed.revision;
-    } else {
-      failure = `deployment to ${env.name} failed: ${deployed.reason}`;
-      if ('revision' in deployed) {
-        // The target did not come up: the attempt still gets its revision in the ledger.
-        failedRevision = deployed.revision;
-        yield activity(context, 'recordDeployment', {
-          app: subject.app,
-          environment: env.name,
-          revision: deployed.revision,
-          commit: subject.commit,
-          digest,
-          runId: subject.runId,
-          kind: 'deploy',
-          status: 'Failed',
-          reason: [deployed.reason, ...(deployed.details ?? [])].join('\n'),
-          verification: [],
-          requestedBy: subject.pusher,
-          startedAt,
-          finishedAt: nowIso(context),
-        });
-      }
     }
-
-    if (env.rollback !== 'auto') {
-      return { environment: env.name, status: 'Failed', reason: `${failure}; automatic rollback is off for ${env.name}`, revision: failedRevision };
-    }
-
-    step('rolling-back', failedRevision);
-    const rolledBack = yield* rollbackTo(context, input, failedRevision);
-    return {
-      environment: env.name,
-      status: 'Failed',
-      reason: `${failure}; ${rolledBack.summary}`,
-      revision: failedRevision,
-      rolledBackTo: rolledBack.revision,
-    };
-  } catch (err) {
-    return { environment: env.name, status: 'Errored', reason: errorMessage(err) };
   }
+
+  if (env.rollback !== 'auto') {
+    return { environment: env.name, status: 'Failed', reason: `${failure}; automatic rollback is off for ${env.name}`, revision: failedRevision };
+  }
+  step('rolling-back', { revision: failedRevision });
+  const rolledBack = yield* redeployLastGood(context, input, failedRevision);
+  return {
+    environment: env.name,
+    status: 'Failed',
+    reason: `${failure}; ${rolledBack.summary}`,
+    revision: failedRevision,
+    rolledBackTo: rolledBack.revision,
+  };
 }
 
 /** Redeploys the environment's last good revision after a failure. */
-function* rollbackTo(
+function* redeployLastGood(
   context: df.OrchestrationContext,
   input: PromotionInput,
   failedRevision: number | undefined,

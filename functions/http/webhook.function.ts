@@ -48,13 +48,14 @@ async function startRun(client: df.DurableClient, request: HttpRequest, app: App
   if (existing) return { app: app.name, status: 'duplicate', runId, statusUrl, reason: `commit ${event.commit.slice(0, 12)} already has run ${runId}` };
 
   const pusher = { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name };
+  const requestedAt = new Date().toISOString();
   await services()
     .runs.create({ app: app.name, runId, status: 'Pending', commit: event.commit, branch: event.branch, pusher })
     .catch((err: unknown) => {
       if (!(err instanceof ConflictError)) throw err;
     });
   const input: PipelineInput = {
-    subject: { app: app.name, runId, repoUrl: app.repoUrl, commit: event.commit, branch: event.branch, pusher },
+    subject: { app: app.name, runId, requestedAt, repoUrl: app.repoUrl, commit: event.commit, branch: event.branch, pusher },
     pipelinePath: app.pipelinePath,
   };
   try {

@@ -7,6 +7,7 @@
  * activities throw only for transient faults worth a retry (principle 3).
  */
 import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
+import type { ApprovalDecision } from '../domain/approval.js';
 
 /** Who or what caused a run or an operation. */
 export interface Actor {
@@ -20,6 +21,8 @@ export interface Actor {
 export interface RunSubject {
   app: string;
   runId: string;
+  /** When the push was received (ISO); orders runs for "newer commits win". */
+  requestedAt: string;
   repoUrl: string;
   commit: string;
   branch?: string;
@@ -107,6 +110,11 @@ export interface ActivityContracts {
     input: { app: string; environment: string; toRevision?: number; force?: boolean; excludeCommit?: string };
     output: Outcome<{ revision: number; commit: string; digest: string }>;
   };
+  /** Tells a promotion waiting for its approval that a newer run superseded it (raises its `Superseded` event). */
+  notifySuperseded: {
+    input: { instanceId: string; by: string };
+    output: null;
+  };
   /** Creates or updates the run record (stage times, statuses, environment outcomes). */
   recordRun: {
     input: { app: string; runId: string; patch: RunPatch };
@@ -136,6 +144,21 @@ export interface EnvironmentOutcome extends StageTimes {
   revision?: number;
   rolledBackTo?: number;
   verification?: VerifyAttempt[];
+  /** The approval gate, while and after it waits. */
+  approval?: ApprovalRecord;
+  /** The environment lock wait, while it waits. */
+  waitingForLock?: { since: string; holder?: string; position: number } | null;
+}
+
+/** An environment's approval gate as recorded in the run. */
+export interface ApprovalRecord {
+  waitingSince: string;
+  until: string;
+  approvers: string[];
+  required: number;
+  allowSelfApproval: boolean;
+  decisions: ApprovalDecision[];
+  outcome?: 'approved' | 'rejected' | 'timed-out' | 'superseded';
 }
 
 /** Activity names. */

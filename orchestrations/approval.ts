@@ -1,0 +1,86 @@
+/**
+ * The approval gate: waits durably for `ApprovalDecided` events until enough distinct approvers
+ * said yes, someone said no, the timeout passed, or a newer run superseded this one.
+ */
+import type * as df from 'durable-functions';
+import type { ApprovalDecision } from '../shared/domain/approval.js';
+import { approvalRefusal } from '../shared/domain/approval.js';
+import type { ApprovalSpec } from '../shared/domain/pipeline.js';
+import type { ApprovalRecord } from '../shared/contracts/activities.js';
+import { nowIso } from './activity-call.js';
+
+/** External event raised by the approval API. */
+export const APPROVAL_EVENT = 'ApprovalDecided';
+/** External event raised when a newer run supersedes a waiting one. */
+export const SUPERSEDED_EVENT = 'Superseded';
+
+/** How the gate ended. */
+export type ApprovalOutcome =
+  | { outcome: 'approved'; record: ApprovalRecord }
+  | { outcome: 'rejected'; by: string; comment?: string; record: ApprovalRecord }
+  | { outcome: 'timed-out'; record: ApprovalRecord }
+  | { outcome: 'superseded'; by: string; record: ApprovalRecord };
+
+/**
+ * Runs the gate. `onChange` is given the record each time it changes (to keep the run record
+ * and custom status current); it returns a task to yield (e.g. the recordRun activity).
+ */
+export function* awaitApproval(
+  context: df.OrchestrationContext,
+  spec: ApprovalSpec,
+  pusherId: string,
+  onChange: (record: ApprovalRecord) => df.Task,
+): Generator<df.Task, ApprovalOutcome, unknown> {
+  const waitingSince = nowIso(context);
+  const deadline = new Date(context.df.currentUtcDateTime.getTime() + spec.timeoutMs);
+  const record: ApprovalRecord = {
+    waitingSince,
+    until: deadline.toISOString(),
+    approvers: spec.approvers,
+    required: spec.required,
+    allowSelfApproval: spec.allowSelfApproval,
+    decisions: [],
+  };
+  yield onChange(record);
+
+  const timeout = context.df.createTimer(deadline);
+  const superseded = context.df.waitForExternalEvent(SUPERSEDED_EVENT);
+  const approvedBy = new Set<string>();
+  for (;;) {
+    const decision = context.df.waitForExternalEvent(APPROVAL_EVENT);
+    const winner = (yield context.df.Task.any([decision, timeout, superseded])) as df.Task;
+    if (winner === timeout) {
+      record.outcome = 'timed-out';
+      yield onChange(record);
+      return { outcome: 'timed-out', record };
+    }
+    if (winner === superseded) {
+      timeout.cancel();
+      const by = String((superseded.result as { by?: unknown } | undefined)?.by ?? 'a newer run');
+      record.outcome = 'superseded';
+      yield onChange(record);
+      return { outcome: 'superseded', by, record };
+    }
+    const d = decision.result as ApprovalDecision;
+    // The API checked the caller already; the orchestrator checks again because events can
+    // also arrive through the durable management API.
+    if (!d || typeof d.by !== 'string' || (d.decision !== 'approve' && d.decision !== 'reject')) continue;
+    if (approvalRefusal(spec, { id: d.by, groups: d.groups ?? [] }, pusherId) !== undefined) continue;
+    if (record.decisions.some((x) => x.by.toLowerCase() === d.by.toLowerCase())) continue;
+    record.decisions.push({ decision: d.decision, by: d.by, ...(d.name ? { name: d.name } : {}), ...(d.comment ? { comment: d.comment } : {}), at: d.at ?? nowIso(context) });
+    if (d.decision === 'reject') {
+      timeout.cancel();
+      record.outcome = 'rejected';
+      yield onChange(record);
+      return { outcome: 'rejected', by: d.by, comment: d.comment, record };
+    }
+    approvedBy.add(d.by.toLowerCase());
+    if (approvedBy.size >= spec.required) {
+      timeout.cancel();
+      record.outcome = 'approved';
+      yield onChange(record);
+      return { outcome: 'approved', record };
+    }
+    yield onChange(record);
+  }
+}

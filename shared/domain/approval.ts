@@ -1,0 +1,39 @@
+/**
+ * Who may approve a promotion (pure, so both the HTTP API and the orchestrator apply the same
+ * rule): a listed user, or a member of a listed `group:<name>`; the commit's pusher only when
+ * the environment allows self-approval.
+ */
+import type { ApprovalSpec } from './pipeline.js';
+
+/** A caller as established by the identity layer. */
+export interface Identity {
+  /** Stable id, normally an e-mail address. */
+  id: string;
+  name?: string;
+  /** Group names (without the `group:` prefix). */
+  groups: string[];
+}
+
+/** One recorded approval decision. */
+export interface ApprovalDecision {
+  decision: 'approve' | 'reject';
+  by: string;
+  name?: string;
+  groups?: string[];
+  comment?: string;
+  at: string;
+}
+
+/** Why an identity may not decide, or undefined when it may. */
+export function approvalRefusal(spec: Pick<ApprovalSpec, 'approvers' | 'allowSelfApproval'>, who: Pick<Identity, 'id' | 'groups'>, pusherId: string | undefined): string | undefined {
+  const id = who.id.toLowerCase();
+  const listed = spec.approvers.some((a) => {
+    if (a.startsWith('group:')) return who.groups.some((g) => g.toLowerCase() === a.slice('group:'.length).toLowerCase());
+    return a.toLowerCase() === id;
+  });
+  if (!listed) return `${who.id} is not an approver (approvers: ${spec.approvers.join(', ')})`;
+  if (!spec.allowSelfApproval && pusherId !== undefined && pusherId.toLowerCase() === id) {
+    return `${who.id} pushed this commit and may not approve their own change`;
+  }
+  return undefined;
+}
