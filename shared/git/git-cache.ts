@@ -182,20 +182,28 @@ export class GitCache {
     return existsSync(join(path, 'HEAD')) && existsSync(join(path, 'objects')) && existsSync(join(path, 'config'));
   }
 
-  /** Creates the bare mirror atomically (init in a temp folder, then rename). */
+  /**
+   * Creates the bare mirror atomically: `git clone --bare` into a temp folder (a first clone is
+   * as cheap as git gets: no connectivity walk over the whole history, unlike a fetch into an
+   * empty repository), configure it, then rename it into place.
+   */
   private async createMirror(mirror: string, parsed: ParsedRepoUrl, creds: HttpCredentials | undefined): Promise<void> {
     if (existsSync(mirror)) await rm(mirror, { recursive: true, force: true });
     const tmp = `${mirror}.tmp-${randomBytes(4).toString('hex')}`;
-    await mkdir(tmp, { recursive: true });
-    const git = this.git(tmp, parsed, creds);
-    await git.raw(['init', '--bare', '--quiet']);
-    await git.raw(['config', 'remote.origin.url', parsed.fetchUrl]);
-    await git.raw(['config', '--add', 'remote.origin.fetch', '+refs/heads/*:refs/heads/*']);
-    await git.raw(['config', '--add', 'remote.origin.fetch', '+refs/tags/*:refs/tags/*']);
-    // Workspaces borrow objects through alternates: never prune anything they might still use.
-    await git.raw(['config', 'gc.pruneExpire', 'never']);
-    await git.raw(['config', 'core.logAllRefUpdates', 'false']);
-    await rename(tmp, mirror);
+    try {
+      await this.git(this.options.cacheDir, parsed, creds).raw(['clone', '--bare', parsed.fetchUrl, tmp]);
+      const git = this.git(tmp, parsed, creds);
+      await git.raw(['config', 'remote.origin.url', parsed.fetchUrl]);
+      await git.raw(['config', '--replace-all', 'remote.origin.fetch', '+refs/heads/*:refs/heads/*']);
+      await git.raw(['config', '--add', 'remote.origin.fetch', '+refs/tags/*:refs/tags/*']);
+      // Workspaces borrow objects through alternates: never prune anything they might still use.
+      await git.raw(['config', 'gc.pruneExpire', 'never']);
+      await git.raw(['config', 'core.logAllRefUpdates', 'false']);
+      await rename(tmp, mirror);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   /**
@@ -228,13 +236,15 @@ export class GitCache {
         });
         try {
           // Another process may have fetched while we waited for the lock.
+          let fetched = false;
           if (!this.isMirror(mirror)) {
             await this.removeLeftovers(mirror);
             await this.createMirror(mirror, parsed, creds);
+            fetched = true;
           }
           const git = this.git(mirror, parsed, creds);
           const already = await this.hasCommit(git, sha);
-          if (already) return { commit: already, fetched: false, mirror };
+          if (already) return { commit: already, fetched, mirror };
           await git.raw(['fetch', '--prune', '--no-write-fetch-head', 'origin']);
           let found = await this.hasCommit(git, sha);
           if (!found && sha.length === 40) {
