@@ -183,7 +183,7 @@ function cookieHeaders(cookies: unknown): string[] {
 }
 
 /** Writes a handler result (an `HttpResponse`, an `HttpResponseInit` or nothing). */
-export async function writeResult(res: ServerResponse, result: unknown, lib: FunctionsLibrary, head: boolean): Promise<void> {
+export function writeResult(res: ServerResponse, result: unknown, lib: FunctionsLibrary, head: boolean): Promise<void> | undefined {
   if (result === undefined || result === null) {
     res.writeHead(204);
     res.end();
@@ -233,7 +233,7 @@ export async function writeResult(res: ServerResponse, result: unknown, lib: Fun
     res.end();
     return;
   }
-  await pipeline(Readable.fromWeb(stream as import('node:stream/web').ReadableStream<Uint8Array>), res);
+  return pipeline(Readable.fromWeb(stream as import('node:stream/web').ReadableStream<Uint8Array>), res);
 }
 
 function appendSetCookie(res: ServerResponse, values: string[]): void {
@@ -337,7 +337,9 @@ export function createHttpDispatcher(o: HttpDispatchOptions): (req: IncomingMess
         const out = fn.effectiveOptions.extraOutputs.find((b) => b.type.toLowerCase() === 'http');
         if (out) result = outcome.context.extraOutputs.get(out.name);
       }
-      await writeResult(res, result, o.lib, method === 'HEAD');
+      // Only streamed bodies return a promise; plain results are written synchronously.
+      const writing = writeResult(res, result, o.lib, method === 'HEAD');
+      if (writing) await writing;
       if (fn.logger.enabled('debug')) {
         fn.logger.debug(`Executed (Succeeded, ${(performance.now() - started).toFixed(1)} ms) ${method} ${path} -> ${res.statusCode}`, { invocationId });
       }

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BindingDefinition, FunctionRegistration, HostExtension, InvokeOptions } from './extension.js';
-import type { CoreState, FunctionCallback } from './functions-core.js';
+import type { CoreState, FunctionCallback, HookCallback } from './functions-core.js';
 import type { FunctionsLibrary } from './app-loader.js';
 import { ConsoleLogger, formatArgs, fromFunctionsLevel, levelFor, type LogLevel } from './logger.js';
 
@@ -114,10 +114,15 @@ export class Invoker {
     return context;
   }
 
-  async #run(fn: FunctionEntry, context: any, triggerValue: unknown): Promise<unknown> {
+  /** Without hooks the callback's own value (or promise) is returned: no extra promise layer. */
+  #run(fn: FunctionEntry, context: any, triggerValue: unknown): unknown {
     const pre = this.#core.hooksFor('preInvocation');
     const post = this.#core.hooksFor('postInvocation');
-    if (pre.length === 0 && post.length === 0) return await fn.callback(triggerValue, context);
+    if (pre.length === 0 && post.length === 0) return fn.callback(triggerValue, context);
+    return this.#runWithHooks(fn, context, triggerValue, pre, post);
+  }
+
+  async #runWithHooks(fn: FunctionEntry, context: any, triggerValue: unknown, pre: readonly HookCallback[], post: readonly HookCallback[]): Promise<unknown> {
 
     const hookData: Record<string, unknown> = {};
     const preCtx = { hookData, appHookData: this.#appHookData, invocationContext: context, inputs: [triggerValue], functionCallback: fn.callback };
