@@ -1,0 +1,171 @@
+// kill -9 of Conveyor while several pipelines run at once: the local host CLI runs as a child
+// process; it is SIGKILLed during builds, during deployments and at a random moment, then
+// restarted on the same state folder (same Azurite data and ports). Afterwards every run has
+// a correct final state, every environment serves exactly what its ledger `current` says,
+// revisions are 1..n without gap or duplicate, deployments of one environment never overlap,
+// and no process is left behind (Azurite exits with its host; no build step outlives a run).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSampleService, findFreePorts, type SampleService } from '../support/sample-service.js';
+import { served } from '../e2e/conveyor-support.js';
+import {
+  FINAL_RUN_STATUSES,
+  ledgerInvariants,
+  ledgerOf,
+  processesMentioning,
+  spawnConveyorHost,
+  stopAllEnvironments,
+  twoEnvPipeline,
+  waitGone,
+  type ChildHost,
+} from '../support/reliability-host.js';
+
+const SECRET = 'crash-test-webhook-secret-9f3a';
+const APPS = 5;
+const ENVS = ['dev', 'prod'] as const;
+
+interface AppUnderTest {
+  name: string;
+  sample: SampleService;
+  ports: { dev: number; prod: number };
+  runs: string[];
+}
+
+let root: string;
+let host: ChildHost;
+const apps: AppUnderTest[] = [];
+const hostPids: number[] = [];
+
+async function start(): Promise<ChildHost> {
+  host = await spawnConveyorHost({ root, env: { CRASH_WEBHOOK_SECRET: SECRET } });
+  hostPids.push(host.pid);
+  return host;
+}
+
+async function push(app: AppUnderTest, commit: string): Promise<string> {
+  const hook = await app.sample.pushWebhook({ secret: SECRET, commit });
+  const res = await fetch(`${host.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
+  const body = (await res.json()) as { runId: string };
+  assert.equal(res.status, 202, JSON.stringify(body));
+  app.runs.push(body.runId);
+  return body.runId;
+}
+
+/** Polls the runs until `when` holds for one of them (or `timeoutMs` passes); returns what it saw. */
+async function waitForMoment(runIds: string[], when: (run: any) => boolean, timeoutMs = 20_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    for (const id of runIds) {
+      const res = await host.api(`/api/runs/${id}`).catch(() => undefined);
+      if (res?.status !== 200) {
+        await res?.body?.cancel();
+        continue;
+      }
+      const run = (await res.json()) as any;
+      if (when(run)) return `${id}: ${JSON.stringify(run.orchestration?.customStatus)}`;
+    }
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  return 'moment not seen (killed anyway)';
+}
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'conveyor-crash-'));
+  const ports = await findFreePorts(APPS * 2);
+  for (let i = 0; i < APPS; i++) {
+    const p = { dev: ports[i * 2]!, prod: ports[i * 2 + 1]! };
+    // A build that takes a moment, so a kill can land inside it.
+    const sample = await createSampleService({ pipelineYaml: twoEnvPipeline({ ports: p, build: 'sleep 0.4 && mkdir -p dist && cp server.js dist/' }) });
+    apps.push({ name: `crash-${i}`, sample, ports: p, runs: [] });
+  }
+  await start();
+  for (const app of apps) {
+    const res = await host.api(`/api/apps/${app.name}`, {
+      method: 'PUT',
+      key: 'admin',
+      json: { repoUrl: app.sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'CRASH_WEBHOOK_SECRET' },
+    });
+    assert.equal(res.status, 201, await res.text());
+  }
+});
+
+after(async () => {
+  await host?.stop().catch(() => undefined);
+  if (root) await stopAllEnvironments(root).catch(() => undefined);
+  for (const app of apps) await app.sample.dispose();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe('kill -9 during concurrent pipelines', () => {
+  const rounds: { name: string; when: (run: any) => boolean }[] = [
+    { name: 'during builds', when: (r) => r.orchestration?.customStatus?.stage === 'build' },
+    { name: 'during deployments', when: (r) => r.orchestration?.customStatus?.stage === 'promote' },
+    { name: 'at a random moment', when: () => false },
+  ];
+
+  for (const [index, round] of rounds.entries()) {
+    test(`round ${index + 1}: killed ${round.name}, restarted, every run ends correctly`, async () => {
+      const commits = await Promise.all(apps.map((a) => (index === 0 ? a.sample.head() : a.sample.commitChange(`round ${index + 1} of ${a.name}`))));
+      const runIds = await Promise.all(apps.map((a, i) => push(a, commits[i]!)));
+
+      const moment = index === 2
+        ? (await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 2500))), 'random delay')
+        : await waitForMoment(runIds, round.when);
+      const azuriteBefore = host.azurite!.pid;
+      const { azuriteExitedMs } = await host.kill9();
+      assert.notEqual(azuriteExitedMs, undefined, `Azurite (pid ${azuriteBefore}) exits by itself once its host is killed`);
+
+      await start();
+      // A second kill shortly after the restart: recovery itself must survive a crash.
+      if (index === 1) {
+        await new Promise((r) => setTimeout(r, 700));
+        assert.notEqual((await host.kill9()).azuriteExitedMs, undefined);
+        await start();
+      }
+
+      const finals = await Promise.all(runIds.map((id) => host.waitForRun(id, (r) => FINAL_RUN_STATUSES.includes(r.status), 120_000)));
+      for (const run of finals) {
+        assert.equal(run.status, 'Succeeded', `${run.runId} (killed at: ${moment}): ${JSON.stringify(run, null, 2)}`);
+        for (const env of ENVS) assert.equal(run.environments[env].status, 'Succeeded', `${run.runId} ${env}`);
+      }
+
+      const ledger = ledgerOf(host.connectionString);
+      for (const [i, app] of apps.entries()) {
+        for (const env of ENVS) {
+          const { problems, records } = await ledgerInvariants(ledger, app.name, env);
+          assert.deepEqual(problems, [], `${app.name}/${env} ledger invariants`);
+          // Exactly one deployment record per run and environment: nothing lost, nothing doubled.
+          for (const runId of app.runs) {
+            const mine = records.filter((r) => r.runId === runId && r.kind === 'deploy');
+            assert.equal(mine.length, 1, `${app.name}/${env} has one record of ${runId}: ${JSON.stringify(records.map((r) => [r.revision, r.runId, r.status]))}`);
+          }
+          const current = await ledger.current(app.name, env);
+          assert.equal(current?.commit, commits[i], `${app.name}/${env} current is this round's commit`);
+          const version = await served(app.ports[env]);
+          assert.equal(version?.commit, current?.commit, `${app.name}/${env} serves what the ledger's current says`);
+          assert.equal(version?.revision, String(current?.revision), `${app.name}/${env} serves the current revision`);
+        }
+      }
+
+      // No orphans: besides the live host and its Azurite, only the current environments'
+      // processes run from the test folder (no build step, no old revision, no old Azurite).
+      await new Promise((r) => setTimeout(r, 300));
+      const expectedReleaseDirs = new Set<string>();
+      for (const app of apps) {
+        for (const env of ENVS) {
+          const state = JSON.parse(readFileSync(join(root, 'data', 'targets', 'process', app.name, env, 'state.json'), 'utf8')) as { releaseDir: string; status: string };
+          assert.equal(state.status, 'running');
+          expectedReleaseDirs.add(state.releaseDir);
+        }
+      }
+      const strays = processesMentioning(root).filter(
+        (p) => p.pid !== host.pid && p.pid !== host.azurite?.pid && ![...expectedReleaseDirs].some((d) => p.cwd === d || p.cwd.startsWith(`${d}/`)),
+      );
+      assert.deepEqual(strays, [], 'no orphaned processes');
+      for (const pid of hostPids.slice(0, -1)) assert.equal(await waitGone(pid, 1000) !== undefined, true, `old host ${pid} is gone`);
+    });
+  }
+});
