@@ -122,7 +122,7 @@ export class RunProgress {
         continue;
       }
       if (e.status === 'Running') {
-        this.line(env, `${statusWord('Running')}: ${decisions.length ? `approved by ${decisions.map((d) => d.by).join(', ')}; ` : ''}deploying and verifying`);
+        this.line(env, `${statusWord('Running')}${decisions.length ? `: approved by ${decisions.map((d) => d.by).join(', ')}; deploying and verifying` : ''}`);
         continue;
       }
       let text = `${statusWord(e.status)}${seconds(e.startedAt, e.finishedAt)}`;
