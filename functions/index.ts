@@ -7,6 +7,7 @@ import { app, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { pipelineOrchestrator } from '../orchestrations/pipeline.orchestrator.js';
 import { promotionOrchestrator } from '../orchestrations/promotion.orchestrator.js';
+import { rollbackOrchestrator } from '../orchestrations/rollback.orchestrator.js';
 import type { ActivityContracts, ActivityName } from '../shared/contracts/activities.js';
 import { buildArtifact } from './activities/build-artifact.activity.js';
 import { deployArtifact } from './activities/deploy-artifact.activity.js';
@@ -20,6 +21,10 @@ import { notifySuperseded } from './activities/notify-superseded.activity.js';
 import { environmentLockEntity } from './entities/environment-lock.entity.js';
 import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
 import { getRun } from './http/runs.function.js';
+import { decideApproval } from './http/approval.function.js';
+import { getOperation, requestRollback } from './http/rollback.function.js';
+import { getHistory, getLog, listRuns } from './http/read.function.js';
+import { getOpenApi } from './http/openapi.function.js';
 import { receiveWebhook } from './http/webhook.function.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
@@ -42,6 +47,7 @@ for (const [name, handler] of Object.entries(activities)) {
 
 df.app.orchestration('pipeline', pipelineOrchestrator);
 df.app.orchestration('promotion', promotionOrchestrator);
+df.app.orchestration('rollback', rollbackOrchestrator);
 df.app.entity('environmentLock', environmentLockEntity);
 
 
@@ -65,3 +71,10 @@ app.http('getApp', { route: 'apps/{app}', methods: ['GET'], authLevel: 'function
 app.http('putApp', { route: 'apps/{app}', methods: ['PUT'], authLevel: 'admin', handler: putApp });
 app.http('deleteApp', { route: 'apps/{app}', methods: ['DELETE'], authLevel: 'admin', handler: deleteApp });
 app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getRun });
+app.http('listRuns', { route: 'apps/{app}/runs', methods: ['GET'], authLevel: 'function', handler: listRuns });
+app.http('getHistory', { route: 'apps/{app}/environments/{env}/history', methods: ['GET'], authLevel: 'function', handler: getHistory });
+app.http('requestRollback', { route: 'apps/{app}/environments/{env}/rollback', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: requestRollback });
+app.http('getOperation', { route: 'operations/{operationId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getOperation });
+app.http('decideApproval', { route: 'runs/{runId}/environments/{env}/approval', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: decideApproval });
+app.http('getLog', { route: 'runs/{runId}/logs/{step}', methods: ['GET'], authLevel: 'function', handler: getLog });
+app.http('openApi', { route: 'openapi.json', methods: ['GET'], authLevel: 'function', handler: getOpenApi });

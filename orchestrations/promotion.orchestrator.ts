@@ -139,6 +139,9 @@ function* deployAndVerify(
     }
   }
 
+  if (failedRevision === undefined) {
+    return { environment: env.name, status: 'Failed', reason: `${failure}; nothing was deployed, so ${env.name} still runs what it ran before` };
+  }
   if (env.rollback !== 'auto') {
     return { environment: env.name, status: 'Failed', reason: `${failure}; automatic rollback is off for ${env.name}`, revision: failedRevision };
   }

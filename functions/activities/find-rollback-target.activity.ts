@@ -1,6 +1,7 @@
 /**
  * `findRollbackTarget`: the revision a rollback redeploys: a named one (refused when marked
- * bad, unless forced) or the environment's last good revision.
+ * bad or failed, unless forced) or the last good revision before the environment's current one
+ * (after a failed deployment that is the one before it; otherwise the previous good release).
  */
 import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
 import { services } from '../services.js';
@@ -20,8 +21,10 @@ export async function findRollbackTarget(input: ActivityInput<'findRollbackTarge
       }
       return { ok: true as const, revision: record.revision, commit: record.commit, digest: record.artifactDigest };
     }
-    const good = await ledger.lastGood(input.app, input.environment);
-    if (!good) return { ok: false as const, reason: `${input.environment} has no earlier good revision to roll back to` };
+    const current = await ledger.current(input.app, input.environment);
+    if (!current) return { ok: false as const, reason: `${input.environment} was never deployed` };
+    const good = await ledger.lastGood(input.app, input.environment, { before: current.revision });
+    if (!good) return { ok: false as const, reason: `${input.environment} has no good revision before revision ${current.revision} to roll back to` };
     return { ok: true as const, revision: good.revision, commit: good.commit, digest: good.artifactDigest };
   });
 }

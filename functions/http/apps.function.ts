@@ -9,6 +9,7 @@ import { NotFoundError } from '../../shared/errors.js';
 import { services } from '../services.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, HttpProblem } from './problem.js';
+import { appView } from './read.function.js';
 
 function etagHeaders(etag: string): Record<string, string> {
   return { etag: `"${etag.replace(/"/g, '')}"` };
@@ -47,7 +48,7 @@ export async function putApp(request: HttpRequest, context: InvocationContext): 
 export async function getApp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   try {
     const found = await services().apps.get(request.params.app ?? '');
-    return { status: 200, headers: etagHeaders(found.etag), jsonBody: found.value };
+    return { status: 200, headers: etagHeaders(found.etag), jsonBody: await appView(found.value) };
   } catch (err) {
     return errorToResponse(err, (m) => context.error(m));
   }
@@ -66,7 +67,8 @@ export async function deleteApp(request: HttpRequest, context: InvocationContext
 /** GET /api/apps. */
 export async function listApps(_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   try {
-    return { status: 200, jsonBody: { apps: await services().apps.list() } };
+    const apps = await services().apps.list();
+    return { status: 200, jsonBody: { apps: await Promise.all(apps.map(appView)) } };
   } catch (err) {
     return errorToResponse(err, (m) => context.error(m));
   }

@@ -1,6 +1,7 @@
 /** `GET /api/runs/{runId}`: the run record with the live state of its orchestrations. */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import { promotionInstanceId } from '../../orchestrations/pipeline.orchestrator.js';
 import { services } from '../services.js';
 import { errorToResponse, problem } from './problem.js';
 import { appOfRunId } from './runs.js';
@@ -13,11 +14,22 @@ export async function getRun(request: HttpRequest, context: InvocationContext): 
     const { value: run } = await services().runs.get(app, runId);
     const client = df.getClient(context);
     const status = await client.getStatus(runId).catch(() => undefined);
+    // Live progress of environments still in flight (waiting for the lock or an approval, deploying, verifying).
+    const live: Record<string, unknown> = {};
+    await Promise.all(
+      (run.environmentOrder ?? [])
+        .filter((env) => ['Running', 'Pending'].includes(run.environments[env]?.status ?? ''))
+        .map(async (env) => {
+          const promotion = await client.getStatus(promotionInstanceId(runId, env)).catch(() => undefined);
+          if (promotion?.customStatus) live[env] = promotion.customStatus;
+        }),
+    );
     return {
       status: 200,
       jsonBody: {
         ...run,
         orchestration: status ? { runtimeStatus: status.runtimeStatus, customStatus: status.customStatus ?? null, lastUpdatedTime: status.lastUpdatedTime } : null,
+        progress: live,
       },
     };
   } catch (err) {

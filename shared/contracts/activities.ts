@@ -105,9 +105,12 @@ export interface ActivityContracts {
     };
     output: { revision: number };
   };
-  /** Finds the revision a rollback should redeploy (the last good one, or a named one). */
+  /**
+   * Finds the revision a rollback should redeploy: a named one, or the last good revision
+   * before the environment's current one.
+   */
   findRollbackTarget: {
-    input: { app: string; environment: string; toRevision?: number; force?: boolean; excludeCommit?: string };
+    input: { app: string; environment: string; toRevision?: number; force?: boolean };
     output: Outcome<{ revision: number; commit: string; digest: string }>;
   };
   /** Tells a promotion waiting for its approval that a newer run superseded it (raises its `Superseded` event). */
@@ -179,6 +182,31 @@ export interface PromotionInput {
   subject: RunSubject;
   digest: string;
   environment: EnvironmentSpec;
+}
+
+/** Input of a `rollback` orchestration (started by the rollback API). */
+export interface RollbackInput {
+  operationId: string;
+  app: string;
+  environment: string;
+  repoUrl: string;
+  pipelinePath: string;
+  toRevision?: number;
+  force: boolean;
+  reason?: string;
+  requestedBy: Actor;
+  requestedAt: string;
+}
+
+/** How a rollback operation ended (its orchestration output). */
+export interface RollbackResult {
+  status: 'Succeeded' | 'Failed' | 'Errored';
+  reason?: string;
+  /** The new revision recorded for the rollback. */
+  revision?: number;
+  /** The revision whose artifact was redeployed. */
+  rolledBackTo?: number;
+  commit?: string;
 }
 
 /** How a promotion ended. */

@@ -197,6 +197,22 @@ export class DeploymentLedger {
     return candidate;
   }
 
+  /** Names of the environments of `app` that have a ledger (deployed at least once), sorted. */
+  async environments(app: string): Promise<string[]> {
+    checkName('app', app);
+    const prefix = `ledger/${app}/`;
+    const names: string[] = [];
+    try {
+      for await (const item of this.container.listBlobsByHierarchy('/', { prefix })) {
+        if (item.kind === 'prefix') names.push(item.name.slice(prefix.length, -1));
+      }
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return [];
+      throw err;
+    }
+    return names.sort();
+  }
+
   /** The newest recorded revision of an environment (0 when none). */
   async latestRevision(app: string, env: string): Promise<number> {
     const newest = await listNames(this.container, `${this.base(app, env)}/history/`, { pageSize: 1 });

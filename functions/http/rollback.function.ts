@@ -1,0 +1,110 @@
+/**
+ * `POST /api/apps/{app}/environments/{env}/rollback` with optional `{ toRevision, reason, force }`
+ * starts a `rollback` orchestration (default target: the last good revision before the current
+ * one) and answers 202 with an operation status URL; `GET /api/operations/{operationId}` reads it.
+ * What can be refused is checked first (404 / 409) so the caller learns at once; the
+ * orchestration checks again under the environment lock.
+ */
+import { randomUUID } from 'node:crypto';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { z } from 'zod';
+import type { RollbackInput, RollbackResult } from '../../shared/contracts/activities.js';
+import { services } from '../services.js';
+import { readJsonBody } from './body.js';
+import { requireIdentity } from './identity.js';
+import { errorToResponse, problem } from './problem.js';
+
+const rollbackBody = z.strictObject({
+  toRevision: z.number().int().positive().optional(),
+  reason: z.string().max(2000).optional(),
+  force: z.boolean().default(false),
+});
+
+const OPERATION_ID = /^rollback\.[a-z][a-z0-9-]{0,31}\.[a-z][a-z0-9-]{0,31}\.[0-9a-f-]{36}$/;
+
+/** URL of an operation's status. */
+function operationUrl(request: HttpRequest, id: string): string {
+  return `${new URL(request.url).origin}/api/operations/${id}`;
+}
+
+export async function requestRollback(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const appName = request.params.app ?? '';
+    const envName = request.params.env ?? '';
+    const who = requireIdentity(request);
+    const body = await readJsonBody(request, rollbackBody, { allowEmpty: true });
+    const { apps, ledger } = services();
+    const { value: app } = await apps.get(appName);
+    const current = await ledger.current(app.name, envName);
+    if (!current) return problem(404, `${app.name} has no deployed environment ${JSON.stringify(envName.slice(0, 60))}`);
+
+    if (body.toRevision !== undefined) {
+      const record = await ledger.get(app.name, envName, body.toRevision);
+      const bad = await ledger.badMarker(app.name, envName, body.toRevision);
+      if ((bad || record.status !== 'Succeeded') && !body.force) {
+        return problem(409, `revision ${body.toRevision} of ${envName} is ${bad ? `marked bad (${bad.reason})` : 'a failed deployment'}; send "force": true to redeploy it anyway`);
+      }
+    } else if (!(await ledger.lastGood(app.name, envName, { before: current.revision }))) {
+      return problem(409, `${envName} has no good revision before revision ${current.revision} to roll back to`);
+    }
+
+    const operationId = `rollback.${app.name}.${envName}.${randomUUID()}`;
+    const input: RollbackInput = {
+      operationId,
+      app: app.name,
+      environment: envName,
+      repoUrl: app.repoUrl,
+      pipelinePath: app.pipelinePath,
+      ...(body.toRevision !== undefined ? { toRevision: body.toRevision } : {}),
+      force: body.force,
+      ...(body.reason ? { reason: body.reason } : {}),
+      requestedBy: { id: who.id, ...(who.name ? { name: who.name } : {}) },
+      requestedAt: new Date().toISOString(),
+    };
+    await df.getClient(context).startNew('rollback', { instanceId: operationId, input });
+    context.log(`rollback ${operationId} requested by ${who.id}`);
+    const statusUrl = operationUrl(request, operationId);
+    return { status: 202, headers: { location: statusUrl }, jsonBody: { operationId, statusUrl, status: 'Pending' } };
+  } catch (err) {
+    return errorToResponse(err, (m) => context.error(m));
+  }
+}
+
+const RUNTIME_TO_STATUS: Record<string, string> = {
+  Pending: 'Pending',
+  Running: 'Running',
+  ContinuedAsNew: 'Running',
+  Suspended: 'Running',
+  Failed: 'Errored',
+  Terminated: 'Aborted',
+  Canceled: 'Aborted',
+};
+
+export async function getOperation(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const id = request.params.operationId ?? '';
+    if (!OPERATION_ID.test(id)) return problem(404, `no operation ${JSON.stringify(id.slice(0, 120))}`);
+    const status = await df.getClient(context).getStatus(id).catch(() => undefined);
+    if (!status) return problem(404, `no operation ${id}`);
+    const input = status.input as RollbackInput | undefined;
+    const output = status.runtimeStatus === 'Completed' ? (status.output as RollbackResult) : undefined;
+    return {
+      status: 200,
+      jsonBody: {
+        operationId: id,
+        kind: 'rollback',
+        app: input?.app,
+        environment: input?.environment,
+        requestedBy: input?.requestedBy,
+        requestedAt: input?.requestedAt,
+        status: output?.status ?? RUNTIME_TO_STATUS[status.runtimeStatus] ?? status.runtimeStatus,
+        ...(output ?? {}),
+        progress: status.customStatus ?? null,
+        lastUpdatedTime: status.lastUpdatedTime,
+      },
+    };
+  } catch (err) {
+    return errorToResponse(err, (m) => context.error(m));
+  }
+}

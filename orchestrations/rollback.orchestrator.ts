@@ -1,0 +1,119 @@
+/**
+ * `rollback`: redeploys a recorded artifact to an environment on request, under the same
+ * environment lock as promotions (it queues, and is never superseded). Verifies it like a
+ * deployment and records a new revision saying it is a rollback to which revision, by whom and
+ * why. The environment's target and checks come from the pipeline file at the commit being
+ * redeployed, so the artifact starts the way it was built to.
+ */
+import type * as df from 'durable-functions';
+import type { ActivityOutput, RollbackInput, RollbackResult } from '../shared/contracts/activities.js';
+import { activity, errorMessage, nowIso } from './activity-call.js';
+import { acquireLock, releaseLock } from './environment-lock.js';
+import { verifyAll } from './verification.js';
+
+/** Custom status of a rollback. */
+export interface RollbackStatus {
+  step: 'waiting-for-lock' | 'finding-revision' | 'deploying' | 'verifying' | 'recording' | 'done';
+  since: string;
+  holder?: string;
+  rolledBackTo?: number;
+}
+
+export function* rollbackOrchestrator(context: df.OrchestrationContext): Generator<df.Task, RollbackResult, unknown> {
+  const input = context.df.getInput() as RollbackInput;
+  const step = (s: RollbackStatus['step'], extra: Partial<RollbackStatus> = {}) =>
+    context.df.setCustomStatus({ step: s, since: nowIso(context), ...extra } satisfies RollbackStatus);
+  const instanceId = context.df.instanceId;
+
+  step('waiting-for-lock');
+  const lock = yield* acquireLock(
+    context,
+    input.app,
+    input.environment,
+    { instanceId, runId: input.operationId, requestedAt: input.requestedAt, kind: 'rollback', policy: 'queue' },
+    (wait) => step('waiting-for-lock', { holder: wait.holder }),
+  );
+  if (!lock.acquired) return { status: 'Failed', reason: `superseded by ${lock.supersededBy}` };
+  try {
+    step('finding-revision');
+    const target = (yield activity(context, 'findRollbackTarget', {
+      app: input.app,
+      environment: input.environment,
+      toRevision: input.toRevision,
+      force: input.force,
+    })) as ActivityOutput<'findRollbackTarget'>;
+    if (!target.ok) return { status: 'Failed', reason: target.reason };
+
+    const loaded = (yield activity(context, 'loadPipeline', {
+      app: input.app,
+      repoUrl: input.repoUrl,
+      commit: target.commit,
+      pipelinePath: input.pipelinePath,
+    })) as ActivityOutput<'loadPipeline'>;
+    if (!loaded.ok) return { status: 'Failed', reason: `the pipeline file at revision ${target.revision}'s commit cannot be used: ${loaded.reason}`, rolledBackTo: target.revision };
+    const env = loaded.spec.environments.find((e) => e.name === input.environment);
+    if (!env) return { status: 'Failed', reason: `the pipeline file at commit ${target.commit.slice(0, 12)} has no environment ${input.environment}`, rolledBackTo: target.revision };
+
+    step('deploying', { rolledBackTo: target.revision });
+    const startedAt = nowIso(context);
+    const deployed = (yield activity(context, 'deployArtifact', {
+      app: input.app,
+      environment: input.environment,
+      runId: input.operationId,
+      commit: target.commit,
+      digest: target.digest,
+      target: env.target,
+      kind: 'rollback',
+    })) as ActivityOutput<'deployArtifact'>;
+    const why = `rollback to revision ${target.revision} requested by ${input.requestedBy.id}${input.reason ? `: ${input.reason}` : ''}`;
+    if (!deployed.ok) {
+      if ('revision' in deployed) {
+        yield activity(context, 'recordDeployment', {
+          app: input.app,
+          environment: input.environment,
+          revision: deployed.revision,
+          commit: target.commit,
+          digest: target.digest,
+          runId: input.operationId,
+          kind: 'rollback',
+          rollbackOf: target.revision,
+          status: 'Failed',
+          reason: `${why}; the target did not come up: ${deployed.reason}`,
+          verification: [],
+          requestedBy: input.requestedBy,
+          startedAt,
+          finishedAt: nowIso(context),
+        });
+      }
+      return { status: 'Failed', reason: `rollback deployment failed: ${deployed.reason}`, rolledBackTo: target.revision, commit: target.commit };
+    }
+
+    step('verifying', { rolledBackTo: target.revision });
+    const verification = yield* verifyAll(context, deployed.baseUrl, env.verify);
+    step('recording', { rolledBackTo: target.revision });
+    yield activity(context, 'recordDeployment', {
+      app: input.app,
+      environment: input.environment,
+      revision: deployed.revision,
+      commit: target.commit,
+      digest: target.digest,
+      runId: input.operationId,
+      kind: 'rollback',
+      rollbackOf: target.revision,
+      status: verification.passed ? 'Succeeded' : 'Failed',
+      reason: verification.passed ? why : `${why}; verification failed: ${verification.reason}`,
+      verification: verification.attempts,
+      requestedBy: input.requestedBy,
+      startedAt,
+      finishedAt: nowIso(context),
+    });
+    step('done', { rolledBackTo: target.revision });
+    return verification.passed
+      ? { status: 'Succeeded', reason: why, revision: deployed.revision, rolledBackTo: target.revision, commit: target.commit }
+      : { status: 'Failed', reason: `verification failed after the rollback: ${verification.reason}`, revision: deployed.revision, rolledBackTo: target.revision, commit: target.commit };
+  } catch (err) {
+    return { status: 'Errored', reason: errorMessage(err) };
+  } finally {
+    yield releaseLock(context, input.app, input.environment, instanceId);
+  }
+}
