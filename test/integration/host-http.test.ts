@@ -293,10 +293,14 @@ describe('local host over HTTP (ESM app)', () => {
     assert.equal(head.status, 405, 'HEAD is only served when the function declares it');
   });
 
-  it('runs appStart, preInvocation and postInvocation hooks', async () => {
-    assert.deepEqual(await (await fetch(`${api}/hooked`)).json(), { handler: true, wrapped: true, post: 'pre' });
-    const seen = (await (await fetch(`${api}/seen`)).json()) as { appStart: number };
+  it('runs appStart, preInvocation, postInvocation and log hooks', async () => {
+    const body = (await (await fetch(`${api}/hooked`)).json()) as Record<string, unknown>;
+    assert.deepEqual({ ...body, invocationId: undefined }, { handler: true, wrapped: true, post: 'pre', invocationId: undefined });
+    const seen = (await (await fetch(`${api}/seen`)).json()) as { appStart: number; logHookSaw: string };
     assert.equal(seen.appStart, 1);
+    assert.equal(seen.logHookSaw, body.invocationId, 'the log hook sees the invocation context');
+    assert.ok(logs.some((l) => l.message === 'rewritten by the log hook' && l.fields.invocationId === body.invocationId));
+    assert.ok(!logs.some((l) => l.message === 'hooked says hi'));
   });
 
   it('loads local.settings.json without overriding the environment', async () => {
