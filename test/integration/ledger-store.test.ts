@@ -171,3 +171,25 @@ test('a corrupt run record is reported, not crashed on', async () => {
   await state().getBlockBlobClient('runs/shop/broken.json').upload('{"app":"shop"}', 14);
   await assert.rejects(runs.get('shop', 'broken'), (err: unknown) => err instanceof CorruptDataError && /runs\/shop\/broken\.json/.test(err.message));
 });
+
+test('recording at a given revision is idempotent for the same run and never opens a gap', async () => {
+  assert.equal(await ledger.latestRevision('shop', 'given'), 0);
+  const first = await ledger.record('shop', 'given', deployment(1), { revision: 1 });
+  assert.equal(first.revision, 1);
+  // A retried activity finds its own record and returns it.
+  const retry = await ledger.record('shop', 'given', deployment(1), { revision: 1 });
+  assert.deepEqual(retry, first);
+  // Another run cannot take the same number, and nobody may skip ahead.
+  await assert.rejects(ledger.record('shop', 'given', deployment(2), { revision: 1 }), ConflictError);
+  await assert.rejects(ledger.record('shop', 'given', deployment(3), { revision: 3 }), /would leave a gap/);
+  assert.equal((await ledger.record('shop', 'given', deployment(2), { revision: 2 })).revision, 2);
+  assert.equal(await ledger.latestRevision('shop', 'given'), 2);
+  assert.equal((await ledger.current('shop', 'given'))?.revision, 2);
+});
+
+test('environments lists the environments of an app that have a ledger', async () => {
+  await ledger.record('envs', 'dev', deployment(1));
+  await ledger.record('envs', 'prod', deployment(1));
+  assert.deepEqual(await ledger.environments('envs'), ['dev', 'prod']);
+  assert.deepEqual(await ledger.environments('nothing-here'), []);
+});

@@ -1,0 +1,20 @@
+/** Blob storage helpers: typed JSON documents with ETags, conditional writes, error mapping. */
+export {
+  CONTAINERS,
+  containerClient,
+  ensureContainer,
+  storageStatus,
+  mapStorageError,
+  parseJsonRecord,
+  readJson,
+  tryReadJson,
+  createJson,
+  replaceJson,
+  deleteBlob,
+  listNames,
+  listAllNames,
+  blobExists,
+  type Versioned,
+  type ReadJsonOptions,
+  type NamePage,
+} from './blob-store.js';
