@@ -128,7 +128,7 @@ export class RunProgress {
       let text = `${statusWord(e.status)}${seconds(e.startedAt, e.finishedAt)}`;
       if (e.revision !== undefined) text += `, revision ${e.revision}`;
       if (e.reason) text += `: ${e.reason}`;
-      if (e.rolledBackTo !== undefined) text += style.yellow(` -> rolled back automatically to revision ${e.rolledBackTo}`);
+      if (e.rolledBackTo !== undefined) text += style.yellow(` -> rolled back automatically (ledger revision ${e.rolledBackTo})`);
       const port = this.ports?.[env as keyof EnvironmentPorts];
       if (port !== undefined && (e.status === 'Succeeded' || e.status === 'Failed')) text += `; :${port} serves ${describeServed(await served(port))}`;
       this.line(env, text);
