@@ -145,7 +145,10 @@ export class GitCache {
     } catch (err) {
       if (err instanceof ConveyorError) throw err;
       const raw = err instanceof Error ? err.message : String(err);
-      const clean = secrets.redact(raw.split(repoUrl).join(redactUrl(repoUrl))).trim().split('\n').slice(0, 6).join('\n');
+      const lines = secrets.redact(raw.split(repoUrl).join(redactUrl(repoUrl))).trim().split('\n');
+      // git's own diagnosis is on its `fatal:`/`error:` lines; progress chatter is noise.
+      const diagnosis = lines.filter((l) => /^(fatal|error|remote):/.test(l));
+      const clean = (diagnosis.length > 0 ? diagnosis : lines).slice(0, 4).join('; ');
       // No `cause`: the raw error may quote the command line or environment.
       throw new ExternalFailureError(`${what} failed for ${redactUrl(repoUrl)}: ${clean}`);
     }
