@@ -236,6 +236,10 @@ export class GitCache {
           stale: 30_000,
           update: 5_000,
           retries: { retries: Math.ceil(this.lockTimeoutMs / 200), minTimeout: 50, maxTimeout: 200, factor: 1.3 },
+          // proper-lockfile's default throws from a timer (crashing the host) when another process
+          // declared our lock stale. The worst case is then two fetches into one mirror, which git
+          // itself tolerates (its ref and pack writes take their own locks), so carry on.
+          onCompromised: () => undefined,
         });
         try {
           // Another process may have fetched while we waited for the lock.
