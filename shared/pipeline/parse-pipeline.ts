@@ -100,7 +100,15 @@ function zodIssues(error: z.ZodError, doc: Document, lc: LineCounter): Validatio
       continue;
     }
     let message = issue.message;
-    if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required';
+    // `input` is present because we parse with reportInput; undefined means the key is missing.
+    if ((issue.code === 'invalid_type' || issue.code === 'invalid_union') && issue.input === undefined) message = 'is required';
+    if (issue.code === 'invalid_key') {
+      // A bad record key (e.g. an env variable name): zod nests the real reason; point at the key.
+      const key = issue.path[issue.path.length - 1];
+      const where = typeof key === 'string' ? locate(doc, lc, issue.path.slice(0, -1), key) : locate(doc, lc, issue.path);
+      out.push({ path: formatPath(issue.path), message: issue.issues[0]?.message ?? message, ...where });
+      continue;
+    }
     out.push({ path: formatPath(issue.path), message, ...locate(doc, lc, issue.path) });
   }
   return out;
@@ -151,7 +159,7 @@ export function parsePipelineSpec(text: string, source = '.conveyor/pipeline.yam
   if (value === undefined || value === null) {
     fail(source, [{ path: '(root)', message: 'file is empty; it needs at least build and environments', line: 1, column: 1 }]);
   }
-  const parsed = pipelineFileSchema.safeParse(value);
+  const parsed = pipelineFileSchema.safeParse(value, { reportInput: true });
   if (!parsed.success) fail(source, zodIssues(parsed.error, doc, lc));
   return parsed.data;
 }

@@ -65,7 +65,7 @@ const envMap = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a valid environment variable name')
       .refine((k) => !k.startsWith('CONVEYOR_'), 'CONVEYOR_* variables are set by Conveyor and cannot be overridden'),
     // YAML users write `DEBUG: 1` or `VERBOSE: true`; the process sees strings anyway.
-    z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v)),
+    z.union([z.string(), z.number(), z.boolean()], { error: 'must be a string, number or boolean' }).transform((v) => String(v)),
   )
   .describe('Extra environment variables (literal values; never put secrets here).');
 

@@ -170,6 +170,29 @@ environments:
   assert.equal(start.line, 5);
 });
 
+test('wrong types, bad variable names and missing values get precise messages', () => {
+  const issues = issuesOf(`build:
+  command: make
+  artifact: [out]
+  env: { "bad key": x, CONVEYOR_APP: y, LIST: [1] }
+environments: dev
+`);
+  const badKey = find(issues, 'build.env.bad key');
+  assert.match(badKey.message, /valid environment variable name/);
+  assert.deepEqual([badKey.line, badKey.column], [4, 10], 'points at the key');
+  assert.match(find(issues, 'build.env.CONVEYOR_APP').message, /set by Conveyor/);
+  assert.match(find(issues, 'build.env.LIST').message, /string, number or boolean/);
+  assert.match(find(issues, 'environments').message, /expected array, received string/);
+  const more = issuesOf(`build: make
+environments:
+  - name: dev
+    target: { type: process, start: a, port: 9000 }
+    verify: [ { http: { path: /x, json: { path: a } } } ]
+`);
+  assert.match(find(more, 'build').message, /expected object, received string/);
+  assert.equal(find(more, 'environments[0].verify[0].http.json.equals').message, 'is required');
+});
+
 test('environment names and ports must be unique', () => {
   const issues = issuesOf(`build: { command: make, artifact: [out] }
 environments:
