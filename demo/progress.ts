@@ -65,7 +65,7 @@ export async function served(port: number): Promise<Served | undefined> {
 
 /** `a1b2c3d "message"` for what a port serves. */
 export function describeServed(s: Served | undefined): string {
-  if (!s) return style.dim('nothing answers');
+  if (!s) return style.dim('nothing (no process answers)');
   return `${(s.commit ?? '?').slice(0, 7)} (revision ${s.revision ?? '?'}) "${s.message}"`;
 }
 

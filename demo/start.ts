@@ -103,8 +103,11 @@ async function banner(options: Options, conveyor: DemoConveyor, repo: DemoRepo, 
   for (const env of DEMO_ENVIRONMENTS) {
     const row = rows.find((r) => r.name === env);
     const s = await served(ports[env]);
-    const recorded = row?.revision !== undefined ? `revision ${row.revision} ${(row.commit ?? '').slice(0, 7)}` : 'nothing deployed yet';
-    out.push(`    ${env.padEnd(8)} http://127.0.0.1:${ports[env]}/   ${recorded}; ${s ? `serves ${describeServed(s)}` : 'not running'}${env === 'prod' ? style.dim(`   (needs an approval by ${DEMO_APPROVER.id})`) : ''}`);
+    let state: string;
+    if (row?.revision === undefined) state = 'nothing deployed yet';
+    else if (s) state = `revision ${row.revision}, serves ${describeServed(s)}`;
+    else state = `revision ${row.revision} (${(row.commit ?? '').slice(0, 7)}) is recorded but not running: it stopped with Conveyor; the next commit deploys again`;
+    out.push(`    ${env.padEnd(8)} http://127.0.0.1:${ports[env]}/   ${state}${env === 'prod' ? style.dim(`   (needs an approval by ${DEMO_APPROVER.id})`) : ''}`);
   }
   out.push(
     '',
@@ -126,6 +129,7 @@ async function banner(options: Options, conveyor: DemoConveyor, repo: DemoRepo, 
     style.bold('Roll prod back') + ' to its previous good revision (or add "toRevision": N):',
     `  curl -s -X POST ${fk} ${who} -H 'content-type: application/json' -d '{"reason":"trying it out"}' \\`,
     `    ${origin}/api/apps/${DEMO_APP}/environments/prod/rollback`,
+    `  curl -s ${fk} <statusUrl from the answer>   ${style.dim('# the rollback operation: Running, then Succeeded or Failed')}`,
     '',
     style.bold('What runs where:'),
     `  curl -s ${fk} ${origin}/api/apps/${DEMO_APP}`,
