@@ -264,10 +264,10 @@ export class DeploymentLedger {
     }
   }
 
-  /** History, newest first, one page at a time. */
+  /** History, newest first, one page at a time (page size 1-200, default 50; each record is one read). */
   async history(app: string, env: string, options: { pageSize?: number; continuation?: string } = {}): Promise<HistoryPage> {
     const base = this.base(app, env);
-    const page = await listNames(this.container, `${base}/history/`, { pageSize: Math.min(Math.max(options.pageSize ?? 50, 1), 1000), continuation: options.continuation });
+    const page = await listNames(this.container, `${base}/history/`, { pageSize: Math.min(Math.max(options.pageSize ?? 50, 1), 200), continuation: options.continuation });
     const records = await Promise.all(
       page.names.map(async (name) => {
         const revision = revisionFromHistoryName(name);

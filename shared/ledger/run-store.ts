@@ -151,10 +151,10 @@ export class RunStore {
     throw new ConflictError(`run ${runId} of ${app} kept changing; gave up after ${this.maxAttempts} attempts`);
   }
 
-  /** Runs of an app, newest first, one page at a time. */
+  /** Runs of an app, newest first, one page at a time (page size 1-200, default 50). */
   async list(app: string, options: { pageSize?: number; continuation?: string } = {}): Promise<RunPage> {
     this.path(app, 'x');
-    const page = await listNames(this.container, `runs-index/${app}/`, { pageSize: Math.min(Math.max(options.pageSize ?? 50, 1), 1000), continuation: options.continuation });
+    const page = await listNames(this.container, `runs-index/${app}/`, { pageSize: Math.min(Math.max(options.pageSize ?? 50, 1), 200), continuation: options.continuation });
     const runs = await Promise.all(
       page.names.map(async (name) => {
         const runId = name.slice(name.indexOf('_', `runs-index/${app}/`.length) + 1);
