@@ -8,7 +8,7 @@ import type { ActivityOutput, EnvironmentOutcome, PromotionInput, PromotionResul
 import { awaitApproval } from './approval.js';
 import { acquireLock, lockPhase, releaseLock } from './environment-lock.js';
 import { activity, errorMessage, nowIso } from './activity-call.js';
-import { verifyAll } from './verification.js';
+import { deployVerifyRecord } from './deployment.js';
 
 /** Custom status a promotion shows while it works. */
 export interface PromotionStatus {
@@ -77,131 +77,65 @@ function* deployAndVerify(
   step: (s: PromotionStatus['step'], extra?: Partial<PromotionStatus>) => void,
 ): Generator<df.Task, PromotionResult, unknown> {
   const { subject, digest, environment: env } = input;
-  step('deploying');
-  const startedAt = nowIso(context);
-  const deployed = (yield activity(context, 'deployArtifact', {
-    app: subject.app,
-    environment: env.name,
-    runId: subject.runId,
-    commit: subject.commit,
-    digest,
-    target: env.target,
-    kind: 'deploy',
-  })) as ActivityOutput<'deployArtifact'>;
-
-  let failure: string;
-  let failedRevision: number | undefined;
-  if (deployed.ok) {
-    step('verifying', { revision: deployed.revision });
-    const verification = yield* verifyAll(context, deployed.baseUrl, env.verify);
-    step('recording', { revision: deployed.revision });
-    yield activity(context, 'recordDeployment', {
+  const result = yield* deployVerifyRecord(
+    context,
+    {
       app: subject.app,
       environment: env.name,
-      revision: deployed.revision,
+      runId: subject.runId,
       commit: subject.commit,
       digest,
-      runId: subject.runId,
       kind: 'deploy',
-      status: verification.passed ? 'Succeeded' : 'Failed',
-      reason: verification.reason,
-      verification: verification.attempts,
+      target: env.target,
+      checks: env.verify,
       requestedBy: subject.pusher,
-      startedAt,
-      finishedAt: nowIso(context),
-    });
-    if (verification.passed) {
-      step('done', { revision: deployed.revision });
-      return { environment: env.name, status: 'Succeeded', revision: deployed.revision };
-    }
-    failure = `verification failed in ${env.name}: ${verification.reason}`;
-    failedRevision = deployed.revision;
-  } else {
-    failure = `deployment to ${env.name} failed: ${deployed.reason}`;
-    if ('revision' in deployed) {
-      // The target did not come up: the attempt still gets its revision in the ledger.
-      failedRevision = deployed.revision;
-      yield activity(context, 'recordDeployment', {
-        app: subject.app,
-        environment: env.name,
-        revision: deployed.revision,
-        commit: subject.commit,
-        digest,
-        runId: subject.runId,
-        kind: 'deploy',
-        status: 'Failed',
-        reason: [deployed.reason, ...(deployed.details ?? [])].join('\n'),
-        verification: [],
-        requestedBy: subject.pusher,
-        startedAt,
-        finishedAt: nowIso(context),
-      });
-    }
+    },
+    (s, revision) => step(s, { revision }),
+  );
+  if (result.outcome === 'succeeded') {
+    step('done', { revision: result.revision });
+    return { environment: env.name, status: 'Succeeded', revision: result.revision };
   }
-
-  if (failedRevision === undefined) {
+  const failure = result.outcome === 'verification-failed' ? `verification failed in ${env.name}: ${result.reason}` : `deployment to ${env.name} failed: ${result.reason}`;
+  if (result.revision === undefined) {
     return { environment: env.name, status: 'Failed', reason: `${failure}; nothing was deployed, so ${env.name} still runs what it ran before` };
   }
   if (env.rollback !== 'auto') {
-    return { environment: env.name, status: 'Failed', reason: `${failure}; automatic rollback is off for ${env.name}`, revision: failedRevision };
+    return { environment: env.name, status: 'Failed', reason: `${failure}; automatic rollback is off for ${env.name}`, revision: result.revision };
   }
-  step('rolling-back', { revision: failedRevision });
-  const rolledBack = yield* redeployLastGood(context, input, failedRevision);
-  return {
-    environment: env.name,
-    status: 'Failed',
-    reason: `${failure}; ${rolledBack.summary}`,
-    revision: failedRevision,
-    rolledBackTo: rolledBack.revision,
-  };
+  step('rolling-back', { revision: result.revision });
+  const rolledBack = yield* redeployLastGood(context, input, result.revision);
+  return { environment: env.name, status: 'Failed', reason: `${failure}; ${rolledBack.summary}`, revision: result.revision, rolledBackTo: rolledBack.revision };
 }
 
-/** Redeploys the environment's last good revision after a failure. */
+/** Redeploys the environment's last good revision after a failed one. */
 function* redeployLastGood(
   context: df.OrchestrationContext,
   input: PromotionInput,
-  failedRevision: number | undefined,
+  failedRevision: number,
 ): Generator<df.Task, { summary: string; revision?: number }, unknown> {
   const { subject, environment: env } = input;
-  const target = (yield activity(context, 'findRollbackTarget', {
-    app: subject.app,
-    environment: env.name,
-  })) as ActivityOutput<'findRollbackTarget'>;
+  const target = (yield activity(context, 'findRollbackTarget', { app: subject.app, environment: env.name })) as ActivityOutput<'findRollbackTarget'>;
   if (!target.ok) return { summary: `not rolled back: ${target.reason}` };
-
-  const startedAt = nowIso(context);
-  const deployed = (yield activity(context, 'deployArtifact', {
-    app: subject.app,
-    environment: env.name,
-    runId: subject.runId,
-    commit: target.commit,
-    digest: target.digest,
-    target: env.target,
-    kind: 'rollback',
-  })) as ActivityOutput<'deployArtifact'>;
-  if (!deployed.ok) return { summary: `rollback to revision ${target.revision} failed: ${deployed.reason}` };
-
-  const verification = yield* verifyAll(context, deployed.baseUrl, env.verify);
-  yield activity(context, 'recordDeployment', {
-    app: subject.app,
-    environment: env.name,
-    revision: deployed.revision,
-    commit: target.commit,
-    digest: target.digest,
-    runId: subject.runId,
-    kind: 'rollback',
-    rollbackOf: target.revision,
-    status: verification.passed ? 'Succeeded' : 'Failed',
-    reason: verification.passed
-      ? `automatic rollback to revision ${target.revision}${failedRevision === undefined ? '' : ` after revision ${failedRevision} failed`}`
-      : verification.reason,
-    verification: verification.attempts,
-    requestedBy: { id: 'system', name: 'automatic rollback' },
-    startedAt,
-    finishedAt: nowIso(context),
-  });
-  if (!verification.passed) {
-    return { summary: `rollback to revision ${target.revision} did not pass verification: ${verification.reason}`, revision: deployed.revision };
+  const result = yield* deployVerifyRecord(
+    context,
+    {
+      app: subject.app,
+      environment: env.name,
+      runId: subject.runId,
+      commit: target.commit,
+      digest: target.digest,
+      kind: 'rollback',
+      rollbackOf: target.revision,
+      target: env.target,
+      checks: env.verify,
+      requestedBy: { id: 'system', name: 'automatic rollback' },
+      note: `automatic rollback to revision ${target.revision} after revision ${failedRevision} failed`,
+    },
+    () => undefined,
+  );
+  if (result.outcome === 'succeeded') {
+    return { summary: `rolled back to revision ${target.revision} (commit ${target.commit.slice(0, 12)}) as revision ${result.revision}`, revision: result.revision };
   }
-  return { summary: `rolled back to revision ${target.revision} (commit ${target.commit.slice(0, 12)}) as revision ${deployed.revision}`, revision: deployed.revision };
+  return { summary: `rollback to revision ${target.revision} failed too: ${result.reason}`, revision: result.revision };
 }

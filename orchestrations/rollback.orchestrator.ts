@@ -8,8 +8,8 @@
 import type * as df from 'durable-functions';
 import type { ActivityOutput, RollbackInput, RollbackResult } from '../shared/contracts/activities.js';
 import { activity, errorMessage, nowIso } from './activity-call.js';
+import { deployVerifyRecord } from './deployment.js';
 import { acquireLock, releaseLock } from './environment-lock.js';
-import { verifyAll } from './verification.js';
 
 /** Custom status of a rollback. */
 export interface RollbackStatus {
@@ -54,63 +54,29 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
     const env = loaded.spec.environments.find((e) => e.name === input.environment);
     if (!env) return { status: 'Failed', reason: `the pipeline file at commit ${target.commit.slice(0, 12)} has no environment ${input.environment}`, rolledBackTo: target.revision };
 
-    step('deploying', { rolledBackTo: target.revision });
-    const startedAt = nowIso(context);
-    const deployed = (yield activity(context, 'deployArtifact', {
-      app: input.app,
-      environment: input.environment,
-      runId: input.operationId,
-      commit: target.commit,
-      digest: target.digest,
-      target: env.target,
-      kind: 'rollback',
-    })) as ActivityOutput<'deployArtifact'>;
     const why = `rollback to revision ${target.revision} requested by ${input.requestedBy.id}${input.reason ? `: ${input.reason}` : ''}`;
-    if (!deployed.ok) {
-      if ('revision' in deployed) {
-        yield activity(context, 'recordDeployment', {
-          app: input.app,
-          environment: input.environment,
-          revision: deployed.revision,
-          commit: target.commit,
-          digest: target.digest,
-          runId: input.operationId,
-          kind: 'rollback',
-          rollbackOf: target.revision,
-          status: 'Failed',
-          reason: `${why}; the target did not come up: ${deployed.reason}`,
-          verification: [],
-          requestedBy: input.requestedBy,
-          startedAt,
-          finishedAt: nowIso(context),
-        });
-      }
-      return { status: 'Failed', reason: `rollback deployment failed: ${deployed.reason}`, rolledBackTo: target.revision, commit: target.commit };
-    }
-
-    step('verifying', { rolledBackTo: target.revision });
-    const verification = yield* verifyAll(context, deployed.baseUrl, env.verify);
-    step('recording', { rolledBackTo: target.revision });
-    yield activity(context, 'recordDeployment', {
-      app: input.app,
-      environment: input.environment,
-      revision: deployed.revision,
-      commit: target.commit,
-      digest: target.digest,
-      runId: input.operationId,
-      kind: 'rollback',
-      rollbackOf: target.revision,
-      status: verification.passed ? 'Succeeded' : 'Failed',
-      reason: verification.passed ? why : `${why}; verification failed: ${verification.reason}`,
-      verification: verification.attempts,
-      requestedBy: input.requestedBy,
-      startedAt,
-      finishedAt: nowIso(context),
-    });
+    const result = yield* deployVerifyRecord(
+      context,
+      {
+        app: input.app,
+        environment: input.environment,
+        runId: input.operationId,
+        commit: target.commit,
+        digest: target.digest,
+        kind: 'rollback',
+        rollbackOf: target.revision,
+        target: env.target,
+        checks: env.verify,
+        requestedBy: input.requestedBy,
+        note: why,
+      },
+      (s) => step(s, { rolledBackTo: target.revision }),
+    );
     step('done', { rolledBackTo: target.revision });
-    return verification.passed
-      ? { status: 'Succeeded', reason: why, revision: deployed.revision, rolledBackTo: target.revision, commit: target.commit }
-      : { status: 'Failed', reason: `verification failed after the rollback: ${verification.reason}`, revision: deployed.revision, rolledBackTo: target.revision, commit: target.commit };
+    const common = { rolledBackTo: target.revision, commit: target.commit, ...(result.revision !== undefined ? { revision: result.revision } : {}) };
+    if (result.outcome === 'succeeded') return { status: 'Succeeded', reason: why, ...common };
+    if (result.outcome === 'deploy-failed') return { status: 'Failed', reason: `rollback deployment failed: ${result.reason}`, ...common };
+    return { status: 'Failed', reason: `verification failed after the rollback: ${result.reason}`, ...common };
   } catch (err) {
     return { status: 'Errored', reason: errorMessage(err) };
   } finally {

@@ -1,0 +1,84 @@
+/**
+ * One deployment attempt, shared by promotions, automatic rollbacks and requested rollbacks:
+ * deploy the digest, verify it with durable retries, and record the outcome in the ledger under
+ * the revision it was deployed as (a target that does not come up is recorded too).
+ */
+import type * as df from 'durable-functions';
+import type { Actor, ActivityOutput } from '../shared/contracts/activities.js';
+import type { TargetSpec, VerifySpec } from '../shared/domain/pipeline.js';
+import { activity, nowIso } from './activity-call.js';
+import { verifyAll } from './verification.js';
+
+/** What to deploy where, and how to describe it in the ledger. */
+export interface DeploymentAttempt {
+  app: string;
+  environment: string;
+  runId: string;
+  commit: string;
+  digest: string;
+  kind: 'deploy' | 'rollback';
+  /** For rollbacks: the revision whose artifact is redeployed. */
+  rollbackOf?: number;
+  target: TargetSpec;
+  checks: VerifySpec[];
+  requestedBy: Actor;
+  /** Why, recorded with the revision (e.g. who asked for a rollback). */
+  note?: string;
+}
+
+/** How the attempt ended. */
+export type AttemptResult =
+  | { outcome: 'succeeded'; revision: number }
+  | { outcome: 'verification-failed'; revision: number; reason: string }
+  | { outcome: 'deploy-failed'; revision?: number; reason: string };
+
+/** Deploys, verifies and records; `onStep` is told the phase (for the custom status). */
+export function* deployVerifyRecord(
+  context: df.OrchestrationContext,
+  a: DeploymentAttempt,
+  onStep: (step: 'deploying' | 'verifying' | 'recording', revision?: number) => void,
+): Generator<df.Task, AttemptResult, unknown> {
+  onStep('deploying');
+  const startedAt = nowIso(context);
+  const deployed = (yield activity(context, 'deployArtifact', {
+    app: a.app,
+    environment: a.environment,
+    runId: a.runId,
+    commit: a.commit,
+    digest: a.digest,
+    target: a.target,
+    kind: a.kind,
+  })) as ActivityOutput<'deployArtifact'>;
+  const record = (revision: number, status: 'Succeeded' | 'Failed', reason: string | undefined, verification: ActivityOutput<'verifyEnvironment'>[]) =>
+    activity(context, 'recordDeployment', {
+      app: a.app,
+      environment: a.environment,
+      revision,
+      commit: a.commit,
+      digest: a.digest,
+      runId: a.runId,
+      kind: a.kind,
+      ...(a.rollbackOf !== undefined ? { rollbackOf: a.rollbackOf } : {}),
+      status,
+      reason: [a.note, reason].filter((x) => x !== undefined && x !== '').join('; ') || undefined,
+      verification,
+      requestedBy: a.requestedBy,
+      startedAt,
+      finishedAt: nowIso(context),
+    });
+
+  if (!deployed.ok) {
+    const reason = `the target did not come up: ${[deployed.reason, ...(deployed.details ?? [])].join('\n')}`;
+    if (!('revision' in deployed)) return { outcome: 'deploy-failed', reason: deployed.reason };
+    onStep('recording', deployed.revision);
+    yield record(deployed.revision, 'Failed', reason, []);
+    return { outcome: 'deploy-failed', revision: deployed.revision, reason: deployed.reason };
+  }
+  onStep('verifying', deployed.revision);
+  const verification = yield* verifyAll(context, deployed.baseUrl, a.checks);
+  onStep('recording', deployed.revision);
+  yield record(deployed.revision, verification.passed ? 'Succeeded' : 'Failed', verification.passed ? undefined : `verification failed: ${verification.reason}`, verification.attempts);
+  return verification.passed
+    ? { outcome: 'succeeded', revision: deployed.revision }
+    : { outcome: 'verification-failed', revision: deployed.revision, reason: verification.reason ?? 'verification failed' };
+}
