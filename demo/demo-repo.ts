@@ -143,8 +143,14 @@ export class DemoRepo {
 
   /** Runs git in the repository; returns trimmed stdout (and stderr, for hook output). */
   async run(...args: string[]): Promise<GitOutput> {
-    const { stdout, stderr } = await execFileAsync('git', args, { cwd: this.dir, env: gitEnv(), maxBuffer: 16 * 1024 * 1024 });
-    return { stdout: stdout.trim(), stderr: stderr.trim() };
+    try {
+      const { stdout, stderr } = await execFileAsync('git', args, { cwd: this.dir, env: gitEnv(), maxBuffer: 16 * 1024 * 1024 });
+      return { stdout: stdout.trim(), stderr: stderr.trim() };
+    } catch (err) {
+      const e = err as Error & { stdout?: string; stderr?: string; code?: number };
+      const output = [e.stdout, e.stderr].map((s) => (s ?? '').trim()).filter((s) => s !== '').join('\n');
+      throw new Error(`git ${args.join(' ')} failed (exit ${e.code ?? '?'}) in ${this.dir}${output ? `:\n${output}` : ''}`, { cause: err });
+    }
   }
 
   async git(...args: string[]): Promise<string> {
@@ -175,7 +181,8 @@ export class DemoRepo {
   async commitAll(message: string, options: { hooks?: boolean } = {}): Promise<{ sha: string; hookOutput: string }> {
     await this.git('add', '--all');
     const noHooks = options.hooks === false ? ['-c', 'core.hooksPath=/dev/null'] : [];
-    const { stderr, stdout } = await this.run(...noHooks, 'commit', '--quiet', '--no-gpg-sign', '-m', message);
+    // --allow-empty: re-committing content an interrupted run already committed must still make a commit.
+    const { stderr, stdout } = await this.run(...noHooks, 'commit', '--quiet', '--no-gpg-sign', '--allow-empty', '-m', message);
     return { sha: await this.head(), hookOutput: [stdout, stderr].filter((s) => s !== '').join('\n') };
   }
 

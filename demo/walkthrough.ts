@@ -138,7 +138,7 @@ async function story(options: Options, conveyor: DemoConveyor, repo: DemoRepo, w
     await expectServes('staging', sha, 'after the push');
     const prodBefore = await served(ports.prod);
     expect(prodBefore?.commit !== sha, 'prod must not run the commit before it is approved');
-    ok(`prod ${prodBefore ? `still serves ${describeServed(prodBefore)}` : 'serves nothing yet'} while it waits for the approval`);
+    ok(`prod ${prodBefore ? `still serves ${describeServed(prodBefore)}` : `does not run it (nothing answers on :${ports.prod})`} while it waits for the approval`);
     await approve(runId);
     const done = await followRun(client, runId, { until: finished, progress, what: 'the end of the run' });
     expect(done.status === 'Succeeded', `the run should succeed, but it is ${done.status}${done.reason ? `: ${done.reason}` : ''}`);
@@ -308,8 +308,10 @@ async function main(): Promise<number> {
     const hook = installPostCommitHook(paths, conveyor.host.origin);
     ok(`post-commit hook installed: ${hook}`);
 
-    await story(options, conveyor, repo, walkthrough);
+    // Counted before the story, so a run that is interrupted never hands its number (and so its
+    // commit contents) to the next one.
     writeFileSync(counterFile, JSON.stringify({ runs: walkthrough }) + '\n');
+    await story(options, conveyor, repo, walkthrough);
 
     print();
     print(style.bold('Stopping Conveyor and the environments it deployed'));
