@@ -5,9 +5,8 @@
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { AppRecord } from '../../shared/apps/index.js';
-import { NotFoundError } from '../../shared/errors.js';
 import { services } from '../services.js';
-import { errorToResponse, problem } from './problem.js';
+import { errorToResponse, HttpProblem, problem } from './problem.js';
 import { appOfRunId } from './runs.js';
 
 /** One environment in the matrix. */
@@ -73,7 +72,7 @@ export async function appView(app: AppRecord): Promise<AppRecord & { environment
 function paging(request: HttpRequest): { pageSize: number; continuation?: string } {
   const raw = request.query.get('pageSize');
   const pageSize = raw === null ? 20 : Number(raw);
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 200) throw new NotFoundError('pageSize must be an integer from 1 to 200');
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 200) throw new HttpProblem(400, 'pageSize must be an integer from 1 to 200');
   const continuation = request.query.get('continuation') ?? undefined;
   return { pageSize, ...(continuation ? { continuation } : {}) };
 }
@@ -84,12 +83,7 @@ export async function getHistory(request: HttpRequest, context: InvocationContex
     const app = request.params.app ?? '';
     const env = request.params.env ?? '';
     await services().apps.get(app);
-    let page;
-    try {
-      page = paging(request);
-    } catch (err) {
-      return problem(400, (err as Error).message);
-    }
+    const page = paging(request);
     const history = await services().ledger.history(app, env, page);
     if (history.records.length === 0 && !page.continuation) return problem(404, `${app} has no history for environment ${JSON.stringify(env.slice(0, 60))}`);
     return { status: 200, jsonBody: history };
@@ -103,12 +97,7 @@ export async function listRuns(request: HttpRequest, context: InvocationContext)
   try {
     const app = request.params.app ?? '';
     await services().apps.get(app);
-    let page;
-    try {
-      page = paging(request);
-    } catch (err) {
-      return problem(400, (err as Error).message);
-    }
+    const page = paging(request);
     return { status: 200, jsonBody: await services().runs.list(app, page) };
   } catch (err) {
     return errorToResponse(err, (m) => context.error(m));
