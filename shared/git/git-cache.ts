@@ -202,6 +202,11 @@ export class GitCache {
       // Workspaces borrow objects through alternates: never prune anything they might still use.
       await git.raw(['config', 'gc.pruneExpire', 'never']);
       await git.raw(['config', 'core.logAllRefUpdates', 'false']);
+      // Keep every fetched pack as a pack: below the default unpack limit (100 objects) git
+      // explodes a fetch into loose objects one by one, commit first, so a lock-free reader
+      // (the fast path of ensureCommit) could see a commit whose tree and files are not
+      // written yet. A pack becomes visible all at once, when its index is in place.
+      await git.raw(['config', 'fetch.unpackLimit', '1']);
       await rename(tmp, mirror);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
