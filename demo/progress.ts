@@ -78,6 +78,7 @@ const seconds = (from: string | undefined, to: string | undefined) => {
 /** Prints one line per change between successive records of one run. */
 export class RunProgress {
   private readonly seen = new Map<string, string>();
+  private readonly reasons = new Set<string>();
   private readonly started = Date.now();
 
   constructor(
@@ -127,14 +128,24 @@ export class RunProgress {
       }
       let text = `${statusWord(e.status)}${seconds(e.startedAt, e.finishedAt)}`;
       if (e.revision !== undefined) text += `, revision ${e.revision}`;
-      if (e.reason) text += `: ${e.reason}`;
-      if (e.rolledBackTo !== undefined) text += style.yellow(` -> rolled back automatically (ledger revision ${e.rolledBackTo})`);
+      if (e.reason) {
+        text += `: ${e.reason}`;
+        this.reasons.add(e.reason);
+      }
       const port = this.ports?.[env as keyof EnvironmentPorts];
-      if (port !== undefined && (e.status === 'Succeeded' || e.status === 'Failed')) text += `; :${port} serves ${describeServed(await served(port))}`;
+      const servesNow = async () => (port !== undefined ? `; :${port} serves ${describeServed(await served(port))}` : '');
+      if (e.rolledBackTo !== undefined) {
+        this.line(env, text);
+        this.line(env, `${style.yellow(`-> rolled back automatically (ledger revision ${e.rolledBackTo})`)}${await servesNow()}`);
+        continue;
+      }
+      if (e.status === 'Succeeded' || e.status === 'Failed') text += await servesNow();
       this.line(env, text);
     }
     if (TERMINAL.has(run.status) && this.changed('run', run.status)) {
-      this.line('run', `${statusWord(run.status)}${run.reason ? `: ${run.reason}` : ''}`);
+      // An environment's line usually said why already; saying it twice only adds noise.
+      const why = run.reason && !this.reasons.has(run.reason) ? `: ${run.reason}` : '';
+      this.line('run', `${statusWord(run.status)}${why}`);
     }
   }
 }

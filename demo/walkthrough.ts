@@ -44,8 +44,16 @@ function expect(condition: unknown, message: string): asserts condition {
 
 let stepNo = 0;
 let currentStep = 'start-up';
+/** Wall-clock time of each finished step, for the summary. */
+const timings: { step: string; ms: number }[] = [];
+let stepStarted = Date.now();
+function endStep(): void {
+  if (stepNo > 0) timings.push({ step: currentStep, ms: Date.now() - stepStarted });
+}
 function step(title: string): void {
+  endStep();
   currentStep = `${++stepNo}. ${title}`;
+  stepStarted = Date.now();
   print();
   print(style.bold(style.cyan(`${currentStep}`)));
 }
@@ -312,12 +320,16 @@ async function main(): Promise<number> {
     // commit contents) to the next one.
     writeFileSync(counterFile, JSON.stringify({ runs: walkthrough }) + '\n');
     await story(options, conveyor, repo, walkthrough);
+    endStep();
 
     print();
     print(style.bold('Stopping Conveyor and the environments it deployed'));
     await conveyor.stop({ environments: true });
     for (const env of DEMO_ENVIRONMENTS) expect(!(await portInUse(ports[env])), `${env} (:${ports[env]}) still answers after stopping`);
     ok('everything the demo started is stopped');
+    print();
+    print(style.bold('Time per step'));
+    for (const t of timings) print(`    ${(t.ms / 1000).toFixed(1).padStart(5)}s  ${t.step.split(':')[0]}`);
     print();
     print(style.green(style.bold(`Demo complete: every step did what it should (walkthrough #${walkthrough}).`)));
     return 0;
