@@ -96,7 +96,8 @@ ${extra}    target: { type: process, start: node dist/server.js, port: ${ports[n
   return `# Conveyor demo pipeline: build once, test, then dev -> staging -> prod (prod needs an approval).
 version: 1
 build:
-  command: mkdir -p dist && cp server.js message.txt dist/
+  # package.json goes along: it says CommonJS, whatever folder the release is extracted under.
+  command: mkdir -p dist && cp server.js message.txt package.json dist/
   artifact: [dist]
   timeout: 2m
 test:
@@ -227,7 +228,7 @@ export async function openDemoRepo(dir: string, ports: EnvironmentPorts): Promis
   if (!(await repo.pipelineMatches(ports))) {
     await repo.write({ '.conveyor/pipeline.yaml': demoPipelineYaml(ports) });
     await repo.git('add', '.conveyor/pipeline.yaml');
-    await repo.run('-c', 'core.hooksPath=/dev/null', 'commit', '--quiet', '--no-gpg-sign', '-m', `Demo: environments on ports ${DEMO_ENVIRONMENTS.map((e) => ports[e]).join(', ')}`);
+    await repo.run('-c', 'core.hooksPath=/dev/null', 'commit', '--quiet', '--no-gpg-sign', '-m', `Demo: update the pipeline file (ports ${DEMO_ENVIRONMENTS.map((e) => ports[e]).join(', ')})`);
     pipelineUpdated = true;
   }
   return { repo, created, pipelineUpdated };

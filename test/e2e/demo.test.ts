@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,7 +137,11 @@ describe('npm run demo', () => {
 
 describe('npm start', () => {
   test('registers the demo app, a git commit deploys through the hook, Ctrl-C stops everything', async () => {
-    const root = tempRoot();
+    // Under the repository's own (git-ignored) .conveyor, as `npm start` runs by default: the
+    // releases then sit below Conveyor's package.json, which says "type": "module".
+    mkdirSync(join(REPO_ROOT, '.conveyor'), { recursive: true });
+    const root = mkdtempSync(join(REPO_ROOT, '.conveyor', 'demo-test-'));
+    roots.push(root);
     const ports = await findFreePorts(3);
     const child = spawn(process.execPath, [START, '--state-dir', root, '--port', '0', '--env-ports', ports.join(',')], {
       cwd: REPO_ROOT,
