@@ -197,7 +197,7 @@ export interface NamePage {
   continuation?: string;
 }
 
-/** Lists blob names under `prefix` one page at a time (lexicographic order, as storage returns them). */
+/** Lists blob names under `prefix` one page at a time (lexicographic order, as storage returns them); a missing container lists empty. */
 export async function listNames(container: ContainerClient, prefix: string, options: { pageSize?: number; continuation?: string } = {}): Promise<NamePage> {
   try {
     const pages = container.listBlobsFlat({ prefix }).byPage({ maxPageSize: options.pageSize ?? 1000, continuationToken: options.continuation });
@@ -209,16 +209,19 @@ export async function listNames(container: ContainerClient, prefix: string, opti
       continuation: page.continuationToken ? page.continuationToken : undefined,
     };
   } catch (err) {
+    // A container that was never created simply holds nothing yet.
+    if (storageStatus(err) === 404) return { names: [] };
     throw mapStorageError(err, `container ${container.containerName}`);
   }
 }
 
-/** Lists every blob name under `prefix` (follows continuation tokens). */
+/** Lists every blob name under `prefix` (follows continuation tokens); a missing container lists empty. */
 export async function listAllNames(container: ContainerClient, prefix: string): Promise<string[]> {
   const out: string[] = [];
   try {
     for await (const item of container.listBlobsFlat({ prefix })) out.push(item.name);
   } catch (err) {
+    if (storageStatus(err) === 404) return [];
     throw mapStorageError(err, `container ${container.containerName}`);
   }
   return out;

@@ -193,3 +193,11 @@ test('environments lists the environments of an app that have a ledger', async (
   assert.deepEqual(await ledger.environments('envs'), ['dev', 'prod']);
   assert.deepEqual(await ledger.environments('nothing-here'), []);
 });
+
+test('a brand-new account (no state container yet) has no history, no current and no last good revision', async () => {
+  const empty = new DeploymentLedger(containerClient(azurite.connectionString, 'empty-state'));
+  assert.equal(await empty.current('shop', 'dev'), undefined);
+  assert.deepEqual(await empty.history('shop', 'dev'), { records: [] });
+  assert.equal(await empty.lastGood('shop', 'dev'), undefined);
+  assert.deepEqual(await new RunStore(containerClient(azurite.connectionString, 'empty-state')).list('shop'), { runs: [] });
+});

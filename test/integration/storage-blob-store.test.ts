@@ -70,3 +70,10 @@ test('delete with an ETag only deletes that version; listing pages by prefix', a
   await deleteBlob(c(), 'p/1.json');
   assert.equal(await blobExists(c(), 'p/1.json'), false);
 });
+
+test('a container that does not exist yet reads as empty, not as an error', async () => {
+  const fresh = containerClient(azurite.connectionString, 'never-created');
+  assert.deepEqual(await listNames(fresh, ''), { names: [] });
+  assert.equal(await tryReadJson(fresh, 'x.json', schema), undefined);
+  await assert.rejects(readJson(fresh, 'x.json', schema), NotFoundError);
+});
