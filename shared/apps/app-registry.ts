@@ -6,10 +6,17 @@
 import type { ContainerClient } from '@azure/storage-blob';
 import type { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { normaliseRepoUrl } from '../git/repo-url.js';
-import { createJson, deleteBlob, ensureContainer, listAllNames, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
+import { normaliseRepoUrl, repoCacheKey } from '../git/repo-url.js';
+import { createJson, deleteBlob, ensureContainer, listAllNames, listWithMetadata, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
 import { SAFE_NAME_PATTERN } from '../pipeline/pipeline-spec.schema.js';
 import { appChangesSchema, appInputSchema, appRecordSchema, type AppChanges, type AppInput, type AppRecord } from './app-record.schema.js';
+
+/** Blob metadata naming the app's repository (a hash of its normalised URL), for lookups by listing. */
+const REPO_KEY = 'repokey';
+
+function repoMetadata(repoUrl: string): Record<string, string> {
+  return { [REPO_KEY]: repoCacheKey(repoUrl) };
+}
 
 function invalid(what: string, error: z.ZodError): ValidationError {
   return new ValidationError(
@@ -48,7 +55,7 @@ export class AppRegistry {
     const at = this.now().toISOString();
     const record: AppRecord = { ...parsed.data, createdAt: at, updatedAt: at, ...(createdBy ? { createdBy } : {}) };
     await ensureContainer(this.container);
-    const etag = await createJson(this.container, this.path(record.name), record);
+    const etag = await createJson(this.container, this.path(record.name), record, { metadata: repoMetadata(record.repoUrl) });
     return { value: record, etag };
   }
 
@@ -72,7 +79,7 @@ export class AppRegistry {
     const { value } = await this.get(name);
     const defined = Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
     const record = appRecordSchema.parse({ ...value, ...defined, updatedAt: this.now().toISOString() });
-    const newEtag = await replaceJson(this.container, this.path(name), record, etag);
+    const newEtag = await replaceJson(this.container, this.path(name), record, etag, { metadata: repoMetadata(record.repoUrl) });
     return { value: record, etag: newEtag };
   }
 
@@ -107,7 +114,8 @@ export class AppRegistry {
 
   /**
    * Apps whose repository is `url`, whatever its spelling (`git@host:o/r.git`, `https://HOST/o/r/`).
-   * Several apps may share a repository (a monorepo with several pipeline files).
+   * Several apps may share a repository (a monorepo with several pipeline files). One listing
+   * (with metadata) finds the candidates, so only matching apps are read.
    */
   async findByRepository(url: string): Promise<AppRecord[]> {
     let key: string;
@@ -116,12 +124,30 @@ export class AppRegistry {
     } catch {
       return [];
     }
-    return (await this.list()).filter((app) => {
-      try {
-        return normaliseRepoUrl(app.repoUrl) === key;
-      } catch {
-        return false;
-      }
-    });
+    const hash = repoCacheKey(url);
+    const candidates = (await listWithMetadata(this.container, 'apps/')).filter(
+      // Records written without the metadata (by hand, or older code) are checked by reading them.
+      (b) => b.name.endsWith('.json') && (b.metadata[REPO_KEY] === undefined || b.metadata[REPO_KEY] === hash),
+    );
+    const apps = await Promise.all(
+      candidates.map(async (b) => {
+        try {
+          return (await this.get(b.name.slice('apps/'.length, -'.json'.length))).value;
+        } catch (err) {
+          if (err instanceof NotFoundError) return undefined;
+          throw err;
+        }
+      }),
+    );
+    return apps
+      .filter((app): app is AppRecord => {
+        if (!app) return false;
+        try {
+          return normaliseRepoUrl(app.repoUrl) === key;
+        } catch {
+          return false;
+        }
+      })
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
 }

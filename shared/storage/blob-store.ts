@@ -141,6 +141,15 @@ export async function tryReadJson<S extends z.ZodType>(container: ContainerClien
   }
 }
 
+/** Options of the JSON writers. */
+export interface WriteJsonOptions {
+  /**
+   * Blob metadata written atomically with the document (ASCII names and values). Listings can
+   * return it, so a lookup can filter without reading every blob.
+   */
+  metadata?: Record<string, string>;
+}
+
 function body(value: unknown): string {
   return JSON.stringify(value, null, 2);
 }
@@ -149,12 +158,13 @@ function body(value: unknown): string {
  * Writes a JSON blob only if no blob exists at `path` (If-None-Match: *). Resolves the new ETag.
  * An existing blob -> ConflictError. This is the serialisation point for create-only records.
  */
-export async function createJson(container: ContainerClient, path: string, value: unknown): Promise<string> {
+export async function createJson(container: ContainerClient, path: string, value: unknown, options: WriteJsonOptions = {}): Promise<string> {
   const text = body(value);
   try {
     const res = await container.getBlockBlobClient(path).upload(text, Buffer.byteLength(text), {
       conditions: { ifNoneMatch: '*' },
       blobHTTPHeaders: { blobContentType: 'application/json' },
+      metadata: options.metadata,
     });
     return res.etag ?? '';
   } catch (err) {
@@ -166,12 +176,13 @@ export async function createJson(container: ContainerClient, path: string, value
  * Replaces a JSON blob only if its ETag is still `etag` (If-Match). Resolves the new ETag.
  * Someone else wrote in between -> ConflictError (re-read and decide); gone -> NotFoundError.
  */
-export async function replaceJson(container: ContainerClient, path: string, value: unknown, etag: string): Promise<string> {
+export async function replaceJson(container: ContainerClient, path: string, value: unknown, etag: string, options: WriteJsonOptions = {}): Promise<string> {
   const text = body(value);
   try {
     const res = await container.getBlockBlobClient(path).upload(text, Buffer.byteLength(text), {
       conditions: { ifMatch: etag },
       blobHTTPHeaders: { blobContentType: 'application/json' },
+      metadata: options.metadata,
     });
     return res.etag ?? '';
   } catch (err) {
@@ -220,6 +231,24 @@ export async function listAllNames(container: ContainerClient, prefix: string): 
   const out: string[] = [];
   try {
     for await (const item of container.listBlobsFlat({ prefix })) out.push(item.name);
+  } catch (err) {
+    if (storageStatus(err) === 404) return [];
+    throw mapStorageError(err, `container ${container.containerName}`);
+  }
+  return out;
+}
+
+/** A blob name with its metadata. */
+export interface BlobListing {
+  name: string;
+  metadata: Record<string, string>;
+}
+
+/** Lists every blob under `prefix` with its metadata (one request per 5000 blobs); a missing container lists empty. */
+export async function listWithMetadata(container: ContainerClient, prefix: string): Promise<BlobListing[]> {
+  const out: BlobListing[] = [];
+  try {
+    for await (const item of container.listBlobsFlat({ prefix, includeMetadata: true })) out.push({ name: item.name, metadata: item.metadata ?? {} });
   } catch (err) {
     if (storageStatus(err) === 404) return [];
     throw mapStorageError(err, `container ${container.containerName}`);

@@ -60,6 +60,19 @@ test('findByRepository matches any spelling of the repository URL', async () => 
   assert.deepEqual(await apps.findByRepository('garbage'), []);
 });
 
+test('findByRepository reads only the apps whose repository matches (filtered by listing metadata)', async () => {
+  // An unreadable blob tagged with another repository is never read, so it cannot break lookups.
+  const c = containerClient(azurite.connectionString, CONTAINERS.state);
+  await c.getBlockBlobClient('apps/zz-other.json').upload('not json', 8, { metadata: { repokey: 'another-repository' } });
+  assert.deepEqual((await apps.findByRepository('https://gitlab.com/acme/blog')).map((a) => a.name), ['blog']);
+  await c.getBlockBlobClient('apps/zz-other.json').delete();
+  // Changing an app's repository moves it to the new lookup.
+  const { etag } = await apps.get('blog');
+  await apps.update('blog', { repoUrl: 'https://gitlab.com/acme/blog-v2' }, etag);
+  assert.deepEqual(await apps.findByRepository('https://gitlab.com/acme/blog'), []);
+  assert.deepEqual((await apps.findByRepository('https://gitlab.com/acme/blog-v2.git')).map((a) => a.name), ['blog']);
+});
+
 test('list returns every app by name; delete removes one (ETag-conditioned when given)', async () => {
   assert.deepEqual((await apps.list()).map((a) => a.name), ['blog', 'shop', 'shop-api']);
   const { etag } = await apps.get('blog');
