@@ -254,7 +254,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   const { repo, created, pipelineUpdated } = await openDemoRepo(paths.repo, opts.ports);
-  print(`${created ? 'Created' : 'Reusing'} the demo repository ${repo.dir}${pipelineUpdated ? ' (pipeline file updated for the new ports; the next commit deploys it)' : ''}`);
+  print(`${created ? 'Created' : 'Reusing'} the demo repository ${repo.dir}${pipelineUpdated ? ' (committed an updated pipeline file)' : ''}`);
   const secrets = loadSecrets(paths);
   print(`Starting Conveyor (state ${paths.root})...`);
   try {

@@ -297,7 +297,7 @@ async function main(): Promise<number> {
       if (await portInUse(ports[env])) throw new DemoFailure(`port ${ports[env]} (${env}) is in use by another program; choose others with --env-ports A,B,C`);
     }
     const { repo, created, pipelineUpdated } = await openDemoRepo(paths.repo, ports);
-    info(`${created ? 'created' : 'reusing'} the demo repository ${repo.dir}${pipelineUpdated ? ' (pipeline updated for these ports)' : ''}`);
+    info(`${created ? 'created' : 'reusing'} the demo repository ${repo.dir}${pipelineUpdated ? ' (committed an updated pipeline file)' : ''}`);
     const secrets = loadSecrets(paths);
     try {
       conveyor = await startDemoConveyor({
