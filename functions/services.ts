@@ -43,6 +43,14 @@ export function createServices(env: Readonly<Record<string, string | undefined>>
   const state = containerClient(settings.storageConnection, CONTAINERS.state);
   const secrets = new SecretRegistry();
   if (settings.gitToken) secrets.add(settings.gitToken);
+  // API tokens are registered up front: a build step may print one before any request has
+  // made identity.ts parse the table. A malformed table is reported there, on use.
+  try {
+    const tokens: unknown = JSON.parse(env.CONVEYOR_API_TOKENS || '{}');
+    if (tokens && typeof tokens === 'object') for (const token of Object.keys(tokens)) secrets.add(token);
+  } catch {
+    // reported by identity.ts
+  }
   return {
     settings,
     apps: new AppRegistry(state),
