@@ -76,6 +76,7 @@ interface MatrixRow {
   kind?: string;
   status?: string;
   healthy?: boolean;
+  runId?: string;
 }
 
 /** The banner: where everything is and exactly what to type. */
@@ -175,7 +176,29 @@ class RunFollower {
     if (this.timer) clearTimeout(this.timer);
   }
 
+  /** Last matrix row seen per environment: rollbacks requested through the API show up here. */
+  private matrix: Map<string, MatrixRow> | undefined;
+
+  private async pollMatrix(): Promise<void> {
+    const res = await this.client.request<{ environments?: MatrixRow[] }>('GET', `/api/apps/${DEMO_APP}`);
+    if (res.status !== 200 || !Array.isArray(res.body.environments)) return;
+    const previous = this.matrix;
+    this.matrix = new Map(res.body.environments.map((row) => [row.name, row]));
+    if (!previous) return;
+    for (const row of res.body.environments) {
+      const before = previous.get(row.name);
+      const port = this.ports[row.name as keyof EnvironmentPorts];
+      // Runs report their own deployments (and automatic rollbacks); other changes are news.
+      const fromRun = row.runId?.startsWith(`${DEMO_APP}.`) === true;
+      if (before?.revision !== row.revision && row.kind === 'rollback' && !fromRun) {
+        const serves = port !== undefined ? `; :${port} serves ${describeServed(await served(port))}` : '';
+        print(`${style.bold('rollback')} ${row.name} now runs revision ${row.revision} (commit ${(row.commit ?? '').slice(0, 7)}, ${row.status})${serves}` + style.dim(`  ${row.runId ?? ''}`));
+      }
+    }
+  }
+
   private async poll(): Promise<void> {
+    await this.pollMatrix();
     const res = await this.client.request<{ runs?: RunView[] }>('GET', `/api/apps/${DEMO_APP}/runs?pageSize=5`);
     let runs: RunView[];
     if (res.status === 200 && Array.isArray(res.body.runs)) runs = [...res.body.runs].reverse();

@@ -188,6 +188,17 @@ describe('npm start', () => {
     const app = (await (await fetch(`${origin}/api/apps/demo`, { headers: { 'x-functions-key': functionKey } })).json()) as { repoUrl: string };
     assert.equal(app.repoUrl, `file://${repo}`);
 
+    // Approve with the token the banner printed; the follower reports prod.
+    const token = /API token (demo-\S+)/.exec(stdout)![1]!;
+    const auth = { 'x-functions-key': functionKey, authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const approval = await fetch(`${origin}/api/runs/demo.${sha}/environments/prod/approval`, { method: 'POST', headers: auth, body: JSON.stringify({ decision: 'approve' }) });
+    assert.equal(approval.status, 202, await approval.text());
+    await waitFor(new RegExp(`${sha.slice(0, 7)} .*prod\\s+Succeeded.*serves ${sha.slice(0, 7)}`), 'prod deployed after the approval');
+    // A rollback through the API (not part of any run) is reported too.
+    const rollback = await fetch(`${origin}/api/apps/demo/environments/dev/rollback`, { method: 'POST', headers: auth, body: JSON.stringify({ reason: 'e2e' }) });
+    assert.equal(rollback.status, 202, await rollback.text());
+    await waitFor(/rollback dev now runs revision 3 \(commit [0-9a-f]{7}, Succeeded\); :\d+ serves/, 'the API rollback of dev');
+
     child.kill('SIGINT');
     assert.equal(await exited, 0, `npm start exits 0 on Ctrl-C\n${stderr}`);
     children.delete(child);
