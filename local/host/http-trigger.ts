@@ -209,6 +209,14 @@ export function writeResult(res: ServerResponse, result: unknown, lib: Functions
         contentType = 'text/plain;charset=UTF-8';
       } else if (body) payload = body as Uint8Array;
       if (NO_BODY_STATUS.has(status)) payload = undefined;
+      if (headers === undefined && !init.cookies && payload !== undefined) {
+        // The common case (no custom headers): one writeHead with a flat header list, the
+        // cheapest way through node:http.
+        const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+        res.writeHead(status, contentType ? ['content-type', contentType, 'content-length', String(length)] : ['content-length', String(length)]);
+        res.end(head ? undefined : payload);
+        return;
+      }
       if (headers) for (const k in headers) res.setHeader(k, String((headers as Record<string, unknown>)[k]));
       if (contentType && !res.hasHeader('content-type')) res.setHeader('content-type', contentType);
       if (init.cookies) appendSetCookie(res, cookieHeaders(init.cookies));
