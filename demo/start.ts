@@ -7,7 +7,7 @@
  *
  * On start: creates (first time) or reuses the demo repository, generates (first time) the
  * webhook secret and the approver's API token, starts the host, registers the app through
- * PUT /api/apps/demo, installs the repository's post-commit hook, sends HEAD once (a commit
+ * PUT /api/apps/demo, installs the repository's post-commit hook, sends the tip of main once (a commit
  * made while Conveyor was down deploys now; an already-run commit is a no-op), prints the
  * URLs, keys and the exact commands to push, approve and roll back, and then follows runs as
  * they happen. Ctrl-C stops Conveyor and the demo environments (unless --keep-environments).
@@ -296,19 +296,28 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const registered = await registerDemoApp(conveyor.client, repo.url);
-  installPostCommitHook(paths, conveyor.host.origin);
-  print(`App "${DEMO_APP}" ${registered}; post-commit hook installed.`);
+  try {
+    const registered = await registerDemoApp(conveyor.client, repo.url);
+    installPostCommitHook(paths, conveyor.host.origin);
+    print(`App "${DEMO_APP}" ${registered}; post-commit hook installed.`);
 
-  const head = await repo.head();
-  const catchUp = await sendPush({ origin: conveyor.host.origin, secret: secrets.webhookSecret, repo, commit: head, branch: DEMO_BRANCH });
-  const caughtUp = catchUp.status === 202 ? `deploying HEAD ${head.slice(0, 7)} (run ${catchUp.body.runId})` : catchUp.status === 200 ? `HEAD ${head.slice(0, 7)} already has run ${catchUp.body.runId}` : `sending HEAD answered ${catchUp.status}: ${catchUp.body.detail ?? ''}`;
+    // The tip of the tracked branch (not HEAD: the person may have another branch checked out).
+    const tip = await repo.git('rev-parse', `refs/heads/${DEMO_BRANCH}`);
+    const catchUp = await sendPush({ origin: conveyor.host.origin, secret: secrets.webhookSecret, repo, commit: tip, branch: DEMO_BRANCH });
+    const at = `${DEMO_BRANCH} ${tip.slice(0, 7)}`;
+    const caughtUp =
+      catchUp.status === 202 ? `deploying ${at} (run ${catchUp.body.runId})` : catchUp.status === 200 ? `${at} already has run ${catchUp.body.runId}` : `sending ${at} answered ${catchUp.status}: ${catchUp.body.detail ?? ''}`;
 
-  for (const line of await banner(opts, conveyor, repo, secrets)) print(line);
-  print(style.dim(`Catch-up: ${caughtUp}. Runs are followed below as they happen.`));
-  print();
-  running.follower = new RunFollower(conveyor.client, repo, opts.ports);
-  running.follower.start();
+    for (const line of await banner(opts, conveyor, repo, secrets)) print(line);
+    print(style.dim(`Catch-up: ${caughtUp}. Runs are followed below as they happen.`));
+    print();
+    running.follower = new RunFollower(conveyor.client, repo, opts.ports);
+    running.follower.start();
+  } catch (err) {
+    // Nothing may keep running when start-up fails half-way.
+    await conveyor.stop({ environments: !opts.keepEnvironments }).catch(() => {});
+    throw err;
+  }
 }
 
 main().catch((err: unknown) => {

@@ -172,7 +172,7 @@ describe('npm start', () => {
     assert.match(stdout, /\/environments\/prod\/approval/);
     assert.match(stdout, new RegExp(`dev\\s+http://127\\.0\\.0\\.1:${ports[0]}/`));
     // First start: HEAD (the initial commit) is sent once.
-    assert.match(stdout, /Catch-up: deploying HEAD [0-9a-f]{7}/);
+    assert.match(stdout, /Catch-up: deploying main [0-9a-f]{7}/);
 
     // A person's commit in the demo repository: the post-commit hook sends the webhook.
     const repo = join(root, 'repo');
