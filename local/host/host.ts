@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { bundledExtensions } from '../extensions.js';
 import { startAzurite, type RunningAzurite } from '../storage/azurite.js';
 import {
@@ -343,9 +343,4 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     await cleanup().catch(() => {});
     throw err;
   }
-}
-
-/** Resolves a user-supplied path against the working directory. */
-export function resolveDir(p: string): string {
-  return isAbsolute(p) ? p : resolve(process.cwd(), p);
 }
