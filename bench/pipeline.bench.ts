@@ -20,9 +20,9 @@
 //
 // Conveyor runs in a child process (bench/pipeline-host.ts) so the load generator and the
 // polling never share its event loop. Knobs: BENCH_PIPELINE_PUSHES (10),
-// BENCH_PIPELINE_REALISTIC_RUNS (1, 0 skips it), BENCH_PIPELINE_BUILD_SECONDS (25),
-// BENCH_PIPELINE_LOAD_SECONDS (5; 0 skips the load part), BENCH_PIPELINE_PROFILE=<dir> (the host runs with --cpu-prof;
-// its hottest functions are printed to stderr).
+// BENCH_PIPELINE_REALISTIC_RUNS (1; 0 skips it), BENCH_PIPELINE_BUILD_SECONDS (25),
+// BENCH_PIPELINE_LOAD_SECONDS (5; 0 skips the load part), BENCH_PIPELINE_PROFILE=<dir> (the
+// host runs with --cpu-prof; its hottest functions are printed to stderr).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -332,8 +332,8 @@ function account(raw: RawRun, app: { startMs: number; stopMs: number }): RunMeas
   }
   const activityMs = raw.spans.reduce((sum, s) => sum + (s.endMs - s.startMs), 0);
   // Everything outside activities: the webhook, durable dispatch between activities,
-  // orchestrator episodes, sub-orchestration start/finish.
-  parts['webhook + durable dispatch'] = raw.totalMs - activityMs;
+  // orchestrator episodes, sub-orchestration start/finish, environment lock entity calls.
+  parts['webhook + durable dispatch + locks'] = raw.totalMs - activityMs;
   parts['(webhook ack alone)'] = raw.ackMs;
   return { runId: raw.runId, totalMs: raw.totalMs, ackMs: raw.ackMs, insideMs, overheadMs: raw.totalMs - insideMs, parts };
 }
