@@ -82,7 +82,7 @@ describe('npm run demo', () => {
     ports = await findFreePorts(3);
   });
 
-  const walkthrough = () => runToEnd([WALKTHROUGH, '--state-dir', root, '--port', '0', '--env-ports', ports.join(',')], 60_000);
+  const walkthrough = () => runToEnd([WALKTHROUGH, '--state-dir', root, '--port', '0', '--env-ports', ports.join(',')], 150_000);
 
   function assertStory(out: { code: number | null; stdout: string; stderr: string }, n: number) {
     const text = out.stdout;
