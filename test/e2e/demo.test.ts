@@ -172,7 +172,10 @@ describe('npm start', () => {
     assert.match(stdout, /\/environments\/prod\/approval/);
     assert.match(stdout, new RegExp(`dev\\s+http://127\\.0\\.0\\.1:${ports[0]}/`));
     // First start: HEAD (the initial commit) is sent once.
-    assert.match(stdout, /Catch-up: deploying main [0-9a-f]{7}/);
+    const initial = /Catch-up: deploying main ([0-9a-f]{7})/.exec(stdout)?.[1];
+    assert.ok(initial, stdout);
+    // Let the initial commit reach its approval first, so the revisions below are in a known order.
+    await waitFor(new RegExp(`${initial} .*prod\\s+Pending: waiting for approval`), 'the initial commit reaching the prod approval');
 
     // A person's commit in the demo repository: the post-commit hook sends the webhook.
     const repo = join(root, 'repo');
