@@ -334,7 +334,8 @@ async function main(): Promise<number> {
     print(style.green(style.bold(`Demo complete: every step did what it should (walkthrough #${walkthrough}).`)));
     return 0;
   } catch (err) {
-    const message = err instanceof DemoFailure ? err.message : ((err as Error)?.stack ?? String(err));
+    // A step's verdict reads best as a sentence; the stack only helps when asked for (--verbose).
+    const message = err instanceof Error ? (options.verbose && !(err instanceof DemoFailure) ? (err.stack ?? err.message) : err.message) : String(err);
     print();
     print(style.red(style.bold(`DEMO FAILED at step ${currentStep}`)));
     print(style.red(message));
