@@ -89,6 +89,36 @@ function depthOf(node: unknown, depth: number): number {
   return depth;
 }
 
+/**
+ * Deepest flow-collection nesting (`[`/`{`) in the raw text, ignoring quoted strings and
+ * comments. A cheap pre-check: the YAML composer recurses per level, so `[[[[...` 256 KiB deep
+ * would burn a second of CPU before overflowing the stack. Over-counts at worst (brackets in
+ * plain scalars), which only matters beyond MAX_DEPTH levels.
+ */
+function flowDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quote) {
+      // A newline also ends it: an apostrophe that was not a quote must not hide the rest.
+      if (ch === quote || ch === '\n') quote = undefined;
+      else if (ch === '\\' && quote === '"') i++;
+      continue;
+    }
+    // Quotes only open a scalar at its start (`it's` is not a quote).
+    if ((ch === '"' || ch === "'") && (i === 0 || /[\s[{,:]/.test(text[i - 1]!))) quote = ch;
+    else if (ch === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? text.length : nl;
+    } else if (ch === '[' || ch === '{') max = Math.max(max, ++depth);
+    else if ((ch === ']' || ch === '}') && depth > 0) depth--;
+    else if (ch === '\n') quote = undefined;
+  }
+  return max;
+}
+
 function zodIssues(error: z.ZodError, doc: Document, lc: LineCounter): ValidationIssue[] {
   const out: ValidationIssue[] = [];
   for (const issue of error.issues) {
@@ -132,6 +162,9 @@ function fail(source: string, all: ValidationIssue[]): never {
 export function parsePipelineSpec(text: string, source = '.conveyor/pipeline.yaml'): PipelineSpec {
   if (Buffer.byteLength(text, 'utf8') > MAX_PIPELINE_BYTES) {
     fail(source, [{ path: '(root)', message: `file is larger than ${MAX_PIPELINE_BYTES / 1024} KiB`, line: 1, column: 1 }]);
+  }
+  if (flowDepth(text) > MAX_DEPTH) {
+    fail(source, [{ path: '(root)', message: `nesting is deeper than ${MAX_DEPTH} levels`, line: 1, column: 1 }]);
   }
   const lc = new LineCounter();
   let doc: Document;
