@@ -218,3 +218,25 @@ export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
     throw err;
   }
 }
+
+/**
+ * Live processes started with the environment entry `marker` (`NAME=value`), whatever their
+ * group. This finds a started process whose pid was never recorded: Conveyor died between
+ * spawning it and writing its state, so only the random instance marker identifies it.
+ */
+export function processesWithMarker(marker: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const stat = readProcStatSync(Number(e));
+    if (!stat || stat.state === 'Z' || stat.state === 'X') continue;
+    if (hasEnvironmentEntrySync(stat.pid, marker)) found.push(stat.pid);
+  }
+  return found.sort((a, b) => a - b);
+}

@@ -28,7 +28,7 @@ import { z } from 'zod';
 import type { ProcessTargetSpec } from '../domain/pipeline.js';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, DetailValue, StopResult, TargetStatus } from './deploy-target.js';
-import { bootId, isSameProcessAlive, liveGroupMembers, readProcStat, signalGroup, signalProcess, type GroupIdentity, type ProcessIdentity } from './process-table.js';
+import { bootId, isSameProcessAlive, liveGroupMembers, processesWithMarker, readProcStat, signalGroup, signalProcess, type GroupIdentity, type ProcessIdentity } from './process-table.js';
 
 /** Options of {@link ProcessTarget}. */
 export interface ProcessTargetOptions {
@@ -321,6 +321,9 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     await mkdir(dirname(logFile), { recursive: true });
 
     const instanceId = randomBytes(12).toString('hex');
+    // Recorded before spawning: a Conveyor killed between the spawn and the next write would
+    // otherwise leave a process nobody knows (holding the port); the marker finds it.
+    await this.writeState({ ...base, instanceId });
     const started = await this.startProcess(request, releaseDir, logFile, instanceId);
     if (!started.ok) {
       await this.writeState({ ...base, status: 'failed', reason: started.reason });
@@ -463,7 +466,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
    * (see liveGroupMembers: leader identity, or the instance marker for orphans).
    */
   private async stopGroup(state: ProcessState): Promise<StopResult> {
-    if (state.pid === undefined) return { ok: true, wasRunning: false };
+    if (state.pid === undefined) return this.stopMarked(state);
     const group = groupOf(state);
     const pgid = group.pgid;
     const members = async () => liveGroupMembers(group);
@@ -480,6 +483,21 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     await signal('SIGKILL');
     if (await waitUntil(async () => (await members()).length === 0, 5_000)) return { ok: true, wasRunning: true };
     return { ok: false, reason: `processes ${(await members()).join(', ')} of group ${pgid} survived SIGKILL` };
+  }
+
+  /**
+   * Stops the processes of a start whose pid was never recorded (state `starting` with only
+   * the instance marker): SIGTERM, the grace period, then SIGKILL.
+   */
+  private async stopMarked(state: ProcessState): Promise<StopResult> {
+    if (state.instanceId === undefined) return { ok: true, wasRunning: false };
+    const marker = `${INSTANCE_VARIABLE}=${state.instanceId}`;
+    if (processesWithMarker(marker).length === 0) return { ok: true, wasRunning: false };
+    for (const pid of processesWithMarker(marker)) signalProcess(pid, 'SIGTERM');
+    if (await waitUntil(async () => processesWithMarker(marker).length === 0, this.stopGraceMs)) return { ok: true, wasRunning: true };
+    for (const pid of processesWithMarker(marker)) signalProcess(pid, 'SIGKILL');
+    if (await waitUntil(async () => processesWithMarker(marker).length === 0, 5_000)) return { ok: true, wasRunning: true };
+    return { ok: false, reason: `processes ${processesWithMarker(marker).join(', ')} of an unrecorded start survived SIGKILL` };
   }
 
   /** Keeps the newest `keepReleases` release folders (the current one always), deletes the rest. */
