@@ -136,7 +136,7 @@ export class RunProgress {
       const servesNow = async () => (port !== undefined ? `; :${port} serves ${describeServed(await served(port))}` : '');
       if (e.rolledBackTo !== undefined) {
         this.line(env, text);
-        this.line(env, `${style.yellow(`-> rolled back automatically (ledger revision ${e.rolledBackTo})`)}${await servesNow()}`);
+        this.line(env, `${style.yellow(`-> rolled back automatically to revision ${e.rolledBackTo}`)}${await servesNow()}`);
         continue;
       }
       if (e.status === 'Succeeded' || e.status === 'Failed') text += await servesNow();

@@ -173,7 +173,7 @@ async function story(options: Options, conveyor: DemoConveyor, repo: DemoRepo, w
   const dev = failed.environments?.dev;
   expect(dev?.status === 'Failed', `dev should be Failed, but it is ${dev?.status}`);
   expect(dev.rolledBackTo !== undefined, 'dev should have been rolled back automatically (rolledBackTo)');
-  ok(`the run ${statusWord(failed.status)} and dev rolled back by itself (ledger revision ${dev.rolledBackTo})`);
+  ok(`the run ${statusWord(failed.status)} and dev rolled back by itself to revision ${dev.rolledBackTo}`);
   for (const env of ['staging', 'prod'] as const) {
     const status = failed.environments?.[env]?.status;
     expect(status === 'Skipped', `${env} should be Skipped after dev failed, but it is ${status}`);

@@ -105,7 +105,13 @@ function* deployAndVerify(
   }
   step('rolling-back', { revision: result.revision });
   const rolledBack = yield* redeployLastGood(context, input, result.revision);
-  return { environment: env.name, status: 'Failed', reason: `${failure}; ${rolledBack.summary}`, revision: result.revision, rolledBackTo: rolledBack.revision };
+  return {
+    environment: env.name,
+    status: 'Failed',
+    reason: `${failure}; ${rolledBack.summary}`,
+    revision: result.revision,
+    ...(rolledBack.target !== undefined ? { rolledBackTo: rolledBack.target } : {}),
+  };
 }
 
 /** Redeploys the environment's last good revision after a failed one. */
@@ -113,7 +119,7 @@ function* redeployLastGood(
   context: df.OrchestrationContext,
   input: PromotionInput,
   failedRevision: number,
-): Generator<df.Task, { summary: string; revision?: number }, unknown> {
+): Generator<df.Task, { summary: string; target?: number }, unknown> {
   const { subject, environment: env } = input;
   const target = (yield activity(context, 'findRollbackTarget', { app: subject.app, environment: env.name })) as ActivityOutput<'findRollbackTarget'>;
   if (!target.ok) return { summary: `not rolled back: ${target.reason}` };
@@ -135,7 +141,7 @@ function* redeployLastGood(
     () => undefined,
   );
   if (result.outcome === 'succeeded') {
-    return { summary: `rolled back to revision ${target.revision} (commit ${target.commit.slice(0, 12)}) as revision ${result.revision}`, revision: result.revision };
+    return { summary: `rolled back to revision ${target.revision} (commit ${target.commit.slice(0, 12)}) as revision ${result.revision}`, target: target.revision };
   }
-  return { summary: `rollback to revision ${target.revision} failed too: ${result.reason}`, revision: result.revision };
+  return { summary: `rollback to revision ${target.revision} failed too: ${result.reason}`, target: target.revision };
 }

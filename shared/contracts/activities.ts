@@ -145,6 +145,7 @@ export interface EnvironmentOutcome extends StageTimes {
   status: string;
   reason?: string;
   revision?: number;
+  /** The revision whose artifact an automatic rollback redeployed. */
   rolledBackTo?: number;
   verification?: VerifyAttempt[];
   /** The approval gate, while and after it waits. */
@@ -215,5 +216,6 @@ export interface PromotionResult {
   status: 'Succeeded' | 'Failed' | 'Errored' | 'Aborted' | 'Superseded';
   reason?: string;
   revision?: number;
+  /** The revision whose artifact an automatic rollback redeployed. */
   rolledBackTo?: number;
 }
