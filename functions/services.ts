@@ -12,6 +12,7 @@ import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
+import { AppIndex } from './app-index.js';
 
 /** Everything the functions need. */
 export interface Services {
@@ -27,6 +28,8 @@ export interface Services {
   secrets: SecretRegistry;
   /** Folder for per-run workspaces. */
   workspaces: string;
+  /** Apps by repository, cached for webhook deliveries. */
+  appIndex: AppIndex;
 }
 
 let cached: Services | undefined;
@@ -51,9 +54,11 @@ export function createServices(env: Readonly<Record<string, string | undefined>>
   } catch {
     // reported by identity.ts
   }
+  const apps = new AppRegistry(state);
   return {
     settings,
-    apps: new AppRegistry(state),
+    apps,
+    appIndex: new AppIndex(apps),
     ledger: new DeploymentLedger(state),
     runs: new RunStore(state),
     artifacts: new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts)),

@@ -8,6 +8,7 @@ import type * as df from 'durable-functions';
 import type { Status } from '../shared/domain/status.js';
 import type { ActivityOutput, PipelineInput, PromotionInput, PromotionResult, RunPatch } from '../shared/contracts/activities.js';
 import { activity, errorMessage, nowIso } from './activity-call.js';
+import { mergeRunPatch } from './run-patch.js';
 
 /** Custom status a pipeline shows while it works. */
 export interface PipelineStatus {
@@ -33,7 +34,17 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
   const { subject, pipelinePath } = context.df.getInput() as PipelineInput;
   const stage = (s: PipelineStatus['stage'], environment?: string) =>
     context.df.setCustomStatus({ stage: s, environment, since: nowIso(context) } satisfies PipelineStatus);
-  const record = (patch: RunPatch) => activity(context, 'recordRun', { app: subject.app, runId: subject.runId, patch });
+  // A stage's result and the next stage's start happen at the same moment: they are written
+  // together (`later` holds a patch until the next `record`), halving run-record writes.
+  let carry: RunPatch | undefined;
+  const later = (patch: RunPatch) => {
+    carry = mergeRunPatch(carry, patch);
+  };
+  const record = (patch: RunPatch) => {
+    const merged = mergeRunPatch(carry, patch);
+    carry = undefined;
+    return activity(context, 'recordRun', { app: subject.app, runId: subject.runId, patch: merged });
+  };
   const environments: PromotionResult[] = [];
 
   const finish = function* (status: Status, reason?: string, digest?: string): Generator<df.Task, PipelineResult, unknown> {
@@ -60,7 +71,7 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
     })) as ActivityOutput<'loadPipeline'>;
     if (!loaded.ok) {
       const reason = [loaded.reason, ...(loaded.details ?? [])].join('\n');
-      yield record({ stages: { load: { status: 'Failed', reason, finishedAt: nowIso(context) } } });
+      later({ stages: { load: { status: 'Failed', reason, finishedAt: nowIso(context) } } });
       return yield* finish('Failed', `invalid pipeline file: ${reason}`);
     }
     const spec = loaded.spec;
@@ -77,10 +88,10 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
     stage('build');
     const built = (yield activity(context, 'buildArtifact', { subject, build: spec.build, keepWorkspace: spec.test !== undefined })) as ActivityOutput<'buildArtifact'>;
     if (!built.ok) {
-      yield record({ stages: { build: { status: 'Failed', reason: built.reason, finishedAt: nowIso(context) } } });
+      later({ stages: { build: { status: 'Failed', reason: built.reason, finishedAt: nowIso(context) } } });
       return yield* finish('Failed', `build failed: ${built.reason}`);
     }
-    yield record({
+    later({
       digest: built.digest,
       stages: { build: { status: 'Succeeded', finishedAt: nowIso(context), logName: built.logName } },
     });
@@ -90,10 +101,10 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
       yield record({ stages: { test: { status: 'Running', startedAt: nowIso(context) } } });
       const tested = (yield activity(context, 'runTests', { subject, build: spec.build, test: spec.test })) as ActivityOutput<'runTests'>;
       if (!tested.ok) {
-        yield record({ stages: { test: { status: 'Failed', reason: tested.reason, finishedAt: nowIso(context) } } });
+        later({ stages: { test: { status: 'Failed', reason: tested.reason, finishedAt: nowIso(context) } } });
         return yield* finish('Failed', `tests failed: ${tested.reason}`, built.digest);
       }
-      yield record({ stages: { test: { status: 'Succeeded', finishedAt: nowIso(context), logName: tested.logName } } });
+      later({ stages: { test: { status: 'Succeeded', finishedAt: nowIso(context), logName: tested.logName } } });
     }
 
     for (let i = 0; i < spec.environments.length; i++) {
@@ -107,7 +118,7 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
         promotionInstanceId(subject.runId, env.name),
       )) as PromotionResult;
       environments.push(result);
-      yield record({
+      later({
         environments: {
           [env.name]: {
             status: result.status,
@@ -121,7 +132,7 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
       if (result.status !== 'Succeeded') {
         const skipped = spec.environments.slice(i + 1).map((e) => e.name);
         if (skipped.length > 0) {
-          yield record({ environments: Object.fromEntries(skipped.map((name) => [name, { status: 'Skipped', reason: `${env.name} did not succeed` }])) });
+          later({ environments: Object.fromEntries(skipped.map((name) => [name, { status: 'Skipped', reason: `${env.name} did not succeed` }])) });
         }
         return yield* finish(result.status, result.reason, built.digest);
       }

@@ -32,6 +32,7 @@ export async function putApp(request: HttpRequest, context: InvocationContext): 
       if (err instanceof NotFoundError) return undefined;
       throw err;
     });
+    services().appIndex.invalidate();
     if (!existing) {
       const created = await apps.create({ ...changes, name } as AppInput);
       return { status: 201, headers: { ...etagHeaders(created.etag), location: new URL(request.url).pathname }, jsonBody: created.value };
@@ -58,6 +59,7 @@ export async function getApp(request: HttpRequest, context: InvocationContext): 
 export async function deleteApp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   try {
     await services().apps.delete(request.params.app ?? '', ifMatch(request));
+    services().appIndex.invalidate();
     return { status: 204 };
   } catch (err) {
     return errorToResponse(err, (m) => context.error(m));

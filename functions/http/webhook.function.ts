@@ -10,7 +10,7 @@ import type { AppRecord } from '../../shared/apps/index.js';
 import { tracksBranch } from '../../shared/apps/index.js';
 import type { PipelineInput } from '../../shared/contracts/activities.js';
 import { ConflictError } from '../../shared/errors.js';
-import { getProvider, MAX_WEBHOOK_BODY_BYTES, PROVIDER_NAMES, type PushEvent, type PushRepository } from '../../shared/webhooks/index.js';
+import { getProvider, MAX_WEBHOOK_BODY_BYTES, PROVIDER_NAMES, type PushEvent } from '../../shared/webhooks/index.js';
 import { services } from '../services.js';
 import { headerRecord, readCappedBody } from './body.js';
 import { errorToResponse, problem } from './problem.js';
@@ -25,14 +25,6 @@ interface RunAck {
   reason?: string;
 }
 
-async function appsForRepository(repository: PushRepository): Promise<AppRecord[]> {
-  const found = new Map<string, AppRecord>();
-  for (const url of repository.urls) {
-    for (const app of await services().apps.findByRepository(url)) found.set(app.name, app);
-  }
-  return [...found.values()];
-}
-
 /** The app's configured webhook secret(s): the setting may hold several, comma-separated, during rotation. */
 function secretsOf(app: AppRecord): string[] {
   const value = process.env[app.webhookSecretSetting] ?? '';
@@ -41,11 +33,25 @@ function secretsOf(app: AppRecord): string[] {
   return secrets;
 }
 
+/**
+ * Run ids this process started or saw already exist: a redelivery is answered without a call
+ * to the durable backend. Bounded; the durable status stays the source of truth.
+ */
+const knownRuns = new Set<string>();
+function remember(runId: string): void {
+  knownRuns.add(runId);
+  if (knownRuns.size > 10_000) knownRuns.delete(knownRuns.values().next().value as string);
+}
+
 async function startRun(client: df.DurableClient, request: HttpRequest, app: AppRecord, event: PushEvent): Promise<RunAck> {
   const runId = runIdFor(app.name, event.commit);
   const statusUrl = runStatusUrl(request, runId);
-  const existing = await client.getStatus(runId).catch(() => undefined);
-  if (existing) return { app: app.name, status: 'duplicate', runId, statusUrl, reason: `commit ${event.commit.slice(0, 12)} already has run ${runId}` };
+  const duplicate: RunAck = { app: app.name, status: 'duplicate', runId, statusUrl, reason: `commit ${event.commit.slice(0, 12)} already has run ${runId}` };
+  if (knownRuns.has(runId)) return duplicate;
+  if (await client.getStatus(runId).catch(() => undefined)) {
+    remember(runId);
+    return duplicate;
+  }
 
   const pusher = { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name };
   const requestedAt = new Date().toISOString();
@@ -63,10 +69,12 @@ async function startRun(client: df.DurableClient, request: HttpRequest, app: App
   } catch (err) {
     // A concurrent delivery of the same commit won the race: the backend refuses a live id.
     if (await client.getStatus(runId).catch(() => undefined)) {
-      return { app: app.name, status: 'duplicate', runId, statusUrl, reason: `commit ${event.commit.slice(0, 12)} already has run ${runId}` };
+      remember(runId);
+      return duplicate;
     }
     throw err;
   }
+  remember(runId);
   return { app: app.name, status: 'started', runId, statusUrl };
 }
 
@@ -86,7 +94,7 @@ export async function receiveWebhook(request: HttpRequest, context: InvocationCo
       if (parsed.kind === 'ping') return { status: 200, jsonBody: { status: 'pong', reason: 'the ping names no repository; nothing to check' } };
       return problem(400, `${provider.displayName} webhook names no repository: ${parsed.kind === 'ignored' ? parsed.reason : 'unsupported event'}`);
     }
-    const candidates = await appsForRepository(repository);
+    const candidates = await services().appIndex.find(repository.urls);
     if (candidates.length === 0) return problem(404, `no app is registered for repository ${repository.fullName}`);
 
     // Only apps whose secret signed this exact body are acted on (another app sharing the
@@ -107,13 +115,14 @@ export async function receiveWebhook(request: HttpRequest, context: InvocationCo
     }
 
     const event = parsed.event;
-    const client = df.getClient(context);
+    let client: df.DurableClient | undefined;
     const acks: RunAck[] = [];
     for (const app of verified) {
       if (!event.branch || !tracksBranch(app, event.branch)) {
         acks.push({ app: app.name, status: 'ignored', reason: `branch ${event.branch ?? event.ref} is not tracked by ${app.name} (tracks ${app.branches.join(', ')})` });
         continue;
       }
+      client ??= df.getClient(context);
       acks.push(await startRun(client, request, app, event));
     }
     const started = acks.filter((a) => a.status === 'started');

@@ -80,10 +80,15 @@ export function parseRepoUrl(input: string): ParsedRepoUrl {
   return out;
 }
 
-/** Canonical identity of a repository (case-insensitive host, no `.git`, no trailing `/`, scp and https forms equal). */
+/**
+ * Canonical identity of a repository: scheme, credentials, `.git` and trailing `/` dropped, scp
+ * and https forms equal. Remote URLs compare case-insensitively (GitHub, GitLab and Azure DevOps
+ * treat owner and repository names that way, and webhook payloads may spell them differently
+ * from the registration); local paths keep their case, since file systems are case-sensitive.
+ */
 export function normaliseRepoUrl(url: string): string {
   const { key, protocol } = parseRepoUrl(url);
-  return protocol === 'file' ? key : key.replace(/^([^/]+)/, (h) => h.replace(/:22$/, ''));
+  return protocol === 'file' ? key : key.replace(/^([^/]+)/, (h) => h.replace(/:22$/, '')).toLowerCase();
 }
 
 /** True when two URLs name the same repository. */

@@ -6,7 +6,6 @@ export { getProvider, isProviderName } from './provider-registry.js';
 export { githubProvider } from './github.provider.js';
 export { gitlabProvider } from './gitlab.provider.js';
 export { azureDevOpsProvider } from './azure-devops.provider.js';
-export { canonicalRepositoryUrl, canonicalRepositoryKeys, repositoryMatches, pickRepositoryUrl } from './repository-url.js';
 export {
   MAX_WEBHOOK_BODY_BYTES,
   PROVIDER_NAMES,

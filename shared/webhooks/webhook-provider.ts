@@ -37,7 +37,7 @@ export type WebhookSecrets = string | readonly string[];
 export interface PushRepository {
   /**
    * Clone, web and SSH URLs as the provider sent them, most useful first (the HTTPS clone URL).
-   * Compare with {@link ./repository-url.js} helpers, not with `===`.
+   * Compare with `sameRepository` / `normaliseRepoUrl` (shared/git), not with `===`.
    */
   urls: string[];
   /** `owner/name` (GitHub), `group/subgroup/name` (GitLab), `project/name` (Azure DevOps). */

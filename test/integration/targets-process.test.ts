@@ -482,7 +482,7 @@ test('the sample repository is real git history whose pipeline file is valid', a
 
 test('the sample repository makes signed push webhooks every provider accepts', async () => {
   const { getProvider } = await import('../../shared/webhooks/provider-registry.js');
-  const { repositoryMatches } = await import('../../shared/webhooks/repository-url.js');
+  const { sameRepository } = await import('../../shared/git/repo-url.js');
   for (const [provider, secret] of [['github', 'gh-secret'], ['gitlab', 'gl-token'], ['azure-devops', 'conveyor:pw']] as const) {
     const { body, headers } = await svc.pushWebhook({ provider, secret, commit: commits.second, deliveryId: `d-${provider}` });
     const p = getProvider(provider)!;
@@ -496,7 +496,7 @@ test('the sample repository makes signed push webhooks every provider accepts', 
     assert.equal(parsed.event.branch, 'main');
     assert.equal(parsed.event.deliveryId, `d-${provider}`);
     assert.equal(parsed.event.headCommit?.message.trim(), 'second');
-    assert.ok(repositoryMatches(parsed.event.repository, svc.dir), provider);
+    assert.ok(parsed.event.repository.urls.some((u) => sameRepository(u, svc.dir)), provider);
   }
   const first = await svc.pushWebhook({ secret: 's', commit: commits.first });
   assert.equal((JSON.parse(first.body.toString()) as { before: string }).before, '0'.repeat(40));

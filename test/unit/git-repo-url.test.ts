@@ -23,6 +23,8 @@ test('different repositories, hosts and ports stay different', () => {
   assert.equal(sameRepository('https://github.com/acme/shop', 'https://gitlab.com/acme/shop'), false);
   assert.equal(sameRepository('https://git.local:8443/acme/shop', 'https://git.local/acme/shop'), false);
   assert.equal(sameRepository('not a url', 'not a url'), false);
+  assert.equal(sameRepository('https://github.com/Acme/Shop.git', 'git@github.com:acme/shop'), true, 'remote paths compare case-insensitively');
+  assert.equal(sameRepository('/srv/git/Shop', '/srv/git/shop'), false, 'local paths keep their case');
 });
 
 test('Azure DevOps and file URLs normalise too', () => {

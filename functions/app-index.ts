@@ -1,0 +1,72 @@
+/**
+ * An in-memory index of registered apps by repository, so a webhook delivery does not list and
+ * read blobs: it is refreshed in the background at most every few seconds (one shared refresh,
+ * the previous copy served meanwhile) and dropped at once when this process changes an app.
+ * Another instance's registration shows up within the refresh interval.
+ */
+import type { AppRecord, AppRegistry } from '../shared/apps/index.js';
+import { normaliseRepoUrl } from '../shared/git/index.js';
+
+/** How old the index may get before a delivery triggers a refresh. */
+export const APP_INDEX_TTL_MS = 3000;
+
+function keyOf(url: string): string | undefined {
+  try {
+    return normaliseRepoUrl(url);
+  } catch {
+    return undefined;
+  }
+}
+
+export class AppIndex {
+  private snapshot: { at: number; byRepository: Map<string, AppRecord[]> } | undefined;
+  private loading: Promise<Map<string, AppRecord[]>> | undefined;
+  private generation = 0;
+
+  constructor(
+    private readonly apps: AppRegistry,
+    private readonly ttlMs = APP_INDEX_TTL_MS,
+  ) {}
+
+  /** Forget the index (after a registration changed in this process). */
+  invalidate(): void {
+    this.generation++;
+    this.snapshot = undefined;
+    this.loading = undefined;
+  }
+
+  /** Apps registered for any of the repository URLs (each app once). */
+  async find(urls: readonly string[]): Promise<AppRecord[]> {
+    const index = await this.current();
+    const found = new Map<string, AppRecord>();
+    for (const key of new Set(urls.map(keyOf).filter((k): k is string => k !== undefined))) {
+      for (const app of index.get(key) ?? []) found.set(app.name, app);
+    }
+    return [...found.values()];
+  }
+
+  private current(): Promise<Map<string, AppRecord[]>> {
+    const fresh = this.snapshot && Date.now() - this.snapshot.at < this.ttlMs;
+    if (fresh) return Promise.resolve(this.snapshot!.byRepository);
+    if (!this.loading) {
+      const loading = this.load().finally(() => {
+        if (this.loading === loading) this.loading = undefined;
+      });
+      this.loading = loading;
+    }
+    // Serve the previous copy while one refresh runs; wait only when there is none.
+    return this.snapshot ? Promise.resolve(this.snapshot.byRepository) : this.loading!;
+  }
+
+  private async load(): Promise<Map<string, AppRecord[]>> {
+    const generation = this.generation;
+    const byRepository = new Map<string, AppRecord[]>();
+    for (const app of await this.apps.list()) {
+      const key = keyOf(app.repoUrl);
+      if (key !== undefined) byRepository.set(key, [...(byRepository.get(key) ?? []), app]);
+    }
+    // A registration changed while this load ran: its result may predate the change.
+    if (generation === this.generation) this.snapshot = { at: Date.now(), byRepository };
+    return byRepository;
+  }
+}
