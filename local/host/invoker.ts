@@ -90,14 +90,14 @@ export class Invoker {
     // hold the context strongly, that ephemeron cycle would survive every young-generation GC
     // (V8 only breaks it in a full GC): under load, scavenges grew several times slower. Log
     // hooks reach the context through a WeakRef instead.
-    const contextRef: { current?: WeakRef<object> } = {};
+    let contextRef: WeakRef<object> | undefined;
     const logHandler = (level: string, ...args: unknown[]) => {
       let lvl: LogLevel = fromFunctionsLevel(level);
       let message: string | undefined;
       if (logHooks.length > 0) {
         // Log hooks may rewrite level and message (worker semantics); they see user logs.
         message = formatArgs(args);
-        const hookCtx = { hookData: {}, appHookData: this.#appHookData, level, message, category: 'user', invocationContext: contextRef.current?.deref() };
+        const hookCtx = { hookData: {}, appHookData: this.#appHookData, level, message, category: 'user', invocationContext: contextRef?.deref() };
         for (const h of logHooks) void h(hookCtx);
         lvl = fromFunctionsLevel(hookCtx.level);
         message = hookCtx.message;
@@ -112,7 +112,7 @@ export class Invoker {
       triggerMetadata,
       options: fn.effectiveOptions,
     });
-    if (logHooks.length > 0) contextRef.current = new WeakRef(context);
+    if (logHooks.length > 0) contextRef = new WeakRef(context);
     for (const { binding, ext } of fn.suppliedInputs) {
       context.extraInputs.set(binding.name, ext.resolveInputBinding(binding, fn));
     }
