@@ -4,6 +4,8 @@
 // a correct final state, every environment serves exactly what its ledger `current` says,
 // revisions are 1..n without gap or duplicate, deployments of one environment never overlap,
 // and no process is left behind (Azurite exits with its host; no build step outlives a run).
+// Further kill points: while prod waits for an approval (approved after the restart), right
+// after approvals were sent, and during rollbacks requested through the API.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,6 +26,7 @@ import {
 } from '../support/reliability-host.js';
 
 const SECRET = 'crash-test-webhook-secret-9f3a';
+const ALICE = 'token-crash-alice-000000000001';
 const APPS = 5;
 const ENVS = ['dev', 'prod'] as const;
 
@@ -40,7 +43,10 @@ const apps: AppUnderTest[] = [];
 const hostPids: number[] = [];
 
 async function start(): Promise<ChildHost> {
-  host = await spawnConveyorHost({ root, env: { CRASH_WEBHOOK_SECRET: SECRET } });
+  host = await spawnConveyorHost({
+    root,
+    env: { CRASH_WEBHOOK_SECRET: SECRET, CONVEYOR_API_TOKENS: JSON.stringify({ [ALICE]: { id: 'alice@example.com' } }) },
+  });
   hostPids.push(host.pid);
   return host;
 }
@@ -70,6 +76,53 @@ async function waitForMoment(runIds: string[], when: (run: any) => boolean, time
     await new Promise((r) => setTimeout(r, 40));
   }
   return 'moment not seen (killed anyway)';
+}
+
+/**
+ * The invariants after every round: ledger gap-free and non-overlapping, one record per run and
+ * environment, `current` as expected and served by the environment, no stray processes.
+ */
+async function checkInvariants(expected: Record<string, { dev: string; prod: string }>): Promise<void> {
+  const ledger = ledgerOf(host.connectionString);
+  for (const app of apps) {
+    for (const env of ENVS) {
+      const { problems, records } = await ledgerInvariants(ledger, app.name, env);
+      assert.deepEqual(problems, [], `${app.name}/${env} ledger invariants`);
+      // Exactly one deployment record per run and environment: nothing lost, nothing doubled.
+      for (const runId of app.runs) {
+        const mine = records.filter((r) => r.runId === runId && r.kind === 'deploy');
+        assert.equal(mine.length, 1, `${app.name}/${env} has one record of ${runId}: ${JSON.stringify(records.map((r) => [r.revision, r.runId, r.status]))}`);
+      }
+      const current = await ledger.current(app.name, env);
+      assert.equal(current?.commit, expected[app.name]![env], `${app.name}/${env} current is the expected commit`);
+      const version = await served(app.ports[env]);
+      assert.equal(version?.commit, current?.commit, `${app.name}/${env} serves what the ledger's current says`);
+      assert.equal(version?.revision, String(current?.revision), `${app.name}/${env} serves the current revision`);
+    }
+  }
+
+  // No orphans: besides the live host and its Azurite, only the current environments'
+  // processes run from the test folder (no build step, no old revision, no old Azurite).
+  await new Promise((r) => setTimeout(r, 300));
+  const expectedReleaseDirs = new Set<string>();
+  for (const app of apps) {
+    for (const env of ENVS) {
+      const state = JSON.parse(readFileSync(join(root, 'data', 'targets', 'process', app.name, env, 'state.json'), 'utf8')) as { releaseDir: string; status: string };
+      assert.equal(state.status, 'running');
+      expectedReleaseDirs.add(state.releaseDir);
+    }
+  }
+  const strays = processesMentioning(root).filter(
+    (p) => p.pid !== host.pid && p.pid !== host.azurite?.pid && ![...expectedReleaseDirs].some((d) => p.cwd === d || p.cwd.startsWith(`${d}/`)),
+  );
+  assert.deepEqual(strays, [], 'no orphaned processes');
+}
+
+/** kill -9, check Azurite follows its host, restart. */
+async function crashAndRestart(): Promise<void> {
+  const { azuriteExitedMs } = await host.kill9();
+  assert.notEqual(azuriteExitedMs, undefined, 'Azurite exits by itself once its host is killed');
+  await start();
 }
 
 before(async () => {
@@ -132,40 +185,68 @@ describe('kill -9 during concurrent pipelines', () => {
         for (const env of ENVS) assert.equal(run.environments[env].status, 'Succeeded', `${run.runId} ${env}`);
       }
 
-      const ledger = ledgerOf(host.connectionString);
-      for (const [i, app] of apps.entries()) {
-        for (const env of ENVS) {
-          const { problems, records } = await ledgerInvariants(ledger, app.name, env);
-          assert.deepEqual(problems, [], `${app.name}/${env} ledger invariants`);
-          // Exactly one deployment record per run and environment: nothing lost, nothing doubled.
-          for (const runId of app.runs) {
-            const mine = records.filter((r) => r.runId === runId && r.kind === 'deploy');
-            assert.equal(mine.length, 1, `${app.name}/${env} has one record of ${runId}: ${JSON.stringify(records.map((r) => [r.revision, r.runId, r.status]))}`);
-          }
-          const current = await ledger.current(app.name, env);
-          assert.equal(current?.commit, commits[i], `${app.name}/${env} current is this round's commit`);
-          const version = await served(app.ports[env]);
-          assert.equal(version?.commit, current?.commit, `${app.name}/${env} serves what the ledger's current says`);
-          assert.equal(version?.revision, String(current?.revision), `${app.name}/${env} serves the current revision`);
-        }
-      }
-
-      // No orphans: besides the live host and its Azurite, only the current environments'
-      // processes run from the test folder (no build step, no old revision, no old Azurite).
-      await new Promise((r) => setTimeout(r, 300));
-      const expectedReleaseDirs = new Set<string>();
-      for (const app of apps) {
-        for (const env of ENVS) {
-          const state = JSON.parse(readFileSync(join(root, 'data', 'targets', 'process', app.name, env, 'state.json'), 'utf8')) as { releaseDir: string; status: string };
-          assert.equal(state.status, 'running');
-          expectedReleaseDirs.add(state.releaseDir);
-        }
-      }
-      const strays = processesMentioning(root).filter(
-        (p) => p.pid !== host.pid && p.pid !== host.azurite?.pid && ![...expectedReleaseDirs].some((d) => p.cwd === d || p.cwd.startsWith(`${d}/`)),
-      );
-      assert.deepEqual(strays, [], 'no orphaned processes');
+      await checkInvariants(Object.fromEntries(apps.map((a, i) => [a.name, { dev: commits[i]!, prod: commits[i]! }])));
       for (const pid of hostPids.slice(0, -1)) assert.equal(await waitGone(pid, 1000) !== undefined, true, `old host ${pid} is gone`);
     });
   }
+
+  test('round 4: killed while prod waits for approval, approved after the restart, killed again mid-deploy', async () => {
+    const gated = (p: { dev: number; prod: number }) =>
+      twoEnvPipeline({ ports: p, prodExtra: '    approval: { approvers: [alice@example.com], timeout: 1h }\n' });
+    const commits = await Promise.all(apps.map((a) => a.sample.commitPipeline(gated(a.ports), `gate prod of ${a.name}`)));
+    const runIds = await Promise.all(apps.map((a, i) => push(a, commits[i]!)));
+    const waiting = (r: any) => r.environments?.prod?.status === 'Pending' && r.environments.prod.approval?.waitingSince !== undefined;
+    await Promise.all(runIds.map((id) => host.waitForRun(id, waiting, 120_000)));
+    await crashAndRestart();
+
+    // Still waiting after the restart; approve everything, then kill while prod deploys.
+    for (const id of runIds) {
+      const run = await host.waitForRun(id, waiting, 60_000);
+      assert.equal(run.status, 'Running');
+      const res = await host.api(`/api/runs/${id}/environments/prod/approval`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}` }, json: { decision: 'approve' } });
+      assert.equal(res.status, 202, await res.text());
+    }
+    await new Promise((r) => setTimeout(r, 150));
+    await crashAndRestart();
+
+    const finals = await Promise.all(runIds.map((id) => host.waitForRun(id, (r) => FINAL_RUN_STATUSES.includes(r.status), 120_000)));
+    for (const run of finals) {
+      assert.equal(run.status, 'Succeeded', JSON.stringify(run, null, 2));
+      assert.deepEqual(run.environments.prod.approval.decisions.map((d: any) => d.by), ['alice@example.com'], 'the approval survived the crash, once');
+    }
+    await checkInvariants(Object.fromEntries(apps.map((a, i) => [a.name, { dev: commits[i]!, prod: commits[i]! }])));
+  });
+
+  test('round 5: killed during rollbacks requested through the API; every rollback completes once', async () => {
+    const ledger = ledgerOf(host.connectionString);
+    const before = await Promise.all(apps.map(async (a) => ({ current: (await ledger.current(a.name, 'dev'))!, target: (await ledger.lastGood(a.name, 'dev', { before: (await ledger.current(a.name, 'dev'))!.revision }))! })));
+    const operations: string[] = [];
+    for (const app of apps) {
+      const res = await host.api(`/api/apps/${app.name}/environments/dev/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}` }, json: { reason: 'crash test' } });
+      const body = (await res.json()) as { statusUrl: string };
+      assert.equal(res.status, 202, JSON.stringify(body));
+      operations.push(new URL(body.statusUrl).pathname);
+    }
+    await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 800)));
+    await crashAndRestart();
+    for (const path of operations) {
+      let op: any;
+      for (let i = 0; i < 600; i++) {
+        const res = await host.api(path).catch(() => undefined);
+        if (res?.status === 200) {
+          op = await res.json();
+          if (['Succeeded', 'Failed', 'Errored', 'Aborted'].includes(op.status)) break;
+        } else await res?.body?.cancel();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(op?.status, 'Succeeded', `${path}: ${JSON.stringify(op)}`);
+    }
+    for (const [i, app] of apps.entries()) {
+      const history = (await ledgerInvariants(ledger, app.name, 'dev')).records;
+      const rollbacks = history.filter((r) => r.kind === 'rollback' && r.revision > before[i]!.current.revision);
+      assert.equal(rollbacks.length, 1, `${app.name}: exactly one rollback record`);
+      assert.equal(rollbacks[0]!.rollbackOf, before[i]!.target.revision);
+    }
+    await checkInvariants(Object.fromEntries(apps.map((a, i) => [a.name, { dev: before[i]!.target.commit, prod: before[i]!.current.commit }])));
+  });
 });

@@ -1,6 +1,7 @@
 // Hostile input through public HTTP on the embedded default:
 // - every endpoint fuzzed with fast-check (random bodies, wrong content types, invalid UTF-8,
-//   deep nesting, `..` / `%2F` / control characters in path segments, any key): never a 5xx,
+//   deep nesting, `..` / `%2F` / control characters in path segments, any key, bogus
+//   Authorization headers): never a 5xx,
 //   every error is problem+json, and the stored state (every blob) is byte-identical after;
 // - huge bodies and lying Content-Length: 413;
 // - webhooks: wrong or missing signature, a signature over another body, a valid signature
@@ -104,6 +105,7 @@ const contentType = fc.constantFrom(
   'multipart/form-data; boundary=zzz', 'application/problem+json', '*/*', 'application/xml', 'application/json; charset=latin1', 'garbage',
 );
 const keyChoice = fc.constantFrom<'none' | 'function' | 'admin' | 'wrong'>('none', 'function', 'admin', 'wrong');
+const authorization = fc.constantFrom(undefined, 'Bearer not-a-token-at-all-000', `Bearer ${'x'.repeat(5000)}`, 'Basic Zm9vOmJhcg==', 'garbage', 'Bearer ');
 const query = fc.constantFrom('', '?code=', '?code=wrong', '?pageSize=-1', '?pageSize=999999999', '?continuation=%00%FF', '?pageSize=abc&continuation=..%2F..', '?a=1&a=2');
 
 function expectProblem(res: RawResponse, what: string): void {
@@ -121,18 +123,19 @@ describe('every endpoint, fuzzed', () => {
     const before = await dumpBlobs(conveyor.host.storage!.connectionString);
     const seen = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...ENDPOINTS), fc.array(segment, { minLength: 3, maxLength: 3 }), body, contentType, keyChoice, query, fc.boolean(), async (ep, segs, b, type, key, q, otherMethod) => {
+      fc.asyncProperty(fc.constantFrom(...ENDPOINTS), fc.array(segment, { minLength: 3, maxLength: 3 }), body, contentType, keyChoice, query, fc.boolean(), authorization, async (ep, segs, b, type, key, q, otherMethod, auth) => {
         let i = 0;
         const path = ep.path.replace(/\{\}/g, () => segs[i++]!) + q;
         const method = otherMethod ? (['PATCH', 'POST', 'PUT', 'DELETE', 'GET'] as const)[path.length % 5]! : ep.method;
         const headers: Record<string, string> = {};
         if (type) headers['content-type'] = type;
+        if (auth !== undefined) headers.authorization = auth;
         if (key !== 'none') headers['x-functions-key'] = key === 'admin' ? conveyor.host.keys.master : key === 'function' ? conveyor.host.keys.function : 'not-a-key';
         if (ep.path.startsWith('/api/webhooks')) {
           headers['x-github-event'] = 'push';
           headers['x-hub-signature-256'] = `sha256=${'ab'.repeat(32)}`;
         }
-        const res = await rawRequest({ port, method: method === 'GET' && b !== undefined ? 'GET' : method, path, headers, body: b });
+        const res = await rawRequest({ port, method, path, headers, body: b });
         seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
         const what = `${method} ${path.slice(0, 200)} (${type ?? 'no type'}, key ${key})`;
         expectProblem(res, what);
@@ -284,7 +287,7 @@ describe('untrusted values never reach a shell', () => {
     if (out) rmSync(out, { recursive: true, force: true });
   });
 
-  test('branch names, pusher names and e-mails full of shell metacharacters arrive verbatim as variables', async () => {
+  test('branch names, pusher names and e-mails, commit messages and authors full of shell metacharacters: only ever variables', async () => {
     const m = (n: number) => join(out, `marker-${n}`);
     const branches = [`x$(touch\${IFS}${m(1)})`, `y;touch\${IFS}${m(2)};#\`touch\${IFS}${m(3)}\`|&<>'"`];
     const pusher = { name: `\`touch ${m(4)}\` $(touch ${m(5)})`, email: `a$(touch\${IFS}${m(6)})@example.com;touch ${m(7)}` };
@@ -299,8 +302,10 @@ describe('untrusted values never reach a shell', () => {
       const commit = await injSample.commitChange(`hostile branch #${i + 1}: $(touch ${m(8)}) \`touch ${m(9)}\``);
       const hook = await injSample.pushWebhook({ secret: SECRET_A, commit, ref: `refs/heads/${branch}` });
       // Re-sign a payload whose pusher is hostile too.
-      const payload = JSON.parse(hook.body.toString()) as { pusher: { name: string; email: string } };
+      const payload = JSON.parse(hook.body.toString()) as { pusher: { name: string; email: string }; head_commit: { message: string; author: { name: string } } };
       payload.pusher = pusher;
+      payload.head_commit.message = `$(touch ${m(10)}); \`touch ${m(10)}\``;
+      payload.head_commit.author.name = `Eve $(touch ${m(11)})`;
       const b = Buffer.from(JSON.stringify(payload));
       const sent = await fetch(`${conveyor.origin}/api/webhooks/github`, {
         method: 'POST',
@@ -315,6 +320,6 @@ describe('untrusted values never reach a shell', () => {
       assert.equal(readFileSync(join(out, `branch-${commit}.txt`), 'utf8'), `${branch}\n`, 'the build saw the branch verbatim');
       assert.equal(readFileSync(join(out, `pusher-${commit}.txt`), 'utf8'), `${pusher.email}\n`, 'the build saw the pusher verbatim');
     }
-    for (let n = 1; n <= 9; n++) assert.equal(existsSync(m(n)), false, `marker ${n} was never created: nothing was spliced into a command`);
+    for (let n = 1; n <= 11; n++) assert.equal(existsSync(m(n)), false, `marker ${n} was never created: nothing was spliced into a command`);
   });
 });

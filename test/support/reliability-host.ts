@@ -330,7 +330,7 @@ export function filesUnder(dir: string): string[] {
 }
 
 /** A two-environment (dev, prod) pipeline for the sample service, with a configurable build. */
-export function twoEnvPipeline(options: { ports: { dev: number; prod: number }; build?: string; test?: string; start?: string; verifyRetries?: number }): string {
+export function twoEnvPipeline(options: { ports: { dev: number; prod: number }; build?: string; test?: string; start?: string; verifyRetries?: number; prodExtra?: string }): string {
   const env = (name: 'dev' | 'prod') => `  - name: ${name}
     target:
       type: process
@@ -345,7 +345,7 @@ export function twoEnvPipeline(options: { ports: { dev: number; prod: number }; 
           retries: ${options.verifyRetries ?? 3}
           interval: 200ms
     rollback: auto
-`;
+${name === 'prod' ? (options.prodExtra ?? '') : ''}`;
   return `version: 1
 build:
   command: ${JSON.stringify(options.build ?? 'mkdir -p dist && cp server.js dist/')}
