@@ -94,8 +94,10 @@ export async function receiveWebhook(request: HttpRequest, context: InvocationCo
       if (parsed.kind === 'ping') return { status: 200, jsonBody: { status: 'pong', reason: 'the ping names no repository; nothing to check' } };
       return problem(400, `${provider.displayName} webhook names no repository: ${parsed.kind === 'ignored' ? parsed.reason : 'unsupported event'}`);
     }
-    const candidates = await services().appIndex.find(repository.urls);
-    if (candidates.length === 0) return problem(404, `no app is registered for repository ${repository.fullName}`);
+    // Only apps registered for this provider: otherwise a GitHub HMAC key would also be
+    // accepted as a GitLab token sent in the clear (the delivery format is the caller's choice).
+    const candidates = (await services().appIndex.find(repository.urls)).filter((app) => app.provider === name);
+    if (candidates.length === 0) return problem(404, `no app is registered for repository ${repository.fullName} with provider ${name}`);
 
     // Only apps whose secret signed this exact body are acted on (another app sharing the
     // repository with a different secret is not).

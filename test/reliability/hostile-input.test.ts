@@ -202,9 +202,10 @@ describe('webhook refusals', () => {
       { what: 'sha1 signature', body: hook.body, headers: withSig(`sha1=${createHmac('sha1', SECRET_A).update(hook.body).digest('hex')}`), expect: [401] },
       { what: 'signature over a different body', body: Buffer.from(hook.body.toString().replace('"forced":false', '"forced":true')), headers: hook.headers, expect: [401] },
       { what: "app A's secret signing app B's repository", body: other.body, headers: { ...other.headers, 'x-hub-signature-256': sign(SECRET_A, other.body) }, expect: [401] },
+      { what: "a GitLab-format delivery carrying app A's GitHub secret as its token", body: (await sampleA.pushWebhook({ provider: 'gitlab', secret: SECRET_A })).body, headers: (await sampleA.pushWebhook({ provider: 'gitlab', secret: SECRET_A })).headers, provider: 'gitlab', expect: [404] },
       { what: 'no event header', body: hook.body, headers: (({ 'x-github-event': _e, ...h }) => h)(hook.headers), expect: [400, 401] },
-      { what: 'gitlab format with a wrong token', body: (await sampleA.pushWebhook({ provider: 'gitlab', secret: 'nope' })).body, headers: (await sampleA.pushWebhook({ provider: 'gitlab', secret: 'nope' })).headers, provider: 'gitlab', expect: [401] },
-      { what: 'azure devops format with wrong credentials', body: (await sampleA.pushWebhook({ provider: 'azure-devops', secret: 'u:nope' })).body, headers: (await sampleA.pushWebhook({ provider: 'azure-devops', secret: 'u:nope' })).headers, provider: 'azure-devops', expect: [401] },
+      { what: 'gitlab format with a wrong token', body: (await sampleA.pushWebhook({ provider: 'gitlab', secret: 'nope' })).body, headers: (await sampleA.pushWebhook({ provider: 'gitlab', secret: 'nope' })).headers, provider: 'gitlab', expect: [404] },
+      { what: 'azure devops format with wrong credentials', body: (await sampleA.pushWebhook({ provider: 'azure-devops', secret: 'u:nope' })).body, headers: (await sampleA.pushWebhook({ provider: 'azure-devops', secret: 'u:nope' })).headers, provider: 'azure-devops', expect: [404] },
     ];
     for (const c of cases) {
       const res = await post(c.body, c.headers, c.provider);
