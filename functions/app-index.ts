@@ -25,8 +25,15 @@ export class AppIndex {
 
   constructor(
     private readonly apps: AppRegistry,
+    /** Told of every app each time the index loads (e.g. to register their secrets for redaction). */
+    private readonly onLoad: (apps: readonly AppRecord[]) => void = () => undefined,
     private readonly ttlMs = APP_INDEX_TTL_MS,
   ) {}
+
+  /** Loads the index if there is none yet (so `onLoad` has seen every app). */
+  async ensureLoaded(): Promise<void> {
+    await this.current();
+  }
 
   /** Forget the index (after a registration changed in this process). */
   invalidate(): void {
@@ -61,7 +68,9 @@ export class AppIndex {
   private async load(): Promise<Map<string, AppRecord[]>> {
     const generation = this.generation;
     const byRepository = new Map<string, AppRecord[]>();
-    for (const app of await this.apps.list()) {
+    const apps = await this.apps.list();
+    this.onLoad(apps);
+    for (const app of apps) {
       const key = keyOf(app.repoUrl);
       if (key !== undefined) byRepository.set(key, [...(byRepository.get(key) ?? []), app]);
     }

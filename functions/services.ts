@@ -58,7 +58,11 @@ export function createServices(env: Readonly<Record<string, string | undefined>>
   return {
     settings,
     apps,
-    appIndex: new AppIndex(apps),
+    // Every app's webhook secret joins the redaction list as soon as the apps are known, so a
+    // step resumed after a restart cannot print one before its app's next webhook.
+    appIndex: new AppIndex(apps, (all) => {
+      for (const app of all) for (const value of (env[app.webhookSecretSetting] ?? '').split(',')) secrets.add(value.trim());
+    }),
     ledger: new DeploymentLedger(state),
     runs: new RunStore(state),
     artifacts: new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts)),

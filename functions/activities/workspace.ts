@@ -30,6 +30,7 @@ export function logName(subject: RunSubject, step: string): string {
  */
 export async function runLoggedStep(subject: RunSubject, stepName: string, step: CommandStep, cwd: string): Promise<StepResult & { logName: string }> {
   const s = services();
+  await s.appIndex.ensureLoaded();
   const name = logName(subject, stepName);
   const sink = await BlobLogSink.open(s.logs, name);
   try {

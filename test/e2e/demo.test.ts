@@ -97,7 +97,7 @@ describe('npm run demo', () => {
     assert.match(text, /approval recorded \(202\)/);
     assert.match(text, /prod\s+Succeeded/);
     assert.match(text, /dev\s+Failed.*verification failed in dev/);
-    assert.match(text, /dev\s+-> rolled back automatically \(ledger revision \d+\); :\d+ serves [0-9a-f]{7}/);
+    assert.match(text, /dev\s+-> rolled back automatically to revision \d+; :\d+ serves [0-9a-f]{7}/);
     assert.match(text, /the run Failed and dev rolled back by itself/);
     assert.match(text, /staging and prod were not touched \(Skipped\)/);
     assert.match(text, /✓ dev :\d+ serves [0-9a-f]{7} .* "Hello from walkthrough \d+, change 2"/);
