@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createServer, request } from 'node:http';
+import { request } from 'node:http';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Well-known development account of every Azure storage emulator (public, not a secret). */
@@ -35,20 +35,6 @@ export interface RunningAzurite {
   /** Full connection string usable by the Azure SDKs and the Functions host. */
   readonly connectionString: string;
   stop(): Promise<void>;
-}
-
-/** Finds a free TCP port on the loopback interface. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Connection string for an emulator on 127.0.0.1 with the given ports. */
@@ -84,68 +70,59 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-/** Starts Azurite (blob, queue and table) and resolves once the blob endpoint answers. */
+/** Starts Azurite (blob, queue and table) and resolves once every service listens and the blob endpoint answers. */
 export async function startAzurite(options: AzuriteOptions): Promise<RunningAzurite> {
   mkdirSync(options.location, { recursive: true });
-  // Free ports are picked before Azurite binds them, so a parallel process can take one in
-  // between; when the ports were ours to choose, such a clash is retried with fresh ones.
-  const choosing = options.blobPort === undefined || options.queuePort === undefined || options.tablePort === undefined;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(options);
-    } catch (err) {
-      if (!choosing || attempt >= 3 || !(err instanceof PortClashError)) throw err;
-    }
-  }
-}
-
-class PortClashError extends Error {}
-
-async function startOnce(options: AzuriteOptions): Promise<RunningAzurite> {
-  const blobPort = options.blobPort ?? (await freePort());
-  const queuePort = options.queuePort ?? (await freePort());
-  const tablePort = options.tablePort ?? (await freePort());
+  // Ports not given are bound by Azurite itself (port 0) and read back from its start-up lines:
+  // picking "free" ports first would race with other processes doing the same.
   const args = [
     azuriteBin(),
     '--silent',
     '--disableTelemetry',
     '--skipApiVersionCheck',
     '--location', options.location,
-    '--blobHost', '127.0.0.1', '--blobPort', String(blobPort),
-    '--queueHost', '127.0.0.1', '--queuePort', String(queuePort),
-    '--tableHost', '127.0.0.1', '--tablePort', String(tablePort),
+    '--blobHost', '127.0.0.1', '--blobPort', String(options.blobPort ?? 0),
+    '--queueHost', '127.0.0.1', '--queuePort', String(options.queuePort ?? 0),
+    '--tableHost', '127.0.0.1', '--tablePort', String(options.tablePort ?? 0),
   ];
   if (options.debugLog) args.push('--debug', options.debugLog);
   // stdin is a pipe the child watches (parent-watch.js): if this process dies, Azurite exits.
   const watch = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'parent-watch.js')).href;
-  const child: ChildProcess = spawn(process.execPath, ['--import', watch, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['--import', watch, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin?.on('error', () => {});
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const ports: Partial<Record<'Blob' | 'Queue' | 'Table', number>> = {};
+  let stdout = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout = (stdout + d.toString()).slice(-8000);
+    for (const m of stdout.matchAll(/Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/[^:\s]+:(\d+)/g)) {
+      ports[m[1] as 'Blob' | 'Queue' | 'Table'] = Number(m[2]);
+    }
   });
   let exited = false;
   const exitPromise = new Promise<void>((resolve) => child.once('exit', () => {
     exited = true;
     resolve();
   }));
-  const failed = () => {
-    const text = stderr.trim() || 'no output';
-    return /EADDRINUSE/.test(text) ? new PortClashError(`Azurite port clash: ${text}`) : new Error(`Azurite exited during start-up: ${text}`);
-  };
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
-  while (!(await ping(blobPort))) {
-    if (exited) throw failed();
+  const ready = async () => ports.Blob !== undefined && ports.Queue !== undefined && ports.Table !== undefined && (await ping(ports.Blob));
+  while (!(await ready())) {
+    if (exited) throw new Error(`Azurite exited during start-up: ${stderr.trim() || stdout.trim() || 'no output'}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`Azurite did not answer on port ${blobPort} within the start timeout`);
+      throw new Error(`Azurite did not start within the start timeout: ${stderr.trim() || stdout.trim() || 'no output'}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  // The answer may have come from whoever else holds the port: make sure ours is the one alive.
-  await new Promise((r) => setTimeout(r, 50));
-  if (exited) throw failed();
+  // Keep draining its output so a chatty emulator never blocks on a full pipe.
+  child.stdout?.resume();
+  const blobPort = ports.Blob!;
+  const queuePort = ports.Queue!;
+  const tablePort = ports.Table!;
 
   return {
     blobPort,
