@@ -11,6 +11,10 @@ const shutdown = () => {
   process.kill(process.pid, 'SIGTERM');
   setTimeout(() => process.exit(0), 5000).unref();
 };
+// With the parent gone, writing the shutdown messages to its pipes fails with EPIPE; that must
+// not crash the emulator before it has flushed its metadata.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
 process.stdin.on('end', shutdown);
 process.stdin.on('close', shutdown);
 process.stdin.on('error', shutdown);
