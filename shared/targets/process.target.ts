@@ -282,6 +282,9 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
         await rm(incoming, { recursive: true, force: true });
         return { ok: false, reason: `could not stop the running revision ${previous.revision}: ${stopped.reason}`, logTail: '' };
       }
+      // On a loaded machine the stopped revision's listener can outlive its process by a
+      // moment; give the port a little time before calling it someone else's.
+      if (stopped.wasRunning) await waitUntil(async () => !(await portAcceptsConnections(spec.port, 200)), 5_000);
       // No separate "stopped" record for the old revision: the next write (the new
       // revision starting, or failing) follows at once, and until then a status read
       // reports the old one as exited, which is true.
