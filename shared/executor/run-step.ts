@@ -105,6 +105,16 @@ class Tail {
   }
 }
 
+/**
+ * How a step runs: a watcher in the step's process group reads fd 3, whose other end only
+ * Conveyor holds; if Conveyor dies (even kill -9) the read ends and the watcher kills the whole
+ * group, so a step never outlives the process that would record its result (the restarted host
+ * runs it again, and two copies must not share a workspace). Then `exec` replaces this shell by
+ * the step's own `bash -c` (same pid and group, fd 3 closed), so exit codes and signals are the
+ * command's own. The command arrives as `$1`, never spliced into the script.
+ */
+const WATCHED_STEP = '{ while read -r -u 3 _; do :; done; kill -KILL 0; } </dev/null >/dev/null 2>&1 & exec bash -c "$1" 3<&-';
+
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
@@ -124,13 +134,16 @@ export async function runStep(options: StepOptions): Promise<StepResult> {
   if (!existsSync(options.cwd)) throw new ExternalFailureError(`workspace folder ${options.cwd} does not exist`);
   const started = performance.now();
 
-  const child = spawn('bash', ['-c', options.command], {
+  const child = spawn('bash', ['-c', WATCHED_STEP, 'conveyor-step', options.command], {
     cwd: options.cwd,
     env: stepEnvironment(options),
     // Own process group: `kill(-pid)` reaches everything the step starts.
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // fd 3: the lifeline (see WATCHED_STEP); this process holds its other end.
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
+  const lifeline = child.stdio[3] as import('node:net').Socket | null;
+  lifeline?.on('error', () => {});
 
   const emit = (text: string) => {
     if (!text) return;
@@ -138,7 +151,7 @@ export async function runStep(options: StepOptions): Promise<StepResult> {
     options.log.write(text);
   };
   // One decoder + redactor per stream: interleaving would otherwise split characters and secrets.
-  const streams = [child.stdout, child.stderr].map((stream) => {
+  const streams = [child.stdout!, child.stderr!].map((stream) => {
     const decoder = new StringDecoder('utf8');
     const redactor = new StreamingRedactor(registry);
     stream.on('data', (chunk: Buffer) => emit(redactor.push(decoder.write(chunk))));
@@ -188,6 +201,7 @@ export async function runStep(options: StepOptions): Promise<StepResult> {
     killGroup(pid, 'SIGKILL');
   }
   if (killTimer) clearTimeout(killTimer);
+  lifeline?.destroy();
   const durationMs = Math.round(performance.now() - started);
   if (timedOut) emit(`\n[conveyor] step timed out after ${options.timeoutMs} ms; process group killed\n`);
   await options.log.flush();

@@ -186,3 +186,40 @@ test('output streams to an append blob that can be read while the step is still 
   const full = await readLog(container, path);
   assert.equal(full, 'first part\nsecret is ***\nsecond part\n');
 });
+
+test('a step dies with the process that runs it, even when that process is killed with SIGKILL', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'conveyor-lifeline-'));
+  try {
+    const pidFile = join(dir, 'sleeper.pid');
+    const executor = new URL('../../shared/executor/index.js', import.meta.url).href;
+    // A stand-in for the host: runs a step that starts a long sleep, and is then killed.
+    const script = `
+      const { runStep, MemoryLogSink } = await import(${JSON.stringify(executor)});
+      runStep({ command: 'sleep 60 & echo $! > ${pidFile}; wait', cwd: ${JSON.stringify(dir)}, timeoutMs: 120000,
+        conveyorVars: { app: 'shop', commit: '${'a'.repeat(40)}' }, log: new MemoryLogSink() });
+      setInterval(() => {}, 1000);`;
+    const { spawn } = await import('node:child_process');
+    const host = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+    const until = Date.now() + 10_000;
+    while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim() === '') {
+      assert.ok(Date.now() < until, 'the step started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const sleeper = Number(readFileSync(pidFile, 'utf8').trim());
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    assert.ok(alive(sleeper), 'the sleep runs');
+    host.kill('SIGKILL');
+    const gone = Date.now() + 5_000;
+    while (alive(sleeper) && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(alive(sleeper), false, 'the step was killed with its host');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
