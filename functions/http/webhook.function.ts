@@ -43,11 +43,13 @@ function remember(runId: string): void {
   if (knownRuns.size > 10_000) knownRuns.delete(knownRuns.values().next().value as string);
 }
 
-async function startRun(client: df.DurableClient, request: HttpRequest, app: AppRecord, event: PushEvent): Promise<RunAck> {
+async function startRun(getClient: () => df.DurableClient, request: HttpRequest, app: AppRecord, event: PushEvent): Promise<RunAck> {
   const runId = runIdFor(app.name, event.commit);
   const statusUrl = runStatusUrl(request, runId);
   const duplicate: RunAck = { app: app.name, status: 'duplicate', runId, statusUrl, reason: `commit ${event.commit.slice(0, 12)} already has run ${runId}` };
   if (knownRuns.has(runId)) return duplicate;
+  // The durable client is built only when needed: it costs more than the rest of an ack.
+  const client = getClient();
   if (await client.getStatus(runId).catch(() => undefined)) {
     remember(runId);
     return duplicate;
@@ -124,8 +126,7 @@ export async function receiveWebhook(request: HttpRequest, context: InvocationCo
         acks.push({ app: app.name, status: 'ignored', reason: `branch ${event.branch ?? event.ref} is not tracked by ${app.name} (tracks ${app.branches.join(', ')})` });
         continue;
       }
-      client ??= df.getClient(context);
-      acks.push(await startRun(client, request, app, event));
+      acks.push(await startRun(() => (client ??= df.getClient(context)), request, app, event));
     }
     const started = acks.filter((a) => a.status === 'started');
     const first = started[0] ?? acks.find((a) => a.status === 'duplicate');
