@@ -10,6 +10,7 @@ import { services } from '../services.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, HttpProblem } from './problem.js';
 import { appView } from './read.function.js';
+import { identify } from './identity.js';
 
 function etagHeaders(etag: string): Record<string, string> {
   return { etag: `"${etag.replace(/"/g, '')}"` };
@@ -24,6 +25,8 @@ function ifMatch(request: HttpRequest): string | undefined {
 export async function putApp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   try {
     const name = request.params.app ?? '';
+    // Registration needs the admin key; who did it is recorded when the caller identifies.
+    const who = identify(request);
     const body = await readJsonBody(request, appChangesSchema.extend({ name: z.string().optional() }));
     if (body.name !== undefined && body.name !== name) throw new HttpProblem(400, `body names app ${JSON.stringify(body.name)} but the URL names ${JSON.stringify(name)}`);
     const { name: _ignored, ...changes } = body;
@@ -34,7 +37,7 @@ export async function putApp(request: HttpRequest, context: InvocationContext): 
     });
     services().appIndex.invalidate();
     if (!existing) {
-      const created = await apps.create({ ...changes, name } as AppInput);
+      const created = await apps.create({ ...changes, name } as AppInput, who?.id);
       return { status: 201, headers: { ...etagHeaders(created.etag), location: new URL(request.url).pathname }, jsonBody: created.value };
     }
     const expected = ifMatch(request) ?? existing.etag;
