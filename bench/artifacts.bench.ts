@@ -7,22 +7,11 @@ import { join } from 'node:path';
 import { ArtifactStore, packArtifact } from '../shared/artifacts/index.js';
 import { containerClient, CONTAINERS, ensureContainer } from '../shared/storage/blob-store.js';
 import { startAzurite } from '../local/storage/azurite.js';
-import { fmt, type BenchRow } from './harness.js';
+import { fmt, type BenchRow, rng } from './harness.js';
 
 const TOTAL_MB = Number(process.env.BENCH_ARTIFACT_MB ?? 96);
 const FILES = 1500;
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A build output of realistic compressibility: two thirds JavaScript-like text (compresses

@@ -7,24 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GitCache } from '../shared/git/index.js';
-import { fmt, percentile, type BenchRow } from './harness.js';
+import { fmt, percentile, type BenchRow, rng } from './harness.js';
 
 const FILES = Number(process.env.BENCH_CHECKOUT_FILES ?? 3000);
 const COMMITS = Number(process.env.BENCH_CHECKOUT_COMMITS ?? 5000);
 const CHANGES_PER_COMMIT = 10;
 const WARM_RUNS = 7;
 
-/** Deterministic PRNG (mulberry32) so every run generates the same repository. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = 'const let return function import export await async value index build deploy verify commit branch artifact digest ledger revision environment target process port health check retry interval timeout approval rollback'.split(' ');
 

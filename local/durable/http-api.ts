@@ -173,16 +173,7 @@ export class DurableHttpApi {
         }
       }
       if (method === 'POST' && b === 'raiseEvent' && c && seg.length === 4) {
-        const body = await readBody(req);
-        let input: string | null = null;
-        if (body.length > 0) {
-          try {
-            JSON.parse(body);
-          } catch {
-            throw new HttpError(400, 'the event data must be valid JSON');
-          }
-          input = body;
-        }
+        const input = await readJsonText(req, 'the event data');
         return this.outcome(res, await this.engine.raiseEvent(a, c, input), a);
       }
       if (method === 'POST' && seg.length === 3 && (b === 'terminate' || b === 'suspend' || b === 'resume')) {
@@ -262,16 +253,7 @@ export class DurableHttpApi {
   }
 
   private async startNew(req: IncomingMessage, res: ServerResponse, fn: string, id: string | undefined, q: URLSearchParams): Promise<void> {
-    const body = await readBody(req);
-    let input: string | null = null;
-    if (body.length > 0) {
-      try {
-        JSON.parse(body);
-      } catch {
-        throw new HttpError(400, 'the orchestration input must be valid JSON');
-      }
-      input = body;
-    }
+    const input = await readJsonText(req, 'the orchestration input');
     const started = await this.engine.startNew(fn, input, id || undefined, q.get('version') ?? undefined);
     if (!started.ok) throw new HttpError(started.code === 'exists' ? 409 : 400, started.message);
     const timeout = Number(q.get('timeout'));
@@ -375,4 +357,16 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   const text = JSON.stringify(body ?? null);
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', ...headers });
   res.end(text);
+}
+
+/** The request body as JSON text (null when empty); invalid JSON is a 400 naming `what`. */
+async function readJsonText(req: IncomingMessage, what: string): Promise<string | null> {
+  const body = await readBody(req);
+  if (body.length === 0) return null;
+  try {
+    JSON.parse(body);
+  } catch {
+    throw new HttpError(400, `${what} must be valid JSON`);
+  }
+  return body;
 }

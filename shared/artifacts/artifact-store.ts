@@ -6,18 +6,14 @@
  * If-None-Match: * so an existing digest is never uploaded (or overwritten) again, and a
  * download is verified against the digest in its name before anyone extracts it.
  */
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
 import { ConflictError, CorruptDataError, NotFoundError } from '../errors.js';
 import { createJson, ensureContainer, mapStorageError, readJson, storageStatus } from '../storage/blob-store.js';
-import { assertDigest, packArtifact, type ArtifactDigest, type PackOptions } from './pack.js';
+import { assertDigest, packArtifact, writeHashed, type ArtifactDigest, type PackOptions } from './pack.js';
 
 /** Metadata recorded beside each artifact. */
 export const artifactMetadataSchema = z.object({
@@ -168,17 +164,7 @@ export class ArtifactStore {
     }
     const body = res.readableStreamBody;
     if (!body) throw new CorruptDataError(`artifact ${digest} has no content`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    await pipeline(body, tap, createWriteStream(destFile));
-    const actual = `sha256:${hash.digest('hex')}`;
+    const { digest: actual, size } = await writeHashed(body, destFile);
     if (actual !== digest) {
       await rm(destFile, { force: true });
       throw new CorruptDataError(`artifact ${digest} failed verification: its content hashes to ${actual}`);

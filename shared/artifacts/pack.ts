@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isAbsolute, join, posix, resolve, sep } from 'node:path';
 import * as tar from 'tar';
@@ -148,6 +148,12 @@ export async function packArtifact(workspace: string, paths: readonly string[], 
     },
     list,
   );
+  const { digest, size } = await writeHashed(pack as unknown as Readable, destFile);
+  return { file: destFile, digest, size, entries: list, contentBytes };
+}
+
+/** Streams `source` into `destFile`, hashing the bytes on the way: resolves their sha256 digest and size. */
+export async function writeHashed(source: NodeJS.ReadableStream | Readable, destFile: string): Promise<{ digest: ArtifactDigest; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
   const tap = new Transform({
@@ -157,8 +163,8 @@ export async function packArtifact(workspace: string, paths: readonly string[], 
       cb(null, chunk);
     },
   });
-  await pipeline(pack, tap, createWriteStream(destFile));
-  return { file: destFile, digest: `sha256:${hash.digest('hex')}`, size, entries: list, contentBytes };
+  await pipeline(source, tap, createWriteStream(destFile));
+  return { digest: `sha256:${hash.digest('hex')}` as ArtifactDigest, size };
 }
 
 /** sha256 digest of a file's bytes. */
