@@ -8,6 +8,7 @@ import { AppRegistry } from '../shared/apps/index.js';
 import { ArtifactStore } from '../shared/artifacts/index.js';
 import { GitCache } from '../shared/git/index.js';
 import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
+import { MetricsIndex } from '../shared/metrics/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
@@ -30,6 +31,8 @@ export interface Services {
   workspaces: string;
   /** Apps by repository, cached for webhook deliveries. */
   appIndex: AppIndex;
+  /** Per-environment index of the ledger for DORA metrics. */
+  metrics: MetricsIndex;
 }
 
 let cached: Services | undefined;
@@ -55,6 +58,8 @@ export function createServices(env: Readonly<Record<string, string | undefined>>
     // reported by identity.ts
   }
   const apps = new AppRegistry(state);
+  const ledger = new DeploymentLedger(state);
+  const runs = new RunStore(state);
   return {
     settings,
     apps,
@@ -63,8 +68,9 @@ export function createServices(env: Readonly<Record<string, string | undefined>>
     appIndex: new AppIndex(apps, (all) => {
       for (const app of all) for (const value of (env[app.webhookSecretSetting] ?? '').split(',')) secrets.add(value.trim());
     }),
-    ledger: new DeploymentLedger(state),
-    runs: new RunStore(state),
+    ledger,
+    runs,
+    metrics: new MetricsIndex(state, ledger, runs),
     artifacts: new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts)),
     git: new GitCache({
       cacheDir: join(settings.dataDir, 'git-cache'),

@@ -32,5 +32,10 @@ export async function recordDeployment(input: ActivityInput<'recordDeployment'>)
       if (!(err instanceof ConflictError)) throw err;
     });
   }
+  // Keep the metrics index current while the records are fresh. Best effort: a metrics read
+  // catches the index up from the ledger anyway, so a failure here loses nothing.
+  await services()
+    .metrics.catchUp(input.app, input.environment)
+    .catch(() => undefined);
   return { revision: record.revision };
 }

@@ -26,10 +26,26 @@ export interface EnvironmentView {
   actual?: { revision?: string; commit?: string; state: string };
 }
 
-/** What runs in each environment of an app. */
+/**
+ * `names` in promotion order: the order `order` declares first, then any others (environments
+ * removed from the pipeline since) alphabetically.
+ */
+export function inPromotionOrder(names: readonly string[], order: readonly string[] | undefined): string[] {
+  const rank = new Map((order ?? []).map((name, i) => [name, i]));
+  return [...names].sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The environments of an app that have a ledger, in the promotion order its newest run declared. */
+export async function environmentNames(app: string): Promise<string[]> {
+  const { ledger, runs } = services();
+  const [names, recent] = await Promise.all([ledger.environments(app), runs.list(app, { pageSize: 5 })]);
+  return inPromotionOrder(names, recent.runs.find((r) => r.environmentOrder?.length)?.environmentOrder);
+}
+
+/** What runs in each environment of an app, in promotion order. */
 export async function environmentMatrix(app: string): Promise<EnvironmentView[]> {
   const { ledger, targets } = services();
-  const names = await ledger.environments(app);
+  const names = await environmentNames(app);
   const views = await Promise.all(
     names.map(async (name): Promise<EnvironmentView | undefined> => {
       const current = await ledger.current(app, name);
