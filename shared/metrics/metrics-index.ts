@@ -23,7 +23,7 @@ import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from 
 import type { DeploymentLedger } from '../ledger/deployment-ledger.js';
 import type { RunStore } from '../ledger/run-store.js';
 import { SAFE_NAME_PATTERN } from '../pipeline/pipeline-spec.schema.js';
-import { createJson, ensureContainer, replaceJson, tryReadJson } from '../storage/blob-store.js';
+import { createJson, ensureContainer, mapStorageError, parseJsonRecord, replaceJson, storageStatus, type Versioned } from '../storage/blob-store.js';
 import { environmentMetrics, type DoraOptions, type EnvironmentMetrics, type MetricsEntry } from './dora.js';
 import type { TimeWindow } from './window.js';
 
@@ -74,6 +74,8 @@ export interface MetricsIndexOptions {
   batchSize?: number;
   /** Largest index document accepted. Default 64 MiB. */
   maxBytes?: number;
+  /** Parsed index documents kept in memory, re-validated by ETag on every read. Default 64. */
+  cacheSize?: number;
 }
 
 /** What a catch-up did (for logs and tests). */
@@ -91,6 +93,9 @@ export class MetricsIndex {
   private readonly readConcurrency: number;
   private readonly batchSize: number;
   private readonly maxBytes: number;
+  private readonly cacheSize: number;
+  /** Parsed documents by blob path, only ever used after storage confirmed the ETag (304). */
+  private readonly cache = new Map<string, Versioned<IndexDocument>>();
 
   /** Creates an index over `container` (normally `conveyor-state`), reading `ledger` and `runs`. */
   constructor(
@@ -102,6 +107,38 @@ export class MetricsIndex {
     this.readConcurrency = options.readConcurrency ?? 32;
     this.batchSize = options.batchSize ?? 2000;
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    this.cacheSize = options.cacheSize ?? 64;
+  }
+
+  /**
+   * Reads the stored document: a conditional GET when a parsed copy is cached (304 -> the copy,
+   * no transfer, no parse). Missing -> undefined; unreadable -> CorruptDataError.
+   */
+  private async readIndex(path: string): Promise<Versioned<IndexDocument> | undefined> {
+    const cached = this.cache.get(path);
+    const blob = this.container.getBlobClient(path);
+    let res;
+    try {
+      res = await blob.download(0, undefined, cached ? { conditions: { ifNoneMatch: cached.etag } } : {});
+    } catch (err) {
+      const status = storageStatus(err);
+      if (status === 304 && cached) return cached;
+      this.cache.delete(path);
+      if (status === 404) return undefined;
+      throw mapStorageError(err, `blob ${this.container.containerName}/${path}`);
+    }
+    if ((res.contentLength ?? 0) > this.maxBytes) {
+      res.readableStreamBody?.resume();
+      throw new CorruptDataError(`metrics index ${path} is ${res.contentLength} bytes, more than ${this.maxBytes}`);
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of res.readableStreamBody ?? []) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+    const value = parseJsonRecord(Buffer.concat(chunks).toString('utf8'), indexSchema, `metrics index ${path}`);
+    const found = { value, etag: res.etag ?? '' };
+    this.cache.delete(path);
+    this.cache.set(path, found);
+    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+    return found;
   }
 
   private path(app: string, env: string): string {
@@ -139,7 +176,7 @@ export class MetricsIndex {
     let reported = false;
     for (let attempt = 0; attempt < 20; attempt++) {
       const [stored, latest] = await Promise.all([
-        tryReadJson(this.container, path, indexSchema, { maxBytes: this.maxBytes }).catch((err: unknown) => {
+        this.readIndex(path).catch((err: unknown) => {
           // A corrupt index is derived data: rebuild it rather than fail the request.
           if (err instanceof CorruptDataError) return { value: undefined, etag: 'corrupt' as const };
           throw err;
@@ -167,9 +204,12 @@ export class MetricsIndex {
       const next: IndexDocument = { ...base, entries: [...base.entries, ...added.map(toTuple)] };
       try {
         await ensureContainer(this.container);
-        if (etag === undefined) await createJson(this.container, path, next);
-        else if (etag === 'corrupt') await this.container.getBlockBlobClient(path).deleteIfExists().then(() => createJson(this.container, path, next));
-        else await replaceJson(this.container, path, next, etag);
+        let written: string;
+        if (etag === undefined) written = await createJson(this.container, path, next);
+        else if (etag === 'corrupt') written = await this.container.getBlockBlobClient(path).deleteIfExists().then(() => createJson(this.container, path, next));
+        else written = await replaceJson(this.container, path, next, etag);
+        this.cache.delete(path);
+        if (written) this.cache.set(path, { value: next, etag: written });
       } catch (err) {
         // Another writer moved the index meanwhile (or it vanished): start over from what is stored.
         if (err instanceof ConflictError || err instanceof NotFoundError) continue;
