@@ -29,6 +29,7 @@ import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
+import { UnsandboxedStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { AppIndex } from './app-index.js';
 import { CallerIdentities } from './http/identity.js';
@@ -47,6 +48,8 @@ export interface Services {
   secrets: SecretRegistry;
   /** Folder for per-run workspaces. */
   workspaces: string;
+  /** Runs build and test steps. */
+  steps: StepRunner;
   /** Apps by repository, cached for webhook deliveries. */
   appIndex: AppIndex;
   /** Who a caller is (API tokens, App Service authentication). */
@@ -80,6 +83,7 @@ export function createServices(settings: Settings): Services {
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
     workspaces: join(settings.dataDir, 'workspaces'),
+    steps: new UnsandboxedStepRunner(),
     identities: new CallerIdentities(settings),
   };
 }

@@ -14,7 +14,7 @@ export function buildArtifact(services: WorkspaceServices & Pick<Services, 'arti
     const { subject, build } = input;
     return reportingVerdicts(async () => {
       const dir = await freshCheckout(services, subject);
-      const result = await runLoggedStep(services, subject, 'build', build, dir);
+      const result = await runLoggedStep(services, subject, 'build', build, dir, input.keepWorkspace ? undefined : build.artifact);
       const failed = stepFailure('build', result);
       if (failed) {
         await rm(dir, { recursive: true, force: true });

@@ -288,7 +288,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     });
     const port = (srv.address() as AddressInfo).port;
     origin = `http://127.0.0.1:${port}`;
-    // durable-functions rewrites its management URLs from this (reference §8.1).
+    // durable-functions rewrites its management URLs from this.
     if (!env.WEBSITE_HOSTNAME) env.WEBSITE_HOSTNAME = `127.0.0.1:${port}`;
 
     for (const ext of extensions) await ext.start();
