@@ -22,7 +22,7 @@ import type { DeploymentRecord } from '../domain/deployment.js';
 import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../errors.js';
 import type { DeploymentLedger } from '../ledger/deployment-ledger.js';
 import type { RunStore } from '../ledger/run-store.js';
-import { SAFE_NAME_PATTERN } from '../pipeline/pipeline-spec.schema.js';
+import { isName } from '../domain/ids.js';
 import { createJson, ensureContainer, mapStorageError, parseJsonRecord, replaceJson, storageStatus, type Versioned } from '../storage/blob-store.js';
 import { environmentMetrics, type DoraOptions, type EnvironmentMetrics, type MetricsEntry } from './dora.js';
 import type { TimeWindow } from './window.js';
@@ -142,7 +142,7 @@ export class MetricsIndex {
   }
 
   private path(app: string, env: string): string {
-    if (!SAFE_NAME_PATTERN.test(app) || !SAFE_NAME_PATTERN.test(env)) throw new NotFoundError(`no environment ${JSON.stringify(env.slice(0, 40))} of app ${JSON.stringify(app.slice(0, 40))}`);
+    if (!isName(app) || !isName(env)) throw new NotFoundError(`no environment ${JSON.stringify(env.slice(0, 40))} of app ${JSON.stringify(app.slice(0, 40))}`);
     return `metrics-index/${app}/${env}.json`;
   }
 
