@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors.js';
-import { SAFE_NAME_PATTERN } from '../pipeline/pipeline-spec.schema.js';
+import { isName } from '../domain/ids.js';
 import { createJson, ensureContainer, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
 import type { EnvironmentSync, SyncChange } from './drift.js';
 import type { SyncStore } from './drift-sweep.js';
@@ -49,7 +49,7 @@ export const syncChangeSchema = z.object({
 const MAX_MS = 9_999_999_999_999;
 
 function base(app: string, env: string): string {
-  if (!SAFE_NAME_PATTERN.test(app) || !SAFE_NAME_PATTERN.test(env)) throw new NotFoundError(`no sync state for ${app}/${env}`);
+  if (!isName(app) || !isName(env)) throw new NotFoundError(`no sync state for ${app}/${env}`);
   return `reconcile/${app}/${env}`;
 }
 
