@@ -11,6 +11,7 @@ import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
+import { UnsandboxedStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { AppIndex } from './app-index.js';
 
@@ -28,6 +29,8 @@ export interface Services {
   secrets: SecretRegistry;
   /** Folder for per-run workspaces. */
   workspaces: string;
+  /** Runs build and test steps. */
+  steps: StepRunner;
   /** Apps by repository, cached for webhook deliveries. */
   appIndex: AppIndex;
 }
@@ -74,5 +77,6 @@ export function createServices(env: Readonly<Record<string, string | undefined>>
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
     workspaces: join(settings.dataDir, 'workspaces'),
+    steps: new UnsandboxedStepRunner(),
   };
 }

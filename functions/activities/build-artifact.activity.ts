@@ -12,7 +12,7 @@ export async function buildArtifact(input: ActivityInput<'buildArtifact'>): Prom
   const { subject, build } = input;
   return reportingVerdicts(async () => {
     const dir = await freshCheckout(subject);
-    const result = await runLoggedStep(subject, 'build', build, dir);
+    const result = await runLoggedStep(subject, 'build', build, dir, input.keepWorkspace ? undefined : build.artifact);
     const failed = stepFailure('build', result);
     if (failed) {
       await rm(dir, { recursive: true, force: true });

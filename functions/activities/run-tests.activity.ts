@@ -20,7 +20,7 @@ export async function runTests(input: ActivityInput<'runTests'>): Promise<Activi
         const failed = stepFailure('build (for tests)', rebuilt);
         if (failed) return { ok: false as const, reason: failed, details: tailLines(rebuilt) };
       }
-      const result = await runLoggedStep(subject, 'test', test, dir);
+      const result = await runLoggedStep(subject, 'test', test, dir, []);
       const failed = stepFailure('tests', result);
       if (failed) return { ok: false as const, reason: failed, details: tailLines(result) };
       return { ok: true as const, durationMs: result.durationMs, logName: result.logName };

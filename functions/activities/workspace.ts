@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import type { RunSubject } from '../../shared/contracts/activities.js';
-import { BlobLogSink, runStep, type StepResult } from '../../shared/executor/index.js';
+import { BlobLogSink } from '../../shared/executor/index.js';
+import type { StepOutcome } from '../../shared/steps/index.js';
 import type { CommandStep } from '../../shared/domain/pipeline.js';
 import { services } from '../services.js';
 
@@ -28,15 +29,16 @@ export function logName(subject: RunSubject, step: string): string {
  * Runs a pipeline step in `cwd`, streaming its redacted output to the step's log blob.
  * Untrusted webhook values reach the command only as CONVEYOR_* environment variables.
  */
-export async function runLoggedStep(subject: RunSubject, stepName: string, step: CommandStep, cwd: string): Promise<StepResult & { logName: string }> {
+export async function runLoggedStep(subject: RunSubject, stepName: string, step: CommandStep, cwd: string, outputs?: readonly string[]): Promise<StepOutcome & { logName: string }> {
   const s = services();
   await s.appIndex.ensureLoaded();
   const name = logName(subject, stepName);
   const sink = await BlobLogSink.open(s.logs, name);
   try {
-    const result = await runStep({
+    const result = await s.steps.run({
+      name: stepName,
       command: step.command,
-      cwd,
+      workspace: { dir: cwd, outputs },
       env: step.env,
       timeoutMs: step.timeoutMs,
       conveyorVars: {
@@ -48,7 +50,7 @@ export async function runLoggedStep(subject: RunSubject, stepName: string, step:
         step: stepName,
       },
       log: sink,
-      secrets: s.secrets,
+      redact: s.secrets,
     });
     return { ...result, logName: name };
   } finally {
@@ -57,7 +59,7 @@ export async function runLoggedStep(subject: RunSubject, stepName: string, step:
 }
 
 /** Why a finished step failed, in words, or undefined when it succeeded. */
-export function stepFailure(stepName: string, result: StepResult): string | undefined {
+export function stepFailure(stepName: string, result: StepOutcome): string | undefined {
   if (result.timedOut) return `${stepName} timed out after ${Math.round(result.durationMs / 1000)} s`;
   if (result.exitCode === 0) return undefined;
   if (result.exitCode === null) return `${stepName} was killed by ${result.signal ?? 'a signal'}`;
@@ -65,6 +67,6 @@ export function stepFailure(stepName: string, result: StepResult): string | unde
 }
 
 /** The last lines of a step's output, for the recorded failure. */
-export function tailLines(result: StepResult, max = 20): string[] {
+export function tailLines(result: StepOutcome, max = 20): string[] {
   return result.outputTail.split('\n').filter((l) => l.length > 0).slice(-max);
 }
