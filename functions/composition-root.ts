@@ -26,6 +26,8 @@ import { AppRegistry } from '../shared/apps/index.js';
 import { ArtifactStore } from '../shared/artifacts/index.js';
 import { GitCache } from '../shared/git/index.js';
 import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
+import { EnvironmentControls } from '../shared/environments/index.js';
+import { BlobSyncStore } from '../shared/reconcile/index.js';
 import { MetricsIndex } from '../shared/metrics/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
@@ -57,6 +59,10 @@ export interface Services {
   identities: CallerIdentities;
   /** Per-environment index of the ledger for DORA metrics. */
   metrics: MetricsIndex;
+  /** Freezes and quarantined digests per environment. */
+  controls: EnvironmentControls;
+  /** Drift (sync) states written by the reconcile sweep. */
+  syncStates: BlobSyncStore;
 }
 
 /** Builds the services from validated settings. */
@@ -91,6 +97,8 @@ export function createServices(settings: Settings): Services {
     workspaces: join(settings.dataDir, 'workspaces'),
     steps: new UnsandboxedStepRunner(),
     identities: new CallerIdentities(settings),
+    controls: new EnvironmentControls(state),
+    syncStates: new BlobSyncStore(state),
   };
 }
 

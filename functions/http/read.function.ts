@@ -8,6 +8,8 @@ import type { AppRecord } from '../../shared/apps/index.js';
 import type { Services } from '../composition-root.js';
 import { appOfRunId, isLoggedStep, LOGGED_STEPS, logBlobName } from '../../shared/domain/ids.js';
 import { errorToResponse, HttpProblem, problem } from './problem.js';
+import type { Freeze } from '../../shared/domain/windows.js';
+import type { EnvironmentSync } from '../../shared/reconcile/index.js';
 
 /** One environment in the matrix. */
 export interface EnvironmentView {
@@ -24,6 +26,10 @@ export interface EnvironmentView {
   running: boolean;
   /** What the target reports actually runs (for drift detection). */
   actual?: { revision?: string; commit?: string; state: string };
+  /** The active freeze: nothing but rollbacks enters until someone unfreezes. */
+  freeze?: Freeze;
+  /** Drift as the reconcile sweep last saw it: `in-sync | drifted | unknown`, why, since when. */
+  sync?: { state: EnvironmentSync['sync']; reason: string; since: string; checkedAt: string; heal?: EnvironmentSync['heal'] };
 }
 
 /**
@@ -42,11 +48,18 @@ export async function environmentNames({ ledger, runs }: Pick<Services, 'ledger'
 }
 
 /** What runs in each environment of an app, in promotion order. */
-export async function environmentMatrix({ ledger, runs, targets }: Pick<Services, 'ledger' | 'runs' | 'targets'>, app: string): Promise<EnvironmentView[]> {
+export async function environmentMatrix(
+  { ledger, runs, targets, controls, syncStates }: Pick<Services, 'ledger' | 'runs' | 'targets'> & Partial<Pick<Services, 'controls' | 'syncStates'>>,
+  app: string,
+): Promise<EnvironmentView[]> {
   const names = await environmentNames({ ledger, runs }, app);
   const views = await Promise.all(
     names.map(async (name): Promise<EnvironmentView | undefined> => {
-      const current = await ledger.current(app, name);
+      const [current, freeze, sync] = await Promise.all([
+        ledger.current(app, name),
+        controls?.freeze(app, name).catch(() => undefined),
+        syncStates?.get(app, name).catch(() => undefined),
+      ]);
       if (!current) return undefined;
       let actual: EnvironmentView['actual'];
       let healthy = false;
@@ -72,6 +85,8 @@ export async function environmentMatrix({ ledger, runs, targets }: Pick<Services
         healthy,
         running,
         ...(actual ? { actual } : {}),
+        ...(freeze ? { freeze } : {}),
+        ...(sync ? { sync: { state: sync.sync, reason: sync.reason, since: sync.since, checkedAt: sync.checkedAt, ...(sync.heal ? { heal: sync.heal } : {}) } } : {}),
       };
     }),
   );
@@ -79,7 +94,7 @@ export async function environmentMatrix({ ledger, runs, targets }: Pick<Services
 }
 
 /** An app with its environment matrix. */
-export async function appView(services: Pick<Services, 'ledger' | 'runs' | 'targets'>, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
+export async function appView(services: Pick<Services, 'ledger' | 'runs' | 'targets'> & Partial<Pick<Services, 'controls' | 'syncStates'>>, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
   return { ...app, environments: await environmentMatrix(services, app.name) };
 }
 
