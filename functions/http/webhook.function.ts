@@ -26,8 +26,13 @@ interface RunAck {
   reason?: string;
 }
 
-/** What the webhook needs. */
-type WebhookServices = Pick<Services, 'settings' | 'secrets' | 'runs' | 'appIndex'>;
+/** What the webhook needs (narrow, so a test can pass in-memory fakes). */
+export interface WebhookServices {
+  settings: Pick<Services['settings'], 'webhookSecrets'>;
+  secrets: Pick<Services['secrets'], 'add'>;
+  runs: Pick<Services['runs'], 'create'>;
+  appIndex: Pick<Services['appIndex'], 'find'>;
+}
 
 /** The app's configured webhook secret(s): the setting may hold several, comma-separated, during rotation. */
 function secretsOf(services: WebhookServices, app: AppRecord): readonly string[] {
@@ -109,8 +114,8 @@ export function receiveWebhook(services: WebhookServices) {
       }
       // Only apps registered for this provider: otherwise a GitHub HMAC key would also be
       // accepted as a GitLab token sent in the clear (the delivery format is the caller's choice).
-      const candidates = (await services.appIndex.find(repository.urls)).filter((app) => app.provider === name);
-      if (candidates.length === 0) return problem(404, `no app is registered for repository ${repository.fullName} with provider ${name}`);
+      const candidates = (await services.appIndex.find(repository.urls)).filter((app) => app.provider === provider.name);
+      if (candidates.length === 0) return problem(404, `no app is registered for repository ${repository.fullName} with provider ${provider.name}`);
 
       // Only apps whose secret signed this exact body are acted on (another app sharing the
       // repository with a different secret is not).
