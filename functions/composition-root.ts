@@ -22,8 +22,8 @@
  */
 import { join } from 'node:path';
 import { processSettings, type Settings } from '../shared/config/settings.js';
-import { AppRegistry } from '../shared/apps/index.js';
-import { ArtifactStore } from '../shared/artifacts/index.js';
+import { AppIndex, AppRegistry } from '../shared/apps/index.js';
+import { ArtifactCache, ArtifactStore } from '../shared/artifacts/index.js';
 import { GitCache } from '../shared/git/index.js';
 import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
@@ -31,7 +31,6 @@ import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { UnsandboxedStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
-import { AppIndex } from './app-index.js';
 import { CallerIdentities } from './http/identity.js';
 
 /** Everything the functions need. */
@@ -41,6 +40,8 @@ export interface Services {
   ledger: DeploymentLedger;
   runs: RunStore;
   artifacts: ArtifactStore;
+  /** Verified archives on local disk, by digest (deployments extract from here). */
+  artifactCache: ArtifactCache;
   git: GitCache;
   targets: TargetRegistry;
   logs: ContainerClient;
@@ -64,6 +65,7 @@ export function createServices(settings: Settings): Services {
   // API tokens are registered up front: a build step may print one before any request used it.
   if (settings.apiTokens.ok) for (const token of settings.apiTokens.table.keys()) secrets.add(token);
   const apps = new AppRegistry(state);
+  const artifacts = new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts));
   return {
     settings,
     apps,
@@ -74,7 +76,8 @@ export function createServices(settings: Settings): Services {
     }),
     ledger: new DeploymentLedger(state),
     runs: new RunStore(state),
-    artifacts: new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts)),
+    artifacts,
+    artifactCache: new ArtifactCache(join(settings.dataDir, 'artifact-cache'), artifacts),
     git: new GitCache({
       cacheDir: join(settings.dataDir, 'git-cache'),
       credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,

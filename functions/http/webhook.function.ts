@@ -9,7 +9,7 @@ import * as df from 'durable-functions';
 import type { AppRecord } from '../../shared/apps/index.js';
 import { tracksBranch } from '../../shared/apps/index.js';
 import type { PipelineInput } from '../../shared/contracts/activities.js';
-import { ConflictError } from '../../shared/errors.js';
+import { createRun } from '../../shared/use-cases/record-run.use-case.js';
 import { getProvider, MAX_WEBHOOK_BODY_BYTES, PROVIDER_NAMES, type PushEvent } from '../../shared/webhooks/index.js';
 import { runIdFor } from '../../shared/domain/ids.js';
 import type { Services } from '../composition-root.js';
@@ -70,11 +70,7 @@ async function startRun(services: WebhookServices, knownRuns: KnownRuns, getClie
 
   const pusher = { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name };
   const requestedAt = new Date().toISOString();
-  await services.runs
-    .create({ app: app.name, runId, status: 'Pending', commit: event.commit, branch: event.branch, pusher })
-    .catch((err: unknown) => {
-      if (!(err instanceof ConflictError)) throw err;
-    });
+  await createRun(services.runs, { app: app.name, runId, commit: event.commit, branch: event.branch, pusher });
   const input: PipelineInput = {
     subject: { app: app.name, runId, requestedAt, repoUrl: app.repoUrl, commit: event.commit, branch: event.branch, pusher },
     pipelinePath: app.pipelinePath,
