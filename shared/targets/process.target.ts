@@ -26,6 +26,7 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { ProcessTargetSpec } from '../domain/pipeline.js';
+import { isName, NAME_RULE } from '../domain/ids.js';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, DetailValue, StopResult, TargetStatus } from './deploy-target.js';
 import { bubblewrapArgs, resolveLocalSandbox, SANDBOX_HOME, sandboxPath, type LocalSandbox, type LocalSandboxSettings } from '../steps/bubblewrap-sandbox.js';
@@ -115,7 +116,8 @@ const processStateSchema: z.ZodType<ProcessState> = z.object({
   reason: z.string().optional(),
 });
 
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Revision labels (folder names under an environment's releases). App and environment names follow shared/domain/ids.ts. */
+const REVISION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // Readiness and stop polls: a refused connect or a /proc scan costs well under a millisecond,
 // and every poll interval is pure latency added to a deployment.
 const POLL_MS = 10;
@@ -179,8 +181,8 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
   async listEnvironments(): Promise<{ app: string; environment: string }[]> {
     const out: { app: string; environment: string }[] = [];
     const dirs = async (path: string) => (await readdir(path, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name);
-    for (const app of (await dirs(this.root)).filter((n) => NAME_PATTERN.test(n))) {
-      for (const environment of (await dirs(join(this.root, app))).filter((n) => NAME_PATTERN.test(n))) {
+    for (const app of (await dirs(this.root)).filter(isName)) {
+      for (const environment of (await dirs(join(this.root, app))).filter(isName)) {
         if (await stat(join(this.root, app, environment, 'state.json')).catch(() => undefined)) out.push({ app, environment });
       }
     }
@@ -213,7 +215,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
 
   /** See {@link DeployTarget.deploy}. */
   deploy(request: DeployRequest<ProcessTargetSpec>): Promise<DeployResult> {
-    checkName('revision', request.revision);
+    checkRevision(request.revision);
     return this.serialised(request.app, request.environment, () => this.deployNow(request));
   }
 
@@ -624,10 +626,14 @@ function groupOf(state: ProcessState): GroupIdentity {
   };
 }
 
-function checkName(what: string, value: string): void {
-  if (!NAME_PATTERN.test(value) || value === '.' || value === '..') {
-    throw new ValidationError(`invalid ${what} name for the process target: ${JSON.stringify(value)}`, [
-      { path: what, message: 'must be 1-128 characters: letters, digits, ".", "_" or "-", not starting with "." or "-"' },
+function checkName(what: 'app' | 'environment', value: string): void {
+  if (!isName(value)) throw new ValidationError(`invalid ${what} name for the process target: ${JSON.stringify(value)}`, [{ path: what, message: NAME_RULE }]);
+}
+
+function checkRevision(value: string): void {
+  if (!REVISION_PATTERN.test(value) || value === '.' || value === '..') {
+    throw new ValidationError(`invalid revision name for the process target: ${JSON.stringify(value)}`, [
+      { path: 'revision', message: 'must be 1-128 characters: letters, digits, ".", "_" or "-", not starting with "." or "-"' },
     ]);
   }
 }
