@@ -26,6 +26,7 @@ import { AppRegistry } from '../shared/apps/index.js';
 import { ArtifactStore } from '../shared/artifacts/index.js';
 import { GitCache } from '../shared/git/index.js';
 import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
+import { MetricsIndex } from '../shared/metrics/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
@@ -54,6 +55,8 @@ export interface Services {
   appIndex: AppIndex;
   /** Who a caller is (API tokens, App Service authentication). */
   identities: CallerIdentities;
+  /** Per-environment index of the ledger for DORA metrics. */
+  metrics: MetricsIndex;
 }
 
 /** Builds the services from validated settings. */
@@ -71,6 +74,8 @@ export function createServices(settings: Settings): Services {
     hidden: [process.cwd(), settings.dataDir],
     readOnly: settings.sandboxReadOnlyPaths,
   };
+  const ledger = new DeploymentLedger(state);
+  const runs = new RunStore(state);
   return {
     settings,
     apps,
@@ -79,8 +84,9 @@ export function createServices(settings: Settings): Services {
     appIndex: new AppIndex(apps, (all) => {
       for (const app of all) for (const value of settings.webhookSecrets(app.webhookSecretSetting)) secrets.add(value);
     }),
-    ledger: new DeploymentLedger(state),
-    runs: new RunStore(state),
+    ledger,
+    runs,
+    metrics: new MetricsIndex(state, ledger, runs),
     artifacts: new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts)),
     git: new GitCache({
       cacheDir: join(settings.dataDir, 'git-cache'),
