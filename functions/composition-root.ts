@@ -30,7 +30,7 @@ import { MetricsIndex } from '../shared/metrics/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
-import { UnsandboxedStepRunner, type StepRunner } from '../shared/steps/index.js';
+import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { AppIndex } from './app-index.js';
 import { CallerIdentities } from './http/identity.js';
@@ -67,6 +67,13 @@ export function createServices(settings: Settings): Services {
   // API tokens are registered up front: a build step may print one before any request used it.
   if (settings.apiTokens.ok) for (const token of settings.apiTokens.table.keys()) secrets.add(token);
   const apps = new AppRegistry(state);
+  // Steps and services see nothing of Conveyor: its working folder (the default home of the
+  // local host's state) and data folder stay hidden even if they sit inside a system folder.
+  const sandbox = {
+    allowUnsandboxed: settings.allowUnsandboxedSteps,
+    hidden: [process.cwd(), settings.dataDir],
+    readOnly: settings.sandboxReadOnlyPaths,
+  };
   const ledger = new DeploymentLedger(state);
   const runs = new RunStore(state);
   return {
@@ -85,11 +92,11 @@ export function createServices(settings: Settings): Services {
       cacheDir: join(settings.dataDir, 'git-cache'),
       credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
     }),
-    targets: new TargetRegistry([new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process') })]),
+    targets: new TargetRegistry([new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox })]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
     workspaces: join(settings.dataDir, 'workspaces'),
-    steps: new UnsandboxedStepRunner(),
+    steps: new LocalStepRunner({ ...sandbox, killGraceMs: 2000 }),
     identities: new CallerIdentities(settings),
   };
 }
