@@ -5,12 +5,29 @@
  */
 import type { AppRecord } from '../apps/app-record.schema.js';
 import type { DeploymentLedger } from '../ledger/deployment-ledger.js';
+import type { RunStore } from '../ledger/run-store.js';
 import type { TargetRegistry } from '../targets/target-registry.js';
 
 /** The reads the matrix needs (in-memory fakes implement them in tests). */
 export interface MatrixSources {
   ledger: Pick<DeploymentLedger, 'environments' | 'current'>;
+  runs: Pick<RunStore, 'list'>;
   targets: Pick<TargetRegistry, 'types' | 'get'>;
+}
+
+/**
+ * `names` in promotion order: the order `order` declares first, then any others (environments
+ * removed from the pipeline since) alphabetically.
+ */
+export function inPromotionOrder(names: readonly string[], order: readonly string[] | undefined): string[] {
+  const rank = new Map((order ?? []).map((name, i) => [name, i]));
+  return [...names].sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The environments of an app that have a ledger, in the promotion order its newest run declared. */
+export async function environmentNames({ ledger, runs }: Pick<MatrixSources, 'ledger' | 'runs'>, app: string): Promise<string[]> {
+  const [names, recent] = await Promise.all([ledger.environments(app), runs.list(app, { pageSize: 5 })]);
+  return inPromotionOrder(names, recent.runs.find((r) => r.environmentOrder?.length)?.environmentOrder);
 }
 
 /** One environment in the matrix. */
@@ -30,9 +47,9 @@ export interface EnvironmentView {
   actual?: { revision?: string; commit?: string; state: string };
 }
 
-/** What runs in each environment of an app. */
-export async function environmentMatrix({ ledger, targets }: MatrixSources, app: string): Promise<EnvironmentView[]> {
-  const names = await ledger.environments(app);
+/** What runs in each environment of an app, in promotion order. */
+export async function environmentMatrix({ ledger, runs, targets }: MatrixSources, app: string): Promise<EnvironmentView[]> {
+  const names = await environmentNames({ ledger, runs }, app);
   const views = await Promise.all(
     names.map(async (name): Promise<EnvironmentView | undefined> => {
       const current = await ledger.current(app, name);
