@@ -9,15 +9,15 @@ import { access, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promis
 import { join } from 'node:path';
 import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
 import { assertDigest, extractArtifact, type ArtifactDigest } from '../../shared/artifacts/index.js';
-import { services } from '../services.js';
+import type { Services } from '../composition-root.js';
 import { reportingVerdicts } from './expected-failure.js';
 
 /** Verified archives kept on local disk: every environment of a run deploys the same digest. */
 const CACHE_KEEP = 20;
 
 /** The archive of `digest` on local disk, downloaded (and digest-verified) once. */
-async function cachedArchive(digest: ArtifactDigest): Promise<string> {
-  const dir = join(services().settings.dataDir, 'artifact-cache');
+async function cachedArchive(services: Pick<Services, 'settings' | 'artifacts'>, digest: ArtifactDigest): Promise<string> {
+  const dir = join(services.settings.dataDir, 'artifact-cache');
   const file = join(dir, `${digest.slice('sha256:'.length)}.tar.gz`);
   if (await access(file).then(() => true, () => false)) {
     const now = new Date();
@@ -27,7 +27,7 @@ async function cachedArchive(digest: ArtifactDigest): Promise<string> {
   await mkdir(dir, { recursive: true });
   const part = `${file}.${randomUUID()}.part`;
   try {
-    await services().artifacts.download(digest, part);
+    await services.artifacts.download(digest, part);
     await rename(part, file);
   } finally {
     await rm(part, { force: true });
@@ -44,28 +44,29 @@ async function pruneCache(dir: string): Promise<void> {
   await Promise.all(aged.slice(CACHE_KEEP).map(({ n }) => rm(join(dir, n), { force: true })));
 }
 
-export async function deployArtifact(input: ActivityInput<'deployArtifact'>): Promise<ActivityOutput<'deployArtifact'>> {
-  const s = services();
-  return reportingVerdicts(async () => {
-    const digest = assertDigest(input.digest);
-    const target = s.targets.forSpec(input.target);
-    const revision = (await s.ledger.latestRevision(input.app, input.environment)) + 1;
-    const startedAt = new Date().toISOString();
-    const result = await target.deploy({
-      app: input.app,
-      environment: input.environment,
-      revision: String(revision),
-      commit: input.commit,
-      artifactDigest: digest,
-      spec: input.target,
-      materialize: async (destDir) => {
-        await extractArtifact(await cachedArchive(digest), destDir);
-      },
+/** The `deployArtifact` activity, given its collaborators. */
+export function deployArtifact(s: Pick<Services, 'settings' | 'artifacts' | 'targets' | 'ledger'>) {
+  return async (input: ActivityInput<'deployArtifact'>): Promise<ActivityOutput<'deployArtifact'>> =>
+    reportingVerdicts(async () => {
+      const digest = assertDigest(input.digest);
+      const target = s.targets.forSpec(input.target);
+      const revision = (await s.ledger.latestRevision(input.app, input.environment)) + 1;
+      const startedAt = new Date().toISOString();
+      const result = await target.deploy({
+        app: input.app,
+        environment: input.environment,
+        revision: String(revision),
+        commit: input.commit,
+        artifactDigest: digest,
+        spec: input.target,
+        materialize: async (destDir) => {
+          await extractArtifact(await cachedArchive(s, digest), destDir);
+        },
+      });
+      if (!result.ok) {
+        const tail = result.logTail.split('\n').filter((l) => l.length > 0).slice(-20);
+        return { ok: false as const, reason: result.reason, details: tail, revision };
+      }
+      return { ok: true as const, revision, baseUrl: result.baseUrl, startedAt, finishedAt: new Date().toISOString() };
     });
-    if (!result.ok) {
-      const tail = result.logTail.split('\n').filter((l) => l.length > 0).slice(-20);
-      return { ok: false as const, reason: result.reason, details: tail, revision };
-    }
-    return { ok: true as const, revision, baseUrl: result.baseUrl, startedAt, finishedAt: new Date().toISOString() };
-  });
 }

@@ -8,7 +8,7 @@ import type { ActivityInput, RunPatch } from '../../shared/contracts/activities.
 import type { RunRecord } from '../../shared/domain/run.js';
 import type { Status } from '../../shared/domain/status.js';
 import { ConflictError, NotFoundError } from '../../shared/errors.js';
-import { services } from '../services.js';
+import type { Services } from '../composition-root.js';
 
 /** Applies a patch to a run record (pure). */
 export function applyRunPatch(run: RunRecord, patch: RunPatch): RunRecord {
@@ -34,23 +34,25 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-export async function recordRun(input: ActivityInput<'recordRun'>): Promise<null> {
-  const runs = services().runs;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await runs.update(input.app, input.runId, (run) => applyRunPatch(run, input.patch));
-      return null;
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
+/** The `recordRun` activity, given its collaborators. */
+export function recordRun({ runs }: Pick<Services, 'runs'>) {
+  return async (input: ActivityInput<'recordRun'>): Promise<null> => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await runs.update(input.app, input.runId, (run) => applyRunPatch(run, input.patch));
+        return null;
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+      try {
+        const base = { app: input.app, runId: input.runId, status: 'Pending' as Status, commit: input.patch.commit ?? 'unknown' };
+        const created = applyRunPatch({ ...base, stages: {}, environments: {}, createdAt: '', updatedAt: '' }, input.patch);
+        await runs.create({ ...created, app: input.app, runId: input.runId });
+        return null;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+      }
     }
-    try {
-      const base = { app: input.app, runId: input.runId, status: 'Pending' as Status, commit: input.patch.commit ?? 'unknown' };
-      const created = applyRunPatch({ ...base, stages: {}, environments: {}, createdAt: '', updatedAt: '' }, input.patch);
-      await runs.create({ ...created, app: input.app, runId: input.runId });
-      return null;
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-    }
-  }
-  throw new ConflictError(`run ${input.runId} could not be recorded`);
+    throw new ConflictError(`run ${input.runId} could not be recorded`);
+  };
 }

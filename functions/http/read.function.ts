@@ -5,9 +5,9 @@
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { AppRecord } from '../../shared/apps/index.js';
-import { services } from '../services.js';
+import type { Services } from '../composition-root.js';
+import { appOfRunId, isLoggedStep, LOGGED_STEPS, logBlobName } from '../../shared/domain/ids.js';
 import { errorToResponse, HttpProblem, problem } from './problem.js';
-import { appOfRunId } from './runs.js';
 
 /** One environment in the matrix. */
 export interface EnvironmentView {
@@ -26,10 +26,24 @@ export interface EnvironmentView {
   actual?: { revision?: string; commit?: string; state: string };
 }
 
-/** What runs in each environment of an app. */
-export async function environmentMatrix(app: string): Promise<EnvironmentView[]> {
-  const { ledger, targets } = services();
-  const names = await ledger.environments(app);
+/**
+ * `names` in promotion order: the order `order` declares first, then any others (environments
+ * removed from the pipeline since) alphabetically.
+ */
+export function inPromotionOrder(names: readonly string[], order: readonly string[] | undefined): string[] {
+  const rank = new Map((order ?? []).map((name, i) => [name, i]));
+  return [...names].sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The environments of an app that have a ledger, in the promotion order its newest run declared. */
+export async function environmentNames({ ledger, runs }: Pick<Services, 'ledger' | 'runs'>, app: string): Promise<string[]> {
+  const [names, recent] = await Promise.all([ledger.environments(app), runs.list(app, { pageSize: 5 })]);
+  return inPromotionOrder(names, recent.runs.find((r) => r.environmentOrder?.length)?.environmentOrder);
+}
+
+/** What runs in each environment of an app, in promotion order. */
+export async function environmentMatrix({ ledger, runs, targets }: Pick<Services, 'ledger' | 'runs' | 'targets'>, app: string): Promise<EnvironmentView[]> {
+  const names = await environmentNames({ ledger, runs }, app);
   const views = await Promise.all(
     names.map(async (name): Promise<EnvironmentView | undefined> => {
       const current = await ledger.current(app, name);
@@ -65,8 +79,8 @@ export async function environmentMatrix(app: string): Promise<EnvironmentView[]>
 }
 
 /** An app with its environment matrix. */
-export async function appView(app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
-  return { ...app, environments: await environmentMatrix(app.name) };
+export async function appView(services: Pick<Services, 'ledger' | 'runs' | 'targets'>, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
+  return { ...app, environments: await environmentMatrix(services, app.name) };
 }
 
 function paging(request: HttpRequest): { pageSize: number; continuation?: string } {
@@ -78,53 +92,57 @@ function paging(request: HttpRequest): { pageSize: number; continuation?: string
 }
 
 /** GET /api/apps/{app}/environments/{env}/history (newest first, paged). */
-export async function getHistory(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    const app = request.params.app ?? '';
-    const env = request.params.env ?? '';
-    await services().apps.get(app);
-    const page = paging(request);
-    const history = await services().ledger.history(app, env, page);
-    if (history.records.length === 0 && !page.continuation) return problem(404, `${app} has no history for environment ${JSON.stringify(env.slice(0, 60))}`);
-    return { status: 200, jsonBody: history };
-  } catch (err) {
-    return errorToResponse(err, (m) => context.error(m));
-  }
+export function getHistory(services: Pick<Services, 'apps' | 'ledger'>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const app = request.params.app ?? '';
+      const env = request.params.env ?? '';
+      await services.apps.get(app);
+      const page = paging(request);
+      const history = await services.ledger.history(app, env, page);
+      if (history.records.length === 0 && !page.continuation) return problem(404, `${app} has no history for environment ${JSON.stringify(env.slice(0, 60))}`);
+      return { status: 200, jsonBody: history };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
+    }
+  };
 }
 
 /** GET /api/apps/{app}/runs (newest first, paged). */
-export async function listRuns(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    const app = request.params.app ?? '';
-    await services().apps.get(app);
-    const page = paging(request);
-    return { status: 200, jsonBody: await services().runs.list(app, page) };
-  } catch (err) {
-    return errorToResponse(err, (m) => context.error(m));
-  }
+export function listRuns(services: Pick<Services, 'apps' | 'runs'>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const app = request.params.app ?? '';
+      await services.apps.get(app);
+      const page = paging(request);
+      return { status: 200, jsonBody: await services.runs.list(app, page) };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
+    }
+  };
 }
 
-const STEPS = new Set(['build', 'test', 'build-for-test']);
-
 /** GET /api/runs/{runId}/logs/{step}: the step's log as text (what was written so far while it runs). */
-export async function getLog(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    const runId = request.params.runId ?? '';
-    const step = request.params.step ?? '';
-    const app = appOfRunId(runId);
-    if (!app) return problem(404, `no run ${JSON.stringify(runId.slice(0, 120))}`);
-    if (!STEPS.has(step)) return problem(404, `no step ${JSON.stringify(step.slice(0, 40))}; steps with logs: ${[...STEPS].join(', ')}`);
-    await services().runs.get(app, runId);
-    const blob = services().logs.getBlobClient(`${app}/${runId}/${step}.log`);
-    const exists = await blob.exists();
-    if (!exists) return problem(404, `run ${runId} has no ${step} log (yet)`);
-    const download = await blob.download();
-    return {
-      status: 200,
-      headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
-      body: download.readableStreamBody as unknown as NodeJS.ReadableStream as never,
-    };
-  } catch (err) {
-    return errorToResponse(err, (m) => context.error(m));
-  }
+export function getLog(services: Pick<Services, 'runs' | 'logs'>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const runId = request.params.runId ?? '';
+      const step = request.params.step ?? '';
+      const app = appOfRunId(runId);
+      if (!app) return problem(404, `no run ${JSON.stringify(runId.slice(0, 120))}`);
+      if (!isLoggedStep(step)) return problem(404, `no step ${JSON.stringify(step.slice(0, 40))}; steps with logs: ${LOGGED_STEPS.join(', ')}`);
+      await services.runs.get(app, runId);
+      const blob = services.logs.getBlobClient(logBlobName(app, runId, step));
+      const exists = await blob.exists();
+      if (!exists) return problem(404, `run ${runId} has no ${step} log (yet)`);
+      const download = await blob.download();
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+        body: download.readableStreamBody as unknown as NodeJS.ReadableStream as never,
+      };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
+    }
+  };
 }

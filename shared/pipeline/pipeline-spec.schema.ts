@@ -19,17 +19,13 @@ import type {
   ProcessTargetSpec,
   VerifySpec,
 } from '../domain/pipeline.js';
+import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
 
 /** Default location of the pipeline file in an application's repository. */
 export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
 
-/** Environment and app names: lowercase, start with a letter, at most 32 chars (URL- and blob-path-safe). */
-export const SAFE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
-
-/** A URL- and blob-path-safe name (apps, environments). */
-export const safeName = z
-  .string()
-  .regex(SAFE_NAME_PATTERN, 'must be 1-32 characters: lowercase letters, digits and "-", starting with a letter');
+/** A URL- and blob-path-safe name (apps, environments): the rule of shared/domain/ids.ts. */
+export const safeName = z.string().regex(NAME_PATTERN, NAME_RULE);
 
 const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION_PATTERN = /^(\d{1,9})(ms|s|m|h|d)$/;
