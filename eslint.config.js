@@ -57,7 +57,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'error' },
   },
   {
-    files: ['local/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'functions/**/*.ts'],
+    files: ['local/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'functions/**/*.ts', 'cli/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
