@@ -7,9 +7,10 @@
  * records the outcome in the ledger, and on a failed verification rolls the environment back to
  * its last good revision (unless the environment says `rollback: manual`).
  */
-import * as df from 'durable-functions';
-import type { EnvironmentOutcome, PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
+import type * as df from 'durable-functions';
+import type { PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
 import { UNFROZEN_EVENT } from '../shared/contracts/orchestrations.js';
+import type { RunEnvironmentRecord } from '../shared/domain/run.js';
 import { awaitApproval } from './approval.js';
 import { acquireSlot, acquireTurn, lockPhase, releaseLock } from './environment-lock.js';
 import { call, errorMessage, nowIso } from './activity-call.js';
@@ -37,7 +38,7 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
   const { subject, environment: env } = input;
   const step = (s: PromotionStatus['step'], extra: Partial<PromotionStatus> = {}) =>
     context.df.setCustomStatus({ environment: env.name, step: s, since: nowIso(context), ...extra } satisfies PromotionStatus);
-  const recordEnv = (patch: Omit<EnvironmentOutcome, 'status'> & { status?: string }) =>
+  const recordEnv = (patch: Partial<RunEnvironmentRecord>) =>
     call(context, 'recordRun', { app: subject.app, runId: subject.runId, patch: { environments: { [env.name]: { status: 'Running', ...patch } } } });
   const instanceId = context.df.instanceId;
   const party = { instanceId, runId: subject.runId, requestedAt: subject.requestedAt, kind: 'promotion' as const, policy: env.concurrency };
