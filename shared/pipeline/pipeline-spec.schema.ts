@@ -219,6 +219,7 @@ export const pipelineFileSchema = z
       const firstName = names.get(env.name);
       if (firstName !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'name'], message: `environment "${env.name}" is already declared at environments[${firstName}]` });
       else names.set(env.name, i);
+      if (env.target.type !== 'process') return; // only local processes share this machine's ports
       const port = env.target.port;
       const firstPort = ports.get(port);
       if (firstPort !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'port'], message: `port ${port} is already used by environments[${firstPort}]` });
