@@ -26,10 +26,11 @@ import { AppRegistry } from '../shared/apps/index.js';
 import { ArtifactStore } from '../shared/artifacts/index.js';
 import { GitCache } from '../shared/git/index.js';
 import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
+import { MetricsIndex } from '../shared/metrics/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
-import { UnsandboxedStepRunner, type StepRunner } from '../shared/steps/index.js';
+import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { AppIndex } from './app-index.js';
 import { CallerIdentities } from './http/identity.js';
@@ -54,6 +55,8 @@ export interface Services {
   appIndex: AppIndex;
   /** Who a caller is (API tokens, App Service authentication). */
   identities: CallerIdentities;
+  /** Per-environment index of the ledger for DORA metrics. */
+  metrics: MetricsIndex;
 }
 
 /** Builds the services from validated settings. */
@@ -64,6 +67,15 @@ export function createServices(settings: Settings): Services {
   // API tokens are registered up front: a build step may print one before any request used it.
   if (settings.apiTokens.ok) for (const token of settings.apiTokens.table.keys()) secrets.add(token);
   const apps = new AppRegistry(state);
+  // Steps and services see nothing of Conveyor: its working folder (the default home of the
+  // local host's state) and data folder stay hidden even if they sit inside a system folder.
+  const sandbox = {
+    allowUnsandboxed: settings.allowUnsandboxedSteps,
+    hidden: [process.cwd(), settings.dataDir],
+    readOnly: settings.sandboxReadOnlyPaths,
+  };
+  const ledger = new DeploymentLedger(state);
+  const runs = new RunStore(state);
   return {
     settings,
     apps,
@@ -72,18 +84,19 @@ export function createServices(settings: Settings): Services {
     appIndex: new AppIndex(apps, (all) => {
       for (const app of all) for (const value of settings.webhookSecrets(app.webhookSecretSetting)) secrets.add(value);
     }),
-    ledger: new DeploymentLedger(state),
-    runs: new RunStore(state),
+    ledger,
+    runs,
+    metrics: new MetricsIndex(state, ledger, runs),
     artifacts: new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts)),
     git: new GitCache({
       cacheDir: join(settings.dataDir, 'git-cache'),
       credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
     }),
-    targets: new TargetRegistry([new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process') })]),
+    targets: new TargetRegistry([new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox })]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
     workspaces: join(settings.dataDir, 'workspaces'),
-    steps: new UnsandboxedStepRunner(),
+    steps: new LocalStepRunner({ ...sandbox, killGraceMs: 2000 }),
     identities: new CallerIdentities(settings),
   };
 }

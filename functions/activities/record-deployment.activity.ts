@@ -8,7 +8,7 @@ import { ConflictError } from '../../shared/errors.js';
 import type { Services } from '../composition-root.js';
 
 /** The `recordDeployment` activity, given its collaborators. */
-export function recordDeployment({ ledger }: Pick<Services, 'ledger'>) {
+export function recordDeployment({ ledger, metrics }: Pick<Services, 'ledger' | 'metrics'>) {
   return async (input: ActivityInput<'recordDeployment'>): Promise<ActivityOutput<'recordDeployment'>> => {
     const record = await ledger.record(
       input.app,
@@ -33,6 +33,9 @@ export function recordDeployment({ ledger }: Pick<Services, 'ledger'>) {
         if (!(err instanceof ConflictError)) throw err;
       });
     }
+    // Keep the metrics index current while the records are fresh. Best effort: a metrics read
+    // catches the index up from the ledger anyway, so a failure here loses nothing.
+    await metrics.catchUp(input.app, input.environment).catch(() => undefined);
     return { revision: record.revision };
   };
 }

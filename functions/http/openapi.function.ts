@@ -53,6 +53,14 @@ export function openApiDocument(serverUrl: string): Json {
         },
       },
       '/apps': { get: { summary: 'Registered apps with what runs in each environment', security: fnKey, responses: { ...ok(200, 'apps'), ...errors(401) } } },
+      '/apps/{app}/metrics': {
+        get: {
+          summary: 'DORA metrics per environment in promotion order (docs/metrics.md)',
+          security: fnKey,
+          parameters: [path('app'), { name: 'window', in: 'query', schema: { type: 'string', pattern: '^[1-9][0-9]{0,3}[hdw]$', default: '30d' }, description: 'hours, days or weeks, up to 366d' }],
+          responses: { ...ok(200, 'metrics'), ...errors(400, 401, 404) },
+        },
+      },
       '/apps/{app}': {
         parameters: [path('app')],
         get: { summary: 'One app with its environment matrix', security: fnKey, responses: { ...ok(200, 'app'), ...errors(401, 404) } },

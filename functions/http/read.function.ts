@@ -26,9 +26,24 @@ export interface EnvironmentView {
   actual?: { revision?: string; commit?: string; state: string };
 }
 
-/** What runs in each environment of an app. */
-export async function environmentMatrix({ ledger, targets }: Pick<Services, 'ledger' | 'targets'>, app: string): Promise<EnvironmentView[]> {
-  const names = await ledger.environments(app);
+/**
+ * `names` in promotion order: the order `order` declares first, then any others (environments
+ * removed from the pipeline since) alphabetically.
+ */
+export function inPromotionOrder(names: readonly string[], order: readonly string[] | undefined): string[] {
+  const rank = new Map((order ?? []).map((name, i) => [name, i]));
+  return [...names].sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The environments of an app that have a ledger, in the promotion order its newest run declared. */
+export async function environmentNames({ ledger, runs }: Pick<Services, 'ledger' | 'runs'>, app: string): Promise<string[]> {
+  const [names, recent] = await Promise.all([ledger.environments(app), runs.list(app, { pageSize: 5 })]);
+  return inPromotionOrder(names, recent.runs.find((r) => r.environmentOrder?.length)?.environmentOrder);
+}
+
+/** What runs in each environment of an app, in promotion order. */
+export async function environmentMatrix({ ledger, runs, targets }: Pick<Services, 'ledger' | 'runs' | 'targets'>, app: string): Promise<EnvironmentView[]> {
+  const names = await environmentNames({ ledger, runs }, app);
   const views = await Promise.all(
     names.map(async (name): Promise<EnvironmentView | undefined> => {
       const current = await ledger.current(app, name);
@@ -64,7 +79,7 @@ export async function environmentMatrix({ ledger, targets }: Pick<Services, 'led
 }
 
 /** An app with its environment matrix. */
-export async function appView(services: Pick<Services, 'ledger' | 'targets'>, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
+export async function appView(services: Pick<Services, 'ledger' | 'runs' | 'targets'>, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
   return { ...app, environments: await environmentMatrix(services, app.name) };
 }
 

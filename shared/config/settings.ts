@@ -10,7 +10,7 @@
  * start-up with a message that names it; a malformed `CONVEYOR_API_TOKENS` is kept as an error
  * and reported when a caller presents a token (as before: the rest of the API keeps working).
  */
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Identity } from '../domain/approval.js';
 import { ValidationError } from '../errors.js';
@@ -70,6 +70,20 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     secret: false,
     kind: 'fixed',
   },
+  {
+    name: 'CONVEYOR_ALLOW_UNSANDBOXED_STEPS',
+    meaning: 'where bubblewrap is missing or cannot create namespaces, run build/test steps and `process` services without a sandbox (with a warning) instead of refusing them',
+    default: '`false` (refuse, naming the fix)',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_SANDBOX_READONLY_PATHS',
+    meaning: 'further host folders bound read-only into every sandbox (comma-separated absolute paths, e.g. a tool install under `/opt`)',
+    default: 'none',
+    secret: false,
+    kind: 'fixed',
+  },
   { name: 'CONVEYOR_TASK_HUB', meaning: 'durable task hub name (read by the host through `host.json`)', secret: false, kind: 'fixed' },
   {
     name: 'webhookSecretSetting',
@@ -96,6 +110,10 @@ export interface Settings {
   apiTokens: { ok: true; table: ApiTokenTable } | { ok: false; error: ValidationError };
   /** Whether App Service authentication is on (`WEBSITE_AUTH_ENABLED=true`). */
   appServiceAuth: boolean;
+  /** Run steps and services unsandboxed where bubblewrap is unusable (`CONVEYOR_ALLOW_UNSANDBOXED_STEPS=true`). */
+  allowUnsandboxedSteps: boolean;
+  /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
+  sandboxReadOnlyPaths: readonly string[];
   /**
    * The secret values in the setting named `settingName` (an app's `webhookSecretSetting`):
    * comma-separated, trimmed, empty parts dropped. Parsed once per name.
@@ -146,6 +164,17 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     throw new ValidationError(`invalid settings: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   }
   const secretsByName = new Map<string, readonly string[]>();
+  const allowUnsandboxed = (env.CONVEYOR_ALLOW_UNSANDBOXED_STEPS ?? '').trim().toLowerCase();
+  if (allowUnsandboxed !== '' && allowUnsandboxed !== 'true' && allowUnsandboxed !== 'false') {
+    const issues = [{ path: 'CONVEYOR_ALLOW_UNSANDBOXED_STEPS', message: 'must be true or false' }];
+    throw new ValidationError('invalid settings: CONVEYOR_ALLOW_UNSANDBOXED_STEPS: must be true or false', issues);
+  }
+  const readOnlyPaths = splitSecrets(env.CONVEYOR_SANDBOX_READONLY_PATHS);
+  const relativePath = readOnlyPaths.find((p) => !isAbsolute(p));
+  if (relativePath !== undefined) {
+    const issues = [{ path: 'CONVEYOR_SANDBOX_READONLY_PATHS', message: `${JSON.stringify(relativePath)} is not an absolute path` }];
+    throw new ValidationError(`invalid settings: CONVEYOR_SANDBOX_READONLY_PATHS: ${issues[0]!.message}`, issues);
+  }
   return {
     storageConnection: storage.data,
     dataDir: resolve(env.CONVEYOR_DATA_DIR || '.conveyor/data'),
@@ -153,6 +182,8 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     ...(env.CONVEYOR_GIT_USER ? { gitUser: env.CONVEYOR_GIT_USER } : {}),
     apiTokens: parseApiTokens(env.CONVEYOR_API_TOKENS),
     appServiceAuth: (env.WEBSITE_AUTH_ENABLED ?? '').toLowerCase() === 'true',
+    allowUnsandboxedSteps: allowUnsandboxed === 'true',
+    sandboxReadOnlyPaths: readOnlyPaths,
     webhookSecrets(settingName: string): readonly string[] {
       let found = secretsByName.get(settingName);
       if (!found) {

@@ -261,11 +261,11 @@ describe('rollback API', () => {
 });
 
 describe('read APIs', () => {
-  test('the environment matrix matches what each port serves', async () => {
+  test('the environment matrix, in promotion order, matches what each port serves', async () => {
     const appRes = await conveyor.api('/api/apps/gated');
     assert.equal(appRes.status, 200);
     const app = (await appRes.json()) as any;
-    assert.deepEqual(app.environments.map((e: any) => e.name), ['dev', 'prod', 'staging']);
+    assert.deepEqual(app.environments.map((e: any) => e.name), ['dev', 'staging', 'prod']);
     for (const env of app.environments) {
       assert.equal((await served(sample.ports[env.name as 'dev']))?.commit, env.commit, `${env.name} serves what the matrix says`);
       assert.equal(env.healthy, true);
