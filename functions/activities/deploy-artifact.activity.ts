@@ -57,6 +57,7 @@ export function deployArtifact(s: Pick<Services, 'settings' | 'artifacts' | 'tar
         environment: input.environment,
         revision: String(revision),
         commit: input.commit,
+        runId: input.runId,
         artifactDigest: digest,
         spec: input.target,
         materialize: async (destDir) => {
@@ -67,6 +68,8 @@ export function deployArtifact(s: Pick<Services, 'settings' | 'artifacts' | 'tar
         const tail = result.logTail.split('\n').filter((l) => l.length > 0).slice(-20);
         return { ok: false as const, reason: result.reason, details: tail, revision };
       }
-      return { ok: true as const, revision, baseUrl: result.baseUrl, startedAt, finishedAt: new Date().toISOString() };
+      // Only targets with facts worth keeping (kubernetes: digest, manifests) report them for the ledger.
+      const targetDetails = input.target.type === 'process' ? undefined : result.details;
+      return { ok: true as const, revision, baseUrl: result.baseUrl, startedAt, finishedAt: new Date().toISOString(), ...(targetDetails ? { targetDetails } : {}) };
     });
 }

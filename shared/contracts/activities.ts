@@ -9,6 +9,9 @@
 import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
 import type { ApprovalDecision } from '../domain/approval.js';
 
+/** Target-specific facts recorded with a revision (JSON scalars). */
+export type TargetDetails = Record<string, string | number | boolean | null>;
+
 /** Who or what caused a run or an operation. */
 export interface Actor {
   /** Identity (e-mail or user name) of a person, or `system`. */
@@ -77,7 +80,15 @@ export interface ActivityContracts {
       target: TargetSpec;
       kind: 'deploy' | 'rollback';
     };
-    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string }> | { ok: false; reason: string; details?: string[]; revision: number };
+    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string; /** Target facts for the ledger (kubernetes: image digest, rendered manifests). */ targetDetails?: TargetDetails }> | { ok: false; reason: string; details?: string[]; revision: number };
+  };
+  /**
+   * Reads once where the rollout of a deployed revision stands (targets with rollouts, e.g.
+   * kubernetes); the orchestrator polls it with durable timers until complete, failed or late.
+   */
+  readRollout: {
+    input: { app: string; environment: string; target: TargetSpec; revision: number };
+    output: { state: 'complete' | 'progressing' | 'failed'; message: string };
   };
   /** One verification try against a deployed environment (the retry loop is durable, in the orchestrator). */
   verifyEnvironment: {
@@ -102,6 +113,8 @@ export interface ActivityContracts {
       requestedBy: Actor;
       startedAt: string;
       finishedAt: string;
+      /** Target facts reported by the deploy (kubernetes: image digest, rendered manifests). */
+      targetDetails?: TargetDetails;
     };
     output: { revision: number };
   };

@@ -21,12 +21,22 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { KubernetesTargetSpec } from '../../domain/pipeline.js';
+import type { KubernetesTargetSpec, TargetSpec } from '../../domain/pipeline.js';
 import { ValidationError } from '../../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, StopResult, TargetStatus } from '../deploy-target.js';
 import { ClusterUnavailableError, DEFAULT_RETRY, KubeApi, KubeRequestError, type RetryOptions } from './kube-api.js';
 import { ANNOTATIONS, imageName, isImageDigest, kindOf, LABELS, name as nameOf, parseRendered, podSpec, readManifestFolder, renderManifests, SUPPORTED_KINDS, type ManifestObject, type ManifestValue } from './manifests.js';
 import { environmentRollout, type RolloutReport } from './rollout.js';
+
+/** A deploy target whose deployments roll out after `deploy` returns (read with {@link KubernetesTarget.rollout}). */
+export interface RolloutReader {
+  rollout(app: string, environment: string, spec: TargetSpec, revision?: string): Promise<RolloutReport>;
+}
+
+/** True for targets that report rollouts (kubernetes, aks). */
+export function hasRollout(target: DeployTarget): target is DeployTarget & RolloutReader {
+  return typeof (target as Partial<RolloutReader>).rollout === 'function';
+}
 
 /** Returns the kubeconfig to use for an environment's spec. */
 export type KubeconfigResolver = (spec: KubernetesTargetSpec) => Promise<KubeConfig>;
@@ -71,7 +81,7 @@ function selector(app: string, environment: string): string {
 }
 
 /** The kubernetes deploy target. */
-export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec> {
+export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec>, RolloutReader {
   readonly type: 'kubernetes';
   private readonly retry: RetryOptions;
 
@@ -178,7 +188,9 @@ export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec> {
    * Reads the rollout of the environment's Deployments once (no waiting). `revision`, when
    * given, must be the one the Deployments carry: anything else is still progressing.
    */
-  async rollout(app: string, environment: string, spec: KubernetesTargetSpec, revision?: string): Promise<RolloutReport> {
+  async rollout(app: string, environment: string, anySpec: TargetSpec, revision?: string): Promise<RolloutReport> {
+    if (anySpec.type !== 'kubernetes') throw new Error(`the ${this.type} target cannot read a ${anySpec.type} target's rollout`);
+    const spec = anySpec;
     const api = await this.api(spec);
     const deployments = await api.list('apps/v1', 'Deployment', spec.namespace, selector(app, environment));
     if (deployments.length === 0) return { state: 'failed', message: `no Deployment of ${app} in namespace ${spec.namespace} (was it deleted?)`, deployments: [] };
