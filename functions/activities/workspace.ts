@@ -39,6 +39,7 @@ export async function runLoggedStep(s: WorkspaceServices, subject: RunSubject, s
       workspace: { dir: cwd, outputs },
       env: step.env,
       timeoutMs: step.timeoutMs,
+      network: step.network ?? 'on',
       conveyorVars: {
         app: subject.app,
         commit: subject.commit,

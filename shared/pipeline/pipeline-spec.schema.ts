@@ -77,6 +77,10 @@ const command = z.string().trim().min(1, 'must not be empty').max(16_384).descri
 
 const DEFAULT_STEP_TIMEOUT = '30m';
 
+const network = z
+  .enum(['on', 'none'])
+  .describe('`on` (default): the step may use the network (e.g. to fetch dependencies). `none`: the sandbox has no network at all, not even loopback.');
+
 /** `build:` in the file. */
 export const buildStepFile = z
   .strictObject({
@@ -84,8 +88,9 @@ export const buildStepFile = z
     artifact: z.array(relativePath).min(1).max(100).describe('Workspace-relative files or folders packed into the artifact.'),
     timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
     env: envMap.optional(),
+    network: network.optional(),
   })
-  .transform((v): BuildStep => ({ command: v.command, artifact: v.artifact, timeoutMs: v.timeout, env: v.env ?? {} }))
+  .transform((v): BuildStep => ({ command: v.command, artifact: v.artifact, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}) }))
   .describe('How the commit is built, once; the artifact is promoted through every environment.');
 
 /** `test:` in the file. */
@@ -94,8 +99,9 @@ export const commandStepFile = z
     command,
     timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
     env: envMap.optional(),
+    network: network.optional(),
   })
-  .transform((v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {} }))
+  .transform((v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}) }))
   .describe('Tests run in the built workspace before any environment is deployed.');
 
 const processTargetFile = z
