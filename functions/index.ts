@@ -34,6 +34,7 @@ import { verifyEnvironment } from './activities/verify-environment.activity.js';
 import { notifySuperseded } from './activities/notify-superseded.activity.js';
 import { wakeLockParty } from './activities/wake-lock-party.activity.js';
 import { checkEnvironmentGate, freezeAfterRollback } from './activities/environment-gate.activity.js';
+import { readRollout } from './activities/read-rollout.activity.js';
 import { bind } from './composition-root.js';
 import { environmentLockEntity } from './entities/environment-lock.entity.js';
 import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
@@ -53,6 +54,7 @@ const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], 
   buildArtifact: bind(buildArtifact),
   runTests: bind(runTests),
   deployArtifact: bind(deployArtifact),
+  readRollout: bind(readRollout),
   verifyEnvironment,
   recordDeployment: bind(recordDeployment),
   findRollbackTarget: bind(findRollbackTarget),
