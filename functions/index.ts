@@ -33,6 +33,10 @@ import { runTests } from './activities/run-tests.activity.js';
 import { verifyEnvironment } from './activities/verify-environment.activity.js';
 import { notifySuperseded } from './activities/notify-superseded.activity.js';
 import { wakeLockParty } from './activities/wake-lock-party.activity.js';
+import { currentDeployment } from './activities/current-deployment.activity.js';
+import { healOrchestrator } from '../orchestrations/heal.orchestrator.js';
+import { reconcile } from './reconcile.function.js';
+import { reconcileSchedule } from '../shared/config/settings.js';
 import { checkEnvironmentGate, freezeAfterRollback } from './activities/environment-gate.activity.js';
 import { readRollout } from './activities/read-rollout.activity.js';
 import { bind } from './composition-root.js';
@@ -63,6 +67,7 @@ const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], 
   wakeLockParty,
   checkEnvironmentGate: bind(checkEnvironmentGate),
   freezeAfterRollback: bind(freezeAfterRollback),
+  currentDeployment: bind(currentDeployment),
 };
 const durableClient = df.input.durableClient();
 for (const [name, handler] of Object.entries(activities)) {
@@ -72,8 +77,13 @@ for (const [name, handler] of Object.entries(activities)) {
 df.app.orchestration('pipeline', pipelineOrchestrator);
 df.app.orchestration('promotion', promotionOrchestrator);
 df.app.orchestration('rollback', rollbackOrchestrator);
+df.app.orchestration('heal', healOrchestrator);
 df.app.entity('environmentLock', environmentLockEntity);
 
+
+// The reconcile loop (missed pushes, drift, heals); `CONVEYOR_RECONCILE_SCHEDULE=off` turns it off.
+const reconcileEvery = reconcileSchedule();
+if (reconcileEvery) app.timer('reconcile', { schedule: reconcileEvery, extraInputs: [durableClient], handler: bind(reconcile) });
 
 app.http('health', {
   route: 'health',

@@ -17,7 +17,7 @@ export interface DeploymentAttempt {
   runId: string;
   commit: string;
   digest: string;
-  kind: 'deploy' | 'rollback';
+  kind: 'deploy' | 'rollback' | 'heal';
   /** For rollbacks: the revision whose artifact is redeployed. */
   rollbackOf?: number;
   target: TargetSpec;

@@ -8,6 +8,7 @@
  */
 import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
 import type { Actor, RunPatch } from '../domain/run.js';
+import type { CurrentDeployment } from '../domain/deployment.js';
 import type { VerifyAttempt } from '../domain/verification.js';
 
 /** Target-specific facts recorded with a revision (JSON scalars). */
@@ -60,7 +61,7 @@ export interface ActivityContracts {
       commit: string;
       digest: string;
       target: TargetSpec;
-      kind: 'deploy' | 'rollback';
+      kind: 'deploy' | 'rollback' | 'heal';
     };
     output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string; /** Target facts for the ledger (kubernetes: image digest, rendered manifests). */ targetDetails?: TargetDetails }> | { ok: false; reason: string; details?: string[]; revision: number };
   };
@@ -86,7 +87,7 @@ export interface ActivityContracts {
       commit: string;
       digest: string;
       runId: string;
-      kind: 'deploy' | 'rollback';
+      kind: 'deploy' | 'rollback' | 'heal';
       /** For rollbacks: the revision whose artifact was redeployed. */
       rollbackOf?: number;
       status: 'Succeeded' | 'Failed';
@@ -144,6 +145,11 @@ export interface ActivityContracts {
     };
     output: null;
   };
+  /** The ledger's current deployment of an environment (null: never deployed). */
+  currentDeployment: {
+    input: { app: string; environment: string };
+    output: CurrentDeployment | null;
+  };
   wakeLockParty: {
     input: { instanceId: string; event?: 'granted' | 'superseded'; what?: 'turn' | 'slot'; by?: string };
     output: { delivered: boolean; gone: boolean };
@@ -187,6 +193,29 @@ export interface RollbackInput {
   reason?: string;
   requestedBy: Actor;
   requestedAt: string;
+}
+
+/** Input of the `heal` orchestration: redeploy the ledger's current revision where drift was found. */
+export interface HealInput {
+  app: string;
+  environment: string;
+  /** The revision the sweep saw as current; the heal does nothing if the ledger has moved on. */
+  revision: number;
+  commit: string;
+  digest: string;
+  repoUrl: string;
+  pipelinePath: string;
+  /** Why (the drift reason), recorded with the revision. */
+  reason: string;
+  requestedAt: string;
+}
+
+/** How a heal ended. */
+export interface HealResult {
+  status: 'Succeeded' | 'Failed' | 'Skipped' | 'Errored';
+  reason?: string;
+  /** The revision recorded for the heal. */
+  revision?: number;
 }
 
 /** How a rollback operation ended (its orchestration output). */

@@ -8,7 +8,7 @@
 import type { ApprovalDecision } from '../domain/approval.js';
 import type { LockAnswer, LockParty, LockPhase, LockState, Wake } from '../domain/environment-lock.js';
 import type { Status } from '../domain/status.js';
-import type { PipelineInput, PromotionInput, PromotionResult, RollbackInput, RollbackResult } from './activities.js';
+import type { HealInput, HealResult, PipelineInput, PromotionInput, PromotionResult, RollbackInput, RollbackResult } from './activities.js';
 
 /** How a run ended (the `pipeline` orchestration's output). */
 export interface PipelineResult {
@@ -26,6 +26,8 @@ export interface OrchestrationContracts {
   promotion: { input: PromotionInput; output: PromotionResult };
   /** A requested rollback of one environment. */
   rollback: { input: RollbackInput; output: RollbackResult };
+  /** Redeploys the ledger's current revision of an environment that drifted (`drift: heal`). */
+  heal: { input: HealInput; output: HealResult };
 }
 
 /** Orchestration names. */

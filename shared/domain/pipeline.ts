@@ -118,6 +118,8 @@ export interface EnvironmentSpec {
   rollback: 'auto' | 'manual';
   /** `latest`: a newer run supersedes a waiting one; `queue`: runs wait their turn. */
   concurrency: 'latest' | 'queue';
+  /** `report`: the reconcile sweep reports drift; `heal`: it also redeploys the recorded revision. */
+  drift: 'report' | 'heal';
 }
 
 /** The whole pipeline of an application. */

@@ -7,6 +7,9 @@ import type { ApprovalRecord } from './approval.js';
 import type { Status } from './status.js';
 import type { VerifyAttempt } from './verification.js';
 
+/** What started a run: a webhook, the reconcile poll (a missed webhook), a drift heal, an API call. */
+export type RunTrigger = 'webhook' | 'poll' | 'heal' | 'api';
+
 /** Who or what caused a run or an operation: a person (pusher, approver, requester) or `system`. */
 export interface Actor {
   /** Identity (e-mail or user name) of a person, or `system`. */
@@ -50,6 +53,8 @@ export interface RunRecord {
   branch?: string;
   reason?: string;
   pusher?: Actor;
+  /** What started the run (absent on runs recorded before triggers were). */
+  trigger?: RunTrigger;
   /** Artifact digest (`sha256:<hex>`) once built. */
   digest?: string;
   stages: Record<string, RunStageRecord>;
@@ -88,6 +93,7 @@ export interface NewRunFields {
   commit: string;
   branch?: string;
   pusher?: Actor;
+  trigger?: RunTrigger;
 }
 
 /** The fields of a new run record: Pending, no stages, no environments (the store adds its timestamps). */
@@ -99,6 +105,7 @@ export function pendingRun(fields: NewRunFields): NewRunFields & { status: Statu
     commit: fields.commit,
     ...(fields.branch !== undefined ? { branch: fields.branch } : {}),
     ...(fields.pusher !== undefined ? { pusher: fields.pusher } : {}),
+    ...(fields.trigger !== undefined ? { trigger: fields.trigger } : {}),
   };
 }
 

@@ -196,6 +196,10 @@ export const environmentFile = z
     approval: approvalFile.optional(),
     rollback: z.enum(['auto', 'manual']).default('auto').describe('auto: failed verification redeploys the last good revision. Default auto.'),
     concurrency: z.enum(['latest', 'queue']).default('latest').describe('latest: a newer run supersedes a waiting one; queue: runs wait their turn. Default latest.'),
+    drift: z
+      .enum(['report', 'heal'])
+      .default('report')
+      .describe('What the reconcile sweep does when the environment does not run what the ledger says: report it, or heal (redeploy the recorded revision). Default report.'),
   })
   .transform(
     (v): EnvironmentSpec => ({
@@ -205,6 +209,7 @@ export const environmentFile = z
       ...(v.approval ? { approval: v.approval } : {}),
       rollback: v.rollback,
       concurrency: v.concurrency,
+      drift: v.drift,
     }),
   );
 
