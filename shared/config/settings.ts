@@ -15,6 +15,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Identity } from '../domain/approval.js';
 import { resolveConnection, type Connection } from '../azure/connection.js';
+import { parseEntraGroupMap, type EntraGroupMap } from '../azure/entra-groups.js';
 import { ValidationError } from '../errors.js';
 
 /** One entry of the catalogue. */
@@ -92,6 +93,13 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     secret: false,
     kind: 'fixed',
   },
+  {
+    name: 'CONVEYOR_ENTRA_GROUPS',
+    meaning: 'Entra ID groups behind App Service authentication -> Conveyor approver groups: JSON `{ "<group>": ["<Entra group object id or name>", ...] }` (docs/azure.md)',
+    default: 'no mapping (claim values are groups as they are)',
+    secret: false,
+    kind: 'fixed',
+  },
   { name: 'CONVEYOR_TASK_HUB', meaning: 'durable task hub name (read by the host through `host.json`)', secret: false, kind: 'fixed' },
   {
     name: 'webhookSecretSetting',
@@ -128,6 +136,8 @@ export interface Settings {
   apiTokens: { ok: true; table: ApiTokenTable } | { ok: false; error: ValidationError };
   /** Whether App Service authentication is on (`WEBSITE_AUTH_ENABLED=true`). */
   appServiceAuth: boolean;
+  /** Entra ID group -> Conveyor group mapping (`CONVEYOR_ENTRA_GROUPS`). */
+  entraGroups: EntraGroupMap;
   /** Run steps and services unsandboxed where bubblewrap is unusable (`CONVEYOR_ALLOW_UNSANDBOXED_STEPS=true`). */
   allowUnsandboxedSteps: boolean;
   /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
@@ -208,6 +218,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     ...(env.CONVEYOR_GIT_USER ? { gitUser: env.CONVEYOR_GIT_USER } : {}),
     apiTokens: parseApiTokens(env.CONVEYOR_API_TOKENS),
     appServiceAuth: (env.WEBSITE_AUTH_ENABLED ?? '').toLowerCase() === 'true',
+    entraGroups: parseEntraGroupMap(env.CONVEYOR_ENTRA_GROUPS),
     allowUnsandboxedSteps: allowUnsandboxed === 'true',
     sandboxReadOnlyPaths: readOnlyPaths,
     kubeconfig(settingName: string): string | undefined {
