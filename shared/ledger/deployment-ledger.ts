@@ -1,6 +1,6 @@
 /**
  * The deployment ledger: per app and environment, immutable history records and a `current`
- * pointer, in blob storage (ARCHITECTURE.md principle 6).
+ * pointer, in blob storage (docs/architecture.md principle 6).
  *
  * Layout (state container):
  *   ledger/<app>/<env>/current.json               pointer, updated only with If-Match
