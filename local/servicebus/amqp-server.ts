@@ -349,7 +349,11 @@ export class AmqpServer {
     this.#pumpLink(sender);
     // Let the transfers just queued go out first; then give back the credit left over.
     setImmediate(() => {
-      if (sender.is_open() && sender._draining) sender.set_drained(true);
+      if (sender.is_open() && sender._draining) {
+        sender.set_drained(true);
+        // set_drained only marks the flow as due; have the connection write it now.
+        sender.connection._register();
+      }
     });
   }
 

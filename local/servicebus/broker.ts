@@ -313,7 +313,7 @@ export class Broker {
     this.#seq = Math.max(stored, this.#st.maxSeq.get()?.m ?? 0);
     const now = this.#now();
     let orphans = 0;
-    for (const row of this.db.prepare<[], Omit<Row, 'body'>>('SELECT entity, seq, state, enqueued_at, expires_at, delivery_count, lock_token, locked_until, message_id, dead_letter_source FROM messages').iterate()) {
+    for (const row of this.db.prepare<[], Omit<Row, 'body'>>('SELECT entity, seq, state, enqueued_at, expires_at, delivery_count, lock_token, locked_until, message_id, dead_letter_source FROM messages').all()) {
       if (row.state === STATE.scheduled) {
         if (!this.#targets.has(row.entity) && !this.#receivable.has(row.entity)) orphans++;
         else this.#schedule.push({ entity: row.entity, seq: row.seq, at: row.enqueued_at });
