@@ -115,7 +115,9 @@ export class AmqpServer {
   /** Starts listening; resolves with the bound port. */
   listen(port = 0, host = '127.0.0.1'): Promise<number> {
     return new Promise((resolve, reject) => {
-      const server: Server = this.#container.listen({ port, host, autoaccept: false, treat_modified_as_released: false });
+      // A larger session window than rhea's 2048: a delivery whose lock expired stays in it
+      // until the client settles it (and learns the lock was lost).
+      const server: Server = this.#container.listen({ port, host, autoaccept: false, treat_modified_as_released: false, session_buffer_size: 1 << 15 });
       this.#server = server;
       server.on('connection', (s: Socket) => {
         this.#sockets.add(s);
@@ -382,9 +384,14 @@ export class AmqpServer {
       // The outcome the client asked for, without an error: an error would tell it the
       // settlement failed.
       delivery.update(true, op === 'deadletter' ? (rhea.message as any).rejected({}).described() : remoteOutcome(delivery));
+      // The client (receiver settle mode "second") settles as soon as it sees this settlement
+      // and sends nothing more; without this rhea would keep the delivery in the session's
+      // window forever and the window would fill up after 2048 messages.
+      delivery.remote_settled = true;
     } catch (err) {
       const e = err instanceof BrokerError ? err : new BrokerError('amqp:internal-error', String((err as Error)?.message ?? err));
       delivery.update(true, (rhea.message as any).rejected({ error: { condition: e.condition, description: e.message } }).described());
+      delivery.remote_settled = true;
     }
     // A settled message frees credit-bound prefetch in some clients; offer more.
     this.#pumpLink(ctx.sender);
