@@ -1,4 +1,4 @@
-// Durable backend throughput/latency (issue 3): (a) 500 sequential no-op activities → per-step
+// Durable backend throughput/latency: (a) 500 sequential no-op activities → per-step
 // overhead, (b) 1,000 five-step orchestrations → orchestrations/s, (c) fan-out of 1,000 →
 // time to fan in. Each beside the same handlers called directly through the host (the floor).
 // Runs the local host in-process on test/fixtures/durable-app and drives its engine directly.

@@ -7,6 +7,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { startHost, type RunningHost } from '../local/host/host.js';
 import { ProcessTarget } from '../shared/targets/index.js';
+import { probeBubblewrap } from '../shared/steps/index.js';
 import { DEMO_APP, DEMO_APPROVER, DEMO_BRANCH } from './demo-repo.js';
 import { REPO_ROOT, type DemoPaths, type DemoSecrets } from './demo-state.js';
 
@@ -105,6 +106,12 @@ export async function startDemoConveyor(options: {
   const { paths, secrets } = options;
   mkdirSync(dirname(paths.log), { recursive: true });
   appendFileSync(paths.log, `--- ${new Date().toISOString()} demo host starting on port ${options.port}\n`);
+  // The demo runs where bubblewrap may be missing (a laptop without it): steps then run
+  // unsandboxed, which is said loudly here. Conveyor itself refuses unless allowed.
+  const sandbox = await probeBubblewrap();
+  if (!sandbox.ok) {
+    console.warn(`WARNING: ${sandbox.reason}. The demo runs build/test steps and services WITHOUT a sandbox; install bubblewrap to isolate them (see README, "Sandbox").`);
+  }
   const host = await startHost({
     appDir: REPO_ROOT,
     port: options.port,
@@ -112,6 +119,7 @@ export async function startDemoConveyor(options: {
     graceMs: 3000,
     env: {
       CONVEYOR_DATA_DIR: paths.data,
+      CONVEYOR_ALLOW_UNSANDBOXED_STEPS: process.env.CONVEYOR_ALLOW_UNSANDBOXED_STEPS ?? 'true',
       CONVEYOR_API_TOKENS: apiTokens(secrets),
       [WEBHOOK_SECRET_SETTING]: secrets.webhookSecret,
     },

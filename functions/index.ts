@@ -2,6 +2,20 @@
  * The one module that registers Conveyor's functions with the Functions host
  * (`package.json` main). Every trigger lives behind a thin adapter in functions/; the
  * orchestrators live in orchestrations/ and the activities' logic in shared/.
+ *
+ * How to add something (small, additive edits: everyone registers here):
+ * - An activity: declare its name, input and output in shared/contracts/activities.ts, write
+ *   `functions/activities/<verb-object>.activity.ts` exporting a factory that takes the
+ *   collaborators it needs (`Pick<Services, ...>`, see functions/composition-root.ts) and
+ *   returns the handler, and add `name: bind(factory)` to `activities` below. Orchestrators call
+ *   it with `yield* call(context, 'name', input)` (orchestrations/activity-call.ts).
+ * - An HTTP function: the same factory shape, registered with `app.http(..., handler: bind(factory))`.
+ * - A new collaborator (a client, a store): a field of `Services`, built in `createServices`.
+ * - A new setting: an entry in shared/config/settings.ts (and the README table), read from `Settings`.
+ * - Ids and names: shared/domain/ids.ts. Event names and orchestration contracts:
+ *   shared/contracts/orchestrations.ts.
+ * Handlers that need no collaborators (health, openapi, getOperation, verifyEnvironment,
+ * notifySuperseded) are registered as they are.
  */
 import { app, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -18,6 +32,7 @@ import { recordRun } from './activities/record-run.activity.js';
 import { runTests } from './activities/run-tests.activity.js';
 import { verifyEnvironment } from './activities/verify-environment.activity.js';
 import { notifySuperseded } from './activities/notify-superseded.activity.js';
+import { bind } from './composition-root.js';
 import { environmentLockEntity } from './entities/environment-lock.entity.js';
 import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
 import { getRun } from './http/runs.function.js';
@@ -25,19 +40,20 @@ import { decideApproval } from './http/approval.function.js';
 import { getOperation, requestRollback } from './http/rollback.function.js';
 import { getHistory, getLog, listRuns } from './http/read.function.js';
 import { getOpenApi } from './http/openapi.function.js';
+import { getMetrics } from './http/metrics.function.js';
 import { receiveWebhook } from './http/webhook.function.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
 // compile error rather than a run that waits forever.
 const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], context: InvocationContext) => Promise<ActivityContracts[K]['output']> } = {
-  loadPipeline,
-  buildArtifact,
-  runTests,
-  deployArtifact,
+  loadPipeline: bind(loadPipeline),
+  buildArtifact: bind(buildArtifact),
+  runTests: bind(runTests),
+  deployArtifact: bind(deployArtifact),
   verifyEnvironment,
-  recordDeployment,
-  findRollbackTarget,
-  recordRun,
+  recordDeployment: bind(recordDeployment),
+  findRollbackTarget: bind(findRollbackTarget),
+  recordRun: bind(recordRun),
   notifySuperseded,
 };
 const durableClient = df.input.durableClient();
@@ -63,18 +79,19 @@ app.http('webhook', {
   methods: ['POST'],
   authLevel: 'anonymous',
   extraInputs: [durableClient],
-  handler: receiveWebhook,
+  handler: bind(receiveWebhook),
 });
 
-app.http('listApps', { route: 'apps', methods: ['GET'], authLevel: 'function', handler: listApps });
-app.http('getApp', { route: 'apps/{app}', methods: ['GET'], authLevel: 'function', handler: getApp });
-app.http('putApp', { route: 'apps/{app}', methods: ['PUT'], authLevel: 'admin', handler: putApp });
-app.http('deleteApp', { route: 'apps/{app}', methods: ['DELETE'], authLevel: 'admin', handler: deleteApp });
-app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getRun });
-app.http('listRuns', { route: 'apps/{app}/runs', methods: ['GET'], authLevel: 'function', handler: listRuns });
-app.http('getHistory', { route: 'apps/{app}/environments/{env}/history', methods: ['GET'], authLevel: 'function', handler: getHistory });
-app.http('requestRollback', { route: 'apps/{app}/environments/{env}/rollback', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: requestRollback });
+app.http('listApps', { route: 'apps', methods: ['GET'], authLevel: 'function', handler: bind(listApps) });
+app.http('getApp', { route: 'apps/{app}', methods: ['GET'], authLevel: 'function', handler: bind(getApp) });
+app.http('putApp', { route: 'apps/{app}', methods: ['PUT'], authLevel: 'admin', handler: bind(putApp) });
+app.http('deleteApp', { route: 'apps/{app}', methods: ['DELETE'], authLevel: 'admin', handler: bind(deleteApp) });
+app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: bind(getRun) });
+app.http('listRuns', { route: 'apps/{app}/runs', methods: ['GET'], authLevel: 'function', handler: bind(listRuns) });
+app.http('getHistory', { route: 'apps/{app}/environments/{env}/history', methods: ['GET'], authLevel: 'function', handler: bind(getHistory) });
+app.http('requestRollback', { route: 'apps/{app}/environments/{env}/rollback', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(requestRollback) });
 app.http('getOperation', { route: 'operations/{operationId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getOperation });
-app.http('decideApproval', { route: 'runs/{runId}/environments/{env}/approval', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: decideApproval });
-app.http('getLog', { route: 'runs/{runId}/logs/{step}', methods: ['GET'], authLevel: 'function', handler: getLog });
+app.http('decideApproval', { route: 'runs/{runId}/environments/{env}/approval', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(decideApproval) });
+app.http('getLog', { route: 'runs/{runId}/logs/{step}', methods: ['GET'], authLevel: 'function', handler: bind(getLog) });
+app.http('getMetrics', { route: 'apps/{app}/metrics', methods: ['GET'], authLevel: 'function', handler: bind(getMetrics) });
 app.http('openApi', { route: 'openapi.json', methods: ['GET'], authLevel: 'function', handler: getOpenApi });

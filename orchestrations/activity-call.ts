@@ -1,22 +1,51 @@
 /**
- * Typed activity calls: orchestrators name an activity from the contract module and get its
- * input type checked, without importing the implementation. Every call carries a retry policy
- * for transient faults (expected failures come back as data and are not retried).
+ * Typed calls from an orchestrator: an activity, a sub-orchestration or an entity operation is
+ * named from its contract (shared/contracts), its input is type-checked and its result comes
+ * back with the contract's output type, without importing the implementation and without a cast
+ * at the call site:
+ *
+ * ```ts
+ * const deployed = yield* call(context, 'deployArtifact', input);   // ActivityOutput<'deployArtifact'>
+ * ```
+ *
+ * Each helper is a generator that yields exactly one durable task, so `yield*` of it replays
+ * exactly like yielding the task itself. Activity calls carry the transient-fault retry policy
+ * (expected failures come back as data and are not retried).
  */
-import type * as df from 'durable-functions';
-import type { ActivityInput, ActivityName } from '../shared/contracts/activities.js';
+import * as df from 'durable-functions';
+import type { ActivityInput, ActivityName, ActivityOutput } from '../shared/contracts/activities.js';
+import type { LockOperationName, LockOperations, OrchestrationInput, OrchestrationName, OrchestrationOutput } from '../shared/contracts/orchestrations.js';
 
 /** Retry policy for activities: transient faults only (activities report expected failures as data). */
-export const TRANSIENT_RETRY = {
-  firstRetryIntervalInMilliseconds: 2000,
-  maxNumberOfAttempts: 4,
+export const TRANSIENT_RETRY: df.RetryOptions = Object.assign(new df.RetryOptions(2000, 4), {
   backoffCoefficient: 2,
   maxRetryIntervalInMilliseconds: 30000,
-} as unknown as df.RetryOptions;
+});
 
-/** Schedules activity `name` with `input` (retried on throw). Yield the returned task. */
-export function activity<K extends ActivityName>(context: df.OrchestrationContext, name: K, input: ActivityInput<K>): df.Task {
-  return context.df.callActivityWithRetry(name, TRANSIENT_RETRY, input);
+/** A typed call: yields one task and returns its result. */
+export type Call<T> = Generator<df.Task, T, unknown>;
+
+// The one place a durable result is given its contract's type: the durable runtime hands back
+// what the activity (or orchestration, or entity) returned, serialised as JSON, and the
+// contract module is what both sides were compiled against.
+function* resultOf<T>(task: df.Task): Call<T> {
+  const result: unknown = yield task;
+  return result as T;
+}
+
+/** Calls activity `name` with `input` (retried on throw) and returns its output. */
+export function call<K extends ActivityName>(context: df.OrchestrationContext, name: K, input: ActivityInput<K>): Call<ActivityOutput<K>> {
+  return resultOf(context.df.callActivityWithRetry(name, TRANSIENT_RETRY, input));
+}
+
+/** Runs orchestration `name` as a sub-orchestration with a chosen instance id and returns its output. */
+export function callOrchestration<K extends OrchestrationName>(context: df.OrchestrationContext, name: K, input: OrchestrationInput<K>, instanceId: string): Call<OrchestrationOutput<K>> {
+  return resultOf(context.df.callSubOrchestrator(name, input, instanceId));
+}
+
+/** Calls operation `operation` of the environment lock entity `entity` and returns its answer. */
+export function callLock<K extends LockOperationName>(context: df.OrchestrationContext, entity: df.EntityId, operation: K, input: LockOperations[K]['input']): Call<LockOperations[K]['output']> {
+  return resultOf(context.df.callEntity(entity, operation, input));
 }
 
 /** The orchestration's own clock as an ISO string (replay-safe). */

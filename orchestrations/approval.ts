@@ -3,16 +3,10 @@
  * said yes, someone said no, the timeout passed, or a newer run superseded this one.
  */
 import type * as df from 'durable-functions';
-import type { ApprovalDecision } from '../shared/domain/approval.js';
-import { approvalRefusal } from '../shared/domain/approval.js';
+import { approvalRefusal, type ApprovalDecision, type ApprovalRecord } from '../shared/domain/approval.js';
 import type { ApprovalSpec } from '../shared/domain/pipeline.js';
-import type { ApprovalRecord } from '../shared/contracts/activities.js';
-import { nowIso } from './activity-call.js';
-
-/** External event raised by the approval API. */
-export const APPROVAL_EVENT = 'ApprovalDecided';
-/** External event raised when a newer run supersedes a waiting one. */
-export const SUPERSEDED_EVENT = 'Superseded';
+import { APPROVAL_EVENT, SUPERSEDED_EVENT } from '../shared/contracts/orchestrations.js';
+import { nowIso, type Call } from './activity-call.js';
 
 /** How the gate ended. */
 export type ApprovalOutcome =
@@ -23,13 +17,13 @@ export type ApprovalOutcome =
 
 /**
  * Runs the gate. `onChange` is given the record each time it changes (to keep the run record
- * and custom status current); it returns a task to yield (e.g. the recordRun activity).
+ * and custom status current); it returns a call to run (e.g. the recordRun activity).
  */
 export function* awaitApproval(
   context: df.OrchestrationContext,
   spec: ApprovalSpec,
   pusherId: string,
-  onChange: (record: ApprovalRecord) => df.Task,
+  onChange: (record: ApprovalRecord) => Call<unknown>,
 ): Generator<df.Task, ApprovalOutcome, unknown> {
   const waitingSince = nowIso(context);
   const deadline = new Date(context.df.currentUtcDateTime.getTime() + spec.timeoutMs);
@@ -41,7 +35,7 @@ export function* awaitApproval(
     allowSelfApproval: spec.allowSelfApproval,
     decisions: [],
   };
-  yield onChange(record);
+  yield* onChange(record);
 
   const timeout = context.df.createTimer(deadline);
   const superseded = context.df.waitForExternalEvent(SUPERSEDED_EVENT);
@@ -51,14 +45,14 @@ export function* awaitApproval(
     const winner = (yield context.df.Task.any([decision, timeout, superseded])) as df.Task;
     if (winner === timeout) {
       record.outcome = 'timed-out';
-      yield onChange(record);
+      yield* onChange(record);
       return { outcome: 'timed-out', record };
     }
     if (winner === superseded) {
       timeout.cancel();
       const by = String((superseded.result as { by?: unknown } | undefined)?.by ?? 'a newer run');
       record.outcome = 'superseded';
-      yield onChange(record);
+      yield* onChange(record);
       return { outcome: 'superseded', by, record };
     }
     const d = decision.result as ApprovalDecision;
@@ -71,16 +65,16 @@ export function* awaitApproval(
     if (d.decision === 'reject') {
       timeout.cancel();
       record.outcome = 'rejected';
-      yield onChange(record);
+      yield* onChange(record);
       return { outcome: 'rejected', by: d.by, comment: d.comment, record };
     }
     approvedBy.add(d.by.toLowerCase());
     if (approvedBy.size >= spec.required) {
       timeout.cancel();
       record.outcome = 'approved';
-      yield onChange(record);
+      yield* onChange(record);
       return { outcome: 'approved', record };
     }
-    yield onChange(record);
+    yield* onChange(record);
   }
 }

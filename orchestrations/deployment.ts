@@ -6,7 +6,7 @@
 import type * as df from 'durable-functions';
 import type { Actor, ActivityOutput } from '../shared/contracts/activities.js';
 import type { TargetSpec, VerifySpec } from '../shared/domain/pipeline.js';
-import { activity, nowIso } from './activity-call.js';
+import { call, nowIso } from './activity-call.js';
 import { verifyAll } from './verification.js';
 
 /** What to deploy where, and how to describe it in the ledger. */
@@ -40,7 +40,7 @@ export function* deployVerifyRecord(
 ): Generator<df.Task, AttemptResult, unknown> {
   onStep('deploying');
   const startedAt = nowIso(context);
-  const deployed = (yield activity(context, 'deployArtifact', {
+  const deployed = yield* call(context, 'deployArtifact', {
     app: a.app,
     environment: a.environment,
     runId: a.runId,
@@ -48,9 +48,9 @@ export function* deployVerifyRecord(
     digest: a.digest,
     target: a.target,
     kind: a.kind,
-  })) as ActivityOutput<'deployArtifact'>;
+  });
   const record = (revision: number, status: 'Succeeded' | 'Failed', reason: string | undefined, verification: ActivityOutput<'verifyEnvironment'>[]) =>
-    activity(context, 'recordDeployment', {
+    call(context, 'recordDeployment', {
       app: a.app,
       environment: a.environment,
       revision,
@@ -71,13 +71,13 @@ export function* deployVerifyRecord(
     const reason = `the target did not come up: ${[deployed.reason, ...(deployed.details ?? [])].join('\n')}`;
     if (!('revision' in deployed)) return { outcome: 'deploy-failed', reason: deployed.reason };
     onStep('recording', deployed.revision);
-    yield record(deployed.revision, 'Failed', reason, []);
+    yield* record(deployed.revision, 'Failed', reason, []);
     return { outcome: 'deploy-failed', revision: deployed.revision, reason: deployed.reason };
   }
   onStep('verifying', deployed.revision);
   const verification = yield* verifyAll(context, deployed.baseUrl, a.checks);
   onStep('recording', deployed.revision);
-  yield record(deployed.revision, verification.passed ? 'Succeeded' : 'Failed', verification.passed ? undefined : `verification failed: ${verification.reason}`, verification.attempts);
+  yield* record(deployed.revision, verification.passed ? 'Succeeded' : 'Failed', verification.passed ? undefined : `verification failed: ${verification.reason}`, verification.attempts);
   return verification.passed
     ? { outcome: 'succeeded', revision: deployed.revision }
     : { outcome: 'verification-failed', revision: deployed.revision, reason: verification.reason ?? 'verification failed' };

@@ -3,18 +3,17 @@
  * `environmentLock` entity, and while waiting ask again after a durable timer (no sleeping in
  * an activity, no lost wake-ups after a crash). The rules live in shared/domain/environment-lock.
  */
-import type * as df from 'durable-functions';
-import type { LockAnswer, LockHolder, LockParty } from '../shared/domain/environment-lock.js';
-import { activity, nowIso } from './activity-call.js';
+import * as df from 'durable-functions';
+import type { LockHolder, LockParty } from '../shared/domain/environment-lock.js';
+import { LOCK_ENTITY_NAME, lockEntityKey } from '../shared/domain/ids.js';
+import { call, callLock, nowIso, type Call } from './activity-call.js';
 
-/** Entity name of the lock (one entity per app and environment). */
-export const LOCK_ENTITY = 'environmentLock';
 /** How often a waiting party asks again. */
 export const LOCK_POLL_MS = 1000;
 
-/** The entity id of an environment's lock. App and environment names are `[a-z0-9-]`, so `.` separates them. */
+/** The entity id of an environment's lock (name and key from shared/domain/ids.ts). */
 export function lockEntityId(app: string, environment: string): df.EntityId {
-  return { name: LOCK_ENTITY, key: `${app}.${environment}` } as df.EntityId;
+  return new df.EntityId(LOCK_ENTITY_NAME, lockEntityKey(app, environment));
 }
 
 /** Custom status shown while a party waits. */
@@ -37,12 +36,12 @@ export function* acquireLock(
 ): Generator<df.Task, { acquired: true } | { acquired: false; supersededBy: string }, unknown> {
   const entity = lockEntityId(app, environment);
   for (;;) {
-    const answer = (yield context.df.callEntity(entity, 'request', { party, now: nowIso(context) })) as LockAnswer;
+    const answer = yield* callLock(context, entity, 'request', { party, now: nowIso(context) });
     if (answer.state === 'acquired') return { acquired: true };
     if (answer.state === 'superseded') return { acquired: false, supersededBy: answer.by };
     if (answer.supersedeHolder) {
       // The holder is waiting for an approval that a newer run made moot: tell it.
-      yield activity(context, 'notifySuperseded', { instanceId: answer.supersedeHolder, by: party.runId });
+      yield* call(context, 'notifySuperseded', { instanceId: answer.supersedeHolder, by: party.runId });
     }
     onWait({ state: 'waiting', holder: answer.holder, position: answer.position });
     yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + LOCK_POLL_MS));
@@ -50,11 +49,11 @@ export function* acquireLock(
 }
 
 /** Reports the holder's phase (so a newer run knows it may supersede an approval wait). */
-export function lockPhase(context: df.OrchestrationContext, app: string, environment: string, instanceId: string, phase: LockHolder['phase']): df.Task {
-  return context.df.callEntity(lockEntityId(app, environment), 'phase', { instanceId, phase });
+export function lockPhase(context: df.OrchestrationContext, app: string, environment: string, instanceId: string, phase: LockHolder['phase']): Call<null> {
+  return callLock(context, lockEntityId(app, environment), 'phase', { instanceId, phase });
 }
 
 /** Releases the lock (a no-op when not held). */
-export function releaseLock(context: df.OrchestrationContext, app: string, environment: string, instanceId: string): df.Task {
-  return context.df.callEntity(lockEntityId(app, environment), 'release', { instanceId });
+export function releaseLock(context: df.OrchestrationContext, app: string, environment: string, instanceId: string): Call<null> {
+  return callLock(context, lockEntityId(app, environment), 'release', { instanceId });
 }

@@ -6,9 +6,11 @@
  */
 import type * as df from 'durable-functions';
 import type { Status } from '../shared/domain/status.js';
-import type { ActivityOutput, PipelineInput, PromotionInput, PromotionResult, RunPatch } from '../shared/contracts/activities.js';
-import { activity, errorMessage, nowIso } from './activity-call.js';
-import { mergeRunPatch } from './run-patch.js';
+import type { PipelineInput, PromotionInput, PromotionResult, RunPatch } from '../shared/contracts/activities.js';
+import type { PipelineResult } from '../shared/contracts/orchestrations.js';
+import { promotionInstanceId } from '../shared/domain/ids.js';
+import { call, callOrchestration, errorMessage, nowIso } from './activity-call.js';
+import { mergeRunPatch } from '../shared/domain/run.js';
 
 /** Custom status a pipeline shows while it works. */
 export interface PipelineStatus {
@@ -17,21 +19,9 @@ export interface PipelineStatus {
   since: string;
 }
 
-/** How a run ended (the orchestration output). */
-export interface PipelineResult {
-  status: Status;
-  reason?: string;
-  digest?: string;
-  environments: PromotionResult[];
-}
-
-/** Instance id of one environment's promotion within a run. */
-export function promotionInstanceId(runId: string, environment: string): string {
-  return `${runId}.${environment}`;
-}
 
 export function* pipelineOrchestrator(context: df.OrchestrationContext): Generator<df.Task, PipelineResult, unknown> {
-  const { subject, pipelinePath } = context.df.getInput() as PipelineInput;
+  const { subject, pipelinePath } = context.df.getInput<PipelineInput>();
   const stage = (s: PipelineStatus['stage'], environment?: string) =>
     context.df.setCustomStatus({ stage: s, environment, since: nowIso(context) } satisfies PipelineStatus);
   // A stage's result and the next stage's start happen at the same moment: they are written
@@ -43,19 +33,19 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
   const record = (patch: RunPatch) => {
     const merged = mergeRunPatch(carry, patch);
     carry = undefined;
-    return activity(context, 'recordRun', { app: subject.app, runId: subject.runId, patch: merged });
+    return call(context, 'recordRun', { app: subject.app, runId: subject.runId, patch: merged });
   };
   const environments: PromotionResult[] = [];
 
   const finish = function* (status: Status, reason?: string, digest?: string): Generator<df.Task, PipelineResult, unknown> {
     stage('done');
-    yield record({ status, reason, finishedAt: nowIso(context) });
+    yield* record({ status, reason, finishedAt: nowIso(context) });
     return { status, reason, digest, environments };
   };
 
   try {
     stage('load');
-    yield record({
+    yield* record({
       status: 'Running',
       commit: subject.commit,
       branch: subject.branch,
@@ -63,12 +53,12 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
       startedAt: nowIso(context),
       stages: { load: { status: 'Running', startedAt: nowIso(context) } },
     });
-    const loaded = (yield activity(context, 'loadPipeline', {
+    const loaded = yield* call(context, 'loadPipeline', {
       app: subject.app,
       repoUrl: subject.repoUrl,
       commit: subject.commit,
       pipelinePath,
-    })) as ActivityOutput<'loadPipeline'>;
+    });
     if (!loaded.ok) {
       const reason = [loaded.reason, ...(loaded.details ?? [])].join('\n');
       later({ stages: { load: { status: 'Failed', reason, finishedAt: nowIso(context) } } });
@@ -76,7 +66,7 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
     }
     const spec = loaded.spec;
     const order = spec.environments.map((e) => e.name);
-    yield record({
+    yield* record({
       environmentOrder: order,
       environments: Object.fromEntries(order.map((name) => [name, { status: 'Pending' }])),
       stages: {
@@ -86,7 +76,7 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
     });
 
     stage('build');
-    const built = (yield activity(context, 'buildArtifact', { subject, build: spec.build, keepWorkspace: spec.test !== undefined })) as ActivityOutput<'buildArtifact'>;
+    const built = yield* call(context, 'buildArtifact', { subject, build: spec.build, keepWorkspace: spec.test !== undefined });
     if (!built.ok) {
       later({ stages: { build: { status: 'Failed', reason: built.reason, finishedAt: nowIso(context) } } });
       return yield* finish('Failed', `build failed: ${built.reason}`);
@@ -98,8 +88,8 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
 
     if (spec.test) {
       stage('test');
-      yield record({ stages: { test: { status: 'Running', startedAt: nowIso(context) } } });
-      const tested = (yield activity(context, 'runTests', { subject, build: spec.build, test: spec.test })) as ActivityOutput<'runTests'>;
+      yield* record({ stages: { test: { status: 'Running', startedAt: nowIso(context) } } });
+      const tested = yield* call(context, 'runTests', { subject, build: spec.build, test: spec.test });
       if (!tested.ok) {
         later({ stages: { test: { status: 'Failed', reason: tested.reason, finishedAt: nowIso(context) } } });
         return yield* finish('Failed', `tests failed: ${tested.reason}`, built.digest);
@@ -110,13 +100,9 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
     for (let i = 0; i < spec.environments.length; i++) {
       const env = spec.environments[i]!;
       stage('promote', env.name);
-      yield record({ environments: { [env.name]: { status: 'Running', startedAt: nowIso(context) } } });
+      yield* record({ environments: { [env.name]: { status: 'Running', startedAt: nowIso(context) } } });
       const promotionInput: PromotionInput = { subject, digest: built.digest, environment: env };
-      const result = (yield context.df.callSubOrchestrator(
-        'promotion',
-        promotionInput,
-        promotionInstanceId(subject.runId, env.name),
-      )) as PromotionResult;
+      const result = yield* callOrchestration(context, 'promotion', promotionInput, promotionInstanceId(subject.runId, env.name));
       environments.push(result);
       later({
         environments: {

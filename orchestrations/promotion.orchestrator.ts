@@ -4,10 +4,11 @@
  * environment back to its last good revision (unless the environment says `rollback: manual`).
  */
 import type * as df from 'durable-functions';
-import type { ActivityOutput, EnvironmentOutcome, PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
+import type { PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
+import type { RunEnvironmentRecord } from '../shared/domain/run.js';
 import { awaitApproval } from './approval.js';
 import { acquireLock, lockPhase, releaseLock } from './environment-lock.js';
-import { activity, errorMessage, nowIso } from './activity-call.js';
+import { call, errorMessage, nowIso } from './activity-call.js';
 import { deployVerifyRecord } from './deployment.js';
 
 /** Custom status a promotion shows while it works. */
@@ -22,12 +23,12 @@ export interface PromotionStatus {
 }
 
 export function* promotionOrchestrator(context: df.OrchestrationContext): Generator<df.Task, PromotionResult, unknown> {
-  const input = context.df.getInput() as PromotionInput;
+  const input = context.df.getInput<PromotionInput>();
   const { subject, environment: env } = input;
   const step = (s: PromotionStatus['step'], extra: Partial<PromotionStatus> = {}) =>
     context.df.setCustomStatus({ environment: env.name, step: s, since: nowIso(context), ...extra } satisfies PromotionStatus);
-  const recordEnv = (patch: Omit<EnvironmentOutcome, 'status'> & { status?: string }) =>
-    activity(context, 'recordRun', { app: subject.app, runId: subject.runId, patch: { environments: { [env.name]: { status: 'Running', ...patch } } } });
+  const recordEnv = (patch: Partial<RunEnvironmentRecord>) =>
+    call(context, 'recordRun', { app: subject.app, runId: subject.runId, patch: { environments: { [env.name]: { status: 'Running', ...patch } } } });
   const instanceId = context.df.instanceId;
 
   step('waiting-for-lock');
@@ -48,7 +49,7 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
   try {
     if (env.approval) {
       step('waiting-for-approval');
-      yield lockPhase(context, subject.app, env.name, instanceId, 'approval');
+      yield* lockPhase(context, subject.app, env.name, instanceId, 'approval');
       const gate = yield* awaitApproval(context, env.approval, subject.pusher.id, (approval) =>
         recordEnv({ status: approval.outcome === undefined ? 'Pending' : 'Running', approval }),
       );
@@ -61,13 +62,13 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
       if (gate.outcome === 'superseded') {
         return { environment: env.name, status: 'Superseded', reason: `superseded by run ${gate.by} while waiting for approval of ${env.name}` };
       }
-      yield lockPhase(context, subject.app, env.name, instanceId, 'deploying');
+      yield* lockPhase(context, subject.app, env.name, instanceId, 'deploying');
     }
     return yield* deployAndVerify(context, input, step);
   } catch (err) {
     return { environment: env.name, status: 'Errored', reason: errorMessage(err) };
   } finally {
-    yield releaseLock(context, subject.app, env.name, instanceId);
+    yield* releaseLock(context, subject.app, env.name, instanceId);
   }
 }
 
@@ -121,7 +122,7 @@ function* redeployLastGood(
   failedRevision: number,
 ): Generator<df.Task, { summary: string; target?: number }, unknown> {
   const { subject, environment: env } = input;
-  const target = (yield activity(context, 'findRollbackTarget', { app: subject.app, environment: env.name })) as ActivityOutput<'findRollbackTarget'>;
+  const target = yield* call(context, 'findRollbackTarget', { app: subject.app, environment: env.name });
   if (!target.ok) return { summary: `not rolled back: ${target.reason}` };
   const result = yield* deployVerifyRecord(
     context,

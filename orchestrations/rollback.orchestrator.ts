@@ -6,8 +6,8 @@
  * redeployed, so the artifact starts the way it was built to.
  */
 import type * as df from 'durable-functions';
-import type { ActivityOutput, RollbackInput, RollbackResult } from '../shared/contracts/activities.js';
-import { activity, errorMessage, nowIso } from './activity-call.js';
+import type { RollbackInput, RollbackResult } from '../shared/contracts/activities.js';
+import { call, errorMessage, nowIso } from './activity-call.js';
 import { deployVerifyRecord } from './deployment.js';
 import { acquireLock, releaseLock } from './environment-lock.js';
 
@@ -20,7 +20,7 @@ export interface RollbackStatus {
 }
 
 export function* rollbackOrchestrator(context: df.OrchestrationContext): Generator<df.Task, RollbackResult, unknown> {
-  const input = context.df.getInput() as RollbackInput;
+  const input = context.df.getInput<RollbackInput>();
   const step = (s: RollbackStatus['step'], extra: Partial<RollbackStatus> = {}) =>
     context.df.setCustomStatus({ step: s, since: nowIso(context), ...extra } satisfies RollbackStatus);
   const instanceId = context.df.instanceId;
@@ -36,20 +36,20 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
   if (!lock.acquired) return { status: 'Failed', reason: `superseded by ${lock.supersededBy}` };
   try {
     step('finding-revision');
-    const target = (yield activity(context, 'findRollbackTarget', {
+    const target = yield* call(context, 'findRollbackTarget', {
       app: input.app,
       environment: input.environment,
       toRevision: input.toRevision,
       force: input.force,
-    })) as ActivityOutput<'findRollbackTarget'>;
+    });
     if (!target.ok) return { status: 'Failed', reason: target.reason };
 
-    const loaded = (yield activity(context, 'loadPipeline', {
+    const loaded = yield* call(context, 'loadPipeline', {
       app: input.app,
       repoUrl: input.repoUrl,
       commit: target.commit,
       pipelinePath: input.pipelinePath,
-    })) as ActivityOutput<'loadPipeline'>;
+    });
     if (!loaded.ok) return { status: 'Failed', reason: `the pipeline file at revision ${target.revision}'s commit cannot be used: ${loaded.reason}`, rolledBackTo: target.revision };
     const env = loaded.spec.environments.find((e) => e.name === input.environment);
     if (!env) return { status: 'Failed', reason: `the pipeline file at commit ${target.commit.slice(0, 12)} has no environment ${input.environment}`, rolledBackTo: target.revision };
@@ -80,6 +80,6 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
   } catch (err) {
     return { status: 'Errored', reason: errorMessage(err) };
   } finally {
-    yield releaseLock(context, input.app, input.environment, instanceId);
+    yield* releaseLock(context, input.app, input.environment, instanceId);
   }
 }

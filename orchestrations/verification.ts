@@ -4,9 +4,8 @@
  */
 import type * as df from 'durable-functions';
 import type { VerifySpec } from '../shared/domain/pipeline.js';
-import type { VerifyAttempt } from '../shared/contracts/activities.js';
-import { decideVerification } from '../shared/domain/verification.js';
-import { activity } from './activity-call.js';
+import { decideVerification, type VerifyAttempt } from '../shared/domain/verification.js';
+import { call } from './activity-call.js';
 
 /** Outcome of verifying every check of an environment. */
 export interface VerificationOutcome {
@@ -26,7 +25,7 @@ export function* verifyAll(
     const check = checks[i]!;
     const tries: VerifyAttempt[] = [];
     for (;;) {
-      const attempt = (yield activity(context, 'verifyEnvironment', { baseUrl, check, checkIndex: i, attempt: tries.length + 1 })) as VerifyAttempt;
+      const attempt = yield* call(context, 'verifyEnvironment', { baseUrl, check, checkIndex: i, attempt: tries.length + 1 });
       tries.push(attempt);
       all.push(attempt);
       const decision = decideVerification(check, tries);

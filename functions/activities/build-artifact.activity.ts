@@ -4,29 +4,32 @@
  */
 import { rm } from 'node:fs/promises';
 import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
-import { services } from '../services.js';
+import type { Services } from '../composition-root.js';
 import { reportingVerdicts } from './expected-failure.js';
-import { freshCheckout, runLoggedStep, stepFailure, tailLines } from './workspace.js';
+import { freshCheckout, runLoggedStep, stepFailure, tailLines, type WorkspaceServices } from './workspace.js';
 
-export async function buildArtifact(input: ActivityInput<'buildArtifact'>): Promise<ActivityOutput<'buildArtifact'>> {
-  const { subject, build } = input;
-  return reportingVerdicts(async () => {
-    const dir = await freshCheckout(subject);
-    const result = await runLoggedStep(subject, 'build', build, dir);
-    const failed = stepFailure('build', result);
-    if (failed) {
-      await rm(dir, { recursive: true, force: true });
-      return { ok: false as const, reason: failed, details: tailLines(result) };
-    }
-    const stored = await services().artifacts.publish(dir, { app: subject.app, commit: subject.commit, paths: build.artifact });
-    if (!input.keepWorkspace) await rm(dir, { recursive: true, force: true });
-    return {
-      ok: true as const,
-      digest: stored.digest,
-      sizeBytes: stored.size,
-      durationMs: result.durationMs,
-      logName: result.logName,
-      reused: !stored.uploaded,
-    };
-  });
+/** The `buildArtifact` activity, given its collaborators. */
+export function buildArtifact(services: WorkspaceServices & Pick<Services, 'artifacts'>) {
+  return async (input: ActivityInput<'buildArtifact'>): Promise<ActivityOutput<'buildArtifact'>> => {
+    const { subject, build } = input;
+    return reportingVerdicts(async () => {
+      const dir = await freshCheckout(services, subject);
+      const result = await runLoggedStep(services, subject, 'build', build, dir, input.keepWorkspace ? undefined : build.artifact);
+      const failed = stepFailure('build', result);
+      if (failed) {
+        await rm(dir, { recursive: true, force: true });
+        return { ok: false as const, reason: failed, details: tailLines(result) };
+      }
+      const stored = await services.artifacts.publish(dir, { app: subject.app, commit: subject.commit, paths: build.artifact });
+      if (!input.keepWorkspace) await rm(dir, { recursive: true, force: true });
+      return {
+        ok: true as const,
+        digest: stored.digest,
+        sizeBytes: stored.size,
+        durationMs: result.durationMs,
+        logName: result.logName,
+        reused: !stored.uploaded,
+      };
+    });
+  };
 }

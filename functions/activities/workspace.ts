@@ -2,43 +2,44 @@
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import type { RunSubject } from '../../shared/contracts/activities.js';
-import { BlobLogSink, runStep, type StepResult } from '../../shared/executor/index.js';
+import { BlobLogSink } from '../../shared/executor/index.js';
+import type { StepOutcome } from '../../shared/steps/index.js';
 import type { CommandStep } from '../../shared/domain/pipeline.js';
-import { services } from '../services.js';
+import { logBlobName, workspaceFolderName } from '../../shared/domain/ids.js';
+import type { Services } from '../composition-root.js';
 
-/** Folder of a run's workspace. Run ids are path-safe by construction (RUN_ID_PATTERN). */
-export function workspaceDir(runId: string): string {
-  return join(services().workspaces, runId.replace(/[^A-Za-z0-9._-]/g, '_'));
+/** What the workspace helpers need. */
+export type WorkspaceServices = Pick<Services, 'workspaces' | 'git' | 'appIndex' | 'logs' | 'secrets' | 'steps'>;
+
+/** Folder of a run's workspace. */
+export function workspaceDir(services: Pick<Services, 'workspaces'>, runId: string): string {
+  return join(services.workspaces, workspaceFolderName(runId));
 }
 
 /** Fresh checkout of the run's commit into its workspace (anything left from an earlier attempt is removed). */
-export async function freshCheckout(subject: RunSubject): Promise<string> {
-  const dir = workspaceDir(subject.runId);
+export async function freshCheckout(services: Pick<Services, 'workspaces' | 'git'>, subject: RunSubject): Promise<string> {
+  const dir = workspaceDir(services, subject.runId);
   await rm(dir, { recursive: true, force: true });
-  await services().git.checkout(subject.repoUrl, subject.commit, dir);
+  await services.git.checkout(subject.repoUrl, subject.commit, dir);
   return dir;
-}
-
-/** Blob name of a step's log. */
-export function logName(subject: RunSubject, step: string): string {
-  return `${subject.app}/${subject.runId}/${step}.log`;
 }
 
 /**
  * Runs a pipeline step in `cwd`, streaming its redacted output to the step's log blob.
  * Untrusted webhook values reach the command only as CONVEYOR_* environment variables.
  */
-export async function runLoggedStep(subject: RunSubject, stepName: string, step: CommandStep, cwd: string): Promise<StepResult & { logName: string }> {
-  const s = services();
+export async function runLoggedStep(s: WorkspaceServices, subject: RunSubject, stepName: string, step: CommandStep, cwd: string, outputs?: readonly string[]): Promise<StepOutcome & { logName: string }> {
   await s.appIndex.ensureLoaded();
-  const name = logName(subject, stepName);
+  const name = logBlobName(subject.app, subject.runId, stepName);
   const sink = await BlobLogSink.open(s.logs, name);
   try {
-    const result = await runStep({
+    const result = await s.steps.run({
+      name: stepName,
       command: step.command,
-      cwd,
+      workspace: { dir: cwd, outputs },
       env: step.env,
       timeoutMs: step.timeoutMs,
+      network: step.network ?? 'on',
       conveyorVars: {
         app: subject.app,
         commit: subject.commit,
@@ -48,7 +49,7 @@ export async function runLoggedStep(subject: RunSubject, stepName: string, step:
         step: stepName,
       },
       log: sink,
-      secrets: s.secrets,
+      redact: s.secrets,
     });
     return { ...result, logName: name };
   } finally {
@@ -57,7 +58,7 @@ export async function runLoggedStep(subject: RunSubject, stepName: string, step:
 }
 
 /** Why a finished step failed, in words, or undefined when it succeeded. */
-export function stepFailure(stepName: string, result: StepResult): string | undefined {
+export function stepFailure(stepName: string, result: StepOutcome): string | undefined {
   if (result.timedOut) return `${stepName} timed out after ${Math.round(result.durationMs / 1000)} s`;
   if (result.exitCode === 0) return undefined;
   if (result.exitCode === null) return `${stepName} was killed by ${result.signal ?? 'a signal'}`;
@@ -65,6 +66,6 @@ export function stepFailure(stepName: string, result: StepResult): string | unde
 }
 
 /** The last lines of a step's output, for the recorded failure. */
-export function tailLines(result: StepResult, max = 20): string[] {
+export function tailLines(result: StepOutcome, max = 20): string[] {
   return result.outputTail.split('\n').filter((l) => l.length > 0).slice(-max);
 }

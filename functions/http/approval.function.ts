@@ -6,67 +6,62 @@
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { z } from 'zod';
-import { promotionInstanceId } from '../../orchestrations/pipeline.orchestrator.js';
-import { APPROVAL_EVENT } from '../../orchestrations/approval.js';
-import type { ApprovalRecord } from '../../shared/contracts/activities.js';
+import { approvalDecisionBody } from '../../shared/contracts/http.js';
+import { APPROVAL_EVENT } from '../../shared/contracts/orchestrations.js';
+import { appOfRunId, promotionInstanceId } from '../../shared/domain/ids.js';
 import { approvalRefusal, type ApprovalDecision } from '../../shared/domain/approval.js';
-import { services } from '../services.js';
+import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
-import { requireIdentity } from './identity.js';
 import { errorToResponse, problem } from './problem.js';
-import { appOfRunId } from './runs.js';
 
-const decisionBody = z.strictObject({
-  decision: z.enum(['approve', 'reject']),
-  comment: z.string().max(2000).optional(),
-});
+/** POST /api/runs/{runId}/environments/{env}/approval. */
+export function decideApproval(services: Pick<Services, 'runs' | 'identities'>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const runId = request.params.runId ?? '';
+      const envName = request.params.env ?? '';
+      const who = services.identities.require(request);
+      const body = await readJsonBody(request, approvalDecisionBody);
 
-export async function decideApproval(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    const runId = request.params.runId ?? '';
-    const envName = request.params.env ?? '';
-    const who = requireIdentity(request);
-    const body = await readJsonBody(request, decisionBody);
+      const app = appOfRunId(runId);
+      if (!app) return problem(404, `no run ${JSON.stringify(runId.slice(0, 120))}`);
+      const { value: run } = await services.runs.get(app, runId);
+      const env = run.environments[envName];
+      if (!env || !(run.environmentOrder ?? []).includes(envName)) return problem(404, `run ${runId} has no environment ${JSON.stringify(envName.slice(0, 60))}`);
+      const gate = env.approval;
+      if (!gate || gate.outcome !== undefined || env.status !== 'Pending') {
+        return problem(409, `${envName} of run ${runId} is not waiting for an approval${gate?.outcome ? ` (it was ${gate.outcome})` : ''}`);
+      }
+      const refusal = approvalRefusal(gate, who, run.pusher?.id);
+      if (refusal) return problem(403, refusal);
+      if (gate.decisions.some((d) => d.by.toLowerCase() === who.id.toLowerCase())) {
+        return problem(409, `${who.id} already decided on ${envName} of run ${runId}`);
+      }
 
-    const app = appOfRunId(runId);
-    if (!app) return problem(404, `no run ${JSON.stringify(runId.slice(0, 120))}`);
-    const { value: run } = await services().runs.get(app, runId);
-    const env = run.environments[envName] as ({ status: string; approval?: ApprovalRecord } | undefined);
-    if (!env || !(run.environmentOrder ?? []).includes(envName)) return problem(404, `run ${runId} has no environment ${JSON.stringify(envName.slice(0, 60))}`);
-    const gate = env.approval;
-    if (!gate || gate.outcome !== undefined || env.status !== 'Pending') {
-      return problem(409, `${envName} of run ${runId} is not waiting for an approval${gate?.outcome ? ` (it was ${gate.outcome})` : ''}`);
-    }
-    const refusal = approvalRefusal(gate, who, run.pusher?.id);
-    if (refusal) return problem(403, refusal);
-    if (gate.decisions.some((d) => d.by.toLowerCase() === who.id.toLowerCase())) {
-      return problem(409, `${who.id} already decided on ${envName} of run ${runId}`);
-    }
-
-    const decision: ApprovalDecision = {
-      decision: body.decision,
-      by: who.id,
-      ...(who.name ? { name: who.name } : {}),
-      groups: who.groups,
-      ...(body.comment ? { comment: body.comment } : {}),
-      at: new Date().toISOString(),
-    };
-    await df.getClient(context).raiseEvent(promotionInstanceId(runId, envName), APPROVAL_EVENT, decision);
-    context.log(`approval: ${who.id} ${body.decision}d ${envName} of ${runId}`);
-    return {
-      status: 202,
-      jsonBody: {
-        status: 'recorded',
-        runId,
-        environment: envName,
+      const decision: ApprovalDecision = {
         decision: body.decision,
         by: who.id,
-        approvals: gate.decisions.filter((d) => d.decision === 'approve').length + (body.decision === 'approve' ? 1 : 0),
-        required: gate.required,
-      },
-    };
-  } catch (err) {
-    return errorToResponse(err, (m) => context.error(m));
-  }
+        ...(who.name ? { name: who.name } : {}),
+        groups: who.groups,
+        ...(body.comment ? { comment: body.comment } : {}),
+        at: new Date().toISOString(),
+      };
+      await df.getClient(context).raiseEvent(promotionInstanceId(runId, envName), APPROVAL_EVENT, decision);
+      context.log(`approval: ${who.id} ${body.decision}d ${envName} of ${runId}`);
+      return {
+        status: 202,
+        jsonBody: {
+          status: 'recorded',
+          runId,
+          environment: envName,
+          decision: body.decision,
+          by: who.id,
+          approvals: gate.decisions.filter((d) => d.decision === 'approve').length + (body.decision === 'approve' ? 1 : 0),
+          required: gate.required,
+        },
+      };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
+    }
+  };
 }

@@ -3,14 +3,13 @@
  * `PUT/GET/DELETE /api/apps/{app}` (registration needs the admin key), `GET /api/apps`.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { z } from 'zod';
-import { appChangesSchema, type AppInput } from '../../shared/apps/index.js';
+import type { AppInput } from '../../shared/apps/index.js';
+import { appRegistrationBody } from '../../shared/contracts/http.js';
 import { NotFoundError } from '../../shared/errors.js';
-import { services } from '../services.js';
+import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, HttpProblem } from './problem.js';
-import { appView } from './read.function.js';
-import { identify } from './identity.js';
+import { appView } from '../../shared/use-cases/environment-matrix.use-case.js';
 
 function etagHeaders(etag: string): Record<string, string> {
   return { etag: `"${etag.replace(/"/g, '')}"` };
@@ -22,59 +21,67 @@ function ifMatch(request: HttpRequest): string | undefined {
 }
 
 /** PUT /api/apps/{app}: registers (201) or updates (200) an app. `If-Match` makes the update conditional. */
-export async function putApp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    const name = request.params.app ?? '';
-    // Registration needs the admin key; who did it is recorded when the caller identifies.
-    const who = identify(request);
-    const body = await readJsonBody(request, appChangesSchema.extend({ name: z.string().optional() }));
-    if (body.name !== undefined && body.name !== name) throw new HttpProblem(400, `body names app ${JSON.stringify(body.name)} but the URL names ${JSON.stringify(name)}`);
-    const { name: _ignored, ...changes } = body;
-    const apps = services().apps;
-    const existing = await apps.get(name).catch((err: unknown) => {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    });
-    services().appIndex.invalidate();
-    if (!existing) {
-      const created = await apps.create({ ...changes, name } as AppInput, who?.id);
-      return { status: 201, headers: { ...etagHeaders(created.etag), location: new URL(request.url).pathname }, jsonBody: created.value };
+export function putApp(services: Pick<Services, 'apps' | 'appIndex' | 'identities'>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const name = request.params.app ?? '';
+      // Registration needs the admin key; who did it is recorded when the caller identifies.
+      const who = services.identities.identify(request);
+      const body = await readJsonBody(request, appRegistrationBody);
+      if (body.name !== undefined && body.name !== name) throw new HttpProblem(400, `body names app ${JSON.stringify(body.name)} but the URL names ${JSON.stringify(name)}`);
+      const { name: _ignored, ...changes } = body;
+      const apps = services.apps;
+      const existing = await apps.get(name).catch((err: unknown) => {
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      });
+      services.appIndex.invalidate();
+      if (!existing) {
+        const created = await apps.create({ ...changes, name } as AppInput, who?.id);
+        return { status: 201, headers: { ...etagHeaders(created.etag), location: new URL(request.url).pathname }, jsonBody: created.value };
+      }
+      const expected = ifMatch(request) ?? existing.etag;
+      const updated = await apps.update(name, changes, expected);
+      return { status: 200, headers: etagHeaders(updated.etag), jsonBody: updated.value };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
     }
-    const expected = ifMatch(request) ?? existing.etag;
-    const updated = await apps.update(name, changes, expected);
-    return { status: 200, headers: etagHeaders(updated.etag), jsonBody: updated.value };
-  } catch (err) {
-    return errorToResponse(err, (m) => context.error(m));
-  }
+  };
 }
 
 /** GET /api/apps/{app}. */
-export async function getApp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    const found = await services().apps.get(request.params.app ?? '');
-    return { status: 200, headers: etagHeaders(found.etag), jsonBody: await appView(found.value) };
-  } catch (err) {
-    return errorToResponse(err, (m) => context.error(m));
-  }
+export function getApp(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets'>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const found = await services.apps.get(request.params.app ?? '');
+      return { status: 200, headers: etagHeaders(found.etag), jsonBody: await appView(services, found.value) };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
+    }
+  };
 }
 
 /** DELETE /api/apps/{app}: removes the registration (the ledger and runs are kept). */
-export async function deleteApp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    await services().apps.delete(request.params.app ?? '', ifMatch(request));
-    services().appIndex.invalidate();
-    return { status: 204 };
-  } catch (err) {
-    return errorToResponse(err, (m) => context.error(m));
-  }
+export function deleteApp(services: Pick<Services, 'apps' | 'appIndex'>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      await services.apps.delete(request.params.app ?? '', ifMatch(request));
+      services.appIndex.invalidate();
+      return { status: 204 };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
+    }
+  };
 }
 
 /** GET /api/apps. */
-export async function listApps(_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    const apps = await services().apps.list();
-    return { status: 200, jsonBody: { apps: await Promise.all(apps.map(appView)) } };
-  } catch (err) {
-    return errorToResponse(err, (m) => context.error(m));
-  }
+export function listApps(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets'>) {
+  return async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const apps = await services.apps.list();
+      return { status: 200, jsonBody: { apps: await Promise.all(apps.map((app) => appView(services, app))) } };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
+    }
+  };
 }

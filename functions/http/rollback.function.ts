@@ -8,67 +8,54 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { z } from 'zod';
+import { rollbackRequestBody } from '../../shared/contracts/http.js';
 import type { RollbackInput, RollbackResult } from '../../shared/contracts/activities.js';
-import { services } from '../services.js';
+import { isOperationId, rollbackOperationId } from '../../shared/domain/ids.js';
+import { findRollbackTarget } from '../../shared/use-cases/rollback-target.use-case.js';
+import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
-import { requireIdentity } from './identity.js';
 import { errorToResponse, problem } from './problem.js';
-
-const rollbackBody = z.strictObject({
-  toRevision: z.number().int().positive().optional(),
-  reason: z.string().max(2000).optional(),
-  force: z.boolean().default(false),
-});
-
-const OPERATION_ID = /^rollback\.[a-z][a-z0-9-]{0,31}\.[a-z][a-z0-9-]{0,31}\.[0-9a-f-]{36}$/;
 
 /** URL of an operation's status. */
 function operationUrl(request: HttpRequest, id: string): string {
   return `${new URL(request.url).origin}/api/operations/${id}`;
 }
 
-export async function requestRollback(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    const appName = request.params.app ?? '';
-    const envName = request.params.env ?? '';
-    const who = requireIdentity(request);
-    const body = await readJsonBody(request, rollbackBody, { allowEmpty: true });
-    const { apps, ledger } = services();
-    const { value: app } = await apps.get(appName);
-    const current = await ledger.current(app.name, envName);
-    if (!current) return problem(404, `${app.name} has no deployed environment ${JSON.stringify(envName.slice(0, 60))}`);
+/** POST /api/apps/{app}/environments/{env}/rollback. */
+export function requestRollback(services: Pick<Services, 'apps' | 'ledger' | 'identities'>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const appName = request.params.app ?? '';
+      const envName = request.params.env ?? '';
+      const who = services.identities.require(request);
+      const body = await readJsonBody(request, rollbackRequestBody, { allowEmpty: true });
+      const { apps, ledger } = services;
+      const { value: app } = await apps.get(appName);
+      const target = await findRollbackTarget(ledger, { app: app.name, environment: envName, toRevision: body.toRevision, force: body.force });
+      if (!target.ok && target.code === 'never-deployed') return problem(404, `${app.name} has no deployed environment ${JSON.stringify(envName.slice(0, 60))}`);
+      if (!target.ok) return problem(409, target.reason);
 
-    if (body.toRevision !== undefined) {
-      const record = await ledger.get(app.name, envName, body.toRevision);
-      const bad = await ledger.badMarker(app.name, envName, body.toRevision);
-      if ((bad || record.status !== 'Succeeded') && !body.force) {
-        return problem(409, `revision ${body.toRevision} of ${envName} is ${bad ? `marked bad (${bad.reason})` : 'a failed deployment'}; send "force": true to redeploy it anyway`);
-      }
-    } else if (!(await ledger.lastGood(app.name, envName, { before: current.revision }))) {
-      return problem(409, `${envName} has no good revision before revision ${current.revision} to roll back to`);
+      const operationId = rollbackOperationId(app.name, envName, randomUUID());
+      const input: RollbackInput = {
+        operationId,
+        app: app.name,
+        environment: envName,
+        repoUrl: app.repoUrl,
+        pipelinePath: app.pipelinePath,
+        ...(body.toRevision !== undefined ? { toRevision: body.toRevision } : {}),
+        force: body.force,
+        ...(body.reason ? { reason: body.reason } : {}),
+        requestedBy: { id: who.id, ...(who.name ? { name: who.name } : {}) },
+        requestedAt: new Date().toISOString(),
+      };
+      await df.getClient(context).startNew('rollback', { instanceId: operationId, input });
+      context.log(`rollback ${operationId} requested by ${who.id}`);
+      const statusUrl = operationUrl(request, operationId);
+      return { status: 202, headers: { location: statusUrl }, jsonBody: { operationId, statusUrl, status: 'Pending' } };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
     }
-
-    const operationId = `rollback.${app.name}.${envName}.${randomUUID()}`;
-    const input: RollbackInput = {
-      operationId,
-      app: app.name,
-      environment: envName,
-      repoUrl: app.repoUrl,
-      pipelinePath: app.pipelinePath,
-      ...(body.toRevision !== undefined ? { toRevision: body.toRevision } : {}),
-      force: body.force,
-      ...(body.reason ? { reason: body.reason } : {}),
-      requestedBy: { id: who.id, ...(who.name ? { name: who.name } : {}) },
-      requestedAt: new Date().toISOString(),
-    };
-    await df.getClient(context).startNew('rollback', { instanceId: operationId, input });
-    context.log(`rollback ${operationId} requested by ${who.id}`);
-    const statusUrl = operationUrl(request, operationId);
-    return { status: 202, headers: { location: statusUrl }, jsonBody: { operationId, statusUrl, status: 'Pending' } };
-  } catch (err) {
-    return errorToResponse(err, (m) => context.error(m));
-  }
+  };
 }
 
 const RUNTIME_TO_STATUS: Record<string, string> = {
@@ -81,10 +68,11 @@ const RUNTIME_TO_STATUS: Record<string, string> = {
   Canceled: 'Aborted',
 };
 
+/** GET /api/operations/{operationId}. */
 export async function getOperation(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   try {
     const id = request.params.operationId ?? '';
-    if (!OPERATION_ID.test(id)) return problem(404, `no operation ${JSON.stringify(id.slice(0, 120))}`);
+    if (!isOperationId(id)) return problem(404, `no operation ${JSON.stringify(id.slice(0, 120))}`);
     const status = await df.getClient(context).getStatus(id).catch(() => undefined);
     if (!status) return problem(404, `no operation ${id}`);
     const input = status.input as RollbackInput | undefined;

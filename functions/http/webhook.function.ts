@@ -9,12 +9,13 @@ import * as df from 'durable-functions';
 import type { AppRecord } from '../../shared/apps/index.js';
 import { tracksBranch } from '../../shared/apps/index.js';
 import type { PipelineInput } from '../../shared/contracts/activities.js';
-import { ConflictError } from '../../shared/errors.js';
+import { createRun } from '../../shared/use-cases/record-run.use-case.js';
 import { getProvider, MAX_WEBHOOK_BODY_BYTES, PROVIDER_NAMES, type PushEvent } from '../../shared/webhooks/index.js';
-import { services } from '../services.js';
+import { runIdFor } from '../../shared/domain/ids.js';
+import type { Services } from '../composition-root.js';
 import { headerRecord, readCappedBody } from './body.js';
 import { errorToResponse, problem } from './problem.js';
-import { runIdFor, runStatusUrl } from './runs.js';
+import { runStatusUrl } from './runs.js';
 
 /** One app's outcome for a delivery. */
 interface RunAck {
@@ -25,11 +26,18 @@ interface RunAck {
   reason?: string;
 }
 
+/** What the webhook needs (narrow, so a test can pass in-memory fakes). */
+export interface WebhookServices {
+  settings: Pick<Services['settings'], 'webhookSecrets'>;
+  secrets: Pick<Services['secrets'], 'add'>;
+  runs: Pick<Services['runs'], 'create'>;
+  appIndex: Pick<Services['appIndex'], 'find'>;
+}
+
 /** The app's configured webhook secret(s): the setting may hold several, comma-separated, during rotation. */
-function secretsOf(app: AppRecord): string[] {
-  const value = process.env[app.webhookSecretSetting] ?? '';
-  const secrets = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  for (const s of secrets) services().secrets.add(s);
+function secretsOf(services: WebhookServices, app: AppRecord): readonly string[] {
+  const secrets = services.settings.webhookSecrets(app.webhookSecretSetting);
+  for (const s of secrets) services.secrets.add(s);
   return secrets;
 }
 
@@ -37,13 +45,18 @@ function secretsOf(app: AppRecord): string[] {
  * Run ids this process started or saw already exist: a redelivery is answered without a call
  * to the durable backend. Bounded; the durable status stays the source of truth.
  */
-const knownRuns = new Set<string>();
-function remember(runId: string): void {
-  knownRuns.add(runId);
-  if (knownRuns.size > 10_000) knownRuns.delete(knownRuns.values().next().value as string);
+class KnownRuns {
+  private readonly ids = new Set<string>();
+  has(runId: string): boolean {
+    return this.ids.has(runId);
+  }
+  remember(runId: string): void {
+    this.ids.add(runId);
+    if (this.ids.size > 10_000) this.ids.delete(this.ids.values().next().value as string);
+  }
 }
 
-async function startRun(getClient: () => df.DurableClient, request: HttpRequest, app: AppRecord, event: PushEvent): Promise<RunAck> {
+async function startRun(services: WebhookServices, knownRuns: KnownRuns, getClient: () => df.DurableClient, request: HttpRequest, app: AppRecord, event: PushEvent): Promise<RunAck> {
   const runId = runIdFor(app.name, event.commit);
   const statusUrl = runStatusUrl(request, runId);
   const duplicate: RunAck = { app: app.name, status: 'duplicate', runId, statusUrl, reason: `commit ${event.commit.slice(0, 12)} already has run ${runId}` };
@@ -51,17 +64,13 @@ async function startRun(getClient: () => df.DurableClient, request: HttpRequest,
   // The durable client is built only when needed: it costs more than the rest of an ack.
   const client = getClient();
   if (await client.getStatus(runId).catch(() => undefined)) {
-    remember(runId);
+    knownRuns.remember(runId);
     return duplicate;
   }
 
   const pusher = { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name };
   const requestedAt = new Date().toISOString();
-  await services()
-    .runs.create({ app: app.name, runId, status: 'Pending', commit: event.commit, branch: event.branch, pusher })
-    .catch((err: unknown) => {
-      if (!(err instanceof ConflictError)) throw err;
-    });
+  await createRun(services.runs, { app: app.name, runId, commit: event.commit, branch: event.branch, pusher });
   const input: PipelineInput = {
     subject: { app: app.name, runId, requestedAt, repoUrl: app.repoUrl, commit: event.commit, branch: event.branch, pusher },
     pipelinePath: app.pipelinePath,
@@ -71,73 +80,77 @@ async function startRun(getClient: () => df.DurableClient, request: HttpRequest,
   } catch (err) {
     // A concurrent delivery of the same commit won the race: the backend refuses a live id.
     if (await client.getStatus(runId).catch(() => undefined)) {
-      remember(runId);
+      knownRuns.remember(runId);
       return duplicate;
     }
     throw err;
   }
-  remember(runId);
+  knownRuns.remember(runId);
   return { app: app.name, status: 'started', runId, statusUrl };
 }
 
-export async function receiveWebhook(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  try {
-    const name = request.params.provider ?? '';
-    const provider = getProvider(name);
-    if (!provider) return problem(404, `unknown webhook provider ${JSON.stringify(name.slice(0, 40))}; supported: ${PROVIDER_NAMES.join(', ')}`);
+/** POST /api/webhooks/{provider}, given its collaborators. */
+export function receiveWebhook(services: WebhookServices) {
+  const knownRuns = new KnownRuns();
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const name = request.params.provider ?? '';
+      const provider = getProvider(name);
+      if (!provider) return problem(404, `unknown webhook provider ${JSON.stringify(name.slice(0, 40))}; supported: ${PROVIDER_NAMES.join(', ')}`);
 
-    const body = await readCappedBody(request, MAX_WEBHOOK_BODY_BYTES);
-    const headers = headerRecord(request);
-    const parsed = provider.parse(body, headers);
-    if (parsed.kind === 'invalid') return problem(400, `malformed ${provider.displayName} webhook: ${parsed.reason}`);
+      const body = await readCappedBody(request, MAX_WEBHOOK_BODY_BYTES);
+      const headers = headerRecord(request);
+      const parsed = provider.parse(body, headers);
+      if (parsed.kind === 'invalid') return problem(400, `malformed ${provider.displayName} webhook: ${parsed.reason}`);
 
-    const repository = parsed.kind === 'push' ? parsed.event.repository : parsed.kind === 'ping' ? parsed.repository : parsed.event?.repository;
-    if (!repository) {
-      if (parsed.kind === 'ping') return { status: 200, jsonBody: { status: 'pong', reason: 'the ping names no repository; nothing to check' } };
-      return problem(400, `${provider.displayName} webhook names no repository: ${parsed.kind === 'ignored' ? parsed.reason : 'unsupported event'}`);
-    }
-    // Only apps registered for this provider: otherwise a GitHub HMAC key would also be
-    // accepted as a GitLab token sent in the clear (the delivery format is the caller's choice).
-    const candidates = (await services().appIndex.find(repository.urls)).filter((app) => app.provider === name);
-    if (candidates.length === 0) return problem(404, `no app is registered for repository ${repository.fullName} with provider ${name}`);
-
-    // Only apps whose secret signed this exact body are acted on (another app sharing the
-    // repository with a different secret is not).
-    const verified: AppRecord[] = [];
-    let lastReason = '';
-    for (const app of candidates) {
-      const result = await provider.verify(body, headers, secretsOf(app));
-      if (result.ok) verified.push(app);
-      else lastReason = result.reason;
-    }
-    if (verified.length === 0) return problem(401, `webhook signature rejected: ${lastReason}`);
-
-    if (parsed.kind === 'ping') return { status: 200, jsonBody: { status: 'pong', apps: verified.map((a) => a.name) } };
-    if (parsed.kind === 'ignored') {
-      if (parsed.code === 'unsupported-event') return problem(400, parsed.reason);
-      return { status: 200, jsonBody: { status: 'ignored', reason: parsed.reason } };
-    }
-
-    const event = parsed.event;
-    let client: df.DurableClient | undefined;
-    const acks: RunAck[] = [];
-    for (const app of verified) {
-      if (!event.branch || !tracksBranch(app, event.branch)) {
-        acks.push({ app: app.name, status: 'ignored', reason: `branch ${event.branch ?? event.ref} is not tracked by ${app.name} (tracks ${app.branches.join(', ')})` });
-        continue;
+      const repository = parsed.kind === 'push' ? parsed.event.repository : parsed.kind === 'ping' ? parsed.repository : parsed.event?.repository;
+      if (!repository) {
+        if (parsed.kind === 'ping') return { status: 200, jsonBody: { status: 'pong', reason: 'the ping names no repository; nothing to check' } };
+        return problem(400, `${provider.displayName} webhook names no repository: ${parsed.kind === 'ignored' ? parsed.reason : 'unsupported event'}`);
       }
-      acks.push(await startRun(() => (client ??= df.getClient(context)), request, app, event));
+      // Only apps registered for this provider: otherwise a GitHub HMAC key would also be
+      // accepted as a GitLab token sent in the clear (the delivery format is the caller's choice).
+      const candidates = (await services.appIndex.find(repository.urls)).filter((app) => app.provider === provider.name);
+      if (candidates.length === 0) return problem(404, `no app is registered for repository ${repository.fullName} with provider ${provider.name}`);
+
+      // Only apps whose secret signed this exact body are acted on (another app sharing the
+      // repository with a different secret is not).
+      const verified: AppRecord[] = [];
+      let lastReason = '';
+      for (const app of candidates) {
+        const result = await provider.verify(body, headers, secretsOf(services, app));
+        if (result.ok) verified.push(app);
+        else lastReason = result.reason;
+      }
+      if (verified.length === 0) return problem(401, `webhook signature rejected: ${lastReason}`);
+
+      if (parsed.kind === 'ping') return { status: 200, jsonBody: { status: 'pong', apps: verified.map((a) => a.name) } };
+      if (parsed.kind === 'ignored') {
+        if (parsed.code === 'unsupported-event') return problem(400, parsed.reason);
+        return { status: 200, jsonBody: { status: 'ignored', reason: parsed.reason } };
+      }
+
+      const event = parsed.event;
+      let client: df.DurableClient | undefined;
+      const acks: RunAck[] = [];
+      for (const app of verified) {
+        if (!event.branch || !tracksBranch(app, event.branch)) {
+          acks.push({ app: app.name, status: 'ignored', reason: `branch ${event.branch ?? event.ref} is not tracked by ${app.name} (tracks ${app.branches.join(', ')})` });
+          continue;
+        }
+        acks.push(await startRun(services, knownRuns, () => (client ??= df.getClient(context)), request, app, event));
+      }
+      const started = acks.filter((a) => a.status === 'started');
+      const first = started[0] ?? acks.find((a) => a.status === 'duplicate');
+      if (!first) return { status: 200, jsonBody: { status: 'ignored', reason: acks.map((a) => a.reason).join('; '), runs: acks } };
+      context.log(`webhook ${event.deliveryId ?? '(no delivery id)'}: ${acks.map((a) => `${a.app}=${a.status}`).join(', ')}`);
+      return {
+        status: started.length > 0 ? 202 : 200,
+        headers: first.statusUrl ? { location: first.statusUrl } : {},
+        jsonBody: { status: started.length > 0 ? 'accepted' : 'duplicate', runId: first.runId, statusUrl: first.statusUrl, deliveryId: event.deliveryId, runs: acks },
+      };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
     }
-    const started = acks.filter((a) => a.status === 'started');
-    const first = started[0] ?? acks.find((a) => a.status === 'duplicate');
-    if (!first) return { status: 200, jsonBody: { status: 'ignored', reason: acks.map((a) => a.reason).join('; '), runs: acks } };
-    context.log(`webhook ${event.deliveryId ?? '(no delivery id)'}: ${acks.map((a) => `${a.app}=${a.status}`).join(', ')}`);
-    return {
-      status: started.length > 0 ? 202 : 200,
-      headers: first.statusUrl ? { location: first.statusUrl } : {},
-      jsonBody: { status: started.length > 0 ? 'accepted' : 'duplicate', runId: first.runId, statusUrl: first.statusUrl, deliveryId: event.deliveryId, runs: acks },
-    };
-  } catch (err) {
-    return errorToResponse(err, (m) => context.error(m));
-  }
+  };
 }

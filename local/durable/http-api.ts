@@ -1,5 +1,5 @@
 /**
- * The durable HTTP API (§8.2/§8.3 of the contract). One handler serves both the RPC base the
+ * The durable HTTP API (docs/durable.md, "HTTP API"). One handler serves both the RPC base the
  * library's DurableClient calls (our own loopback listener, no key, like the extension's
  * port 17071) and the public `/runtime/webhooks/durabletask/...` URLs handed out by
  * createCheckStatusResponse (the host checks the system key before calling us).
@@ -62,7 +62,7 @@ function parseTime(v: string | null, name: string): number | undefined {
   return t;
 }
 
-/** History in the extension's status format (§9): readable types, scheduled rows merged. */
+/** History in the extension's status format: readable types, scheduled rows merged. */
 export function formatHistory(events: HistoryEvent[], showHistoryOutput: boolean, showInput: boolean, name: string): Record<string, unknown>[] {
   const scheduled = new Map<number, HistoryEvent>();
   const out: Record<string, unknown>[] = [];

@@ -1,6 +1,6 @@
 /**
- * Pure helpers for turning the library's cumulative action list into new work (§3.4/§3.5 of
- * the durable contract): leaf enumeration, structural signatures for the non-determinism
+ * Pure helpers for turning the library's cumulative action list into new work (docs/durable.md,
+ * "How an episode runs"): leaf enumeration, structural signatures for the non-determinism
  * check, input decoding, and the retry back-off formula.
  */
 import { ActionType, type Action, type RetryOptions } from './types.js';
@@ -36,7 +36,7 @@ export function describeAction(action: Action | undefined): string {
 }
 
 /**
- * CallActivity(+Retry) and ContinueAsNew carry a string input JSON-encoded once more (§3.2);
+ * CallActivity(+Retry) and ContinueAsNew carry a string input JSON-encoded once more;
  * undo that so the activity sees what the orchestrator passed.
  */
 export function decodeInput(actionType: number, input: unknown): unknown {

@@ -1,10 +1,10 @@
 /**
  * Wire shapes shared by the durable backend: history events (DTFx PascalCase, numeric
  * EventType, as the durable-functions library reads them), the action objects the library
- * returns, and the runtime status vocabulary. See shared/reference/durable-contract.md §2–§3, §9.
+ * returns, and the runtime status vocabulary (see docs/durable.md).
  */
 
-/** DTFx history event type numbers (§2.2). */
+/** DTFx history event type numbers. */
 export const EventType = {
   ExecutionStarted: 0,
   ExecutionCompleted: 1,
@@ -40,7 +40,7 @@ export interface HistoryEvent {
   [field: string]: unknown;
 }
 
-/** Action type numbers of the library's OrchestratorState actions (§3.2). */
+/** Action type numbers of the library's OrchestratorState actions. */
 export const ActionType = {
   CallActivity: 0,
   CallActivityWithRetry: 1,
@@ -84,7 +84,7 @@ export interface RetryOptions {
   retryTimeoutInMilliseconds?: number;
 }
 
-/** What an orchestrator callback resolves to (§3.1). */
+/** What an orchestrator callback resolves to. */
 export interface OrchestratorResult {
   isDone: boolean;
   actions: Action[][];
@@ -123,7 +123,7 @@ export interface RetryChain {
 }
 
 /**
- * Per-execution replay bookkeeping (§3.5): next sequence id, how many top-level actions were
+ * Per-execution replay bookkeeping: next sequence id, how many top-level actions were
  * already turned into work, the ids each of their leaves took, a structural signature per
  * entry (for the non-determinism check), and the retry chains.
  */

@@ -2,7 +2,7 @@
  * The `@azure/functions-core` module that the real Node worker injects and that
  * `@azure/functions` requires lazily (and caches, failure included). The host installs this
  * before the app's first `app.*` call by hooking CommonJS resolution, so every copy of
- * `@azure/functions` in the app's tree finds it. See durable-contract.md §0.
+ * `@azure/functions` in the app's tree finds it. See docs/local-host.md.
  */
 import Module, { createRequire } from 'node:module';
 import { join } from 'node:path';

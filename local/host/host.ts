@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { bundledExtensions } from '../extensions.js';
 import { startAzurite, type RunningAzurite } from '../storage/azurite.js';
+import { handOffDevStorage, isRealStorageConnection } from '../storage/dev-storage.js';
 import {
   applySettings,
   entryFiles,
@@ -82,12 +83,7 @@ export interface RunningHost {
   stop(): Promise<void>;
 }
 
-const DEV_STORAGE = 'UseDevelopmentStorage=true';
-
-/** True when a storage connection setting points somewhere real (not the emulator shorthand). */
-export function isRealStorageConnection(value: string | undefined): boolean {
-  return !!value && value.trim() !== '' && value.trim() !== DEV_STORAGE;
-}
+export { isRealStorageConnection } from '../storage/dev-storage.js';
 
 function bindingsOf(metadata: { bindings: Record<string, Record<string, unknown>> }, env: NodeJS.ProcessEnv, onMissing: (name: string) => void): BindingDefinition[] {
   return Object.entries(metadata.bindings).map(([name, b]) => {
@@ -142,11 +138,10 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
         queuePort: options.azurite?.queuePort ?? portEnv('CONVEYOR_AZURITE_QUEUE_PORT'),
         tablePort: options.azurite?.tablePort ?? portEnv('CONVEYOR_AZURITE_TABLE_PORT'),
       });
+      // The host's own storage setting, and every app setting whose value asks for the emulator.
       env.AzureWebJobsStorage = azurite.connectionString;
-      env.CONVEYOR_STORAGE_CONNECTION = azurite.connectionString;
-      hostLogger.info(`Azurite started (pid ${azurite.pid}, blob port ${azurite.blobPort})`, { location: join(stateDir, 'azurite') });
-    } else if (isRealStorageConnection(env.AzureWebJobsStorage) && !env.CONVEYOR_STORAGE_CONNECTION) {
-      env.CONVEYOR_STORAGE_CONNECTION = env.AzureWebJobsStorage;
+      const handedTo = handOffDevStorage(env, azurite.connectionString);
+      hostLogger.info(`Azurite started (pid ${azurite.pid}, blob port ${azurite.blobPort})`, { location: join(stateDir, 'azurite'), settings: ['AzureWebJobsStorage', ...handedTo].join(', ') });
     }
 
     const keys = new KeyStore(join(stateDir, 'host-keys.json'), env);
@@ -288,7 +283,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     });
     const port = (srv.address() as AddressInfo).port;
     origin = `http://127.0.0.1:${port}`;
-    // durable-functions rewrites its management URLs from this (reference §8.1).
+    // durable-functions rewrites its management URLs from this.
     if (!env.WEBSITE_HOSTNAME) env.WEBSITE_HOSTNAME = `127.0.0.1:${port}`;
 
     for (const ext of extensions) await ext.start();

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { normaliseRepoUrl, repoCacheKey } from '../git/repo-url.js';
 import { createJson, deleteBlob, ensureContainer, listAllNames, listWithMetadata, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
-import { SAFE_NAME_PATTERN } from '../pipeline/pipeline-spec.schema.js';
+import { NAME_PATTERN } from '../domain/ids.js';
 import { appChangesSchema, appInputSchema, appRecordSchema, type AppChanges, type AppInput, type AppRecord } from './app-record.schema.js';
 
 /** Blob metadata naming the app's repository (a hash of its normalised URL), for lookups by listing. */
@@ -44,7 +44,7 @@ export class AppRegistry {
   }
 
   private path(name: string): string {
-    if (!SAFE_NAME_PATTERN.test(name)) throw new ValidationError(`invalid app name ${JSON.stringify(name.slice(0, 80))}`, [{ path: 'name', message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
+    if (!NAME_PATTERN.test(name)) throw new ValidationError(`invalid app name ${JSON.stringify(name.slice(0, 80))}`, [{ path: 'name', message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
     return `apps/${name}.json`;
   }
 

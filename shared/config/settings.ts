@@ -1,51 +1,201 @@
 /**
- * Conveyor's settings, read once from the environment (app settings in Azure,
- * local.settings.json / the local host's environment locally) and validated with a schema so a
- * bad value fails start-up with a message that names the setting.
+ * The settings catalogue: every setting Conveyor reads (app settings in Azure,
+ * local.settings.json / the local host's environment locally), with its meaning, default and
+ * whether it holds a secret, and the one parser that reads them. Nothing else in functions/ or
+ * shared/ reads `process.env` for a setting: add a new setting here (an entry in
+ * {@link SETTING_CATALOGUE} and a field in {@link Settings}), and to the README's settings table
+ * (a test compares the two).
+ *
+ * Parsing happens once, in {@link readSettings}. A missing or malformed required setting fails
+ * start-up with a message that names it; a malformed `CONVEYOR_API_TOKENS` is kept as an error
+ * and reported when a caller presents a token (as before: the rest of the API keeps working).
  */
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import type { Identity } from '../domain/approval.js';
 import { ValidationError } from '../errors.js';
 
-const nonEmpty = z.string().trim().min(1);
+/** One entry of the catalogue. */
+export interface SettingEntry {
+  /** The setting's name as it appears in app settings / the environment. */
+  name: string;
+  /** What it is for. */
+  meaning: string;
+  /** The value used when it is unset (in words), if any. */
+  default?: string;
+  /** Whether the value is a secret (never logged; Key Vault in Azure). */
+  secret: boolean;
+  /**
+   * `fixed`: the name above is the setting. `per-app`: the name is a placeholder; each app's
+   * registration names the setting to read (`webhookSecretSetting`).
+   */
+  kind: 'fixed' | 'per-app';
+}
 
-const settingsSchema = z.object({
-  /** Blob storage for Conveyor's state, artifacts and logs. Falls back to AzureWebJobsStorage. */
-  storageConnection: nonEmpty,
-  /** Local working folder: git cache, workspaces, process-target releases. */
-  dataDir: nonEmpty,
-  /** Optional token for https git remotes (never logged). */
-  gitToken: z.string().optional(),
-  /** User name paired with the git token (default `x-access-token`). */
-  gitUser: z.string().optional(),
-});
+/** Every setting Conveyor reads, in the order of the README table. */
+export const SETTING_CATALOGUE: readonly SettingEntry[] = [
+  {
+    name: 'CONVEYOR_STORAGE_CONNECTION',
+    meaning: "blob storage connection for Conveyor's records (ledger, runs, artifacts, logs)",
+    default: '`AzureWebJobsStorage`',
+    secret: true,
+    kind: 'fixed',
+  },
+  {
+    name: 'AzureWebJobsStorage',
+    meaning: "the Functions host's storage; Conveyor's records fall back to it (the local host points it at its Azurite)",
+    secret: true,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_DATA_DIR',
+    meaning: 'local working folder: git mirrors, workspaces, artifact cache, process-target releases',
+    default: '`.conveyor/data` under the working folder',
+    secret: false,
+    kind: 'fixed',
+  },
+  { name: 'CONVEYOR_GIT_TOKEN', meaning: 'token for private https repositories (sent as a header, never in URLs or logs)', secret: true, kind: 'fixed' },
+  { name: 'CONVEYOR_GIT_USER', meaning: 'user name paired with `CONVEYOR_GIT_TOKEN`', default: '`x-access-token`', secret: false, kind: 'fixed' },
+  {
+    name: 'CONVEYOR_API_TOKENS',
+    meaning: 'local caller identities: JSON `{ "<token>": { "id", "name", "groups" } }`, presented as `Authorization: Bearer <token>`',
+    default: 'no tokens',
+    secret: true,
+    kind: 'fixed',
+  },
+  {
+    name: 'WEBSITE_AUTH_ENABLED',
+    meaning: 'set by App Service when its authentication is on; only then is the `x-ms-client-principal` header trusted as the caller',
+    default: 'off',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_ALLOW_UNSANDBOXED_STEPS',
+    meaning: 'where bubblewrap is missing or cannot create namespaces, run build/test steps and `process` services without a sandbox (with a warning) instead of refusing them',
+    default: '`false` (refuse, naming the fix)',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_SANDBOX_READONLY_PATHS',
+    meaning: 'further host folders bound read-only into every sandbox (comma-separated absolute paths, e.g. a tool install under `/opt`)',
+    default: 'none',
+    secret: false,
+    kind: 'fixed',
+  },
+  { name: 'CONVEYOR_TASK_HUB', meaning: 'durable task hub name (read by the host through `host.json`)', secret: false, kind: 'fixed' },
+  {
+    name: 'webhookSecretSetting',
+    meaning: "each app's webhook secret, in the setting its registration names (comma-separated to rotate)",
+    secret: true,
+    kind: 'per-app',
+  },
+];
+
+/** A caller identity table parsed from `CONVEYOR_API_TOKENS`: token -> identity. */
+export type ApiTokenTable = ReadonlyMap<string, Identity>;
 
 /** Validated settings. */
-export type Settings = z.infer<typeof settingsSchema>;
+export interface Settings {
+  /** Blob storage for Conveyor's state, artifacts and logs. */
+  storageConnection: string;
+  /** Local working folder (absolute). */
+  dataDir: string;
+  /** Token for https git remotes (never logged). */
+  gitToken?: string;
+  /** User name paired with the git token. */
+  gitUser?: string;
+  /** API tokens, or the error that makes `CONVEYOR_API_TOKENS` unusable (reported on use). */
+  apiTokens: { ok: true; table: ApiTokenTable } | { ok: false; error: ValidationError };
+  /** Whether App Service authentication is on (`WEBSITE_AUTH_ENABLED=true`). */
+  appServiceAuth: boolean;
+  /** Run steps and services unsandboxed where bubblewrap is unusable (`CONVEYOR_ALLOW_UNSANDBOXED_STEPS=true`). */
+  allowUnsandboxedSteps: boolean;
+  /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
+  sandboxReadOnlyPaths: readonly string[];
+  /**
+   * The secret values in the setting named `settingName` (an app's `webhookSecretSetting`):
+   * comma-separated, trimmed, empty parts dropped. Parsed once per name.
+   */
+  webhookSecrets(settingName: string): readonly string[];
+}
+
+const nonEmpty = z.string().trim().min(1);
+const tokenEntry = z.strictObject({ id: z.string().min(1).max(320), name: z.string().max(200).optional(), groups: z.array(z.string().min(1).max(200)).max(100).default([]) });
+const tokenTable = z.record(z.string().min(16, 'tokens must be at least 16 characters'), tokenEntry);
+
+/** Parses `CONVEYOR_API_TOKENS`. */
+export function parseApiTokens(raw: string | undefined): Settings['apiTokens'] {
+  let parsed: unknown = {};
+  try {
+    parsed = (raw ?? '').trim() === '' ? {} : JSON.parse(raw!);
+  } catch {
+    return { ok: false, error: new ValidationError('CONVEYOR_API_TOKENS is not valid JSON', [{ path: 'CONVEYOR_API_TOKENS', message: 'must be a JSON object of token -> identity' }]) };
+  }
+  const result = tokenTable.safeParse(parsed);
+  if (!result.success) {
+    return {
+      ok: false,
+      error: new ValidationError(
+        'CONVEYOR_API_TOKENS is invalid',
+        result.error.issues.map((i) => ({ path: `CONVEYOR_API_TOKENS.${i.path.length > 0 ? '<token>' : ''}${i.path.slice(1).join('.')}`, message: i.message })),
+      ),
+    };
+  }
+  const table = new Map<string, Identity>();
+  for (const [token, entry] of Object.entries(result.data)) table.set(token, { id: entry.id, ...(entry.name ? { name: entry.name } : {}), groups: entry.groups });
+  return { ok: true, table };
+}
+
+/** Splits a webhook secret setting's value: comma-separated (several during a rotation), trimmed. */
+export function splitSecrets(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
 
 /**
- * Reads settings from an environment. `CONVEYOR_STORAGE_CONNECTION` (or `AzureWebJobsStorage`),
- * `CONVEYOR_DATA_DIR` (default `.conveyor/data` under the working folder), `CONVEYOR_GIT_TOKEN`,
- * `CONVEYOR_GIT_USER`.
+ * Reads and validates every setting from an environment (the process environment in the
+ * Functions host; any record in tests).
  */
 export function readSettings(env: Readonly<Record<string, string | undefined>>): Settings {
-  const storage = env.CONVEYOR_STORAGE_CONNECTION || env.AzureWebJobsStorage;
-  const raw = {
-    storageConnection: storage,
-    dataDir: resolve(env.CONVEYOR_DATA_DIR || '.conveyor/data'),
-    gitToken: env.CONVEYOR_GIT_TOKEN || undefined,
-    gitUser: env.CONVEYOR_GIT_USER || undefined,
-  };
-  const parsed = settingsSchema.safeParse(raw);
-  if (!parsed.success) {
-    const names: Record<string, string> = {
-      storageConnection: 'CONVEYOR_STORAGE_CONNECTION (or AzureWebJobsStorage)',
-      dataDir: 'CONVEYOR_DATA_DIR',
-      gitToken: 'CONVEYOR_GIT_TOKEN',
-      gitUser: 'CONVEYOR_GIT_USER',
-    };
-    const issues = parsed.error.issues.map((i) => ({ path: names[String(i.path[0])] ?? String(i.path[0]), message: i.message }));
+  const storage = nonEmpty.safeParse(env.CONVEYOR_STORAGE_CONNECTION || env.AzureWebJobsStorage);
+  if (!storage.success) {
+    const issues = [{ path: 'CONVEYOR_STORAGE_CONNECTION (or AzureWebJobsStorage)', message: storage.error.issues[0]?.message ?? 'required' }];
     throw new ValidationError(`invalid settings: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   }
-  return parsed.data;
+  const secretsByName = new Map<string, readonly string[]>();
+  const allowUnsandboxed = (env.CONVEYOR_ALLOW_UNSANDBOXED_STEPS ?? '').trim().toLowerCase();
+  if (allowUnsandboxed !== '' && allowUnsandboxed !== 'true' && allowUnsandboxed !== 'false') {
+    const issues = [{ path: 'CONVEYOR_ALLOW_UNSANDBOXED_STEPS', message: 'must be true or false' }];
+    throw new ValidationError('invalid settings: CONVEYOR_ALLOW_UNSANDBOXED_STEPS: must be true or false', issues);
+  }
+  const readOnlyPaths = splitSecrets(env.CONVEYOR_SANDBOX_READONLY_PATHS);
+  const relativePath = readOnlyPaths.find((p) => !isAbsolute(p));
+  if (relativePath !== undefined) {
+    const issues = [{ path: 'CONVEYOR_SANDBOX_READONLY_PATHS', message: `${JSON.stringify(relativePath)} is not an absolute path` }];
+    throw new ValidationError(`invalid settings: CONVEYOR_SANDBOX_READONLY_PATHS: ${issues[0]!.message}`, issues);
+  }
+  return {
+    storageConnection: storage.data,
+    dataDir: resolve(env.CONVEYOR_DATA_DIR || '.conveyor/data'),
+    ...(env.CONVEYOR_GIT_TOKEN ? { gitToken: env.CONVEYOR_GIT_TOKEN } : {}),
+    ...(env.CONVEYOR_GIT_USER ? { gitUser: env.CONVEYOR_GIT_USER } : {}),
+    apiTokens: parseApiTokens(env.CONVEYOR_API_TOKENS),
+    appServiceAuth: (env.WEBSITE_AUTH_ENABLED ?? '').toLowerCase() === 'true',
+    allowUnsandboxedSteps: allowUnsandboxed === 'true',
+    sandboxReadOnlyPaths: readOnlyPaths,
+    webhookSecrets(settingName: string): readonly string[] {
+      let found = secretsByName.get(settingName);
+      if (!found) {
+        found = splitSecrets(env[settingName]);
+        secretsByName.set(settingName, found);
+      }
+      return found;
+    },
+  };
+}
+
+/** The settings of this process, read from its environment (the composition root calls this once). */
+export function processSettings(): Settings {
+  return readSettings(process.env);
 }

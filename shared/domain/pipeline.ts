@@ -16,6 +16,8 @@ export interface CommandStep {
   timeoutMs: number;
   /** Extra environment variables for the step (literal values from the file). */
   env: Record<string, string>;
+  /** `none`: the step's sandbox has no network. Absent means `on`. */
+  network?: 'on' | 'none';
 }
 
 /** The build step: runs once per commit and packages `artifact` paths. */

@@ -1,7 +1,7 @@
 /**
  * Runs one pipeline step (`bash -c <command>`) in a workspace.
  *
- * Safety rules (ARCHITECTURE.md principle 8):
+ * Safety rules (docs/architecture.md principle 8):
  * - the command string comes only from the pipeline file; values from webhooks (branch, commit
  *   message, author) reach the step only as `CONVEYOR_*` environment variables;
  * - the step gets a minimal environment, not the orchestrator's (which holds connection strings);
@@ -51,6 +51,20 @@ export interface StepOptions {
   tailLines?: number;
   /** Base environment the minimal one is taken from (tests); default `process.env`. */
   baseEnv?: NodeJS.ProcessEnv;
+  /**
+   * Runs the step through a wrapper (a sandbox) instead of a watched `bash` on this machine.
+   * The wrapper must end every process of the step when it is killed or when Conveyor dies
+   * (bubblewrap: `--die-with-parent` and a PID namespace), so no lifeline is passed to it.
+   */
+  launch?: StepLaunch;
+}
+
+/** How a wrapped step is started: `file args...`, with the environment the step should see. */
+export interface StepLaunch {
+  file: string;
+  args: string[];
+  /** The step's environment (replaces {@link stepEnvironment}'s result). */
+  env: Record<string, string>;
 }
 
 /** How a step ended. */
@@ -134,15 +148,18 @@ export async function runStep(options: StepOptions): Promise<StepResult> {
   if (!existsSync(options.cwd)) throw new ExternalFailureError(`workspace folder ${options.cwd} does not exist`);
   const started = performance.now();
 
-  const child = spawn('bash', ['-c', WATCHED_STEP, 'conveyor-step', options.command], {
-    cwd: options.cwd,
-    env: stepEnvironment(options),
-    // Own process group: `kill(-pid)` reaches everything the step starts.
-    detached: true,
-    // fd 3: the lifeline (see WATCHED_STEP); this process holds its other end.
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-  });
-  const lifeline = child.stdio[3] as import('node:net').Socket | null;
+  const launch = options.launch;
+  const child = launch
+    ? spawn(launch.file, launch.args, { cwd: options.cwd, env: launch.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('bash', ['-c', WATCHED_STEP, 'conveyor-step', options.command], {
+        cwd: options.cwd,
+        env: stepEnvironment(options),
+        // Own process group: `kill(-pid)` reaches everything the step starts.
+        detached: true,
+        // fd 3: the lifeline (see WATCHED_STEP); this process holds its other end.
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      });
+  const lifeline = launch ? null : (child.stdio[3] as import('node:net').Socket | null);
   lifeline?.on('error', () => {});
 
   const emit = (text: string) => {
@@ -179,7 +196,7 @@ export async function runStep(options: StepOptions): Promise<StepResult> {
   if (options.signal?.aborted) terminate();
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.once('error', (err) => reject(new ExternalFailureError(`could not start bash: ${err.message}`, { cause: err })));
+    child.once('error', (err) => reject(new ExternalFailureError(`could not start ${launch ? launch.file : 'bash'}: ${err.message}`, { cause: err })));
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
 

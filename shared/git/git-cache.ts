@@ -22,23 +22,18 @@ import { randomBytes } from 'node:crypto';
 import lockfile from 'proper-lockfile';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { ConveyorError, ExternalFailureError, NotFoundError, ValidationError } from '../errors.js';
-import { SecretRegistry } from '../secrets/redactor.js';
-import { parseRepoUrl, redactUrl, repoCacheKey, type ParsedRepoUrl } from './repo-url.js';
+import type { SecretRegistry } from '../secrets/redactor.js';
+import { GIT_ENV_NAMES, gitEnvironment, gitSecrets, resolveCredentials, type CredentialSource, type HttpCredentials } from './git-env.js';
 
-/** Credentials for an https remote (typically a token read from a setting). */
-export interface HttpCredentials {
-  /** The token or password. */
-  token: string;
-  /** Basic-auth user; GitHub accepts `x-access-token`, Azure DevOps any non-empty name. Default `x-access-token`. */
-  username?: string;
-}
+export type { HttpCredentials } from './git-env.js';
+import { parseRepoUrl, redactUrl, repoCacheKey, type ParsedRepoUrl } from './repo-url.js';
 
 /** Options of {@link GitCache}. */
 export interface GitCacheOptions {
   /** Folder holding the bare mirrors (created if missing). */
   cacheDir: string;
   /** Credentials per repository URL (or one for all), resolved from settings by the caller. */
-  credentials?: HttpCredentials | ((repoUrl: string) => HttpCredentials | undefined);
+  credentials?: CredentialSource;
   /** Abort a git command that prints nothing for this long. Default 10 minutes. */
   idleTimeoutMs?: number;
   /** How long to wait for another process's lock on a mirror. Default 10 minutes. */
@@ -88,51 +83,23 @@ export class GitCache {
   }
 
   private credentialsFor(repoUrl: string, parsed: ParsedRepoUrl): HttpCredentials | undefined {
-    const configured = typeof this.options.credentials === 'function' ? this.options.credentials(repoUrl) : this.options.credentials;
-    if (configured) return configured;
-    if (parsed.password !== undefined) return { token: parsed.password, username: parsed.username ?? 'x-access-token' };
-    if (parsed.username !== undefined) return { token: parsed.username, username: 'x-access-token' };
-    return undefined;
+    return resolveCredentials(this.options.credentials, repoUrl, parsed);
   }
 
   /** Values that must never appear in anything this module reports. */
   private secretsFor(creds: HttpCredentials | undefined, repoUrl: string): SecretRegistry {
-    const reg = new SecretRegistry();
-    if (creds) {
-      reg.add(creds.token);
-      reg.add(Buffer.from(`${creds.username ?? 'x-access-token'}:${creds.token}`).toString('base64'));
-    }
-    const parsed = safeParse(repoUrl);
-    reg.add(parsed?.password);
-    return reg;
+    return gitSecrets(creds, repoUrl);
   }
 
   /** A simple-git instance whose environment carries the auth header for this remote only. */
   private git(baseDir: string | undefined, parsed: ParsedRepoUrl, creds: HttpCredentials | undefined): SimpleGit {
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/tmp',
-      LANG: 'C',
-      // Never prompt: a missing credential must fail, not hang a worker.
-      GIT_TERMINAL_PROMPT: '0',
-      GCM_INTERACTIVE: 'never',
-      GIT_CONFIG_NOSYSTEM: '1',
-    };
-    if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
-    if (creds && (parsed.protocol === 'https' || parsed.protocol === 'http')) {
-      const basic = Buffer.from(`${creds.username ?? 'x-access-token'}:${creds.token}`).toString('base64');
-      // Scoped to this remote's origin so redirects elsewhere never receive it.
-      const origin = new URL(parsed.fetchUrl);
-      env.GIT_CONFIG_COUNT = '1';
-      env.GIT_CONFIG_KEY_0 = `http.${origin.protocol}//${origin.host}/.extraHeader`;
-      env.GIT_CONFIG_VALUE_0 = `Authorization: Basic ${basic}`;
-    }
+    const env = gitEnvironment(parsed, creds);
     const git = simpleGit({
       baseDir,
       maxConcurrentProcesses: 8,
       timeout: { block: this.idleTimeoutMs },
       // Exactly the variables set above; simple-git strips any other ambient GIT_* variable.
-      allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM', 'GIT_CONFIG_COUNT', 'GIT_CONFIG_KEY_0', 'GIT_CONFIG_VALUE_0'],
+      allowEnvironment: [...GIT_ENV_NAMES],
       unsafe: { allowUnsafeConfigEnvCount: true },
     });
     return git.env(env);
@@ -333,13 +300,5 @@ export class GitCache {
   /** Deletes a workspace made by {@link checkout}. */
   async removeWorkspace(dir: string): Promise<void> {
     await rm(dir, { recursive: true, force: true });
-  }
-}
-
-function safeParse(url: string): ParsedRepoUrl | undefined {
-  try {
-    return parseRepoUrl(url);
-  } catch {
-    return undefined;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The deployment ledger: per app and environment, immutable history records and a `current`
- * pointer, in blob storage (ARCHITECTURE.md principle 6).
+ * pointer, in blob storage (docs/architecture.md principle 6).
  *
  * Layout (state container):
  *   ledger/<app>/<env>/current.json               pointer, updated only with If-Match
@@ -20,7 +20,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
 import type { BadRevisionMarker, CurrentDeployment, DeploymentRecord, NewDeployment } from '../domain/deployment.js';
 import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../errors.js';
-import { SAFE_NAME_PATTERN } from '../pipeline/pipeline-spec.schema.js';
+import { NAME_PATTERN } from '../domain/ids.js';
 import { createJson, ensureContainer, listAllNames, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
 
 const MAX_REVISION = 9_999_999_999;
@@ -85,7 +85,7 @@ export interface LedgerOptions {
 }
 
 function checkName(kind: string, value: string): void {
-  if (!SAFE_NAME_PATTERN.test(value)) throw new ValidationError(`invalid ${kind} name ${JSON.stringify(value)}`, [{ path: kind, message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
+  if (!NAME_PATTERN.test(value)) throw new ValidationError(`invalid ${kind} name ${JSON.stringify(value)}`, [{ path: kind, message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
 }
 
 function historyName(revision: number): string {

@@ -19,17 +19,13 @@ import type {
   ProcessTargetSpec,
   VerifySpec,
 } from '../domain/pipeline.js';
+import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
 
 /** Default location of the pipeline file in an application's repository. */
 export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
 
-/** Environment and app names: lowercase, start with a letter, at most 32 chars (URL- and blob-path-safe). */
-export const SAFE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
-
-/** A URL- and blob-path-safe name (apps, environments). */
-export const safeName = z
-  .string()
-  .regex(SAFE_NAME_PATTERN, 'must be 1-32 characters: lowercase letters, digits and "-", starting with a letter');
+/** A URL- and blob-path-safe name (apps, environments): the rule of shared/domain/ids.ts. */
+export const safeName = z.string().regex(NAME_PATTERN, NAME_RULE);
 
 const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION_PATTERN = /^(\d{1,9})(ms|s|m|h|d)$/;
@@ -80,6 +76,10 @@ const command = z.string().trim().min(1, 'must not be empty').max(16_384).descri
 
 const DEFAULT_STEP_TIMEOUT = '30m';
 
+const network = z
+  .enum(['on', 'none'])
+  .describe('`on` (default): the step may use the network (e.g. to fetch dependencies). `none`: the sandbox has no network at all, not even loopback.');
+
 /** `build:` in the file. */
 export const buildStepFile = z
   .strictObject({
@@ -87,8 +87,9 @@ export const buildStepFile = z
     artifact: z.array(relativePath).min(1).max(100).describe('Workspace-relative files or folders packed into the artifact.'),
     timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
     env: envMap.optional(),
+    network: network.optional(),
   })
-  .transform((v): BuildStep => ({ command: v.command, artifact: v.artifact, timeoutMs: v.timeout, env: v.env ?? {} }))
+  .transform((v): BuildStep => ({ command: v.command, artifact: v.artifact, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}) }))
   .describe('How the commit is built, once; the artifact is promoted through every environment.');
 
 /** `test:` in the file. */
@@ -97,8 +98,9 @@ export const commandStepFile = z
     command,
     timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
     env: envMap.optional(),
+    network: network.optional(),
   })
-  .transform((v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {} }))
+  .transform((v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}) }))
   .describe('Tests run in the built workspace before any environment is deployed.');
 
 const processTargetFile = z

@@ -176,6 +176,26 @@ export async function liveGroupMembers(group: GroupIdentity): Promise<number[]> 
   return members.sort((a, b) => a - b);
 }
 
+/**
+ * True while any non-zombie process has process group `pgid`, whoever it is. Only for waiting
+ * (never for deciding what to signal): a process already exiting has lost its environment, so
+ * the marker no longer proves it ours, yet it is still there for a moment.
+ */
+export function groupHasLiveProcessSync(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return false;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const stat = readProcStatSync(Number(e));
+    if (stat && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X') return true;
+  }
+  return false;
+}
+
 /** True when /proc/<pid>/environ (the environment it was started with) holds `entry` exactly. */
 export function hasEnvironmentEntrySync(pid: number, entry: string): boolean {
   try {

@@ -26,9 +26,11 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { ProcessTargetSpec } from '../domain/pipeline.js';
+import { isName, NAME_RULE } from '../domain/ids.js';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, DetailValue, StopResult, TargetStatus } from './deploy-target.js';
-import { bootId, isSameProcessAlive, liveGroupMembers, processesWithMarker, readProcStat, signalGroup, signalProcess, type GroupIdentity, type ProcessIdentity } from './process-table.js';
+import { bubblewrapArgs, resolveLocalSandbox, SANDBOX_HOME, sandboxPath, type LocalSandbox, type LocalSandboxSettings } from '../steps/bubblewrap-sandbox.js';
+import { bootId, groupHasLiveProcessSync, isSameProcessAlive, liveGroupMembers, processesWithMarker, readProcStat, signalGroup, signalProcess, type GroupIdentity, type ProcessIdentity } from './process-table.js';
 
 /** Options of {@link ProcessTarget}. */
 export interface ProcessTargetOptions {
@@ -46,6 +48,20 @@ export interface ProcessTargetOptions {
    * secrets) are never passed on.
    */
   baseEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * How services are isolated: a bubblewrap sandbox (own namespaces, the release folder the only
+   * writable tree, nothing of Conveyor's visible) unless bubblewrap is unusable and
+   * `allowUnsandboxed` is set. Default: sandboxed, refused without bubblewrap.
+   */
+  sandbox?: ProcessSandboxOptions;
+}
+
+/** See {@link ProcessTargetOptions.sandbox}. */
+export interface ProcessSandboxOptions extends Partial<LocalSandboxSettings> {
+  /** Host folders never visible to a service even inside a bound system folder (Conveyor's own). */
+  hidden?: readonly string[];
+  /** Further host paths bound read-only. */
+  readOnly?: readonly string[];
 }
 
 /** The record in state.json. */
@@ -100,12 +116,29 @@ const processStateSchema: z.ZodType<ProcessState> = z.object({
   reason: z.string().optional(),
 });
 
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Revision labels (folder names under an environment's releases). App and environment names follow shared/domain/ids.ts. */
+const REVISION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // Readiness and stop polls: a refused connect or a /proc scan costs well under a millisecond,
 // and every poll interval is pure latency added to a deployment.
 const POLL_MS = 10;
 /** Environment variable carrying {@link ProcessState.instanceId}. */
 const INSTANCE_VARIABLE = 'CONVEYOR_INSTANCE_ID';
+
+/**
+ * First thing run inside a service's sandbox. Closes inherited descriptors above stderr, starts
+ * the start command as a child and then stays until no other process is left in the sandbox:
+ * the sandbox's PID namespace ends with this shell, and a start command may hand over to a
+ * background process and exit (a daemonising script). SIGTERM is caught (not ignored, which
+ * children would inherit), so a stop reaches the service and it may shut down gracefully; the
+ * exit status is the start command's.
+ */
+const SERVICE_ENTRY = [
+  'for fd in /proc/self/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi; done',
+  "trap ':' TERM INT HUP",
+  'bash -c "$1" & main=$!',
+  'while :; do wait $main; rc=$?; kill -0 $main 2>/dev/null || break; done',
+  'while :; do others=; for p in /proc/[0-9]*; do case ${p#/proc/} in 1|$$) ;; *) others=1; break ;; esac; done; [ -z "$others" ] && exit $rc; sleep 0.5 & wait $!; done',
+].join('\n');
 
 /** The `process` deploy target. */
 export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
@@ -116,6 +149,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
   private readonly keepReleases: number;
   private readonly logTailBytes: number;
   private readonly baseEnv: Readonly<Record<string, string | undefined>>;
+  private readonly sandbox: ProcessSandboxOptions;
   private readonly queues = new Map<string, Promise<unknown>>();
 
   /** Creates a target storing its state under `options.root`. Nothing is read until first use. */
@@ -125,6 +159,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     this.keepReleases = Math.max(1, options.keepReleases ?? 5);
     this.logTailBytes = options.logTailBytes ?? 4096;
     this.baseEnv = options.baseEnv ?? process.env;
+    this.sandbox = options.sandbox ?? {};
   }
 
   /** `http://127.0.0.1:<port>`: processes listen on loopback only. */
@@ -146,8 +181,8 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
   async listEnvironments(): Promise<{ app: string; environment: string }[]> {
     const out: { app: string; environment: string }[] = [];
     const dirs = async (path: string) => (await readdir(path, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name);
-    for (const app of (await dirs(this.root)).filter((n) => NAME_PATTERN.test(n))) {
-      for (const environment of (await dirs(join(this.root, app))).filter((n) => NAME_PATTERN.test(n))) {
+    for (const app of (await dirs(this.root)).filter(isName)) {
+      for (const environment of (await dirs(join(this.root, app))).filter(isName)) {
         if (await stat(join(this.root, app, environment, 'state.json')).catch(() => undefined)) out.push({ app, environment });
       }
     }
@@ -180,7 +215,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
 
   /** See {@link DeployTarget.deploy}. */
   deploy(request: DeployRequest<ProcessTargetSpec>): Promise<DeployResult> {
-    checkName('revision', request.revision);
+    checkRevision(request.revision);
     return this.serialised(request.app, request.environment, () => this.deployNow(request));
   }
 
@@ -242,6 +277,8 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     await mkdir(releasesDir, { recursive: true });
     const baseUrl = this.baseUrl(app, environment, spec);
     const previous = await this.readState(app, environment);
+    // Decided before anything is stopped: without a usable sandbox the old revision keeps serving.
+    const sandbox = await resolveLocalSandbox({ allowUnsandboxed: false, ...this.sandbox });
 
     // Already running exactly this? Then a retried activity must not restart it.
     if (
@@ -327,7 +364,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     // Recorded before spawning: a Conveyor killed between the spawn and the next write would
     // otherwise leave a process nobody knows (holding the port); the marker finds it.
     await this.writeState({ ...base, instanceId });
-    const started = await this.startProcess(request, releaseDir, logFile, instanceId);
+    const started = await this.startProcess(request, releaseDir, logFile, instanceId, sandbox);
     if (!started.ok) {
       await this.writeState({ ...base, status: 'failed', reason: started.reason });
       return { ok: false, reason: started.reason, logTail: await readTail(logFile, this.logTailBytes) };
@@ -367,6 +404,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     releaseDir: string,
     logFile: string,
     instanceId: string,
+    sandbox: LocalSandbox,
   ): Promise<
     | { ok: true; pid: number; identity: ProcessIdentity; startedAt: string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }
     | { ok: false; reason: string }
@@ -375,13 +413,34 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     try {
       const header = `--- ${new Date().toISOString()} starting ${request.app}/${request.environment} revision ${request.revision} (commit ${request.commit}): ${request.spec.start}\n`;
       await log.write(header);
-      const child = spawn('bash', ['-c', request.spec.start], {
-        cwd: releaseDir,
-        // Own session and process group: survives Conveyor, and can be signalled as a whole.
-        detached: true,
-        stdio: ['ignore', log.fd, log.fd],
-        env: this.processEnvironment(request, instanceId),
-      });
+      const env = this.processEnvironment(request, instanceId, sandbox.kind === 'bubblewrap');
+      // Own session and process group: survives Conveyor, and can be signalled as a whole. In
+      // the sandbox the leader is bwrap; the group reaches every process inside as well.
+      const options = { cwd: releaseDir, detached: true, stdio: ['ignore', log.fd, log.fd] as ['ignore', number, number], env };
+      const child =
+        sandbox.kind === 'bubblewrap'
+          ? spawn(
+              sandbox.bwrap,
+              [
+                ...bubblewrapArgs({
+                  writable: releaseDir,
+                  network: true,
+                  dieWithParent: false,
+                  hidden: [this.root, ...(this.sandbox.hidden ?? [])],
+                  readOnly: this.sandbox.readOnly,
+                  hostname: 'conveyor-service',
+                  disableUserns: sandbox.disableUserns,
+                }),
+                '--',
+                'bash',
+                '-c',
+                SERVICE_ENTRY,
+                'conveyor-service',
+                request.spec.start,
+              ],
+              options,
+            )
+          : spawn('bash', ['-c', request.spec.start], options);
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
         child.once('exit', (code, signal) => resolve({ code, signal }));
         child.once('error', () => resolve({ code: null, signal: null }));
@@ -403,8 +462,8 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
   }
 
   /** The process's environment: minimal, plus the spec's variables, plus Conveyor's. */
-  private processEnvironment(request: DeployRequest<ProcessTargetSpec>, instanceId: string): Record<string, string> {
-    const base = this.baseEnv;
+  private processEnvironment(request: DeployRequest<ProcessTargetSpec>, instanceId: string, sandboxed: boolean): Record<string, string> {
+    const base = sandboxed ? { PATH: sandboxPath(), HOME: SANDBOX_HOME, TMPDIR: '/tmp', LANG: this.baseEnv.LANG, LC_ALL: this.baseEnv.LC_ALL, TZ: this.baseEnv.TZ } : this.baseEnv;
     // The Node running Conveyor goes first on PATH, so `node ...` start commands use the same
     // runtime whatever the machine's PATH holds.
     const nodeBin = dirname(process.execPath);
@@ -481,10 +540,16 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       if (await isSameProcessAlive(group.leader)) signalGroup(pgid, sig);
       else for (const pid of await members()) signalProcess(pid, sig);
     };
+    // A sandbox's last processes (its init, its entry shell) exit a moment after the members
+    // that carry the marker readably; wait for them too, briefly, so "stopped" means gone.
+    const settled = async () => {
+      await waitUntil(async () => !groupHasLiveProcessSync(pgid), 1_000);
+      return { ok: true as const, wasRunning: true };
+    };
     await signal('SIGTERM');
-    if (await waitUntil(async () => (await members()).length === 0, this.stopGraceMs)) return { ok: true, wasRunning: true };
+    if (await waitUntil(async () => (await members()).length === 0, this.stopGraceMs)) return settled();
     await signal('SIGKILL');
-    if (await waitUntil(async () => (await members()).length === 0, 5_000)) return { ok: true, wasRunning: true };
+    if (await waitUntil(async () => (await members()).length === 0, 5_000)) return settled();
     return { ok: false, reason: `processes ${(await members()).join(', ')} of group ${pgid} survived SIGKILL` };
   }
 
@@ -561,10 +626,14 @@ function groupOf(state: ProcessState): GroupIdentity {
   };
 }
 
-function checkName(what: string, value: string): void {
-  if (!NAME_PATTERN.test(value) || value === '.' || value === '..') {
-    throw new ValidationError(`invalid ${what} name for the process target: ${JSON.stringify(value)}`, [
-      { path: what, message: 'must be 1-128 characters: letters, digits, ".", "_" or "-", not starting with "." or "-"' },
+function checkName(what: 'app' | 'environment', value: string): void {
+  if (!isName(value)) throw new ValidationError(`invalid ${what} name for the process target: ${JSON.stringify(value)}`, [{ path: what, message: NAME_RULE }]);
+}
+
+function checkRevision(value: string): void {
+  if (!REVISION_PATTERN.test(value) || value === '.' || value === '..') {
+    throw new ValidationError(`invalid revision name for the process target: ${JSON.stringify(value)}`, [
+      { path: 'revision', message: 'must be 1-128 characters: letters, digits, ".", "_" or "-", not starting with "." or "-"' },
     ]);
   }
 }

@@ -1,4 +1,4 @@
-// Issue 6 end to end through HTTP: approvals (listed user, group, N-of-M, self-approval, reject,
+// Approvals and rollbacks end to end through HTTP: approvals (listed user, group, N-of-M, self-approval, reject,
 // timeout with the test clock), the rollback API (default, to a revision, refusing a bad one,
 // force), newer-commit-wins and queue policies, 401/403, and the read APIs checked against what
 // actually serves on the environment ports.
@@ -261,11 +261,11 @@ describe('rollback API', () => {
 });
 
 describe('read APIs', () => {
-  test('the environment matrix matches what each port serves', async () => {
+  test('the environment matrix, in promotion order, matches what each port serves', async () => {
     const appRes = await conveyor.api('/api/apps/gated');
     assert.equal(appRes.status, 200);
     const app = (await appRes.json()) as any;
-    assert.deepEqual(app.environments.map((e: any) => e.name), ['dev', 'prod', 'staging']);
+    assert.deepEqual(app.environments.map((e: any) => e.name), ['dev', 'staging', 'prod']);
     for (const env of app.environments) {
       assert.equal((await served(sample.ports[env.name as 'dev']))?.commit, env.commit, `${env.name} serves what the matrix says`);
       assert.equal(env.healthy, true);

@@ -126,6 +126,36 @@ describe('push to deploy', () => {
     assert.equal((await ledger.history('sample', 'staging')).records.length, 1);
     assert.equal((await ledger.history('sample', 'prod')).records.length, 1);
   });
+
+  test('DORA metrics count the deployments, the failure, the rollback and the lead time from the push', async () => {
+    const res = await conveyor.api('/api/apps/sample/metrics?window=7d');
+    assert.equal(res.status, 200);
+    const metrics = (await res.json()) as any;
+    assert.equal(metrics.window.text, '7d');
+    assert.deepEqual(metrics.environments.map((e: any) => e.environment), ['dev', 'staging', 'prod'], 'promotion order');
+    const [dev, staging, prod] = metrics.environments;
+    assert.deepEqual(dev.deployments, { attempted: 2, succeeded: 1, perDay: 1 / 7, perWeek: 1 });
+    assert.deepEqual(dev.changeFailureRate, { failures: 1, deployments: 2, rate: 0.5 });
+    assert.deepEqual(dev.reworkRate, { rework: 1, records: 3, rate: 1 / 3 });
+    const [rollback, failed, first] = (await ledger.history('sample', 'dev')).records;
+    assert.deepEqual(dev.timeToRestore, { count: 1, p50Seconds: (Date.parse(rollback!.finishedAt) - Date.parse(failed!.finishedAt)) / 1000, p90Seconds: (Date.parse(rollback!.finishedAt) - Date.parse(failed!.finishedAt)) / 1000, unrestored: 0 });
+    const lead = (Date.parse(first!.finishedAt) - Date.parse(firstRun.createdAt)) / 1000;
+    assert.deepEqual(dev.leadTime, { count: 1, p50Seconds: lead, p90Seconds: lead });
+    for (const env of [staging, prod]) {
+      assert.equal(env.deployments.succeeded, 1);
+      assert.equal(env.changeFailureRate.rate, 0);
+      assert.equal(env.timeToRestore.count, 0);
+    }
+    assert.equal(dev.daily.reduce((n: number, d: any) => n + d.deployments, 0), 1);
+
+    for (const bad of ['30', '0d', 'forever', '400d']) {
+      const refused = await conveyor.api(`/api/apps/sample/metrics?window=${bad}`);
+      assert.equal(refused.status, 400, bad);
+      assert.match(refused.headers.get('content-type') ?? '', /application\/problem\+json/);
+      assert.equal(((await refused.json()) as any).errors[0].path, 'window');
+    }
+    assert.equal((await conveyor.api('/api/apps/nope/metrics')).status, 404);
+  });
 });
 
 describe('webhook refusals', () => {

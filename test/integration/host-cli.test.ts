@@ -3,7 +3,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ import { DEV_ACCOUNT, DEV_KEY } from '../../local/storage/azurite.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const cli = join(root, 'dist', 'local', 'host', 'cli.js');
-const appDir = join(root, 'test', 'fixtures', 'http-app-cjs');
+const fixtureDir = join(root, 'test', 'fixtures', 'http-app-cjs');
 const temps: string[] = [];
 const children: ChildProcess[] = [];
 
@@ -29,9 +29,22 @@ function tempDir(): string {
 
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  for (const k of ['AzureWebJobsStorage', 'CONVEYOR_STORAGE_CONNECTION', 'WEBSITE_HOSTNAME', 'CONVEYOR_HOST_MASTER_KEY', 'CONVEYOR_HOST_FUNCTION_KEY']) delete env[k];
+  for (const k of ['AzureWebJobsStorage', 'FIXTURE_BLOB_CONNECTION', 'FIXTURE_OTHER_SETTING', 'WEBSITE_HOSTNAME', 'CONVEYOR_HOST_MASTER_KEY', 'CONVEYOR_HOST_FUNCTION_KEY']) delete env[k];
   if (!extra.CONVEYOR_STATE_DIR) delete env.CONVEYOR_STATE_DIR;
   return env;
+}
+
+/**
+ * A copy of the CommonJS fixture app with a local.settings.json (git-ignored, so written here)
+ * whose own storage setting asks for the development storage.
+ */
+function fixtureApp(): string {
+  const app = tempDir();
+  for (const f of ['index.js', 'package.json', 'host.json']) copyFileSync(join(fixtureDir, f), join(app, f));
+  symlinkSync(join(root, 'node_modules'), join(app, 'node_modules'));
+  const values = { FUNCTIONS_WORKER_RUNTIME: 'node', FIXTURE_BLOB_CONNECTION: ' UseDevelopmentStorage=true ', FIXTURE_OTHER_SETTING: 'UseDevelopmentStorage=false' };
+  writeFileSync(join(app, 'local.settings.json'), JSON.stringify({ IsEncrypted: false, Values: values }));
+  return app;
 }
 
 interface Started {
@@ -97,6 +110,15 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
   return !alive(pid);
 }
 
+/** Polls until the condition holds; fails naming what it waited for. */
+async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('conveyor-host command', () => {
   it('rejects bad arguments with usage and exit code 2', async () => {
     const child = spawn(process.execPath, [cli, '--port', 'abc'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -127,7 +149,7 @@ describe('conveyor-host command', () => {
 
   it('serves a CommonJS app with Azurite, then shuts down on SIGTERM after in-flight work, leaving no process behind', async () => {
     const state = tempDir();
-    const host = await startCli(['--app-dir', appDir, '--port', '0', '--state-dir', state, '--grace-ms', '5000'], cleanEnv());
+    const host = await startCli(['--app-dir', fixtureApp(), '--port', '0', '--state-dir', state, '--grace-ms', '5000'], cleanEnv());
 
     // Start-up listing: functions with URLs (empty route prefix, default routes), keys.
     const out = host.output();
@@ -141,10 +163,12 @@ describe('conveyor-host command', () => {
 
     assert.equal(await (await fetch(`${host.origin}/ping`)).text(), 'pong');
 
-    // The app reaches Azurite through the connection setting the host gave it...
+    // The app reaches Azurite through its own setting, whose "UseDevelopmentStorage=true" the
+    // host replaced by the running emulator's connection string (other values left alone)...
     const res = await fetch(`${host.origin}/blob`, { method: 'POST', body: 'hello blob', headers: { 'x-functions-key': host.functionKey } });
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { read: 'hello blob', connection: true });
+    assert.deepEqual(await res.json(), { read: 'hello blob', sameAsHost: true, untouched: 'UseDevelopmentStorage=false' });
+    assert.match(out, /Azurite started .*settings="?AzureWebJobsStorage, FIXTURE_BLOB_CONNECTION/);
     // ...and so does anyone else: create a container, write and read a blob.
     const conn = `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=http://127.0.0.1:${host.blobPort}/${DEV_ACCOUNT};`;
     const service = BlobServiceClient.fromConnectionString(conn);
@@ -156,7 +180,7 @@ describe('conveyor-host command', () => {
 
     // SIGTERM while a request is in flight: it completes, the host exits 0, Azurite is gone.
     const slow = fetch(`${host.origin}/slow?ms=800`).then(async (r) => ({ status: r.status, text: await r.text() }));
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => host.output().includes('slow request started'), 10_000, 'the slow request to start');
     host.child.kill('SIGTERM');
     assert.deepEqual(await slow, { status: 200, text: 'slow done' });
     const exit = await host.exit;
@@ -167,7 +191,7 @@ describe('conveyor-host command', () => {
 
   it('keeps state where CONVEYOR_STATE_DIR says, and Azurite does not outlive a killed host', async () => {
     const state = tempDir();
-    const host = await startCli(['--app-dir', appDir, '--port', '0'], cleanEnv({ CONVEYOR_STATE_DIR: state }));
+    const host = await startCli(['--app-dir', fixtureDir, '--port', '0'], cleanEnv({ CONVEYOR_STATE_DIR: state }));
     assert.ok(existsSync(join(state, 'host-keys.json')));
     assert.ok(existsSync(join(state, 'azurite')));
     assert.ok(alive(host.azuritePid));

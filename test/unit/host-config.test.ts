@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applySettings, entryFiles, readAppPackage, readLocalSettings, resolveSettingRefs } from '../../local/host/app-loader.js';
 import { isRealStorageConnection } from '../../local/host/host.js';
+import { handOffDevStorage } from '../../local/storage/dev-storage.js';
 import { ConsoleLogger, levelFor, parseLogLevel, type LogRecord } from '../../local/host/logger.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'conveyor-config-'));
@@ -79,6 +80,33 @@ describe('storage connection', () => {
   for (const [value, real] of [[undefined, false], ['', false], ['UseDevelopmentStorage=true', false], ['DefaultEndpointsProtocol=https;AccountName=x', true]] as const) {
     it(`${JSON.stringify(value)} is ${real ? 'real' : 'the emulator'}`, () => assert.equal(isRealStorageConnection(value), real));
   }
+});
+
+describe('development storage hand-off', () => {
+  it('gives the emulator connection string to every setting that asks for it, whatever its name', () => {
+    const env: NodeJS.ProcessEnv = {
+      MY_BLOBS: 'UseDevelopmentStorage=true',
+      Other_Store: '  UseDevelopmentStorage=true ',
+      REAL: 'DefaultEndpointsProtocol=https;AccountName=x',
+      NOT_IT: 'UseDevelopmentStorage=false',
+      WITH_PROXY: 'UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://127.0.0.1',
+      EMPTY: '',
+    };
+    const names = handOffDevStorage(env, 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;BlobEndpoint=http://127.0.0.1:1234/devstoreaccount1;');
+    assert.deepEqual(names, ['MY_BLOBS', 'Other_Store']);
+    assert.equal(env.MY_BLOBS, 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;BlobEndpoint=http://127.0.0.1:1234/devstoreaccount1;');
+    assert.equal(env.Other_Store, env.MY_BLOBS);
+    assert.equal(env.REAL, 'DefaultEndpointsProtocol=https;AccountName=x');
+    assert.equal(env.NOT_IT, 'UseDevelopmentStorage=false');
+    assert.equal(env.WITH_PROXY, 'UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://127.0.0.1');
+    assert.equal(env.EMPTY, '');
+  });
+
+  it('changes nothing when no setting asks', () => {
+    const env: NodeJS.ProcessEnv = { A: 'x' };
+    assert.deepEqual(handOffDevStorage(env, 'conn'), []);
+    assert.deepEqual(env, { A: 'x' });
+  });
 });
 
 describe('logger', () => {

@@ -1,4 +1,4 @@
-// local/ is a generic Functions runtime (ARCHITECTURE.md): nothing under it may import the
+// local/ is a generic Functions runtime (docs/architecture.md): nothing under it may import the
 // app's code in functions/, orchestrations/ or shared/.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +30,15 @@ export function specifiers(source: string): string[] {
 
 const forbiddenRoots = ['functions', 'orchestrations', 'shared'].map((d) => join(root, d) + sep);
 
+/** Names of the app's own settings (its `CONVEYOR_` prefix) mentioned anywhere in its sources. */
+function appSettingNames(): Set<string> {
+  const names = new Set<string>();
+  for (const dir of ['functions', 'orchestrations', 'shared']) {
+    for (const file of tsFiles(join(root, dir))) for (const m of readFileSync(file, 'utf8').matchAll(/\bCONVEYOR_[A-Z0-9_]+/g)) names.add(m[0]);
+  }
+  return names;
+}
+
 describe('local/ boundary', () => {
   it('finds the local runtime sources', () => {
     assert.ok(tsFiles(localDir).length >= 5);
@@ -38,6 +47,20 @@ describe('local/ boundary', () => {
   it('the import scanner sees every import form', () => {
     const src = "import a from '../shared/x.js';\nimport type { B } from \"../functions/y.js\";\nexport * from '../orchestrations/z.js';\nconst c = await import('../shared/w.js');\nconst d = require('../shared/v.js');\nimport '../shared/side.js';";
     assert.deepEqual(specifiers(src).sort(), ['../functions/y.js', '../orchestrations/z.js', '../shared/side.js', '../shared/v.js', '../shared/w.js', '../shared/x.js']);
+  });
+
+  it('finds the app setting names it guards against', () => {
+    assert.ok(appSettingNames().size >= 3, [...appSettingNames()].join(', '));
+  });
+
+  // The host hands the emulator's connection string to whatever settings the app asks
+  // (UseDevelopmentStorage=true): it never writes, reads or names one of the app's settings.
+  it('no file under local/ names one of the app\'s settings', () => {
+    const app = appSettingNames();
+    const named = tsFiles(localDir).flatMap((file) =>
+      [...readFileSync(file, 'utf8').matchAll(/\bCONVEYOR_[A-Z0-9_]+/g)].filter((m) => app.has(m[0])).map((m) => `${relative(root, file)}: ${m[0]}`),
+    );
+    assert.deepEqual(named, []);
   });
 
   for (const file of tsFiles(localDir)) {

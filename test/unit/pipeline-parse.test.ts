@@ -103,6 +103,23 @@ environments:
   assert.equal(spec.environments[0]!.rollback, 'auto');
 });
 
+test('a step may turn its network off; anything but on or none is refused', () => {
+  const spec = parsePipelineSpec(`build: { command: make, artifact: [out], network: none }
+test: { command: make check, network: on }
+environments:
+  - name: dev
+    target: { type: process, start: ./out/app, port: 9000 }
+`);
+  assert.equal(spec.build.network, 'none');
+  assert.equal(spec.test!.network, 'on');
+  const bad = issuesOf(`build: { command: make, artifact: [out], network: off }
+environments:
+  - name: dev
+    target: { type: process, start: ./out/app, port: 9000 }
+`);
+  assert.deepEqual(bad.map((i) => i.path), ['build.network']);
+});
+
 test('durations accept ms, s, m, h and d', () => {
   const table: [string, number | undefined][] = [
     ['500ms', 500],

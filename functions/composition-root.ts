@@ -1,0 +1,125 @@
+/**
+ * Composition root: the one place that builds Conveyor's adapters (from the settings
+ * catalogue, shared/config/settings.ts) and hands them to the functions. Nothing else reaches
+ * for a global: every activity, entity and HTTP function is a factory that takes the
+ * collaborators it needs and returns its handler, so a test can build it with in-memory fakes.
+ *
+ * The pattern, for a new function or activity:
+ *
+ * ```ts
+ * // functions/activities/do-thing.activity.ts
+ * export function doThing({ ledger }: Pick<Services, 'ledger'>) {
+ *   return async (input: ActivityInput<'doThing'>): Promise<ActivityOutput<'doThing'>> => { ... };
+ * }
+ * // functions/index.ts
+ * activities: { ..., doThing: bind(doThing) }
+ * ```
+ *
+ * `bind` builds the services (once per process, on the first call of any handler, so loading
+ * the app never touches storage or fails on settings) and then the handler (once).
+ * A collaborator that does not exist yet is added to {@link Services} and built in
+ * {@link createServices}.
+ */
+import { join } from 'node:path';
+import { processSettings, type Settings } from '../shared/config/settings.js';
+import { AppIndex, AppRegistry } from '../shared/apps/index.js';
+import { ArtifactCache, ArtifactStore } from '../shared/artifacts/index.js';
+import { GitCache } from '../shared/git/index.js';
+import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
+import { MetricsIndex } from '../shared/metrics/index.js';
+import { SecretRegistry } from '../shared/secrets/index.js';
+import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
+import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
+import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
+import type { ContainerClient } from '@azure/storage-blob';
+import { CallerIdentities } from './http/identity.js';
+
+/** Everything the functions need. */
+export interface Services {
+  settings: Settings;
+  apps: AppRegistry;
+  ledger: DeploymentLedger;
+  runs: RunStore;
+  artifacts: ArtifactStore;
+  /** Verified archives on local disk, by digest (deployments extract from here). */
+  artifactCache: ArtifactCache;
+  git: GitCache;
+  targets: TargetRegistry;
+  logs: ContainerClient;
+  /** Values that must never reach a log, a status or a blob. */
+  secrets: SecretRegistry;
+  /** Folder for per-run workspaces. */
+  workspaces: string;
+  /** Runs build and test steps. */
+  steps: StepRunner;
+  /** Apps by repository, cached for webhook deliveries. */
+  appIndex: AppIndex;
+  /** Who a caller is (API tokens, App Service authentication). */
+  identities: CallerIdentities;
+  /** Per-environment index of the ledger for DORA metrics. */
+  metrics: MetricsIndex;
+}
+
+/** Builds the services from validated settings. */
+export function createServices(settings: Settings): Services {
+  const state = containerClient(settings.storageConnection, CONTAINERS.state);
+  const secrets = new SecretRegistry();
+  if (settings.gitToken) secrets.add(settings.gitToken);
+  // API tokens are registered up front: a build step may print one before any request used it.
+  if (settings.apiTokens.ok) for (const token of settings.apiTokens.table.keys()) secrets.add(token);
+  const apps = new AppRegistry(state);
+  const artifacts = new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts));
+  // Steps and services see nothing of Conveyor: its working folder (the default home of the
+  // local host's state) and data folder stay hidden even if they sit inside a system folder.
+  const sandbox = {
+    allowUnsandboxed: settings.allowUnsandboxedSteps,
+    hidden: [process.cwd(), settings.dataDir],
+    readOnly: settings.sandboxReadOnlyPaths,
+  };
+  const ledger = new DeploymentLedger(state);
+  const runs = new RunStore(state);
+  return {
+    settings,
+    apps,
+    // Every app's webhook secret joins the redaction list as soon as the apps are known, so a
+    // step resumed after a restart cannot print one before its app's next webhook.
+    appIndex: new AppIndex(apps, (all) => {
+      for (const app of all) for (const value of settings.webhookSecrets(app.webhookSecretSetting)) secrets.add(value);
+    }),
+    ledger,
+    runs,
+    metrics: new MetricsIndex(state, ledger, runs),
+    artifacts,
+    artifactCache: new ArtifactCache(join(settings.dataDir, 'artifact-cache'), artifacts),
+    git: new GitCache({
+      cacheDir: join(settings.dataDir, 'git-cache'),
+      credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
+    }),
+    targets: new TargetRegistry([new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox })]),
+    logs: containerClient(settings.storageConnection, CONTAINERS.logs),
+    secrets,
+    workspaces: join(settings.dataDir, 'workspaces'),
+    steps: new LocalStepRunner({ ...sandbox, killGraceMs: 2000 }),
+    identities: new CallerIdentities(settings),
+  };
+}
+
+let built: Services | undefined;
+
+/** This process's services, built from its settings on first use. Only {@link bind} calls it. */
+function processServices(): Services {
+  built ??= createServices(processSettings());
+  return built;
+}
+
+/**
+ * Binds a handler factory to this process's services: the returned handler builds the services
+ * (once per process) and the handler (once) on its first call, then delegates.
+ */
+export function bind<A extends unknown[], R>(factory: (services: Services) => (...args: A) => R): (...args: A) => R {
+  let handler: ((...args: A) => R) | undefined;
+  return (...args: A): R => {
+    handler ??= factory(processServices());
+    return handler(...args);
+  };
+}

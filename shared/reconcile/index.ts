@@ -1,0 +1,6 @@
+/** The reconcile loop: the heads sweep (missed pushes), the drift sweep (what runs vs the ledger), heal decisions. */
+export * from './heads-sweep.js';
+export * from './drift.js';
+export * from './drift-sweep.js';
+export { BlobSyncStore, environmentSyncSchema, syncChangeSchema } from './sync-store.js';
+export { mapBounded, withDeadline, type Settled } from './pool.js';

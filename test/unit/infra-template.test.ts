@@ -1,0 +1,295 @@
+// infra/main.json: the ARM template that runs Conveyor in Azure (docs/azure.md). Bicep cannot
+// be compiled here, so the template is ARM JSON and these tests hold it to what Azure and the
+// code need: structure, api-versions the Azure SDKs declare, identity instead of keys, a role
+// for every data-plane operation, anonymous paths = the app's anonymous routes, useful outputs.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PROVIDER_NAMES } from '../../shared/webhooks/provider-registry.js';
+import { declaredPutVersions, resourceTypeOfPath } from '../support/arm-api-versions.js';
+import { allStrings, appSettings, expandVariables, loadTemplate, referencedNames, resourceIdTypes, roleAssignments, type ArmTemplate } from '../support/arm-template.js';
+import { hostView, indexApp, type HostFunction } from '../support/host-indexer.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const template = loadTemplate(root);
+
+/** Which SDK package manages which resource provider namespace. */
+const SDK_BY_NAMESPACE: Record<string, string> = {
+  'microsoft.web': '@azure/arm-appservice',
+  'microsoft.storage': '@azure/arm-storage',
+  'microsoft.servicebus': '@azure/arm-servicebus',
+  'microsoft.keyvault': '@azure/arm-keyvault',
+  'microsoft.operationalinsights': '@azure/arm-operationalinsights',
+  'microsoft.authorization': '@azure/arm-authorization',
+  'microsoft.managedidentity': '@azure/arm-msi',
+  'microsoft.containerservice': '@azure/arm-containerservice',
+  'microsoft.containerregistry': '@azure/arm-containerregistry',
+};
+/** Microsoft.Insights is split over two SDKs by resource type. */
+const SDK_BY_TYPE: Record<string, string> = {
+  'microsoft.insights/components': '@azure/arm-appinsights',
+  'microsoft.insights/diagnosticsettings': '@azure/arm-monitor',
+};
+
+function sdkFor(type: string): string | undefined {
+  const lower = type.toLowerCase();
+  return SDK_BY_TYPE[lower] ?? SDK_BY_NAMESPACE[lower.split('/')[0]!];
+}
+
+const versionCache = new Map<string, Map<string, Set<string>>>();
+function versionsFor(type: string): Set<string> {
+  const sdk = sdkFor(type);
+  if (!sdk) return new Set();
+  if (!versionCache.has(sdk)) versionCache.set(sdk, declaredPutVersions(sdk));
+  return versionCache.get(sdk)!.get(type.toLowerCase()) ?? new Set();
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? sourceFiles(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+const appSource = ['functions', 'shared'].flatMap((d) => sourceFiles(join(root, d))).map((f) => readFileSync(f, 'utf8')).join('\n');
+
+let indexed: HostFunction[] | undefined;
+function app(): HostFunction[] {
+  indexed ??= hostView(indexApp(root));
+  return indexed;
+}
+
+/** `reference(<resource id expression>, '<version>')` calls: the resource type and version. */
+function referenceCalls(expression: string): { type: string; version: string }[] {
+  const out: { type: string; version: string }[] = [];
+  for (const m of expression.matchAll(/\breference\(/g)) {
+    let depth = 1;
+    let i = m.index + m[0].length;
+    let comma = -1;
+    for (; i < expression.length && depth > 0; i++) {
+      const c = expression[i];
+      if (c === '(') depth++;
+      else if (c === ')') depth--;
+      else if (c === ',' && depth === 1 && comma < 0) comma = i;
+    }
+    const args = expression.slice(m.index + m[0].length, i - 1);
+    const first = comma < 0 ? args : expression.slice(m.index + m[0].length, comma);
+    const version = comma < 0 ? '' : (/^\s*'([^']+)'/.exec(expression.slice(comma + 1, i - 1))?.[1] ?? '');
+    const type = resourceIdTypes(first)[0];
+    if (type) out.push({ type, version });
+  }
+  return out;
+}
+
+function resourcesOfType(t: ArmTemplate, type: string) {
+  return t.resources.filter((r) => r.type.toLowerCase() === type.toLowerCase());
+}
+
+describe('infra/main.json: structure', () => {
+  it('is a resource-group deployment template', () => {
+    assert.match(template.$schema, /deploymentTemplate\.json#$/);
+    assert.match(template.$schema, /2019-04-01/);
+    assert.equal(template.contentVersion, '1.0.0.0');
+  });
+
+  it('every resource has a type, apiVersion and name, and bracket expressions are balanced', () => {
+    for (const r of template.resources) {
+      assert.ok(r.type && r.apiVersion && r.name, JSON.stringify(r).slice(0, 120));
+    }
+    for (const s of allStrings(template)) {
+      if (!s.startsWith('[')) continue;
+      assert.ok(s.endsWith(']'), s);
+      let depth = 0;
+      let quoted = false;
+      for (const c of s.slice(1, -1)) {
+        if (c === "'") quoted = !quoted;
+        else if (!quoted && c === '(') depth++;
+        else if (!quoted && c === ')') depth--;
+        assert.ok(depth >= 0, `unbalanced parentheses in ${s}`);
+      }
+      assert.equal(depth, 0, `unbalanced parentheses in ${s}`);
+      assert.equal(quoted, false, `unbalanced quotes in ${s}`);
+    }
+  });
+
+  it('every parameter and variable referenced is declared, and every parameter is used', () => {
+    const params = referencedNames(template, 'parameters');
+    const vars = referencedNames(template, 'variables');
+    for (const p of params) assert.ok(p in template.parameters, `parameters('${p}') is not declared`);
+    for (const v of vars) assert.ok(v in template.variables, `variables('${v}') is not declared`);
+    for (const p of Object.keys(template.parameters)) assert.ok(params.has(p), `parameter ${p} is never used`);
+    for (const [name, p] of Object.entries(template.parameters)) assert.ok(p.metadata?.description, `parameter ${name} has no description`);
+  });
+
+  it('dependsOn names only resources the template declares', () => {
+    const declared = new Set(template.resources.map((r) => r.type.toLowerCase()));
+    for (const r of template.resources) {
+      for (const dep of r.dependsOn ?? []) {
+        const types = resourceIdTypes(expandVariables(template, dep));
+        assert.ok(types.length > 0, `cannot resolve dependsOn ${dep}`);
+        assert.ok(declared.has(types.at(-1)!.toLowerCase()), `${r.type} depends on ${types.at(-1)}, which the template does not declare`);
+      }
+    }
+  });
+
+  it('the expression reader understands the forms the template uses (so the checks above can fail)', () => {
+    assert.deepEqual(resourceIdTypes(expandVariables(template, "[variables('storageId')]")), ['Microsoft.Storage/storageAccounts']);
+    assert.deepEqual(resourceIdTypes("[extensionResourceId(variables('vaultId'), 'Microsoft.Authorization/roleAssignments', guid(x))]"), ['Microsoft.Authorization/roleAssignments']);
+    const broken = { ...template, parameters: {} } as ArmTemplate;
+    assert.ok([...referencedNames(broken, 'parameters')].some((p) => !(p in broken.parameters)));
+  });
+});
+
+describe('infra/main.json: api-versions are ones the Azure SDKs declare', () => {
+  it('reads declared versions from the SDK packages (AutoRest and TypeSpec builds)', () => {
+    assert.equal(resourceTypeOfPath('/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Web/sites/{name}/config/authsettingsV2'), 'Microsoft.Web/sites/config');
+    assert.ok(versionsFor('Microsoft.Web/sites').size > 0);
+    assert.ok(versionsFor('Microsoft.ServiceBus/namespaces/topics').size > 0);
+    assert.ok(!versionsFor('Microsoft.Web/sites').has('2099-01-01'));
+  });
+
+  for (const r of template.resources) {
+    it(`${r.type} ${r.apiVersion}`, () => {
+      const sdk = sdkFor(r.type);
+      assert.ok(sdk, `no SDK is mapped for ${r.type}`);
+      const declared = versionsFor(r.type);
+      assert.ok(declared.has(r.apiVersion), `${sdk} declares ${[...declared].join(', ') || 'no PUT'} for ${r.type}, not ${r.apiVersion}`);
+    });
+  }
+
+  it("every reference(x, 'version') uses a version the SDK declares for x's type", () => {
+    const uses = allStrings(template).flatMap((s) => referenceCalls(expandVariables(template, s)));
+    assert.ok(uses.length >= 3);
+    for (const u of uses) assert.ok(versionsFor(u.type).has(u.version), `reference to ${u.type} with ${u.version}`);
+  });
+});
+
+describe('infra/main.json: identity instead of keys', () => {
+  const settings = appSettings(template);
+
+  it('storage accepts no shared keys; Service Bus no SAS; Key Vault uses Azure RBAC', () => {
+    const storage = resourcesOfType(template, 'Microsoft.Storage/storageAccounts')[0]!;
+    assert.equal(storage.properties?.allowSharedKeyAccess, false);
+    assert.equal(storage.properties?.allowBlobPublicAccess, false);
+    assert.equal(resourcesOfType(template, 'Microsoft.ServiceBus/namespaces')[0]!.properties?.disableLocalAuth, true);
+    assert.equal(resourcesOfType(template, 'Microsoft.KeyVault/vaults')[0]!.properties?.enableRbacAuthorization, true);
+    assert.equal(resourcesOfType(template, 'Microsoft.Insights/components')[0]!.properties?.DisableLocalAuth, true);
+  });
+
+  it('no setting holds a key or connection string: storage by account name with the managed identity', () => {
+    for (const [name, value] of settings) {
+      assert.doesNotMatch(value, /AccountKey=|SharedAccessKey|listKeys\(/i, name);
+    }
+    assert.ok(settings.has('AzureWebJobsStorage__accountName'));
+    assert.equal(settings.get('AzureWebJobsStorage__credential'), 'managedidentity');
+    assert.ok(settings.has('AzureWebJobsStorage__clientId'));
+    assert.ok(!settings.has('AzureWebJobsStorage'), 'AzureWebJobsStorage as a connection string would need shared keys');
+  });
+
+  it('the events topic detects duplicates and the approvals queue exists', () => {
+    const topics = resourcesOfType(template, 'Microsoft.ServiceBus/namespaces/topics');
+    assert.equal(topics.length, 1);
+    assert.equal(topics[0]!.properties?.requiresDuplicateDetection, true);
+    assert.equal(resourcesOfType(template, 'Microsoft.ServiceBus/namespaces/queues').length, 1);
+  });
+
+  it('the app runs a custom container (git is in the image) on an Elastic Premium Linux plan', () => {
+    const site = resourcesOfType(template, 'Microsoft.Web/sites')[0]!;
+    assert.match(String(site.kind), /functionapp/);
+    assert.match(String(site.kind), /container/);
+    assert.match(String(site.properties?.siteConfig?.linuxFxVersion), /DOCKER\|/);
+    assert.equal(site.properties?.siteConfig?.acrUseManagedIdentityCreds, true);
+    const plan = resourcesOfType(template, 'Microsoft.Web/serverfarms')[0]!;
+    assert.equal((plan as { sku?: { tier?: string } }).sku?.tier, 'ElasticPremium');
+    assert.equal(plan.properties?.reserved, true);
+  });
+
+  it('secrets reach the app as Key Vault references', () => {
+    const refs = [...settings].filter(([, v]) => v.includes('@Microsoft.KeyVault('));
+    assert.ok(refs.length >= 2);
+    const site = resourcesOfType(template, 'Microsoft.Web/sites')[0]!;
+    assert.ok(site.properties?.keyVaultReferenceIdentity, 'Key Vault references must resolve with the user-assigned identity');
+  });
+});
+
+describe('infra/main.json: every data-plane operation has its role assignment', () => {
+  const assignments = roleAssignments(template);
+  const settings = appSettings(template);
+  const has = (roleKeys: string[], scopeType: string) => assignments.some((a) => a.roleKey && roleKeys.includes(a.roleKey) && a.scopeType.toLowerCase().startsWith(scopeType.toLowerCase()) && /identityId/.test(a.principal));
+
+  const operations: { what: string; uses: () => boolean; roles: string[]; scope: string }[] = [
+    { what: 'blob reads/writes (@azure/storage-blob: ledger, runs, artifacts, logs)', uses: () => /from '@azure\/storage-blob'/.test(appSource), roles: ['storageBlobDataOwner', 'storageBlobDataContributor'], scope: 'Microsoft.Storage/storageAccounts' },
+    { what: 'Functions host storage by identity (keys, leases: blob owner)', uses: () => settings.has('AzureWebJobsStorage__accountName'), roles: ['storageBlobDataOwner'], scope: 'Microsoft.Storage/storageAccounts' },
+    { what: 'Durable Task (Azure Storage provider): control and work-item queues', uses: () => app().some((f) => f.bindings.some((b) => /^(orchestrationTrigger|activityTrigger|entityTrigger|durableClient)$/i.test(b.type))), roles: ['storageQueueDataContributor'], scope: 'Microsoft.Storage/storageAccounts' },
+    { what: 'Durable Task (Azure Storage provider): history and instances tables', uses: () => app().some((f) => f.bindings.some((b) => /^(orchestrationTrigger|durableClient)$/i.test(b.type))), roles: ['storageTableDataContributor'], scope: 'Microsoft.Storage/storageAccounts' },
+    { what: 'Service Bus trigger (receive)', uses: () => app().some((f) => /^serviceBusTrigger$/i.test(f.trigger?.type ?? '')), roles: ['serviceBusDataReceiver'], scope: 'Microsoft.ServiceBus/namespaces' },
+    { what: 'Service Bus send (output binding or sender)', uses: () => app().some((f) => f.bindings.some((b) => /^serviceBus$/i.test(b.type))) || /\.createSender\(/.test(appSource), roles: ['serviceBusDataSender'], scope: 'Microsoft.ServiceBus/namespaces' },
+    { what: 'Key Vault references in app settings', uses: () => [...settings.values()].some((v) => v.includes('@Microsoft.KeyVault(')), roles: ['keyVaultSecretsUser'], scope: 'Microsoft.KeyVault/vaults' },
+    { what: 'Key Vault secrets read by code (@azure/keyvault-secrets)', uses: () => /from '@azure\/keyvault-secrets'/.test(appSource), roles: ['keyVaultSecretsUser'], scope: 'Microsoft.KeyVault/vaults' },
+    { what: 'telemetry with Entra ID authentication', uses: () => /AAD/.test(settings.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING') ?? ''), roles: ['monitoringMetricsPublisher'], scope: 'Microsoft.Insights/components' },
+    { what: 'image pull with the managed identity', uses: () => resourcesOfType(template, 'Microsoft.Web/sites').some((s) => s.properties?.siteConfig?.acrUseManagedIdentityCreds === true), roles: ['acrPull'], scope: 'Microsoft.ContainerRegistry/registries' },
+    { what: 'AKS user credentials (listClusterUserCredentials)', uses: () => /listClusterUserCredentials\(/.test(appSource), roles: ['aksClusterUser'], scope: 'Microsoft.ContainerService/managedClusters' },
+    { what: 'AKS admin credentials (listClusterAdminCredentials)', uses: () => /listClusterAdminCredentials\(/.test(appSource), roles: ['aksClusterAdmin'], scope: 'Microsoft.ContainerService/managedClusters' },
+  ];
+
+  for (const op of operations) {
+    it(`${op.what} -> ${op.roles.join(' or ')} on ${op.scope}`, () => {
+      if (!op.uses()) return; // the code does not do this (yet): no role needed
+      assert.ok(has(op.roles, op.scope), `no ${op.roles.join('/')} assignment on ${op.scope} for the app identity`);
+    });
+  }
+
+  it('the operations above are found in the code as it is (the detectors are live)', () => {
+    assert.ok(operations[0]!.uses() && operations[2]!.uses() && operations[3]!.uses() && operations[6]!.uses());
+  });
+
+  it('every role assignment grants a role the template names, to the app identity, with a reason', () => {
+    const known = new Set(Object.values(template.variables.roles as Record<string, string>));
+    for (const a of assignments) {
+      assert.ok(known.has(a.roleId), `unknown role ${a.roleId}`);
+      assert.match(a.principal, /identityId/);
+      assert.ok(a.description.length > 0);
+    }
+  });
+
+  it('AKS and ACR roles are parameters (conditional on a cluster name / push flag)', () => {
+    for (const a of assignments.filter((x) => /managedClusters/.test(x.scopeType))) assert.ok(a.conditional);
+    assert.ok(assignments.filter((x) => x.roleKey === 'acrPush').every((x) => x.conditional));
+  });
+});
+
+describe('infra/main.json: App Service authentication and outputs', () => {
+  const auth = resourcesOfType(template, 'Microsoft.Web/sites/config').find((r) => /authsettingsV2/.test(r.name))!;
+
+  it('requires Entra ID sign-in for everything else', () => {
+    assert.ok(auth);
+    assert.equal(auth.properties?.platform?.enabled, true);
+    assert.equal(auth.properties?.globalValidation?.requireAuthentication, true);
+    assert.equal(auth.properties?.globalValidation?.unauthenticatedClientAction, 'Return401');
+    assert.equal(auth.properties?.identityProviders?.azureActiveDirectory?.enabled, true);
+  });
+
+  it('leaves exactly the anonymous routes of the app open (webhooks per provider, health)', () => {
+    const excluded = new Set(template.variables.anonymousPaths as string[]);
+    assert.match(String(auth.properties?.globalValidation?.excludedPaths), /anonymousPaths/);
+    const anonymous = app()
+      .filter((f) => f.http?.authLevel === 'anonymous')
+      .flatMap((f) => {
+        const route = `/api/${f.http!.route.replace(/^\/+/, '')}`;
+        return route.includes('{provider}') ? PROVIDER_NAMES.map((p) => route.replace('{provider}', p)) : [route];
+      });
+    assert.ok(anonymous.length >= 2);
+    for (const route of anonymous) {
+      assert.doesNotMatch(route, /\{/, `anonymous route ${route} has a parameter the auth exclusion cannot express`);
+      assert.ok(excluded.has(route), `${route} is anonymous in the app but App Service authentication would demand sign-in`);
+    }
+    for (const path of excluded) assert.ok(anonymous.includes(path), `${path} is excluded from sign-in but is not an anonymous route`);
+  });
+
+  it('outputs the API base URL and a webhook URL per provider', () => {
+    assert.match(template.outputs.apiBaseUrl!.value, /https:\/\/\{0\}\/api'/);
+    const webhookOutputs = Object.values(template.outputs).map((o) => o.value).filter((v) => /\/api\/webhooks\//.test(v));
+    for (const p of PROVIDER_NAMES) assert.ok(webhookOutputs.some((v) => v.includes(`/api/webhooks/${p}'`)), `no webhook URL output for ${p}`);
+  });
+});
