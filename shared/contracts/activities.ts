@@ -10,6 +10,9 @@ import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec,
 import type { Actor, RunPatch } from '../domain/run.js';
 import type { VerifyAttempt } from '../domain/verification.js';
 
+/** Target-specific facts recorded with a revision (JSON scalars). */
+export type TargetDetails = Record<string, string | number | boolean | null>;
+
 // The shapes these contracts carry that are domain types have their one home in shared/domain;
 // they are re-exported here so a caller of the contracts needs one import.
 export type { Actor, RunPatch } from '../domain/run.js';
@@ -59,7 +62,15 @@ export interface ActivityContracts {
       target: TargetSpec;
       kind: 'deploy' | 'rollback';
     };
-    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string }> | { ok: false; reason: string; details?: string[]; revision: number };
+    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string; /** Target facts for the ledger (kubernetes: image digest, rendered manifests). */ targetDetails?: TargetDetails }> | { ok: false; reason: string; details?: string[]; revision: number };
+  };
+  /**
+   * Reads once where the rollout of a deployed revision stands (targets with rollouts, e.g.
+   * kubernetes); the orchestrator polls it with durable timers until complete, failed or late.
+   */
+  readRollout: {
+    input: { app: string; environment: string; target: TargetSpec; revision: number };
+    output: { state: 'complete' | 'progressing' | 'failed'; message: string };
   };
   /** One verification try against a deployed environment (the retry loop is durable, in the orchestrator). */
   verifyEnvironment: {
@@ -84,6 +95,8 @@ export interface ActivityContracts {
       requestedBy: Actor;
       startedAt: string;
       finishedAt: string;
+      /** Target facts reported by the deploy (kubernetes: image digest, rendered manifests). */
+      targetDetails?: TargetDetails;
     };
     output: { revision: number };
   };
