@@ -26,6 +26,8 @@ import { AppIndex, AppRegistry } from '../shared/apps/index.js';
 import { ArtifactCache, ArtifactStore } from '../shared/artifacts/index.js';
 import { GitCache } from '../shared/git/index.js';
 import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
+import { EnvironmentControls } from '../shared/environments/index.js';
+import { BlobSyncStore } from '../shared/reconcile/index.js';
 import { MetricsIndex } from '../shared/metrics/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
@@ -59,6 +61,10 @@ export interface Services {
   identities: CallerIdentities;
   /** Per-environment index of the ledger for DORA metrics. */
   metrics: MetricsIndex;
+  /** Freezes and quarantined digests per environment. */
+  controls: EnvironmentControls;
+  /** Drift (sync) states written by the reconcile sweep. */
+  syncStates: BlobSyncStore;
 }
 
 /** Builds the services from validated settings. */
@@ -105,6 +111,8 @@ export function createServices(settings: Settings): Services {
     workspaces: join(settings.dataDir, 'workspaces'),
     steps: new LocalStepRunner({ ...sandbox, killGraceMs: 2000 }),
     identities: new CallerIdentities(settings),
+    controls: new EnvironmentControls(state),
+    syncStates: new BlobSyncStore(state),
   };
 }
 
