@@ -29,10 +29,12 @@ import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
 import { EnvironmentControls } from '../shared/environments/index.js';
 import { BlobSyncStore } from '../shared/reconcile/index.js';
 import { MetricsIndex } from '../shared/metrics/index.js';
-import { SecretRegistry } from '../shared/secrets/index.js';
+import { SealedSecrets, SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { KubernetesTarget, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
+import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
+import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
@@ -51,6 +53,8 @@ export interface Services {
   logs: ContainerClient;
   /** Values that must never reach a log, a status or a blob. */
   secrets: SecretRegistry;
+  /** The installation's sealed-secrets keys (opens an app's sealed values, publishes its recipient). */
+  sealed: SealedSecrets;
   /** Folder for per-run workspaces. */
   workspaces: string;
   /** Runs build and test steps. */
@@ -72,6 +76,7 @@ export function createServices(settings: Settings): Services {
   const state = containerClient(settings.storageConnection, CONTAINERS.state);
   const secrets = new SecretRegistry();
   if (settings.gitToken) secrets.add(settings.gitToken);
+  for (const identity of settings.ageIdentities) secrets.add(identity);
   // API tokens are registered up front: a build step may print one before any request used it.
   if (settings.apiTokens.ok) for (const token of settings.apiTokens.table.keys()) secrets.add(token);
   const apps = new AppRegistry(state);
@@ -105,9 +110,12 @@ export function createServices(settings: Settings): Services {
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
       new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name)) }),
+      // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
+      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: new DefaultAzureCredential() }) }),
     ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
+    sealed: new SealedSecrets(settings.ageIdentities),
     workspaces: join(settings.dataDir, 'workspaces'),
     steps: new LocalStepRunner({ ...sandbox, killGraceMs: 2000 }),
     identities: new CallerIdentities(settings),

@@ -50,6 +50,7 @@ import { getHistory, getLog, listRuns } from './http/read.function.js';
 import { getOpenApi } from './http/openapi.function.js';
 import { getMetrics } from './http/metrics.function.js';
 import { receiveWebhook } from './http/webhook.function.js';
+import { getPublicKey } from './http/public-key.function.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
 // compile error rather than a run that waits forever.
@@ -114,4 +115,5 @@ app.http('getOperation', { route: 'operations/{operationId}', methods: ['GET'], 
 app.http('decideApproval', { route: 'runs/{runId}/environments/{env}/approval', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(decideApproval) });
 app.http('getLog', { route: 'runs/{runId}/logs/{step}', methods: ['GET'], authLevel: 'function', handler: bind(getLog) });
 app.http('getMetrics', { route: 'apps/{app}/metrics', methods: ['GET'], authLevel: 'function', handler: bind(getMetrics) });
+app.http('getPublicKey', { route: 'public-key', methods: ['GET'], authLevel: 'function', handler: bind(getPublicKey) });
 app.http('openApi', { route: 'openapi.json', methods: ['GET'], authLevel: 'function', handler: getOpenApi });

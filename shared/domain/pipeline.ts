@@ -8,6 +8,31 @@
 /** A JSON value (for `json.equals` checks and free-form inputs). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
+/**
+ * An environment variable whose value is a sealed (age-encrypted) secret of the pipeline file.
+ * Only ciphertext travels in the spec (through durable history and records); the activity that
+ * runs the step or deploys the service opens it.
+ */
+export interface SecretBinding {
+  /** Name of the secret in the file's top-level `secrets:`. */
+  secret: string;
+  /** How errors name it: `secrets.<name> (<where it is used>)`. */
+  reference: string;
+  /** ASCII-armored age ciphertext (read from the repository by `loadPipeline` for `file:` secrets). */
+  sealed: string;
+}
+
+/** Environment variable name -> sealed secret. */
+export type SecretBindings = Record<string, SecretBinding>;
+
+/** One entry of the file's top-level `secrets:`: inline armored text, or a file in the repository. */
+export interface SealedSecretSource {
+  /** Repository-relative path of an armored age file, read at the run's commit. */
+  file?: string;
+  /** Armored age text (inline, or filled in from `file` when the pipeline is loaded). */
+  sealed?: string;
+}
+
 /** A shell step run in the checked-out workspace. */
 export interface CommandStep {
   /** Run with `bash -c` in the workspace. */
@@ -18,6 +43,8 @@ export interface CommandStep {
   env: Record<string, string>;
   /** `none`: the step's sandbox has no network. Absent means `on`. */
   network?: 'on' | 'none';
+  /** Sealed secrets handed to the step as environment variables. */
+  secrets?: SecretBindings;
 }
 
 /** The build step: runs once per commit and packages `artifact` paths. */
@@ -37,25 +64,23 @@ export interface ProcessTargetSpec {
   env: Record<string, string>;
   /** How long to wait for the port to accept connections after start. */
   startTimeoutMs: number;
+  /** Sealed secrets handed to the service as environment variables (the environment's `secrets:`). */
+  secrets?: SecretBindings;
 }
 
 /**
- * Deploys the artifact's Kubernetes manifests (a folder of YAML packed with the build) to a
- * namespace by server-side apply, pinning the image the build reported by digest
- * (shared/targets/kubernetes, docs/kubernetes.md).
+ * How an environment deploys to Kubernetes (shared by the `kubernetes` and `aks` targets): the
+ * artifact's manifests (a folder of YAML packed with the build) server-side applied to a
+ * namespace, the image the build reported pinned by digest (shared/targets/kubernetes,
+ * docs/kubernetes.md).
  */
-export interface KubernetesTargetSpec {
-  type: 'kubernetes';
+export interface KubeDeploySpec {
   /** The namespace every object goes to (manifests may name it or leave it out). */
   namespace: string;
   /** Artifact-relative folder of `*.yaml` / `*.yml` manifests (must be among the build's artifact paths). */
   manifests: string;
   /** The image the build pushed: containers using `name` (any tag) are pinned to `name@<digest>`. */
   image: { name: string; digestFile: string };
-  /** Setting holding the kubeconfig (YAML); absent means the in-cluster service account. */
-  kubeconfigSetting?: string;
-  /** kubeconfig context to use (default: its current context). */
-  context?: string;
   /** Take over fields another field manager owns instead of failing with the conflict. */
   forceConflicts: boolean;
   /** Delete objects of this app and environment that the manifests no longer contain. */
@@ -66,10 +91,37 @@ export interface KubernetesTargetSpec {
   rolloutPollMs: number;
   /** Base URL where verification (HTTP checks) reaches the environment. */
   url: string;
+  /**
+   * Sealed secrets of the environment's service (the environment's `secrets:`); the target
+   * receives them opened, as `DeployRequest.secretEnv`.
+   */
+  secrets?: SecretBindings;
 }
 
+/** Any Kubernetes cluster, reached with a kubeconfig from a setting or the in-cluster service account. */
+export interface KubernetesTargetSpec extends KubeDeploySpec {
+  type: 'kubernetes';
+  /** Setting holding the kubeconfig (YAML); absent means the in-cluster service account. */
+  kubeconfigSetting?: string;
+  /** kubeconfig context to use (default: its current context). */
+  context?: string;
+}
+
+/** An AKS cluster, whose endpoint and credentials Conveyor gets from Azure Resource Manager. */
+export interface AksTargetSpec extends KubeDeploySpec {
+  type: 'aks';
+  /** Subscription id of the cluster. */
+  subscription: string;
+  resourceGroup: string;
+  /** The managed cluster's name. */
+  cluster: string;
+}
+
+/** Targets that deploy to a Kubernetes cluster. */
+export type KubeTargetSpec = KubernetesTargetSpec | AksTargetSpec;
+
 /** Where an environment's artifact runs. A tagged union so other targets (AKS) slot in. */
-export type TargetSpec = ProcessTargetSpec | KubernetesTargetSpec;
+export type TargetSpec = ProcessTargetSpec | KubernetesTargetSpec | AksTargetSpec;
 
 /** An HTTP check against the environment's base URL. */
 export interface HttpCheckSpec {
@@ -125,6 +177,8 @@ export interface EnvironmentSpec {
 /** The whole pipeline of an application. */
 export interface PipelineSpec {
   version: 1;
+  /** Sealed secrets by name, referenced by steps and environments. */
+  secrets?: Record<string, SealedSecretSource>;
   build: BuildStep;
   test?: CommandStep;
   environments: EnvironmentSpec[];

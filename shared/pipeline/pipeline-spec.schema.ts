@@ -17,10 +17,12 @@ import type {
   JsonValue,
   PipelineSpec,
   ProcessTargetSpec,
+  SealedSecretSource,
+  SecretBindings,
   VerifySpec,
 } from '../domain/pipeline.js';
 import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
-import { coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
+import { aksTargetFile, coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
 
 /** Default location of the pipeline file in an application's repository. */
 export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
@@ -55,12 +57,14 @@ function duration(description: string) {
 }
 
 /** Environment variable names a file may set (POSIX-portable); `CONVEYOR_*` is reserved. */
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a valid environment variable name')
+  .refine((k) => !k.startsWith('CONVEYOR_'), 'CONVEYOR_* variables are set by Conveyor and cannot be overridden');
+
 const envMap = z
   .record(
-    z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a valid environment variable name')
-      .refine((k) => !k.startsWith('CONVEYOR_'), 'CONVEYOR_* variables are set by Conveyor and cannot be overridden'),
+    envName,
     // YAML users write `DEBUG: 1` or `VERBOSE: true`; the process sees strings anyway.
     z.union([z.string(), z.number(), z.boolean()], { error: 'must be a string, number or boolean' }).transform((v) => String(v)),
   )
@@ -77,6 +81,36 @@ const command = z.string().trim().min(1, 'must not be empty').max(16_384).descri
 
 const DEFAULT_STEP_TIMEOUT = '30m';
 
+const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const secretName = z.string().regex(SECRET_NAME, 'must be 1-64 letters, digits, ".", "_" or "-"');
+
+/** `secrets:` of a step or environment: variable name -> name of a top-level secret. */
+const secretUses = z
+  .record(envName, secretName)
+  .describe('Environment variables filled from sealed secrets: VARIABLE: <name in the top-level secrets>. Opened only where used, masked in logs.');
+
+/** Bindings as parsed; the ciphertext is filled in by the top-level transform (or the loader, for files). */
+function bindSecrets(uses: Record<string, string> | undefined, where: string): { secrets: SecretBindings } | Record<string, never> {
+  if (!uses || Object.keys(uses).length === 0) return {};
+  const secrets: SecretBindings = {};
+  for (const [variable, secret] of Object.entries(uses)) secrets[variable] = { secret, reference: `secrets.${secret} (${where}.secrets.${variable})`, sealed: '' };
+  return { secrets };
+}
+
+/** Largest sealed value accepted inline or from a file (armored). */
+export const MAX_SEALED_BYTES = 64 * 1024;
+
+const armoredText = z
+  .string()
+  .max(MAX_SEALED_BYTES)
+  .refine((t) => t.trim().startsWith('-----BEGIN AGE ENCRYPTED FILE-----') && t.trim().endsWith('-----END AGE ENCRYPTED FILE-----'), 'must be ASCII-armored age output (age -r <recipient> -a)');
+
+/** One top-level `secrets:` entry. */
+const sealedSecretFile = z
+  .union([armoredText, z.strictObject({ file: z.string().min(1).max(512).refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), 'must be relative to the repository root, without ".."') })])
+  .transform((v): SealedSecretSource => (typeof v === 'string' ? { sealed: v } : { file: v.file }))
+  .describe('A sealed value: armored age text sealed to the app\'s recipient (GET /api/public-key?app=<app>), or { file: <path of such a file in the repository> }.');
+
 const network = z
   .enum(['on', 'none'])
   .describe('`on` (default): the step may use the network (e.g. to fetch dependencies). `none`: the sandbox has no network at all, not even loopback.');
@@ -89,8 +123,18 @@ export const buildStepFile = z
     timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
     env: envMap.optional(),
     network: network.optional(),
+    secrets: secretUses.optional(),
   })
-  .transform((v): BuildStep => ({ command: v.command, artifact: v.artifact, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}) }))
+  .transform(
+    (v): BuildStep => ({
+      command: v.command,
+      artifact: v.artifact,
+      timeoutMs: v.timeout,
+      env: v.env ?? {},
+      ...(v.network ? { network: v.network } : {}),
+      ...bindSecrets(v.secrets, 'build'),
+    }),
+  )
   .describe('How the commit is built, once; the artifact is promoted through every environment.');
 
 /** `test:` in the file. */
@@ -100,8 +144,11 @@ export const commandStepFile = z
     timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
     env: envMap.optional(),
     network: network.optional(),
+    secrets: secretUses.optional(),
   })
-  .transform((v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}) }))
+  .transform(
+    (v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}), ...bindSecrets(v.secrets, 'test') }),
+  )
   .describe('Tests run in the built workspace before any environment is deployed.');
 
 const processTargetFile = z
@@ -115,7 +162,7 @@ const processTargetFile = z
   .transform((v): ProcessTargetSpec => ({ type: 'process', start: v.start, port: v.port, env: v.env ?? {}, startTimeoutMs: v.startTimeout }));
 
 /** `target:` — a tagged union on `type`, so other target kinds (AKS) slot in later. */
-export const targetFile = z.discriminatedUnion('type', [processTargetFile, kubernetesTargetFile]).describe('Where the artifact runs for this environment.');
+export const targetFile = z.discriminatedUnion('type', [processTargetFile, kubernetesTargetFile, aksTargetFile]).describe('Where the artifact runs for this environment.');
 
 const jsonCheckFile = z.strictObject({
   path: z.string().min(1).max(256).describe('Dotted path into the JSON body, e.g. build.commit.'),
@@ -200,11 +247,12 @@ export const environmentFile = z
       .enum(['report', 'heal'])
       .default('report')
       .describe('What the reconcile sweep does when the environment does not run what the ledger says: report it, or heal (redeploy the recorded revision). Default report.'),
+    secrets: secretUses.optional().describe("Environment variables of this environment's service, filled from sealed secrets: VARIABLE: <name in the top-level secrets>."),
   })
   .transform(
     (v): EnvironmentSpec => ({
       name: v.name,
-      target: v.target,
+      target: { ...v.target, ...bindSecrets(v.secrets, `environments.${v.name}`) },
       verify: v.verify,
       ...(v.approval ? { approval: v.approval } : {}),
       rollback: v.rollback,
@@ -220,6 +268,7 @@ export const MAX_ENVIRONMENTS = 32;
 export const pipelineFileSchema = z
   .strictObject({
     version: z.literal(1).default(1).describe('File format version. Default 1.'),
+    secrets: z.record(secretName, sealedSecretFile).optional().describe('Sealed secrets by name, used by `secrets:` of steps and environments.'),
     build: buildStepFile,
     test: commandStepFile.optional(),
     environments: z.array(environmentFile).min(1).max(MAX_ENVIRONMENTS).describe('Promotion order: each environment is deployed and verified before the next.'),
@@ -231,7 +280,7 @@ export const pipelineFileSchema = z
       const firstName = names.get(env.name);
       if (firstName !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'name'], message: `environment "${env.name}" is already declared at environments[${firstName}]` });
       else names.set(env.name, i);
-      if (env.target.type === 'kubernetes') {
+      if (env.target.type === 'kubernetes' || env.target.type === 'aks') {
         // Manifests and the image digest are read from the artifact: the build must pack them.
         for (const [field, path] of [['manifests', env.target.manifests], ['image', env.target.image.digestFile]] as const) {
           if (!path.split('/').includes('..') && !coveredBy(path, v.build.artifact)) {
@@ -245,15 +294,35 @@ export const pipelineFileSchema = z
       if (firstPort !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'port'], message: `port ${port} is already used by environments[${firstPort}]` });
       else ports.set(port, i);
     });
+    // Every `secrets:` use names a declared secret, and does not also appear in `env`.
+    const uses: [Array<string | number>, { secrets?: SecretBindings; env?: Record<string, string> }][] = [[['build'], v.build]];
+    if (v.test) uses.push([['test'], v.test]);
+    v.environments.forEach((env, i) => uses.push([['environments', i], env.target]));
+    for (const [path, holder] of uses) {
+      for (const [variable, binding] of Object.entries(holder.secrets ?? {})) {
+        const at = [...path, 'secrets', variable];
+        if (!v.secrets || !Object.hasOwn(v.secrets, binding.secret)) {
+          ctx.addIssue({ code: 'custom', path: at, message: `secret "${binding.secret}" is not declared in the top-level secrets` });
+        }
+        if (holder.env && Object.hasOwn(holder.env, variable)) ctx.addIssue({ code: 'custom', path: at, message: `${variable} is also set in env` });
+      }
+    }
   })
-  .transform(
-    (v): PipelineSpec => ({
+  .transform((v): PipelineSpec => {
+    const fill = <T extends { secrets?: SecretBindings }>(holder: T): T => {
+      if (!holder.secrets) return holder;
+      const secrets: SecretBindings = {};
+      for (const [variable, binding] of Object.entries(holder.secrets)) secrets[variable] = { ...binding, sealed: v.secrets?.[binding.secret]?.sealed ?? '' };
+      return { ...holder, secrets };
+    };
+    return {
       version: v.version,
-      build: v.build,
-      ...(v.test ? { test: v.test } : {}),
-      environments: v.environments,
-    }),
-  )
+      ...(v.secrets ? { secrets: v.secrets } : {}),
+      build: fill(v.build),
+      ...(v.test ? { test: fill(v.test) } : {}),
+      environments: v.environments.map((env) => ({ ...env, target: fill(env.target) })),
+    };
+  })
   .describe('Conveyor pipeline (.conveyor/pipeline.yaml): how an app is built, tested and promoted.');
 
 /** The file shape as written (what editors validate against). */
