@@ -46,6 +46,7 @@ import { getRun } from './http/runs.function.js';
 import { decideApproval } from './http/approval.function.js';
 import { getOperation, requestRollback } from './http/rollback.function.js';
 import { freezeEnvironment, unfreezeEnvironment } from './http/freeze.function.js';
+import { breakGlass } from './http/break-glass.function.js';
 import { getHistory, getLog, listRuns } from './http/read.function.js';
 import { getOpenApi } from './http/openapi.function.js';
 import { getMetrics } from './http/metrics.function.js';
@@ -109,6 +110,7 @@ app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'functi
 app.http('listRuns', { route: 'apps/{app}/runs', methods: ['GET'], authLevel: 'function', handler: bind(listRuns) });
 app.http('getHistory', { route: 'apps/{app}/environments/{env}/history', methods: ['GET'], authLevel: 'function', handler: bind(getHistory) });
 app.http('requestRollback', { route: 'apps/{app}/environments/{env}/rollback', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(requestRollback) });
+app.http('breakGlass', { route: 'runs/{runId}/environments/{env}/break-glass', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(breakGlass) });
 app.http('freezeEnvironment', { route: 'apps/{app}/environments/{env}/freeze', methods: ['POST'], authLevel: 'function', handler: bind(freezeEnvironment) });
 app.http('unfreezeEnvironment', { route: 'apps/{app}/environments/{env}/unfreeze', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(unfreezeEnvironment) });
 app.http('getOperation', { route: 'operations/{operationId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getOperation });

@@ -124,8 +124,20 @@ export interface ActivityContracts {
    * it; otherwise until `retryAt`); `refused`: never for this digest (quarantined there).
    */
   checkEnvironmentGate: {
-    input: { app: string; environment: string; kind: 'promotion' | 'rollback' | 'heal'; digest?: string };
-    output: { state: 'open' } | { state: 'closed'; frozen: boolean; reason: string; retryAt?: string } | { state: 'refused'; reason: string };
+    input: {
+      app: string;
+      environment: string;
+      kind: 'promotion' | 'rollback' | 'heal';
+      digest?: string;
+      /** The orchestration's time (windows are judged at it; the test clock moves it). */
+      now?: string;
+      /** A break-glass override asked for; checked against the policy's `breakGlass` list here. */
+      breakGlass?: BreakGlassRequest;
+    };
+    output:
+      | { state: 'open'; breakGlass?: { by: string; reason: string; at: string }; note?: string }
+      | { state: 'closed'; frozen: boolean; reason: string; retryAt?: string; breakGlassRefused?: string }
+      | { state: 'refused'; reason: string };
   };
   /**
    * Around a rollback: freezes the environment (a requested rollback; unless already frozen) and
@@ -193,6 +205,16 @@ export interface RollbackInput {
   reason?: string;
   requestedBy: Actor;
   requestedAt: string;
+  /** Break-glass for a closed deploy window (rollbacks enter closed windows only by it or the policy flag). */
+  breakGlass?: BreakGlassRequest;
+}
+
+/** A break-glass override as asked for (the gate checks who may). */
+export interface BreakGlassRequest {
+  by: string;
+  groups: string[];
+  reason: string;
+  at: string;
 }
 
 /** Input of the `heal` orchestration: redeploy the ledger's current revision where drift was found. */

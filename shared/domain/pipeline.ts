@@ -172,6 +172,8 @@ export interface EnvironmentSpec {
   concurrency: 'latest' | 'queue';
   /** `report`: the reconcile sweep reports drift; `heal`: it also redeploys the recorded revision. */
   drift: 'report' | 'heal';
+  /** Soak time: the next environment is promoted only after the revision ran verified this long here. */
+  soakMs?: number;
 }
 
 /** The whole pipeline of an application. */

@@ -40,6 +40,8 @@ export interface RunEnvironmentRecord {
   rolledBackTo?: number;
   /** Verification tries. */
   verification?: VerifyAttempt[];
+  /** A break-glass override that let this run through a closed deploy window. */
+  breakGlass?: { by: string; reason: string; at: string };
   /** The approval gate, while and after it waits. */
   approval?: ApprovalRecord;
 }

@@ -243,6 +243,9 @@ export const environmentFile = z
     approval: approvalFile.optional(),
     rollback: z.enum(['auto', 'manual']).default('auto').describe('auto: failed verification redeploys the last good revision. Default auto.'),
     concurrency: z.enum(['latest', 'queue']).default('latest').describe('latest: a newer run supersedes a waiting one; queue: runs wait their turn. Default latest.'),
+    soak: duration(
+      'After this environment is deployed and verified, the next one is promoted only once the revision has run this long and passes its checks again (e.g. 30m). Default none.',
+    ).optional(),
     drift: z
       .enum(['report', 'heal'])
       .default('report')
@@ -258,6 +261,7 @@ export const environmentFile = z
       rollback: v.rollback,
       concurrency: v.concurrency,
       drift: v.drift,
+      ...(v.soak !== undefined ? { soakMs: v.soak } : {}),
     }),
   );
 
