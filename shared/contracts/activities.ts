@@ -7,6 +7,7 @@
  * activities throw only for transient faults worth a retry (docs/architecture.md principle 3).
  */
 import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
+import type { DeploymentOutcome, DeploymentSubject } from '../domain/deployment.js';
 import type { Actor, RunPatch } from '../domain/run.js';
 import type { VerifyAttempt } from '../domain/verification.js';
 
@@ -48,17 +49,9 @@ export interface ActivityContracts {
     input: { subject: RunSubject; build: BuildStep; test: CommandStep };
     output: Outcome<{ durationMs: number; logName: string }>;
   };
-  /** Deploys an artifact digest to an environment's target as the given revision. */
+  /** Deploys an artifact digest to an environment's target as the environment's next revision. */
   deployArtifact: {
-    input: {
-      app: string;
-      environment: string;
-      runId: string;
-      commit: string;
-      digest: string;
-      target: TargetSpec;
-      kind: 'deploy' | 'rollback';
-    };
+    input: Pick<DeploymentSubject, 'app' | 'environment' | 'runId' | 'commit' | 'digest' | 'kind'> & { target: TargetSpec };
     output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string }> | { ok: false; reason: string; details?: string[]; revision: number };
   };
   /** One verification try against a deployed environment (the retry loop is durable, in the orchestrator). */
@@ -66,25 +59,9 @@ export interface ActivityContracts {
     input: { baseUrl: string; check: VerifySpec; checkIndex: number; attempt: number };
     output: VerifyAttempt;
   };
-  /** Appends a deployment (or rollback) to the ledger and moves `current` when it succeeded. */
+  /** Appends a deployment (or rollback) to the ledger under its revision and moves `current`. */
   recordDeployment: {
-    input: {
-      app: string;
-      environment: string;
-      revision: number;
-      commit: string;
-      digest: string;
-      runId: string;
-      kind: 'deploy' | 'rollback';
-      /** For rollbacks: the revision whose artifact was redeployed. */
-      rollbackOf?: number;
-      status: 'Succeeded' | 'Failed';
-      reason?: string;
-      verification: VerifyAttempt[];
-      requestedBy: Actor;
-      startedAt: string;
-      finishedAt: string;
-    };
+    input: DeploymentOutcome;
     output: { revision: number };
   };
   /**

@@ -1,7 +1,12 @@
 /**
- * Deployment ledger records (pure types, so orchestrations and contracts may import them).
- * The ledger itself lives in shared/ledger; these are the shapes it stores and returns.
+ * Deployments: what the orchestrations deploy and report (`DeploymentSubject`,
+ * `DeploymentOutcome`), and the ledger records they become (`NewDeployment`,
+ * `DeploymentRecord`, `CurrentDeployment`). Pure types and the one mapping between the two
+ * vocabularies (docs/glossary.md): Conveyor says `digest` and keeps the whole `Actor`; the
+ * stored ledger record says `artifactDigest` and keeps the actor's id as `requestedBy`.
  */
+import type { Actor } from './run.js';
+import type { VerifyAttempt } from './verification.js';
 
 /** A deployment either rolls a new artifact out or redeploys a recorded one. */
 export type DeploymentKind = 'deploy' | 'rollback';
@@ -59,4 +64,50 @@ export interface BadRevisionMarker {
   reason: string;
   markedBy?: string;
   markedAt: string;
+}
+
+/** What is deployed where, as what kind, on whose behalf: the one shape from a promotion or rollback to the ledger. */
+export interface DeploymentSubject {
+  app: string;
+  environment: string;
+  /** The run (or rollback operation) that deploys. */
+  runId: string;
+  commit: string;
+  /** `sha256:<hex>` of the artifact. */
+  digest: string;
+  kind: DeploymentKind;
+  /** For rollbacks: the revision whose artifact is redeployed. */
+  rollbackOf?: number;
+  requestedBy: Actor;
+}
+
+/** A finished deployment attempt, as reported to the ledger (`recordDeployment`). */
+export interface DeploymentOutcome extends DeploymentSubject {
+  /** The revision it was deployed as. */
+  revision: number;
+  status: DeploymentStatus;
+  reason?: string;
+  verification: VerifyAttempt[];
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** Longest reason kept in the ledger. */
+export const MAX_LEDGER_REASON = 4000;
+
+/** The ledger entry for an outcome (the one place the two vocabularies meet). */
+export function ledgerEntry(outcome: DeploymentOutcome): NewDeployment {
+  return {
+    commit: outcome.commit,
+    artifactDigest: outcome.digest,
+    runId: outcome.runId,
+    kind: outcome.kind,
+    ...(outcome.rollbackOf !== undefined ? { rollbackOf: outcome.rollbackOf } : {}),
+    status: outcome.status,
+    ...(outcome.reason !== undefined ? { reason: outcome.reason.slice(0, MAX_LEDGER_REASON) } : {}),
+    verification: outcome.verification,
+    requestedBy: outcome.requestedBy.id,
+    startedAt: outcome.startedAt,
+    finishedAt: outcome.finishedAt,
+  };
 }
