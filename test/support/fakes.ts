@@ -8,7 +8,7 @@ import type { BadRevisionMarker, CurrentDeployment, DeploymentRecord, NewDeploym
 import type { RunRecord } from '../../shared/domain/run.js';
 import { ConflictError, NotFoundError } from '../../shared/errors.js';
 import type { DeploymentLedger } from '../../shared/ledger/deployment-ledger.js';
-import type { NewRun, RunStore } from '../../shared/ledger/run-store.js';
+import type { NewRun, RunPage, RunStore } from '../../shared/ledger/run-store.js';
 import type { DeployRequest, DeployResult, DeployTarget, StopResult, TargetStatus } from '../../shared/targets/deploy-target.js';
 
 type LedgerPort = Pick<DeploymentLedger, 'current' | 'record' | 'get' | 'badMarker' | 'lastGood' | 'markBad' | 'latestRevision' | 'environments'>;
@@ -99,7 +99,7 @@ export class InMemoryLedger implements LedgerPort {
 }
 
 /** The run store, in memory over `runs` (create is create-only; update is a read-modify-write). */
-export class InMemoryRunStore implements Pick<RunStore, 'create' | 'update' | 'get'> {
+export class InMemoryRunStore implements Pick<RunStore, 'create' | 'update' | 'get' | 'list'> {
   /** Called before each update's write: a test may simulate another writer here. */
   beforeWrite: (app: string, runId: string) => void = () => undefined;
   constructor(readonly runs: Record<string, RunRecord> = {}) {}
@@ -116,6 +116,11 @@ export class InMemoryRunStore implements Pick<RunStore, 'create' | 'update' | 'g
     const value = this.runs[`${app}/${runId}`];
     if (!value) throw new NotFoundError(`no run ${runId}`);
     return { value, etag: '1' };
+  }
+
+  async list(app: string, options: { pageSize?: number } = {}): Promise<RunPage> {
+    const mine = Object.values(this.runs).filter((r) => r.app === app);
+    return { runs: mine.reverse().slice(0, options.pageSize ?? 20) };
   }
 
   async update(app: string, runId: string, mutate: (run: RunRecord) => RunRecord): Promise<RunRecord> {
