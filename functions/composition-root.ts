@@ -30,6 +30,7 @@ import { MetricsIndex } from '../shared/metrics/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
+import { KubernetesTarget, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
@@ -95,7 +96,10 @@ export function createServices(settings: Settings): Services {
       cacheDir: join(settings.dataDir, 'git-cache'),
       credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
     }),
-    targets: new TargetRegistry([new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox })]),
+    targets: new TargetRegistry([
+      new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
+      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name)) }),
+    ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
     workspaces: join(settings.dataDir, 'workspaces'),

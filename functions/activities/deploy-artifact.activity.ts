@@ -22,6 +22,7 @@ export function deployArtifact(s: Pick<Services, 'artifactCache' | 'targets' | '
         environment: input.environment,
         revision: String(revision),
         commit: input.commit,
+        runId: input.runId,
         artifactDigest: digest,
         spec: input.target,
         materialize: async (destDir) => {
@@ -32,6 +33,8 @@ export function deployArtifact(s: Pick<Services, 'artifactCache' | 'targets' | '
         const tail = result.logTail.split('\n').filter((l) => l.length > 0).slice(-20);
         return { ok: false as const, reason: result.reason, details: tail, revision };
       }
-      return { ok: true as const, revision, baseUrl: result.baseUrl, startedAt, finishedAt: new Date().toISOString() };
+      // Only targets with facts worth keeping (kubernetes: digest, manifests) report them for the ledger.
+      const targetDetails = input.target.type === 'process' ? undefined : result.details;
+      return { ok: true as const, revision, baseUrl: result.baseUrl, startedAt, finishedAt: new Date().toISOString(), ...(targetDetails ? { targetDetails } : {}) };
     });
 }

@@ -7,14 +7,16 @@
  * activities throw only for transient faults worth a retry (docs/architecture.md principle 3).
  */
 import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
-import type { DeploymentOutcome, DeploymentSubject } from '../domain/deployment.js';
+import type { DeploymentOutcome, DeploymentSubject, TargetDetails } from '../domain/deployment.js';
 import type { Actor, RunPatch } from '../domain/run.js';
 import type { VerifyAttempt } from '../domain/verification.js';
+
 
 // The shapes these contracts carry that are domain types have their one home in shared/domain;
 // they are re-exported here so a caller of the contracts needs one import.
 export type { Actor, RunPatch } from '../domain/run.js';
 export type { VerifyAttempt } from '../domain/verification.js';
+export type { TargetDetails } from '../domain/deployment.js';
 export type { ApprovalRecord } from '../domain/approval.js';
 
 /** What a run is about: one commit of one app. */
@@ -52,7 +54,15 @@ export interface ActivityContracts {
   /** Deploys an artifact digest to an environment's target as the environment's next revision. */
   deployArtifact: {
     input: Pick<DeploymentSubject, 'app' | 'environment' | 'runId' | 'commit' | 'digest' | 'kind'> & { target: TargetSpec };
-    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string }> | { ok: false; reason: string; details?: string[]; revision: number };
+    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string; /** Target facts for the ledger (kubernetes: image digest, rendered manifests). */ targetDetails?: TargetDetails }> | { ok: false; reason: string; details?: string[]; revision: number };
+  };
+  /**
+   * Reads once where the rollout of a deployed revision stands (targets with rollouts, e.g.
+   * kubernetes); the orchestrator polls it with durable timers until complete, failed or late.
+   */
+  readRollout: {
+    input: { app: string; environment: string; target: TargetSpec; revision: number };
+    output: { state: 'complete' | 'progressing' | 'failed'; message: string };
   };
   /** One verification try against a deployed environment (the retry loop is durable, in the orchestrator). */
   verifyEnvironment: {

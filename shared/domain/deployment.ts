@@ -8,6 +8,9 @@
 import type { Actor } from './run.js';
 import type { VerifyAttempt } from './verification.js';
 
+/** Target-specific facts of a deployed revision, as a target reports them (flat JSON values). */
+export type TargetDetails = Record<string, string | number | boolean | null>;
+
 /** A deployment either rolls a new artifact out or redeploys a recorded one. */
 export type DeploymentKind = 'deploy' | 'rollback';
 
@@ -30,6 +33,8 @@ export interface NewDeployment {
   verification: unknown[];
   /** Who asked (a pusher, an approver, a rollback requester). */
   requestedBy?: string;
+  /** Target-specific facts of the revision (kubernetes: the image digest, the rendered manifests and their hash). */
+  target?: TargetDetails;
   startedAt: string;
   finishedAt: string;
 }
@@ -88,6 +93,8 @@ export interface DeploymentOutcome extends DeploymentSubject {
   status: DeploymentStatus;
   reason?: string;
   verification: VerifyAttempt[];
+  /** Target facts reported by the deploy (kubernetes: image digest, rendered manifests); stored as the record's `target`. */
+  targetDetails?: TargetDetails;
   startedAt: string;
   finishedAt: string;
 }
@@ -107,6 +114,7 @@ export function ledgerEntry(outcome: DeploymentOutcome): NewDeployment {
     ...(outcome.reason !== undefined ? { reason: outcome.reason.slice(0, MAX_LEDGER_REASON) } : {}),
     verification: outcome.verification,
     requestedBy: outcome.requestedBy.id,
+    ...(outcome.targetDetails ? { target: outcome.targetDetails } : {}),
     startedAt: outcome.startedAt,
     finishedAt: outcome.finishedAt,
   };

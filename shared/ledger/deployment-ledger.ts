@@ -37,6 +37,7 @@ const newDeploymentSchema = z.object({
   reason: z.string().max(4000).optional(),
   verification: z.array(z.unknown()),
   requestedBy: z.string().max(320).optional(),
+  target: z.record(z.string().max(100), z.union([z.string().max(1024 * 1024), z.number(), z.boolean(), z.null()])).optional(),
   startedAt: isoDate,
   finishedAt: isoDate,
 });

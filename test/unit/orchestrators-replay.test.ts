@@ -80,6 +80,7 @@ const activities: Activities = {
     const revision = (await new InMemoryLedger(state.ledger).latestRevision(input.app, input.environment)) + 1;
     return { ok: true, revision, baseUrl: `http://127.0.0.1:8000/${input.environment}`, startedAt: 't0', finishedAt: 't1' };
   },
+  readRollout: () => ({ state: 'complete', message: 'rolled out' }),
   verifyEnvironment: (state, input) => {
     const envName = input.baseUrl.split('/').pop()!;
     const ok = (state.checks[envName] ?? []).shift() ?? true;
