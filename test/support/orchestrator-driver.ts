@@ -37,6 +37,8 @@ export interface Step {
 export interface ExternalEvent {
   name: string;
   payload: unknown;
+  /** The instance it is raised on; absent: whichever instance is driven. */
+  instanceId?: string;
 }
 
 /** The world an orchestration runs against. `S` is plain data (cloned for snapshots). */
@@ -132,7 +134,7 @@ export async function drive<S extends { events: ExternalEvent[] }>(
   const context = { df: ctx, log: () => undefined } as unknown as df.OrchestrationContext;
 
   const takeEvent = (names: string[]): ExternalEvent | undefined => {
-    const i = state.events.findIndex((e) => names.includes(e.name));
+    const i = state.events.findIndex((e) => names.includes(e.name) && (e.instanceId === undefined || e.instanceId === instanceId));
     return i < 0 ? undefined : state.events.splice(i, 1)[0];
   };
 

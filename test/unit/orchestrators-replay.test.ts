@@ -13,7 +13,7 @@ import { promotionOrchestrator } from '../../orchestrations/promotion.orchestrat
 import { rollbackOrchestrator } from '../../orchestrations/rollback.orchestrator.js';
 import { environmentLockEntity } from '../../functions/entities/environment-lock.entity.js';
 import type { ActivityContracts, ActivityInput, PipelineInput, PromotionInput, RollbackInput } from '../../shared/contracts/activities.js';
-import { APPROVAL_EVENT, SUPERSEDED_EVENT } from '../../shared/contracts/orchestrations.js';
+import { APPROVAL_EVENT, LOCK_GRANTED_EVENT, SUPERSEDED_EVENT } from '../../shared/contracts/orchestrations.js';
 import type { ApprovalDecision } from '../../shared/domain/approval.js';
 import { emptyLock, type LockState } from '../../shared/domain/environment-lock.js';
 import { LOCK_ENTITY_NAME, lockEntityKey } from '../../shared/domain/ids.js';
@@ -36,14 +36,14 @@ interface State {
   ledger: LedgerData;
   runs: Record<string, RunRecord>;
   locks: Record<string, LockState>;
-  /** Lock keys whose (foreign) holder releases after this many more `request`s. */
-  releaseAfter: Record<string, number>;
   /** Per environment: results of successive checks (true = pass); missing = pass. */
   checks: Record<string, boolean[]>;
   buildFails: boolean;
   loadThrows: boolean;
   deployCalls: number;
-  superseded: { instanceId: string; by: string }[];
+  /** Instances that no longer exist (a holder terminated from outside). */
+  gone: string[];
+  freezes: unknown[];
 }
 
 const check = { type: 'http' as const, path: '/health', expectStatus: 200, timeoutMs: 1000, retries: 2, intervalMs: 5000, successes: 1 };
@@ -92,8 +92,19 @@ const activities: Activities = {
     return target.ok ? target : { ok: false, reason: target.reason };
   },
   notifySuperseded: (state, input) => {
-    state.superseded.push(input);
+    state.events.push({ name: SUPERSEDED_EVENT, payload: { by: input.by }, instanceId: input.instanceId });
     return null;
+  },
+  checkEnvironmentGate: () => ({ state: 'open' }),
+  freezeAfterRollback: (state, input) => {
+    state.freezes.push(input);
+    return null;
+  },
+  wakeLockParty: (state, input) => {
+    if (state.gone.includes(input.instanceId)) return { delivered: false, gone: true };
+    if (!input.event) return { delivered: false, gone: false };
+    state.events.push({ name: input.event === 'granted' ? LOCK_GRANTED_EVENT : SUPERSEDED_EVENT, payload: { what: input.what, ...(input.by ? { by: input.by } : {}) }, instanceId: input.instanceId });
+    return { delivered: true, gone: false };
   },
   recordRun: async (state, input) => {
     await recordRunPatch(new InMemoryRunStore(state.runs), input.app, input.runId, input.patch);
@@ -104,10 +115,6 @@ const activities: Activities = {
 /** Runs the real lock entity function on the state of `entity` (`environmentLock@<key>`). */
 function lockOperation(state: State, entity: string, operation: string, input: unknown): unknown {
   const key = entity.slice(`${LOCK_ENTITY_NAME}@`.length);
-  if (operation === 'request' && state.releaseAfter[key] !== undefined && state.releaseAfter[key]-- <= 0) {
-    delete state.releaseAfter[key];
-    delete state.locks[key]?.holder;
-  }
   let answer: unknown;
   const context = {
     df: {
@@ -134,12 +141,12 @@ function world(over: Partial<State> = {}): World<State> {
         ledger: { records: {}, bad: {} },
         runs: {},
         locks: {},
-        releaseAfter: {},
         checks: {},
         buildFails: false,
         loadThrows: false,
         deployCalls: 0,
-        superseded: [],
+        gone: [],
+        freezes: [],
         ...over,
       }),
     activity: (state, name, input) => (activities as Record<string, (s: State, i: unknown) => unknown>)[name]!(state, input),
@@ -244,7 +251,7 @@ describe('promotion orchestrator', () => {
   test('no decision before the timeout aborts the promotion at the durable timer', async () => {
     const run = await scenario(promotionOrchestrator, promotion(gated), world(), instanceId('prod'));
     assert.equal((run.output as { status: string }).status, 'Aborted');
-    assert.match((run.output as { reason: string }).reason, /timed out at 2026-11-30T11:00:00/);
+    assert.match((run.output as { reason: string }).reason, /timed out at 2026-11-30T11:00:01.020Z \(waited since 2026-11-30T10:00:01.020Z\)/, 'one hour after the gate opened');
   });
 
   test('a newer run supersedes a promotion waiting for its approval', async () => {
@@ -270,12 +277,13 @@ describe('promotion orchestrator', () => {
     assert.deepEqual(kinds(run).filter((k) => k === 'timer').length, 2, 'two durable waits between the three tries');
   });
 
-  test('while another run holds the lock the promotion polls on a durable timer, then deploys', async () => {
+  test('a turn held by a run that went away is recovered on the safety timer, and the promotion then deploys', async () => {
     const key = lockEntityKey('shop', 'dev');
     const holder = { instanceId: 'shop.ddddddd.dev', runId: 'shop.ddddddd', requestedAt: '2026-11-30T09:00:00.000Z', kind: 'promotion' as const, policy: 'latest' as const, since: 't', phase: 'deploying' as const };
-    const run = await scenario(promotionOrchestrator, promotion(env('dev')), world({ locks: { [key]: { ...emptyLock(), holder } }, releaseAfter: { [key]: 2 } }), instanceId('dev'));
+    const run = await scenario(promotionOrchestrator, promotion(env('dev')), world({ locks: { [key]: { ...emptyLock(), holder } }, gone: [holder.instanceId] }), instanceId('dev'));
     assert.deepEqual(run.output, { environment: 'dev', status: 'Succeeded', revision: 1 });
-    assert.deepEqual(kinds(run).slice(0, 5), ['lock.request', 'timer', 'lock.request', 'timer', 'lock.request']);
+    assert.deepEqual(kinds(run).slice(0, 6), ['lock.request', 'any', 'wakeLockParty', 'lock.release', 'wakeLockParty', 'lock.request']);
+    assert.equal(run.history[1]!.clock, '2026-11-30T10:15:00.010Z', 'the safety timer fired after 15 minutes');
   });
 });
 
@@ -308,7 +316,7 @@ describe('rollback orchestrator', () => {
     const record = await new InMemoryLedger(run.state.ledger).get('shop', 'dev', 3);
     assert.equal(record.kind, 'rollback');
     assert.equal(record.requestedBy, 'ann@example.com');
-    assert.equal(kinds(run)[0], 'lock.request');
+    assert.equal(kinds(run)[0], 'lock.acquire', 'a rollback needs only the deploy slot');
     assert.equal(kinds(run).at(-1), 'lock.release');
   });
 
