@@ -66,7 +66,7 @@ async function startRun(services: WebhookServices, knownRuns: KnownRuns, getClie
   const pusher = { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name };
   const requestedAt = new Date().toISOString();
   await services.runs
-    .create({ app: app.name, runId, status: 'Pending', commit: event.commit, branch: event.branch, pusher })
+    .create({ app: app.name, runId, status: 'Pending', commit: event.commit, branch: event.branch, pusher, ...headCommitOf(event) })
     .catch((err: unknown) => {
       if (!(err instanceof ConflictError)) throw err;
     });
@@ -89,6 +89,12 @@ async function startRun(services: WebhookServices, knownRuns: KnownRuns, getClie
 }
 
 /** POST /api/webhooks/{provider}, given its collaborators. */
+/** The pushed commit's message (first 500 characters) and author, for the dashboard and CLI. Untrusted text. */
+function headCommitOf(event: PushEvent): { headCommit?: { message: string; author: string } } {
+  if (!event.headCommit) return {};
+  return { headCommit: { message: event.headCommit.message.slice(0, 500), author: (event.headCommit.author.name || event.headCommit.author.email || '').slice(0, 200) } };
+}
+
 export function receiveWebhook(services: WebhookServices) {
   const knownRuns = new KnownRuns();
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {

@@ -43,6 +43,8 @@ export interface RunRecord {
   branch?: string;
   reason?: string;
   pusher?: RunActor;
+  /** The pushed commit's message and author, when the webhook described it (untrusted text). */
+  headCommit?: { message: string; author: string };
   /** Artifact digest once built. */
   digest?: string;
   stages: Record<string, RunStageRecord>;
