@@ -1,4 +1,4 @@
-// ESLint flat config. The orchestrations/** block enforces ARCHITECTURE.md principle 2:
+// ESLint flat config. The orchestrations/** block enforces docs/architecture.md principle 2:
 // orchestrator code is replayed, so it must not touch the clock, randomness, the environment,
 // timers or any I/O module. A test (test/unit/lint-purity.test.ts) proves the rule bites.
 import js from '@eslint/js';

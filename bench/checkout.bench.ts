@@ -1,7 +1,7 @@
 // Checkout bench: a large generated repository (thousands of commits and files, written with
 // `git fast-import`), then in one run: a cold checkout through the GitCache, warm checkouts of
 // new commits (each pushed to the source first), and a plain full `git clone` of the same
-// repository. Goal (issue 4): warm checkout at least 10x faster than a full clone.
+// repository. Goal: warm checkout at least 10x faster than a full clone.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -46,14 +46,5 @@ export function printTable(rows: readonly BenchRow[]): void {
   for (const r of rows) console.log(line(cols.map((c) => String(r[c] ?? ''))));
 }
 
-/** Deterministic PRNG (mulberry32), so every run generates the same data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32), so every run generates the same data (shared with the tests). */
+export { rng } from '../test/support/seeded-random.js';

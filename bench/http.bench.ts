@@ -1,6 +1,6 @@
 // HTTP trigger round trip through the local host vs a bare node:http server doing the same
 // work (route one path parameter, answer a small JSON body), both as child processes, loaded
-// by autocannon from this process with 50 connections. Goal (issue 2): host >= 70% of the
+// by autocannon from this process with 50 connections. Goal: host >= 70% of the
 // bare server's requests/s, host p99 < 5 ms.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Conveyor's own overhead (issue 5), on the embedded default (local host + Azurite + SQLite
+// Conveyor's own overhead, on the embedded default (local host + Azurite + SQLite
 // durable backend + the process target), driven only through public HTTP:
 //
 // 1. End to end: signed push webhook -> run Succeeded for the sample service (build `cp`,

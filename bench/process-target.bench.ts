@@ -1,4 +1,4 @@
-// The `process` deploy target (issue 5): what the target itself adds to a deployment. Replaces a
+// The `process` deploy target: what the target itself adds to a deployment. Replaces a
 // running revision of the sample service N times and compares with the bare minimum a script
 // would do for the same job (SIGTERM the old process and wait for it to exit, spawn the new
 // one, poll the port until it accepts a connection). The difference is the target's

@@ -1,10 +1,10 @@
-// Webhook providers (issue 5): (a) CPU cost of verify + parse per delivery, for a realistic
+// Webhook providers: (a) CPU cost of verify + parse per delivery, for a realistic
 // GitHub push payload (20 commits), beside the bare minimum (HMAC-SHA256 + timingSafeEqual +
 // JSON.parse); (b) the same over HTTP: 50 concurrent signed pushes against a plain node:http
 // server that verifies + parses with the providers and answers 202, beside a node:http server
 // that only checks the HMAC, both as child processes loaded by autocannon. The webhook
 // function on the local host adds its own routing, dedupe and durable start on top; its bench
-// belongs with it. Goal for the acknowledgement (issue 5): p99 under 50 ms.
+// belongs with it. Goal for the acknowledgement: p99 under 50 ms.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';

@@ -22,17 +22,17 @@
  */
 import { join } from 'node:path';
 import { processSettings, type Settings } from '../shared/config/settings.js';
-import { AppRegistry } from '../shared/apps/index.js';
-import { ArtifactStore } from '../shared/artifacts/index.js';
+import { AppIndex, AppRegistry } from '../shared/apps/index.js';
+import { ArtifactCache, ArtifactStore } from '../shared/artifacts/index.js';
 import { GitCache } from '../shared/git/index.js';
 import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
 import { MetricsIndex } from '../shared/metrics/index.js';
 import { SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
+import { KubernetesTarget, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
-import { AppIndex } from './app-index.js';
 import { CallerIdentities } from './http/identity.js';
 
 /** Everything the functions need. */
@@ -42,6 +42,8 @@ export interface Services {
   ledger: DeploymentLedger;
   runs: RunStore;
   artifacts: ArtifactStore;
+  /** Verified archives on local disk, by digest (deployments extract from here). */
+  artifactCache: ArtifactCache;
   git: GitCache;
   targets: TargetRegistry;
   logs: ContainerClient;
@@ -67,6 +69,7 @@ export function createServices(settings: Settings): Services {
   // API tokens are registered up front: a build step may print one before any request used it.
   if (settings.apiTokens.ok) for (const token of settings.apiTokens.table.keys()) secrets.add(token);
   const apps = new AppRegistry(state);
+  const artifacts = new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts));
   // Steps and services see nothing of Conveyor: its working folder (the default home of the
   // local host's state) and data folder stay hidden even if they sit inside a system folder.
   const sandbox = {
@@ -87,12 +90,16 @@ export function createServices(settings: Settings): Services {
     ledger,
     runs,
     metrics: new MetricsIndex(state, ledger, runs),
-    artifacts: new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts)),
+    artifacts,
+    artifactCache: new ArtifactCache(join(settings.dataDir, 'artifact-cache'), artifacts),
     git: new GitCache({
       cacheDir: join(settings.dataDir, 'git-cache'),
       credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
     }),
-    targets: new TargetRegistry([new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox })]),
+    targets: new TargetRegistry([
+      new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
+      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name)) }),
+    ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
     workspaces: join(settings.dataDir, 'workspaces'),

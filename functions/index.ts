@@ -32,6 +32,7 @@ import { recordRun } from './activities/record-run.activity.js';
 import { runTests } from './activities/run-tests.activity.js';
 import { verifyEnvironment } from './activities/verify-environment.activity.js';
 import { notifySuperseded } from './activities/notify-superseded.activity.js';
+import { readRollout } from './activities/read-rollout.activity.js';
 import { bind } from './composition-root.js';
 import { environmentLockEntity } from './entities/environment-lock.entity.js';
 import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
@@ -52,6 +53,7 @@ const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], 
   buildArtifact: bind(buildArtifact),
   runTests: bind(runTests),
   deployArtifact: bind(deployArtifact),
+  readRollout: bind(readRollout),
   verifyEnvironment,
   recordDeployment: bind(recordDeployment),
   findRollbackTarget: bind(findRollbackTarget),

@@ -3,10 +3,8 @@
  * said yes, someone said no, the timeout passed, or a newer run superseded this one.
  */
 import type * as df from 'durable-functions';
-import type { ApprovalDecision } from '../shared/domain/approval.js';
-import { approvalRefusal } from '../shared/domain/approval.js';
+import { approvalRefusal, type ApprovalDecision, type ApprovalRecord } from '../shared/domain/approval.js';
 import type { ApprovalSpec } from '../shared/domain/pipeline.js';
-import type { ApprovalRecord } from '../shared/contracts/activities.js';
 import { APPROVAL_EVENT, SUPERSEDED_EVENT } from '../shared/contracts/orchestrations.js';
 import { nowIso, type Call } from './activity-call.js';
 

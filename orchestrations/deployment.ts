@@ -8,6 +8,7 @@ import type { Actor, ActivityOutput } from '../shared/contracts/activities.js';
 import type { TargetSpec, VerifySpec } from '../shared/domain/pipeline.js';
 import { call, nowIso } from './activity-call.js';
 import { verifyAll } from './verification.js';
+import { awaitRollout } from './rollout.js';
 
 /** What to deploy where, and how to describe it in the ledger. */
 export interface DeploymentAttempt {
@@ -65,6 +66,7 @@ export function* deployVerifyRecord(
       requestedBy: a.requestedBy,
       startedAt,
       finishedAt: nowIso(context),
+      ...(deployed.ok && deployed.targetDetails ? { targetDetails: deployed.targetDetails } : {}),
     });
 
   if (!deployed.ok) {
@@ -75,6 +77,13 @@ export function* deployVerifyRecord(
     return { outcome: 'deploy-failed', revision: deployed.revision, reason: deployed.reason };
   }
   onStep('verifying', deployed.revision);
+  // Targets that roll out after deploy returns (kubernetes) are verified by their rollout first.
+  const rollout = yield* awaitRollout(context, { app: a.app, environment: a.environment, target: a.target, revision: deployed.revision });
+  if (!rollout.passed) {
+    onStep('recording', deployed.revision);
+    yield* record(deployed.revision, 'Failed', `verification failed: rollout: ${rollout.message}`, []);
+    return { outcome: 'verification-failed', revision: deployed.revision, reason: `rollout: ${rollout.message}` };
+  }
   const verification = yield* verifyAll(context, deployed.baseUrl, a.checks);
   onStep('recording', deployed.revision);
   yield* record(deployed.revision, verification.passed ? 'Succeeded' : 'Failed', verification.passed ? undefined : `verification failed: ${verification.reason}`, verification.attempts);

@@ -10,7 +10,7 @@ import type { PipelineInput, PromotionInput, PromotionResult, RunPatch } from '.
 import type { PipelineResult } from '../shared/contracts/orchestrations.js';
 import { promotionInstanceId } from '../shared/domain/ids.js';
 import { call, callOrchestration, errorMessage, nowIso } from './activity-call.js';
-import { mergeRunPatch } from './run-patch.js';
+import { mergeRunPatch } from '../shared/domain/run.js';
 
 /** Custom status a pipeline shows while it works. */
 export interface PipelineStatus {

@@ -4,7 +4,8 @@
  * environment back to its last good revision (unless the environment says `rollback: manual`).
  */
 import type * as df from 'durable-functions';
-import type { EnvironmentOutcome, PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
+import type { PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
+import type { RunEnvironmentRecord } from '../shared/domain/run.js';
 import { awaitApproval } from './approval.js';
 import { acquireLock, lockPhase, releaseLock } from './environment-lock.js';
 import { call, errorMessage, nowIso } from './activity-call.js';
@@ -26,7 +27,7 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
   const { subject, environment: env } = input;
   const step = (s: PromotionStatus['step'], extra: Partial<PromotionStatus> = {}) =>
     context.df.setCustomStatus({ environment: env.name, step: s, since: nowIso(context), ...extra } satisfies PromotionStatus);
-  const recordEnv = (patch: Omit<EnvironmentOutcome, 'status'> & { status?: string }) =>
+  const recordEnv = (patch: Partial<RunEnvironmentRecord>) =>
     call(context, 'recordRun', { app: subject.app, runId: subject.runId, patch: { environments: { [env.name]: { status: 'Running', ...patch } } } });
   const instanceId = context.df.instanceId;
 

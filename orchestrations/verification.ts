@@ -4,8 +4,7 @@
  */
 import type * as df from 'durable-functions';
 import type { VerifySpec } from '../shared/domain/pipeline.js';
-import type { VerifyAttempt } from '../shared/contracts/activities.js';
-import { decideVerification } from '../shared/domain/verification.js';
+import { decideVerification, type VerifyAttempt } from '../shared/domain/verification.js';
 import { call } from './activity-call.js';
 
 /** Outcome of verifying every check of an environment. */

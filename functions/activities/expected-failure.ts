@@ -1,5 +1,5 @@
 /**
- * Activities report expected failures as data and throw only transient faults (ARCHITECTURE.md
+ * Activities report expected failures as data and throw only transient faults (docs/architecture.md
  * principle 3). Validation and not-found errors are verdicts about the input or the commit, so
  * retrying cannot help; everything else is thrown for the orchestrator's retry policy.
  */

@@ -23,6 +23,7 @@ export function recordDeployment({ ledger, metrics }: Pick<Services, 'ledger' | 
         ...(input.reason !== undefined ? { reason: input.reason.slice(0, 4000) } : {}),
         verification: input.verification,
         requestedBy: input.requestedBy.id,
+        ...(input.targetDetails ? { target: input.targetDetails } : {}),
         startedAt: input.startedAt,
         finishedAt: input.finishedAt,
       },

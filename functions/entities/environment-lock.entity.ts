@@ -1,28 +1,54 @@
 /**
  * The `environmentLock` durable entity: one per app + environment, applying the pure rules of
- * shared/domain/environment-lock.ts one operation at a time.
+ * shared/domain/environment-lock.ts one operation at a time. Each operation's input is parsed
+ * with a schema where it enters (operations can also arrive through the durable management
+ * API): a malformed one is refused with an error and leaves the state as it was.
  */
 import type * as df from 'durable-functions';
-import { emptyLock, releaseLock, requestLock, setLockPhase, type LockHolder, type LockParty, type LockState } from '../../shared/domain/environment-lock.js';
+import { z } from 'zod';
+import type { LockOperations } from '../../shared/contracts/orchestrations.js';
+import { emptyLock, releaseLock, requestLock, setLockPhase, type LockState } from '../../shared/domain/environment-lock.js';
+
+const party = z.object({
+  instanceId: z.string().min(1),
+  runId: z.string().min(1),
+  requestedAt: z.string().min(1),
+  kind: z.enum(['promotion', 'rollback']),
+  policy: z.enum(['latest', 'queue']),
+});
+
+const inputs = {
+  request: z.object({ party, now: z.string().min(1) }),
+  phase: z.object({ instanceId: z.string().min(1), phase: z.enum(['approval', 'deploying']) }),
+  release: z.object({ instanceId: z.string().min(1) }),
+} satisfies { [K in Exclude<keyof LockOperations, 'get'>]: z.ZodType<LockOperations[K]['input']> };
+
+function inputOf<K extends keyof typeof inputs>(context: df.EntityContext<LockState>, operation: K): z.output<(typeof inputs)[K]> {
+  const parsed = inputs[operation].safeParse(context.df.getInput());
+  if (!parsed.success) {
+    throw new Error(`environmentLock ${operation}: invalid input: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data as z.output<(typeof inputs)[K]>;
+}
 
 export function environmentLockEntity(context: df.EntityContext<LockState>): void {
   const state = context.df.getState(() => emptyLock()) ?? emptyLock();
   switch (context.df.operationName) {
     case 'request': {
-      const { party, now } = context.df.getInput<{ party: LockParty; now: string }>() ?? ({} as { party: LockParty; now: string });
-      const next = requestLock(state, party, now);
+      const { party: asker, now } = inputOf(context, 'request');
+      const next = requestLock(state, asker, now);
       context.df.setState(next.state);
       context.df.return(next.answer);
       return;
     }
     case 'phase': {
-      const { instanceId, phase } = context.df.getInput<{ instanceId: string; phase: LockHolder['phase'] }>() ?? ({} as { instanceId: string; phase: LockHolder['phase'] });
+      const { instanceId, phase } = inputOf(context, 'phase');
       context.df.setState(setLockPhase(state, instanceId, phase));
       context.df.return(null);
       return;
     }
     case 'release': {
-      const { instanceId } = context.df.getInput<{ instanceId: string }>() ?? ({} as { instanceId: string });
+      const { instanceId } = inputOf(context, 'release');
       context.df.setState(releaseLock(state, instanceId));
       context.df.return(null);
       return;

@@ -6,19 +6,13 @@
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { z } from 'zod';
-import type { ApprovalRecord } from '../../shared/contracts/activities.js';
+import { approvalDecisionBody } from '../../shared/contracts/http.js';
 import { APPROVAL_EVENT } from '../../shared/contracts/orchestrations.js';
 import { appOfRunId, promotionInstanceId } from '../../shared/domain/ids.js';
 import { approvalRefusal, type ApprovalDecision } from '../../shared/domain/approval.js';
 import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, problem } from './problem.js';
-
-const decisionBody = z.strictObject({
-  decision: z.enum(['approve', 'reject']),
-  comment: z.string().max(2000).optional(),
-});
 
 /** POST /api/runs/{runId}/environments/{env}/approval. */
 export function decideApproval(services: Pick<Services, 'runs' | 'identities'>) {
@@ -27,12 +21,12 @@ export function decideApproval(services: Pick<Services, 'runs' | 'identities'>) 
       const runId = request.params.runId ?? '';
       const envName = request.params.env ?? '';
       const who = services.identities.require(request);
-      const body = await readJsonBody(request, decisionBody);
+      const body = await readJsonBody(request, approvalDecisionBody);
 
       const app = appOfRunId(runId);
       if (!app) return problem(404, `no run ${JSON.stringify(runId.slice(0, 120))}`);
       const { value: run } = await services.runs.get(app, runId);
-      const env = run.environments[envName] as ({ status: string; approval?: ApprovalRecord } | undefined);
+      const env = run.environments[envName];
       if (!env || !(run.environmentOrder ?? []).includes(envName)) return problem(404, `run ${runId} has no environment ${JSON.stringify(envName.slice(0, 60))}`);
       const gate = env.approval;
       if (!gate || gate.outcome !== undefined || env.status !== 'Pending') {

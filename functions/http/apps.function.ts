@@ -3,13 +3,13 @@
  * `PUT/GET/DELETE /api/apps/{app}` (registration needs the admin key), `GET /api/apps`.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { z } from 'zod';
-import { appChangesSchema, type AppInput } from '../../shared/apps/index.js';
+import type { AppInput } from '../../shared/apps/index.js';
+import { appRegistrationBody } from '../../shared/contracts/http.js';
 import { NotFoundError } from '../../shared/errors.js';
 import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, HttpProblem } from './problem.js';
-import { appView } from './read.function.js';
+import { appView } from '../../shared/use-cases/environment-matrix.use-case.js';
 
 function etagHeaders(etag: string): Record<string, string> {
   return { etag: `"${etag.replace(/"/g, '')}"` };
@@ -27,7 +27,7 @@ export function putApp(services: Pick<Services, 'apps' | 'appIndex' | 'identitie
       const name = request.params.app ?? '';
       // Registration needs the admin key; who did it is recorded when the caller identifies.
       const who = services.identities.identify(request);
-      const body = await readJsonBody(request, appChangesSchema.extend({ name: z.string().optional() }));
+      const body = await readJsonBody(request, appRegistrationBody);
       if (body.name !== undefined && body.name !== name) throw new HttpProblem(400, `body names app ${JSON.stringify(body.name)} but the URL names ${JSON.stringify(name)}`);
       const { name: _ignored, ...changes } = body;
       const apps = services.apps;

@@ -17,7 +17,7 @@ import { NotFoundError } from '../../shared/errors.js';
 import type { Services } from '../composition-root.js';
 import { matches } from './etag.js';
 import { errorToResponse, problem } from './problem.js';
-import { appView } from './read.function.js';
+import { appView } from '../../shared/use-cases/environment-matrix.use-case.js';
 
 /** Where the build puts the assets: dist/dashboard, next to dist/functions. */
 export const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/', import.meta.url));

@@ -6,7 +6,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { DEFAULT_REWORK_WINDOW_MS, DEFAULT_WINDOW, parseWindow } from '../../shared/metrics/index.js';
 import type { Services } from '../composition-root.js';
 import { errorToResponse } from './problem.js';
-import { environmentNames } from './read.function.js';
+import { environmentNames } from '../../shared/use-cases/environment-matrix.use-case.js';
 
 /** GET /api/apps/{app}/metrics, given its collaborators. */
 export function getMetrics(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'metrics'>) {

@@ -4,7 +4,9 @@
  */
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import { appChangesSchema } from '../../shared/apps/index.js';
+import { appRegistrationBody, approvalDecisionBody, PAGE_SIZE, rollbackRequestBody } from '../../shared/contracts/http.js';
+import { LOGGED_STEPS } from '../../shared/domain/ids.js';
+import { PROVIDER_NAMES } from '../../shared/webhooks/index.js';
 
 type Json = Record<string, unknown>;
 
@@ -15,7 +17,7 @@ const ok = (code: number, description: string, schema: Json = { type: 'object' }
 const jsonBody = (schema: z.ZodType): Json => ({ required: true, content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } } });
 const path = (name: string): Json => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 const paging: Json[] = [
-  { name: 'pageSize', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 20 } },
+  { name: 'pageSize', in: 'query', schema: { type: 'integer', minimum: PAGE_SIZE.min, maximum: PAGE_SIZE.max, default: PAGE_SIZE.default } },
   { name: 'continuation', in: 'query', schema: { type: 'string' } },
 ];
 const fnKey = [{ functionKey: [] }, { adminKey: [] }];
@@ -47,7 +49,7 @@ export function openApiDocument(serverUrl: string): Json {
         post: {
           summary: 'Receive a push webhook (GitHub, GitLab, Azure DevOps); starts one run per app and commit',
           security: [],
-          parameters: [{ ...path('provider'), schema: { enum: ['github', 'gitlab', 'azure-devops'] } }],
+          parameters: [{ ...path('provider'), schema: { enum: [...PROVIDER_NAMES] } }],
           requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
           responses: { ...ok(202, 'run started (runId, statusUrl)'), ...ok(200, 'ping, duplicate delivery, or ignored push (with the reason)'), ...errors(400, 401, 404, 413) },
         },
@@ -69,7 +71,7 @@ export function openApiDocument(serverUrl: string): Json {
         put: {
           summary: 'Register (201) or update (200) an app; If-Match makes the update conditional',
           security: [{ adminKey: [] }],
-          requestBody: jsonBody(appChangesSchema.extend({ name: z.string().optional() })),
+          requestBody: jsonBody(appRegistrationBody),
           responses: { ...ok(201, 'registered'), ...ok(200, 'updated'), ...errors(400, 401, 409, 412, 415) },
         },
         delete: { summary: 'Remove a registration (ledger and runs are kept)', security: [{ adminKey: [] }], responses: { 204: { description: 'deleted' }, ...errors(401, 404, 409) } },
@@ -84,14 +86,14 @@ export function openApiDocument(serverUrl: string): Json {
         post: {
           summary: 'Roll an environment back (default: the last good revision before the current one)',
           security: withIdentity,
-          requestBody: { ...jsonBody(z.strictObject({ toRevision: z.number().int().positive().optional(), reason: z.string().max(2000).optional(), force: z.boolean().optional() })), required: false },
+          requestBody: { ...jsonBody(rollbackRequestBody), required: false },
           responses: { ...ok(202, 'rollback started (operationId, statusUrl)'), ...errors(400, 401, 404, 409, 415) },
         },
       },
       '/operations/{operationId}': { parameters: [path('operationId')], get: { summary: 'Status of a rollback operation', security: fnKey, responses: { ...ok(200, 'operation'), ...errors(401, 404) } } },
       '/runs/{runId}': { parameters: [path('runId')], get: { summary: 'A run: stages, environments, approvals, verification tries, live progress', security: fnKey, responses: { ...ok(200, 'run'), ...errors(401, 404) } } },
       '/runs/{runId}/logs/{step}': {
-        parameters: [path('runId'), { ...path('step'), schema: { enum: ['build', 'test', 'build-for-test'] } }],
+        parameters: [path('runId'), { ...path('step'), schema: { enum: [...LOGGED_STEPS] } }],
         get: { summary: "A step's log (streamed; partial while the step runs)", security: fnKey, responses: { 200: { description: 'log text', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errors(401, 404) } },
       },
       '/runs/{runId}/environments/{env}/approval': {
@@ -99,7 +101,7 @@ export function openApiDocument(serverUrl: string): Json {
         post: {
           summary: 'Approve or reject a promotion waiting for approval',
           security: withIdentity,
-          requestBody: jsonBody(z.strictObject({ decision: z.enum(['approve', 'reject']), comment: z.string().max(2000).optional() })),
+          requestBody: jsonBody(approvalDecisionBody),
           responses: { ...ok(202, 'decision recorded'), ...errors(400, 401, 403, 404, 409, 415) },
         },
       },

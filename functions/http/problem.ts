@@ -29,7 +29,7 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-/** An error that already knows its HTTP problem. Thrown inside handlers, answered by `withProblems`. */
+/** An error that already knows its HTTP problem. Thrown inside handlers, answered by `errorToResponse`. */
 export class HttpProblem extends Error {
   readonly problem: Problem;
   constructor(status: number, detail: string, extensions: Record<string, unknown> = {}) {

@@ -1,92 +1,17 @@
 /**
- * The read side: what runs where, environment history, runs of an app, and step logs.
- * Every figure comes from the ledger and run records (the system of record), with the target's
- * own view of health beside it.
+ * The read side: environment history, runs of an app, and step logs. What runs where (the
+ * environment matrix) is shared/use-cases/environment-matrix.use-case.ts.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import type { AppRecord } from '../../shared/apps/index.js';
 import type { Services } from '../composition-root.js';
+import { PAGE_SIZE } from '../../shared/contracts/http.js';
 import { appOfRunId, isLoggedStep, LOGGED_STEPS, logBlobName } from '../../shared/domain/ids.js';
 import { errorToResponse, HttpProblem, problem } from './problem.js';
 
-/** One environment in the matrix. */
-export interface EnvironmentView {
-  name: string;
-  revision: number;
-  commit: string;
-  artifactDigest: string;
-  deployedAt: string;
-  runId: string;
-  status: string;
-  kind: string;
-  /** The target's view: is the recorded revision up and answering? */
-  healthy: boolean;
-  running: boolean;
-  /** What the target reports actually runs (for drift detection). */
-  actual?: { revision?: string; commit?: string; state: string };
-}
-
-/**
- * `names` in promotion order: the order `order` declares first, then any others (environments
- * removed from the pipeline since) alphabetically.
- */
-export function inPromotionOrder(names: readonly string[], order: readonly string[] | undefined): string[] {
-  const rank = new Map((order ?? []).map((name, i) => [name, i]));
-  return [...names].sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0));
-}
-
-/** The environments of an app that have a ledger, in the promotion order its newest run declared. */
-export async function environmentNames({ ledger, runs }: Pick<Services, 'ledger' | 'runs'>, app: string): Promise<string[]> {
-  const [names, recent] = await Promise.all([ledger.environments(app), runs.list(app, { pageSize: 5 })]);
-  return inPromotionOrder(names, recent.runs.find((r) => r.environmentOrder?.length)?.environmentOrder);
-}
-
-/** What runs in each environment of an app, in promotion order. */
-export async function environmentMatrix({ ledger, runs, targets }: Pick<Services, 'ledger' | 'runs' | 'targets'>, app: string): Promise<EnvironmentView[]> {
-  const names = await environmentNames({ ledger, runs }, app);
-  const views = await Promise.all(
-    names.map(async (name): Promise<EnvironmentView | undefined> => {
-      const current = await ledger.current(app, name);
-      if (!current) return undefined;
-      let actual: EnvironmentView['actual'];
-      let healthy = false;
-      let running = false;
-      for (const type of targets.types()) {
-        const status = await targets.get(type)!.status(app, name).catch(() => undefined);
-        if (status && status.state !== 'absent') {
-          actual = { revision: status.revision, commit: status.commit, state: status.state };
-          running = status.running && status.revision === String(current.revision);
-          healthy = running && status.healthy;
-          break;
-        }
-      }
-      return {
-        name,
-        revision: current.revision,
-        commit: current.commit,
-        artifactDigest: current.artifactDigest,
-        deployedAt: current.deployedAt,
-        runId: current.runId,
-        status: current.status,
-        kind: current.kind,
-        healthy,
-        running,
-        ...(actual ? { actual } : {}),
-      };
-    }),
-  );
-  return views.filter((v): v is EnvironmentView => v !== undefined);
-}
-
-/** An app with its environment matrix. */
-export async function appView(services: Pick<Services, 'ledger' | 'runs' | 'targets'>, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
-  return { ...app, environments: await environmentMatrix(services, app.name) };
-}
-
 function paging(request: HttpRequest): { pageSize: number; continuation?: string } {
   const raw = request.query.get('pageSize');
-  const pageSize = raw === null ? 20 : Number(raw);
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 200) throw new HttpProblem(400, 'pageSize must be an integer from 1 to 200');
+  const pageSize = raw === null ? PAGE_SIZE.default : Number(raw);
+  if (!Number.isInteger(pageSize) || pageSize < PAGE_SIZE.min || pageSize > PAGE_SIZE.max) throw new HttpProblem(400, `pageSize must be an integer from ${PAGE_SIZE.min} to ${PAGE_SIZE.max}`);
   const continuation = request.query.get('continuation') ?? undefined;
   return { pageSize, ...(continuation ? { continuation } : {}) };
 }

@@ -8,18 +8,13 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { z } from 'zod';
+import { rollbackRequestBody } from '../../shared/contracts/http.js';
 import type { RollbackInput, RollbackResult } from '../../shared/contracts/activities.js';
 import { isOperationId, rollbackOperationId } from '../../shared/domain/ids.js';
+import { findRollbackTarget } from '../../shared/use-cases/rollback-target.use-case.js';
 import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, problem } from './problem.js';
-
-const rollbackBody = z.strictObject({
-  toRevision: z.number().int().positive().optional(),
-  reason: z.string().max(2000).optional(),
-  force: z.boolean().default(false),
-});
 
 /** URL of an operation's status. */
 function operationUrl(request: HttpRequest, id: string): string {
@@ -33,21 +28,12 @@ export function requestRollback(services: Pick<Services, 'apps' | 'ledger' | 'id
       const appName = request.params.app ?? '';
       const envName = request.params.env ?? '';
       const who = services.identities.require(request);
-      const body = await readJsonBody(request, rollbackBody, { allowEmpty: true });
+      const body = await readJsonBody(request, rollbackRequestBody, { allowEmpty: true });
       const { apps, ledger } = services;
       const { value: app } = await apps.get(appName);
-      const current = await ledger.current(app.name, envName);
-      if (!current) return problem(404, `${app.name} has no deployed environment ${JSON.stringify(envName.slice(0, 60))}`);
-
-      if (body.toRevision !== undefined) {
-        const record = await ledger.get(app.name, envName, body.toRevision);
-        const bad = await ledger.badMarker(app.name, envName, body.toRevision);
-        if ((bad || record.status !== 'Succeeded') && !body.force) {
-          return problem(409, `revision ${body.toRevision} of ${envName} is ${bad ? `marked bad (${bad.reason})` : 'a failed deployment'}; send "force": true to redeploy it anyway`);
-        }
-      } else if (!(await ledger.lastGood(app.name, envName, { before: current.revision }))) {
-        return problem(409, `${envName} has no good revision before revision ${current.revision} to roll back to`);
-      }
+      const target = await findRollbackTarget(ledger, { app: app.name, environment: envName, toRevision: body.toRevision, force: body.force });
+      if (!target.ok && target.code === 'never-deployed') return problem(404, `${app.name} has no deployed environment ${JSON.stringify(envName.slice(0, 60))}`);
+      if (!target.ok) return problem(409, target.reason);
 
       const operationId = rollbackOperationId(app.name, envName, randomUUID());
       const input: RollbackInput = {

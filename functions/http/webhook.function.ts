@@ -9,7 +9,7 @@ import * as df from 'durable-functions';
 import type { AppRecord } from '../../shared/apps/index.js';
 import { tracksBranch } from '../../shared/apps/index.js';
 import type { PipelineInput } from '../../shared/contracts/activities.js';
-import { ConflictError } from '../../shared/errors.js';
+import { createRun } from '../../shared/use-cases/record-run.use-case.js';
 import { getProvider, MAX_WEBHOOK_BODY_BYTES, PROVIDER_NAMES, type PushEvent } from '../../shared/webhooks/index.js';
 import { runIdFor } from '../../shared/domain/ids.js';
 import type { Services } from '../composition-root.js';
@@ -26,8 +26,13 @@ interface RunAck {
   reason?: string;
 }
 
-/** What the webhook needs. */
-type WebhookServices = Pick<Services, 'settings' | 'secrets' | 'runs' | 'appIndex'>;
+/** What the webhook needs (narrow, so a test can pass in-memory fakes). */
+export interface WebhookServices {
+  settings: Pick<Services['settings'], 'webhookSecrets'>;
+  secrets: Pick<Services['secrets'], 'add'>;
+  runs: Pick<Services['runs'], 'create'>;
+  appIndex: Pick<Services['appIndex'], 'find'>;
+}
 
 /** The app's configured webhook secret(s): the setting may hold several, comma-separated, during rotation. */
 function secretsOf(services: WebhookServices, app: AppRecord): readonly string[] {
@@ -65,11 +70,7 @@ async function startRun(services: WebhookServices, knownRuns: KnownRuns, getClie
 
   const pusher = { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name };
   const requestedAt = new Date().toISOString();
-  await services.runs
-    .create({ app: app.name, runId, status: 'Pending', commit: event.commit, branch: event.branch, pusher, ...headCommitOf(event) })
-    .catch((err: unknown) => {
-      if (!(err instanceof ConflictError)) throw err;
-    });
+  await createRun(services.runs, { app: app.name, runId, commit: event.commit, branch: event.branch, pusher, ...headCommitOf(event) });
   const input: PipelineInput = {
     subject: { app: app.name, runId, requestedAt, repoUrl: app.repoUrl, commit: event.commit, branch: event.branch, pusher },
     pipelinePath: app.pipelinePath,
@@ -115,8 +116,8 @@ export function receiveWebhook(services: WebhookServices) {
       }
       // Only apps registered for this provider: otherwise a GitHub HMAC key would also be
       // accepted as a GitLab token sent in the clear (the delivery format is the caller's choice).
-      const candidates = (await services.appIndex.find(repository.urls)).filter((app) => app.provider === name);
-      if (candidates.length === 0) return problem(404, `no app is registered for repository ${repository.fullName} with provider ${name}`);
+      const candidates = (await services.appIndex.find(repository.urls)).filter((app) => app.provider === provider.name);
+      if (candidates.length === 0) return problem(404, `no app is registered for repository ${repository.fullName} with provider ${provider.name}`);
 
       // Only apps whose secret signed this exact body are acted on (another app sharing the
       // repository with a different secret is not).

@@ -235,6 +235,21 @@ export class DurableHttpApi {
         this.engine.clockMoved();
         return send(res, 200, { now: new Date(now).toISOString() });
       }
+      if (a === 'idle' && method === 'GET') {
+        // Lets a test check that something did NOT happen (a timer not yet due, events held
+        // while suspended) once the backend has settled, instead of after a guessed sleep.
+        const raw = q.get('timeoutMs');
+        const ms = raw === null ? 30_000 : Number(raw);
+        if (!Number.isFinite(ms) || ms < 0) throw new HttpError(400, 'timeoutMs must be a number >= 0');
+        let timer: NodeJS.Timeout | undefined;
+        const idle = await Promise.race([
+          this.engine.whenIdle().then(() => true),
+          new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+        ]);
+        clearTimeout(timer);
+        if (!idle) return send(res, 503, { error: `the durable backend was still busy after ${ms} ms` });
+        return send(res, 200, { idle: true, now: new Date(this.engine.clock.now()).toISOString() });
+      }
     }
     throw new HttpError(404, `no durable API route for ${method} /${rest}`);
   }

@@ -1,5 +1,6 @@
 /** The app registry: registered applications and their repositories. */
 export { AppRegistry, type AppRegistryOptions } from './app-registry.js';
+export { AppIndex, APP_INDEX_TTL_MS } from './app-index.js';
 export {
   appInputSchema,
   appRecordSchema,

@@ -11,3 +11,4 @@ export {
   type ArtifactStoreOptions,
   type StoredArtifact,
 } from './artifact-store.js';
+export { ArtifactCache, ARTIFACT_CACHE_KEEP } from './artifact-cache.js';

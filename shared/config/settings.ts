@@ -91,6 +91,13 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     secret: true,
     kind: 'per-app',
   },
+  {
+    name: 'kubeconfigSetting',
+    meaning: 'a kubeconfig (YAML) for `kubernetes` targets, in the setting the environment names: `CONVEYOR_KUBECONFIG_<NAME>` only (docs/kubernetes.md)',
+    default: 'the in-cluster service account',
+    secret: true,
+    kind: 'per-app',
+  },
 ];
 
 /** A caller identity table parsed from `CONVEYOR_API_TOKENS`: token -> identity. */
@@ -119,6 +126,11 @@ export interface Settings {
    * comma-separated, trimmed, empty parts dropped. Parsed once per name.
    */
   webhookSecrets(settingName: string): readonly string[];
+  /**
+   * The kubeconfig in the setting named `settingName` (a `kubernetes` target's
+   * `kubeconfigSetting`); only `CONVEYOR_KUBECONFIG_*` names are read, anything else is undefined.
+   */
+  kubeconfig(settingName: string): string | undefined;
 }
 
 const nonEmpty = z.string().trim().min(1);
@@ -184,6 +196,9 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     appServiceAuth: (env.WEBSITE_AUTH_ENABLED ?? '').toLowerCase() === 'true',
     allowUnsandboxedSteps: allowUnsandboxed === 'true',
     sandboxReadOnlyPaths: readOnlyPaths,
+    kubeconfig(settingName: string): string | undefined {
+      return /^CONVEYOR_KUBECONFIG_[A-Z0-9_]{1,64}$/.test(settingName) && env[settingName] ? env[settingName] : undefined;
+    },
     webhookSecrets(settingName: string): readonly string[] {
       let found = secretsByName.get(settingName);
       if (!found) {

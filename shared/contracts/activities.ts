@@ -1,21 +1,23 @@
 /**
  * The activity contracts: activity name -> input and output types, in one module, so
  * orchestrators call activities by contract and never import their implementations
- * (ARCHITECTURE.md conventions). Pure types only.
+ * (docs/architecture.md conventions). Pure types only.
  *
  * Expected failures (build broke, verification failed) come back as data (`ok: false`);
- * activities throw only for transient faults worth a retry (principle 3).
+ * activities throw only for transient faults worth a retry (docs/architecture.md principle 3).
  */
 import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
-import type { ApprovalDecision } from '../domain/approval.js';
+import type { Actor, RunPatch } from '../domain/run.js';
+import type { VerifyAttempt } from '../domain/verification.js';
 
-/** Who or what caused a run or an operation. */
-export interface Actor {
-  /** Identity (e-mail or user name) of a person, or `system`. */
-  id: string;
-  /** Display name if known. */
-  name?: string;
-}
+/** Target-specific facts recorded with a revision (JSON scalars). */
+export type TargetDetails = Record<string, string | number | boolean | null>;
+
+// The shapes these contracts carry that are domain types have their one home in shared/domain;
+// they are re-exported here so a caller of the contracts needs one import.
+export type { Actor, RunPatch } from '../domain/run.js';
+export type { VerifyAttempt } from '../domain/verification.js';
+export type { ApprovalRecord } from '../domain/approval.js';
 
 /** What a run is about: one commit of one app. */
 export interface RunSubject {
@@ -31,23 +33,6 @@ export interface RunSubject {
 
 /** A result that is either a value or an expected failure with a reason. */
 export type Outcome<T> = ({ ok: true } & T) | { ok: false; reason: string; details?: string[] };
-
-/** One recorded verification try. */
-export interface VerifyAttempt {
-  check: number;
-  attempt: number;
-  ok: boolean;
-  at: string;
-  durationMs: number;
-  status?: number;
-  reason?: string;
-}
-
-/** Timestamps of a stage as recorded in the run. */
-export interface StageTimes {
-  startedAt?: string;
-  finishedAt?: string;
-}
 
 /** Every activity Conveyor registers, by name. */
 export interface ActivityContracts {
@@ -77,7 +62,15 @@ export interface ActivityContracts {
       target: TargetSpec;
       kind: 'deploy' | 'rollback';
     };
-    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string }> | { ok: false; reason: string; details?: string[]; revision: number };
+    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string; /** Target facts for the ledger (kubernetes: image digest, rendered manifests). */ targetDetails?: TargetDetails }> | { ok: false; reason: string; details?: string[]; revision: number };
+  };
+  /**
+   * Reads once where the rollout of a deployed revision stands (targets with rollouts, e.g.
+   * kubernetes); the orchestrator polls it with durable timers until complete, failed or late.
+   */
+  readRollout: {
+    input: { app: string; environment: string; target: TargetSpec; revision: number };
+    output: { state: 'complete' | 'progressing' | 'failed'; message: string };
   };
   /** One verification try against a deployed environment (the retry loop is durable, in the orchestrator). */
   verifyEnvironment: {
@@ -102,6 +95,8 @@ export interface ActivityContracts {
       requestedBy: Actor;
       startedAt: string;
       finishedAt: string;
+      /** Target facts reported by the deploy (kubernetes: image digest, rendered manifests). */
+      targetDetails?: TargetDetails;
     };
     output: { revision: number };
   };
@@ -123,46 +118,6 @@ export interface ActivityContracts {
     input: { app: string; runId: string; patch: RunPatch };
     output: null;
   };
-}
-
-/** A partial update of a run record; environment entries are merged by name. */
-export interface RunPatch {
-  status?: string;
-  reason?: string;
-  commit?: string;
-  branch?: string;
-  pusher?: Actor;
-  digest?: string;
-  stages?: Record<string, StageTimes & { status: string; reason?: string; logName?: string }>;
-  environments?: Record<string, EnvironmentOutcome>;
-  startedAt?: string;
-  finishedAt?: string;
-  environmentOrder?: string[];
-}
-
-/** What happened in one environment during a run. */
-export interface EnvironmentOutcome extends StageTimes {
-  status: string;
-  reason?: string;
-  revision?: number;
-  /** The revision whose artifact an automatic rollback redeployed. */
-  rolledBackTo?: number;
-  verification?: VerifyAttempt[];
-  /** The approval gate, while and after it waits. */
-  approval?: ApprovalRecord;
-  /** The environment lock wait, while it waits. */
-  waitingForLock?: { since: string; holder?: string; position: number } | null;
-}
-
-/** An environment's approval gate as recorded in the run. */
-export interface ApprovalRecord {
-  waitingSince: string;
-  until: string;
-  approvers: string[];
-  required: number;
-  allowSelfApproval: boolean;
-  decisions: ApprovalDecision[];
-  outcome?: 'approved' | 'rejected' | 'timed-out' | 'superseded';
 }
 
 /** Activity names. */

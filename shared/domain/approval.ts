@@ -24,6 +24,17 @@ export interface ApprovalDecision {
   at: string;
 }
 
+/** An environment's approval gate as recorded in the run, while and after it waits. */
+export interface ApprovalRecord {
+  waitingSince: string;
+  until: string;
+  approvers: string[];
+  required: number;
+  allowSelfApproval: boolean;
+  decisions: ApprovalDecision[];
+  outcome?: 'approved' | 'rejected' | 'timed-out' | 'superseded';
+}
+
 /** Why an identity may not decide, or undefined when it may. */
 export function approvalRefusal(spec: Pick<ApprovalSpec, 'approvers' | 'allowSelfApproval'>, who: Pick<Identity, 'id' | 'groups'>, pusherId: string | undefined): string | undefined {
   const id = who.id.toLowerCase();

@@ -25,6 +25,8 @@ export interface NewDeployment {
   verification: unknown[];
   /** Who asked (a pusher, an approver, a rollback requester). */
   requestedBy?: string;
+  /** Target-specific facts of the revision (kubernetes: the image digest, the rendered manifests and their hash). */
+  target?: Record<string, string | number | boolean | null>;
   startedAt: string;
   finishedAt: string;
 }

@@ -33,6 +33,13 @@ export function appOfRunId(runId: string): string | undefined {
   return m ? m[1] : undefined;
 }
 
+/**
+ * What the run store accepts as a record's id (it becomes part of a blob name): letters,
+ * digits and `._:@-`, at most 200 characters. Wider than {@link RUN_ID_PATTERN} on purpose: the
+ * store is not the place that decides what a run id looks like, only what is safe to store.
+ */
+export const STORED_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$/;
+
 /** Instance id of one environment's `promotion` sub-orchestration within a run: `<runId>.<environment>`. */
 export function promotionInstanceId(runId: string, environment: string): string {
   return `${runId}.${environment}`;

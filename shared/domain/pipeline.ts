@@ -39,8 +39,37 @@ export interface ProcessTargetSpec {
   startTimeoutMs: number;
 }
 
+/**
+ * Deploys the artifact's Kubernetes manifests (a folder of YAML packed with the build) to a
+ * namespace by server-side apply, pinning the image the build reported by digest
+ * (shared/targets/kubernetes, docs/kubernetes.md).
+ */
+export interface KubernetesTargetSpec {
+  type: 'kubernetes';
+  /** The namespace every object goes to (manifests may name it or leave it out). */
+  namespace: string;
+  /** Artifact-relative folder of `*.yaml` / `*.yml` manifests (must be among the build's artifact paths). */
+  manifests: string;
+  /** The image the build pushed: containers using `name` (any tag) are pinned to `name@<digest>`. */
+  image: { name: string; digestFile: string };
+  /** Setting holding the kubeconfig (YAML); absent means the in-cluster service account. */
+  kubeconfigSetting?: string;
+  /** kubeconfig context to use (default: its current context). */
+  context?: string;
+  /** Take over fields another field manager owns instead of failing with the conflict. */
+  forceConflicts: boolean;
+  /** Delete objects of this app and environment that the manifests no longer contain. */
+  prune: boolean;
+  /** How long the rollout may take before verification fails. */
+  rolloutTimeoutMs: number;
+  /** Wait between rollout status reads (a durable timer). */
+  rolloutPollMs: number;
+  /** Base URL where verification (HTTP checks) reaches the environment. */
+  url: string;
+}
+
 /** Where an environment's artifact runs. A tagged union so other targets (AKS) slot in. */
-export type TargetSpec = ProcessTargetSpec;
+export type TargetSpec = ProcessTargetSpec | KubernetesTargetSpec;
 
 /** An HTTP check against the environment's base URL. */
 export interface HttpCheckSpec {

@@ -1,16 +1,21 @@
 /**
  * The run record: what one pipeline run (one commit of one app) did, stage by stage and
- * environment by environment. Pure types; stored by shared/ledger/run-store.ts.
+ * environment by environment, and the patches that update it. Pure types and pure rules; stored
+ * by shared/ledger/run-store.ts, updated through shared/use-cases/record-run.use-case.ts.
  */
+import type { ApprovalRecord } from './approval.js';
 import type { Status } from './status.js';
+import type { VerifyAttempt } from './verification.js';
 
-/** Who caused a run. */
-export interface RunActor {
+/** Who or what caused a run or an operation: a person (pusher, approver, requester) or `system`. */
+export interface Actor {
+  /** Identity (e-mail or user name) of a person, or `system`. */
   id: string;
+  /** Display name if known. */
   name?: string;
 }
 
-/** One stage (build, test, ...) of a run. */
+/** One stage (load, build, test) of a run. */
 export interface RunStageRecord {
   status: Status;
   reason?: string;
@@ -20,7 +25,7 @@ export interface RunStageRecord {
   logName?: string;
 }
 
-/** What happened in one environment during a run. */
+/** What happened in one environment during a run (the one shape: recorded, patched and read). */
 export interface RunEnvironmentRecord {
   status: Status;
   reason?: string;
@@ -28,10 +33,12 @@ export interface RunEnvironmentRecord {
   finishedAt?: string;
   /** Ledger revision recorded for this run's deployment. */
   revision?: number;
-  /** Revision redeployed by an automatic rollback. */
+  /** The revision whose artifact an automatic rollback redeployed. */
   rolledBackTo?: number;
-  /** Verification tries (opaque JSON). */
-  verification?: unknown[];
+  /** Verification tries. */
+  verification?: VerifyAttempt[];
+  /** The approval gate, while and after it waits. */
+  approval?: ApprovalRecord;
 }
 
 /** A run record. Unknown extra fields written by newer code are kept, not rejected. */
@@ -42,10 +49,10 @@ export interface RunRecord {
   commit: string;
   branch?: string;
   reason?: string;
-  pusher?: RunActor;
+  pusher?: Actor;
   /** The pushed commit's message and author, when the webhook described it (untrusted text). */
-  headCommit?: { message: string; author: string };
-  /** Artifact digest once built. */
+  headCommit?: HeadCommit;
+  /** Artifact digest (`sha256:<hex>`) once built. */
   digest?: string;
   stages: Record<string, RunStageRecord>;
   environments: Record<string, RunEnvironmentRecord>;
@@ -55,4 +62,87 @@ export interface RunRecord {
   updatedAt: string;
   startedAt?: string;
   finishedAt?: string;
+}
+
+/**
+ * A partial update of a run record. Top-level fields replace; stage and environment entries
+ * merge field by field (so a promotion's approval update and the pipeline's environment status
+ * never drop each other's fields). Undefined values change nothing.
+ */
+export interface RunPatch {
+  status?: Status;
+  reason?: string;
+  commit?: string;
+  branch?: string;
+  pusher?: Actor;
+  digest?: string;
+  stages?: Record<string, RunStageRecord>;
+  environments?: Record<string, RunEnvironmentRecord>;
+  startedAt?: string;
+  finishedAt?: string;
+  environmentOrder?: string[];
+}
+
+/** The pushed commit as the webhook described it (untrusted text). */
+export interface HeadCommit {
+  message: string;
+  author: string;
+}
+
+/** What a run record starts from: the run's identity and its commit. */
+export interface NewRunFields {
+  app: string;
+  runId: string;
+  commit: string;
+  branch?: string;
+  pusher?: Actor;
+  headCommit?: HeadCommit;
+}
+
+/** The fields of a new run record: Pending, no stages, no environments (the store adds its timestamps). */
+export function pendingRun(fields: NewRunFields): NewRunFields & { status: Status } {
+  return {
+    app: fields.app,
+    runId: fields.runId,
+    status: 'Pending',
+    commit: fields.commit,
+    ...(fields.branch !== undefined ? { branch: fields.branch } : {}),
+    ...(fields.pusher !== undefined ? { pusher: fields.pusher } : {}),
+    ...(fields.headCommit !== undefined ? { headCommit: fields.headCommit } : {}),
+  };
+}
+
+function mergeEntries<T extends object>(a: Record<string, T> | undefined, b: Record<string, T> | undefined): Record<string, T> | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  const out: Record<string, T> = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = { ...out[k], ...v };
+  return out;
+}
+
+/** Two patches as one: `b` applied on top of `a` (what applying `a` then `b` would do). */
+export function mergeRunPatch(a: RunPatch | undefined, b: RunPatch): RunPatch {
+  if (!a) return b;
+  const stages = mergeEntries(a.stages, b.stages);
+  const environments = mergeEntries(a.environments, b.environments);
+  return { ...a, ...b, ...(stages ? { stages } : {}), ...(environments ? { environments } : {}) };
+}
+
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A run record with a patch applied. */
+export function applyRunPatch(run: RunRecord, patch: RunPatch): RunRecord {
+  const { stages, environments, ...top } = patch;
+  const next: RunRecord = { ...run, ...defined(top) };
+  if (stages) {
+    next.stages = { ...run.stages };
+    for (const [name, stage] of Object.entries(stages)) next.stages[name] = { ...run.stages[name], ...defined(stage), status: stage.status };
+  }
+  if (environments) {
+    next.environments = { ...run.environments };
+    for (const [name, env] of Object.entries(environments)) next.environments[name] = { ...run.environments[name], ...defined(env), status: env.status };
+  }
+  return next;
 }

@@ -1,6 +1,6 @@
 /**
  * The one closed status vocabulary used by runs, stages, environments and deployments
- * (ARCHITECTURE.md principle 9).
+ * (docs/architecture.md principle 9).
  */
 export const STATUSES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Errored', 'Aborted', 'Superseded', 'Skipped'] as const;
 

@@ -22,6 +22,14 @@ export interface CheckTry {
   at: string;
 }
 
+/** One recorded try of one check of an environment: which check, which try, and its outcome. */
+export interface VerifyAttempt extends CheckTry {
+  /** Index of the check in the environment's `verify` list. */
+  check: number;
+  /** 1 for the first try of that check, 2 for the first retry, ... */
+  attempt: number;
+}
+
 /** The retry settings the policy reads; a subset of {@link HttpCheckSpec} so later check types fit. */
 export type RetrySettings = Pick<HttpCheckSpec, 'retries' | 'intervalMs' | 'successes'>;
 

@@ -1,7 +1,7 @@
 /**
  * Runs one pipeline step (`bash -c <command>`) in a workspace.
  *
- * Safety rules (ARCHITECTURE.md principle 8):
+ * Safety rules (docs/architecture.md principle 8):
  * - the command string comes only from the pipeline file; values from webhooks (branch, commit
  *   message, author) reach the step only as `CONVEYOR_*` environment variables;
  * - the step gets a minimal environment, not the orchestrator's (which holds connection strings);

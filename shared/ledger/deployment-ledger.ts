@@ -1,6 +1,6 @@
 /**
  * The deployment ledger: per app and environment, immutable history records and a `current`
- * pointer, in blob storage (ARCHITECTURE.md principle 6).
+ * pointer, in blob storage (docs/architecture.md principle 6).
  *
  * Layout (state container):
  *   ledger/<app>/<env>/current.json               pointer, updated only with If-Match
@@ -37,6 +37,7 @@ const newDeploymentSchema = z.object({
   reason: z.string().max(4000).optional(),
   verification: z.array(z.unknown()),
   requestedBy: z.string().max(320).optional(),
+  target: z.record(z.string().max(100), z.union([z.string().max(1024 * 1024), z.number(), z.boolean(), z.null()])).optional(),
   startedAt: isoDate,
   finishedAt: isoDate,
 });

@@ -12,11 +12,13 @@ import { z } from 'zod';
 import type { RunRecord } from '../domain/run.js';
 import { STATUSES } from '../domain/status.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
-import { NAME_PATTERN } from '../domain/ids.js';
+import { NAME_PATTERN, STORED_ID_PATTERN } from '../domain/ids.js';
 import { createJson, ensureContainer, listNames, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
 
 const status = z.enum(STATUSES);
-const verification = z.array(z.unknown());
+const verification = z.array(
+  z.looseObject({ check: z.number(), attempt: z.number(), ok: z.boolean(), at: z.string(), durationMs: z.number(), status: z.number().optional(), reason: z.string().optional() }),
+);
 
 /** Stored run record shape (extra fields are preserved). */
 export const runRecordSchema = z.looseObject({
@@ -51,9 +53,6 @@ export const runRecordSchema = z.looseObject({
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
 }) satisfies z.ZodType<RunRecord>;
-
-/** Run ids end up in blob names: letters, digits and `._:@-`, at most 200 chars. */
-export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$/;
 
 const MAX_MS = 9_999_999_999_999;
 
@@ -90,7 +89,7 @@ export class RunStore {
 
   private path(app: string, runId: string): string {
     if (!NAME_PATTERN.test(app)) throw new ValidationError(`invalid app name ${JSON.stringify(app)}`, [{ path: 'app', message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
-    if (!RUN_ID_PATTERN.test(runId)) throw new ValidationError(`invalid run id ${JSON.stringify(runId.slice(0, 80))}`, [{ path: 'runId', message: 'letters, digits and ._:@- only' }]);
+    if (!STORED_ID_PATTERN.test(runId)) throw new ValidationError(`invalid run id ${JSON.stringify(runId.slice(0, 80))}`, [{ path: 'runId', message: 'letters, digits and ._:@- only' }]);
     return `runs/${app}/${runId}.json`;
   }
 

@@ -20,6 +20,7 @@ import type {
   VerifySpec,
 } from '../domain/pipeline.js';
 import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
+import { coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
 
 /** Default location of the pipeline file in an application's repository. */
 export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
@@ -114,7 +115,7 @@ const processTargetFile = z
   .transform((v): ProcessTargetSpec => ({ type: 'process', start: v.start, port: v.port, env: v.env ?? {}, startTimeoutMs: v.startTimeout }));
 
 /** `target:` — a tagged union on `type`, so other target kinds (AKS) slot in later. */
-export const targetFile = z.discriminatedUnion('type', [processTargetFile]).describe('Where the artifact runs for this environment.');
+export const targetFile = z.discriminatedUnion('type', [processTargetFile, kubernetesTargetFile]).describe('Where the artifact runs for this environment.');
 
 const jsonCheckFile = z.strictObject({
   path: z.string().min(1).max(256).describe('Dotted path into the JSON body, e.g. build.commit.'),
@@ -225,6 +226,15 @@ export const pipelineFileSchema = z
       const firstName = names.get(env.name);
       if (firstName !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'name'], message: `environment "${env.name}" is already declared at environments[${firstName}]` });
       else names.set(env.name, i);
+      if (env.target.type === 'kubernetes') {
+        // Manifests and the image digest are read from the artifact: the build must pack them.
+        for (const [field, path] of [['manifests', env.target.manifests], ['image', env.target.image.digestFile]] as const) {
+          if (!path.split('/').includes('..') && !coveredBy(path, v.build.artifact)) {
+            ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', field, ...(field === 'image' ? ['digestFile'] : [])], message: `${path} is not packed with the artifact: add it (or a folder holding it) to build.artifact` });
+          }
+        }
+      }
+      if (env.target.type !== 'process') return; // only local processes share this machine's ports
       const port = env.target.port;
       const firstPort = ports.get(port);
       if (firstPort !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'port'], message: `port ${port} is already used by environments[${firstPort}]` });

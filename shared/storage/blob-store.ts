@@ -3,7 +3,7 @@
  * store: JSON documents read with their ETag, conditional writes (create-if-absent and
  * write-if-match), and a single place where storage status codes become Conveyor errors.
  *
- * Why one module: the optimistic-concurrency rules of ARCHITECTURE.md (principle 6: "a 412
+ * Why one module: the optimistic-concurrency rules of docs/architecture.md (principle 6: "a 412
  * means re-read and retry, never overwrite") only hold if every writer maps 409/412/404 the
  * same way, and foreign or corrupt content must surface as `CorruptDataError`, never a crash.
  */

@@ -18,6 +18,8 @@ export interface DeployRequest<S extends TargetSpec = TargetSpec> {
   revision: string;
   /** The git commit the artifact was built from. */
   commit: string;
+  /** The run deploying it, when a run does (targets may label what they create with it). */
+  runId?: string;
   /** Content digest of the artifact (build once, promote many: every environment gets the same). */
   artifactDigest: string;
   /** The environment's target settings from the pipeline. */

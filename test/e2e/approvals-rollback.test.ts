@@ -1,4 +1,4 @@
-// Issue 6 end to end through HTTP: approvals (listed user, group, N-of-M, self-approval, reject,
+// Approvals and rollbacks end to end through HTTP: approvals (listed user, group, N-of-M, self-approval, reject,
 // timeout with the test clock), the rollback API (default, to a revision, refusing a bad one,
 // force), newer-commit-wins and queue policies, 401/403, and the read APIs checked against what
 // actually serves on the environment ports.

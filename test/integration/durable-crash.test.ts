@@ -46,6 +46,17 @@ function startCli(): Promise<{ child: ChildProcess; origin: string }> {
   });
 }
 
+interface Progress {
+  status: string;
+  /** Activity results recorded in the instance's history. */
+  completedTasks: number;
+}
+
+async function progress(statusUri: string): Promise<Progress> {
+  const body = (await (await fetch(`${statusUri}&showHistory=true`)).json()) as { runtimeStatus: string; historyEvents?: { EventType: string }[] };
+  return { status: body.runtimeStatus, completedTasks: (body.historyEvents ?? []).filter((e) => e.EventType === 'TaskCompleted').length };
+}
+
 function withOrigin(url: string, origin: string): string {
   const u = new URL(url);
   return origin + u.pathname + u.search;
@@ -67,14 +78,23 @@ test('kill -9 part way, restart on the same state dir: every orchestration compl
   const fan = await fetch(`${first.origin}/api/orchestrators/crashFan?id=crash-fan`, { method: 'POST', body: JSON.stringify({ n: 300, delayMs: 60 }) });
   assert.equal(fan.status, 202);
   const fanStatus = ((await fan.json()) as { statusQueryGetUri: string }).statusQueryGetUri;
-  // Let them get part way: some inside activities, some waiting on the timer.
-  await new Promise((r) => setTimeout(r, 350));
-  const before = await Promise.all(starts.map(async (s) => ((await (await fetch(s.statusQueryGetUri)).json()) as { runtimeStatus: string }).runtimeStatus));
-  const fanBefore = ((await (await fetch(fanStatus)).json()) as { runtimeStatus: string }).runtimeStatus;
+  // Kill once they are part way, as their histories show: fan-out results recorded but not all
+  // of them, and some step orchestration past its second activity (at its durable timer or after).
+  const progressDeadline = Date.now() + 20_000;
+  let before: Progress[] = [];
+  let fanBefore: Progress = { status: 'Pending', completedTasks: 0 };
+  for (;;) {
+    fanBefore = await progress(fanStatus);
+    before = await Promise.all(starts.map((s) => progress(s.statusQueryGetUri)));
+    if (fanBefore.completedTasks > 0 && before.some((p) => p.completedTasks >= 2)) break;
+    assert.ok(Date.now() < progressDeadline, `no progress to kill in: fan-out ${JSON.stringify(fanBefore)}, steps ${JSON.stringify(before)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   first.child.kill('SIGKILL');
   await new Promise((r) => first.child.once('exit', r));
-  assert.ok(before.some((s) => s !== 'Completed'), 'the kill happened before everything finished');
-  assert.notEqual(fanBefore, 'Completed', 'the kill happened during the fan-out');
+  assert.ok(before.some((p) => p.status !== 'Completed'), 'the kill happened before everything finished');
+  assert.notEqual(fanBefore.status, 'Completed', 'the kill happened during the fan-out');
+  assert.ok(fanBefore.completedTasks < 300, `the kill happened during the fan-out (${fanBefore.completedTasks} results recorded)`);
 
   const second = await startCli();
   const deadline = Date.now() + 30_000;

@@ -62,7 +62,7 @@ describe('durable management', () => {
     await host.waitFor(cs, (s) => s.runtimeStatus === 'Suspended', 'suspended');
     await host.client('raise', { id: cs.id, name: 'Step', data: 'a' });
     await host.client('raise', { id: cs.id, name: 'Step', data: 'b' });
-    await new Promise((r) => setTimeout(r, 150));
+    await host.settle();
     assert.equal((await host.status(cs)).runtimeStatus, 'Suspended');
     await host.client('resume', { id: cs.id, reason: 'done' });
     const s = await host.waitDone(cs);

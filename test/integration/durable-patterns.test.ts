@@ -45,7 +45,7 @@ describe('orchestration patterns', () => {
     const cs = await host.start('approval');
     await host.waitFor(cs, (s) => s.customStatus === 'waiting', 'the wait');
     await host.advance(23 * HOUR);
-    await new Promise((r) => setTimeout(r, 100));
+    await host.settle();
     assert.equal((await host.status(cs)).runtimeStatus, 'Running', 'not yet due after 23 h');
     await host.advance(HOUR + 1000);
     const s = await host.waitDone(cs);

@@ -94,6 +94,12 @@ export class DurableTestHost {
     if (res.status !== 200) throw new Error(`advance: ${res.status} ${await res.text()}`);
   }
 
+  /** Waits until the durable backend has nothing running or ready (before checking that something did not happen). */
+  async settle(): Promise<void> {
+    const res = await fetch(`${this.origin}/runtime/webhooks/durabletask/test-clock/idle?code=${this.masterKey}`);
+    if (res.status !== 200) throw new Error(`settle: ${res.status} ${await res.text()}`);
+  }
+
   /** Any request on the public durable API, with the master key. */
   api(path: string, init: RequestInit = {}): Promise<Response> {
     const sep = path.includes('?') ? '&' : '?';

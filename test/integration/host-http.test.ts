@@ -355,7 +355,12 @@ describe('local host over HTTP (ESM app)', () => {
 
   it('on stop, lets in-flight requests finish, refuses new ones and stops the extensions', async () => {
     const slow = fetch(`${api}/slow?ms=400`).then(async (r) => ({ status: r.status, text: await r.text() }));
-    await new Promise((r) => setTimeout(r, 100));
+    // Stop only once the handler runs (its log line), so the request is surely in flight.
+    const deadline = Date.now() + 10_000;
+    while (!logs.some((l) => l.message === 'slow request started')) {
+      assert.ok(Date.now() < deadline, 'the slow request never started');
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const stopped = host.stop();
     const done = await slow;
     await stopped;

@@ -467,7 +467,7 @@ test('the sample repository is real git history whose pipeline file is valid', a
 
   const yaml = await svc.git('show', `${commits.first}:.conveyor/pipeline.yaml`);
   const pipeline = parsePipelineSpec(yaml);
-  assert.deepEqual(pipeline.environments.map((e) => [e.name, e.target.port]), [
+  assert.deepEqual(pipeline.environments.map((e) => [e.name, e.target.type === 'process' ? e.target.port : undefined]), [
     ['dev', svc.ports.dev],
     ['staging', svc.ports.staging],
     ['prod', svc.ports.prod],

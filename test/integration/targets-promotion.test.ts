@@ -8,7 +8,7 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePipelineSpec } from '../../shared/pipeline/parse-pipeline.js';
-import type { EnvironmentSpec, PipelineSpec } from '../../shared/domain/pipeline.js';
+import type { EnvironmentSpec, PipelineSpec, ProcessTargetSpec } from '../../shared/domain/pipeline.js';
 import { decideVerification, type CheckTry } from '../../shared/domain/verification.js';
 import { ProcessTarget } from '../../shared/targets/process.target.js';
 import { runHttpCheck } from '../../shared/verify/http-check.js';
@@ -41,7 +41,7 @@ async function deploy(env: EnvironmentSpec, commit: string) {
     revision: commit.slice(0, 12),
     commit,
     artifactDigest: `sha256:${commit}`,
-    spec: env.target,
+    spec: env.target as ProcessTargetSpec,
     materialize: (dest) => cp(join(build, 'dist'), join(dest, 'dist'), { recursive: true }),
   });
 }
@@ -67,7 +67,7 @@ async function verify(env: EnvironmentSpec, baseUrl: string): Promise<{ passed: 
 
 async function servedCommit(env: EnvironmentSpec): Promise<string | null> {
   try {
-    const res = await fetch(`http://127.0.0.1:${env.target.port}/version`);
+    const res = await fetch(`http://127.0.0.1:${(env.target as ProcessTargetSpec).port}/version`);
     return ((await res.json()) as { commit: string }).commit;
   } catch {
     return null;

@@ -5,7 +5,9 @@
 // revisions are 1..n without gap or duplicate, deployments of one environment never overlap,
 // and no process is left behind (Azurite exits with its host; no build step outlives a run).
 // Further kill points: while prod waits for an approval (approved after the restart), right
-// after approvals were sent, and during rollbacks requested through the API.
+// after approvals were sent, and during rollbacks requested through the API. Kill points wait
+// for what the API shows; the random delays come from a seed that a failure names
+// (CONVEYOR_TEST_SEED repeats it).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSampleService, findFreePorts, type SampleService } from '../support/sample-service.js';
 import { served } from '../e2e/conveyor-support.js';
+import { seededRandom } from '../support/seeded-random.js';
 import {
   FINAL_RUN_STATUSES,
   ledgerInvariants,
@@ -41,6 +44,7 @@ let root: string;
 let host: ChildHost;
 const apps: AppUnderTest[] = [];
 const hostPids: number[] = [];
+const random = seededRandom();
 
 async function start(): Promise<ChildHost> {
   host = await spawnConveyorHost({
@@ -60,22 +64,43 @@ async function push(app: AppUnderTest, commit: string): Promise<string> {
   return body.runId;
 }
 
-/** Polls the runs until `when` holds for one of them (or `timeoutMs` passes); returns what it saw. */
-async function waitForMoment(runIds: string[], when: (run: any) => boolean, timeoutMs = 20_000): Promise<string> {
+/** The run as the API shows it now (undefined while it cannot be read). */
+async function readRun(id: string): Promise<any> {
+  const res = await host.api(`/api/runs/${id}`).catch(() => undefined);
+  if (res?.status !== 200) {
+    await res?.body?.cancel();
+    return undefined;
+  }
+  return res.json();
+}
+
+/** Polls the runs until `when` holds for one of them; returns what it saw. Fails after `timeoutMs`. */
+async function waitForMoment(runIds: string[], when: (run: any) => boolean, what: string, timeoutMs = 30_000): Promise<string> {
   const until = Date.now() + timeoutMs;
+  const last = new Map<string, unknown>();
   while (Date.now() < until) {
     for (const id of runIds) {
-      const res = await host.api(`/api/runs/${id}`).catch(() => undefined);
-      if (res?.status !== 200) {
-        await res?.body?.cancel();
-        continue;
-      }
-      const run = (await res.json()) as any;
+      const run = await readRun(id);
+      if (!run) continue;
+      last.set(id, { status: run.status, customStatus: run.orchestration?.customStatus, environments: run.environments });
       if (when(run)) return `${id}: ${JSON.stringify(run.orchestration?.customStatus)}`;
     }
     await new Promise((r) => setTimeout(r, 40));
   }
-  return 'moment not seen (killed anyway)';
+  throw new Error(`the moment to kill (${what}) was not seen in ${timeoutMs} ms; last seen: ${JSON.stringify(Object.fromEntries(last))}`);
+}
+
+/** What changes while a run progresses. */
+const progressOf = (run: any) => JSON.stringify([run.status, run.orchestration?.customStatus, run.environments]);
+
+/** Polls the runs until one of them has changed since the first look (the host works on them). */
+async function waitForProgress(runIds: string[], timeoutMs = 30_000): Promise<string> {
+  const first = new Map<string, string>();
+  for (const id of runIds) {
+    const run = await readRun(id);
+    if (run) first.set(id, progressOf(run));
+  }
+  return waitForMoment(runIds, (run) => first.has(run.runId) && progressOf(run) !== first.get(run.runId), 'a run progressing after the restart', timeoutMs);
 }
 
 /**
@@ -103,7 +128,6 @@ async function checkInvariants(expected: Record<string, { dev: string; prod: str
 
   // No orphans: besides the live host and its Azurite, only the current environments'
   // processes run from the test folder (no build step, no old revision, no old Azurite).
-  await new Promise((r) => setTimeout(r, 300));
   const expectedReleaseDirs = new Set<string>();
   for (const app of apps) {
     for (const env of ENVS) {
@@ -112,9 +136,16 @@ async function checkInvariants(expected: Record<string, { dev: string; prod: str
       expectedReleaseDirs.add(state.releaseDir);
     }
   }
-  const strays = processesMentioning(root).filter(
+  const straysNow = () => processesMentioning(root).filter(
     (p) => p.pid !== host.pid && p.pid !== host.azurite?.pid && ![...expectedReleaseDirs].some((d) => p.cwd === d || p.cwd.startsWith(`${d}/`)),
   );
+  // A process stopped a moment ago may still be exiting: give it until the deadline.
+  const until = Date.now() + 5000;
+  let strays = straysNow();
+  while (strays.length > 0 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 50));
+    strays = straysNow();
+  }
   assert.deepEqual(strays, [], 'no orphaned processes');
 }
 
@@ -160,21 +191,26 @@ describe('kill -9 during concurrent pipelines', () => {
   ];
 
   for (const [index, round] of rounds.entries()) {
-    test(`round ${index + 1}: killed ${round.name}, restarted, every run ends correctly`, async () => {
+    test(`round ${index + 1}: killed ${round.name}, restarted, every run ends correctly`, () => random.reportingSeed(async () => {
       const commits = await Promise.all(apps.map((a) => (index === 0 ? a.sample.head() : a.sample.commitChange(`round ${index + 1} of ${a.name}`))));
       const runIds = await Promise.all(apps.map((a, i) => push(a, commits[i]!)));
 
-      const moment = index === 2
-        ? (await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 2500))), 'random delay')
-        : await waitForMoment(runIds, round.when);
+      let moment: string;
+      if (index === 2) {
+        const delay = random.int(300, 2800);
+        await new Promise((r) => setTimeout(r, delay));
+        moment = `random delay of ${delay} ms`;
+      } else {
+        moment = await waitForMoment(runIds, round.when, round.name);
+      }
       const azuriteBefore = host.azurite!.pid;
       const { azuriteExitedMs } = await host.kill9();
       assert.notEqual(azuriteExitedMs, undefined, `Azurite (pid ${azuriteBefore}) exits by itself once its host is killed`);
 
       await start();
-      // A second kill shortly after the restart: recovery itself must survive a crash.
+      // A second kill while the restarted host works on the runs: recovery itself must survive a crash.
       if (index === 1) {
-        await new Promise((r) => setTimeout(r, 700));
+        moment += `; again at ${await waitForProgress(runIds)}`;
         assert.notEqual((await host.kill9()).azuriteExitedMs, undefined);
         await start();
       }
@@ -187,7 +223,7 @@ describe('kill -9 during concurrent pipelines', () => {
 
       await checkInvariants(Object.fromEntries(apps.map((a, i) => [a.name, { dev: commits[i]!, prod: commits[i]! }])));
       for (const pid of hostPids.slice(0, -1)) assert.equal(await waitGone(pid, 1000) !== undefined, true, `old host ${pid} is gone`);
-    });
+    }));
   }
 
   test('round 4: killed while prod waits for approval, approved after the restart, killed again mid-deploy', async () => {
@@ -206,7 +242,8 @@ describe('kill -9 during concurrent pipelines', () => {
       const res = await host.api(`/api/runs/${id}/environments/prod/approval`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}` }, json: { decision: 'approve' } });
       assert.equal(res.status, 202, await res.text());
     }
-    await new Promise((r) => setTimeout(r, 150));
+    // Killed once an approval was taken and its run goes on to deploy prod.
+    await waitForMoment(runIds, (r) => r.environments?.prod?.approval?.decisions?.length > 0 && !FINAL_RUN_STATUSES.includes(r.status), 'an approved run deploying prod');
     await crashAndRestart();
 
     const finals = await Promise.all(runIds.map((id) => host.waitForRun(id, (r) => FINAL_RUN_STATUSES.includes(r.status), 120_000)));
@@ -217,7 +254,7 @@ describe('kill -9 during concurrent pipelines', () => {
     await checkInvariants(Object.fromEntries(apps.map((a, i) => [a.name, { dev: commits[i]!, prod: commits[i]! }])));
   });
 
-  test('round 5: killed during rollbacks requested through the API; every rollback completes once', async () => {
+  test('round 5: killed during rollbacks requested through the API; every rollback completes once', () => random.reportingSeed(async () => {
     const ledger = ledgerOf(host.connectionString);
     const before = await Promise.all(apps.map(async (a) => ({ current: (await ledger.current(a.name, 'dev'))!, target: (await ledger.lastGood(a.name, 'dev', { before: (await ledger.current(a.name, 'dev'))!.revision }))! })));
     const operations: string[] = [];
@@ -227,7 +264,7 @@ describe('kill -9 during concurrent pipelines', () => {
       assert.equal(res.status, 202, JSON.stringify(body));
       operations.push(new URL(body.statusUrl).pathname);
     }
-    await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 800)));
+    await new Promise((r) => setTimeout(r, random.int(200, 1000)));
     await crashAndRestart();
     for (const path of operations) {
       let op: any;
@@ -248,5 +285,5 @@ describe('kill -9 during concurrent pipelines', () => {
       assert.equal(rollbacks[0]!.rollbackOf, before[i]!.target.revision);
     }
     await checkInvariants(Object.fromEntries(apps.map((a, i) => [a.name, { dev: before[i]!.target.commit, prod: before[i]!.current.commit }])));
-  });
+  }));
 });

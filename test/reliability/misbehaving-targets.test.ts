@@ -127,7 +127,11 @@ process.on('SIGTERM', () => {});
     assert.equal((await ledger.current('wobbly', 'dev'))?.commit, crashy);
     assert.equal((await ledger.current('wobbly', 'prod'))?.commit, crashy);
     // Wait for both to have crashed, then ask what runs where.
-    for (let i = 0; i < 100 && ((await served(ports.dev)) || (await served(ports.prod))); i++) await new Promise((r) => setTimeout(r, 100));
+    const crashDeadline = Date.now() + 10_000;
+    while ((await served(ports.dev)) || (await served(ports.prod))) {
+      assert.ok(Date.now() < crashDeadline, 'both environments crashed within 10 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const app = (await (await conveyor.api('/api/apps/wobbly')).json()) as { environments: { name: string; running: boolean; healthy: boolean; commit: string }[] };
     for (const env of app.environments) {
       assert.equal(env.commit, crashy, `${env.name}: the ledger still says what was deployed`);

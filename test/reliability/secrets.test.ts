@@ -94,11 +94,14 @@ before(async () => {
   const rollback = await api('/api/apps/vault/environments/dev/rollback', { method: 'POST', headers: { authorization: `Bearer ${SECRETS[2]}` }, json: { reason: 'secrets test' } });
   assert.equal(rollback.status, 202, rollback.text);
   const op = JSON.parse(rollback.text) as { statusUrl: string };
-  for (let i = 0; i < 300; i++) {
-    const s = await api(new URL(op.statusUrl).pathname);
-    if (/"status":"(Succeeded|Failed|Errored)"/.test(s.text)) break;
+  const opDeadline = Date.now() + 60_000;
+  let opStatus = await api(new URL(op.statusUrl).pathname);
+  while (!/"status":"(Succeeded|Failed|Errored|Aborted)"/.test(opStatus.text)) {
+    assert.ok(Date.now() < opDeadline, `the rollback did not finish in 60 s: ${opStatus.status} ${opStatus.text}`);
     await new Promise((r) => setTimeout(r, 100));
+    opStatus = await api(new URL(op.statusUrl).pathname);
   }
+  assert.match(opStatus.text, /"status":"Succeeded"/, 'the rollback succeeded');
   // A run whose build fails right after printing the secrets: the failure reason carries the output tail.
   const broken = await push(await sample.commitPipeline(pipeline(ports, true), 'failing build'));
   const failed = await host.waitForRun(broken);
@@ -146,8 +149,15 @@ describe('secrets never written anywhere', () => {
   });
 
   test('no line the host process wrote holds a secret', async () => {
-    // Let the process flush, then read the log files (stdout and stderr of every host instance).
-    await new Promise((r) => setTimeout(r, 200));
+    // Read the log files (stdout and stderr of every host instance) once they hold every line
+    // the host wrote so far (the test process writes them behind).
+    const written = host.lines.length;
+    const logLines = () => filesUnder(join(root, 'logs')).reduce((n, f) => n + readFileSync(f, 'utf8').split('\n').length - 1, 0);
+    const flushDeadline = Date.now() + 10_000;
+    while (logLines() < written) {
+      assert.ok(Date.now() < flushDeadline, `the log files hold ${logLines()} of the ${written} lines the host wrote`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const files = filesUnder(join(root, 'logs'));
     assert.ok(files.length >= 1);
     const text = files.map((f) => readFileSync(f)).concat(Buffer.from(host.lines.join('\n')));

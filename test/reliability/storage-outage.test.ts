@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAzurite, type RunningAzurite } from '../../local/storage/azurite.js';
@@ -27,6 +28,46 @@ async function push(commit: string): Promise<string> {
   const body = (await res.json()) as { runId: string };
   assert.equal(res.status, 202, JSON.stringify(body));
   return body.runId;
+}
+
+interface Refused {
+  at: number;
+  method: string;
+  path: string;
+}
+
+/** Listens on a port and drops (resets) every connection, noting the request it carried. */
+async function dropConnections(port: number): Promise<{ refused(): Refused[]; close(): Promise<void> }> {
+  const refused: Refused[] = [];
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    const drop = (data?: Buffer) => {
+      clearTimeout(timer);
+      const [method = '', path = ''] = (data?.toString('latin1').split('\r\n', 1)[0] ?? '').split(' ');
+      refused.push({ at: Date.now(), method, path });
+      socket.resetAndDestroy();
+    };
+    const timer = setTimeout(drop, 1000);
+    socket.once('data', drop);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return { refused: () => [...refused], close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** The same request refused at two moments at least a second apart (a retry after a back-off). */
+function refusedAgain(requests: Refused[]): boolean {
+  return requests.some((a) => requests.some((b) => b.path === a.path && b.at - a.at >= 1000));
+}
+
+async function waitUntil(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, `timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 before(async () => {
@@ -64,11 +105,21 @@ describe('storage outage mid-run', () => {
     await conveyor.waitForRun(runId, (r) => r.orchestration?.customStatus?.stage === 'build');
 
     await azurite.stop();
+    // While storage is down its port drops every connection, so the test sees the outage being
+    // felt instead of guessing how long that takes.
+    const down = await dropConnections(ports.blob);
     // Calls made while storage is down: answered once it is back, or refused cleanly.
+    let settled = false;
     const during = conveyor.api(`/api/runs/${runId}`).then(async (res) => ({ status: res.status, type: res.headers.get('content-type'), body: await res.text() }));
+    void during.finally(() => (settled = true));
     const health = await conveyor.api('/api/health');
     assert.equal(health.status, 200, 'the host itself stays up');
-    await new Promise((r) => setTimeout(r, 6_000));
+    // Storage comes back once the API call's read was refused (it is in flight) and a request of
+    // the run (a write or probe: the API only reads) was refused, retried by the storage SDK after
+    // its back-off and refused again (the run is paused).
+    await waitUntil(() => settled || down.refused().some((r) => r.method === 'GET'), 60_000, 'the API call to reach the unavailable storage');
+    await waitUntil(() => refusedAgain(down.refused().filter((r) => r.method !== 'GET')), 60_000, 'a request of the run to be refused, retried and refused again');
+    await down.close();
     azurite = await startAzurite({ location: join(dir, 'azurite'), blobPort: ports.blob, queuePort: ports.queue, tablePort: ports.table });
 
     const answered = await during;

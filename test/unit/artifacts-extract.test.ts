@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -129,8 +129,10 @@ test('packing is deterministic: the same tree gives the same digest regardless o
     return ws;
   };
   const one = make('ws-one', 0o664);
-  await new Promise((r) => setTimeout(r, 20));
   const two = make('ws-two', 0o600);
+  // Different mtimes on purpose (set, not waited for): the digest must not depend on them.
+  for (const f of ['dist/lib/b.js', 'dist/a.js', 'package.json']) utimesSync(join(two, f), 1_000_000, 1_000_000);
+  lutimesSync(join(two, 'dist/link.js'), 2_000_000, 2_000_000);
   const p1 = await packArtifact(one, ['dist', 'package.json'], join(tmp, 'one.tar.gz'));
   const p2 = await packArtifact(two, ['package.json', 'dist/', 'dist/a.js'], join(tmp, 'two.tar.gz'));
   assert.equal(p1.digest, p2.digest);

@@ -391,6 +391,29 @@ describe('durable http api', () => {
     assert.equal(res.status, 200);
     assert.ok(on.clock.now() - before >= 60000);
     assert.equal((await fetch(`${on.base}test-clock/advance?ms=-1`, { method: 'POST' })).status, 400);
+    assert.equal((await fetch(`${off.base}test-clock/idle`)).status, 404);
+  });
+
+  test('test-clock/idle answers once the backend has nothing running or ready', async () => {
+    const { base, host, engine } = await serve(true);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    host.activity('held', () => gate.then(() => 'released'));
+    host.orchestration('holder', function* (ctx) {
+      return yield ctx.df.callActivity('held');
+    });
+    const id = await run(engine, 'holder');
+    await until(engine, id, (s) => s === 'Running');
+    // The activity is still running: not idle within the time asked.
+    const busy = await fetch(`${base}test-clock/idle?timeoutMs=100`);
+    assert.equal(busy.status, 503);
+    const idle = fetch(`${base}test-clock/idle`);
+    release();
+    const res = await idle;
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { idle: boolean }).idle, true);
+    assert.equal(engine.getInstance(id)!.status, 'Completed', 'idle means the work and its commits are done');
+    assert.equal((await fetch(`${base}test-clock/idle?timeoutMs=-5`)).status, 400);
   });
 
   test('bad input is a 400, unknown routes and instances 404, check-status URLs carry the key', async () => {

@@ -1,4 +1,4 @@
-// The path-scoped purity rule (eslint.config.js, ARCHITECTURE.md principle 2) bites under
+// The path-scoped purity rule (eslint.config.js, docs/architecture.md principle 2) bites under
 // orchestrations/ and stays quiet elsewhere. Uses the ESLint Node API with the repo's config.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// local/ is a generic Functions runtime (ARCHITECTURE.md): nothing under it may import the
+// local/ is a generic Functions runtime (docs/architecture.md): nothing under it may import the
 // app's code in functions/, orchestrations/ or shared/.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -71,8 +71,8 @@ test('a full pipeline file becomes the normalised spec with durations in ms and 
     rollback: 'auto',
     concurrency: 'latest',
   });
-  assert.equal(staging!.target.startTimeoutMs, 90_000);
-  assert.deepEqual(staging!.target.env, { LOG: 'debug' });
+  assert.equal(staging!.target.type === 'process' && staging!.target.startTimeoutMs, 90_000);
+  assert.deepEqual(staging!.target.type === 'process' && staging!.target.env, { LOG: 'debug' });
   assert.deepEqual(staging!.verify[1], {
     type: 'http',
     path: '/version',

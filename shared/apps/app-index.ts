@@ -4,8 +4,9 @@
  * the previous copy served meanwhile) and dropped at once when this process changes an app.
  * Another instance's registration shows up within the refresh interval.
  */
-import type { AppRecord, AppRegistry } from '../shared/apps/index.js';
-import { normaliseRepoUrl } from '../shared/git/index.js';
+import type { AppRecord } from './app-record.schema.js';
+import type { AppRegistry } from './app-registry.js';
+import { normaliseRepoUrl } from '../git/index.js';
 
 /** How old the index may get before a delivery triggers a refresh. */
 export const APP_INDEX_TTL_MS = 3000;
@@ -18,13 +19,15 @@ function keyOf(url: string): string | undefined {
   }
 }
 
+/** The apps-by-repository index (one per process). */
 export class AppIndex {
   private snapshot: { at: number; byRepository: Map<string, AppRecord[]> } | undefined;
   private loading: Promise<Map<string, AppRecord[]>> | undefined;
   private generation = 0;
 
+  /** An index over `apps`. */
   constructor(
-    private readonly apps: AppRegistry,
+    private readonly apps: Pick<AppRegistry, 'list'>,
     /** Told of every app each time the index loads (e.g. to register their secrets for redaction). */
     private readonly onLoad: (apps: readonly AppRecord[]) => void = () => undefined,
     private readonly ttlMs = APP_INDEX_TTL_MS,

@@ -1,0 +1,103 @@
+/**
+ * `target: { type: kubernetes, … }` in the pipeline file: the zod schema the pipeline schema
+ * puts in its target union (shared/pipeline/pipeline-spec.schema.ts), normalised into
+ * {@link KubernetesTargetSpec}. Durations use the pipeline file's syntax (`90s`, `10m`).
+ */
+import { z } from 'zod';
+import type { KubernetesTargetSpec } from '../../domain/pipeline.js';
+
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+function duration(description: string, max: number) {
+  return z
+    .string()
+    .regex(/^(\d{1,9})(ms|s|m|h)$/, 'must be a duration such as 500ms, 90s, 15m or 2h')
+    .transform((text, ctx) => {
+      const m = /^(\d{1,9})(ms|s|m|h)$/.exec(text)!;
+      const ms = Number(m[1]) * UNITS[m[2] as keyof typeof UNITS];
+      if (ms <= 0) ctx.addIssue({ code: 'custom', message: 'must be greater than zero' });
+      if (ms > max) ctx.addIssue({ code: 'custom', message: `must be at most ${max / 60_000}m` });
+      return ms;
+    })
+    .describe(description);
+}
+
+/** A DNS-1123 label (namespace names). */
+const namespaceName = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes namespace name: lower-case letters, digits and "-", starting and ending with a letter or digit');
+
+/** A relative path inside the artifact, without `..`. */
+const artifactPath = z
+  .string()
+  .min(1)
+  .max(512)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path inside the artifact, without ".."');
+
+/** An image name without tag or digest (`myregistry.azurecr.io/shop/web`). */
+const imageName = z
+  .string()
+  .max(255)
+  .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be an image name without tag or digest, e.g. myregistry.azurecr.io/shop/web');
+
+/**
+ * Names of settings a pipeline may read a kubeconfig from. The repository proposes, the
+ * installation disposes: a pipeline file cannot point Conveyor at an arbitrary setting.
+ */
+export const KUBECONFIG_SETTING_PATTERN = /^CONVEYOR_KUBECONFIG_[A-Z0-9_]{1,64}$/;
+
+/** The shape shared by the kubernetes and aks targets (everything but cluster access). */
+export const kubernetesCommonFields = {
+  namespace: namespaceName.describe('Namespace every object goes to.'),
+  manifests: artifactPath.describe('Folder of *.yaml manifests inside the artifact (list it among build.artifact).'),
+  image: z
+    .strictObject({
+      name: imageName.describe('Image the build pushes; containers using it (any tag) are pinned to name@digest.'),
+      digestFile: artifactPath.describe('File in the artifact where the build wrote the pushed digest (sha256:…).'),
+    })
+    .describe('The image the build pushes, promoted by digest.'),
+  forceConflicts: z.boolean().default(false).describe('Take over fields another field manager owns instead of failing. Default false.'),
+  prune: z.boolean().default(false).describe("Delete this environment's objects (carrying Conveyor's labels) that the manifests no longer contain. Default false."),
+  rolloutTimeout: duration('How long the rollout may take before verification fails. Default 10m.', 6 * UNITS.h).prefault('10m'),
+  rolloutPoll: duration('Wait between rollout status reads. Default 5s.', 10 * UNITS.m).prefault('5s'),
+  url: z.url({ protocol: /^https?$/ }).describe('Base URL where HTTP checks reach the environment.'),
+};
+
+/** `target:` for `type: kubernetes`. */
+export const kubernetesTargetFile = z
+  .strictObject({
+    type: z.literal('kubernetes'),
+    kubeconfigSetting: z
+      .string()
+      .regex(KUBECONFIG_SETTING_PATTERN, 'must name a setting CONVEYOR_KUBECONFIG_<NAME> (letters, digits, _)')
+      .optional()
+      .describe('Setting holding the kubeconfig (YAML). Absent: the in-cluster service account.'),
+    context: z.string().min(1).max(253).optional().describe('kubeconfig context (default: its current context).'),
+    ...kubernetesCommonFields,
+  })
+  .transform(
+    (v): KubernetesTargetSpec => ({
+      type: 'kubernetes',
+      namespace: v.namespace,
+      manifests: v.manifests,
+      image: v.image,
+      ...(v.kubeconfigSetting ? { kubeconfigSetting: v.kubeconfigSetting } : {}),
+      ...(v.context ? { context: v.context } : {}),
+      forceConflicts: v.forceConflicts,
+      prune: v.prune,
+      rolloutTimeoutMs: v.rolloutTimeout,
+      rolloutPollMs: v.rolloutPoll,
+      url: v.url,
+    }),
+  );
+
+/** True when `path` is `root` or inside it (artifact-relative paths). */
+export function coveredBy(path: string, roots: readonly string[]): boolean {
+  const norm = (p: string) => p.replace(/^\.\//, '').replace(/\/+$/, '');
+  const p = norm(path);
+  return roots.some((r) => {
+    const root = norm(r);
+    return root === '' || root === '.' || p === root || p.startsWith(`${root}/`);
+  });
+}

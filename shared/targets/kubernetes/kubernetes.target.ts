@@ -1,0 +1,325 @@
+/**
+ * The `kubernetes` deploy target: an environment is a namespace of a cluster.
+ *
+ * deploy: the artifact (the build's output for the run's commit) holds the manifests folder and
+ * the file where the build wrote the pushed image's digest. The target validates the manifests,
+ * renders them for the revision (namespace, `image@sha256:…`, Conveyor's labels and annotations),
+ * and server-side applies them as field manager `conveyor`, config first, workloads after. It
+ * does not wait for the rollout: the orchestrator polls {@link KubernetesTarget.rollout} with
+ * durable timers. Every environment of a run applies the same digest; a rollback deploys a
+ * recorded artifact, so it re-applies exactly the manifests recorded for that revision (same
+ * content hash), with the new revision's labels.
+ *
+ * Expected failures come back as `ok: false` before anything is applied where possible (invalid
+ * manifests, no digest, an image the registry lacks) or name what failed (403 naming verb,
+ * resource and namespace; a conflict naming field and manager). An unreachable or failing
+ * cluster (network, 429, 5xx) is retried with back-off and then thrown as
+ * {@link ClusterUnavailableError}: a technical fault the caller retries and finally reports
+ * Errored.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, normalize } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubernetesTargetSpec, TargetSpec } from '../../domain/pipeline.js';
+import { ValidationError } from '../../errors.js';
+import type { DeployRequest, DeployResult, DeployTarget, StopResult, TargetStatus } from '../deploy-target.js';
+import { ClusterUnavailableError, DEFAULT_RETRY, KubeApi, KubeRequestError, type RetryOptions } from './kube-api.js';
+import { ANNOTATIONS, imageName, isImageDigest, kindOf, LABELS, name as nameOf, parseRendered, podSpec, readManifestFolder, renderManifests, SUPPORTED_KINDS, type ManifestObject, type ManifestValue } from './manifests.js';
+import { environmentRollout, type RolloutReport } from './rollout.js';
+
+/** A deploy target whose deployments roll out after `deploy` returns (read with {@link KubernetesTarget.rollout}). */
+export interface RolloutReader {
+  rollout(app: string, environment: string, spec: TargetSpec, revision?: string): Promise<RolloutReport>;
+}
+
+/** True for targets that report rollouts (kubernetes, aks). */
+export function hasRollout(target: DeployTarget): target is DeployTarget & RolloutReader {
+  return typeof (target as Partial<RolloutReader>).rollout === 'function';
+}
+
+/** Returns the kubeconfig to use for an environment's spec. */
+export type KubeconfigResolver = (spec: KubernetesTargetSpec) => Promise<KubeConfig>;
+
+/** Checks that the registry holds an image digest before anything is applied. */
+export type ImageChecker = (imageName: string, digest: string) => Promise<boolean>;
+
+/** Collaborators of {@link KubernetesTarget}. */
+export interface KubernetesTargetOptions {
+  /** Where cluster credentials come from (a setting's kubeconfig, in-cluster, AKS). */
+  kubeconfig: KubeconfigResolver;
+  /** Optional registry check of the image digest (e.g. ACR); skipped when absent. */
+  imageExists?: ImageChecker;
+  /** Back-off for unreachable clusters, 429 and 5xx. */
+  retry?: RetryOptions;
+  /** The `type` served (`kubernetes`; the AKS target reuses this class as `aks`). */
+  type?: string;
+}
+
+/** One difference between what the ledger recorded and what runs. */
+export interface DriftItem {
+  object: string;
+  field: string;
+  recorded: string;
+  live: string;
+}
+
+/** Drift of an environment: live objects compared with the recorded manifests. */
+export interface DriftReport {
+  drifted: boolean;
+  items: DriftItem[];
+}
+
+type Obj = { [k: string]: ManifestValue };
+
+function meta(o: ManifestObject): Obj {
+  return (o['metadata'] ?? {}) as Obj;
+}
+
+function selector(app: string, environment: string): string {
+  return `${LABELS.managedBy}=conveyor,${LABELS.app}=${app},${LABELS.environment}=${environment}`;
+}
+
+/** The kubernetes deploy target. */
+export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec>, RolloutReader {
+  readonly type: 'kubernetes';
+  private readonly retry: RetryOptions;
+
+  constructor(private readonly options: KubernetesTargetOptions) {
+    this.type = (options.type ?? 'kubernetes') as 'kubernetes';
+    this.retry = options.retry ?? DEFAULT_RETRY;
+  }
+
+  /** The environment's URL as the pipeline names it. */
+  baseUrl(_app: string, _environment: string, spec: KubernetesTargetSpec): string {
+    return spec.url;
+  }
+
+  private async api(spec: KubernetesTargetSpec): Promise<KubeApi> {
+    return new KubeApi(await this.options.kubeconfig(spec), this.retry);
+  }
+
+  /** Validates, renders and server-side applies the revision's manifests. */
+  async deploy(request: DeployRequest<KubernetesTargetSpec>): Promise<DeployResult> {
+    const { spec } = request;
+    const startedAt = new Date().toISOString();
+    const dir = await mkdtemp(join(tmpdir(), 'conveyor-k8s-'));
+    try {
+      await request.materialize(dir);
+      const digestPath = safeJoin(dir, spec.image.digestFile);
+      const digest = digestPath ? (await readFile(digestPath, 'utf8').catch(() => '')).trim() : '';
+      if (!isImageDigest(digest)) {
+        return fail(
+          digest === ''
+            ? `the build reported no image digest: ${spec.image.digestFile} is missing or empty in the artifact; nothing was applied`
+            : `the build's image digest in ${spec.image.digestFile} is not sha256:<64 hex digits> ("${digest.slice(0, 80)}"); nothing was applied`,
+        );
+      }
+      if (this.options.imageExists && !(await this.options.imageExists(spec.image.name, digest))) {
+        return fail(`the registry has no image ${spec.image.name}@${digest}; nothing was applied`);
+      }
+      const manifestsDir = safeJoin(dir, spec.manifests);
+      if (!manifestsDir) return fail(`target.manifests "${spec.manifests}" leaves the artifact; nothing was applied`);
+      const rendered = renderManifests(await readManifestFolder(manifestsDir, spec.namespace, spec.manifests), {
+        app: request.app,
+        environment: request.environment,
+        namespace: spec.namespace,
+        revision: request.revision,
+        commit: request.commit,
+        ...(request.runId ? { runId: request.runId } : {}),
+        artifactDigest: request.artifactDigest,
+        imageName: spec.image.name,
+        imageDigest: digest,
+      });
+      const api = await this.api(spec);
+      const applied: string[] = [];
+      for (const o of rendered.objects) {
+        try {
+          await api.apply(o, spec.forceConflicts);
+          applied.push(`${String(o['kind'])}/${nameOf(o)}`);
+        } catch (err) {
+          if (err instanceof KubeRequestError) {
+            return fail(err.message, applied.length > 0 ? [`applied before the failure: ${applied.join(', ')}`] : ['nothing was applied']);
+          }
+          throw err;
+        }
+      }
+      let pruned: string[] = [];
+      if (spec.prune) pruned = await this.prune(api, request.app, request.environment, spec, rendered.objects);
+      return {
+        ok: true,
+        baseUrl: spec.url,
+        revision: request.revision,
+        startedAt,
+        unchanged: false,
+        details: {
+          namespace: spec.namespace,
+          image: `${spec.image.name}@${digest}`,
+          imageDigest: digest,
+          manifestsHash: rendered.hash,
+          renderedManifests: rendered.yaml,
+          objects: applied.join(', '),
+          pruned: pruned.join(', '),
+        },
+      };
+    } catch (err) {
+      if (err instanceof ValidationError) return fail(err.message, err.issues.map((i) => `${i.path}${i.line !== undefined ? ` (line ${i.line}, column ${i.column ?? 1})` : ''}: ${i.message}`));
+      throw err;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async prune(api: KubeApi, app: string, environment: string, spec: KubernetesTargetSpec, keep: readonly ManifestObject[]): Promise<string[]> {
+    const wanted = new Set(keep.map((o) => `${String(o['kind'])}/${nameOf(o)}`));
+    const removed: string[] = [];
+    for (const k of [...SUPPORTED_KINDS].reverse()) {
+      for (const live of await api.list(k.apiVersion, k.kind, spec.namespace, selector(app, environment))) {
+        const id = `${k.kind}/${String(meta(live)['name'])}`;
+        if (wanted.has(id)) continue;
+        // Only objects that carry every Conveyor label for this app and environment get here (the selector).
+        if (await api.remove(k.apiVersion, k.kind, spec.namespace, String(meta(live)['name']))) removed.push(id);
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * Reads the rollout of the environment's Deployments once (no waiting). `revision`, when
+   * given, must be the one the Deployments carry: anything else is still progressing.
+   */
+  async rollout(app: string, environment: string, anySpec: TargetSpec, revision?: string): Promise<RolloutReport> {
+    if (anySpec.type !== 'kubernetes') throw new Error(`the ${this.type} target cannot read a ${anySpec.type} target's rollout`);
+    const spec = anySpec;
+    const api = await this.api(spec);
+    const deployments = await api.list('apps/v1', 'Deployment', spec.namespace, selector(app, environment));
+    if (deployments.length === 0) return { state: 'failed', message: `no Deployment of ${app} in namespace ${spec.namespace} (was it deleted?)`, deployments: [] };
+    const report = environmentRollout(deployments);
+    if (revision !== undefined) {
+      const stale = deployments.filter((d) => String(((meta(d)['labels'] ?? {}) as Obj)[LABELS.revision]) !== revision);
+      if (stale.length > 0) return { state: 'failed', message: `Deployment ${stale.map((d) => String(meta(d)['name'])).join(', ')} no longer carries revision ${revision}: another deployment replaced it`, deployments: report.deployments };
+    }
+    return report;
+  }
+
+  /** What runs in the environment, from its Deployments. */
+  async status(app: string, environment: string, spec?: KubernetesTargetSpec): Promise<TargetStatus> {
+    const base: TargetStatus = { app, environment, state: 'absent', running: false, healthy: false, details: {} };
+    if (!spec) return { ...base, reason: 'the kubernetes target needs the environment spec to find its cluster' };
+    const api = await this.api(spec);
+    const deployments = await api.list('apps/v1', 'Deployment', spec.namespace, selector(app, environment));
+    if (deployments.length === 0) return { ...base, details: { namespace: spec.namespace } };
+    const report = environmentRollout(deployments);
+    const first = meta(deployments[0]!);
+    const annotations = (first['annotations'] ?? {}) as Obj;
+    const image = podSpec(deployments[0]!)?.['containers'];
+    const common = {
+      revision: String(annotations[ANNOTATIONS.revision] ?? ''),
+      commit: String(annotations[ANNOTATIONS.commit] ?? ''),
+      artifactDigest: String(annotations[ANNOTATIONS.artifact] ?? ''),
+      baseUrl: spec.url,
+      details: { namespace: spec.namespace, rollout: report.message, image: Array.isArray(image) ? String((image[0] as Obj | undefined)?.['image'] ?? '') : '' },
+    };
+    if (report.state === 'failed') return { ...base, ...common, state: 'failed', running: true, healthy: false, reason: report.message };
+    const available = report.deployments.some((d) => d.available > 0);
+    return { ...base, ...common, state: 'running', running: available, healthy: report.state === 'complete' };
+  }
+
+  /** Deletes every object of the environment that carries Conveyor's labels. */
+  async stop(app: string, environment: string, spec?: KubernetesTargetSpec): Promise<StopResult> {
+    if (!spec) return { ok: false, reason: 'the kubernetes target needs the environment spec to find its cluster' };
+    try {
+      const api = await this.api(spec);
+      let wasRunning = false;
+      let revision: string | undefined;
+      for (const k of [...SUPPORTED_KINDS].reverse()) {
+        for (const live of await api.list(k.apiVersion, k.kind, spec.namespace, selector(app, environment))) {
+          if (k.kind === 'Deployment') {
+            wasRunning = true;
+            revision ??= String(((meta(live)['labels'] ?? {}) as Obj)[LABELS.revision] ?? '');
+          }
+          await api.remove(k.apiVersion, k.kind, spec.namespace, String(meta(live)['name']));
+        }
+      }
+      return { ok: true, wasRunning, ...(revision ? { revision } : {}) };
+    } catch (err) {
+      if (err instanceof KubeRequestError || err instanceof ClusterUnavailableError) return { ok: false, reason: err.message };
+      throw err;
+    }
+  }
+
+  /**
+   * Compares live objects with the manifests recorded for the current revision: each object
+   * present, its content hash annotation, and for Deployments the image of every container and
+   * the replica count. Objects carrying Conveyor's labels that the record lacks are drift too.
+   */
+  async drift(app: string, environment: string, spec: KubernetesTargetSpec, recordedYaml: string): Promise<DriftReport> {
+    const api = await this.api(spec);
+    const recorded = parseRendered(recordedYaml);
+    const items: DriftItem[] = [];
+    for (const r of recorded) {
+      const id = `${String(r['kind'])}/${nameOf(r)}`;
+      const live = await api.read(String(r['apiVersion']), String(r['kind']), spec.namespace, nameOf(r));
+      if (!live) {
+        items.push({ object: id, field: '(object)', recorded: 'present', live: 'missing' });
+        continue;
+      }
+      const hash = (o: ManifestObject) => String(((meta(o)['annotations'] ?? {}) as Obj)[ANNOTATIONS.hash] ?? '');
+      if (hash(live) !== hash(r)) items.push({ object: id, field: `metadata.annotations.${ANNOTATIONS.hash}`, recorded: hash(r), live: hash(live) || '(none)' });
+      if (kindOf(r).podTemplate) {
+        const want = containerImages(r);
+        const have = containerImages(live);
+        for (const [c, img] of want) if (have.get(c) !== img) items.push({ object: id, field: `spec.template.spec.containers[${c}].image`, recorded: img, live: have.get(c) ?? '(none)' });
+        const replicas = (o: ManifestObject) => {
+          const v = ((o['spec'] ?? {}) as Obj)['replicas'];
+          return typeof v === 'number' ? v : 1;
+        };
+        if (replicas(live) !== replicas(r)) items.push({ object: id, field: 'spec.replicas', recorded: String(replicas(r)), live: String(replicas(live)) });
+      }
+    }
+    const known = new Set(recorded.map((r) => `${String(r['kind'])}/${nameOf(r)}`));
+    for (const k of SUPPORTED_KINDS) {
+      for (const live of await api.list(k.apiVersion, k.kind, spec.namespace, selector(app, environment))) {
+        const id = `${k.kind}/${String(meta(live)['name'])}`;
+        if (!known.has(id)) items.push({ object: id, field: '(object)', recorded: 'absent', live: 'present' });
+      }
+    }
+    return { drifted: items.length > 0, items };
+  }
+
+  /** Applies recorded manifests again as they are (heal after drift, forcing ownership back when asked). */
+  async reapply(spec: KubernetesTargetSpec, recordedYaml: string, force = spec.forceConflicts): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const api = await this.api(spec);
+    for (const o of parseRendered(recordedYaml)) {
+      try {
+        await api.apply(o, force);
+      } catch (err) {
+        if (err instanceof KubeRequestError) return { ok: false, reason: err.message };
+        throw err;
+      }
+    }
+    return { ok: true };
+  }
+}
+
+function containerImages(o: ManifestObject): Map<string, string> {
+  const out = new Map<string, string>();
+  const containers = podSpec(o)?.['containers'];
+  if (Array.isArray(containers)) for (const c of containers as Obj[]) out.set(String(c['name']), String(c['image']));
+  return out;
+}
+
+function fail(reason: string, details: string[] = []): DeployResult {
+  return { ok: false, reason, logTail: details.join('\n') };
+}
+
+/** `rel` inside `root`, or undefined when it would leave it. */
+function safeJoin(root: string, rel: string): string | undefined {
+  const p = normalize(join(root, rel));
+  return p === root || p.startsWith(`${root}/`) ? p : undefined;
+}
+
+/** The image name a spec pins (exported for the AKS target and the docs' examples). */
+export function pinnedImage(spec: KubernetesTargetSpec, digest: string): string {
+  return `${imageName(spec.image.name)}@${digest}`;
+}

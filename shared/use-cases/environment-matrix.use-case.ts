@@ -1,0 +1,91 @@
+/**
+ * What runs where: for each environment of an app, the ledger's current revision (the system
+ * of record) with the deploy target's own view beside it (is that revision up and healthy, and
+ * what actually runs, for drift detection).
+ */
+import type { AppRecord } from '../apps/app-record.schema.js';
+import type { DeploymentLedger } from '../ledger/deployment-ledger.js';
+import type { RunStore } from '../ledger/run-store.js';
+import type { TargetRegistry } from '../targets/target-registry.js';
+
+/** The reads the matrix needs (in-memory fakes implement them in tests). */
+export interface MatrixSources {
+  ledger: Pick<DeploymentLedger, 'environments' | 'current'>;
+  runs: Pick<RunStore, 'list'>;
+  targets: Pick<TargetRegistry, 'types' | 'get'>;
+}
+
+/**
+ * `names` in promotion order: the order `order` declares first, then any others (environments
+ * removed from the pipeline since) alphabetically.
+ */
+export function inPromotionOrder(names: readonly string[], order: readonly string[] | undefined): string[] {
+  const rank = new Map((order ?? []).map((name, i) => [name, i]));
+  return [...names].sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The environments of an app that have a ledger, in the promotion order its newest run declared. */
+export async function environmentNames({ ledger, runs }: Pick<MatrixSources, 'ledger' | 'runs'>, app: string): Promise<string[]> {
+  const [names, recent] = await Promise.all([ledger.environments(app), runs.list(app, { pageSize: 5 })]);
+  return inPromotionOrder(names, recent.runs.find((r) => r.environmentOrder?.length)?.environmentOrder);
+}
+
+/** One environment in the matrix. */
+export interface EnvironmentView {
+  name: string;
+  revision: number;
+  commit: string;
+  artifactDigest: string;
+  deployedAt: string;
+  runId: string;
+  status: string;
+  kind: string;
+  /** The target's view: is the recorded revision up and answering? */
+  healthy: boolean;
+  running: boolean;
+  /** What the target reports actually runs (for drift detection). */
+  actual?: { revision?: string; commit?: string; state: string };
+}
+
+/** What runs in each environment of an app, in promotion order. */
+export async function environmentMatrix({ ledger, runs, targets }: MatrixSources, app: string): Promise<EnvironmentView[]> {
+  const names = await environmentNames({ ledger, runs }, app);
+  const views = await Promise.all(
+    names.map(async (name): Promise<EnvironmentView | undefined> => {
+      const current = await ledger.current(app, name);
+      if (!current) return undefined;
+      let actual: EnvironmentView['actual'];
+      let healthy = false;
+      let running = false;
+      for (const type of targets.types()) {
+        const status = await targets.get(type)!.status(app, name).catch(() => undefined);
+        if (status && status.state !== 'absent') {
+          actual = { revision: status.revision, commit: status.commit, state: status.state };
+          running = status.running && status.revision === String(current.revision);
+          healthy = running && status.healthy;
+          break;
+        }
+      }
+      return {
+        name,
+        revision: current.revision,
+        commit: current.commit,
+        artifactDigest: current.artifactDigest,
+        deployedAt: current.deployedAt,
+        runId: current.runId,
+        status: current.status,
+        kind: current.kind,
+        healthy,
+        running,
+        ...(actual ? { actual } : {}),
+      };
+    }),
+  );
+  return views.filter((v): v is EnvironmentView => v !== undefined);
+}
+
+/** An app with its environment matrix. */
+export async function appView(sources: MatrixSources, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
+  return { ...app, environments: await environmentMatrix(sources, app.name) };
+}
+

@@ -1,0 +1,225 @@
+// `target: { type: kubernetes }` in the pipeline file, manifest rendering and rollout reading:
+// pure functions, no cluster.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parsePipelineSpec } from '../../shared/pipeline/parse-pipeline.js';
+import { ValidationError } from '../../shared/errors.js';
+import { contentHash, imageName, parseManifests, parseRendered, renderManifests, type ManifestObject } from '../../shared/targets/kubernetes/manifests.js';
+import { deploymentRollout, environmentRollout } from '../../shared/targets/kubernetes/rollout.js';
+
+const pipeline = (target: string, artifact = '[dist, deploy, image.digest]') => `version: 1
+build:
+  command: make image
+  artifact: ${artifact}
+environments:
+  - name: dev
+    target:
+${target
+  .split('\n')
+  .map((l) => `      ${l}`)
+  .join('\n')}
+`;
+
+test('a kubernetes target is parsed with its defaults', () => {
+  const spec = parsePipelineSpec(
+    pipeline(`type: kubernetes
+namespace: shop-dev
+manifests: deploy/k8s
+image: { name: myregistry.azurecr.io/shop/web, digestFile: image.digest }
+kubeconfigSetting: CONVEYOR_KUBECONFIG_DEV
+url: https://dev.shop.example`),
+  );
+  assert.deepEqual(spec.environments[0]!.target, {
+    type: 'kubernetes',
+    namespace: 'shop-dev',
+    manifests: 'deploy/k8s',
+    image: { name: 'myregistry.azurecr.io/shop/web', digestFile: 'image.digest' },
+    kubeconfigSetting: 'CONVEYOR_KUBECONFIG_DEV',
+    forceConflicts: false,
+    prune: false,
+    rolloutTimeoutMs: 600_000,
+    rolloutPollMs: 5_000,
+    url: 'https://dev.shop.example',
+  });
+});
+
+test('kubernetes target errors name the field with line and column', () => {
+  const text = pipeline(
+    `type: kubernetes
+namespace: Shop_Dev
+manifests: ../outside
+image: { name: "myregistry.azurecr.io/shop/web:1.0", digestFile: out/image.digest }
+kubeconfigSetting: CONVEYOR_STORAGE_CONNECTION
+url: https://dev.shop.example`,
+    '[dist]',
+  );
+  assert.throws(
+    () => parsePipelineSpec(text),
+    (err: unknown) => {
+      assert.ok(err instanceof ValidationError);
+      const got = err.issues.map((i) => `${i.path}@${i.line}:${i.column}`);
+      assert.deepEqual(got.sort(), [
+        'environments[0].target.image.digestFile@11:72',
+        'environments[0].target.image.name@11:22',
+        'environments[0].target.kubeconfigSetting@12:26',
+        'environments[0].target.manifests@10:18',
+        'environments[0].target.namespace@9:18',
+      ]);
+      return true;
+    },
+  );
+  // With valid fields, paths the build does not pack are reported where they are written.
+  assert.throws(
+    () =>
+      parsePipelineSpec(
+        pipeline(
+          `type: kubernetes
+namespace: shop-dev
+manifests: deploy/k8s
+image: { name: myregistry.azurecr.io/shop/web, digestFile: out/image.digest }
+url: https://dev.shop.example`,
+          '[dist]',
+        ),
+      ),
+    (err: unknown) => {
+      assert.ok(err instanceof ValidationError);
+      assert.deepEqual(
+        err.issues.map((i) => [i.path, i.message]),
+        [
+          ['environments[0].target.manifests', 'deploy/k8s is not packed with the artifact: add it (or a folder holding it) to build.artifact'],
+          ['environments[0].target.image.digestFile', 'out/image.digest is not packed with the artifact: add it (or a folder holding it) to build.artifact'],
+        ],
+      );
+      return true;
+    },
+  );
+});
+
+const web = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: { tier: front }
+spec:
+  replicas: 3
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      initContainers: [{ name: migrate, image: "registry.test/shop/web:1.0", command: [migrate] }]
+      containers:
+        - { name: web, image: "registry.test/shop/web:latest" }
+        - { name: sidecar, image: "registry.test/envoy:1.30" }
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: cfg }
+data: { A: "1" }
+`;
+
+const ctx = (revision: string) => ({
+  app: 'shop',
+  environment: 'dev',
+  namespace: 'shop-dev',
+  revision,
+  commit: 'c'.repeat(40),
+  runId: 'run-1',
+  artifactDigest: `sha256:${'f'.repeat(64)}`,
+  imageName: 'registry.test/shop/web',
+  imageDigest: `sha256:${'a'.repeat(64)}`,
+});
+
+test('rendering pins only the build image by digest, adds labels and annotations, orders config first, and hashes content independent of the revision', () => {
+  const sources = parseManifests([{ file: 'app.yaml', text: web }], 'shop-dev');
+  const r1 = renderManifests(sources, ctx('1'));
+  const r2 = renderManifests(sources, ctx('2'));
+  assert.deepEqual(r1.objects.map((o) => o['kind']), ['ConfigMap', 'Deployment']);
+  const d = r1.objects[1] as any;
+  assert.equal(d.metadata.namespace, 'shop-dev');
+  assert.equal(d.spec.template.spec.containers[0].image, `registry.test/shop/web@sha256:${'a'.repeat(64)}`);
+  assert.equal(d.spec.template.spec.initContainers[0].image, `registry.test/shop/web@sha256:${'a'.repeat(64)}`);
+  assert.equal(d.spec.template.spec.containers[1].image, 'registry.test/envoy:1.30', 'other images are left alone');
+  assert.deepEqual(d.metadata.labels, { tier: 'front', 'app.kubernetes.io/managed-by': 'conveyor', 'conveyor.dev/app': 'shop', 'conveyor.dev/environment': 'dev', 'conveyor.dev/revision': '1' });
+  assert.equal(d.metadata.annotations['conveyor.dev/run'], 'run-1');
+  assert.equal(d.metadata.annotations['conveyor.dev/commit'], 'c'.repeat(40));
+  assert.equal(r1.hash, r2.hash, 'the same content at another revision has the same hash');
+  assert.notEqual(r1.yaml, r2.yaml);
+  assert.deepEqual(parseRendered(r1.yaml), r1.objects);
+  const other = renderManifests(sources, { ...ctx('1'), imageDigest: `sha256:${'b'.repeat(64)}` });
+  assert.notEqual(other.hash, r1.hash);
+  assert.equal(contentHash(r1.objects[1]!), contentHash(r2.objects[1]!));
+});
+
+test('rendering refuses a non-digest and manifests that never use the image', () => {
+  const sources = parseManifests([{ file: 'app.yaml', text: web }], 'shop-dev');
+  assert.throws(() => renderManifests(sources, { ...ctx('1'), imageDigest: 'latest' }), /is not a sha256 digest: nothing was applied/);
+  assert.throws(() => renderManifests(sources, { ...ctx('1'), imageName: 'registry.test/other' }), /no container in the manifests uses the image registry.test\/other/);
+});
+
+test('manifest validation reports every problem with file, document, line and column', () => {
+  const text = `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web }
+spec: { template: { spec: { containers: [] } }, replicas: -1 }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: other }
+---
+- just a list
+`;
+  assert.throws(
+    () => parseManifests([{ file: 'k8s/app.yaml', text }], 'shop-dev'),
+    (err: unknown) => {
+      assert.ok(err instanceof ValidationError);
+      assert.deepEqual(
+        err.issues.map((i) => `${i.path} ${i.line}:${i.column} ${i.message}`),
+        [
+          'k8s/app.yaml#1 spec.template.spec.containers 4:41 Required: at least one container',
+          'k8s/app.yaml#1 spec.replicas 4:59 must be a whole number of at least 0',
+          'k8s/app.yaml#3 metadata.namespace 12:35 namespace "other" differs from the environment\'s namespace "shop-dev" (leave it out, or write "shop-dev")',
+          'k8s/app.yaml#3 metadata.name 12:19 Service/web is already defined at k8s/app.yaml#2',
+          'k8s/app.yaml#4 (document) 14:1 a manifest must be a map (an object)',
+        ],
+      );
+      return true;
+    },
+  );
+  assert.throws(() => parseManifests([{ file: 'only.yaml', text: 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c }\n' }], 'ns'), /problem/);
+});
+
+test('image names drop tag and digest but keep a registry port', () => {
+  assert.equal(imageName('registry:5000/team/web:1.2'), 'registry:5000/team/web');
+  assert.equal(imageName('registry:5000/team/web'), 'registry:5000/team/web');
+  assert.equal(imageName(`web@sha256:${'a'.repeat(64)}`), 'web');
+});
+
+const dep = (status: object, generation = 2, replicas = 2): ManifestObject => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', generation }, spec: { replicas }, status: status as any });
+
+test('rollout reading follows kubectl rollout status', () => {
+  const cases: Array<[string, ManifestObject, string, RegExp]> = [
+    ['generation not observed', dep({ observedGeneration: 1, updatedReplicas: 2, replicas: 2, availableReplicas: 2 }), 'progressing', /observe generation 2/],
+    ['replicas not updated', dep({ observedGeneration: 2, updatedReplicas: 1, replicas: 3, availableReplicas: 2 }), 'progressing', /1 of 2 replicas updated/],
+    ['old replicas left', dep({ observedGeneration: 2, updatedReplicas: 2, replicas: 4, availableReplicas: 2 }), 'progressing', /2 old replicas pending termination/],
+    ['not yet available', dep({ observedGeneration: 2, updatedReplicas: 2, replicas: 2, availableReplicas: 1 }), 'progressing', /1 of 2 updated replicas available/],
+    ['complete', dep({ observedGeneration: 2, updatedReplicas: 2, replicas: 2, availableReplicas: 2 }), 'complete', /2 of 2 replicas available/],
+    [
+      'deadline exceeded',
+      dep({ observedGeneration: 2, updatedReplicas: 2, replicas: 4, availableReplicas: 2, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "web-1" has timed out progressing.' }] }),
+      'failed',
+      /exceeded its progress deadline \(ReplicaSet "web-1" has timed out progressing.\)/,
+    ],
+  ];
+  for (const [label, d, state, message] of cases) {
+    const r = deploymentRollout(d);
+    assert.equal(r.state, state, label);
+    assert.match(r.message, message, label);
+  }
+  const failedOne = environmentRollout([cases[4]![1], cases[5]![1]]);
+  assert.equal(failedOne.state, 'failed');
+  assert.equal(environmentRollout([cases[4]![1], cases[3]![1]]).state, 'progressing');
+});
