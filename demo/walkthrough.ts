@@ -204,6 +204,14 @@ async function story(options: Options, conveyor: DemoConveyor, repo: DemoRepo, w
     }
   }
 
+  // A requested rollback freezes the environment, so the next push does not redeploy the change
+  // that was just rolled back; someone allowed to roll back lifts it.
+  const unfreezePath = `/api/apps/${DEMO_APP}/environments/prod/unfreeze`;
+  info(`prod is frozen after the rollback; POST ${unfreezePath}  as ${DEMO_APPROVER.id}`);
+  const unfrozen = await client.request('POST', unfreezePath, { identity: true, json: { reason: `demo walkthrough ${walkthrough}: the rollback is done` } });
+  expect(unfrozen.status === 200, `the unfreeze should answer 200, got ${unfrozen.status}: ${unfrozen.text.slice(0, 300)}`);
+  ok('prod unfrozen');
+
   step(`The environment matrix (GET /api/apps/${DEMO_APP}) and what each port serves`);
   const appRes = await client.request<{ environments?: { name: string; revision?: number; commit?: string; kind?: string; status?: string; healthy?: boolean }[] }>('GET', `/api/apps/${DEMO_APP}`);
   expect(appRes.status === 200 && Array.isArray(appRes.body.environments), `GET /api/apps/${DEMO_APP} should list environments, got ${appRes.status}: ${appRes.text.slice(0, 300)}`);

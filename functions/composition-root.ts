@@ -26,8 +26,10 @@ import { AppIndex, AppRegistry } from '../shared/apps/index.js';
 import { ArtifactCache, ArtifactStore } from '../shared/artifacts/index.js';
 import { GitCache } from '../shared/git/index.js';
 import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
+import { EnvironmentControls } from '../shared/environments/index.js';
+import { BlobSyncStore } from '../shared/reconcile/index.js';
 import { MetricsIndex } from '../shared/metrics/index.js';
-import { SecretRegistry } from '../shared/secrets/index.js';
+import { SealedSecrets, SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { KubernetesTarget, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
@@ -49,6 +51,8 @@ export interface Services {
   logs: ContainerClient;
   /** Values that must never reach a log, a status or a blob. */
   secrets: SecretRegistry;
+  /** The installation's sealed-secrets keys (opens an app's sealed values, publishes its recipient). */
+  sealed: SealedSecrets;
   /** Folder for per-run workspaces. */
   workspaces: string;
   /** Runs build and test steps. */
@@ -59,6 +63,10 @@ export interface Services {
   identities: CallerIdentities;
   /** Per-environment index of the ledger for DORA metrics. */
   metrics: MetricsIndex;
+  /** Freezes and quarantined digests per environment. */
+  controls: EnvironmentControls;
+  /** Drift (sync) states written by the reconcile sweep. */
+  syncStates: BlobSyncStore;
 }
 
 /** Builds the services from validated settings. */
@@ -66,6 +74,7 @@ export function createServices(settings: Settings): Services {
   const state = containerClient(settings.storageConnection, CONTAINERS.state);
   const secrets = new SecretRegistry();
   if (settings.gitToken) secrets.add(settings.gitToken);
+  for (const identity of settings.ageIdentities) secrets.add(identity);
   // API tokens are registered up front: a build step may print one before any request used it.
   if (settings.apiTokens.ok) for (const token of settings.apiTokens.table.keys()) secrets.add(token);
   const apps = new AppRegistry(state);
@@ -102,9 +111,12 @@ export function createServices(settings: Settings): Services {
     ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
+    sealed: new SealedSecrets(settings.ageIdentities),
     workspaces: join(settings.dataDir, 'workspaces'),
     steps: new LocalStepRunner({ ...sandbox, killGraceMs: 2000 }),
     identities: new CallerIdentities(settings),
+    controls: new EnvironmentControls(state),
+    syncStates: new BlobSyncStore(state),
   };
 }
 

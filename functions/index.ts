@@ -32,6 +32,8 @@ import { recordRun } from './activities/record-run.activity.js';
 import { runTests } from './activities/run-tests.activity.js';
 import { verifyEnvironment } from './activities/verify-environment.activity.js';
 import { notifySuperseded } from './activities/notify-superseded.activity.js';
+import { wakeLockParty } from './activities/wake-lock-party.activity.js';
+import { checkEnvironmentGate, freezeAfterRollback } from './activities/environment-gate.activity.js';
 import { readRollout } from './activities/read-rollout.activity.js';
 import { bind } from './composition-root.js';
 import { environmentLockEntity } from './entities/environment-lock.entity.js';
@@ -39,12 +41,14 @@ import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
 import { getRun } from './http/runs.function.js';
 import { decideApproval } from './http/approval.function.js';
 import { getOperation, requestRollback } from './http/rollback.function.js';
+import { freezeEnvironment, unfreezeEnvironment } from './http/freeze.function.js';
 import { getHistory, getLog, listRuns } from './http/read.function.js';
 import { getOpenApi } from './http/openapi.function.js';
 import { getMetrics } from './http/metrics.function.js';
 import { getMe, getOverview, serveDashboard } from './http/dashboard.function.js';
 import { withEtag } from './http/etag.js';
 import { receiveWebhook } from './http/webhook.function.js';
+import { getPublicKey } from './http/public-key.function.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
 // compile error rather than a run that waits forever.
@@ -59,6 +63,9 @@ const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], 
   findRollbackTarget: bind(findRollbackTarget),
   recordRun: bind(recordRun),
   notifySuperseded,
+  wakeLockParty,
+  checkEnvironmentGate: bind(checkEnvironmentGate),
+  freezeAfterRollback: bind(freezeAfterRollback),
 };
 const durableClient = df.input.durableClient();
 for (const [name, handler] of Object.entries(activities)) {
@@ -94,6 +101,8 @@ app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'functi
 app.http('listRuns', { route: 'apps/{app}/runs', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(listRuns)) });
 app.http('getHistory', { route: 'apps/{app}/environments/{env}/history', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(getHistory)) });
 app.http('requestRollback', { route: 'apps/{app}/environments/{env}/rollback', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(requestRollback) });
+app.http('freezeEnvironment', { route: 'apps/{app}/environments/{env}/freeze', methods: ['POST'], authLevel: 'function', handler: bind(freezeEnvironment) });
+app.http('unfreezeEnvironment', { route: 'apps/{app}/environments/{env}/unfreeze', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(unfreezeEnvironment) });
 app.http('getOperation', { route: 'operations/{operationId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getOperation });
 app.http('decideApproval', { route: 'runs/{runId}/environments/{env}/approval', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(decideApproval) });
 app.http('getLog', { route: 'runs/{runId}/logs/{step}', methods: ['GET'], authLevel: 'function', handler: bind(getLog) });
@@ -101,4 +110,5 @@ app.http('getMetrics', { route: 'apps/{app}/metrics', methods: ['GET'], authLeve
 app.http('dashboard', { route: 'dashboard/{*path}', methods: ['GET'], authLevel: 'anonymous', handler: serveDashboard() });
 app.http('getMe', { route: 'me', methods: ['GET'], authLevel: 'function', handler: bind(getMe) });
 app.http('getOverview', { route: 'overview', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(getOverview)) });
+app.http('getPublicKey', { route: 'public-key', methods: ['GET'], authLevel: 'function', handler: bind(getPublicKey) });
 app.http('openApi', { route: 'openapi.json', methods: ['GET'], authLevel: 'function', handler: getOpenApi });

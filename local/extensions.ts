@@ -4,7 +4,8 @@
  */
 import type { ExtensionFactoryOptions, HostExtension } from './host/extension.js';
 import { createDurableExtension } from './durable/index.js';
+import { createServiceBusExtension } from './servicebus/trigger-extension.js';
 
 export function bundledExtensions(options: ExtensionFactoryOptions): HostExtension[] {
-  return [createDurableExtension(options)];
+  return [createDurableExtension(options), createServiceBusExtension({ startEmulator: options.serviceBus !== false })];
 }

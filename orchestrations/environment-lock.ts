@@ -1,15 +1,30 @@
 /**
- * Acquiring and releasing the per-environment lock from an orchestrator: ask the
- * `environmentLock` entity, and while waiting ask again after a durable timer (no sleeping in
- * an activity, no lost wake-ups after a crash). The rules live in shared/domain/environment-lock.
+ * The per-environment lock from an orchestrator, event-driven (rules in
+ * shared/domain/environment-lock.ts):
+ *
+ * - a party asks the `environmentLock` entity once; if it must wait, it waits for an external
+ *   event (`LockGranted`, or `Superseded`) with a long safety timer, so its history does not grow
+ *   while it waits (a few events per safety tick: the first after 15 minutes, then doubling up
+ *   to 2 hours);
+ * - whoever releases hands the turn or slot on inside the entity and wakes the next party
+ *   through the `wakeLockParty` activity (which also finds parties that have gone, so the
+ *   releaser releases on their behalf and wakes the one after);
+ * - a woken party confirms by asking again: a duplicate or stale event never grants anything;
+ * - on a safety tick the waiter asks again and checks that the holder still exists (a holder
+ *   terminated from outside is released on its behalf).
  */
 import * as df from 'durable-functions';
-import type { LockHolder, LockParty } from '../shared/domain/environment-lock.js';
+import { LOCK_GRANTED_EVENT, SUPERSEDED_EVENT, type LockOperations } from '../shared/contracts/orchestrations.js';
+import type { LockAnswer, LockParty, LockPhase, Wake } from '../shared/domain/environment-lock.js';
 import { LOCK_ENTITY_NAME, lockEntityKey } from '../shared/domain/ids.js';
 import { call, callLock, nowIso, type Call } from './activity-call.js';
 
-/** How often a waiting party asks again. */
-export const LOCK_POLL_MS = 1000;
+/** First safety timer of a waiting party (a lost wake-up is recovered after this long). */
+export const LOCK_SAFETY_FIRST_MS = 15 * 60_000;
+/** Longest safety timer: they double from the first up to this. */
+export const LOCK_SAFETY_MAX_MS = 2 * 3_600_000;
+/** Most hand-overs to parties that have gone, handled in one release. */
+const MAX_HANDOVERS = 50;
 
 /** The entity id of an environment's lock (name and key from shared/domain/ids.ts). */
 export function lockEntityId(app: string, environment: string): df.EntityId {
@@ -23,37 +38,79 @@ export interface LockWait {
   position: number;
 }
 
+/** The outcome of waiting for the turn or the slot. */
+export type LockOutcome = { acquired: true } | { acquired: false; supersededBy: string };
+
 /**
- * Waits until the party holds the lock or is superseded. `onWait` is told each answer while
- * waiting (to show it in the custom status).
+ * Delivers wake-ups: raises the event on each party; a party that has gone is released on its
+ * behalf, which may hand the lock to the next one, who is woken in turn.
  */
-export function* acquireLock(
-  context: df.OrchestrationContext,
-  app: string,
-  environment: string,
-  party: LockParty,
-  onWait: (wait: LockWait) => void,
-): Generator<df.Task, { acquired: true } | { acquired: false; supersededBy: string }, unknown> {
-  const entity = lockEntityId(app, environment);
-  for (;;) {
-    const answer = yield* callLock(context, entity, 'request', { party, now: nowIso(context) });
-    if (answer.state === 'acquired') return { acquired: true };
-    if (answer.state === 'superseded') return { acquired: false, supersededBy: answer.by };
-    if (answer.supersedeHolder) {
-      // The holder is waiting for an approval that a newer run made moot: tell it.
-      yield* call(context, 'notifySuperseded', { instanceId: answer.supersedeHolder, by: party.runId });
+function* deliver(context: df.OrchestrationContext, entity: df.EntityId, wakes: readonly Wake[]): Call<void> {
+  const queue = [...wakes];
+  for (let n = 0; queue.length > 0 && n < MAX_HANDOVERS; n++) {
+    const w = queue.shift()!;
+    const result = yield* call(context, 'wakeLockParty', { instanceId: w.instanceId, event: w.event, what: w.what, ...(w.by ? { by: w.by } : {}) });
+    if (result.gone && w.event === 'granted') {
+      const released = yield* callLock(context, entity, 'release', { instanceId: w.instanceId, now: nowIso(context) });
+      queue.push(...released.wake);
     }
-    onWait({ state: 'waiting', holder: answer.holder, position: answer.position });
-    yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + LOCK_POLL_MS));
   }
 }
 
-/** Reports the holder's phase (so a newer run knows it may supersede an approval wait). */
-export function lockPhase(context: df.OrchestrationContext, app: string, environment: string, instanceId: string, phase: LockHolder['phase']): Call<null> {
+/** Asks, and while the answer is "waiting", waits for an event or the safety timer and asks again. */
+function* waitFor(
+  context: df.OrchestrationContext,
+  entity: df.EntityId,
+  operation: keyof Pick<LockOperations, 'request' | 'acquire'>,
+  party: LockParty,
+  onWait: (wait: LockWait) => void,
+): Call<LockOutcome> {
+  let safety = LOCK_SAFETY_FIRST_MS;
+  for (;;) {
+    const answer: LockAnswer = yield* callLock(context, entity, operation, { party, now: nowIso(context) });
+    if (answer.wake.length > 0) yield* deliver(context, entity, answer.wake);
+    if (answer.state === 'acquired') return { acquired: true };
+    if (answer.state === 'superseded') return { acquired: false, supersededBy: answer.by };
+    onWait({ state: 'waiting', holder: answer.holder, position: answer.position });
+    const granted = context.df.waitForExternalEvent(LOCK_GRANTED_EVENT);
+    const superseded = context.df.waitForExternalEvent(SUPERSEDED_EVENT);
+    const timer = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + safety));
+    const winner = yield context.df.Task.any([granted, superseded, timer]);
+    if (winner !== timer) {
+      timer.cancel();
+      continue;
+    }
+    safety = Math.min(safety * 2, LOCK_SAFETY_MAX_MS);
+    // A lost wake-up, or a holder that went away without releasing: find out, and free it.
+    if (answer.holderInstance) {
+      const holder = yield* call(context, 'wakeLockParty', { instanceId: answer.holderInstance });
+      if (holder.gone) {
+        const released = yield* callLock(context, entity, 'release', { instanceId: answer.holderInstance, now: nowIso(context), what: operation === 'acquire' ? 'slot' : 'all' });
+        yield* deliver(context, entity, released.wake);
+      }
+    }
+  }
+}
+
+/** Waits for the environment's turn (promotions). `onWait` is told the holder and our place in line. */
+export function acquireTurn(context: df.OrchestrationContext, app: string, environment: string, party: LockParty, onWait: (wait: LockWait) => void): Call<LockOutcome> {
+  return waitFor(context, lockEntityId(app, environment), 'request', party, onWait);
+}
+
+/** Waits for the deploy slot (a promotion holding the turn, a rollback, a heal). */
+export function acquireSlot(context: df.OrchestrationContext, app: string, environment: string, party: LockParty, onWait: (wait: LockWait) => void): Call<LockOutcome> {
+  return waitFor(context, lockEntityId(app, environment), 'acquire', party, onWait);
+}
+
+/** Reports the turn holder's phase (a newer run may supersede an approval wait; an unfreeze wakes a frozen one). */
+export function lockPhase(context: df.OrchestrationContext, app: string, environment: string, instanceId: string, phase: LockPhase): Call<null> {
   return callLock(context, lockEntityId(app, environment), 'phase', { instanceId, phase });
 }
 
-/** Releases the lock (a no-op when not held). */
-export function releaseLock(context: df.OrchestrationContext, app: string, environment: string, instanceId: string): Call<null> {
-  return callLock(context, lockEntityId(app, environment), 'release', { instanceId });
+/** Releases the slot (`slot`) or everything (`all`) and wakes whoever it was handed to. */
+export function* releaseLock(context: df.OrchestrationContext, app: string, environment: string, instanceId: string, what: 'all' | 'slot' = 'all'): Call<null> {
+  const entity = lockEntityId(app, environment);
+  const released = yield* callLock(context, entity, 'release', { instanceId, now: nowIso(context), what });
+  if (released.wake.length > 0) yield* deliver(context, entity, released.wake);
+  return null;
 }

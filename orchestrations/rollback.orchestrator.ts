@@ -1,15 +1,16 @@
 /**
- * `rollback`: redeploys a recorded artifact to an environment on request, under the same
- * environment lock as promotions (it queues, and is never superseded). Verifies it like a
- * deployment and records a new revision saying it is a rollback to which revision, by whom and
- * why. The environment's target and checks come from the pipeline file at the commit being
+ * `rollback`: redeploys a recorded artifact to an environment on request. It takes only the
+ * environment's deploy slot (it waits for a deployment in progress, never for a promotion's
+ * approval, and is never superseded), freezes the environment and quarantines the digest it
+ * rolls back away from. Verifies it like a deployment and records a new revision saying it is
+ * a rollback to which revision, by whom and why. The environment's target and checks come from the pipeline file at the commit being
  * redeployed, so the artifact starts the way it was built to.
  */
 import type * as df from 'durable-functions';
 import type { RollbackInput, RollbackResult } from '../shared/contracts/activities.js';
 import { call, errorMessage, nowIso } from './activity-call.js';
 import { deployVerifyRecord } from './deployment.js';
-import { acquireLock, releaseLock } from './environment-lock.js';
+import { acquireSlot, releaseLock } from './environment-lock.js';
 
 /** Custom status of a rollback. */
 export interface RollbackStatus {
@@ -26,7 +27,9 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
   const instanceId = context.df.instanceId;
 
   step('waiting-for-lock');
-  const lock = yield* acquireLock(
+  // Only the deploy slot: a rollback never waits for a promotion's approval, only for a
+  // deployment in progress.
+  const lock = yield* acquireSlot(
     context,
     input.app,
     input.environment,
@@ -43,6 +46,17 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
       force: input.force,
     });
     if (!target.ok) return { status: 'Failed', reason: target.reason };
+    // A requested rollback freezes the environment (later runs wait until someone unfreezes it)
+    // and quarantines the digest it rolls back away from.
+    yield* call(context, 'freezeAfterRollback', {
+      app: input.app,
+      environment: input.environment,
+      by: input.requestedBy.id,
+      reason: `rollback to revision ${target.revision}${input.reason ? `: ${input.reason}` : ''}`,
+      freeze: true,
+      quarantine: 'current',
+      keepDigest: target.digest,
+    });
 
     const loaded = yield* call(context, 'loadPipeline', {
       app: input.app,

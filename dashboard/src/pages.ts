@@ -52,8 +52,14 @@ function health(e: EnvironmentView) {
 }
 
 function sync(e: EnvironmentView) {
+  // The reconcile sweep's verdict when it has one; otherwise the target's report against the ledger.
+  if (e.sync) {
+    if (e.sync.state === 'in-sync') return html`<${Badge} tone="ok" title=${`checked ${ago(e.sync.checkedAt)}`}>in sync<//>`;
+    if (e.sync.state === 'drifted') return html`<${Badge} tone="bad" title=${e.sync.reason}>drift<//>`;
+    return html`<${Badge} tone="muted" title=${e.sync.reason}>sync unknown<//>`;
+  }
   const actual = e.actual;
-  if (!actual || actual.state === 'absent') return html`<${Badge} tone="muted" title="the target reports nothing deployed">unknown<//>`;
+  if (!actual || actual.state === 'absent') return html`<${Badge} tone="muted" title="the target reports nothing deployed">sync unknown<//>`;
   if ((actual.commit && actual.commit !== e.commit) || (actual.revision && actual.revision !== String(e.revision))) {
     return html`<${Badge} tone="bad" title=${`target runs ${short(actual.commit)} r${actual.revision}`}>drift<//>`;
   }
@@ -61,9 +67,8 @@ function sync(e: EnvironmentView) {
 }
 
 function frozenBadge(e: EnvironmentView) {
-  if (!e.frozen) return null;
-  const info = typeof e.frozen === 'object' ? e.frozen : {};
-  return html`<${Badge} tone="busy" title=${[info.by, info.reason].filter(Boolean).join(': ')}>frozen<//>`;
+  if (!e.freeze) return null;
+  return html`<${Badge} tone="busy" title=${`${e.freeze.kind === 'rollback' ? 'frozen by a rollback' : 'frozen'}: ${e.freeze.by}, ${e.freeze.reason}`}>frozen<//>`;
 }
 
 /** What a run is doing in an environment right now, for the matrix. */
@@ -183,6 +188,7 @@ function EnvironmentColumn({ signed, app, env, metrics, onRollback }: { signed: 
     <p><strong>r${env.revision}</strong> <code>${short(env.commit)}</code> <${Status} status=${env.status} /></p>
     ${env.headCommit ? html`<p class="msg">${firstLine(env.headCommit.message, 60)} <span class="muted">${env.headCommit.author}</span></p>` : null}
     <p class="badges">${health(env)} ${sync(env)} ${frozenBadge(env)}</p>
+    ${env.freeze ? html`<p class="muted">Frozen ${ago(env.freeze.at)} by ${env.freeze.by}: ${firstLine(env.freeze.reason, 100)}</p>` : null}
     ${metrics
       ? html`<div class="metrics" aria-label=${`${env.name} DORA metrics, 30 days`}>
           <${Bars} days=${metrics.daily} label=${`${metrics.deployments.succeeded} deployments and ${metrics.changeFailureRate.failures} failures in 30 days`} />
@@ -198,7 +204,7 @@ function EnvironmentColumn({ signed, app, env, metrics, onRollback }: { signed: 
     ${canAct
       ? html`<div class="actions">
           ${candidates.length ? html`<button type="button" onClick=${() => setDialog('rollback')}>Roll back…</button>` : null}
-          ${env.frozen !== undefined ? html`<button type="button" onClick=${() => setDialog(env.frozen ? 'unfreeze' : 'freeze')}>${env.frozen ? 'Unfreeze…' : 'Freeze…'}</button>` : null}
+          <button type="button" onClick=${() => setDialog(env.freeze ? 'unfreeze' : 'freeze')}>${env.freeze ? 'Unfreeze…' : 'Freeze…'}</button>
         </div>`
       : null}
     <h4>History</h4>
@@ -236,8 +242,9 @@ function EnvironmentColumn({ signed, app, env, metrics, onRollback }: { signed: 
       ? html`<${Confirm}
           title=${`${dialog === 'freeze' ? 'Freeze' : 'Unfreeze'} ${env.name}`}
           confirmLabel=${dialog === 'freeze' ? 'Freeze' : 'Unfreeze'}
-          field=${{ label: 'Reason' }}
-          body=${html`<p>${dialog === 'freeze' ? 'No promotion will enter' : 'Promotions may enter'} ${env.name} ${dialog === 'freeze' ? 'until it is unfrozen' : 'again'}.</p>`}
+          field=${{ label: 'Reason', required: dialog === 'freeze' }}
+          body=${html`<p>${dialog === 'freeze' ? 'No promotion will enter' : 'Promotions may enter'} ${env.name} ${dialog === 'freeze' ? 'until it is unfrozen (rollbacks still run)' : 'again, and a run waiting for it continues'}.</p>
+            ${env.freeze ? html`<p class="muted">Frozen ${ago(env.freeze.at)} by ${env.freeze.by}: ${env.freeze.reason}</p>` : null}`}
           onConfirm=${async (reason: string) => {
             try {
               await api(signed.session, 'POST', `/apps/${enc(app)}/environments/${enc(env.name)}/${dialog}`, reason ? { reason } : {});

@@ -23,8 +23,10 @@ export interface EnvironmentView {
   running: boolean;
   actual?: { revision?: string; commit?: string; state: string };
   headCommit?: HeadCommit;
-  /** Present when the server knows about freezes. */
-  frozen?: boolean | { by?: string; reason?: string; at?: string };
+  /** The active freeze, if any (a requested rollback sets one; so can a person). */
+  freeze?: { kind: 'manual' | 'rollback'; by: string; at: string; reason: string };
+  /** Drift as the reconcile sweep last saw it. */
+  sync?: { state: 'in-sync' | 'drifted' | 'unknown'; reason: string; since: string; checkedAt: string };
 }
 
 export interface RunEnvSummary {

@@ -10,12 +10,15 @@ import type { Services } from '../composition-root.js';
 import { reportingVerdicts } from './expected-failure.js';
 
 /** The `deployArtifact` activity, given its collaborators. */
-export function deployArtifact(s: Pick<Services, 'artifactCache' | 'targets' | 'ledger'>) {
+export function deployArtifact(s: Pick<Services, 'artifactCache' | 'targets' | 'ledger' | 'sealed' | 'secrets'>) {
   return async (input: ActivityInput<'deployArtifact'>): Promise<ActivityOutput<'deployArtifact'>> =>
     reportingVerdicts(async () => {
       const digest = assertDigest(input.digest);
       const target = s.targets.forSpec(input.target);
       const revision = (await s.ledger.latestRevision(input.app, input.environment)) + 1;
+      // The service's sealed secrets are opened here only, and masked wherever output is kept.
+      const secretEnv = input.target.secrets ? await s.sealed.openAll(input.app, input.target.secrets) : {};
+      for (const value of Object.values(secretEnv)) s.secrets.add(value);
       const startedAt = new Date().toISOString();
       const result = await target.deploy({
         app: input.app,
@@ -25,12 +28,14 @@ export function deployArtifact(s: Pick<Services, 'artifactCache' | 'targets' | '
         runId: input.runId,
         artifactDigest: digest,
         spec: input.target,
+        secretEnv,
         materialize: async (destDir) => {
           await extractArtifact(await s.artifactCache.archive(digest), destDir);
         },
       });
       if (!result.ok) {
-        const tail = result.logTail.split('\n').filter((l) => l.length > 0).slice(-20);
+        // The service's own output may hold its secrets; this tail goes into history and records.
+        const tail = s.secrets.redact(result.logTail).split('\n').filter((l) => l.length > 0).slice(-20);
         return { ok: false as const, reason: result.reason, details: tail, revision };
       }
       // Only targets with facts worth keeping (kubernetes: digest, manifests) report them for the ledger.

@@ -9,7 +9,7 @@ import { logBlobName, workspaceFolderName } from '../../shared/domain/ids.js';
 import type { Services } from '../composition-root.js';
 
 /** What the workspace helpers need. */
-export type WorkspaceServices = Pick<Services, 'workspaces' | 'git' | 'appIndex' | 'logs' | 'secrets' | 'steps'>;
+export type WorkspaceServices = Pick<Services, 'workspaces' | 'git' | 'appIndex' | 'logs' | 'secrets' | 'steps' | 'sealed'>;
 
 /** Folder of a run's workspace. */
 export function workspaceDir(services: Pick<Services, 'workspaces'>, runId: string): string {
@@ -31,6 +31,10 @@ export async function freshCheckout(services: Pick<Services, 'workspaces' | 'git
 export async function runLoggedStep(s: WorkspaceServices, subject: RunSubject, stepName: string, step: CommandStep, cwd: string, outputs?: readonly string[]): Promise<StepOutcome & { logName: string }> {
   await s.appIndex.ensureLoaded();
   const name = logBlobName(subject.app, subject.runId, stepName);
+  // Sealed secrets are opened here, in the activity that runs the step, and registered for
+  // redaction before the step can print them.
+  const secretEnv = step.secrets ? await s.sealed.openAll(subject.app, step.secrets) : {};
+  for (const value of Object.values(secretEnv)) s.secrets.add(value);
   const sink = await BlobLogSink.open(s.logs, name);
   try {
     const result = await s.steps.run({
@@ -38,6 +42,7 @@ export async function runLoggedStep(s: WorkspaceServices, subject: RunSubject, s
       command: step.command,
       workspace: { dir: cwd, outputs },
       env: step.env,
+      secretEnv,
       timeoutMs: step.timeoutMs,
       network: step.network ?? 'on',
       conveyorVars: {

@@ -1,26 +1,28 @@
 /**
  * The `environmentLock` durable entity: one per app + environment, applying the pure rules of
- * shared/domain/environment-lock.ts one operation at a time. Each operation's input is parsed
+ * shared/domain/environment-lock.ts one operation at a time. Operations and answers are typed
+ * by `LockOperations` (shared/contracts/orchestrations.ts). Each operation's input is parsed
  * with a schema where it enters (operations can also arrive through the durable management
  * API): a malformed one is refused with an error and leaves the state as it was.
  */
 import type * as df from 'durable-functions';
 import { z } from 'zod';
 import type { LockOperations } from '../../shared/contracts/orchestrations.js';
-import { emptyLock, releaseLock, requestLock, setLockPhase, type LockState } from '../../shared/domain/environment-lock.js';
+import { acquireSlot, normaliseLock, releaseLock, requestTurn, setLockPhase, type LockState } from '../../shared/domain/environment-lock.js';
 
 const party = z.object({
   instanceId: z.string().min(1),
   runId: z.string().min(1),
   requestedAt: z.string().min(1),
-  kind: z.enum(['promotion', 'rollback']),
+  kind: z.enum(['promotion', 'rollback', 'heal']),
   policy: z.enum(['latest', 'queue']),
 });
 
 const inputs = {
   request: z.object({ party, now: z.string().min(1) }),
-  phase: z.object({ instanceId: z.string().min(1), phase: z.enum(['approval', 'deploying']) }),
-  release: z.object({ instanceId: z.string().min(1) }),
+  acquire: z.object({ party, now: z.string().min(1) }),
+  phase: z.object({ instanceId: z.string().min(1), phase: z.enum(['waiting', 'approval', 'frozen', 'deploying']) }),
+  release: z.object({ instanceId: z.string().min(1), now: z.string().min(1), what: z.enum(['all', 'slot']).optional() }),
 } satisfies { [K in Exclude<keyof LockOperations, 'get'>]: z.ZodType<LockOperations[K]['input']> };
 
 function inputOf<K extends keyof typeof inputs>(context: df.EntityContext<LockState>, operation: K): z.output<(typeof inputs)[K]> {
@@ -32,11 +34,18 @@ function inputOf<K extends keyof typeof inputs>(context: df.EntityContext<LockSt
 }
 
 export function environmentLockEntity(context: df.EntityContext<LockState>): void {
-  const state = context.df.getState(() => emptyLock()) ?? emptyLock();
+  const state = normaliseLock(context.df.getState(() => normaliseLock(undefined)));
   switch (context.df.operationName) {
     case 'request': {
       const { party: asker, now } = inputOf(context, 'request');
-      const next = requestLock(state, asker, now);
+      const next = requestTurn(state, asker, now);
+      context.df.setState(next.state);
+      context.df.return(next.answer);
+      return;
+    }
+    case 'acquire': {
+      const { party: asker, now } = inputOf(context, 'acquire');
+      const next = acquireSlot(state, asker, now);
       context.df.setState(next.state);
       context.df.return(next.answer);
       return;
@@ -48,9 +57,10 @@ export function environmentLockEntity(context: df.EntityContext<LockState>): voi
       return;
     }
     case 'release': {
-      const { instanceId } = inputOf(context, 'release');
-      context.df.setState(releaseLock(state, instanceId));
-      context.df.return(null);
+      const { instanceId, now, what } = inputOf(context, 'release');
+      const next = releaseLock(state, instanceId, now, what ?? 'all');
+      context.df.setState(next.state);
+      context.df.return({ wake: next.wake });
       return;
     }
     case 'get':

@@ -50,7 +50,7 @@ export function putApp(services: Pick<Services, 'apps' | 'appIndex' | 'identitie
 }
 
 /** GET /api/apps/{app}. */
-export function getApp(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets'>) {
+export function getApp(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets' | 'controls' | 'syncStates'>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const found = await services.apps.get(request.params.app ?? '');
@@ -75,7 +75,7 @@ export function deleteApp(services: Pick<Services, 'apps' | 'appIndex'>) {
 }
 
 /** GET /api/apps. */
-export function listApps(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets'>) {
+export function listApps(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets' | 'controls' | 'syncStates'>) {
   return async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const apps = await services.apps.list();

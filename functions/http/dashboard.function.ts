@@ -112,7 +112,7 @@ function runSummary(run: RunRecord) {
 }
 
 /** GET /api/overview: every app with its matrix (in promotion order) and its three newest runs. */
-export function getOverview(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets'>) {
+export function getOverview(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets' | 'controls' | 'syncStates'>) {
   return async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const apps = await services.apps.list();

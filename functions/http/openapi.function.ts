@@ -105,6 +105,14 @@ export function openApiDocument(serverUrl: string): Json {
           responses: { ...ok(202, 'decision recorded'), ...errors(400, 401, 403, 404, 409, 415) },
         },
       },
+      '/public-key': {
+        get: {
+          summary: "The age recipient an app's sealed secrets are sealed to (one per app; docs/security.md)",
+          security: fnKey,
+          parameters: [{ name: 'app', in: 'query', required: true, schema: { type: 'string' } }],
+          responses: { ...ok(200, 'app, recipient, sealCommand'), ...errors(400, 401, 404) },
+        },
+      },
       '/openapi.json': { get: { summary: 'This document', security: fnKey, responses: ok(200, 'OpenAPI 3.1') } },
       '/health': { get: { summary: 'Liveness', security: [], responses: ok(200, 'ok') } },
     },

@@ -134,50 +134,10 @@ export class EpisodeRunner {
     const newEvents: HistoryEvent[] = batch.map((r) => ({ ...(JSON.parse(r.event) as HistoryEvent), IsPlayed: false }));
     // Stored events are marked played; this episode's OrchestratorStarted and events are new.
     const callHistory = cached.replay.concat([{ ...started }], newEvents.map((e) => ({ ...e })));
-    const fn = findOrchestrator(this.ctx.host, row.name);
-
     const plan = new EpisodePlan(state);
-    let failure: string | undefined;
-    let result: OrchestratorResult | undefined;
-    if (!fn) {
-      failure = `The function '${row.name}' doesn't exist, is disabled, or is not an orchestrator function.`;
-    } else {
-      const trigger = {
-        history: callHistory,
-        input: fromJsonText(row.input),
-        instanceId: id,
-        isReplaying: cached.length > 0,
-        parentInstanceId: row.parent_instance_id,
-        upperSchemaVersion: 3,
-        // V4: context.df.lock() is implemented (LockEntities / ReleaseEntities).
-        upperSchemaVersionNew: 3,
-        // Huge: every timer is a single TimerCreated/TimerFired pair (no long-timer chain).
-        // Milliseconds rather than TimeSpan text: the library hands both to moment.duration(),
-        // which takes numbers as ms and parses them much faster than "3650.00:00:00".
-        maximumShortTimerDuration: 3650 * 86_400_000,
-        longRunningTimerIntervalDuration: 3 * 86_400_000,
-        defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
-      };
-      try {
-        result = (await this.ctx.host.invoke(fn, trigger, { triggerMetadata: { instanceId: id } })) as OrchestratorResult;
-        if (!result || !Array.isArray(result.actions)) throw new Error('the orchestrator returned no OrchestratorState (is it registered with df.app.orchestration?)');
-      } catch (err) {
-        const message = String((err as Error)?.message ?? err);
-        const at = message.indexOf(OOP_MARKER);
-        if (at >= 0) {
-          try {
-            const oop = JSON.parse(message.slice(at + OOP_MARKER.length)) as OrchestratorResult;
-            failure = oop.error ?? message.slice(0, at);
-            result = oop;
-          } catch {
-            failure = message;
-          }
-        } else {
-          failure = message;
-        }
-        if (!failure) failure = 'unknown error';
-      }
-    }
+    const called = await this.callOrchestrator(cached, callHistory);
+    const result = called.result;
+    let failure = called.failure;
     // The orchestrator may have been terminated/purged while the user code ran.
     if (this.ctx.isStopped() && !store.db.open) return;
 
@@ -270,6 +230,57 @@ export class EpisodeRunner {
         });
       }
     });
+  }
+
+  /**
+   * Hands history + new events to the library's replay executor through the host. A failing
+   * orchestrator still returns the actions it took before failing (after OOP_MARKER).
+   */
+  private async callOrchestrator(cached: CachedInstance, callHistory: HistoryEvent[]): Promise<{ result?: OrchestratorResult; failure?: string }> {
+    const row = cached.row;
+    const fn = findOrchestrator(this.ctx.host, row.name);
+    let failure: string | undefined;
+    let result: OrchestratorResult | undefined;
+    if (!fn) {
+      failure = `The function '${row.name}' doesn't exist, is disabled, or is not an orchestrator function.`;
+    } else {
+      const trigger = {
+        history: callHistory,
+        input: fromJsonText(row.input),
+        instanceId: row.instance_id,
+        isReplaying: cached.length > 0,
+        parentInstanceId: row.parent_instance_id,
+        upperSchemaVersion: 3,
+        // V4: context.df.lock() is implemented (LockEntities / ReleaseEntities).
+        upperSchemaVersionNew: 3,
+        // Huge: every timer is a single TimerCreated/TimerFired pair (no long-timer chain).
+        // Milliseconds rather than TimeSpan text: the library hands both to moment.duration(),
+        // which takes numbers as ms and parses them much faster than "3650.00:00:00".
+        maximumShortTimerDuration: 3650 * 86_400_000,
+        longRunningTimerIntervalDuration: 3 * 86_400_000,
+        defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
+      };
+      try {
+        result = (await this.ctx.host.invoke(fn, trigger, { triggerMetadata: { instanceId: row.instance_id } })) as OrchestratorResult;
+        if (!result || !Array.isArray(result.actions)) throw new Error('the orchestrator returned no OrchestratorState (is it registered with df.app.orchestration?)');
+      } catch (err) {
+        const message = String((err as Error)?.message ?? err);
+        const at = message.indexOf(OOP_MARKER);
+        if (at >= 0) {
+          try {
+            const oop = JSON.parse(message.slice(at + OOP_MARKER.length)) as OrchestratorResult;
+            failure = oop.error ?? message.slice(0, at);
+            result = oop;
+          } catch {
+            failure = message;
+          }
+        } else {
+          failure = message;
+        }
+        if (!failure) failure = 'unknown error';
+      }
+    }
+    return { result, failure };
   }
 
   /** Completion bookkeeping inside the finishing transaction: tell the parent, free locks. */

@@ -2,7 +2,7 @@
 /**
  * `conveyor-host`: runs a Functions v4 Node app on the local host.
  *
- *   conveyor-host --app-dir DIR [--port 7071] [--state-dir DIR] [--no-storage] [--grace-ms N] [--test-clock]
+ *   conveyor-host --app-dir DIR [--port 7071] [--state-dir DIR] [--no-storage] [--no-servicebus] [--grace-ms N] [--test-clock]
  *
  * Prints the functions with their URLs, the keys, and finally `Host ready at <origin>`.
  * SIGINT/SIGTERM stop it gracefully (exit 0); a second signal forces exit 1.
@@ -17,6 +17,7 @@ const usage = `usage: conveyor-host --app-dir DIR [options]
   --port N          port on 127.0.0.1 (0 = free port; default: local.settings.json Host.LocalHttpPort or 7071)
   --state-dir DIR   local state folder (default: $CONVEYOR_STATE_DIR or ./.conveyor)
   --no-storage      do not start Azurite
+  --no-servicebus   do not start the local Service Bus emulator
   --grace-ms N      shutdown grace period for in-flight invocations (default 10000)
   --log-level L     trace|debug|info|warn|error|none (default: $CONVEYOR_LOG_LEVEL, host.json, info)
   --test-clock      enable the extensions' test-only controls
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
         port: { type: 'string' },
         'state-dir': { type: 'string' },
         'no-storage': { type: 'boolean' },
+        'no-servicebus': { type: 'boolean' },
         'grace-ms': { type: 'string' },
         'log-level': { type: 'string' },
         'test-clock': { type: 'boolean' },
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
     port: intOption('port', values.port as string | undefined),
     stateDir: values['state-dir'] as string | undefined,
     startStorage: values['no-storage'] !== true,
+    startServiceBus: values['no-servicebus'] !== true,
     graceMs: intOption('grace-ms', values['grace-ms'] as string | undefined),
     testClock: values['test-clock'] === true,
     logLevel,

@@ -69,9 +69,24 @@ export interface HostServices {
   readonly testMode: boolean;
 }
 
+/** What an extension sees before the app loads (see `HostExtension.prepare`). */
+export interface PrepareContext {
+  /** The process environment after local.settings.json was applied; the app has not read it yet. */
+  readonly env: NodeJS.ProcessEnv;
+  readonly stateDir: string;
+  readonly appDir: string;
+  readonly logger: HostLogger;
+}
+
 /** A trigger/binding extension the host loads before the app's functions are served. */
 export interface HostExtension {
   readonly name: string;
+  /**
+   * Optional, called before the app is loaded: an extension that provides a local emulator
+   * starts it here and hands its connection string to the settings asking for it, so app
+   * code that reads its settings at import time sees them.
+   */
+  prepare?(context: PrepareContext): Promise<void>;
   /** Trigger binding types this extension drives, e.g. `activityTrigger`. */
   readonly triggerTypes: readonly string[];
   /** Input binding types this extension supplies, e.g. `durableClient`. */
@@ -99,4 +114,6 @@ export interface HostExtension {
 export interface ExtensionFactoryOptions {
   /** Test-only: a controllable clock is enabled (see the durable extension). */
   testClock: boolean;
+  /** The Service Bus extension may start the local emulator (default true). */
+  serviceBus?: boolean;
 }

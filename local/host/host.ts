@@ -43,6 +43,8 @@ export interface StartHostOptions {
   graceMs?: number;
   /** Start Azurite unless a real storage connection is configured (default true). */
   startStorage?: boolean;
+  /** Let the Service Bus extension start the local emulator when a trigger or setting needs it (default true). */
+  startServiceBus?: boolean;
   /** Variables set in the process environment before anything else (they override existing ones). */
   env?: Record<string, string>;
   /** Replaces the bundled extensions (tests use their own). */
@@ -146,6 +148,14 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
 
     const keys = new KeyStore(join(stateDir, 'host-keys.json'), env);
 
+    // Extensions that provide an emulator start it before the app reads its settings.
+    const extensions = options.extensions ?? bundledExtensions({ testClock: options.testClock === true, serviceBus: options.startServiceBus !== false });
+    for (const ext of extensions) {
+      if (!ext.prepare) continue;
+      initialized.push(ext);
+      await ext.prepare({ env, stateDir, appDir, logger: hostLogger });
+    }
+
     // The core API must exist before the app's first app.* call.
     const core = installFunctionsCore(new CoreState());
     core.logSink = (level, category, message) => logger.log(fromFunctionsLevel(level), message, { category: `worker.${category}` });
@@ -158,7 +168,6 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     }
     core.locked = true;
 
-    const extensions = options.extensions ?? bundledExtensions({ testClock: options.testClock === true });
     const triggerOwner = new Map<string, HostExtension>();
     const inputOwner = new Map<string, HostExtension>();
     for (const ext of extensions) {
@@ -258,7 +267,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     }
 
     for (const ext of extensions) {
-      initialized.push(ext);
+      if (!initialized.includes(ext)) initialized.push(ext);
       await ext.init(services);
     }
 

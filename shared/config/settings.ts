@@ -14,6 +14,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Identity } from '../domain/approval.js';
 import { ValidationError } from '../errors.js';
+import { parseIdentities } from '../secrets/sealed-secrets.js';
 
 /** One entry of the catalogue. */
 export interface SettingEntry {
@@ -84,6 +85,13 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     secret: false,
     kind: 'fixed',
   },
+  {
+    name: 'CONVEYOR_AGE_IDENTITY',
+    meaning: "the installation's sealed-secrets key: age X25519 identities (`AGE-SECRET-KEY-1...`, from `age-keygen`), whitespace- or comma-separated, the first current, the others still opening older values until they are re-sealed (Key Vault reference in Azure)",
+    default: 'none (sealed secrets cannot be opened)',
+    secret: true,
+    kind: 'fixed',
+  },
   { name: 'CONVEYOR_TASK_HUB', meaning: 'durable task hub name (read by the host through `host.json`)', secret: false, kind: 'fixed' },
   {
     name: 'webhookSecretSetting',
@@ -121,6 +129,8 @@ export interface Settings {
   allowUnsandboxedSteps: boolean;
   /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
   sandboxReadOnlyPaths: readonly string[];
+  /** Sealed-secrets identities (`CONVEYOR_AGE_IDENTITY`), current first. */
+  ageIdentities: readonly string[];
   /**
    * The secret values in the setting named `settingName` (an app's `webhookSecretSetting`):
    * comma-separated, trimmed, empty parts dropped. Parsed once per name.
@@ -196,6 +206,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     appServiceAuth: (env.WEBSITE_AUTH_ENABLED ?? '').toLowerCase() === 'true',
     allowUnsandboxedSteps: allowUnsandboxed === 'true',
     sandboxReadOnlyPaths: readOnlyPaths,
+    ageIdentities: parseIdentities(env.CONVEYOR_AGE_IDENTITY),
     kubeconfig(settingName: string): string | undefined {
       return /^CONVEYOR_KUBECONFIG_[A-Z0-9_]{1,64}$/.test(settingName) && env[settingName] ? env[settingName] : undefined;
     },

@@ -113,6 +113,41 @@ export interface ActivityContracts {
     input: { instanceId: string; by: string };
     output: null;
   };
+  /**
+   * Raises a lock event (`granted` -> LockGranted, `superseded` -> Superseded) on a waiting
+   * party, or with no event only checks it. `gone`: the instance has ended (or never existed),
+   * so the caller releases what it held on its behalf.
+   */
+  /**
+   * May this party change the environment now? `closed`: wait (frozen: until an unfreeze wakes
+   * it; otherwise until `retryAt`); `refused`: never for this digest (quarantined there).
+   */
+  checkEnvironmentGate: {
+    input: { app: string; environment: string; kind: 'promotion' | 'rollback' | 'heal'; digest?: string };
+    output: { state: 'open' } | { state: 'closed'; frozen: boolean; reason: string; retryAt?: string } | { state: 'refused'; reason: string };
+  };
+  /**
+   * Around a rollback: freezes the environment (a requested rollback; unless already frozen) and
+   * quarantines the digest rolled back away from (requested or automatic).
+   */
+  freezeAfterRollback: {
+    input: {
+      app: string;
+      environment: string;
+      by: string;
+      reason: string;
+      /** Freeze too (a requested rollback), or only quarantine (an automatic one). */
+      freeze: boolean;
+      /** The revision rolled back away from; `current`: the ledger's current one, unless its digest is `keepDigest` (the rollback's own target). */
+      quarantine?: { revision: number; commit: string; digest: string } | 'current';
+      keepDigest?: string;
+    };
+    output: null;
+  };
+  wakeLockParty: {
+    input: { instanceId: string; event?: 'granted' | 'superseded'; what?: 'turn' | 'slot'; by?: string };
+    output: { delivered: boolean; gone: boolean };
+  };
   /** Creates or updates the run record (stage times, statuses, environment outcomes). */
   recordRun: {
     input: { app: string; runId: string; patch: RunPatch };

@@ -6,7 +6,7 @@
  * Activity contracts are in ./activities.ts.
  */
 import type { ApprovalDecision } from '../domain/approval.js';
-import type { LockAnswer, LockHolder, LockParty, LockState } from '../domain/environment-lock.js';
+import type { LockAnswer, LockParty, LockPhase, LockState, Wake } from '../domain/environment-lock.js';
 import type { Status } from '../domain/status.js';
 import type { PipelineInput, PromotionInput, PromotionResult, RollbackInput, RollbackResult } from './activities.js';
 
@@ -46,21 +46,34 @@ export interface SupersededEvent {
   by: string;
 }
 
+/** External event raised on a lock waiter when the turn or the deploy slot was handed to it: payload {@link LockGrantedEvent}. */
+export const LOCK_GRANTED_EVENT = 'LockGranted';
+/** Payload of {@link LOCK_GRANTED_EVENT}. The receiver confirms with the entity before acting on it. */
+export interface LockGrantedEvent {
+  what: 'turn' | 'slot';
+}
+/** External event raised on a promotion waiting for an unfreeze when its environment is unfrozen. */
+export const UNFROZEN_EVENT = 'EnvironmentUnfrozen';
+
 /** Payloads of the external events, by name. */
 export interface ExternalEventContracts {
   [APPROVAL_EVENT]: ApprovalDecision;
   [SUPERSEDED_EVENT]: SupersededEvent;
+  [LOCK_GRANTED_EVENT]: LockGrantedEvent;
+  [UNFROZEN_EVENT]: { by: string };
 }
 
-/** The `environmentLock` entity's operations: name -> input and answer. */
+/** The `environmentLock` entity's operations: name -> input and answer (rules in shared/domain/environment-lock.ts). */
 export interface LockOperations {
-  /** Ask for the lock (again, while waiting). */
+  /** Ask for the environment's turn (promotions; again after a wake-up or on the safety timer). */
   request: { input: { party: LockParty; now: string }; output: LockAnswer };
-  /** The holder reports what it is doing (a newer run may supersede an approval wait). */
-  phase: { input: { instanceId: string; phase: LockHolder['phase'] }; output: null };
-  /** Give the lock up (a no-op when not held). */
-  release: { input: { instanceId: string }; output: null };
-  /** Read the state (diagnostics). */
+  /** Ask for the deploy slot (a promotion holding the turn, a rollback, a heal). */
+  acquire: { input: { party: LockParty; now: string }; output: LockAnswer };
+  /** The turn holder reports what it is doing (approval: a newer run may supersede it; frozen: an unfreeze wakes it). */
+  phase: { input: { instanceId: string; phase: LockPhase }; output: null };
+  /** Give up the slot (`slot`) or everything (`all`, default) and hand it on; answers whom to wake. */
+  release: { input: { instanceId: string; now: string; what?: 'all' | 'slot' }; output: { wake: Wake[] } };
+  /** Read the state (diagnostics, the unfreeze API). */
   get: { input: undefined; output: LockState };
 }
 

@@ -1,117 +1,204 @@
 /**
- * The per-environment lock: at most one deployment or rollback per app and environment, and
- * "newer commits win". Pure state transitions; the durable entity `environmentLock` (one per
- * app + environment) applies them one operation at a time.
+ * The per-environment lock, as pure state transitions; the durable entity `environmentLock`
+ * (one per app + environment) applies them one operation at a time. It has two parts:
  *
- * Rules:
- * - A party asks with `request`; it gets the lock when nobody holds it and (for `queue`) it is
- *   first in line, else it waits (and asks again after a durable timer).
- * - `latest` (the default): when a promotion asks, waiting promotions of older runs are
- *   superseded by it, and so is a holder still waiting for its approval (the holder is told by
- *   an event and releases). A waiter newer than the asker supersedes the asker.
- * - `queue`: first come, first served; nobody is superseded.
- * - Rollbacks are never superseded and supersede nobody; they queue.
+ * - **The turn** (promotions only): which run's promotion of this environment is in progress,
+ *   from its approval wait to its recorded deployment. `latest` (the default): a newer run's
+ *   request supersedes older waiting promotions and a turn holder still waiting for its
+ *   approval; `queue`: first come, first served. The turn is what orders runs.
+ * - **The deploy slot** (promotions holding the turn, rollbacks, heals): who may change what
+ *   runs right now. Held only while deploying, verifying and recording — never during an
+ *   approval wait — so a rollback requested during an incident gets it at once.
+ *
+ * Waiting is event-driven: a party that must wait is queued and waits for an external event;
+ * `release` hands the turn and/or the slot to the next party and answers whom to wake (the
+ * releasing orchestrator raises the event through an activity). The entity never grants twice:
+ * a grant is a state change of the entity, and a woken party confirms it by asking again.
+ * Parties that went away are released on their behalf by whoever finds them gone.
  */
 
-/** Who asks for the lock. */
+/** Who asks for the turn or the slot. */
 export interface LockParty {
-  /** The orchestration instance that will hold the lock. */
+  /** The orchestration instance that will hold it. */
   instanceId: string;
   runId: string;
   /** When the run was requested (ISO); orders "newer". */
   requestedAt: string;
-  kind: 'promotion' | 'rollback';
+  kind: 'promotion' | 'rollback' | 'heal';
   policy: 'latest' | 'queue';
 }
 
-/** The holder, with what it is doing. */
+/** What the turn holder is doing. */
+export type LockPhase = 'waiting' | 'approval' | 'frozen' | 'deploying';
+
+/** The turn holder, with what it is doing. */
 export interface LockHolder extends LockParty {
   since: string;
-  phase: 'approval' | 'deploying';
+  phase: LockPhase;
 }
+
+/** A party in a line. */
+export type LockWaiter = LockParty & { since: string; lastSeen: string };
 
 /** Entity state. */
 export interface LockState {
+  /** The promotion whose turn it is. */
   holder?: LockHolder;
-  waiters: (LockParty & { since: string; lastSeen: string })[];
+  /** Promotions waiting for their turn, in order. */
+  waiters: LockWaiter[];
   /** Instances told to stop, with the run that superseded them. */
   superseded: Record<string, string>;
+  /** Who holds the deploy slot. */
+  slot?: LockParty & { since: string };
+  /** Waiting for the deploy slot, in order. */
+  slotWaiters: LockWaiter[];
 }
 
-/** Answer to `request`. */
-export type LockAnswer =
-  | { state: 'acquired' }
-  | { state: 'waiting'; holder?: string; position: number; supersedeHolder?: string }
-  | { state: 'superseded'; by: string };
+/** Someone to wake: the releaser raises `LockGranted` (what) or `Superseded` on it. */
+export interface Wake {
+  instanceId: string;
+  event: 'granted' | 'superseded';
+  what: 'turn' | 'slot';
+  /** For `superseded`: the run that superseded it. */
+  by?: string;
+}
 
-/** A waiter not heard from for this long is dropped (waiters ask again every few seconds). */
-export const STALE_WAITER_MS = 5 * 60_000;
+/** Answer to `request` (the turn) and `acquire` (the slot). */
+export type LockAnswer =
+  | { state: 'acquired'; wake: Wake[] }
+  | { state: 'waiting'; holder?: string; holderInstance?: string; position: number; wake: Wake[] }
+  | { state: 'superseded'; by: string; wake: Wake[] };
+
+/** A waiter not heard from for this long is dropped (waiters re-ask on their safety timer, at most every 2 h). */
+export const STALE_WAITER_MS = 6 * 3_600_000;
 
 /** The empty lock. */
 export function emptyLock(): LockState {
-  return { waiters: [], superseded: {} };
+  return { waiters: [], superseded: {}, slotWaiters: [] };
+}
+
+/** Fills fields added after a state was stored (entity state outlives code versions). */
+export function normaliseLock(state: Partial<LockState> | undefined): LockState {
+  return { waiters: state?.waiters ?? [], superseded: state?.superseded ?? {}, slotWaiters: state?.slotWaiters ?? [], ...(state?.holder ? { holder: state.holder } : {}), ...(state?.slot ? { slot: state.slot } : {}) };
 }
 
 const newer = (a: LockParty, b: LockParty) => a.requestedAt > b.requestedAt || (a.requestedAt === b.requestedAt && a.runId > b.runId);
 const supersedable = (p: LockParty) => p.kind === 'promotion' && p.policy === 'latest';
 
-/** Applies `request` from `party` at time `now`. */
-export function requestLock(state: LockState, party: LockParty, now: string): { state: LockState; answer: LockAnswer } {
-  const s: LockState = structuredClone(state);
+function dropStale(list: LockWaiter[], keep: string, now: string): LockWaiter[] {
+  const nowMs = Date.parse(now);
+  return list.filter((w) => w.instanceId === keep || nowMs - Date.parse(w.lastSeen) <= STALE_WAITER_MS);
+}
+
+/** Gives the free turn to the first waiter, if any; returns whom to wake. */
+function passTurn(s: LockState, now: string): Wake[] {
+  if (s.holder) return [];
+  const next = s.waiters.shift();
+  if (!next) return [];
+  const { since: _since, lastSeen: _seen, ...party } = next;
+  s.holder = { ...party, since: now, phase: 'waiting' };
+  return [{ instanceId: next.instanceId, event: 'granted', what: 'turn' }];
+}
+
+/** Gives the free slot to the first slot waiter, if any. */
+function passSlot(s: LockState, now: string): Wake[] {
+  if (s.slot) return [];
+  const next = s.slotWaiters.shift();
+  if (!next) return [];
+  const { since: _since, lastSeen: _seen, ...party } = next;
+  s.slot = { ...party, since: now };
+  return [{ instanceId: next.instanceId, event: 'granted', what: 'slot' }];
+}
+
+/** `request`: a promotion asks for the turn (first time, after a wake-up, or on its safety timer). */
+export function requestTurn(state: LockState, party: LockParty, now: string): { state: LockState; answer: LockAnswer } {
+  const s: LockState = structuredClone(normaliseLock(state));
+  const wake: Wake[] = [];
   const by = s.superseded[party.instanceId];
   if (by !== undefined) {
     delete s.superseded[party.instanceId];
     s.waiters = s.waiters.filter((w) => w.instanceId !== party.instanceId);
-    return { state: s, answer: { state: 'superseded', by } };
+    return { state: s, answer: { state: 'superseded', by, wake } };
   }
-  if (s.holder?.instanceId === party.instanceId) return { state: s, answer: { state: 'acquired' } };
+  if (s.holder?.instanceId === party.instanceId) return { state: s, answer: { state: 'acquired', wake } };
 
   if (supersedable(party)) {
     const newest = s.waiters.find((w) => w.instanceId !== party.instanceId && supersedable(w) && newer(w, party));
     if (newest) {
       s.waiters = s.waiters.filter((w) => w.instanceId !== party.instanceId);
-      return { state: s, answer: { state: 'superseded', by: newest.runId } };
+      return { state: s, answer: { state: 'superseded', by: newest.runId, wake } };
     }
     for (const w of s.waiters) {
-      if (w.instanceId !== party.instanceId && supersedable(w) && newer(party, w)) s.superseded[w.instanceId] = party.runId;
+      if (w.instanceId !== party.instanceId && supersedable(w) && newer(party, w)) {
+        s.superseded[w.instanceId] = party.runId;
+        wake.push({ instanceId: w.instanceId, event: 'superseded', what: 'turn', by: party.runId });
+      }
     }
     s.waiters = s.waiters.filter((w) => s.superseded[w.instanceId] === undefined);
   }
-
-  // A waiter that stopped asking (its orchestration ended without releasing) must not block the line.
-  const nowMs = Date.parse(now);
-  s.waiters = s.waiters.filter((w) => w.instanceId === party.instanceId || nowMs - Date.parse(w.lastSeen) <= STALE_WAITER_MS);
+  s.waiters = dropStale(s.waiters, party.instanceId, now);
 
   const queued = s.waiters.findIndex((w) => w.instanceId === party.instanceId);
   if (!s.holder && (queued === 0 || (queued === -1 && s.waiters.length === 0))) {
     s.waiters = s.waiters.filter((w) => w.instanceId !== party.instanceId);
-    s.holder = { ...party, since: now, phase: 'deploying' };
-    return { state: s, answer: { state: 'acquired' } };
+    s.holder = { ...party, since: now, phase: 'waiting' };
+    return { state: s, answer: { state: 'acquired', wake } };
   }
   if (queued === -1) s.waiters.push({ ...party, since: now, lastSeen: now });
   else s.waiters[queued]!.lastSeen = now;
-  let supersedeHolder: string | undefined;
-  if (s.holder && supersedable(party) && supersedable(s.holder) && s.holder.phase === 'approval' && newer(party, s.holder)) {
-    if (s.superseded[s.holder.instanceId] === undefined) {
-      s.superseded[s.holder.instanceId] = party.runId;
-      supersedeHolder = s.holder.instanceId;
-    }
+  // A holder still waiting for its approval is made moot by a newer run.
+  if (s.holder && supersedable(party) && supersedable(s.holder) && s.holder.phase === 'approval' && newer(party, s.holder) && s.superseded[s.holder.instanceId] === undefined) {
+    s.superseded[s.holder.instanceId] = party.runId;
+    wake.push({ instanceId: s.holder.instanceId, event: 'superseded', what: 'turn', by: party.runId });
   }
   const position = s.waiters.findIndex((w) => w.instanceId === party.instanceId) + 1;
-  return { state: s, answer: { state: 'waiting', holder: s.holder?.runId, position, ...(supersedeHolder ? { supersedeHolder } : {}) } };
+  return { state: s, answer: { state: 'waiting', holder: s.holder?.runId, holderInstance: s.holder?.instanceId, position, wake } };
 }
 
-/** The holder reports what it is doing (waiting for approval, or deploying). */
-export function setLockPhase(state: LockState, instanceId: string, phase: LockHolder['phase']): LockState {
-  if (state.holder?.instanceId !== instanceId) return state;
-  return { ...state, holder: { ...state.holder, phase } };
+/**
+ * `acquire`: asks for the deploy slot. A promotion must hold the turn (or it is told it was
+ * superseded); rollbacks and heals only need the slot. First come, first served.
+ */
+export function acquireSlot(state: LockState, party: LockParty, now: string): { state: LockState; answer: LockAnswer } {
+  const s: LockState = structuredClone(normaliseLock(state));
+  if (s.slot?.instanceId === party.instanceId) return { state: s, answer: { state: 'acquired', wake: [] } };
+  if (party.kind === 'promotion' && s.holder?.instanceId !== party.instanceId) {
+    const by = s.superseded[party.instanceId] ?? 'a newer run';
+    delete s.superseded[party.instanceId];
+    return { state: s, answer: { state: 'superseded', by, wake: [] } };
+  }
+  s.slotWaiters = dropStale(s.slotWaiters, party.instanceId, now);
+  const queued = s.slotWaiters.findIndex((w) => w.instanceId === party.instanceId);
+  if (!s.slot && (queued === 0 || (queued === -1 && s.slotWaiters.length === 0))) {
+    s.slotWaiters = s.slotWaiters.filter((w) => w.instanceId !== party.instanceId);
+    s.slot = { ...party, since: now };
+    return { state: s, answer: { state: 'acquired', wake: [] } };
+  }
+  if (queued === -1) s.slotWaiters.push({ ...party, since: now, lastSeen: now });
+  else s.slotWaiters[queued]!.lastSeen = now;
+  const position = s.slotWaiters.findIndex((w) => w.instanceId === party.instanceId) + 1;
+  return { state: s, answer: { state: 'waiting', holder: s.slot?.runId, holderInstance: s.slot?.instanceId, position, wake: [] } };
 }
 
-/** Releases the lock if `instanceId` holds it, and forgets it as a waiter. */
-export function releaseLock(state: LockState, instanceId: string): LockState {
-  const s: LockState = structuredClone(state);
-  if (s.holder?.instanceId === instanceId) delete s.holder;
-  s.waiters = s.waiters.filter((w) => w.instanceId !== instanceId);
-  delete s.superseded[instanceId];
-  return s;
+/** The turn holder reports what it is doing (a newer run may supersede an approval wait; an unfreeze wakes a frozen one). */
+export function setLockPhase(state: LockState, instanceId: string, phase: LockPhase): LockState {
+  const s = normaliseLock(state);
+  if (s.holder?.instanceId !== instanceId) return s;
+  return { ...s, holder: { ...s.holder, phase } };
+}
+
+/**
+ * `release`: gives up whatever `instanceId` holds or waits for (`what`: only the slot, or
+ * everything) and hands it on. Answers whom to wake.
+ */
+export function releaseLock(state: LockState, instanceId: string, now: string, what: 'all' | 'slot' = 'all'): { state: LockState; wake: Wake[] } {
+  const s: LockState = structuredClone(normaliseLock(state));
+  if (s.slot?.instanceId === instanceId) delete s.slot;
+  s.slotWaiters = s.slotWaiters.filter((w) => w.instanceId !== instanceId);
+  if (what === 'all') {
+    if (s.holder?.instanceId === instanceId) delete s.holder;
+    s.waiters = s.waiters.filter((w) => w.instanceId !== instanceId);
+    delete s.superseded[instanceId];
+  }
+  return { state: s, wake: [...passSlot(s, now), ...passTurn(s, now)] };
 }

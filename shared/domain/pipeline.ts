@@ -8,6 +8,31 @@
 /** A JSON value (for `json.equals` checks and free-form inputs). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
+/**
+ * An environment variable whose value is a sealed (age-encrypted) secret of the pipeline file.
+ * Only ciphertext travels in the spec (through durable history and records); the activity that
+ * runs the step or deploys the service opens it.
+ */
+export interface SecretBinding {
+  /** Name of the secret in the file's top-level `secrets:`. */
+  secret: string;
+  /** How errors name it: `secrets.<name> (<where it is used>)`. */
+  reference: string;
+  /** ASCII-armored age ciphertext (read from the repository by `loadPipeline` for `file:` secrets). */
+  sealed: string;
+}
+
+/** Environment variable name -> sealed secret. */
+export type SecretBindings = Record<string, SecretBinding>;
+
+/** One entry of the file's top-level `secrets:`: inline armored text, or a file in the repository. */
+export interface SealedSecretSource {
+  /** Repository-relative path of an armored age file, read at the run's commit. */
+  file?: string;
+  /** Armored age text (inline, or filled in from `file` when the pipeline is loaded). */
+  sealed?: string;
+}
+
 /** A shell step run in the checked-out workspace. */
 export interface CommandStep {
   /** Run with `bash -c` in the workspace. */
@@ -18,6 +43,8 @@ export interface CommandStep {
   env: Record<string, string>;
   /** `none`: the step's sandbox has no network. Absent means `on`. */
   network?: 'on' | 'none';
+  /** Sealed secrets handed to the step as environment variables. */
+  secrets?: SecretBindings;
 }
 
 /** The build step: runs once per commit and packages `artifact` paths. */
@@ -37,6 +64,8 @@ export interface ProcessTargetSpec {
   env: Record<string, string>;
   /** How long to wait for the port to accept connections after start. */
   startTimeoutMs: number;
+  /** Sealed secrets handed to the service as environment variables (the environment's `secrets:`). */
+  secrets?: SecretBindings;
 }
 
 /**
@@ -66,6 +95,11 @@ export interface KubernetesTargetSpec {
   rolloutPollMs: number;
   /** Base URL where verification (HTTP checks) reaches the environment. */
   url: string;
+  /**
+   * Sealed secrets of the environment's service (the environment's `secrets:`); the target
+   * receives them opened, as `DeployRequest.secretEnv`.
+   */
+  secrets?: SecretBindings;
 }
 
 /** Where an environment's artifact runs. A tagged union so other targets (AKS) slot in. */
@@ -123,6 +157,8 @@ export interface EnvironmentSpec {
 /** The whole pipeline of an application. */
 export interface PipelineSpec {
   version: 1;
+  /** Sealed secrets by name, referenced by steps and environments. */
+  secrets?: Record<string, SealedSecretSource>;
   build: BuildStep;
   test?: CommandStep;
   environments: EnvironmentSpec[];

@@ -17,6 +17,8 @@ import type {
   JsonValue,
   PipelineSpec,
   ProcessTargetSpec,
+  SealedSecretSource,
+  SecretBindings,
   VerifySpec,
 } from '../domain/pipeline.js';
 import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
@@ -55,12 +57,14 @@ function duration(description: string) {
 }
 
 /** Environment variable names a file may set (POSIX-portable); `CONVEYOR_*` is reserved. */
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a valid environment variable name')
+  .refine((k) => !k.startsWith('CONVEYOR_'), 'CONVEYOR_* variables are set by Conveyor and cannot be overridden');
+
 const envMap = z
   .record(
-    z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a valid environment variable name')
-      .refine((k) => !k.startsWith('CONVEYOR_'), 'CONVEYOR_* variables are set by Conveyor and cannot be overridden'),
+    envName,
     // YAML users write `DEBUG: 1` or `VERBOSE: true`; the process sees strings anyway.
     z.union([z.string(), z.number(), z.boolean()], { error: 'must be a string, number or boolean' }).transform((v) => String(v)),
   )
@@ -77,6 +81,36 @@ const command = z.string().trim().min(1, 'must not be empty').max(16_384).descri
 
 const DEFAULT_STEP_TIMEOUT = '30m';
 
+const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const secretName = z.string().regex(SECRET_NAME, 'must be 1-64 letters, digits, ".", "_" or "-"');
+
+/** `secrets:` of a step or environment: variable name -> name of a top-level secret. */
+const secretUses = z
+  .record(envName, secretName)
+  .describe('Environment variables filled from sealed secrets: VARIABLE: <name in the top-level secrets>. Opened only where used, masked in logs.');
+
+/** Bindings as parsed; the ciphertext is filled in by the top-level transform (or the loader, for files). */
+function bindSecrets(uses: Record<string, string> | undefined, where: string): { secrets: SecretBindings } | Record<string, never> {
+  if (!uses || Object.keys(uses).length === 0) return {};
+  const secrets: SecretBindings = {};
+  for (const [variable, secret] of Object.entries(uses)) secrets[variable] = { secret, reference: `secrets.${secret} (${where}.secrets.${variable})`, sealed: '' };
+  return { secrets };
+}
+
+/** Largest sealed value accepted inline or from a file (armored). */
+export const MAX_SEALED_BYTES = 64 * 1024;
+
+const armoredText = z
+  .string()
+  .max(MAX_SEALED_BYTES)
+  .refine((t) => t.trim().startsWith('-----BEGIN AGE ENCRYPTED FILE-----') && t.trim().endsWith('-----END AGE ENCRYPTED FILE-----'), 'must be ASCII-armored age output (age -r <recipient> -a)');
+
+/** One top-level `secrets:` entry. */
+const sealedSecretFile = z
+  .union([armoredText, z.strictObject({ file: z.string().min(1).max(512).refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), 'must be relative to the repository root, without ".."') })])
+  .transform((v): SealedSecretSource => (typeof v === 'string' ? { sealed: v } : { file: v.file }))
+  .describe('A sealed value: armored age text sealed to the app\'s recipient (GET /api/public-key?app=<app>), or { file: <path of such a file in the repository> }.');
+
 const network = z
   .enum(['on', 'none'])
   .describe('`on` (default): the step may use the network (e.g. to fetch dependencies). `none`: the sandbox has no network at all, not even loopback.');
@@ -89,8 +123,18 @@ export const buildStepFile = z
     timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
     env: envMap.optional(),
     network: network.optional(),
+    secrets: secretUses.optional(),
   })
-  .transform((v): BuildStep => ({ command: v.command, artifact: v.artifact, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}) }))
+  .transform(
+    (v): BuildStep => ({
+      command: v.command,
+      artifact: v.artifact,
+      timeoutMs: v.timeout,
+      env: v.env ?? {},
+      ...(v.network ? { network: v.network } : {}),
+      ...bindSecrets(v.secrets, 'build'),
+    }),
+  )
   .describe('How the commit is built, once; the artifact is promoted through every environment.');
 
 /** `test:` in the file. */
@@ -100,8 +144,11 @@ export const commandStepFile = z
     timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
     env: envMap.optional(),
     network: network.optional(),
+    secrets: secretUses.optional(),
   })
-  .transform((v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}) }))
+  .transform(
+    (v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}), ...bindSecrets(v.secrets, 'test') }),
+  )
   .describe('Tests run in the built workspace before any environment is deployed.');
 
 const processTargetFile = z
@@ -196,11 +243,12 @@ export const environmentFile = z
     approval: approvalFile.optional(),
     rollback: z.enum(['auto', 'manual']).default('auto').describe('auto: failed verification redeploys the last good revision. Default auto.'),
     concurrency: z.enum(['latest', 'queue']).default('latest').describe('latest: a newer run supersedes a waiting one; queue: runs wait their turn. Default latest.'),
+    secrets: secretUses.optional().describe("Environment variables of this environment's service, filled from sealed secrets: VARIABLE: <name in the top-level secrets>."),
   })
   .transform(
     (v): EnvironmentSpec => ({
       name: v.name,
-      target: v.target,
+      target: { ...v.target, ...bindSecrets(v.secrets, `environments.${v.name}`) },
       verify: v.verify,
       ...(v.approval ? { approval: v.approval } : {}),
       rollback: v.rollback,
@@ -215,6 +263,7 @@ export const MAX_ENVIRONMENTS = 32;
 export const pipelineFileSchema = z
   .strictObject({
     version: z.literal(1).default(1).describe('File format version. Default 1.'),
+    secrets: z.record(secretName, sealedSecretFile).optional().describe('Sealed secrets by name, used by `secrets:` of steps and environments.'),
     build: buildStepFile,
     test: commandStepFile.optional(),
     environments: z.array(environmentFile).min(1).max(MAX_ENVIRONMENTS).describe('Promotion order: each environment is deployed and verified before the next.'),
@@ -240,15 +289,35 @@ export const pipelineFileSchema = z
       if (firstPort !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'port'], message: `port ${port} is already used by environments[${firstPort}]` });
       else ports.set(port, i);
     });
+    // Every `secrets:` use names a declared secret, and does not also appear in `env`.
+    const uses: [Array<string | number>, { secrets?: SecretBindings; env?: Record<string, string> }][] = [[['build'], v.build]];
+    if (v.test) uses.push([['test'], v.test]);
+    v.environments.forEach((env, i) => uses.push([['environments', i], env.target]));
+    for (const [path, holder] of uses) {
+      for (const [variable, binding] of Object.entries(holder.secrets ?? {})) {
+        const at = [...path, 'secrets', variable];
+        if (!v.secrets || !Object.hasOwn(v.secrets, binding.secret)) {
+          ctx.addIssue({ code: 'custom', path: at, message: `secret "${binding.secret}" is not declared in the top-level secrets` });
+        }
+        if (holder.env && Object.hasOwn(holder.env, variable)) ctx.addIssue({ code: 'custom', path: at, message: `${variable} is also set in env` });
+      }
+    }
   })
-  .transform(
-    (v): PipelineSpec => ({
+  .transform((v): PipelineSpec => {
+    const fill = <T extends { secrets?: SecretBindings }>(holder: T): T => {
+      if (!holder.secrets) return holder;
+      const secrets: SecretBindings = {};
+      for (const [variable, binding] of Object.entries(holder.secrets)) secrets[variable] = { ...binding, sealed: v.secrets?.[binding.secret]?.sealed ?? '' };
+      return { ...holder, secrets };
+    };
+    return {
       version: v.version,
-      build: v.build,
-      ...(v.test ? { test: v.test } : {}),
-      environments: v.environments,
-    }),
-  )
+      ...(v.secrets ? { secrets: v.secrets } : {}),
+      build: fill(v.build),
+      ...(v.test ? { test: fill(v.test) } : {}),
+      environments: v.environments.map((env) => ({ ...env, target: fill(env.target) })),
+    };
+  })
   .describe('Conveyor pipeline (.conveyor/pipeline.yaml): how an app is built, tested and promoted.');
 
 /** The file shape as written (what editors validate against). */

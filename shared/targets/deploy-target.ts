@@ -25,6 +25,12 @@ export interface DeployRequest<S extends TargetSpec = TargetSpec> {
   /** The environment's target settings from the pipeline. */
   spec: S;
   /**
+   * Opened sealed secrets for the service, as environment variables (the spec carries only
+   * their ciphertext). A target hands them to the service without writing them where others
+   * read (a Kubernetes target: a Secret object, never the manifest).
+   */
+  secretEnv?: Readonly<Record<string, string>>;
+  /**
    * Writes the artifact's files into `destDir` (an empty folder the target chose). The caller
    * owns where the artifact comes from (blob download and extraction); the target owns where
    * it goes. A Kubernetes target may ignore it and deploy an image named by the digest.

@@ -473,7 +473,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       const value = base[key];
       if (value !== undefined) env[key] = value;
     }
-    Object.assign(env, request.spec.env);
+    Object.assign(env, request.spec.env, request.secretEnv);
     // Set last: the pipeline schema forbids CONVEYOR_* in env, and PORT must match the spec.
     Object.assign(env, {
       PORT: String(request.spec.port),

@@ -7,12 +7,18 @@ import type { AppRecord } from '../apps/app-record.schema.js';
 import type { DeploymentLedger } from '../ledger/deployment-ledger.js';
 import type { RunStore } from '../ledger/run-store.js';
 import type { TargetRegistry } from '../targets/target-registry.js';
+import type { Freeze } from '../domain/windows.js';
+import type { EnvironmentSync } from '../reconcile/drift.js';
 
 /** The reads the matrix needs (in-memory fakes implement them in tests). */
 export interface MatrixSources {
   ledger: Pick<DeploymentLedger, 'environments' | 'current'>;
   runs: Pick<RunStore, 'list'>;
   targets: Pick<TargetRegistry, 'types' | 'get'>;
+  /** Active freezes (optional: shown when given). */
+  controls?: { freeze(app: string, env: string): Promise<Freeze | undefined> };
+  /** Sync states written by the reconcile sweep (optional: shown when given). */
+  syncStates?: { get(app: string, env: string): Promise<EnvironmentSync | undefined> };
 }
 
 /**
@@ -45,14 +51,22 @@ export interface EnvironmentView {
   running: boolean;
   /** What the target reports actually runs (for drift detection). */
   actual?: { revision?: string; commit?: string; state: string };
+  /** The active freeze: nothing but rollbacks enters until someone unfreezes. */
+  freeze?: Freeze;
+  /** Drift as the reconcile sweep last saw it: `in-sync | drifted | unknown`, why, since when. */
+  sync?: { state: EnvironmentSync['sync']; reason: string; since: string; checkedAt: string; heal?: EnvironmentSync['heal'] };
 }
 
 /** What runs in each environment of an app, in promotion order. */
-export async function environmentMatrix({ ledger, runs, targets }: MatrixSources, app: string): Promise<EnvironmentView[]> {
+export async function environmentMatrix({ ledger, runs, targets, controls, syncStates }: MatrixSources, app: string): Promise<EnvironmentView[]> {
   const names = await environmentNames({ ledger, runs }, app);
   const views = await Promise.all(
     names.map(async (name): Promise<EnvironmentView | undefined> => {
-      const current = await ledger.current(app, name);
+      const [current, freeze, sync] = await Promise.all([
+        ledger.current(app, name),
+        controls?.freeze(app, name).catch(() => undefined),
+        syncStates?.get(app, name).catch(() => undefined),
+      ]);
       if (!current) return undefined;
       let actual: EnvironmentView['actual'];
       let healthy = false;
@@ -78,6 +92,8 @@ export async function environmentMatrix({ ledger, runs, targets }: MatrixSources
         healthy,
         running,
         ...(actual ? { actual } : {}),
+        ...(freeze ? { freeze } : {}),
+        ...(sync ? { sync: { state: sync.sync, reason: sync.reason, since: sync.since, checkedAt: sync.checkedAt, ...(sync.heal ? { heal: sync.heal } : {}) } } : {}),
       };
     }),
   );

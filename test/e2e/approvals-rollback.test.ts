@@ -235,6 +235,15 @@ describe('rollback API', () => {
     const target = history.find((r: any) => r.revision === newest.rollbackOf);
     assert.ok(target.revision < before.revision && target.status === 'Succeeded');
     assert.equal((await served(sample.ports.dev))?.commit, target.commit, 'dev serves the rolled-back commit');
+    // The rollback froze dev, recorded by whom and why, until someone allowed to roll back unfreezes it.
+    const dev = ((await (await conveyor.api('/api/apps/gated')).json()) as any).environments.find((e: any) => e.name === 'dev');
+    assert.equal(dev.freeze.kind, 'rollback');
+    assert.equal(dev.freeze.by, 'alice@example.com');
+    assert.match(dev.freeze.reason, /customer reports/);
+    assert.equal((await conveyor.api('/api/apps/gated/environments/dev/unfreeze', { method: 'POST', json: {} })).status, 401);
+    const unfrozen = await conveyor.api('/api/apps/gated/environments/dev/unfreeze', { method: 'POST', headers: as('bob'), json: { reason: 'fixed' } });
+    assert.equal(unfrozen.status, 200, await unfrozen.clone().text());
+    assert.equal((await conveyor.api('/api/apps/gated/environments/dev/unfreeze', { method: 'POST', headers: as('bob'), json: {} })).status, 409);
   });
 
   test('a bad revision is refused unless forced; a named good revision is redeployed', async () => {

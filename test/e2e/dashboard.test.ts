@@ -165,6 +165,25 @@ describe('dashboard', () => {
     await browser.screenshot('dashboard', '06-rolled-back');
   });
 
+  test('the rollback froze dev: unfreeze it, then freeze it by hand with a reason', async () => {
+    const dev = page.getByRole('article', { name: 'dev' });
+    await dev.getByText('frozen', { exact: true }).waitFor();
+    await dev.getByRole('button', { name: 'Unfreeze…' }).click();
+    let dialog = page.getByRole('dialog', { name: 'Unfreeze dev' });
+    await dialog.getByRole('button', { name: 'Unfreeze' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await dev.getByText('frozen', { exact: true }).waitFor({ state: 'detached' });
+    await dev.getByRole('button', { name: 'Freeze…' }).waitFor();
+    await dev.getByRole('button', { name: 'Freeze…' }).click();
+    dialog = page.getByRole('dialog', { name: 'Freeze dev' });
+    await dialog.getByLabel(/Reason/).fill('sale weekend');
+    await dialog.getByRole('button', { name: 'Freeze' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await dev.getByText(/Frozen .* by alice@example.com: sale weekend/).waitFor();
+    const app = (await (await conveyor.api('/api/apps/shop')).json()) as any;
+    assert.equal(app.environments.find((e: any) => e.name === 'dev').freeze.reason, 'sale weekend');
+  });
+
   test('a refused rollback shows the API problem detail in the dialog', async () => {
     const dev = page.getByRole('article', { name: 'dev' });
     await dev.getByRole('button', { name: 'Roll back…' }).click();

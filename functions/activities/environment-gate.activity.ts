@@ -1,0 +1,45 @@
+/**
+ * `checkEnvironmentGate` and `freezeAfterRollback`: the activities behind freezes and
+ * quarantine. The rules are those of shared/domain/windows.ts (a freeze holds back promotions
+ * and heals, never a rollback); a promotion carrying a digest quarantined in the environment is
+ * refused with the reason.
+ */
+import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
+import { decideEntry } from '../../shared/domain/windows.js';
+import type { Services } from '../composition-root.js';
+
+/** The `checkEnvironmentGate` activity, given its collaborators. */
+export function checkEnvironmentGate({ controls }: Pick<Services, 'controls'>) {
+  return async (input: ActivityInput<'checkEnvironmentGate'>): Promise<ActivityOutput<'checkEnvironmentGate'>> => {
+    if (input.kind !== 'rollback' && input.digest) {
+      const q = await controls.quarantined(input.app, input.environment, input.digest);
+      if (q) {
+        return {
+          state: 'refused',
+          reason: `artifact ${input.digest} is quarantined in ${input.environment}: revision ${q.revision} (commit ${q.commit.slice(0, 12)}) was rolled back by ${q.by} at ${q.at}${q.reason ? ` (${q.reason})` : ''}; only a forced rollback may deploy it there again`,
+        };
+      }
+    }
+    const freeze = await controls.freeze(input.app, input.environment);
+    const decision = decideEntry({ windows: [], ...(freeze ? { freeze } : {}) }, new Date(), input.kind);
+    if (decision.enter) return { state: 'open' };
+    return { state: 'closed', frozen: decision.verdict.closedBy === 'freeze', reason: decision.reason, ...(decision.retryAt ? { retryAt: decision.retryAt } : {}) };
+  };
+}
+
+/** The `freezeAfterRollback` activity, given its collaborators. */
+export function freezeAfterRollback({ controls, ledger }: Pick<Services, 'controls' | 'ledger'>) {
+  return async (input: ActivityInput<'freezeAfterRollback'>): Promise<null> => {
+    const at = new Date().toISOString();
+    if (input.freeze) await controls.setFreeze(input.app, input.environment, { kind: 'rollback', by: input.by, at, reason: input.reason });
+    let q = input.quarantine === 'current' ? undefined : input.quarantine;
+    if (input.quarantine === 'current') {
+      const current = await ledger.current(input.app, input.environment);
+      if (current && current.artifactDigest !== input.keepDigest) q = { revision: current.revision, commit: current.commit, digest: current.artifactDigest };
+    }
+    if (q) {
+      await controls.quarantine(input.app, input.environment, { artifactDigest: q.digest, revision: q.revision, commit: q.commit, by: input.by, at, reason: input.reason });
+    }
+    return null;
+  };
+}

@@ -1,0 +1,47 @@
+// A minimal Functions app around Conveyor's REAL environment lock (the entity, the wake-up
+// activity and the orchestrator helpers), for the lock's integration tests and bench. Loaded by
+// the local host from a temp folder whose package.json `main` points at this compiled file
+// (test/support/lock-app.ts makes it); never imported by a test directly.
+//
+// `lockParty` asks for the turn or the deploy slot, shows `holding` (with the orchestration time)
+// in its custom status once it has it, waits for a `Release` event, then releases.
+import { app } from '@azure/functions';
+import * as df from 'durable-functions';
+import type { LockParty } from '../../shared/domain/environment-lock.js';
+import { environmentLockEntity } from '../../functions/entities/environment-lock.entity.js';
+import { wakeLockParty } from '../../functions/activities/wake-lock-party.activity.js';
+import { acquireSlot, acquireTurn, releaseLock } from '../../orchestrations/environment-lock.js';
+
+/** Input of the `lockParty` orchestration. */
+export interface LockPartyInput {
+  app: string;
+  env: string;
+  party: LockParty;
+  what: 'turn' | 'slot';
+}
+
+{
+  const client = df.input.durableClient();
+  df.app.entity('environmentLock', environmentLockEntity);
+  df.app.activity('wakeLockParty', { extraInputs: [client], handler: wakeLockParty });
+  df.app.orchestration('lockParty', function* (context: df.OrchestrationContext): Generator<df.Task, unknown, unknown> {
+    const input = context.df.getInput<LockPartyInput>();
+    const acquire = input.what === 'turn' ? acquireTurn : acquireSlot;
+    const outcome = yield* acquire(context, input.app, input.env, input.party, (w) => context.df.setCustomStatus({ ...w }));
+    if (!outcome.acquired) return { outcome: 'superseded', by: outcome.supersededBy };
+    context.df.setCustomStatus({ state: 'holding', at: context.df.currentUtcDateTime.toISOString() });
+    yield context.df.waitForExternalEvent('Release');
+    yield* releaseLock(context, input.app, input.env, context.df.instanceId);
+    return { outcome: 'released' };
+  });
+  app.http('startParty', {
+    route: 'parties/{id}',
+    methods: ['POST'],
+    authLevel: 'anonymous',
+    extraInputs: [client],
+    handler: async (request, context) => {
+      await df.getClient(context).startNew('lockParty', { instanceId: request.params.id!, input: await request.json() });
+      return { status: 202 };
+    },
+  });
+}

@@ -1,0 +1,144 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { acquireSlot, emptyLock, releaseLock, requestTurn, setLockPhase, type LockParty, type LockState } from '../../shared/domain/environment-lock.js';
+
+const T = '2026-10-01T10:00:00.000Z';
+const promo = (n: number, policy: 'latest' | 'queue' = 'latest'): LockParty => ({
+  instanceId: `run${n}.prod`,
+  runId: `shop.${String(n).padStart(7, '0')}`,
+  requestedAt: `2026-10-01T09:00:0${n}.000Z`,
+  kind: 'promotion',
+  policy,
+});
+const rollback = (n: number): LockParty => ({ instanceId: `rollback.${n}`, runId: `rollback.${n}`, requestedAt: `2026-10-01T09:30:0${n}.000Z`, kind: 'rollback', policy: 'queue' });
+
+test('queue: the turn is handed to the next in line on release, who is named to be woken', () => {
+  let s: LockState = emptyLock();
+  let r = requestTurn(s, promo(1, 'queue'), T);
+  assert.equal(r.answer.state, 'acquired');
+  s = r.state;
+  r = requestTurn(s, promo(2, 'queue'), T);
+  assert.equal(r.answer.state, 'waiting');
+  assert.equal(r.answer.state === 'waiting' && r.answer.position, 1);
+  assert.equal(r.answer.state === 'waiting' && r.answer.holderInstance, 'run1.prod');
+  s = r.state;
+  s = requestTurn(s, promo(3, 'queue'), T).state;
+  const rel = releaseLock(s, 'run1.prod', T);
+  assert.deepEqual(rel.wake, [{ instanceId: 'run2.prod', event: 'granted', what: 'turn' }]);
+  assert.equal(rel.state.holder?.instanceId, 'run2.prod');
+  // The woken party confirms by asking again: acquired, nothing else changes.
+  const confirm = requestTurn(rel.state, promo(2, 'queue'), T);
+  assert.equal(confirm.answer.state, 'acquired');
+  assert.deepEqual(confirm.state, rel.state);
+  // A stale ask from the third party does not jump the line.
+  assert.equal(requestTurn(rel.state, promo(3, 'queue'), T).answer.state, 'waiting');
+});
+
+test('latest: a newer request supersedes older waiters (named to be woken) and a holder waiting for approval', () => {
+  let s = requestTurn(emptyLock(), promo(1), T).state;
+  s = setLockPhase(s, 'run1.prod', 'approval');
+  const r2 = requestTurn(s, promo(2), T);
+  assert.deepEqual(r2.answer.wake, [{ instanceId: 'run1.prod', event: 'superseded', what: 'turn', by: promo(2).runId }]);
+  s = r2.state;
+  const r3 = requestTurn(s, promo(3), T);
+  assert.deepEqual(r3.answer.wake, [{ instanceId: 'run2.prod', event: 'superseded', what: 'turn', by: promo(3).runId }]);
+  s = r3.state;
+  assert.deepEqual(s.waiters.map((w) => w.instanceId), ['run3.prod']);
+  // The superseded ones learn it when they ask (after their wake-up).
+  assert.deepEqual(requestTurn(s, promo(2), T).answer, { state: 'superseded', by: promo(3).runId, wake: [] });
+  // An older request arriving late is superseded by the newer waiter at once.
+  const late = requestTurn(s, { ...promo(0) }, T);
+  assert.equal(late.answer.state, 'superseded');
+  // The superseded holder releases; the newest gets the turn.
+  const rel = releaseLock(s, 'run1.prod', T);
+  assert.deepEqual(rel.wake, [{ instanceId: 'run3.prod', event: 'granted', what: 'turn' }]);
+});
+
+test('a holder that is deploying is not superseded', () => {
+  let s = requestTurn(emptyLock(), promo(1), T).state;
+  s = setLockPhase(s, 'run1.prod', 'deploying');
+  const r = requestTurn(s, promo(2), T);
+  assert.deepEqual(r.answer.wake, []);
+  assert.equal(r.state.superseded['run1.prod'], undefined);
+});
+
+test('the deploy slot: a rollback takes it while the turn holder waits for approval; the holder then queues behind it', () => {
+  let s = requestTurn(emptyLock(), promo(1), T).state;
+  s = setLockPhase(s, 'run1.prod', 'approval');
+  const rb = acquireSlot(s, rollback(1), T);
+  assert.equal(rb.answer.state, 'acquired', 'never waits behind an approval');
+  s = rb.state;
+  const p = acquireSlot(s, promo(1), T);
+  assert.equal(p.answer.state, 'waiting');
+  s = p.state;
+  const rel = releaseLock(s, 'rollback.1', T);
+  assert.deepEqual(rel.wake, [{ instanceId: 'run1.prod', event: 'granted', what: 'slot' }]);
+  assert.equal(rel.state.slot?.instanceId, 'run1.prod');
+  assert.equal(rel.state.holder?.instanceId, 'run1.prod', 'the turn is untouched');
+  // Giving back only the slot keeps the turn.
+  const back = releaseLock(rel.state, 'run1.prod', T, 'slot');
+  assert.equal(back.state.slot, undefined);
+  assert.equal(back.state.holder?.instanceId, 'run1.prod');
+});
+
+test('a promotion without the turn cannot take the slot', () => {
+  const s = requestTurn(emptyLock(), promo(1), T).state;
+  assert.equal(acquireSlot(s, promo(2), T).answer.state, 'superseded');
+});
+
+test('releasing on behalf of a party that has gone hands everything on', () => {
+  let s = requestTurn(emptyLock(), promo(1, 'queue'), T).state;
+  s = acquireSlot(s, promo(1, 'queue'), T).state;
+  s = requestTurn(s, promo(2, 'queue'), T).state;
+  s = acquireSlot(s, rollback(1), T).state;
+  const rel = releaseLock(s, 'run1.prod', T);
+  assert.deepEqual(rel.wake.map((w) => `${w.instanceId}:${w.what}`).sort(), ['rollback.1:slot', 'run2.prod:turn']);
+});
+
+test('state stored by the polling lock (no slot fields) still works', () => {
+  const old = { holder: { ...promo(1), since: T, phase: 'deploying' }, waiters: [], superseded: {} } as unknown as LockState;
+  const r = requestTurn(old, promo(2, 'queue'), T);
+  assert.equal(r.answer.state, 'waiting');
+  assert.deepEqual(r.state.slotWaiters, []);
+});
+
+test('property: whatever the sequence of operations, at most one turn holder and one slot holder, and a grant is always to a party that asked', () => {
+  const parties = [promo(1), promo(2), promo(3, 'queue'), promo(4, 'queue'), rollback(1), rollback(2)];
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('request' as const), p: fc.integer({ min: 0, max: 3 }) }),
+    fc.record({ kind: fc.constant('acquire' as const), p: fc.integer({ min: 0, max: 5 }) }),
+    fc.record({ kind: fc.constant('release' as const), p: fc.integer({ min: 0, max: 5 }), slotOnly: fc.boolean() }),
+    fc.record({ kind: fc.constant('phase' as const), p: fc.integer({ min: 0, max: 3 }), phase: fc.constantFrom('approval' as const, 'deploying' as const, 'frozen' as const) }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      let s = emptyLock();
+      const asked = new Set<string>();
+      for (const o of ops) {
+        const party = parties[o.p]!;
+        if (o.kind === 'request') {
+          asked.add(party.instanceId);
+          s = requestTurn(s, party, T).state;
+        } else if (o.kind === 'acquire') {
+          asked.add(party.instanceId);
+          s = acquireSlot(s, party, T).state;
+        } else if (o.kind === 'phase') s = setLockPhase(s, party.instanceId, o.phase);
+        else {
+          const r = releaseLock(s, party.instanceId, T, o.slotOnly ? 'slot' : 'all');
+          for (const w of r.wake) assert.ok(asked.has(w.instanceId), 'woken parties had asked');
+          s = r.state;
+        }
+        if (s.holder) assert.ok(asked.has(s.holder.instanceId));
+        if (s.slot) assert.ok(asked.has(s.slot.instanceId));
+        assert.ok(!s.waiters.some((w) => w.instanceId === s.holder?.instanceId), 'the holder is not also waiting');
+        assert.ok(!s.slotWaiters.some((w) => w.instanceId === s.slot?.instanceId), 'the slot holder is not also waiting');
+        assert.equal(new Set(s.waiters.map((w) => w.instanceId)).size, s.waiters.length);
+        // A free turn or slot never leaves someone waiting for it.
+        if (!s.holder) assert.equal(s.waiters.length, 0);
+        if (!s.slot) assert.equal(s.slotWaiters.length, 0);
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
