@@ -33,6 +33,8 @@ import { SealedSecrets, SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { KubernetesTarget, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
+import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
+import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
@@ -108,6 +110,8 @@ export function createServices(settings: Settings): Services {
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
       new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name)) }),
+      // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
+      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: new DefaultAzureCredential() }) }),
     ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,

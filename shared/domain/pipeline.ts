@@ -69,22 +69,18 @@ export interface ProcessTargetSpec {
 }
 
 /**
- * Deploys the artifact's Kubernetes manifests (a folder of YAML packed with the build) to a
- * namespace by server-side apply, pinning the image the build reported by digest
- * (shared/targets/kubernetes, docs/kubernetes.md).
+ * How an environment deploys to Kubernetes (shared by the `kubernetes` and `aks` targets): the
+ * artifact's manifests (a folder of YAML packed with the build) server-side applied to a
+ * namespace, the image the build reported pinned by digest (shared/targets/kubernetes,
+ * docs/kubernetes.md).
  */
-export interface KubernetesTargetSpec {
-  type: 'kubernetes';
+export interface KubeDeploySpec {
   /** The namespace every object goes to (manifests may name it or leave it out). */
   namespace: string;
   /** Artifact-relative folder of `*.yaml` / `*.yml` manifests (must be among the build's artifact paths). */
   manifests: string;
   /** The image the build pushed: containers using `name` (any tag) are pinned to `name@<digest>`. */
   image: { name: string; digestFile: string };
-  /** Setting holding the kubeconfig (YAML); absent means the in-cluster service account. */
-  kubeconfigSetting?: string;
-  /** kubeconfig context to use (default: its current context). */
-  context?: string;
   /** Take over fields another field manager owns instead of failing with the conflict. */
   forceConflicts: boolean;
   /** Delete objects of this app and environment that the manifests no longer contain. */
@@ -102,8 +98,30 @@ export interface KubernetesTargetSpec {
   secrets?: SecretBindings;
 }
 
+/** Any Kubernetes cluster, reached with a kubeconfig from a setting or the in-cluster service account. */
+export interface KubernetesTargetSpec extends KubeDeploySpec {
+  type: 'kubernetes';
+  /** Setting holding the kubeconfig (YAML); absent means the in-cluster service account. */
+  kubeconfigSetting?: string;
+  /** kubeconfig context to use (default: its current context). */
+  context?: string;
+}
+
+/** An AKS cluster, whose endpoint and credentials Conveyor gets from Azure Resource Manager. */
+export interface AksTargetSpec extends KubeDeploySpec {
+  type: 'aks';
+  /** Subscription id of the cluster. */
+  subscription: string;
+  resourceGroup: string;
+  /** The managed cluster's name. */
+  cluster: string;
+}
+
+/** Targets that deploy to a Kubernetes cluster. */
+export type KubeTargetSpec = KubernetesTargetSpec | AksTargetSpec;
+
 /** Where an environment's artifact runs. A tagged union so other targets (AKS) slot in. */
-export type TargetSpec = ProcessTargetSpec | KubernetesTargetSpec;
+export type TargetSpec = ProcessTargetSpec | KubernetesTargetSpec | AksTargetSpec;
 
 /** An HTTP check against the environment's base URL. */
 export interface HttpCheckSpec {

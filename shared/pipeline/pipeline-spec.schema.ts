@@ -22,7 +22,7 @@ import type {
   VerifySpec,
 } from '../domain/pipeline.js';
 import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
-import { coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
+import { aksTargetFile, coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
 
 /** Default location of the pipeline file in an application's repository. */
 export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
@@ -162,7 +162,7 @@ const processTargetFile = z
   .transform((v): ProcessTargetSpec => ({ type: 'process', start: v.start, port: v.port, env: v.env ?? {}, startTimeoutMs: v.startTimeout }));
 
 /** `target:` — a tagged union on `type`, so other target kinds (AKS) slot in later. */
-export const targetFile = z.discriminatedUnion('type', [processTargetFile, kubernetesTargetFile]).describe('Where the artifact runs for this environment.');
+export const targetFile = z.discriminatedUnion('type', [processTargetFile, kubernetesTargetFile, aksTargetFile]).describe('Where the artifact runs for this environment.');
 
 const jsonCheckFile = z.strictObject({
   path: z.string().min(1).max(256).describe('Dotted path into the JSON body, e.g. build.commit.'),
@@ -275,7 +275,7 @@ export const pipelineFileSchema = z
       const firstName = names.get(env.name);
       if (firstName !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'name'], message: `environment "${env.name}" is already declared at environments[${firstName}]` });
       else names.set(env.name, i);
-      if (env.target.type === 'kubernetes') {
+      if (env.target.type === 'kubernetes' || env.target.type === 'aks') {
         // Manifests and the image digest are read from the artifact: the build must pack them.
         for (const [field, path] of [['manifests', env.target.manifests], ['image', env.target.image.digestFile]] as const) {
           if (!path.split('/').includes('..') && !coveredBy(path, v.build.artifact)) {

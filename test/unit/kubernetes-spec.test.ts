@@ -223,3 +223,32 @@ test('rollout reading follows kubectl rollout status', () => {
   assert.equal(failedOne.state, 'failed');
   assert.equal(environmentRollout([cases[4]![1], cases[3]![1]]).state, 'progressing');
 });
+
+test('an aks target names subscription, resource group and cluster', () => {
+  const spec = parsePipelineSpec(
+    pipeline(`type: aks
+subscription: 11111111-2222-3333-4444-555555555555
+resourceGroup: rg-apps
+cluster: aks-prod
+namespace: shop
+manifests: deploy
+image: { name: shopacr.azurecr.io/shop/web, digestFile: image.digest }
+rolloutTimeout: 15m
+url: https://shop.example`),
+  );
+  assert.deepEqual(spec.environments[0]!.target, {
+    type: 'aks',
+    subscription: '11111111-2222-3333-4444-555555555555',
+    resourceGroup: 'rg-apps',
+    cluster: 'aks-prod',
+    namespace: 'shop',
+    manifests: 'deploy',
+    image: { name: 'shopacr.azurecr.io/shop/web', digestFile: 'image.digest' },
+    forceConflicts: false,
+    prune: false,
+    rolloutTimeoutMs: 900_000,
+    rolloutPollMs: 5_000,
+    url: 'https://shop.example',
+  });
+  assert.throws(() => parsePipelineSpec(pipeline('type: aks\nsubscription: nope\nresourceGroup: rg\ncluster: c\nnamespace: shop\nmanifests: deploy\nimage: { name: a/b, digestFile: image.digest }\nurl: https://x.example')), /subscription/);
+});

@@ -5,7 +5,7 @@
  * per setting value.
  */
 import { KubeConfig } from '@kubernetes/client-node';
-import type { KubernetesTargetSpec } from '../../domain/pipeline.js';
+import type { KubeTargetSpec } from '../../domain/pipeline.js';
 import { ValidationError } from '../../errors.js';
 import type { KubeconfigResolver } from './kubernetes.target.js';
 
@@ -15,7 +15,8 @@ import type { KubeconfigResolver } from './kubernetes.target.js';
  */
 export function settingKubeconfig(readSetting: (name: string) => string | undefined, loadInCluster: (kc: KubeConfig) => void = (kc) => kc.loadFromCluster()): KubeconfigResolver {
   const cache = new Map<string, KubeConfig>();
-  return async (spec: KubernetesTargetSpec) => {
+  return async (spec: KubeTargetSpec) => {
+    if (spec.type !== 'kubernetes') throw new Error(`settingKubeconfig serves kubernetes targets, not ${spec.type}`);
     if (!spec.kubeconfigSetting) {
       const kc = new KubeConfig();
       loadInCluster(kc);

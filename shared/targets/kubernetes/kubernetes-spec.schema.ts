@@ -4,7 +4,7 @@
  * {@link KubernetesTargetSpec}. Durations use the pipeline file's syntax (`90s`, `10m`).
  */
 import { z } from 'zod';
-import type { KubernetesTargetSpec } from '../../domain/pipeline.js';
+import type { AksTargetSpec, KubernetesTargetSpec } from '../../domain/pipeline.js';
 
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
@@ -84,6 +84,32 @@ export const kubernetesTargetFile = z
       image: v.image,
       ...(v.kubeconfigSetting ? { kubeconfigSetting: v.kubeconfigSetting } : {}),
       ...(v.context ? { context: v.context } : {}),
+      forceConflicts: v.forceConflicts,
+      prune: v.prune,
+      rolloutTimeoutMs: v.rolloutTimeout,
+      rolloutPollMs: v.rolloutPoll,
+      url: v.url,
+    }),
+  );
+
+/** `target:` for `type: aks`: the cluster is found through Azure Resource Manager. */
+export const aksTargetFile = z
+  .strictObject({
+    type: z.literal('aks'),
+    subscription: z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a subscription id (a GUID)').describe('Subscription id of the cluster.'),
+    resourceGroup: z.string().min(1).max(90).regex(/^[-\w._()]+$/, 'must be a resource group name').describe('Resource group of the cluster.'),
+    cluster: z.string().min(1).max(63).regex(/^[a-zA-Z0-9]([-_a-zA-Z0-9]*[a-zA-Z0-9])?$/, 'must be an AKS cluster name').describe('Name of the managed cluster.'),
+    ...kubernetesCommonFields,
+  })
+  .transform(
+    (v): AksTargetSpec => ({
+      type: 'aks',
+      subscription: v.subscription,
+      resourceGroup: v.resourceGroup,
+      cluster: v.cluster,
+      namespace: v.namespace,
+      manifests: v.manifests,
+      image: v.image,
       forceConflicts: v.forceConflicts,
       prune: v.prune,
       rolloutTimeoutMs: v.rolloutTimeout,

@@ -21,7 +21,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { KubernetesTargetSpec, TargetSpec } from '../../domain/pipeline.js';
+import type { KubeTargetSpec, TargetSpec } from '../../domain/pipeline.js';
 import { ValidationError } from '../../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, StopResult, TargetStatus } from '../deploy-target.js';
 import { ClusterUnavailableError, DEFAULT_RETRY, KubeApi, KubeRequestError, type RetryOptions } from './kube-api.js';
@@ -39,7 +39,7 @@ export function hasRollout(target: DeployTarget): target is DeployTarget & Rollo
 }
 
 /** Returns the kubeconfig to use for an environment's spec. */
-export type KubeconfigResolver = (spec: KubernetesTargetSpec) => Promise<KubeConfig>;
+export type KubeconfigResolver = (spec: KubeTargetSpec) => Promise<KubeConfig>;
 
 /** Checks that the registry holds an image digest before anything is applied. */
 export type ImageChecker = (imageName: string, digest: string) => Promise<boolean>;
@@ -52,8 +52,8 @@ export interface KubernetesTargetOptions {
   imageExists?: ImageChecker;
   /** Back-off for unreachable clusters, 429 and 5xx. */
   retry?: RetryOptions;
-  /** The `type` served (`kubernetes`; the AKS target reuses this class as `aks`). */
-  type?: string;
+  /** The `type` served (`kubernetes`; the AKS target is this class as `aks`). */
+  type?: KubeTargetSpec['type'];
 }
 
 /** One difference between what the ledger recorded and what runs. */
@@ -81,26 +81,26 @@ function selector(app: string, environment: string): string {
 }
 
 /** The kubernetes deploy target. */
-export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec>, RolloutReader {
-  readonly type: 'kubernetes';
+export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutReader {
+  readonly type: KubeTargetSpec['type'];
   private readonly retry: RetryOptions;
 
   constructor(private readonly options: KubernetesTargetOptions) {
-    this.type = (options.type ?? 'kubernetes') as 'kubernetes';
+    this.type = options.type ?? 'kubernetes';
     this.retry = options.retry ?? DEFAULT_RETRY;
   }
 
   /** The environment's URL as the pipeline names it. */
-  baseUrl(_app: string, _environment: string, spec: KubernetesTargetSpec): string {
+  baseUrl(_app: string, _environment: string, spec: KubeTargetSpec): string {
     return spec.url;
   }
 
-  private async api(spec: KubernetesTargetSpec): Promise<KubeApi> {
+  private async api(spec: KubeTargetSpec): Promise<KubeApi> {
     return new KubeApi(await this.options.kubeconfig(spec), this.retry);
   }
 
   /** Validates, renders and server-side applies the revision's manifests. */
-  async deploy(request: DeployRequest<KubernetesTargetSpec>): Promise<DeployResult> {
+  async deploy(request: DeployRequest<KubeTargetSpec>): Promise<DeployResult> {
     const { spec } = request;
     const startedAt = new Date().toISOString();
     const dir = await mkdtemp(join(tmpdir(), 'conveyor-k8s-'));
@@ -170,7 +170,7 @@ export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec>, Rol
     }
   }
 
-  private async prune(api: KubeApi, app: string, environment: string, spec: KubernetesTargetSpec, keep: readonly ManifestObject[]): Promise<string[]> {
+  private async prune(api: KubeApi, app: string, environment: string, spec: KubeTargetSpec, keep: readonly ManifestObject[]): Promise<string[]> {
     const wanted = new Set(keep.map((o) => `${String(o['kind'])}/${nameOf(o)}`));
     const removed: string[] = [];
     for (const k of [...SUPPORTED_KINDS].reverse()) {
@@ -189,8 +189,8 @@ export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec>, Rol
    * given, must be the one the Deployments carry: anything else is still progressing.
    */
   async rollout(app: string, environment: string, anySpec: TargetSpec, revision?: string): Promise<RolloutReport> {
-    if (anySpec.type !== 'kubernetes') throw new Error(`the ${this.type} target cannot read a ${anySpec.type} target's rollout`);
-    const spec = anySpec;
+    if (anySpec.type === 'process' || anySpec.type !== this.type) throw new Error(`the ${this.type} target cannot read a ${anySpec.type} target's rollout`);
+    const spec: KubeTargetSpec = anySpec;
     const api = await this.api(spec);
     const deployments = await api.list('apps/v1', 'Deployment', spec.namespace, selector(app, environment));
     if (deployments.length === 0) return { state: 'failed', message: `no Deployment of ${app} in namespace ${spec.namespace} (was it deleted?)`, deployments: [] };
@@ -203,7 +203,7 @@ export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec>, Rol
   }
 
   /** What runs in the environment, from its Deployments. */
-  async status(app: string, environment: string, spec?: KubernetesTargetSpec): Promise<TargetStatus> {
+  async status(app: string, environment: string, spec?: KubeTargetSpec): Promise<TargetStatus> {
     const base: TargetStatus = { app, environment, state: 'absent', running: false, healthy: false, details: {} };
     if (!spec) return { ...base, reason: 'the kubernetes target needs the environment spec to find its cluster' };
     const api = await this.api(spec);
@@ -226,7 +226,7 @@ export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec>, Rol
   }
 
   /** Deletes every object of the environment that carries Conveyor's labels. */
-  async stop(app: string, environment: string, spec?: KubernetesTargetSpec): Promise<StopResult> {
+  async stop(app: string, environment: string, spec?: KubeTargetSpec): Promise<StopResult> {
     if (!spec) return { ok: false, reason: 'the kubernetes target needs the environment spec to find its cluster' };
     try {
       const api = await this.api(spec);
@@ -253,7 +253,7 @@ export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec>, Rol
    * present, its content hash annotation, and for Deployments the image of every container and
    * the replica count. Objects carrying Conveyor's labels that the record lacks are drift too.
    */
-  async drift(app: string, environment: string, spec: KubernetesTargetSpec, recordedYaml: string): Promise<DriftReport> {
+  async drift(app: string, environment: string, spec: KubeTargetSpec, recordedYaml: string): Promise<DriftReport> {
     const api = await this.api(spec);
     const recorded = parseRendered(recordedYaml);
     const items: DriftItem[] = [];
@@ -288,7 +288,7 @@ export class KubernetesTarget implements DeployTarget<KubernetesTargetSpec>, Rol
   }
 
   /** Applies recorded manifests again as they are (heal after drift, forcing ownership back when asked). */
-  async reapply(spec: KubernetesTargetSpec, recordedYaml: string, force = spec.forceConflicts): Promise<{ ok: true } | { ok: false; reason: string }> {
+  async reapply(spec: KubeTargetSpec, recordedYaml: string, force = spec.forceConflicts): Promise<{ ok: true } | { ok: false; reason: string }> {
     const api = await this.api(spec);
     for (const o of parseRendered(recordedYaml)) {
       try {
@@ -320,6 +320,6 @@ function safeJoin(root: string, rel: string): string | undefined {
 }
 
 /** The image name a spec pins (exported for the AKS target and the docs' examples). */
-export function pinnedImage(spec: KubernetesTargetSpec, digest: string): string {
+export function pinnedImage(spec: KubeTargetSpec, digest: string): string {
   return `${imageName(spec.image.name)}@${digest}`;
 }

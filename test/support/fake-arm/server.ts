@@ -1,0 +1,290 @@
+// A protocol-level fake of the few Azure Resource Manager calls Conveyor makes, for the real
+// `@azure/arm-containerservice` and `@azure/arm-containerregistry` clients: a real HTTPS server
+// on 127.0.0.1 with a test certificate (clients trust its CA through `tlsOptions`).
+//
+// - Authentication: every request must carry `Authorization: Bearer <token>` for the ARM scope,
+//   as issued by {@link TestTokenCredential}; anything else is 401 InvalidAuthenticationToken.
+// - Every request needs `api-version`; answers use ARM's error shape `{ error: { code, message } }`.
+// - Managed clusters: GET the cluster, POST listClusterUserCredential (a kubeconfig pointing at
+//   a fake Kubernetes API server; for Entra ID clusters the exec-plugin form that names kubelogin).
+// - Container registries (ACR Tasks): GET the registry, POST listBuildSourceUploadUrl, PUT the
+//   source archive to the upload URL, POST scheduleRun (a DockerBuildRequest), GET the run; the
+//   "build" digests the uploaded source, so the same source gives the same image digest.
+// - Faults: `injectFault` answers the next matching requests with 429 (Retry-After) or 5xx.
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
+import { stringify as toYaml } from 'yaml';
+import { testCertificate } from '../fake-kube/test-cert.js';
+
+/** The ARM scope the SDK clients ask tokens for. */
+export const ARM_SCOPE = 'https://management.azure.com/.default';
+
+/** A TokenCredential for tests: a distinct token per scope, and a log of what was asked. */
+export class TestTokenCredential implements TokenCredential {
+  /** Scopes requested, in order. */
+  readonly requested: string[] = [];
+  private readonly tokens = new Map<string, string>();
+
+  /** The token this credential issues for `scope` (stable per scope). */
+  tokenFor(scope: string): string {
+    let t = this.tokens.get(scope);
+    if (!t) {
+      t = `test-${createHash('sha256').update(scope).digest('hex').slice(0, 12)}-${randomBytes(8).toString('hex')}`;
+      this.tokens.set(scope, t);
+    }
+    return t;
+  }
+
+  async getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
+    const scope = Array.isArray(scopes) ? scopes[0]! : scopes;
+    this.requested.push(scope);
+    return { token: this.tokenFor(scope), expiresOnTimestamp: Date.now() + 60 * 60_000 };
+  }
+}
+
+/** A managed cluster the fake knows. */
+export interface FakeCluster {
+  subscription: string;
+  resourceGroup: string;
+  name: string;
+  location?: string;
+  /** The Kubernetes API server URL (a FakeKube). */
+  server: string;
+  caPem: string;
+  /** Entra ID integration: the kubeconfig names kubelogin instead of carrying a credential. */
+  entraId: boolean;
+  /** For local-account clusters: the bearer token the kubeconfig carries. */
+  localToken?: string;
+}
+
+/** A registry the fake knows, with its runs. */
+export interface FakeRegistry {
+  subscription: string;
+  resourceGroup: string;
+  name: string;
+  /** How many `GET run` polls a run stays Running before it finishes (default 1). */
+  runPolls?: number;
+  /** Makes a build fail (e.g. when the source holds a file named FAIL). */
+  fails?: (source: Buffer) => boolean;
+}
+
+interface Run {
+  id: string;
+  registry: FakeRegistry;
+  polls: number;
+  status: 'Queued' | 'Running' | 'Succeeded' | 'Failed';
+  image: { registry: string; repository: string; tag: string; digest: string };
+  failed: boolean;
+}
+
+/** One recorded request. */
+export interface ArmRequest {
+  method: string;
+  path: string;
+  apiVersion?: string;
+  status: number;
+}
+
+/** The fake ARM endpoint. */
+export class FakeArm {
+  /** Requests received. */
+  readonly requests: ArmRequest[] = [];
+  private readonly clusters: FakeCluster[] = [];
+  private readonly registries: FakeRegistry[] = [];
+  private readonly uploads = new Map<string, Buffer | null>();
+  private readonly runs = new Map<string, Run>();
+  private readonly faults: Array<{ code: number; retryAfter?: number; match: (r: ArmRequest) => boolean }> = [];
+  private readonly sockets = new Set<Socket>();
+  private runCounter = 0;
+
+  private constructor(
+    private readonly server: Server,
+    /** e.g. `https://127.0.0.1:43210` */
+    readonly url: string,
+    /** CA clients must trust. */
+    readonly caPem: string,
+    private readonly credential: TestTokenCredential,
+  ) {}
+
+  /** Starts the fake; it accepts only tokens `credential` issued for the ARM scope. */
+  static async start(credential: TestTokenCredential): Promise<FakeArm> {
+    const cert = await testCertificate();
+    const server = createServer({ key: cert.keyPem, cert: cert.certPem });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const fake = new FakeArm(server, `https://127.0.0.1:${(server.address() as AddressInfo).port}`, cert.caPem, credential);
+    server.on('secureConnection', (s: Socket) => {
+      fake.sockets.add(s);
+      s.on('close', () => fake.sockets.delete(s));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      fake.handle(req, res).catch((err: unknown) => fake.send(res, 500, { error: { code: 'InternalServerError', message: String(err) } }));
+    });
+    return fake;
+  }
+
+  /** Client options for the real SDK clients: this endpoint, its CA, quick retries. */
+  clientOptions(): { endpoint: string; credentialScopes: string[]; tlsOptions: { ca: string }; retryOptions: { maxRetries: number; retryDelayInMs: number; maxRetryDelayInMs: number } } {
+    // The endpoint moves, the audience stays ARM's (as for a sovereign cloud's endpoint and audience).
+    return { endpoint: this.url, credentialScopes: [ARM_SCOPE], tlsOptions: { ca: this.caPem }, retryOptions: { maxRetries: 2, retryDelayInMs: 10, maxRetryDelayInMs: 50 } };
+  }
+
+  /** Registers a managed cluster. */
+  addCluster(c: FakeCluster): void {
+    this.clusters.push(c);
+  }
+
+  /** Registers a container registry. */
+  addRegistry(r: FakeRegistry): void {
+    this.registries.push(r);
+  }
+
+  /** Answers the next `count` requests matching `match` with `code`. */
+  injectFault(code: 429 | 500 | 503 | 403, count = 1, match: (r: ArmRequest) => boolean = () => true, retryAfter?: number): void {
+    for (let i = 0; i < count; i++) this.faults.push({ code, match, ...(retryAfter !== undefined ? { retryAfter } : {}) });
+  }
+
+  /** Drops faults not used up yet. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  /** Stops the server. */
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'x-ms-request-id': randomBytes(8).toString('hex'), ...headers });
+    res.end(text);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.url);
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    const rec: ArmRequest = { method: req.method ?? 'GET', path: url.pathname, ...(url.searchParams.get('api-version') ? { apiVersion: url.searchParams.get('api-version')! } : {}), status: 0 };
+    this.requests.push(rec);
+    const reply = (status: number, payload: unknown, headers?: Record<string, string>) => {
+      rec.status = status;
+      this.send(res, status, payload, headers);
+    };
+    // Source uploads go to a storage-like URL with its own SAS, not through ARM authentication.
+    if (url.pathname.startsWith('/upload/')) {
+      const key = url.pathname.slice('/upload/'.length);
+      if (req.method !== 'PUT' || !this.uploads.has(key) || url.searchParams.get('sig') !== 'fake') return reply(403, { error: { code: 'AuthenticationFailed', message: 'bad upload' } });
+      this.uploads.set(key, body);
+      rec.status = 201;
+      res.writeHead(201, { 'content-length': 0 });
+      res.end();
+      return;
+    }
+    const fault = this.faults.findIndex((f) => f.match(rec));
+    if (fault >= 0) {
+      const [f] = this.faults.splice(fault, 1);
+      const code = f!.code === 429 ? 'TooManyRequests' : f!.code === 403 ? 'AuthorizationFailed' : 'InternalServerError';
+      return reply(f!.code, { error: { code, message: `injected ${f!.code}` } }, f!.retryAfter !== undefined ? { 'retry-after': String(f!.retryAfter) } : {});
+    }
+    if (req.headers.authorization !== `Bearer ${this.credential.tokenFor(ARM_SCOPE)}`) {
+      return reply(401, { error: { code: 'InvalidAuthenticationToken', message: 'The access token is invalid or was issued for another audience.' } });
+    }
+    if (!rec.apiVersion) return reply(400, { error: { code: 'MissingApiVersionParameter', message: "The api-version query parameter (?api-version=) is required for all requests." } });
+    const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/(Microsoft\.ContainerService\/managedClusters|Microsoft\.ContainerRegistry\/registries)\/([^/]+)(?:\/(.*))?$/i.exec(url.pathname);
+    if (!m) return reply(404, { error: { code: 'InvalidResourceType', message: `no route for ${url.pathname}` } });
+    const [, sub, rg, provider, name, rest] = m as unknown as [string, string, string, string, string, string | undefined];
+    const id = `/subscriptions/${sub}/resourceGroups/${rg}/providers/${provider}/${name}`;
+    if (provider.toLowerCase().includes('managedclusters')) {
+      const c = this.clusters.find((x) => x.subscription === sub && x.resourceGroup.toLowerCase() === rg.toLowerCase() && x.name === name);
+      if (!c) return reply(404, { error: { code: 'ResourceNotFound', message: `The Resource 'Microsoft.ContainerService/managedClusters/${name}' under resource group '${rg}' was not found.` } });
+      if (req.method === 'GET' && !rest) return reply(200, this.clusterBody(c, id));
+      if (req.method === 'POST' && rest === 'listClusterUserCredential') return reply(200, { kubeconfigs: [{ name: 'clusterUser', value: Buffer.from(this.kubeconfig(c)).toString('base64') }] });
+      return reply(405, { error: { code: 'MethodNotAllowed', message: `${req.method} ${rest ?? ''}` } });
+    }
+    const r = this.registries.find((x) => x.subscription === sub && x.resourceGroup.toLowerCase() === rg.toLowerCase() && x.name === name);
+    if (!r) return reply(404, { error: { code: 'ResourceNotFound', message: `The Resource 'Microsoft.ContainerRegistry/registries/${name}' under resource group '${rg}' was not found.` } });
+    const loginServer = `${name}.azurecr.io`;
+    if (req.method === 'GET' && !rest) return reply(200, { id, name, type: 'Microsoft.ContainerRegistry/registries', location: 'westeurope', sku: { name: 'Standard', tier: 'Standard' }, properties: { loginServer, provisioningState: 'Succeeded', adminUserEnabled: false } });
+    if (req.method === 'POST' && rest === 'listBuildSourceUploadUrl') {
+      const key = `${name}/${randomBytes(8).toString('hex')}.tar.gz`;
+      this.uploads.set(key, null);
+      return reply(200, { uploadUrl: `${this.url}/upload/${key}?sig=fake`, relativePath: `source/${key}` });
+    }
+    if (req.method === 'POST' && rest === 'scheduleRun') {
+      const request = JSON.parse(body.toString('utf8')) as { type?: string; sourceLocation?: string; imageNames?: string[]; isPushEnabled?: boolean };
+      if (request.type !== 'DockerBuildRequest') return reply(400, { error: { code: 'InvalidRequest', message: `unsupported run request type ${String(request.type)}` } });
+      const key = (request.sourceLocation ?? '').replace(/^source\//, '');
+      const source = this.uploads.get(key);
+      if (!source) return reply(400, { error: { code: 'InvalidSourceLocation', message: `no uploaded source at ${String(request.sourceLocation)}` } });
+      const [repository, tag] = (request.imageNames?.[0] ?? 'image:latest').split(':') as [string, string | undefined];
+      const runId = `cr${++this.runCounter}`;
+      const digest = `sha256:${createHash('sha256').update(source).update(repository).digest('hex')}`;
+      const run: Run = { id: runId, registry: r, polls: 0, status: 'Queued', image: { registry: loginServer, repository, tag: (tag ?? 'latest').replace('{{.Run.ID}}', runId), digest }, failed: r.fails?.(source) ?? false };
+      this.runs.set(runId, run);
+      return reply(200, this.runBody(run, `${id}/runs/${runId}`));
+    }
+    const runMatch = /^runs\/([^/]+)$/.exec(rest ?? '');
+    if (req.method === 'GET' && runMatch) {
+      const run = this.runs.get(runMatch[1]!);
+      if (!run || run.registry !== r) return reply(404, { error: { code: 'ResourceNotFound', message: 'run not found' } });
+      run.polls += 1;
+      run.status = run.polls > (r.runPolls ?? 1) ? (run.failed ? 'Failed' : 'Succeeded') : 'Running';
+      return reply(200, this.runBody(run, `${id}/runs/${run.id}`));
+    }
+    return reply(405, { error: { code: 'MethodNotAllowed', message: `${req.method} ${rest ?? ''}` } });
+  }
+
+  private clusterBody(c: FakeCluster, id: string): object {
+    return {
+      id,
+      name: c.name,
+      type: 'Microsoft.ContainerService/ManagedClusters',
+      location: c.location ?? 'westeurope',
+      properties: {
+        provisioningState: 'Succeeded',
+        kubernetesVersion: '1.32.0',
+        fqdn: new URL(c.server).host,
+        enableRBAC: true,
+        ...(c.entraId ? { aadProfile: { managed: true, enableAzureRBAC: true, tenantID: '00000000-0000-0000-0000-000000000001' }, disableLocalAccounts: true } : {}),
+      },
+    };
+  }
+
+  private kubeconfig(c: FakeCluster): string {
+    const user = c.entraId
+      ? { exec: { apiVersion: 'client.authentication.k8s.io/v1beta1', command: 'kubelogin', args: ['get-token', '--login', 'azurecli', '--server-id', '6dae42f8-4368-4678-94ff-3960e28e3630'], interactiveMode: 'IfAvailable' } }
+      : { token: c.localToken ?? '' };
+    return toYaml({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: c.name, cluster: { server: c.server, 'certificate-authority-data': Buffer.from(c.caPem).toString('base64') } }],
+      users: [{ name: `clusterUser_${c.resourceGroup}_${c.name}`, user }],
+      contexts: [{ name: c.name, context: { cluster: c.name, user: `clusterUser_${c.resourceGroup}_${c.name}` } }],
+      'current-context': c.name,
+    });
+  }
+
+  private runBody(run: Run, id: string): object {
+    const done = run.status === 'Succeeded';
+    return {
+      id,
+      name: run.id,
+      type: 'Microsoft.ContainerRegistry/registries/runs',
+      properties: {
+        runId: run.id,
+        status: run.status,
+        runType: 'QuickRun',
+        provisioningState: 'Succeeded',
+        createTime: new Date().toISOString(),
+        ...(done ? { outputImages: [{ registry: run.image.registry, repository: run.image.repository, tag: run.image.tag, digest: run.image.digest }] } : {}),
+      },
+    };
+  }
+}
