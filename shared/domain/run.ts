@@ -57,6 +57,8 @@ export interface RunRecord {
   pusher?: Actor;
   /** What started the run (absent on runs recorded before triggers were). */
   trigger?: RunTrigger;
+  /** The pushed commit's message and author, when the webhook described it (untrusted text). */
+  headCommit?: HeadCommit;
   /** Artifact digest (`sha256:<hex>`) once built. */
   digest?: string;
   stages: Record<string, RunStageRecord>;
@@ -88,6 +90,12 @@ export interface RunPatch {
   environmentOrder?: string[];
 }
 
+/** The pushed commit as the webhook described it (untrusted text). */
+export interface HeadCommit {
+  message: string;
+  author: string;
+}
+
 /** What a run record starts from: the run's identity and its commit. */
 export interface NewRunFields {
   app: string;
@@ -96,6 +104,7 @@ export interface NewRunFields {
   branch?: string;
   pusher?: Actor;
   trigger?: RunTrigger;
+  headCommit?: HeadCommit;
 }
 
 /** The fields of a new run record: Pending, no stages, no environments (the store adds its timestamps). */
@@ -108,6 +117,7 @@ export function pendingRun(fields: NewRunFields): NewRunFields & { status: Statu
     ...(fields.branch !== undefined ? { branch: fields.branch } : {}),
     ...(fields.pusher !== undefined ? { pusher: fields.pusher } : {}),
     ...(fields.trigger !== undefined ? { trigger: fields.trigger } : {}),
+    ...(fields.headCommit !== undefined ? { headCommit: fields.headCommit } : {}),
   };
 }
 

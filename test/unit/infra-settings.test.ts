@@ -4,7 +4,7 @@
 // reason not to be), and nothing is set that nothing reads.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SETTING_CATALOGUE } from '../../shared/config/settings.js';
@@ -44,6 +44,20 @@ const HOST_SETTINGS: Record<string, string> = {
 /** The setting apps are registered with (`webhookSecretSetting`), documented in docs/azure.md. */
 const PER_APP_WEBHOOK_SETTING = 'CONVEYOR_WEBHOOK_SECRET';
 
+/** Settings read by libraries the code uses, allowed only while the code uses them. */
+const LIBRARY_SETTINGS: Record<string, { reader: string; used: RegExp }> = {
+  // DefaultAzureCredential picks the user-assigned managed identity by this client id.
+  AZURE_CLIENT_ID: { reader: '@azure/identity DefaultAzureCredential (AKS credentials, Service Bus)', used: /new DefaultAzureCredential\(/ },
+};
+const appSource = ['functions', 'shared'].flatMap((d) => sourceFiles(join(root, d))).map((f) => readFileSync(f, 'utf8')).join('\n');
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? sourceFiles(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
 const catalogued = new Map(SETTING_CATALOGUE.filter((e) => e.kind === 'fixed').map((e) => [e.name, e]));
 const bindingConnections = new Set(hostView(indexApp(root)).flatMap((f) => f.connections));
 
@@ -78,6 +92,7 @@ describe('infra/main.json app settings vs the settings catalogue', () => {
         connectionOf(name) && catalogued.has(connectionOf(name)!) && `identity form of ${connectionOf(name)}`,
         connectionOf(name) && bindingConnections.has(connectionOf(name)!) && `a binding's connection ${connectionOf(name)}`,
         HOST_SETTINGS[name] && `the host: ${HOST_SETTINGS[name]}`,
+        LIBRARY_SETTINGS[name] && LIBRARY_SETTINGS[name].used.test(appSource) && LIBRARY_SETTINGS[name].reader,
         name === PER_APP_WEBHOOK_SETTING && 'apps registered with this webhookSecretSetting',
         JSON.stringify(hostJson).includes(`%${name}%`) && 'host.json',
       ].filter(Boolean);
