@@ -52,9 +52,12 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
       app: input.app,
       environment: input.environment,
       kind: 'rollback',
+      digest: target.digest,
+      force: input.force,
       now: nowIso(context),
       ...(input.breakGlass ? { breakGlass: input.breakGlass } : {}),
     });
+    if (gate.state === 'refused') return { status: 'Failed', reason: gate.reason, rolledBackTo: target.revision };
     if (gate.state !== 'open') {
       const refused = gate.state === 'closed' && gate.breakGlassRefused ? ` (break-glass refused: ${gate.breakGlassRefused})` : '';
       return { status: 'Failed', reason: `${gate.reason}${refused}; rollbacks enter a closed deploy window only by break-glass or when the policy allows it` };

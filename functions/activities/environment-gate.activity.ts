@@ -11,12 +11,12 @@ import type { Services } from '../composition-root.js';
 /** The `checkEnvironmentGate` activity, given its collaborators. */
 export function checkEnvironmentGate({ controls, apps }: Pick<Services, 'controls' | 'apps'>) {
   return async (input: ActivityInput<'checkEnvironmentGate'>): Promise<ActivityOutput<'checkEnvironmentGate'>> => {
-    if (input.kind !== 'rollback' && input.digest) {
+    if (input.digest && !(input.kind === 'rollback' && input.force)) {
       const q = await controls.quarantined(input.app, input.environment, input.digest);
       if (q) {
         return {
           state: 'refused',
-          reason: `artifact ${input.digest} is quarantined in ${input.environment}: revision ${q.revision} (commit ${q.commit.slice(0, 12)}) was rolled back by ${q.by} at ${q.at}${q.reason ? ` (${q.reason})` : ''}; only a forced rollback may deploy it there again`,
+          reason: `artifact ${input.digest} is quarantined in ${input.environment}: revision ${q.revision} (commit ${q.commit.slice(0, 12)}) was rolled back by ${q.by} at ${q.at}${q.reason ? ` (${q.reason})` : ''}; only a forced rollback (force: true) may deploy it there again`,
         };
       }
     }

@@ -107,6 +107,8 @@ export interface ActivityContracts {
       now?: string;
       /** A break-glass override asked for; checked against the policy's `breakGlass` list here. */
       breakGlass?: BreakGlassRequest;
+      /** A forced rollback may redeploy a quarantined digest. */
+      force?: boolean;
     };
     output:
       | { state: 'open'; breakGlass?: { by: string; reason: string; at: string }; note?: string }
