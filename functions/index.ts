@@ -47,6 +47,8 @@ import { getOpenApi } from './http/openapi.function.js';
 import { getMetrics } from './http/metrics.function.js';
 import { receiveWebhook } from './http/webhook.function.js';
 import { getPublicKey } from './http/public-key.function.js';
+import { APPROVALS_QUEUE, receiveApprovalMessage } from './events/approval-queue.function.js';
+import { flushEvents } from './events/flush-events.function.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
 // compile error rather than a run that waits forever.
@@ -107,3 +109,8 @@ app.http('getLog', { route: 'runs/{runId}/logs/{step}', methods: ['GET'], authLe
 app.http('getMetrics', { route: 'apps/{app}/metrics', methods: ['GET'], authLevel: 'function', handler: bind(getMetrics) });
 app.http('getPublicKey', { route: 'public-key', methods: ['GET'], authLevel: 'function', handler: bind(getPublicKey) });
 app.http('openApi', { route: 'openapi.json', methods: ['GET'], authLevel: 'function', handler: getOpenApi });
+
+// Events out (docs/events.md): the outbox is flushed by a timer when the topic was unreachable.
+app.timer('flushEvents', { schedule: '0 */1 * * * *', handler: bind(flushEvents) });
+// Approval decisions in, from the Service Bus queue (connection: CONVEYOR_SERVICEBUS).
+app.serviceBusQueue('approvalQueue', { connection: 'CONVEYOR_SERVICEBUS', queueName: APPROVALS_QUEUE, extraInputs: [durableClient], handler: bind(receiveApprovalMessage) });
