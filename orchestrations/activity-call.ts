@@ -14,12 +14,16 @@
  */
 import * as df from 'durable-functions';
 import type { ActivityInput, ActivityName, ActivityOutput } from '../shared/contracts/activities.js';
+import { ACTIVITY_RETRY_WINDOW_MS } from '../shared/contracts/host-limits.js';
 import type { LockOperationName, LockOperations, OrchestrationInput, OrchestrationName, OrchestrationOutput } from '../shared/contracts/orchestrations.js';
 
 /** Retry policy for activities: transient faults only (activities report expected failures as data). */
 export const TRANSIENT_RETRY: df.RetryOptions = Object.assign(new df.RetryOptions(2000, 4), {
   backoffCoefficient: 2,
   maxRetryIntervalInMilliseconds: 30000,
+  // An attempt the host killed at functionTimeout is past this window: not retried into the
+  // same timeout (shared/contracts/host-limits.ts).
+  retryTimeoutInMilliseconds: ACTIVITY_RETRY_WINDOW_MS,
 });
 
 /** A typed call: yields one task and returns its result. */

@@ -4,25 +4,17 @@
  * the revision it was deployed as (a target that does not come up is recorded too).
  */
 import type * as df from 'durable-functions';
-import type { Actor, ActivityOutput } from '../shared/contracts/activities.js';
+import type { DeploymentStatus, DeploymentSubject } from '../shared/domain/deployment.js';
+import type { VerifyAttempt } from '../shared/domain/verification.js';
 import type { TargetSpec, VerifySpec } from '../shared/domain/pipeline.js';
 import { call, nowIso } from './activity-call.js';
 import { verifyAll } from './verification.js';
 import { awaitRollout } from './rollout.js';
 
-/** What to deploy where, and how to describe it in the ledger. */
-export interface DeploymentAttempt {
-  app: string;
-  environment: string;
-  runId: string;
-  commit: string;
-  digest: string;
-  kind: 'deploy' | 'rollback';
-  /** For rollbacks: the revision whose artifact is redeployed. */
-  rollbackOf?: number;
+/** What to deploy where (the ledger's {@link DeploymentSubject}), with how to run and check it. */
+export interface DeploymentAttempt extends DeploymentSubject {
   target: TargetSpec;
   checks: VerifySpec[];
-  requestedBy: Actor;
   /** Why, recorded with the revision (e.g. who asked for a rollback). */
   note?: string;
 }
@@ -50,7 +42,7 @@ export function* deployVerifyRecord(
     target: a.target,
     kind: a.kind,
   });
-  const record = (revision: number, status: 'Succeeded' | 'Failed', reason: string | undefined, verification: ActivityOutput<'verifyEnvironment'>[]) =>
+  const record = (revision: number, status: DeploymentStatus, reason: string | undefined, verification: VerifyAttempt[]) =>
     call(context, 'recordDeployment', {
       app: a.app,
       environment: a.environment,

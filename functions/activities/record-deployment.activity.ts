@@ -4,37 +4,14 @@
  * to it. Idempotent: a retried call finds its own record and succeeds.
  */
 import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
-import { ConflictError } from '../../shared/errors.js';
 import { eventsFromDeployment } from '../../shared/events/index.js';
+import { recordDeployment as storeDeployment } from '../../shared/use-cases/record-deployment.use-case.js';
 import type { Services } from '../composition-root.js';
 
 /** The `recordDeployment` activity, given its collaborators. */
 export function recordDeployment({ ledger, metrics, events }: Pick<Services, 'ledger' | 'metrics' | 'events'>) {
   return async (input: ActivityInput<'recordDeployment'>): Promise<ActivityOutput<'recordDeployment'>> => {
-    const record = await ledger.record(
-      input.app,
-      input.environment,
-      {
-        commit: input.commit,
-        artifactDigest: input.digest,
-        runId: input.runId,
-        kind: input.kind,
-        ...(input.rollbackOf !== undefined ? { rollbackOf: input.rollbackOf } : {}),
-        status: input.status,
-        ...(input.reason !== undefined ? { reason: input.reason.slice(0, 4000) } : {}),
-        verification: input.verification,
-        requestedBy: input.requestedBy.id,
-        ...(input.targetDetails ? { target: input.targetDetails } : {}),
-        startedAt: input.startedAt,
-        finishedAt: input.finishedAt,
-      },
-      { revision: input.revision },
-    );
-    if (input.status === 'Failed' && input.kind === 'deploy') {
-      await ledger.markBad(input.app, input.environment, record.revision, input.reason ?? 'verification failed', 'conveyor').catch((err: unknown) => {
-        if (!(err instanceof ConflictError)) throw err;
-      });
-    }
+    const record = await storeDeployment(ledger, input);
     // Keep the metrics index current while the records are fresh. Best effort: a metrics read
     // catches the index up from the ledger anyway, so a failure here loses nothing.
     await metrics.catchUp(input.app, input.environment).catch(() => undefined);

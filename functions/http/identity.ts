@@ -10,17 +10,20 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest } from '@azure/functions';
 import type { Settings } from '../../shared/config/settings.js';
 import type { Identity } from '../../shared/domain/approval.js';
+import { callerGroups, type EntraGroupMap } from '../../shared/azure/entra-groups.js';
 import { HttpProblem } from './problem.js';
 
-function fromPrincipal(header: string): Identity | undefined {
+function fromPrincipal(header: string, entraGroups: EntraGroupMap): Identity | undefined {
   try {
     const principal = JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as { claims?: { typ: string; val: string }[]; name_typ?: string; role_typ?: string };
     const claims = principal.claims ?? [];
     const claim = (...types: string[]) => claims.find((c) => types.includes(c.typ))?.val;
-    const id = claim('preferred_username', 'email', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress', principal.name_typ ?? 'name', 'name');
+    // People have a user name; automation (a service principal or managed identity with an
+    // app-only token) has only its application id.
+    const id = claim('preferred_username', 'email', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress', principal.name_typ ?? 'name', 'name', 'appid', 'azp');
     if (!id) return undefined;
-    const groups = claims.filter((c) => c.typ === 'groups' || c.typ === (principal.role_typ ?? 'roles') || c.typ === 'roles').map((c) => c.val);
-    return { id, name: claim('name'), groups };
+    const values = claims.filter((c) => c.typ === 'groups' || c.typ === (principal.role_typ ?? 'roles') || c.typ === 'roles').map((c) => c.val);
+    return { id, name: claim('name'), groups: callerGroups(values, entraGroups) };
   } catch {
     return undefined;
   }
@@ -30,7 +33,7 @@ function fromPrincipal(header: string): Identity | undefined {
 export class CallerIdentities {
   private readonly tokens: { digest: Buffer; identity: Identity }[];
 
-  constructor(private readonly settings: Pick<Settings, 'apiTokens' | 'appServiceAuth'>) {
+  constructor(private readonly settings: Pick<Settings, 'apiTokens' | 'appServiceAuth'> & Partial<Pick<Settings, 'entraGroups'>>) {
     this.tokens = settings.apiTokens.ok
       ? [...settings.apiTokens.table].map(([token, identity]) => ({ digest: createHash('sha256').update(token).digest(), identity }))
       : [];
@@ -40,7 +43,7 @@ export class CallerIdentities {
   identify(request: HttpRequest): Identity | undefined {
     const principal = request.headers.get('x-ms-client-principal');
     if (principal && this.settings.appServiceAuth) {
-      const who = fromPrincipal(principal);
+      const who = fromPrincipal(principal, this.settings.entraGroups ?? new Map());
       if (who) return who;
     }
     const auth = request.headers.get('authorization');

@@ -10,9 +10,12 @@
  * start-up with a message that names it; a malformed `CONVEYOR_API_TOKENS` is kept as an error
  * and reported when a caller presents a token (as before: the rest of the API keeps working).
  */
-import { isAbsolute, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Identity } from '../domain/approval.js';
+import { resolveConnection, type Connection } from '../azure/connection.js';
+import { parseEntraGroupMap, type EntraGroupMap } from '../azure/entra-groups.js';
 import { ValidationError } from '../errors.js';
 import { parseIdentities } from '../secrets/sealed-secrets.js';
 
@@ -37,21 +40,21 @@ export interface SettingEntry {
 export const SETTING_CATALOGUE: readonly SettingEntry[] = [
   {
     name: 'CONVEYOR_STORAGE_CONNECTION',
-    meaning: "blob storage connection for Conveyor's records (ledger, runs, artifacts, logs)",
+    meaning: "blob storage connection for Conveyor's records (ledger, runs, artifacts, logs): a connection string, or identity-based as `CONVEYOR_STORAGE_CONNECTION__accountName` / `__blobServiceUri` (+ `__credential=managedidentity`, `__clientId`), the forms the Functions host uses",
     default: '`AzureWebJobsStorage`',
     secret: true,
     kind: 'fixed',
   },
   {
     name: 'AzureWebJobsStorage',
-    meaning: "the Functions host's storage; Conveyor's records fall back to it (the local host points it at its Azurite)",
+    meaning: "the Functions host's storage (connection string, or `AzureWebJobsStorage__accountName` with a managed identity in Azure); Conveyor's records fall back to it (the local host points it at its Azurite)",
     secret: true,
     kind: 'fixed',
   },
   {
     name: 'CONVEYOR_DATA_DIR',
     meaning: 'local working folder: git mirrors, workspaces, artifact cache, process-target releases',
-    default: '`.conveyor/data` under the working folder',
+    default: '`.conveyor/data` under the working folder; in Azure (`WEBSITE_INSTANCE_ID` set) `conveyor` under the temp folder, since the app folder is read-only there',
     secret: false,
     kind: 'fixed',
   },
@@ -82,6 +85,19 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     name: 'CONVEYOR_SANDBOX_READONLY_PATHS',
     meaning: 'further host folders bound read-only into every sandbox (comma-separated absolute paths, e.g. a tool install under `/opt`)',
     default: 'none',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'WEBSITE_INSTANCE_ID',
+    meaning: 'set by App Service on every instance; when present the data folder defaults to the temp folder',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_ENTRA_GROUPS',
+    meaning: 'Entra ID groups behind App Service authentication -> Conveyor approver groups: JSON `{ "<group>": ["<Entra group object id or name>", ...] }` (docs/azure.md)',
+    default: 'no mapping (claim values are groups as they are)',
     secret: false,
     kind: 'fixed',
   },
@@ -127,8 +143,11 @@ export type ApiTokenTable = ReadonlyMap<string, Identity>;
 
 /** Validated settings. */
 export interface Settings {
-  /** Blob storage for Conveyor's state, artifacts and logs. */
-  storageConnection: string;
+  /**
+   * Blob storage for Conveyor's state, artifacts and logs: a connection string, or an
+   * identity-based connection (endpoint + managed identity).
+   */
+  storageConnection: string | Connection;
   /** Local working folder (absolute). */
   dataDir: string;
   /** Token for https git remotes (never logged). */
@@ -139,6 +158,8 @@ export interface Settings {
   apiTokens: { ok: true; table: ApiTokenTable } | { ok: false; error: ValidationError };
   /** Whether App Service authentication is on (`WEBSITE_AUTH_ENABLED=true`). */
   appServiceAuth: boolean;
+  /** Entra ID group -> Conveyor group mapping (`CONVEYOR_ENTRA_GROUPS`). */
+  entraGroups: EntraGroupMap;
   /** Run steps and services unsandboxed where bubblewrap is unusable (`CONVEYOR_ALLOW_UNSANDBOXED_STEPS=true`). */
   allowUnsandboxedSteps: boolean;
   /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
@@ -209,9 +230,12 @@ function serviceBusSetting(env: Readonly<Record<string, string | undefined>>): P
  * Functions host; any record in tests).
  */
 export function readSettings(env: Readonly<Record<string, string | undefined>>): Settings {
-  const storage = nonEmpty.safeParse(env.CONVEYOR_STORAGE_CONNECTION || env.AzureWebJobsStorage);
+  // The host's rule for a connection name: the setting itself (a connection string) or its
+  // `__accountName` / `__blobServiceUri` identity form; Conveyor's own name first.
+  const connection = resolveConnection(env, 'CONVEYOR_STORAGE_CONNECTION', 'blob') ?? resolveConnection(env, 'AzureWebJobsStorage', 'blob');
+  const storage = connection?.kind === 'identity' ? { success: true as const, data: connection } : nonEmpty.safeParse(connection?.connectionString);
   if (!storage.success) {
-    const issues = [{ path: 'CONVEYOR_STORAGE_CONNECTION (or AzureWebJobsStorage)', message: storage.error.issues[0]?.message ?? 'required' }];
+    const issues = [{ path: 'CONVEYOR_STORAGE_CONNECTION (or AzureWebJobsStorage, or their __accountName / __blobServiceUri forms)', message: storage.error.issues[0]?.message ?? 'required' }];
     throw new ValidationError(`invalid settings: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   }
   const secretsByName = new Map<string, readonly string[]>();
@@ -228,11 +252,12 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
   }
   return {
     storageConnection: storage.data,
-    dataDir: resolve(env.CONVEYOR_DATA_DIR || '.conveyor/data'),
+    dataDir: resolve(env.CONVEYOR_DATA_DIR || (env.WEBSITE_INSTANCE_ID ? join(tmpdir(), 'conveyor') : '.conveyor/data')),
     ...(env.CONVEYOR_GIT_TOKEN ? { gitToken: env.CONVEYOR_GIT_TOKEN } : {}),
     ...(env.CONVEYOR_GIT_USER ? { gitUser: env.CONVEYOR_GIT_USER } : {}),
     apiTokens: parseApiTokens(env.CONVEYOR_API_TOKENS),
     appServiceAuth: (env.WEBSITE_AUTH_ENABLED ?? '').toLowerCase() === 'true',
+    entraGroups: parseEntraGroupMap(env.CONVEYOR_ENTRA_GROUPS),
     allowUnsandboxedSteps: allowUnsandboxed === 'true',
     sandboxReadOnlyPaths: readOnlyPaths,
     ageIdentities: parseIdentities(env.CONVEYOR_AGE_IDENTITY),

@@ -7,16 +7,16 @@
  * activities throw only for transient faults worth a retry (docs/architecture.md principle 3).
  */
 import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
+import type { DeploymentOutcome, DeploymentSubject, TargetDetails } from '../domain/deployment.js';
 import type { Actor, RunPatch } from '../domain/run.js';
 import type { VerifyAttempt } from '../domain/verification.js';
 
-/** Target-specific facts recorded with a revision (JSON scalars). */
-export type TargetDetails = Record<string, string | number | boolean | null>;
 
 // The shapes these contracts carry that are domain types have their one home in shared/domain;
 // they are re-exported here so a caller of the contracts needs one import.
 export type { Actor, RunPatch } from '../domain/run.js';
 export type { VerifyAttempt } from '../domain/verification.js';
+export type { TargetDetails } from '../domain/deployment.js';
 export type { ApprovalRecord } from '../domain/approval.js';
 
 /** What a run is about: one commit of one app. */
@@ -51,17 +51,9 @@ export interface ActivityContracts {
     input: { subject: RunSubject; build: BuildStep; test: CommandStep };
     output: Outcome<{ durationMs: number; logName: string }>;
   };
-  /** Deploys an artifact digest to an environment's target as the given revision. */
+  /** Deploys an artifact digest to an environment's target as the environment's next revision. */
   deployArtifact: {
-    input: {
-      app: string;
-      environment: string;
-      runId: string;
-      commit: string;
-      digest: string;
-      target: TargetSpec;
-      kind: 'deploy' | 'rollback';
-    };
+    input: Pick<DeploymentSubject, 'app' | 'environment' | 'runId' | 'commit' | 'digest' | 'kind'> & { target: TargetSpec };
     output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string; /** Target facts for the ledger (kubernetes: image digest, rendered manifests). */ targetDetails?: TargetDetails }> | { ok: false; reason: string; details?: string[]; revision: number };
   };
   /**
@@ -77,27 +69,9 @@ export interface ActivityContracts {
     input: { baseUrl: string; check: VerifySpec; checkIndex: number; attempt: number };
     output: VerifyAttempt;
   };
-  /** Appends a deployment (or rollback) to the ledger and moves `current` when it succeeded. */
+  /** Appends a deployment (or rollback) to the ledger under its revision and moves `current`. */
   recordDeployment: {
-    input: {
-      app: string;
-      environment: string;
-      revision: number;
-      commit: string;
-      digest: string;
-      runId: string;
-      kind: 'deploy' | 'rollback';
-      /** For rollbacks: the revision whose artifact was redeployed. */
-      rollbackOf?: number;
-      status: 'Succeeded' | 'Failed';
-      reason?: string;
-      verification: VerifyAttempt[];
-      requestedBy: Actor;
-      startedAt: string;
-      finishedAt: string;
-      /** Target facts reported by the deploy (kubernetes: image digest, rendered manifests). */
-      targetDetails?: TargetDetails;
-    };
+    input: DeploymentOutcome;
     output: { revision: number };
   };
   /**

@@ -9,6 +9,7 @@
  */
 import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob';
 import type { z } from 'zod';
+import { credentialFor, type Connection } from '../azure/connection.js';
 import { ConflictError, ConveyorError, CorruptDataError, NotFoundError } from '../errors.js';
 
 /** Default container names; override per deployment through settings if needed. */
@@ -30,14 +31,19 @@ export interface Versioned<T> {
 const serviceClients = new Map<string, BlobServiceClient>();
 
 /**
- * Returns a client for one container of the account named by `connectionString`.
- * Service clients are cached per connection string so HTTP keep-alive pools are shared.
+ * Returns a client for one container of the account a connection names: a connection string
+ * (Azurite, or an account with shared keys) or an identity-based connection (an endpoint and a
+ * managed identity; see shared/azure/connection.ts). Service clients are cached per connection
+ * so HTTP keep-alive pools and tokens are shared.
  */
-export function containerClient(connectionString: string, containerName: string): ContainerClient {
-  let service = serviceClients.get(connectionString);
+export function containerClient(connection: string | Connection, containerName: string): ContainerClient {
+  const key = typeof connection === 'string' ? connection : connection.kind === 'connectionString' ? connection.connectionString : `identity|${connection.endpoint}|${connection.identity.credential ?? ''}|${connection.identity.clientId ?? ''}`;
+  let service = serviceClients.get(key);
   if (!service) {
-    service = BlobServiceClient.fromConnectionString(connectionString);
-    serviceClients.set(connectionString, service);
+    if (typeof connection === 'string') service = BlobServiceClient.fromConnectionString(connection);
+    else if (connection.kind === 'connectionString') service = BlobServiceClient.fromConnectionString(connection.connectionString);
+    else service = new BlobServiceClient(connection.endpoint, credentialFor(connection.identity));
+    serviceClients.set(key, service);
   }
   return service.getContainerClient(containerName);
 }

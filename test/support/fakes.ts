@@ -8,21 +8,30 @@ import type { BadRevisionMarker, CurrentDeployment, DeploymentRecord, NewDeploym
 import type { RunRecord } from '../../shared/domain/run.js';
 import { ConflictError, NotFoundError } from '../../shared/errors.js';
 import type { DeploymentLedger } from '../../shared/ledger/deployment-ledger.js';
-import type { NewRun, RunStore } from '../../shared/ledger/run-store.js';
+import type { NewRun, RunPage, RunStore } from '../../shared/ledger/run-store.js';
 import type { DeployRequest, DeployResult, DeployTarget, StopResult, TargetStatus } from '../../shared/targets/deploy-target.js';
 
 type LedgerPort = Pick<DeploymentLedger, 'current' | 'record' | 'get' | 'badMarker' | 'lastGood' | 'markBad' | 'latestRevision' | 'environments'>;
 
-/** The deployment ledger, in memory. `clock` stamps `recordedAt` and `markedAt`. */
+/** What an in-memory ledger holds (plain data, so a test may clone or snapshot it). */
+export interface LedgerData {
+  records: Record<string, DeploymentRecord[]>;
+  bad: Record<string, BadRevisionMarker[]>;
+}
+
+/** The deployment ledger, in memory, over `data`. `clock` stamps `recordedAt` and `markedAt`. */
 export class InMemoryLedger implements LedgerPort {
-  readonly records = new Map<string, DeploymentRecord[]>();
-  readonly bad = new Map<string, BadRevisionMarker[]>();
-  constructor(private readonly clock: () => string = () => '2026-11-30T00:00:00.000Z') {}
+  constructor(
+    readonly data: LedgerData = { records: {}, bad: {} },
+    private readonly clock: () => string = () => '2026-11-30T00:00:00.000Z',
+  ) {}
 
   private list(app: string, env: string): DeploymentRecord[] {
-    const key = `${app}/${env}`;
-    if (!this.records.has(key)) this.records.set(key, []);
-    return this.records.get(key)!;
+    return (this.data.records[`${app}/${env}`] ??= []);
+  }
+
+  private markers(app: string, env: string): BadRevisionMarker[] {
+    return (this.data.bad[`${app}/${env}`] ??= []);
   }
 
   async current(app: string, env: string): Promise<CurrentDeployment | undefined> {
@@ -64,19 +73,19 @@ export class InMemoryLedger implements LedgerPort {
   }
 
   async badMarker(app: string, env: string, revision: number): Promise<BadRevisionMarker | undefined> {
-    return (this.bad.get(`${app}/${env}`) ?? []).find((m) => m.revision === revision);
+    return this.markers(app, env).find((m) => m.revision === revision);
   }
 
   async markBad(app: string, env: string, revision: number, reason: string, markedBy?: string): Promise<BadRevisionMarker> {
     await this.get(app, env, revision);
     if (await this.badMarker(app, env, revision)) throw new ConflictError(`revision ${revision} of ${app}/${env} is already marked bad`);
     const marker: BadRevisionMarker = { revision, reason, ...(markedBy ? { markedBy } : {}), markedAt: this.clock() };
-    this.bad.set(`${app}/${env}`, [...(this.bad.get(`${app}/${env}`) ?? []), marker]);
+    this.markers(app, env).push(marker);
     return marker;
   }
 
   async lastGood(app: string, env: string, options: { before?: number } = {}): Promise<DeploymentRecord | undefined> {
-    const bad = new Set((this.bad.get(`${app}/${env}`) ?? []).map((m) => m.revision));
+    const bad = new Set(this.markers(app, env).map((m) => m.revision));
     return [...this.list(app, env)].reverse().find((r) => (options.before === undefined || r.revision < options.before) && r.status === 'Succeeded' && !bad.has(r.revision));
   }
 
@@ -85,35 +94,40 @@ export class InMemoryLedger implements LedgerPort {
   }
 
   async environments(app: string): Promise<string[]> {
-    return [...this.records.keys()].filter((k) => k.startsWith(`${app}/`) && this.records.get(k)!.length > 0).map((k) => k.slice(app.length + 1)).sort();
+    return Object.keys(this.data.records).filter((k) => k.startsWith(`${app}/`) && this.data.records[k]!.length > 0).map((k) => k.slice(app.length + 1)).sort();
   }
 }
 
-/** The run store, in memory (create is create-only; update is a read-modify-write). */
-export class InMemoryRunStore implements Pick<RunStore, 'create' | 'update' | 'get'> {
-  readonly runs = new Map<string, RunRecord>();
+/** The run store, in memory over `runs` (create is create-only; update is a read-modify-write). */
+export class InMemoryRunStore implements Pick<RunStore, 'create' | 'update' | 'get' | 'list'> {
   /** Called before each update's write: a test may simulate another writer here. */
   beforeWrite: (app: string, runId: string) => void = () => undefined;
+  constructor(readonly runs: Record<string, RunRecord> = {}) {}
 
   async create(run: NewRun): Promise<{ value: RunRecord; etag: string }> {
     const key = `${run.app}/${run.runId}`;
-    if (this.runs.has(key)) throw new ConflictError(`run ${run.runId} already exists`);
+    if (this.runs[key]) throw new ConflictError(`run ${run.runId} already exists`);
     const value: RunRecord = { stages: {}, environments: {}, ...structuredClone(run), createdAt: 'created', updatedAt: 'created' };
-    this.runs.set(key, value);
+    this.runs[key] = value;
     return { value, etag: '1' };
   }
 
   async get(app: string, runId: string): Promise<{ value: RunRecord; etag: string }> {
-    const value = this.runs.get(`${app}/${runId}`);
+    const value = this.runs[`${app}/${runId}`];
     if (!value) throw new NotFoundError(`no run ${runId}`);
     return { value, etag: '1' };
+  }
+
+  async list(app: string, options: { pageSize?: number } = {}): Promise<RunPage> {
+    const mine = Object.values(this.runs).filter((r) => r.app === app);
+    return { runs: mine.reverse().slice(0, options.pageSize ?? 20) };
   }
 
   async update(app: string, runId: string, mutate: (run: RunRecord) => RunRecord): Promise<RunRecord> {
     const { value } = await this.get(app, runId);
     this.beforeWrite(app, runId);
     const next = { ...mutate(structuredClone(value)), updatedAt: 'updated' };
-    this.runs.set(`${app}/${runId}`, next);
+    this.runs[`${app}/${runId}`] = next;
     return next;
   }
 }

@@ -1,0 +1,328 @@
+// The three orchestrators (pipeline, promotion, rollback) driven through whole scenarios
+// against a world of fakes: activities answered by the real use-cases over in-memory fakes of
+// the ledger and run store (plus scripted build, deploy and check results), the real lock
+// entity, and scripted external events. For every scenario the recorded history is then
+// replayed twice (same actions, same output both times) and cut after every step and resumed
+// (the resumed run asks for exactly the actions and ends exactly as the uninterrupted one).
+// The driver and why it drives the generators directly: test/support/orchestrator-driver.ts.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type * as df from 'durable-functions';
+import { pipelineOrchestrator } from '../../orchestrations/pipeline.orchestrator.js';
+import { promotionOrchestrator } from '../../orchestrations/promotion.orchestrator.js';
+import { rollbackOrchestrator } from '../../orchestrations/rollback.orchestrator.js';
+import { environmentLockEntity } from '../../functions/entities/environment-lock.entity.js';
+import type { ActivityContracts, ActivityInput, PipelineInput, PromotionInput, RollbackInput } from '../../shared/contracts/activities.js';
+import { APPROVAL_EVENT, LOCK_GRANTED_EVENT, SUPERSEDED_EVENT } from '../../shared/contracts/orchestrations.js';
+import type { ApprovalDecision } from '../../shared/domain/approval.js';
+import { emptyLock, type LockState } from '../../shared/domain/environment-lock.js';
+import { LOCK_ENTITY_NAME, lockEntityKey } from '../../shared/domain/ids.js';
+import type { EnvironmentSpec, PipelineSpec } from '../../shared/domain/pipeline.js';
+import type { RunRecord } from '../../shared/domain/run.js';
+import { findRollbackTarget } from '../../shared/use-cases/rollback-target.use-case.js';
+import { recordDeployment } from '../../shared/use-cases/record-deployment.use-case.js';
+import { recordRunPatch } from '../../shared/use-cases/record-run.use-case.js';
+import { InMemoryLedger, InMemoryRunStore, type LedgerData } from '../support/fakes.js';
+import { drive, type DriveResult, type ExternalEvent, type World } from '../support/orchestrator-driver.js';
+
+const COMMIT = 'a'.repeat(40);
+const OLD_COMMIT = 'b'.repeat(40);
+const DIGEST = `sha256:${'1'.repeat(64)}`;
+const OLD_DIGEST = `sha256:${'2'.repeat(64)}`;
+
+/** The world's state: plain data, snapshotted after every step. */
+interface State {
+  events: ExternalEvent[];
+  ledger: LedgerData;
+  runs: Record<string, RunRecord>;
+  locks: Record<string, LockState>;
+  /** Per environment: results of successive checks (true = pass); missing = pass. */
+  checks: Record<string, boolean[]>;
+  buildFails: boolean;
+  loadThrows: boolean;
+  deployCalls: number;
+  /** Instances that no longer exist (a holder terminated from outside). */
+  gone: string[];
+  freezes: unknown[];
+}
+
+const check = { type: 'http' as const, path: '/health', expectStatus: 200, timeoutMs: 1000, retries: 2, intervalMs: 5000, successes: 1 };
+function env(name: string, over: Partial<EnvironmentSpec> = {}): EnvironmentSpec {
+  return {
+    name,
+    target: { type: 'process', start: 'node server.js', port: 8000, env: {}, startTimeoutMs: 5000 },
+    verify: [check],
+    rollback: 'auto',
+    concurrency: 'latest',
+    ...over,
+  } as EnvironmentSpec;
+}
+const spec: PipelineSpec = {
+  version: 1,
+  build: { command: 'npm run build', timeoutMs: 60_000, env: {}, artifact: ['dist'] },
+  test: { command: 'npm test', timeoutMs: 60_000, env: {} },
+  environments: [env('dev'), env('prod')],
+};
+
+const subject = { app: 'shop', runId: `shop.${COMMIT}`, requestedAt: '2026-11-30T09:59:00.000Z', repoUrl: 'https://github.com/acme/shop.git', commit: COMMIT, branch: 'main', pusher: { id: 'pat@example.com', name: 'Pat' } };
+
+type Activities = { [K in keyof ActivityContracts]: (state: State, input: ActivityInput<K>) => unknown };
+
+const activities: Activities = {
+  loadPipeline: (state) => {
+    if (state.loadThrows) throw new Error('git fetch failed: connection reset');
+    return { ok: true, spec };
+  },
+  buildArtifact: (state) => (state.buildFails ? { ok: false, reason: 'build exited with code 2', details: ['error TS2304'] } : { ok: true, digest: DIGEST, sizeBytes: 1234, durationMs: 50, logName: `shop/${subject.runId}/build.log`, reused: false }),
+  runTests: () => ({ ok: true, durationMs: 40, logName: `shop/${subject.runId}/test.log` }),
+  deployArtifact: async (state, input) => {
+    state.deployCalls++;
+    const revision = (await new InMemoryLedger(state.ledger).latestRevision(input.app, input.environment)) + 1;
+    return { ok: true, revision, baseUrl: `http://127.0.0.1:8000/${input.environment}`, startedAt: 't0', finishedAt: 't1' };
+  },
+  readRollout: () => ({ state: 'complete', message: 'rolled out' }),
+  verifyEnvironment: (state, input) => {
+    const envName = input.baseUrl.split('/').pop()!;
+    const ok = (state.checks[envName] ?? []).shift() ?? true;
+    return { check: input.checkIndex, attempt: input.attempt, ok, at: '2026-11-30T10:00:00.000Z', durationMs: 3, status: ok ? 200 : 500, ...(ok ? {} : { reason: 'expected status 200, got 500' }) };
+  },
+  recordDeployment: async (state, input) => ({ revision: (await recordDeployment(new InMemoryLedger(state.ledger), input)).revision }),
+  findRollbackTarget: async (state, input) => {
+    const target = await findRollbackTarget(new InMemoryLedger(state.ledger), input);
+    return target.ok ? target : { ok: false, reason: target.reason };
+  },
+  notifySuperseded: (state, input) => {
+    state.events.push({ name: SUPERSEDED_EVENT, payload: { by: input.by }, instanceId: input.instanceId });
+    return null;
+  },
+  checkEnvironmentGate: () => ({ state: 'open' }),
+  freezeAfterRollback: (state, input) => {
+    state.freezes.push(input);
+    return null;
+  },
+  wakeLockParty: (state, input) => {
+    if (state.gone.includes(input.instanceId)) return { delivered: false, gone: true };
+    if (!input.event) return { delivered: false, gone: false };
+    state.events.push({ name: input.event === 'granted' ? LOCK_GRANTED_EVENT : SUPERSEDED_EVENT, payload: { what: input.what, ...(input.by ? { by: input.by } : {}) }, instanceId: input.instanceId });
+    return { delivered: true, gone: false };
+  },
+  recordRun: async (state, input) => {
+    await recordRunPatch(new InMemoryRunStore(state.runs), input.app, input.runId, input.patch);
+    return null;
+  },
+};
+
+/** Runs the real lock entity function on the state of `entity` (`environmentLock@<key>`). */
+function lockOperation(state: State, entity: string, operation: string, input: unknown): unknown {
+  const key = entity.slice(`${LOCK_ENTITY_NAME}@`.length);
+  let answer: unknown;
+  const context = {
+    df: {
+      operationName: operation,
+      getState: (initial: () => LockState) => structuredClone(state.locks[key]) ?? initial(),
+      setState: (next: LockState) => {
+        state.locks[key] = structuredClone(next);
+      },
+      getInput: () => input,
+      return: (value: unknown) => {
+        answer = value;
+      },
+    },
+  } as unknown as df.EntityContext<LockState>;
+  environmentLockEntity(context);
+  return answer;
+}
+
+function world(over: Partial<State> = {}): World<State> {
+  return {
+    initial: () =>
+      structuredClone({
+        events: [],
+        ledger: { records: {}, bad: {} },
+        runs: {},
+        locks: {},
+        checks: {},
+        buildFails: false,
+        loadThrows: false,
+        deployCalls: 0,
+        gone: [],
+        freezes: [],
+        ...over,
+      }),
+    activity: (state, name, input) => (activities as Record<string, (s: State, i: unknown) => unknown>)[name]!(state, input),
+    entity: lockOperation,
+    subOrchestration: async (state, name, input, instanceId, now) => {
+      assert.equal(name, 'promotion');
+      const result = await drive(promotionOrchestrator, input, { ...world(), initial: () => state }, { instanceId, start: now, from: undefined });
+      assert.equal(result.status, 'completed', result.error);
+      return result.output;
+    },
+  };
+}
+
+/** Runs a scenario live, then checks replays and every cut against it; returns the live result. */
+async function scenario(orchestrator: Parameters<typeof drive>[0], input: unknown, w: World<State>, instanceId: string): Promise<DriveResult & { state: State }> {
+  const live = await drive(orchestrator, input, w, { instanceId });
+  assert.notEqual(live.status, 'failed', live.error);
+  const expected = JSON.stringify({ status: live.status, output: live.output, history: live.history, customStatus: live.customStatus });
+
+  // The same history replayed twice: the same actions and the same output, both times.
+  for (let i = 0; i < 2; i++) {
+    const replayed = await drive(orchestrator, input, w, { instanceId, history: live.history, from: live.snapshots.at(-1) as State });
+    assert.equal(JSON.stringify({ status: replayed.status, output: replayed.output, history: replayed.history, customStatus: replayed.customStatus }), expected, `replay ${i + 1}`);
+  }
+  // Cut after every step and resumed against the world as it was then.
+  for (let k = 0; k <= live.history.length; k++) {
+    const resumed = await drive(orchestrator, input, w, { instanceId, history: live.history.slice(0, k), from: live.snapshots[k] as State });
+    assert.equal(JSON.stringify({ status: resumed.status, output: resumed.output, history: resumed.history, customStatus: resumed.customStatus }), expected, `cut after step ${k} of ${live.history.length}`);
+  }
+  return { ...live, state: live.snapshots.at(-1) as State };
+}
+
+const kinds = (r: DriveResult) => r.history.map((s) => (s.action.kind === 'activity' ? s.action.name : s.action.kind === 'entity' ? `lock.${s.action.operation}` : s.action.kind));
+
+describe('pipeline orchestrator', () => {
+  const input: PipelineInput = { subject, pipelinePath: '.conveyor/pipeline.yaml' };
+
+  test('a good commit is built once, tested, and promoted through dev and prod; the run record says so', async () => {
+    const run = await scenario(pipelineOrchestrator, input, world(), subject.runId);
+    assert.equal(run.status, 'completed');
+    assert.deepEqual(run.output, {
+      status: 'Succeeded',
+      digest: DIGEST,
+      environments: [
+        { environment: 'dev', status: 'Succeeded', revision: 1 },
+        { environment: 'prod', status: 'Succeeded', revision: 1 },
+      ],
+    });
+    assert.deepEqual(kinds(run).filter((k) => k !== 'recordRun'), ['loadPipeline', 'buildArtifact', 'runTests', 'sub', 'sub']);
+    const record = run.state.runs[`shop/${subject.runId}`]!;
+    assert.equal(record.status, 'Succeeded');
+    assert.equal(record.digest, DIGEST);
+    assert.deepEqual(record.environmentOrder, ['dev', 'prod']);
+    assert.deepEqual(Object.fromEntries(Object.entries(record.stages).map(([k, v]) => [k, v.status])), { load: 'Succeeded', build: 'Succeeded', test: 'Succeeded' });
+    assert.equal(record.environments.dev?.status, 'Succeeded');
+    assert.equal(record.environments.prod?.revision, 1);
+    assert.equal(new InMemoryLedger(run.state.ledger).data.records['shop/prod']?.[0]?.artifactDigest, DIGEST, 'prod runs the digest built once');
+  });
+
+  test('a broken build fails the run with the reason; nothing is deployed', async () => {
+    const run = await scenario(pipelineOrchestrator, input, world({ buildFails: true }), subject.runId);
+    assert.deepEqual(run.output, { status: 'Failed', reason: 'build failed: build exited with code 2', environments: [] });
+    assert.equal(run.state.deployCalls, 0);
+    assert.equal(run.state.runs[`shop/${subject.runId}`]!.stages.build?.status, 'Failed');
+  });
+
+  test('a fault that survives the retries ends the run Errored (a fault, not a verdict)', async () => {
+    const run = await scenario(pipelineOrchestrator, input, world({ loadThrows: true }), subject.runId);
+    const output = run.output as { status: string; reason: string };
+    assert.equal(output.status, 'Errored');
+    assert.match(output.reason, /loadPipeline' failed: git fetch failed/);
+    assert.equal(run.state.runs[`shop/${subject.runId}`]!.status, 'Errored');
+  });
+});
+
+describe('promotion orchestrator', () => {
+  const promotion = (environment: EnvironmentSpec): PromotionInput => ({ subject, digest: DIGEST, environment });
+  const instanceId = (name: string) => `${subject.runId}.${name}`;
+  const decision = (by: string, verdict: 'approve' | 'reject', groups: string[] = []): ExternalEvent => ({
+    name: APPROVAL_EVENT,
+    payload: { decision: verdict, by, groups, at: '2026-11-30T10:00:30.000Z' } satisfies ApprovalDecision,
+  });
+  const gated = env('prod', { approval: { approvers: ['ann@example.com', 'group:release'], required: 2, timeoutMs: 3_600_000, allowSelfApproval: false } });
+
+  test('two approvers (one by group) open the gate; a stranger and the pusher are not counted', async () => {
+    const events = [decision('mallory@example.com', 'approve'), decision('pat@example.com', 'approve', ['release']), decision('ann@example.com', 'approve'), decision('bob@example.com', 'approve', ['release'])];
+    const run = await scenario(promotionOrchestrator, promotion(gated), world({ events }), instanceId('prod'));
+    assert.deepEqual(run.output, { environment: 'prod', status: 'Succeeded', revision: 1 });
+    const approval = run.state.runs[`shop/${subject.runId}`]!.environments.prod?.approval;
+    assert.equal(approval?.outcome, 'approved');
+    assert.deepEqual(approval?.decisions.map((d) => d.by), ['ann@example.com', 'bob@example.com']);
+    assert.deepEqual(run.state.locks[lockEntityKey('shop', 'prod')], emptyLock(), 'the lock is released');
+  });
+
+  test('a rejection fails the promotion without deploying', async () => {
+    const run = await scenario(promotionOrchestrator, promotion(gated), world({ events: [decision('ann@example.com', 'reject')] }), instanceId('prod'));
+    assert.equal((run.output as { status: string }).status, 'Failed');
+    assert.match((run.output as { reason: string }).reason, /rejected by ann@example.com/);
+    assert.equal(run.state.deployCalls, 0);
+  });
+
+  test('no decision before the timeout aborts the promotion at the durable timer', async () => {
+    const run = await scenario(promotionOrchestrator, promotion(gated), world(), instanceId('prod'));
+    assert.equal((run.output as { status: string }).status, 'Aborted');
+    assert.match((run.output as { reason: string }).reason, /timed out at 2026-11-30T11:00:01.020Z \(waited since 2026-11-30T10:00:01.020Z\)/, 'one hour after the gate opened');
+  });
+
+  test('a newer run supersedes a promotion waiting for its approval', async () => {
+    const run = await scenario(promotionOrchestrator, promotion(gated), world({ events: [{ name: SUPERSEDED_EVENT, payload: { by: 'shop.cccccccc' } }] }), instanceId('prod'));
+    assert.deepEqual(run.output, { environment: 'prod', status: 'Superseded', reason: 'superseded by run shop.cccccccc while waiting for approval of prod' });
+  });
+
+  test('failed verification rolls the environment back to its last good revision', async () => {
+    const good = { records: { 'shop/dev': [] }, bad: {} } as LedgerData;
+    const w = world({ ledger: good, checks: { dev: [false, false, false] } });
+    const seeded = w.initial();
+    await recordDeployment(new InMemoryLedger(seeded.ledger), { app: 'shop', environment: 'dev', revision: 1, commit: OLD_COMMIT, digest: OLD_DIGEST, runId: 'shop.bbbbbbb', kind: 'deploy', status: 'Succeeded', verification: [], requestedBy: { id: 'pat@example.com' }, startedAt: 't0', finishedAt: 't1' });
+    const run = await scenario(promotionOrchestrator, promotion(env('dev')), { ...w, initial: () => structuredClone(seeded) }, instanceId('dev'));
+    const output = run.output as { status: string; revision: number; rolledBackTo: number; reason: string };
+    assert.equal(output.status, 'Failed');
+    assert.equal(output.revision, 2);
+    assert.equal(output.rolledBackTo, 1);
+    assert.match(output.reason, /did not pass within 3 tries.*rolled back to revision 1 .* as revision 3/s);
+    const ledger = new InMemoryLedger(run.state.ledger);
+    assert.equal((await ledger.current('shop', 'dev'))?.artifactDigest, OLD_DIGEST, 'dev runs the last good artifact again');
+    assert.ok(await ledger.badMarker('shop', 'dev', 2), 'the failed revision is marked bad');
+    assert.equal((await ledger.get('shop', 'dev', 3)).rollbackOf, 1);
+    assert.deepEqual(kinds(run).filter((k) => k === 'timer').length, 2, 'two durable waits between the three tries');
+  });
+
+  test('a turn held by a run that went away is recovered on the safety timer, and the promotion then deploys', async () => {
+    const key = lockEntityKey('shop', 'dev');
+    const holder = { instanceId: 'shop.ddddddd.dev', runId: 'shop.ddddddd', requestedAt: '2026-11-30T09:00:00.000Z', kind: 'promotion' as const, policy: 'latest' as const, since: 't', phase: 'deploying' as const };
+    const run = await scenario(promotionOrchestrator, promotion(env('dev')), world({ locks: { [key]: { ...emptyLock(), holder } }, gone: [holder.instanceId] }), instanceId('dev'));
+    assert.deepEqual(run.output, { environment: 'dev', status: 'Succeeded', revision: 1 });
+    assert.deepEqual(kinds(run).slice(0, 6), ['lock.request', 'any', 'wakeLockParty', 'lock.release', 'wakeLockParty', 'lock.request']);
+    assert.equal(run.history[1]!.clock, '2026-11-30T10:15:00.010Z', 'the safety timer fired after 15 minutes');
+  });
+});
+
+describe('rollback orchestrator', () => {
+  const operationId = 'rollback.shop.dev.123e4567-e89b-12d3-a456-426614174000';
+  const request = (over: Partial<RollbackInput> = {}): RollbackInput => ({
+    operationId,
+    app: 'shop',
+    environment: 'dev',
+    repoUrl: subject.repoUrl,
+    pipelinePath: '.conveyor/pipeline.yaml',
+    force: false,
+    requestedBy: { id: 'ann@example.com', name: 'Ann' },
+    requestedAt: '2026-11-30T10:00:00.000Z',
+    ...over,
+  });
+  async function seeded(): Promise<World<State>> {
+    const w = world();
+    const state = w.initial();
+    const ledger = new InMemoryLedger(state.ledger);
+    const base = { app: 'shop', environment: 'dev', kind: 'deploy' as const, verification: [], requestedBy: { id: 'pat@example.com' }, startedAt: 't0', finishedAt: 't1' };
+    await recordDeployment(ledger, { ...base, revision: 1, commit: OLD_COMMIT, digest: OLD_DIGEST, runId: 'shop.bbbbbbb', status: 'Succeeded' });
+    await recordDeployment(ledger, { ...base, revision: 2, commit: COMMIT, digest: DIGEST, runId: subject.runId, status: 'Failed', reason: 'verification failed' });
+    return { ...w, initial: () => structuredClone(state) };
+  }
+
+  test('redeploys the last good revision under the lock and records who asked and why', async () => {
+    const run = await scenario(rollbackOrchestrator, request({ reason: 'bad release' }), await seeded(), operationId);
+    assert.deepEqual(run.output, { status: 'Succeeded', reason: 'rollback to revision 1 requested by ann@example.com: bad release', rolledBackTo: 1, commit: OLD_COMMIT, revision: 3 });
+    const record = await new InMemoryLedger(run.state.ledger).get('shop', 'dev', 3);
+    assert.equal(record.kind, 'rollback');
+    assert.equal(record.requestedBy, 'ann@example.com');
+    assert.equal(kinds(run)[0], 'lock.acquire', 'a rollback needs only the deploy slot');
+    assert.equal(kinds(run).at(-1), 'lock.release');
+  });
+
+  test('a named revision marked bad is refused without force, and nothing is deployed', async () => {
+    const run = await scenario(rollbackOrchestrator, request({ toRevision: 2 }), await seeded(), operationId);
+    assert.deepEqual(run.output, { status: 'Failed', reason: 'revision 2 of dev is marked bad (verification failed); ask with force to redeploy it anyway' });
+    assert.equal(run.state.deployCalls, 0);
+  });
+});
