@@ -1,7 +1,9 @@
 /**
  * Who the caller is. In Azure: the App Service authentication principal
  * (`x-ms-client-principal`), trusted only when the app runs with that authentication enabled
- * (`WEBSITE_AUTH_ENABLED=true`), since otherwise anyone could send the header. Locally: API
+ * (`WEBSITE_AUTH_ENABLED=true`), since otherwise anyone could send the header; its `groups`
+ * and `roles` claims become groups, plus the Conveyor groups `CONVEYOR_ENTRA_GROUPS` maps them
+ * to (shared/azure/entra-groups.ts). Locally: API
  * tokens mapped to identities and groups in the `CONVEYOR_API_TOKENS` setting (JSON:
  * `{ "<token>": { "id": "alice@example.com", "name": "Alice", "groups": ["release-managers"] } }`),
  * presented as `Authorization: Bearer <token>`.

@@ -70,7 +70,7 @@ describe('npm run package', () => {
       assert.doesNotMatch(f, /^(test|bench|demo|local|docs|infra|scripts|\.conveyor)\//, f);
       assert.doesNotMatch(f, /^dist\/(test|bench|demo|local|cli|package)\//, f);
       assert.doesNotMatch(f, /\.test\.js$|(?<!\.d)\.ts$|local\.settings|\.tsbuildinfo$/, f);
-      assert.ok(/^(Dockerfile|\.dockerignore|host\.json|package\.json|dist\/(functions|orchestrations|shared)\/.+)$/.test(f), `unexpected file ${f}`);
+      assert.ok(/^(Dockerfile|\.dockerignore|host\.json|package\.json|dist\/(functions|orchestrations|shared|dashboard)\/.+)$/.test(f), `unexpected file ${f}`);
     }
   });
 

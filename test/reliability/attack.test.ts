@@ -1,0 +1,374 @@
+// The attack suite (issue 11): an app whose pushed code is hostile. Its build step, its test step
+// and its deployed service each run a hunter (hunt.sh below) that looks everywhere a process can:
+// every /proc/<pid>/environ and cmdline it can see, Conveyor's state folder (host keys, the SQLite
+// task hub and its WAL, Azurite's files) and data folder (git mirrors, other workspaces, other
+// apps' releases), $HOME and the real home folders, its inherited descriptors; it tries to write
+// outside its tree and to signal Conveyor and Azurite; and it prints everything it read,
+// base64-encoded, so log redaction cannot hide a find. The test decodes those dumps and asserts
+// that nothing of Conveyor's is there: host keys, API tokens, every app's webhook secret, the
+// git token, the sealed-secrets identity, the storage key, another app's sealed secret (opened
+// in that app's build and service, running meanwhile), another app's source and workspace.
+//
+// Beside it, sealed secrets end to end: a value sealed with the `age` CLI to the victim app's
+// recipient reaches the victim's build step (masked in its log) and its service (which proves
+// it holds the value by answering its SHA-256), appears nowhere else (host output, every blob,
+// every file of the state and data folders including the durable store, run records, API
+// answers), and a third app that copies the ciphertext into its own pipeline fails before any
+// step runs, with an error naming the reference.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { generateX25519Identity } from 'age-encryption';
+import { createSampleService, findFreePorts, type SampleService } from '../support/sample-service.js';
+import { alive, dumpBlobs, filesUnder, spawnConveyorHost, stopAllEnvironments, type ChildHost } from '../support/reliability-host.js';
+
+const tag = randomBytes(6).toString('hex');
+const SECRET = {
+  attackerWebhook: `attacker-webhook-${tag}-A1`,
+  victimWebhook: `victim-webhook-${tag}-B2`,
+  thiefWebhook: `thief-webhook-${tag}-C3`,
+  gitToken: `ghp_attackSuite${tag}GitToken99`,
+  apiToken: `api-token-attack-suite-${tag}`,
+  victimValue: `victim-db-password-${tag}-Z9`,
+  victimSource: `PROPRIETARY-VICTIM-SOURCE-${tag}`,
+  otherWorkspace: `OTHER-WORKSPACE-CONTENT-${tag}`,
+};
+/** The Azurite account key every local Conveyor uses (public, but a storage credential all the same). */
+const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+let root: string;
+let ageIdentity: string;
+let host: ChildHost;
+let attacker: SampleService;
+let victim: SampleService;
+let thief: SampleService;
+const responses: string[] = [];
+const dumps = new Map<string, string>();
+let victimRecipient: string;
+let thiefRun: any;
+let victimRun: any;
+let attackerRun: any;
+let victimDigest: string;
+
+/** Every value of Conveyor's a hostile step must not find (host keys added once the host is up). */
+function conveyorSecrets(): Record<string, string> {
+  return {
+    ...SECRET,
+    ageIdentity,
+    masterKey: host.keys.master,
+    functionKey: host.keys.function,
+    storageKey: AZURITE_KEY,
+  };
+}
+
+const HUNT = `#!/bin/bash
+# hunt.sh <phase>: what a compromised step or service could reach. Prints it all base64-encoded.
+phase=$1
+out=$(mktemp)
+note() { printf '%s\\n' "$*" >> "$out"; }
+grab() { if [ -f "$2" ] && [ -r "$2" ]; then note "== $1 $2"; head -c 4000000 "$2" >> "$out" 2>/dev/null; note ""; fi; }
+note "pids: $(ls -d /proc/[0-9]* | tr '\\n' ' ')"
+for p in /proc/[0-9]*; do grab environ "$p/environ"; grab cmdline "$p/cmdline"; done
+for d in "$HUNT_STATE" "$HUNT_DATA" "$HUNT_DATA/workspaces" "$HUNT_DATA/git-cache" "$HUNT_DATA/targets" "$HOME" "$HUNT_HOST_HOME" /home /root; do
+  if [ -e "$d" ]; then
+    note "present $d"
+    while IFS= read -r -d '' f; do grab file "$f"; done < <(find "$d" -type f -size -4M -print0 2>/dev/null)
+  else
+    note "absent $d"
+  fi
+done
+for fd in /proc/[0-9]*/fd/*; do
+  pid=\${fd#/proc/}; pid=\${pid%%/*}; n=\${fd##*/}
+  target=$(readlink "$fd") || continue
+  note "fd $pid $n -> $target"
+  if [ "$n" -gt 2 ] && [ -f "$fd" ]; then timeout 1 cat "$fd" >> "$out" 2>/dev/null; fi
+done
+for t in "$HUNT_STATE/pwned-$phase" "$HUNT_DATA/pwned-$phase" "$HUNT_DATA/workspaces/pwned-$phase" "$HUNT_DATA/targets/pwned-$phase" "$HUNT_HOST_HOME/pwned-$HUNT_MARK-$phase" "/tmp/$HUNT_MARK-$phase"; do
+  if (echo x > "$t") 2>/dev/null; then note "wrote $t"; else note "cannot write $t"; fi
+done
+for pid in "$HUNT_HOST_PID" "$HUNT_AZURITE_PID"; do
+  if kill -TERM "$pid" 2>/dev/null; then note "signalled $pid"; else note "cannot signal $pid"; fi
+done
+echo "BEGIN-HUNT $phase"
+base64 < "$out"
+echo "END-HUNT $phase"
+rm -f "$out"
+`;
+
+/** A service that answers /healthz, and /secret-digest with the SHA-256 of $DB_PASSWORD (never the value). */
+const VICTIM_SERVER = `'use strict';
+// ${SECRET.victimSource}
+const http = require('node:http');
+const { createHash } = require('node:crypto');
+http.createServer((req, res) => {
+  if (req.url === '/healthz') return res.end('ok');
+  if (req.url === '/secret-digest') return res.end(createHash('sha256').update(process.env.DB_PASSWORD || '').digest('hex'));
+  res.statusCode = 404; res.end();
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+function onePipeline(options: { port: number; build: string; test?: string; start: string; env?: Record<string, string>; secretsTop?: string; buildSecrets?: string; envSecrets?: string }): string {
+  const flow = (vars: Record<string, string>) => `{ ${Object.entries(vars).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(', ')} }`;
+  const env = options.env ? `  env: ${flow(options.env)}\n` : '';
+  return `${options.secretsTop ?? ''}build:
+  command: ${JSON.stringify(options.build)}
+  artifact: [dist]
+  timeout: 2m
+${env}${options.buildSecrets ?? ''}${options.test ? `test:\n  command: ${JSON.stringify(options.test)}\n  timeout: 2m\n${env}` : ''}environments:
+  - name: dev
+    target:
+      type: process
+      start: ${JSON.stringify(options.start)}
+      port: ${options.port}
+      startTimeout: 20s
+${options.env ? `      env: ${flow(options.env)}\n` : ''}    verify:
+      - http: { path: /healthz, retries: 20, interval: 250ms }
+${options.envSecrets ?? ''}`;
+}
+
+async function api(path: string, init: Parameters<ChildHost['api']>[1] = {}): Promise<{ status: number; text: string }> {
+  const res = await host.api(path, init);
+  const text = await res.text();
+  responses.push(`${path} -> ${res.status} ${text}`);
+  return { status: res.status, text };
+}
+
+async function register(name: string, sample: SampleService, setting: string): Promise<void> {
+  const put = await api(`/api/apps/${name}`, { method: 'PUT', key: 'admin', json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: setting } });
+  assert.equal(put.status, 201, put.text);
+}
+
+async function push(sample: SampleService, secret: string, commit: string): Promise<string> {
+  const hook = await sample.pushWebhook({ secret, commit });
+  const res = await fetch(`${host.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
+  const text = await res.text();
+  assert.equal(res.status, 202, text);
+  return (JSON.parse(text) as { runId: string }).runId;
+}
+
+/** The hunter's dumps in a text: phase -> decoded content. */
+function extractDumps(text: string, into: Map<string, string>, prefix: string): void {
+  for (const m of text.matchAll(/BEGIN-HUNT (\w+)\n([\s\S]*?)END-HUNT \1/g)) into.set(`${prefix}:${m[1]}`, Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64').toString('utf8'));
+}
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'conveyor-attack-'));
+  ageIdentity = await generateX25519Identity();
+  const [attackerPort, victimPort, thiefPort] = await findFreePorts(3);
+  victim = await createSampleService();
+  attacker = await createSampleService();
+  thief = await createSampleService();
+  host = await spawnConveyorHost({
+    root,
+    env: {
+      ATTACKER_WEBHOOK: SECRET.attackerWebhook,
+      VICTIM_WEBHOOK: SECRET.victimWebhook,
+      THIEF_WEBHOOK: SECRET.thiefWebhook,
+      CONVEYOR_GIT_TOKEN: SECRET.gitToken,
+      CONVEYOR_API_TOKENS: JSON.stringify({ [SECRET.apiToken]: { id: 'approver@example.com' } }),
+      CONVEYOR_AGE_IDENTITY: ageIdentity,
+    },
+  });
+  await register('victim', victim, 'VICTIM_WEBHOOK');
+  await register('attacker', attacker, 'ATTACKER_WEBHOOK');
+  await register('thief', thief, 'THIEF_WEBHOOK');
+
+  // The victim seals its database password with the age CLI to its own recipient.
+  const key = await api('/api/public-key?app=victim');
+  assert.equal(key.status, 200, key.text);
+  victimRecipient = (JSON.parse(key.text) as { recipient: string }).recipient;
+  const sealed = execFileSync('age', ['-r', victimRecipient, '-a'], { input: SECRET.victimValue }).toString();
+  mkdirSync(join(victim.dir, '.conveyor', 'secrets'), { recursive: true });
+  writeFileSync(join(victim.dir, '.conveyor', 'secrets', 'db.age'), sealed);
+  writeFileSync(join(victim.dir, 'server.js'), VICTIM_SERVER);
+  const victimCommit = await victim.commitPipeline(
+    onePipeline({
+      port: victimPort!,
+      secretsTop: 'secrets:\n  db: { file: .conveyor/secrets/db.age }\n',
+      build: 'echo "build sees DB_PASSWORD=$DB_PASSWORD (length ${#DB_PASSWORD})"; mkdir -p dist && cp server.js dist/',
+      buildSecrets: '  secrets: { DB_PASSWORD: db }\n',
+      start: 'node dist/server.js',
+      envSecrets: '    secrets: { DB_PASSWORD: db }\n',
+    }),
+    'victim with a sealed secret',
+  );
+  victimRun = await host.waitForRun(await push(victim, SECRET.victimWebhook, victimCommit));
+  responses.push(JSON.stringify(victimRun));
+  victimDigest = await (await fetch(`http://127.0.0.1:${victimPort}/secret-digest`)).text();
+
+  // A workspace of another app, left on disk, for the hunter to look for.
+  mkdirSync(join(root, 'data', 'workspaces', 'victim.decoy'), { recursive: true });
+  writeFileSync(join(root, 'data', 'workspaces', 'victim.decoy', 'notes.txt'), SECRET.otherWorkspace);
+
+  // The thief copies the victim's ciphertext into its own pipeline.
+  mkdirSync(join(thief.dir, '.conveyor', 'secrets'), { recursive: true });
+  writeFileSync(join(thief.dir, '.conveyor', 'secrets', 'stolen.age'), sealed);
+  const thiefCommit = await thief.commitPipeline(
+    onePipeline({
+      port: thiefPort!,
+      secretsTop: 'secrets:\n  stolen: { file: .conveyor/secrets/stolen.age }\n',
+      build: 'echo "$DB_PASSWORD" > dist-leak; mkdir -p dist && cp server.js dist/',
+      buildSecrets: '  secrets: { DB_PASSWORD: stolen }\n',
+      start: 'node dist/server.js',
+    }),
+    'thief reusing the victim ciphertext',
+  );
+  const thiefRunId = await push(thief, SECRET.thiefWebhook, thiefCommit);
+  thiefRun = await host.waitForRun(thiefRunId);
+  responses.push(JSON.stringify(thiefRun));
+
+  // The attacker: build, test and service all hunt.
+  const env = {
+    HUNT_STATE: join(root, 'state'),
+    HUNT_DATA: join(root, 'data'),
+    HUNT_HOST_HOME: process.env.HOME ?? '/root',
+    HUNT_HOST_PID: String(host.pid),
+    HUNT_AZURITE_PID: String(host.azurite?.pid ?? 1),
+    HUNT_MARK: `attack-${tag}`,
+  };
+  writeFileSync(join(attacker.dir, 'hunt.sh'), HUNT);
+  const attackerCommit = await attacker.commitPipeline(
+    onePipeline({
+      port: attackerPort!,
+      build: 'bash hunt.sh build && mkdir -p dist && cp server.js hunt.sh dist/',
+      test: 'bash hunt.sh test',
+      start: 'bash dist/hunt.sh service; exec node dist/server.js',
+      env,
+    }),
+    'hostile pipeline',
+  );
+  attackerRun = await host.waitForRun(await push(attacker, SECRET.attackerWebhook, attackerCommit), undefined, 180_000);
+  responses.push(JSON.stringify(attackerRun));
+  for (const step of ['build', 'test']) {
+    const log = await api(`/api/runs/${attackerRun.runId}/logs/${step}`);
+    extractDumps(log.text, dumps, step);
+  }
+  for (const f of filesUnder(join(root, 'data', 'targets', 'process', 'attacker'))) if (f.endsWith('output.log')) extractDumps(readFileSync(f, 'utf8'), dumps, 'service');
+
+  for (const path of [
+    `/api/runs/${victimRun.runId}`, `/api/runs/${victimRun.runId}/logs/build`, `/api/runs/${thiefRunId}`, `/api/runs/${attackerRun.runId}`,
+    '/api/apps', '/api/apps/victim', '/api/apps/victim/runs', '/api/apps/victim/environments/dev/history', '/api/apps/thief/runs',
+  ]) await api(path);
+});
+
+after(async () => {
+  await host?.stop().catch(() => undefined);
+  if (root) await stopAllEnvironments(root).catch(() => undefined);
+  for (const s of [attacker, victim, thief]) await s?.dispose();
+  if (root) rmSync(root, { recursive: true, force: true });
+  for (const phase of ['build', 'test', 'service']) rmSync(`/tmp/attack-${tag}-${phase}`, { force: true });
+});
+
+/** Names of the values of `secrets` that occur in `data` (as text, or in base64 at any alignment). */
+function leaks(data: Buffer, secrets: Record<string, string>): string[] {
+  const found: string[] = [];
+  for (const [name, value] of Object.entries(secrets)) {
+    if (data.includes(Buffer.from(value))) found.push(name);
+    else if ([0, 1, 2].some((shift) => data.includes(Buffer.from(Buffer.from(`${'x'.repeat(shift)}${value}`).toString('base64').slice(4 * Math.ceil(shift / 3) + 4, -4))))) found.push(`${name} (base64)`);
+  }
+  return found;
+}
+
+describe('a hostile build step, test step and deployed service', () => {
+  test('all three hunted (each dump decoded), inside the sandbox', () => {
+    assert.equal(attackerRun.status, 'Succeeded', JSON.stringify(attackerRun).slice(0, 2000));
+    assert.deepEqual([...dumps.keys()].sort(), ['build:build', 'service:service', 'test:test']);
+    for (const [phase, dump] of dumps) {
+      // Positive control: the hunter read environments (its own is there, with its app name).
+      assert.match(dump, /CONVEYOR_APP=attacker/, `${phase} read /proc environments`);
+      // It sees only its own sandbox: PID 1 is the sandbox's init, a handful of processes.
+      const pids = /pids: (.*)/.exec(dump)![1]!.trim().split(' ');
+      assert.ok(pids.includes('/proc/1') && pids.length < 10, `${phase} sees ${pids.length} processes`);
+    }
+  });
+
+  test("finds nothing of Conveyor's: host keys, API and git tokens, webhook secrets, the age identity, the storage key, another app's secret, source or workspace", () => {
+    assert.equal(dumps.size, 3, 'three dumps to search');
+    const found = [...dumps].map(([phase, dump]) => [phase, leaks(Buffer.from(dump), conveyorSecrets())] as const).filter(([, l]) => l.length > 0);
+    assert.deepEqual(found, []);
+  });
+
+  test("Conveyor's state and data folders, and the real home folder, are not there at all", () => {
+    for (const [phase, dump] of dumps) {
+      assert.match(dump, /absent .*\/state\n/, `${phase}: state folder`);
+      assert.match(dump, /absent .*\/data\/git-cache\n/, `${phase}: git mirrors`);
+      // A step's workspace and a service's release folder are mounted at their own paths, so
+      // their parents exist inside as empty folders: nothing of another app is in them.
+      if (phase !== 'service:service') assert.match(dump, /absent .*\/data\/targets\n/, `${phase}: releases`);
+      assert.ok(!dump.includes('/process/victim'), `${phase}: another app's release`);
+      assert.ok(!dump.includes('/process/thief'), `${phase}: another app's release`);
+      assert.match(dump, new RegExp(`absent ${process.env.HOME ?? '/root'}\\n`), `${phase}: the host's HOME`);
+      assert.ok(!dump.includes('victim.decoy'), `${phase}: another workspace`);
+    }
+  });
+
+  test("no process of the sandbox holds a descriptor of Conveyor's (only its own pipes, files and tree)", () => {
+    for (const [phase, dump] of dumps) {
+      const fds = [...dump.matchAll(/^fd (\d+) (\d+) -> (.*)$/gm)].map((m) => ({ pid: Number(m[1]), fd: Number(m[2]), target: m[3]! }));
+      assert.ok(fds.length >= 3, `${phase} listed descriptors`);
+      const own = (t: string) =>
+        /^(\/dev\/null|pipe:\[\d+\]|socket:\[\d+\]|anon_inode:.*|\/proc\/.*|\/tmp\/tmp\.\w+|.*\/hunt\.sh)$/.test(t) ||
+        t.includes('/data/workspaces/attacker.') ||
+        t.includes('/data/targets/process/attacker/');
+      assert.deepEqual(fds.filter((f) => !own(f.target)), [], `${phase}: ${JSON.stringify(fds)}`);
+    }
+  });
+
+  test('nothing was written outside its own tree, and Conveyor and Azurite were not signalled', () => {
+    for (const phase of ['build', 'test', 'service']) {
+      for (const path of [join(root, 'state', `pwned-${phase}`), join(root, 'data', `pwned-${phase}`), join(root, 'data', 'workspaces', `pwned-${phase}`), join(root, 'data', 'targets', `pwned-${phase}`), join(process.env.HOME ?? '/root', `pwned-attack-${tag}-${phase}`), `/tmp/attack-${tag}-${phase}`]) {
+        assert.equal(existsSync(path), false, `${path} was written`);
+      }
+      assert.match(dumps.get(`${phase}:${phase}`)!, new RegExp(`cannot signal ${host.pid}\\n`));
+    }
+    assert.ok(alive(host.pid), 'Conveyor is alive');
+    if (host.azurite) assert.ok(alive(host.azurite.pid), 'Azurite is alive');
+  });
+});
+
+describe('sealed secrets', () => {
+  test('the victim build step and service got the value sealed with the age CLI; the log shows it masked', async () => {
+    assert.equal(victimRun.status, 'Succeeded', JSON.stringify(victimRun).slice(0, 2000));
+    assert.equal(victimDigest, createHash('sha256').update(SECRET.victimValue).digest('hex'), 'the service holds exactly the value');
+    const log = await api(`/api/runs/${victimRun.runId}/logs/build`);
+    assert.match(log.text, new RegExp(`build sees DB_PASSWORD=\\*\\*\\* \\(length ${SECRET.victimValue.length}\\)`));
+  });
+
+  test("another app cannot use the victim's value: its run fails before any step, naming the reference and the reason", async () => {
+    assert.equal(thiefRun.status, 'Failed');
+    const text = JSON.stringify(thiefRun);
+    assert.match(text, /sealed secret secrets\.stolen \(build\.secrets\.DB_PASSWORD\) does not open: it was not sealed for this app/);
+    assert.equal((await api(`/api/runs/${thiefRun.runId}/logs/build`)).status, 404, 'no build step ran');
+  });
+
+  test('the value is in no API answer, no line of the host, no blob, no file of the state and data folders (durable store, Azurite, releases)', async () => {
+    const value = { victimValue: SECRET.victimValue };
+    const found: string[] = [];
+    for (const r of responses) if (leaks(Buffer.from(r), value).length) found.push(`response ${r.slice(0, 80)}`);
+    if (leaks(Buffer.from(host.lines.join('\n')), value).length) found.push('host output');
+    const blobs = await dumpBlobs(host.connectionString, true);
+    assert.ok(blobs.size > 5);
+    for (const [name, { content }] of blobs) {
+      let l = leaks(content!, value);
+      if (!l.length && name.endsWith('.tar.gz')) l = leaks(gunzipSync(content!), value);
+      if (l.length) found.push(`blob ${name}`);
+    }
+    const files = [...filesUnder(join(root, 'state')), ...filesUnder(join(root, 'data'))];
+    assert.ok(files.some((f) => f.includes('durable')), 'the durable store is among them');
+    for (const f of files) {
+      let data: Buffer;
+      try {
+        data = readFileSync(f);
+      } catch {
+        continue;
+      }
+      if (leaks(data, value).length || (f.endsWith('.gz') && leaks(gunzipSync(data), value).length)) found.push(`file ${f.slice(root.length)}`);
+    }
+    assert.deepEqual(found, []);
+  });
+});
