@@ -49,6 +49,8 @@ import { getMe, getOverview, serveDashboard } from './http/dashboard.function.js
 import { withEtag } from './http/etag.js';
 import { receiveWebhook } from './http/webhook.function.js';
 import { getPublicKey } from './http/public-key.function.js';
+import { APPROVALS_QUEUE, receiveApprovalMessage } from './events/approval-queue.function.js';
+import { flushEvents } from './events/flush-events.function.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
 // compile error rather than a run that waits forever.
@@ -112,3 +114,8 @@ app.http('getMe', { route: 'me', methods: ['GET'], authLevel: 'function', handle
 app.http('getOverview', { route: 'overview', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(getOverview)) });
 app.http('getPublicKey', { route: 'public-key', methods: ['GET'], authLevel: 'function', handler: bind(getPublicKey) });
 app.http('openApi', { route: 'openapi.json', methods: ['GET'], authLevel: 'function', handler: getOpenApi });
+
+// Events out (docs/events.md): the outbox is flushed by a timer when the topic was unreachable.
+app.timer('flushEvents', { schedule: '0 */1 * * * *', handler: bind(flushEvents) });
+// Approval decisions in, from the Service Bus queue (connection: CONVEYOR_SERVICEBUS).
+app.serviceBusQueue('approvalQueue', { connection: 'CONVEYOR_SERVICEBUS', queueName: APPROVALS_QUEUE, extraInputs: [durableClient], handler: bind(receiveApprovalMessage) });
