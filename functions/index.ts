@@ -36,6 +36,7 @@ import { wakeLockParty } from './activities/wake-lock-party.activity.js';
 import { checkEnvironmentGate, freezeAfterRollback } from './activities/environment-gate.activity.js';
 import { readRollout } from './activities/read-rollout.activity.js';
 import { bind } from './composition-root.js';
+import { withValidInput } from './activities/valid-input.js';
 import { environmentLockEntity } from './entities/environment-lock.entity.js';
 import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
 import { getRun } from './http/runs.function.js';
@@ -68,8 +69,9 @@ const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], 
   freezeAfterRollback: bind(freezeAfterRollback),
 };
 const durableClient = df.input.durableClient();
-for (const [name, handler] of Object.entries(activities)) {
-  df.app.activity(name, { extraInputs: [durableClient], handler: handler as (input: unknown, context: InvocationContext) => Promise<unknown> });
+// Each activity's input is parsed against its schema where it enters (withValidInput).
+for (const name of Object.keys(activities) as ActivityName[]) {
+  df.app.activity(name, { extraInputs: [durableClient], handler: withValidInput(name, activities[name] as (input: unknown, context: InvocationContext) => Promise<never>) });
 }
 
 df.app.orchestration('pipeline', pipelineOrchestrator);
