@@ -4,7 +4,8 @@
  * orchestrators live in orchestrations/ and the activities' logic in shared/.
  *
  * How to add something (small, additive edits: everyone registers here):
- * - An activity: declare its name, input and output in shared/contracts/activities.ts, write
+ * - An activity: declare its name, input and output in shared/contracts/activities.ts and its
+ *   input schema in shared/contracts/activity-inputs.schema.ts (parsed before it runs), write
  *   `functions/activities/<verb-object>.activity.ts` exporting a factory that takes the
  *   collaborators it needs (`Pick<Services, ...>`, see functions/composition-root.ts) and
  *   returns the handler, and add `name: bind(factory)` to `activities` below. Orchestrators call
