@@ -65,6 +65,7 @@ mkdirSync(out, { recursive: true });
 
 // The compiled app, without source maps of tests (there are none in these folders) or CLIs.
 for (const folder of APP_DIST) {
+  if (!existsSync(join(root, 'dist', folder))) fail(`dist/${folder} is missing: run npm run build first`);
   cpSync(join(root, 'dist', folder), join(out, 'dist', folder), { recursive: true, filter: (src) => !src.endsWith('.tsbuildinfo') });
 }
 cpSync(join(root, 'host.json'), join(out, 'host.json'));

@@ -110,6 +110,27 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
   },
   { name: 'CONVEYOR_TASK_HUB', meaning: 'durable task hub name (read by the host through `host.json`)', secret: false, kind: 'fixed' },
   {
+    name: 'CONVEYOR_RECONCILE_SCHEDULE',
+    meaning: 'when the reconcile sweep runs (missed pushes, drift, heals): a six-field NCRONTAB expression, or `off`',
+    default: '`0 * * * * *` (every minute)',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_SERVICEBUS',
+    meaning: 'Service Bus connection string for deployment events out and approval messages in (locally `UseDevelopmentEmulator=true`, or unset, gets the local host\'s emulator)',
+    default: 'none (no events are published)',
+    secret: true,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_SERVICEBUS__fullyQualifiedNamespace',
+    meaning: 'instead of a connection string: the namespace (`<name>.servicebus.windows.net`), reached with the managed identity',
+    secret: false,
+    kind: 'fixed',
+  },
+  { name: 'CONVEYOR_EVENTS_TOPIC', meaning: 'the topic deployment events are published to (docs/events.md)', default: '`conveyor-events`', secret: false, kind: 'fixed' },
+  {
     name: 'webhookSecretSetting',
     meaning: "each app's webhook secret, in the setting its registration names (comma-separated to rotate)",
     secret: true,
@@ -152,6 +173,10 @@ export interface Settings {
   sandboxReadOnlyPaths: readonly string[];
   /** Sealed-secrets identities (`CONVEYOR_AGE_IDENTITY`), current first. */
   ageIdentities: readonly string[];
+  /** Service Bus for events and approvals (`CONVEYOR_SERVICEBUS` or its `__fullyQualifiedNamespace`); absent: none. */
+  serviceBus?: { connectionString: string } | { namespace: string };
+  /** Topic for deployment events (`CONVEYOR_EVENTS_TOPIC`). */
+  eventsTopic: string;
   /**
    * The secret values in the setting named `settingName` (an app's `webhookSecretSetting`):
    * comma-separated, trimmed, empty parts dropped. Parsed once per name.
@@ -197,6 +222,17 @@ export function splitSecrets(value: string | undefined): string[] {
 }
 
 /**
+ * The Service Bus connection (`CONVEYOR_SERVICEBUS`, else `CONVEYOR_SERVICEBUS__fullyQualifiedNamespace`).
+ * The local host's placeholder `UseDevelopmentEmulator=true` left unreplaced (no emulator) counts as none.
+ */
+function serviceBusSetting(env: Readonly<Record<string, string | undefined>>): Pick<Settings, 'serviceBus'> {
+  const cs = (env.CONVEYOR_SERVICEBUS ?? '').trim();
+  if (cs !== '' && cs.toLowerCase() !== 'usedevelopmentemulator=true') return { serviceBus: { connectionString: cs } };
+  const ns = (env.CONVEYOR_SERVICEBUS__fullyQualifiedNamespace ?? '').trim();
+  return ns !== '' ? { serviceBus: { namespace: ns } } : {};
+}
+
+/**
  * Reads and validates every setting from an environment (the process environment in the
  * Functions host; any record in tests).
  */
@@ -232,6 +268,8 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     allowUnsandboxedSteps: allowUnsandboxed === 'true',
     sandboxReadOnlyPaths: readOnlyPaths,
     ageIdentities: parseIdentities(env.CONVEYOR_AGE_IDENTITY),
+    ...serviceBusSetting(env),
+    eventsTopic: (env.CONVEYOR_EVENTS_TOPIC ?? '').trim() || 'conveyor-events',
     kubeconfig(settingName: string): string | undefined {
       return /^CONVEYOR_KUBECONFIG_[A-Z0-9_]{1,64}$/.test(settingName) && env[settingName] ? env[settingName] : undefined;
     },
@@ -253,6 +291,26 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
  */
 export function hostEnvironment(): Readonly<Record<string, string | undefined>> {
   return process.env;
+}
+
+/** Default of `CONVEYOR_RECONCILE_SCHEDULE`: every minute. */
+export const DEFAULT_RECONCILE_SCHEDULE = '0 * * * * *';
+
+/**
+ * `CONVEYOR_RECONCILE_SCHEDULE`, read on its own because the timer is registered when the app
+ * loads (before, and without, the other settings): a six-field NCRONTAB expression, `off`
+ * (no timer), or the default. A malformed value fails loading with the setting's name.
+ */
+export function reconcileSchedule(env: Readonly<Record<string, string | undefined>> = process.env): string | undefined {
+  const raw = (env.CONVEYOR_RECONCILE_SCHEDULE ?? '').trim();
+  if (raw === '') return DEFAULT_RECONCILE_SCHEDULE;
+  if (raw.toLowerCase() === 'off') return undefined;
+  const fields = raw.split(/\s+/);
+  if (fields.length !== 6 || !fields.every((f) => /^[0-9*/,\-A-Za-z]+$/.test(f))) {
+    const issues = [{ path: 'CONVEYOR_RECONCILE_SCHEDULE', message: 'must be a six-field NCRONTAB expression (e.g. "0 * * * * *") or off' }];
+    throw new ValidationError(`invalid settings: CONVEYOR_RECONCILE_SCHEDULE: ${issues[0]!.message}`, issues);
+  }
+  return fields.join(' ');
 }
 
 /** The settings of this process, read from its environment (the composition root calls this once). */

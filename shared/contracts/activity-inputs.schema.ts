@@ -67,6 +67,7 @@ export const activityInputSchemas = {
     quarantine: z.union([z.literal('current'), z.looseObject({ revision, commit: text, digest: text })]).optional(),
     keepDigest: z.string().optional(),
   }),
+  currentDeployment: z.looseObject({ app: name, environment: name }),
   wakeLockParty: z.looseObject({ instanceId: text, event: z.enum(['granted', 'superseded']).optional(), what: z.enum(['turn', 'slot']).optional(), by: z.string().optional() }),
   recordRun: z.looseObject({ app: name, runId: text, patch }),
 } satisfies { [K in ActivityName]: z.ZodType<ActivityInput<K>> };

@@ -291,13 +291,16 @@ describe('infra/main.json: App Service authentication and outputs', () => {
   it('leaves exactly the anonymous routes of the app open (webhooks per provider, health)', () => {
     const excluded = new Set(template.variables.anonymousPaths as string[]);
     assert.match(String(auth.properties?.globalValidation?.excludedPaths), /anonymousPaths/);
+    // Anonymous to the Functions host but behind Entra ID sign-in in Azure, on purpose.
+    const signInRequired: Record<string, string> = { 'dashboard/{*path}': 'the dashboard is for people: they sign in with Entra ID (docs/azure.md)' };
     const anonymous = app()
-      .filter((f) => f.http?.authLevel === 'anonymous')
+      .filter((f) => f.http?.authLevel === 'anonymous' && !(f.http.route in signInRequired))
       .flatMap((f) => {
         const route = `/api/${f.http!.route.replace(/^\/+/, '')}`;
         return route.includes('{provider}') ? PROVIDER_NAMES.map((p) => route.replace('{provider}', p)) : [route];
       });
     assert.ok(anonymous.length >= 2);
+    for (const route of Object.keys(signInRequired)) assert.ok(app().some((f) => f.http?.authLevel === 'anonymous' && f.http.route === route), `${route} is no longer an anonymous route`);
     for (const route of anonymous) {
       assert.doesNotMatch(route, /\{/, `anonymous route ${route} has a parameter the auth exclusion cannot express`);
       assert.ok(excluded.has(route), `${route} is anonymous in the app but App Service authentication would demand sign-in`);
