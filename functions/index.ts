@@ -33,6 +33,10 @@ import { runTests } from './activities/run-tests.activity.js';
 import { verifyEnvironment } from './activities/verify-environment.activity.js';
 import { notifySuperseded } from './activities/notify-superseded.activity.js';
 import { wakeLockParty } from './activities/wake-lock-party.activity.js';
+import { currentDeployment } from './activities/current-deployment.activity.js';
+import { healOrchestrator } from '../orchestrations/heal.orchestrator.js';
+import { reconcile } from './reconcile.function.js';
+import { reconcileSchedule } from '../shared/config/settings.js';
 import { checkEnvironmentGate, freezeAfterRollback } from './activities/environment-gate.activity.js';
 import { readRollout } from './activities/read-rollout.activity.js';
 import { bind } from './composition-root.js';
@@ -42,6 +46,7 @@ import { getRun } from './http/runs.function.js';
 import { decideApproval } from './http/approval.function.js';
 import { getOperation, requestRollback } from './http/rollback.function.js';
 import { freezeEnvironment, unfreezeEnvironment } from './http/freeze.function.js';
+import { breakGlass } from './http/break-glass.function.js';
 import { getHistory, getLog, listRuns } from './http/read.function.js';
 import { getOpenApi } from './http/openapi.function.js';
 import { getMetrics } from './http/metrics.function.js';
@@ -68,6 +73,7 @@ const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], 
   wakeLockParty,
   checkEnvironmentGate: bind(checkEnvironmentGate),
   freezeAfterRollback: bind(freezeAfterRollback),
+  currentDeployment: bind(currentDeployment),
 };
 const durableClient = df.input.durableClient();
 for (const [name, handler] of Object.entries(activities)) {
@@ -77,8 +83,13 @@ for (const [name, handler] of Object.entries(activities)) {
 df.app.orchestration('pipeline', pipelineOrchestrator);
 df.app.orchestration('promotion', promotionOrchestrator);
 df.app.orchestration('rollback', rollbackOrchestrator);
+df.app.orchestration('heal', healOrchestrator);
 df.app.entity('environmentLock', environmentLockEntity);
 
+
+// The reconcile loop (missed pushes, drift, heals); `CONVEYOR_RECONCILE_SCHEDULE=off` turns it off.
+const reconcileEvery = reconcileSchedule();
+if (reconcileEvery) app.timer('reconcile', { schedule: reconcileEvery, extraInputs: [durableClient], handler: bind(reconcile) });
 
 app.http('health', {
   route: 'health',
@@ -103,6 +114,7 @@ app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'functi
 app.http('listRuns', { route: 'apps/{app}/runs', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(listRuns)) });
 app.http('getHistory', { route: 'apps/{app}/environments/{env}/history', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(getHistory)) });
 app.http('requestRollback', { route: 'apps/{app}/environments/{env}/rollback', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(requestRollback) });
+app.http('breakGlass', { route: 'runs/{runId}/environments/{env}/break-glass', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(breakGlass) });
 app.http('freezeEnvironment', { route: 'apps/{app}/environments/{env}/freeze', methods: ['POST'], authLevel: 'function', handler: bind(freezeEnvironment) });
 app.http('unfreezeEnvironment', { route: 'apps/{app}/environments/{env}/unfreeze', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(unfreezeEnvironment) });
 app.http('getOperation', { route: 'operations/{operationId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getOperation });

@@ -110,6 +110,13 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
   },
   { name: 'CONVEYOR_TASK_HUB', meaning: 'durable task hub name (read by the host through `host.json`)', secret: false, kind: 'fixed' },
   {
+    name: 'CONVEYOR_RECONCILE_SCHEDULE',
+    meaning: 'when the reconcile sweep runs (missed pushes, drift, heals): a six-field NCRONTAB expression, or `off`',
+    default: '`0 * * * * *` (every minute)',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
     name: 'CONVEYOR_SERVICEBUS',
     meaning: 'Service Bus connection string for deployment events out and approval messages in (locally `UseDevelopmentEmulator=true`, or unset, gets the local host\'s emulator)',
     default: 'none (no events are published)',
@@ -275,6 +282,26 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
       return found;
     },
   };
+}
+
+/** Default of `CONVEYOR_RECONCILE_SCHEDULE`: every minute. */
+export const DEFAULT_RECONCILE_SCHEDULE = '0 * * * * *';
+
+/**
+ * `CONVEYOR_RECONCILE_SCHEDULE`, read on its own because the timer is registered when the app
+ * loads (before, and without, the other settings): a six-field NCRONTAB expression, `off`
+ * (no timer), or the default. A malformed value fails loading with the setting's name.
+ */
+export function reconcileSchedule(env: Readonly<Record<string, string | undefined>> = process.env): string | undefined {
+  const raw = (env.CONVEYOR_RECONCILE_SCHEDULE ?? '').trim();
+  if (raw === '') return DEFAULT_RECONCILE_SCHEDULE;
+  if (raw.toLowerCase() === 'off') return undefined;
+  const fields = raw.split(/\s+/);
+  if (fields.length !== 6 || !fields.every((f) => /^[0-9*/,\-A-Za-z]+$/.test(f))) {
+    const issues = [{ path: 'CONVEYOR_RECONCILE_SCHEDULE', message: 'must be a six-field NCRONTAB expression (e.g. "0 * * * * *") or off' }];
+    throw new ValidationError(`invalid settings: CONVEYOR_RECONCILE_SCHEDULE: ${issues[0]!.message}`, issues);
+  }
+  return fields.join(' ');
 }
 
 /** The settings of this process, read from its environment (the composition root calls this once). */

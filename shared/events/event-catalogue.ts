@@ -48,7 +48,7 @@ export const deploymentEventData = z.object({
   environment: z.string(),
   runId: z.string(),
   revision: z.number().int(),
-  kind: z.enum(['deploy', 'rollback']),
+  kind: z.enum(['deploy', 'rollback', 'heal']).describe('heal: the reconcile sweep redeployed the recorded revision after drift'),
   status: z.enum(['Succeeded', 'Failed']),
   commit: z.string(),
   digest: z.string().describe('artifact digest, sha256:<hex>'),

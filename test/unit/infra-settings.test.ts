@@ -27,6 +27,7 @@ const NOT_SET_IN_AZURE: Record<string, string> = {
   WEBSITE_INSTANCE_ID: 'set by App Service itself on every instance',
   CONVEYOR_ALLOW_UNSANDBOXED_STEPS: 'never in Azure: an unsandboxed step would run beside the managed identity; steps belong on Kubernetes there',
   CONVEYOR_SANDBOX_READONLY_PATHS: 'the image adds no host tool folders for sandboxes',
+  CONVEYOR_RECONCILE_SCHEDULE: 'its default (every minute) is the schedule Azure runs; set it only to change or turn off the reconcile sweep',
   kubeconfigSetting: 'one per kubernetes environment, named by the pipeline; docs/azure.md adds each as a Key Vault reference',
 };
 
