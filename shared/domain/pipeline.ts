@@ -170,6 +170,10 @@ export interface EnvironmentSpec {
   rollback: 'auto' | 'manual';
   /** `latest`: a newer run supersedes a waiting one; `queue`: runs wait their turn. */
   concurrency: 'latest' | 'queue';
+  /** `report`: the reconcile sweep reports drift; `heal`: it also redeploys the recorded revision. */
+  drift: 'report' | 'heal';
+  /** Soak time: the next environment is promoted only after the revision ran verified this long here. */
+  soakMs?: number;
 }
 
 /** The whole pipeline of an application. */
