@@ -68,4 +68,9 @@ export default tseslint.config(
     files: ['orchestrations/**/*.ts'],
     rules: orchestratorPurity,
   },
+  {
+    // The dashboard runs in the browser (bundled by scripts/build-dashboard.mjs).
+    files: ['dashboard/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
 );

@@ -62,7 +62,9 @@ function cell(env: Json | undefined, p: Palette): string {
   if (!env) return p.dim('-');
   const health = env.healthy ? p.green('ok') : env.running ? p.yellow('unhealthy') : p.red('down');
   const mark = env.status === 'Failed' ? p.red('!') : '';
-  return `r${env.revision} ${String(env.commit ?? '').slice(0, 7)} ${health}${mark}`;
+  const frozen = env.freeze ? ` ${p.yellow('frozen')}` : '';
+  const drift = env.sync?.state === 'drifted' ? ` ${p.red('drift')}` : '';
+  return `r${env.revision} ${String(env.commit ?? '').slice(0, 7)} ${health}${mark}${frozen}${drift}`;
 }
 
 async function status(ctx: Context, app?: string): Promise<void> {
@@ -73,7 +75,7 @@ async function status(ctx: Context, app?: string): Promise<void> {
     if (envs.length === 0) return ctx.out(`${app}: nothing deployed yet`);
     ctx.out(
       table(
-        ['ENVIRONMENT', 'REVISION', 'COMMIT', 'KIND', 'STATUS', 'HEALTH', 'DEPLOYED', 'RUN'],
+        ['ENVIRONMENT', 'REVISION', 'COMMIT', 'KIND', 'STATUS', 'HEALTH', 'SYNC', 'FROZEN', 'DEPLOYED', 'RUN'],
         envs.map((e) => [
           e.name,
           `r${e.revision}`,
@@ -81,6 +83,8 @@ async function status(ctx: Context, app?: string): Promise<void> {
           e.kind ?? '',
           statusWord(e.status, ctx.p),
           e.healthy ? ctx.p.green('healthy') : e.running ? ctx.p.yellow('unhealthy') : ctx.p.red('not running'),
+          e.sync?.state ?? '-',
+          e.freeze ? ctx.p.yellow(`yes (${e.freeze.kind}: ${clean(e.freeze.by, 30)})`) : 'no',
           `${age(e.deployedAt, ctx.now())} ago`,
           e.runId ?? '',
         ]),
@@ -265,9 +269,11 @@ async function rollback(ctx: Context, app: string, env: string, o: { to?: string
 }
 
 async function freeze(ctx: Context, action: 'freeze' | 'unfreeze', app: string, env: string, reason?: string): Promise<void> {
-  const body = await ctx.api.json<Json>('POST', `/apps/${enc(app)}/environments/${enc(env)}/${action}`, reason ? { reason } : {}, { identify: true });
-  if (ctx.json) return ctx.out(JSON.stringify(body, null, 2));
-  ctx.out(`${action === 'freeze' ? 'froze' : 'unfroze'} ${app}/${env}`);
+  const res = await ctx.api.send('POST', `/apps/${enc(app)}/environments/${enc(env)}/${action}`, { body: reason ? { reason } : {}, identify: true });
+  const text = await res.text();
+  if (ctx.json) return ctx.out(text || '{}');
+  if (action === 'freeze') ctx.out(res.status === 201 ? `froze ${app}/${env}` : `${app}/${env} was already frozen (the first freeze stays)`);
+  else ctx.out(`unfroze ${app}/${env}`);
 }
 
 // ---------------------------------------------------------------- apps
@@ -397,7 +403,7 @@ Exit codes: 0 ok, 1 unexpected error, 2 bad usage or input (400), 3 not found (4
       .command(action)
       .argument('<app>')
       .argument('<env>')
-      .option('--reason <text>', 'why (recorded)')
+      .addOption(action === 'freeze' ? new Option('--reason <text>', 'why (recorded; required)').makeOptionMandatory() : new Option('--reason <text>', 'why (recorded)'))
       .description(action === 'freeze' ? 'stop promotions into an environment (needs --token)' : 'allow promotions into an environment again (needs --token)')
       .action(async (app: string, env: string, o: { reason?: string }, cmd: Command) => freeze(context(cmd), action, app, env, o.reason));
   }

@@ -38,6 +38,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
+import { EventBus, EventOutbox, ServiceBusEventPublisher } from '../shared/events/index.js';
 
 /** Everything the functions need. */
 export interface Services {
@@ -69,6 +70,8 @@ export interface Services {
   controls: EnvironmentControls;
   /** Drift (sync) states written by the reconcile sweep. */
   syncStates: BlobSyncStore;
+  /** Deployment events: outbox in blob storage, published to the Service Bus topic (docs/events.md). */
+  events: EventBus;
 }
 
 /** Builds the services from validated settings. */
@@ -121,6 +124,11 @@ export function createServices(settings: Settings): Services {
     identities: new CallerIdentities(settings),
     controls: new EnvironmentControls(state),
     syncStates: new BlobSyncStore(state),
+    events: new EventBus({
+      outbox: new EventOutbox(state),
+      publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,
+      log: (message) => console.warn(message),
+    }),
   };
 }
 

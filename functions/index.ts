@@ -45,8 +45,12 @@ import { freezeEnvironment, unfreezeEnvironment } from './http/freeze.function.j
 import { getHistory, getLog, listRuns } from './http/read.function.js';
 import { getOpenApi } from './http/openapi.function.js';
 import { getMetrics } from './http/metrics.function.js';
+import { getMe, getOverview, serveDashboard } from './http/dashboard.function.js';
+import { withEtag } from './http/etag.js';
 import { receiveWebhook } from './http/webhook.function.js';
 import { getPublicKey } from './http/public-key.function.js';
+import { APPROVALS_QUEUE, receiveApprovalMessage } from './events/approval-queue.function.js';
+import { flushEvents } from './events/flush-events.function.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
 // compile error rather than a run that waits forever.
@@ -95,15 +99,23 @@ app.http('listApps', { route: 'apps', methods: ['GET'], authLevel: 'function', h
 app.http('getApp', { route: 'apps/{app}', methods: ['GET'], authLevel: 'function', handler: bind(getApp) });
 app.http('putApp', { route: 'apps/{app}', methods: ['PUT'], authLevel: 'admin', handler: bind(putApp) });
 app.http('deleteApp', { route: 'apps/{app}', methods: ['DELETE'], authLevel: 'admin', handler: bind(deleteApp) });
-app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: bind(getRun) });
-app.http('listRuns', { route: 'apps/{app}/runs', methods: ['GET'], authLevel: 'function', handler: bind(listRuns) });
-app.http('getHistory', { route: 'apps/{app}/environments/{env}/history', methods: ['GET'], authLevel: 'function', handler: bind(getHistory) });
+app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: withEtag(bind(getRun)) });
+app.http('listRuns', { route: 'apps/{app}/runs', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(listRuns)) });
+app.http('getHistory', { route: 'apps/{app}/environments/{env}/history', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(getHistory)) });
 app.http('requestRollback', { route: 'apps/{app}/environments/{env}/rollback', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(requestRollback) });
 app.http('freezeEnvironment', { route: 'apps/{app}/environments/{env}/freeze', methods: ['POST'], authLevel: 'function', handler: bind(freezeEnvironment) });
 app.http('unfreezeEnvironment', { route: 'apps/{app}/environments/{env}/unfreeze', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(unfreezeEnvironment) });
 app.http('getOperation', { route: 'operations/{operationId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getOperation });
 app.http('decideApproval', { route: 'runs/{runId}/environments/{env}/approval', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(decideApproval) });
 app.http('getLog', { route: 'runs/{runId}/logs/{step}', methods: ['GET'], authLevel: 'function', handler: bind(getLog) });
-app.http('getMetrics', { route: 'apps/{app}/metrics', methods: ['GET'], authLevel: 'function', handler: bind(getMetrics) });
+app.http('getMetrics', { route: 'apps/{app}/metrics', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(getMetrics)) });
+app.http('dashboard', { route: 'dashboard/{*path}', methods: ['GET'], authLevel: 'anonymous', handler: serveDashboard() });
+app.http('getMe', { route: 'me', methods: ['GET'], authLevel: 'function', handler: bind(getMe) });
+app.http('getOverview', { route: 'overview', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(getOverview)) });
 app.http('getPublicKey', { route: 'public-key', methods: ['GET'], authLevel: 'function', handler: bind(getPublicKey) });
 app.http('openApi', { route: 'openapi.json', methods: ['GET'], authLevel: 'function', handler: getOpenApi });
+
+// Events out (docs/events.md): the outbox is flushed by a timer when the topic was unreachable.
+app.timer('flushEvents', { schedule: '0 */1 * * * *', handler: bind(flushEvents) });
+// Approval decisions in, from the Service Bus queue (connection: CONVEYOR_SERVICEBUS).
+app.serviceBusQueue('approvalQueue', { connection: 'CONVEYOR_SERVICEBUS', queueName: APPROVALS_QUEUE, extraInputs: [durableClient], handler: bind(receiveApprovalMessage) });

@@ -4,7 +4,7 @@
 //   Dockerfile            the Azure Functions Node 22 image plus git (the git cache shells out to it)
 //   host.json             as in the repository
 //   package.json          name, version, type, main, engines and the runtime dependencies only
-//   dist/{functions,orchestrations,shared}/**   the compiled app (no tests, bench, demo, local host)
+//   dist/{functions,orchestrations,shared,dashboard}/**   the compiled app and the built dashboard (no tests, bench, demo, local host)
 //   node_modules/**       the runtime dependency closure, copied from this install
 // What is left out is exactly what .funcignore lists (the same artifact can be zip-deployed
 // with Core Tools): tests, benchmarks, the demo, the local host, TypeScript sources, state,
@@ -18,7 +18,7 @@ const out = resolve(root, process.argv[2] ?? join('dist', 'package'));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 /** The folders of dist/ that make up the app (package.json main lives in dist/functions). */
-const APP_DIST = ['functions', 'orchestrations', 'shared'];
+const APP_DIST = ['functions', 'orchestrations', 'shared', 'dashboard'];
 
 function fail(message) {
   console.error(`package: ${message}`);
@@ -65,6 +65,7 @@ mkdirSync(out, { recursive: true });
 
 // The compiled app, without source maps of tests (there are none in these folders) or CLIs.
 for (const folder of APP_DIST) {
+  if (!existsSync(join(root, 'dist', folder))) fail(`dist/${folder} is missing: run npm run build first`);
   cpSync(join(root, 'dist', folder), join(out, 'dist', folder), { recursive: true, filter: (src) => !src.endsWith('.tsbuildinfo') });
 }
 cpSync(join(root, 'host.json'), join(out, 'host.json'));

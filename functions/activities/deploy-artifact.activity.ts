@@ -9,8 +9,17 @@ import { assertDigest, extractArtifact } from '../../shared/artifacts/index.js';
 import type { Services } from '../composition-root.js';
 import { reportingVerdicts } from './expected-failure.js';
 
+/** What `deployArtifact` uses of each collaborator (narrow, so a test can pass fakes of the ports). */
+export interface DeployServices {
+  artifactCache: Pick<Services['artifactCache'], 'archive'>;
+  targets: Pick<Services['targets'], 'forSpec'>;
+  ledger: Pick<Services['ledger'], 'latestRevision'>;
+  sealed: Pick<Services['sealed'], 'openAll'>;
+  secrets: Pick<Services['secrets'], 'add' | 'redact'>;
+}
+
 /** The `deployArtifact` activity, given its collaborators. */
-export function deployArtifact(s: Pick<Services, 'artifactCache' | 'targets' | 'ledger' | 'sealed' | 'secrets'>) {
+export function deployArtifact(s: DeployServices) {
   return async (input: ActivityInput<'deployArtifact'>): Promise<ActivityOutput<'deployArtifact'>> =>
     reportingVerdicts(async () => {
       const digest = assertDigest(input.digest);

@@ -1,7 +1,9 @@
 /**
  * Who the caller is. In Azure: the App Service authentication principal
  * (`x-ms-client-principal`), trusted only when the app runs with that authentication enabled
- * (`WEBSITE_AUTH_ENABLED=true`), since otherwise anyone could send the header. Locally: API
+ * (`WEBSITE_AUTH_ENABLED=true`), since otherwise anyone could send the header; its `groups`
+ * and `roles` claims become groups, plus the Conveyor groups `CONVEYOR_ENTRA_GROUPS` maps them
+ * to (shared/azure/entra-groups.ts). Locally: API
  * tokens mapped to identities and groups in the `CONVEYOR_API_TOKENS` setting (JSON:
  * `{ "<token>": { "id": "alice@example.com", "name": "Alice", "groups": ["release-managers"] } }`),
  * presented as `Authorization: Bearer <token>`.
@@ -52,10 +54,21 @@ export class CallerIdentities {
     if (!m) throw new HttpProblem(401, 'Authorization header must be "Bearer <token>"');
     // A malformed token table is reported when a caller relies on it (400 naming the setting).
     if (!this.settings.apiTokens.ok) throw this.settings.apiTokens.error;
-    const digest = createHash('sha256').update(m[1]!).digest();
-    const found = this.tokens.find((t) => timingSafeEqual(t.digest, digest));
+    const found = this.fromApiToken(m[1]!);
     if (!found) throw new HttpProblem(401, 'unknown API token');
-    return found.identity;
+    return found;
+  }
+
+  /**
+   * The identity an API token stands for, or undefined for an unknown token (constant-time
+   * comparison of digests). Also used for credentials carried by approval messages.
+   */
+  fromApiToken(token: string): Identity | undefined {
+    if (!this.settings.apiTokens.ok) throw this.settings.apiTokens.error;
+    const digest = createHash('sha256').update(token).digest();
+    let found: Identity | undefined;
+    for (const t of this.tokens) if (timingSafeEqual(t.digest, digest)) found = t.identity;
+    return found;
   }
 
   /** Like {@link CallerIdentities.identify} but a missing identity is a 401 naming what to send. */

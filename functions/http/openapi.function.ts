@@ -55,6 +55,8 @@ export function openApiDocument(serverUrl: string): Json {
         },
       },
       '/apps': { get: { summary: 'Registered apps with what runs in each environment', security: fnKey, responses: { ...ok(200, 'apps'), ...errors(401) } } },
+      '/overview': { get: { summary: 'Every app with its environment matrix and newest runs (the dashboard); ETag / If-None-Match', security: fnKey, responses: { ...ok(200, 'overview'), ...errors(401) } } },
+      '/me': { get: { summary: 'Who the caller is (identity or null)', security: withIdentity, responses: { ...ok(200, 'identity'), ...errors(401) } } },
       '/apps/{app}/metrics': {
         get: {
           summary: 'DORA metrics per environment in promotion order (docs/metrics.md)',

@@ -70,7 +70,7 @@ async function startRun(services: WebhookServices, knownRuns: KnownRuns, getClie
 
   const pusher = { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name };
   const requestedAt = new Date().toISOString();
-  await createRun(services.runs, { app: app.name, runId, commit: event.commit, branch: event.branch, pusher });
+  await createRun(services.runs, { app: app.name, runId, commit: event.commit, branch: event.branch, pusher, ...headCommitOf(event) });
   const input: PipelineInput = {
     subject: { app: app.name, runId, requestedAt, repoUrl: app.repoUrl, commit: event.commit, branch: event.branch, pusher },
     pipelinePath: app.pipelinePath,
@@ -90,6 +90,12 @@ async function startRun(services: WebhookServices, knownRuns: KnownRuns, getClie
 }
 
 /** POST /api/webhooks/{provider}, given its collaborators. */
+/** The pushed commit's message (first 500 characters) and author, for the dashboard and CLI. Untrusted text. */
+function headCommitOf(event: PushEvent): { headCommit?: { message: string; author: string } } {
+  if (!event.headCommit) return {};
+  return { headCommit: { message: event.headCommit.message.slice(0, 500), author: (event.headCommit.author.name || event.headCommit.author.email || '').slice(0, 200) } };
+}
+
 export function receiveWebhook(services: WebhookServices) {
   const knownRuns = new KnownRuns();
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {

@@ -110,6 +110,20 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
   },
   { name: 'CONVEYOR_TASK_HUB', meaning: 'durable task hub name (read by the host through `host.json`)', secret: false, kind: 'fixed' },
   {
+    name: 'CONVEYOR_SERVICEBUS',
+    meaning: 'Service Bus connection string for deployment events out and approval messages in (locally `UseDevelopmentEmulator=true`, or unset, gets the local host\'s emulator)',
+    default: 'none (no events are published)',
+    secret: true,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_SERVICEBUS__fullyQualifiedNamespace',
+    meaning: 'instead of a connection string: the namespace (`<name>.servicebus.windows.net`), reached with the managed identity',
+    secret: false,
+    kind: 'fixed',
+  },
+  { name: 'CONVEYOR_EVENTS_TOPIC', meaning: 'the topic deployment events are published to (docs/events.md)', default: '`conveyor-events`', secret: false, kind: 'fixed' },
+  {
     name: 'webhookSecretSetting',
     meaning: "each app's webhook secret, in the setting its registration names (comma-separated to rotate)",
     secret: true,
@@ -152,6 +166,10 @@ export interface Settings {
   sandboxReadOnlyPaths: readonly string[];
   /** Sealed-secrets identities (`CONVEYOR_AGE_IDENTITY`), current first. */
   ageIdentities: readonly string[];
+  /** Service Bus for events and approvals (`CONVEYOR_SERVICEBUS` or its `__fullyQualifiedNamespace`); absent: none. */
+  serviceBus?: { connectionString: string } | { namespace: string };
+  /** Topic for deployment events (`CONVEYOR_EVENTS_TOPIC`). */
+  eventsTopic: string;
   /**
    * The secret values in the setting named `settingName` (an app's `webhookSecretSetting`):
    * comma-separated, trimmed, empty parts dropped. Parsed once per name.
@@ -197,6 +215,17 @@ export function splitSecrets(value: string | undefined): string[] {
 }
 
 /**
+ * The Service Bus connection (`CONVEYOR_SERVICEBUS`, else `CONVEYOR_SERVICEBUS__fullyQualifiedNamespace`).
+ * The local host's placeholder `UseDevelopmentEmulator=true` left unreplaced (no emulator) counts as none.
+ */
+function serviceBusSetting(env: Readonly<Record<string, string | undefined>>): Pick<Settings, 'serviceBus'> {
+  const cs = (env.CONVEYOR_SERVICEBUS ?? '').trim();
+  if (cs !== '' && cs.toLowerCase() !== 'usedevelopmentemulator=true') return { serviceBus: { connectionString: cs } };
+  const ns = (env.CONVEYOR_SERVICEBUS__fullyQualifiedNamespace ?? '').trim();
+  return ns !== '' ? { serviceBus: { namespace: ns } } : {};
+}
+
+/**
  * Reads and validates every setting from an environment (the process environment in the
  * Functions host; any record in tests).
  */
@@ -232,6 +261,8 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     allowUnsandboxedSteps: allowUnsandboxed === 'true',
     sandboxReadOnlyPaths: readOnlyPaths,
     ageIdentities: parseIdentities(env.CONVEYOR_AGE_IDENTITY),
+    ...serviceBusSetting(env),
+    eventsTopic: (env.CONVEYOR_EVENTS_TOPIC ?? '').trim() || 'conveyor-events',
     kubeconfig(settingName: string): string | undefined {
       return /^CONVEYOR_KUBECONFIG_[A-Z0-9_]{1,64}$/.test(settingName) && env[settingName] ? env[settingName] : undefined;
     },

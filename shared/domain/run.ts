@@ -53,6 +53,8 @@ export interface RunRecord {
   branch?: string;
   reason?: string;
   pusher?: Actor;
+  /** The pushed commit's message and author, when the webhook described it (untrusted text). */
+  headCommit?: HeadCommit;
   /** Artifact digest (`sha256:<hex>`) once built. */
   digest?: string;
   stages: Record<string, RunStageRecord>;
@@ -84,6 +86,12 @@ export interface RunPatch {
   environmentOrder?: string[];
 }
 
+/** The pushed commit as the webhook described it (untrusted text). */
+export interface HeadCommit {
+  message: string;
+  author: string;
+}
+
 /** What a run record starts from: the run's identity and its commit. */
 export interface NewRunFields {
   app: string;
@@ -91,6 +99,7 @@ export interface NewRunFields {
   commit: string;
   branch?: string;
   pusher?: Actor;
+  headCommit?: HeadCommit;
 }
 
 /** The fields of a new run record: Pending, no stages, no environments (the store adds its timestamps). */
@@ -102,6 +111,7 @@ export function pendingRun(fields: NewRunFields): NewRunFields & { status: Statu
     commit: fields.commit,
     ...(fields.branch !== undefined ? { branch: fields.branch } : {}),
     ...(fields.pusher !== undefined ? { pusher: fields.pusher } : {}),
+    ...(fields.headCommit !== undefined ? { headCommit: fields.headCommit } : {}),
   };
 }
 

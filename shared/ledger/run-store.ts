@@ -29,6 +29,7 @@ export const runRecordSchema = z.looseObject({
   branch: z.string().optional(),
   reason: z.string().optional(),
   pusher: z.looseObject({ id: z.string(), name: z.string().optional() }).optional(),
+  headCommit: z.looseObject({ message: z.string(), author: z.string() }).optional(),
   digest: z.string().optional(),
   stages: z.record(
     z.string(),

@@ -205,6 +205,25 @@ describe('conveyor CLI', () => {
     assert.match(history.records[0].reason, /cli test/);
   });
 
+  test('freeze and unfreeze: the rollback froze dev; unfreeze, unfreeze again is a conflict, freeze needs a reason', async () => {
+    const before = JSON.parse((await cli(['status', 'shop', '--json'], as())).stdout);
+    assert.equal(before.environments.find((e: any) => e.name === 'dev').freeze?.kind, 'rollback', 'a requested rollback freezes the environment');
+    assert.match((await cli(['status', 'shop'], as())).stdout, /dev .*yes \(rollback/);
+    assert.equal((await cli(['unfreeze', 'shop', 'dev'], as())).code, 4, 'no identity');
+    const lifted = await cli(['unfreeze', 'shop', 'dev', '--reason', 'verified the fix', '--token', ALICE], as());
+    assert.equal(lifted.code, 0, lifted.stderr);
+    assert.equal((await cli(['unfreeze', 'shop', 'dev', '--token', ALICE], as())).code, 5, 'not frozen any more');
+    assert.equal((await cli(['freeze', 'shop', 'dev', '--token', ALICE], as())).code, 2, 'a freeze needs a reason');
+    const frozen = await cli(['freeze', 'shop', 'staging', '--reason', 'sale weekend', '--token', ALICE], as());
+    assert.equal(frozen.code, 0, frozen.stderr);
+    assert.match(frozen.stdout, /froze shop\/staging/);
+    assert.match((await cli(['freeze', 'shop', 'staging', '--reason', 'again', '--token', ALICE], as())).stdout, /already frozen/);
+    const after = JSON.parse((await cli(['status', 'shop', '--json'], as())).stdout);
+    assert.equal(after.environments.find((e: any) => e.name === 'dev').freeze, undefined);
+    assert.equal(after.environments.find((e: any) => e.name === 'staging').freeze.reason, 'sale weekend');
+    assert.match((await cli(['status'], as())).stdout, /shop .*frozen/);
+  });
+
   test('metrics as a table and as JSON; a bad window is exit 2', async () => {
     const table = await cli(['metrics', 'shop'], as());
     assert.equal(table.code, 0, table.stderr);

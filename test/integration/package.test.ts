@@ -24,17 +24,19 @@ function files(dir: string): string[] {
   });
 }
 
-/** The subset of gitignore syntax .funcignore uses: `dir/`, `*.ext`, `prefix*`, exact names, `!negation`. */
+/** The subset of gitignore syntax .funcignore uses: `/anchored`, `dir/`, `*.ext`, `prefix*`, exact names, `!negation`. */
 function ignoredBy(patterns: string[], path: string): boolean {
   let ignored = false;
   for (const raw of patterns) {
     const negate = raw.startsWith('!');
-    const p = negate ? raw.slice(1) : raw;
+    const unanchored = negate ? raw.slice(1) : raw;
+    const anchored = unanchored.startsWith('/');
+    const p = anchored ? unanchored.slice(1) : unanchored;
     let match: boolean;
-    if (p.endsWith('/')) match = path.startsWith(p) || path.includes(`/${p}`);
+    if (p.endsWith('/')) match = path.startsWith(p) || (!anchored && path.includes(`/${p}`));
     else if (p.startsWith('*')) match = path.endsWith(p.slice(1));
     else if (p.endsWith('*')) match = path.split('/').some((seg) => seg.startsWith(p.slice(0, -1)));
-    else match = path === p || path.startsWith(`${p}/`);
+    else match = path === p || path.startsWith(`${p}/`) || (!anchored && path.endsWith(`/${p}`));
     if (match) ignored = !negate;
   }
   return ignored;
@@ -61,6 +63,8 @@ describe('npm run package', () => {
     assert.match(docker, /^FROM mcr\.microsoft\.com\/azure-functions\/node:4-node22$/m);
     assert.match(docker, /apt-get install[^\n]*\bgit\b/);
     assert.match(docker, /COPY \. \/home\/site\/wwwroot/);
+    // The dashboard function serves the built assets from dist/dashboard.
+    assert.ok(existsSync(join(out, 'dist', 'dashboard', 'index.html')), 'the dashboard assets are missing');
   });
 
   it('has no tests, benchmarks, demo, local host, TypeScript sources, state or settings', () => {
@@ -70,7 +74,7 @@ describe('npm run package', () => {
       assert.doesNotMatch(f, /^(test|bench|demo|local|docs|infra|scripts|\.conveyor)\//, f);
       assert.doesNotMatch(f, /^dist\/(test|bench|demo|local|cli|package)\//, f);
       assert.doesNotMatch(f, /\.test\.js$|(?<!\.d)\.ts$|local\.settings|\.tsbuildinfo$/, f);
-      assert.ok(/^(Dockerfile|\.dockerignore|host\.json|package\.json|dist\/(functions|orchestrations|shared)\/.+)$/.test(f), `unexpected file ${f}`);
+      assert.ok(/^(Dockerfile|\.dockerignore|host\.json|package\.json|dist\/(functions|orchestrations|shared|dashboard)\/.+)$/.test(f), `unexpected file ${f}`);
     }
   });
 
@@ -95,7 +99,7 @@ describe('npm run package', () => {
     for (const f of files(out).map((x) => relative(out, x).split(sep).join('/')).filter((x) => !x.startsWith('node_modules/') && !/^(Dockerfile|\.dockerignore)$/.test(x))) {
       assert.ok(!ignoredBy(funcignore, f), `.funcignore drops ${f}, which the package needs`);
     }
-    for (const f of ['test/unit/x.test.ts', 'dist/test/unit/x.test.js', 'bench/index.ts', 'dist/bench/index.js', 'demo/start.ts', 'dist/local/host/cli.js', 'local.settings.json', '.conveyor/data/x', 'functions/index.ts', 'dist/.tsbuildinfo']) {
+    for (const f of ['test/unit/x.test.ts', 'dist/test/unit/x.test.js', 'bench/index.ts', 'dist/bench/index.js', 'demo/start.ts', 'dist/local/host/cli.js', 'local.settings.json', '.conveyor/data/x', 'functions/index.ts', 'dist/.tsbuildinfo', 'dashboard/app.ts', 'dist/cli/conveyor.js']) {
       assert.ok(ignoredBy(funcignore, f), `.funcignore keeps ${f}`);
     }
   });

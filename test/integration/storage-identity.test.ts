@@ -45,8 +45,8 @@ function token(aud: string): { token: string; expiresOn: number } {
 }
 
 // Asynchronous: the managed-identity endpoint the child calls is served by this process.
-async function runChild(env: Record<string, string>): Promise<{ ok: boolean; kind?: string; value?: unknown; statusCode?: number; message?: string }> {
-  const child = spawn(process.execPath, [childScript], {
+async function runChild(env: Record<string, string>, args: string[] = []): Promise<{ ok: boolean; kind?: string; value?: unknown; statusCode?: number; message?: string }> {
+  const child = spawn(process.execPath, [childScript, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem'), ...env },
   });
@@ -96,7 +96,12 @@ before(async () => {
 });
 
 after(async () => {
-  azurite?.kill('SIGTERM');
+  // Azurite flushes its metadata on the way out: wait for it before removing its folder.
+  if (azurite && azurite.exitCode === null && azurite.signalCode === null) {
+    const exited = new Promise<void>((r) => azurite!.once('exit', () => r()));
+    azurite.kill('SIGTERM');
+    await exited;
+  }
   await new Promise<void>((r) => identityServer?.close(() => r()) ?? r());
   rmSync(dir, { recursive: true, force: true });
 });
@@ -151,5 +156,27 @@ describe('storage connections: both forms against HTTPS storage that checks bear
     assert.equal(out.ok, false);
     assert.equal(out.statusCode, 403, JSON.stringify(out));
     assert.match(out.message ?? '', /failed to authenticate/i);
+  });
+});
+
+describe('other identity-based connections get managed-identity tokens for their service', () => {
+  it('Service Bus (__fullyQualifiedNamespace + __credential + __clientId) asks for a servicebus.azure.net token as the user-assigned identity', async () => {
+    tokenRequests.length = 0;
+    const out = await runChild(
+      {
+        CONVEYOR_SERVICEBUS__fullyQualifiedNamespace: 'conveyor-sb.servicebus.windows.net',
+        CONVEYOR_SERVICEBUS__credential: 'managedidentity',
+        CONVEYOR_SERVICEBUS__clientId: clientId,
+        IDENTITY_ENDPOINT: identityUrl,
+        IDENTITY_HEADER: identityHeader,
+      },
+      ['token', 'CONVEYOR_SERVICEBUS', 'serviceBus', 'https://servicebus.azure.net/.default'],
+    );
+    assert.equal(out.ok, true, JSON.stringify(out));
+    assert.deepEqual((out.value as { endpoint: string }).endpoint, 'conveyor-sb.servicebus.windows.net');
+    assert.equal(tokenRequests.length, 1);
+    assert.match(tokenRequests[0]!.resource ?? '', /^https:\/\/servicebus\.azure\.net\/?$/);
+    assert.equal(tokenRequests[0]!.clientId, clientId);
+    assert.equal(tokenRequests[0]!.header, identityHeader);
   });
 });

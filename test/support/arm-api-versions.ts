@@ -83,3 +83,27 @@ export function declaredPutVersions(pkg: string): Map<string, Set<string>> {
   }
   return out;
 }
+
+const textCache = new Map<string, string>();
+
+/** All compiled JavaScript of an SDK package as one string (for name look-ups). */
+export function packageText(pkg: string): string {
+  let text = textCache.get(pkg);
+  if (text === undefined) {
+    const root = packageRoot(pkg);
+    const dist = existsSync(join(root, 'dist', 'commonjs')) ? join(root, 'dist', 'commonjs') : join(root, 'dist');
+    text = jsFiles(dist).map((f) => readFileSync(f, 'utf8')).join('\n');
+    textCache.set(pkg, text);
+  }
+  return text;
+}
+
+/**
+ * True when the SDK package knows `name` as a REST property name: a serializer key
+ * (`name: item[...]`, `"name":`) or an AutoRest `serializedName` (`"properties.name"`, `"name"`).
+ */
+export function knowsProperty(pkg: string, name: string): boolean {
+  const text = packageText(pkg);
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`["'.]${escaped}["']|[\\s{,]${escaped}:`).test(text);
+}

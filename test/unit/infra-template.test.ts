@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROVIDER_NAMES } from '../../shared/webhooks/provider-registry.js';
-import { declaredPutVersions, resourceTypeOfPath } from '../support/arm-api-versions.js';
+import { declaredPutVersions, knowsProperty, resourceTypeOfPath } from '../support/arm-api-versions.js';
 import { allStrings, appSettings, expandVariables, loadTemplate, referencedNames, resourceIdTypes, roleAssignments, type ArmTemplate } from '../support/arm-template.js';
 import { hostView, indexApp, type HostFunction } from '../support/host-indexer.js';
 
@@ -158,6 +158,26 @@ describe('infra/main.json: api-versions are ones the Azure SDKs declare', () => 
     });
   }
 
+  it('every property name the template sets is one the SDK knows (catches typos the service would ignore)', () => {
+    const unknown: string[] = [];
+    const walk = (sdk: string, value: unknown, path: string) => {
+      if (Array.isArray(value)) value.forEach((v, i) => walk(sdk, v, `${path}[${i}]`));
+      else if (value && typeof value === 'object') {
+        for (const [k, v] of Object.entries(value)) {
+          if (k.startsWith('[')) continue; // a key computed by an expression (resource ids)
+          if (!knowsProperty(sdk, k)) unknown.push(`${path}.${k}`);
+          walk(sdk, v, `${path}.${k}`);
+        }
+      }
+    };
+    for (const r of template.resources) {
+      const sdk = sdkFor(r.type)!;
+      for (const key of ['properties', 'sku', 'identity']) if (r[key] !== undefined) walk(sdk, r[key], `${r.type}.${key}`);
+    }
+    assert.deepEqual(unknown, []);
+    assert.ok(!knowsProperty('@azure/arm-storage', 'allowSharedKeyAcess'), 'the look-up must not accept a misspelling');
+  });
+
   it("every reference(x, 'version') uses a version the SDK declares for x's type", () => {
     const uses = allStrings(template).flatMap((s) => referenceCalls(expandVariables(template, s)));
     assert.ok(uses.length >= 3);
@@ -174,7 +194,6 @@ describe('infra/main.json: identity instead of keys', () => {
     assert.equal(storage.properties?.allowBlobPublicAccess, false);
     assert.equal(resourcesOfType(template, 'Microsoft.ServiceBus/namespaces')[0]!.properties?.disableLocalAuth, true);
     assert.equal(resourcesOfType(template, 'Microsoft.KeyVault/vaults')[0]!.properties?.enableRbacAuthorization, true);
-    assert.equal(resourcesOfType(template, 'Microsoft.Insights/components')[0]!.properties?.DisableLocalAuth, true);
   });
 
   it('no setting holds a key or connection string: storage by account name with the managed identity', () => {
@@ -272,13 +291,16 @@ describe('infra/main.json: App Service authentication and outputs', () => {
   it('leaves exactly the anonymous routes of the app open (webhooks per provider, health)', () => {
     const excluded = new Set(template.variables.anonymousPaths as string[]);
     assert.match(String(auth.properties?.globalValidation?.excludedPaths), /anonymousPaths/);
+    // Anonymous to the Functions host but behind Entra ID sign-in in Azure, on purpose.
+    const signInRequired: Record<string, string> = { 'dashboard/{*path}': 'the dashboard is for people: they sign in with Entra ID (docs/azure.md)' };
     const anonymous = app()
-      .filter((f) => f.http?.authLevel === 'anonymous')
+      .filter((f) => f.http?.authLevel === 'anonymous' && !(f.http.route in signInRequired))
       .flatMap((f) => {
         const route = `/api/${f.http!.route.replace(/^\/+/, '')}`;
         return route.includes('{provider}') ? PROVIDER_NAMES.map((p) => route.replace('{provider}', p)) : [route];
       });
     assert.ok(anonymous.length >= 2);
+    for (const route of Object.keys(signInRequired)) assert.ok(app().some((f) => f.http?.authLevel === 'anonymous' && f.http.route === route), `${route} is no longer an anonymous route`);
     for (const route of anonymous) {
       assert.doesNotMatch(route, /\{/, `anonymous route ${route} has a parameter the auth exclusion cannot express`);
       assert.ok(excluded.has(route), `${route} is anonymous in the app but App Service authentication would demand sign-in`);

@@ -7,22 +7,18 @@
 // The driver and why it drives the generators directly: test/support/orchestrator-driver.ts.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type * as df from 'durable-functions';
 import { pipelineOrchestrator } from '../../orchestrations/pipeline.orchestrator.js';
 import { promotionOrchestrator } from '../../orchestrations/promotion.orchestrator.js';
 import { rollbackOrchestrator } from '../../orchestrations/rollback.orchestrator.js';
-import { environmentLockEntity } from '../../functions/entities/environment-lock.entity.js';
-import type { ActivityContracts, ActivityInput, PipelineInput, PromotionInput, RollbackInput } from '../../shared/contracts/activities.js';
-import { APPROVAL_EVENT, LOCK_GRANTED_EVENT, SUPERSEDED_EVENT } from '../../shared/contracts/orchestrations.js';
+import type { PipelineInput, PromotionInput, RollbackInput } from '../../shared/contracts/activities.js';
+import { APPROVAL_EVENT, SUPERSEDED_EVENT } from '../../shared/contracts/orchestrations.js';
 import type { ApprovalDecision } from '../../shared/domain/approval.js';
-import { emptyLock, type LockState } from '../../shared/domain/environment-lock.js';
-import { LOCK_ENTITY_NAME, lockEntityKey } from '../../shared/domain/ids.js';
+import { emptyLock } from '../../shared/domain/environment-lock.js';
+import { lockEntityKey } from '../../shared/domain/ids.js';
 import type { EnvironmentSpec, PipelineSpec } from '../../shared/domain/pipeline.js';
-import type { RunRecord } from '../../shared/domain/run.js';
-import { findRollbackTarget } from '../../shared/use-cases/rollback-target.use-case.js';
 import { recordDeployment } from '../../shared/use-cases/record-deployment.use-case.js';
-import { recordRunPatch } from '../../shared/use-cases/record-run.use-case.js';
-import { InMemoryLedger, InMemoryRunStore, type LedgerData } from '../support/fakes.js';
+import { InMemoryLedger, type LedgerData } from '../support/fakes.js';
+import { coordinationActivities, emptyWorldState, lockOperation, type WorldActivities, type WorldState } from '../support/conveyor-world.js';
 import { drive, type DriveResult, type ExternalEvent, type World } from '../support/orchestrator-driver.js';
 
 const COMMIT = 'a'.repeat(40);
@@ -31,19 +27,12 @@ const DIGEST = `sha256:${'1'.repeat(64)}`;
 const OLD_DIGEST = `sha256:${'2'.repeat(64)}`;
 
 /** The world's state: plain data, snapshotted after every step. */
-interface State {
-  events: ExternalEvent[];
-  ledger: LedgerData;
-  runs: Record<string, RunRecord>;
-  locks: Record<string, LockState>;
+interface State extends WorldState {
   /** Per environment: results of successive checks (true = pass); missing = pass. */
   checks: Record<string, boolean[]>;
   buildFails: boolean;
   loadThrows: boolean;
   deployCalls: number;
-  /** Instances that no longer exist (a holder terminated from outside). */
-  gone: string[];
-  freezes: unknown[];
 }
 
 const check = { type: 'http' as const, path: '/health', expectStatus: 200, timeoutMs: 1000, retries: 2, intervalMs: 5000, successes: 1 };
@@ -66,9 +55,7 @@ const spec: PipelineSpec = {
 
 const subject = { app: 'shop', runId: `shop.${COMMIT}`, requestedAt: '2026-11-30T09:59:00.000Z', repoUrl: 'https://github.com/acme/shop.git', commit: COMMIT, branch: 'main', pusher: { id: 'pat@example.com', name: 'Pat' } };
 
-type Activities = { [K in keyof ActivityContracts]: (state: State, input: ActivityInput<K>) => unknown };
-
-const activities: Activities = {
+const activities: WorldActivities<State> = {
   loadPipeline: (state) => {
     if (state.loadThrows) throw new Error('git fetch failed: connection reset');
     return { ok: true, spec };
@@ -80,73 +67,23 @@ const activities: Activities = {
     const revision = (await new InMemoryLedger(state.ledger).latestRevision(input.app, input.environment)) + 1;
     return { ok: true, revision, baseUrl: `http://127.0.0.1:8000/${input.environment}`, startedAt: 't0', finishedAt: 't1' };
   },
-  readRollout: () => ({ state: 'complete', message: 'rolled out' }),
   verifyEnvironment: (state, input) => {
     const envName = input.baseUrl.split('/').pop()!;
     const ok = (state.checks[envName] ?? []).shift() ?? true;
     return { check: input.checkIndex, attempt: input.attempt, ok, at: '2026-11-30T10:00:00.000Z', durationMs: 3, status: ok ? 200 : 500, ...(ok ? {} : { reason: 'expected status 200, got 500' }) };
   },
-  recordDeployment: async (state, input) => ({ revision: (await recordDeployment(new InMemoryLedger(state.ledger), input)).revision }),
-  findRollbackTarget: async (state, input) => {
-    const target = await findRollbackTarget(new InMemoryLedger(state.ledger), input);
-    return target.ok ? target : { ok: false, reason: target.reason };
-  },
-  notifySuperseded: (state, input) => {
-    state.events.push({ name: SUPERSEDED_EVENT, payload: { by: input.by }, instanceId: input.instanceId });
-    return null;
-  },
-  checkEnvironmentGate: () => ({ state: 'open' }),
-  freezeAfterRollback: (state, input) => {
-    state.freezes.push(input);
-    return null;
-  },
-  wakeLockParty: (state, input) => {
-    if (state.gone.includes(input.instanceId)) return { delivered: false, gone: true };
-    if (!input.event) return { delivered: false, gone: false };
-    state.events.push({ name: input.event === 'granted' ? LOCK_GRANTED_EVENT : SUPERSEDED_EVENT, payload: { what: input.what, ...(input.by ? { by: input.by } : {}) }, instanceId: input.instanceId });
-    return { delivered: true, gone: false };
-  },
-  recordRun: async (state, input) => {
-    await recordRunPatch(new InMemoryRunStore(state.runs), input.app, input.runId, input.patch);
-    return null;
-  },
+  ...coordinationActivities<State>(),
 };
-
-/** Runs the real lock entity function on the state of `entity` (`environmentLock@<key>`). */
-function lockOperation(state: State, entity: string, operation: string, input: unknown): unknown {
-  const key = entity.slice(`${LOCK_ENTITY_NAME}@`.length);
-  let answer: unknown;
-  const context = {
-    df: {
-      operationName: operation,
-      getState: (initial: () => LockState) => structuredClone(state.locks[key]) ?? initial(),
-      setState: (next: LockState) => {
-        state.locks[key] = structuredClone(next);
-      },
-      getInput: () => input,
-      return: (value: unknown) => {
-        answer = value;
-      },
-    },
-  } as unknown as df.EntityContext<LockState>;
-  environmentLockEntity(context);
-  return answer;
-}
 
 function world(over: Partial<State> = {}): World<State> {
   return {
     initial: () =>
       structuredClone({
-        events: [],
-        ledger: { records: {}, bad: {} },
-        runs: {},
-        locks: {},
+        ...emptyWorldState(),
         checks: {},
         buildFails: false,
         loadThrows: false,
         deployCalls: 0,
-        gone: [],
-        freezes: [],
         ...over,
       }),
     activity: (state, name, input) => (activities as Record<string, (s: State, i: unknown) => unknown>)[name]!(state, input),

@@ -1,0 +1,108 @@
+/**
+ * The catalogue of events Conveyor publishes: every CloudEvents `type`, when it is sent, its
+ * `source` / `subject` shape and the zod schema of its `data`. The same schemas build and
+ * validate each event (cloud-event.ts) and generate docs/events.md (events-doc.ts), so the
+ * documentation cannot drift from what is sent.
+ */
+import { z } from 'zod';
+import { STATUSES } from '../domain/status.js';
+
+const status = z.enum(STATUSES);
+
+/** `data` of run events. */
+export const runEventData = z.object({
+  app: z.string(),
+  runId: z.string(),
+  status,
+  commit: z.string().optional().describe('full commit id, when the change carries it'),
+  branch: z.string().optional(),
+  reason: z.string().optional().describe('why the run ended the way it did (Failed, Errored, Aborted, Superseded)'),
+});
+
+/** `data` of environment events (one environment of one run). */
+export const environmentEventData = z.object({
+  app: z.string(),
+  environment: z.string(),
+  runId: z.string(),
+  status,
+  reason: z.string().optional(),
+  revision: z.number().int().optional().describe('ledger revision recorded for this deployment'),
+  rolledBackTo: z.number().int().optional().describe('revision an automatic rollback redeployed'),
+});
+
+/** `data` of approval events. */
+export const approvalEventData = z.object({
+  app: z.string(),
+  environment: z.string(),
+  runId: z.string(),
+  approvers: z.array(z.string()),
+  required: z.number().int(),
+  until: z.string().describe('when the gate times out (ISO 8601)'),
+  decisions: z.array(z.object({ decision: z.enum(['approve', 'reject']), by: z.string(), at: z.string(), comment: z.string().optional() })),
+  outcome: z.enum(['approved', 'rejected', 'timed-out', 'superseded']).optional(),
+});
+
+/** `data` of deployment and rollback events (a ledger record was written). */
+export const deploymentEventData = z.object({
+  app: z.string(),
+  environment: z.string(),
+  runId: z.string(),
+  revision: z.number().int(),
+  kind: z.enum(['deploy', 'rollback']),
+  status: z.enum(['Succeeded', 'Failed']),
+  commit: z.string(),
+  digest: z.string().describe('artifact digest, sha256:<hex>'),
+  rollbackOf: z.number().int().optional().describe('for rollbacks: the revision whose artifact was redeployed'),
+  reason: z.string().optional(),
+  requestedBy: z.string(),
+});
+
+/** `data` of a refused approval message (the approvals queue). */
+export const approvalRefusedData = z.object({
+  messageId: z.string(),
+  runId: z.string().optional(),
+  environment: z.string().optional(),
+  by: z.string().optional().describe('the verified identity, when the credential was valid'),
+  reason: z.string(),
+});
+
+/** One entry of the catalogue. */
+export interface EventDefinition {
+  type: string;
+  when: string;
+  source: string;
+  subject: string;
+  data: z.ZodType;
+}
+
+const runSource = '/apps/{app}';
+const envSource = '/apps/{app}/environments/{environment}';
+
+/** Every event type, in the order docs/events.md lists them. */
+export const EVENT_CATALOGUE: readonly EventDefinition[] = [
+  { type: 'dev.conveyor.run.running', when: 'a run starts working (build begins)', source: runSource, subject: 'runs/{runId}', data: runEventData },
+  { type: 'dev.conveyor.run.succeeded', when: 'every environment of the run was deployed and verified', source: runSource, subject: 'runs/{runId}', data: runEventData },
+  { type: 'dev.conveyor.run.failed', when: 'a verdict stopped the run: build or tests broke, verification failed, an approval was rejected or timed out', source: runSource, subject: 'runs/{runId}', data: runEventData },
+  { type: 'dev.conveyor.run.errored', when: 'a technical fault stopped the run', source: runSource, subject: 'runs/{runId}', data: runEventData },
+  { type: 'dev.conveyor.run.aborted', when: 'the run was aborted', source: runSource, subject: 'runs/{runId}', data: runEventData },
+  { type: 'dev.conveyor.run.superseded', when: 'a newer push of the branch replaced the run', source: runSource, subject: 'runs/{runId}', data: runEventData },
+  { type: 'dev.conveyor.environment.promoting', when: 'a run starts promoting to an environment (it may first wait for the environment\'s lock or an approval)', source: envSource, subject: 'runs/{runId}', data: environmentEventData },
+  { type: 'dev.conveyor.environment.deployed', when: 'the environment runs the new revision and it passed verification', source: envSource, subject: 'runs/{runId}', data: environmentEventData },
+  { type: 'dev.conveyor.environment.failed', when: 'deploying or verifying the environment failed (an automatic rollback follows when possible)', source: envSource, subject: 'runs/{runId}', data: environmentEventData },
+  { type: 'dev.conveyor.environment.errored', when: 'a technical fault stopped the environment', source: envSource, subject: 'runs/{runId}', data: environmentEventData },
+  { type: 'dev.conveyor.environment.aborted', when: 'the environment was not deployed because the run was aborted', source: envSource, subject: 'runs/{runId}', data: environmentEventData },
+  { type: 'dev.conveyor.environment.superseded', when: 'a newer run took over before this environment was deployed', source: envSource, subject: 'runs/{runId}', data: environmentEventData },
+  { type: 'dev.conveyor.environment.skipped', when: 'the environment was skipped (an earlier one failed, or its gate did not open)', source: envSource, subject: 'runs/{runId}', data: environmentEventData },
+  { type: 'dev.conveyor.approval.requested', when: 'a promotion waits for approval', source: envSource, subject: 'runs/{runId}', data: approvalEventData },
+  { type: 'dev.conveyor.approval.decided', when: 'the approval gate closed: approved, rejected, timed out or superseded (`data.outcome`)', source: envSource, subject: 'runs/{runId}', data: approvalEventData },
+  { type: 'dev.conveyor.deployment.succeeded', when: 'a deployment was recorded in the ledger as good', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
+  { type: 'dev.conveyor.deployment.failed', when: 'a deployment was recorded as failed (and marked bad)', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
+  { type: 'dev.conveyor.rollback.succeeded', when: 'a rollback (automatic or requested) redeployed a known-good revision', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
+  { type: 'dev.conveyor.rollback.failed', when: 'a rollback was recorded as failed', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
+  { type: 'dev.conveyor.approval.refused', when: 'a message on the approvals queue could not be applied (bad credential, not an approver, not waiting, malformed)', source: '/approvals', subject: 'messages/{messageId}', data: approvalRefusedData },
+];
+
+/** The definition of an event type (undefined for types not in the catalogue). */
+export function eventDefinition(type: string): EventDefinition | undefined {
+  return EVENT_CATALOGUE.find((e) => e.type === type);
+}
