@@ -34,6 +34,9 @@ import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { KubernetesTarget, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
+import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
+import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
+import { KubeConfig } from '@kubernetes/client-node';
 import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -120,7 +123,7 @@ export function createServices(settings: Settings): Services {
     secrets,
     sealed: new SealedSecrets(settings.ageIdentities),
     workspaces: join(settings.dataDir, 'workspaces'),
-    steps: new LocalStepRunner({ ...sandbox, killGraceMs: 2000 }),
+    steps: stepRunner(settings, sandbox),
     identities: new CallerIdentities(settings),
     controls: new EnvironmentControls(state),
     syncStates: new BlobSyncStore(state),
@@ -130,6 +133,16 @@ export function createServices(settings: Settings): Services {
       log: (message) => console.warn(message),
     }),
   };
+}
+
+/** The step runner the settings choose: the local (sandboxed) one, or a Kubernetes Job per step. */
+function stepRunner(settings: Settings, sandbox: ConstructorParameters<typeof LocalStepRunner>[0]): StepRunner {
+  const s = settings.stepRunner;
+  if (s.kind === 'local') return new LocalStepRunner({ ...sandbox, killGraceMs: 2000 });
+  const kubeconfig = new KubeConfig();
+  if (s.kubeconfig) kubeconfig.loadFromString(s.kubeconfig);
+  else kubeconfig.loadFromCluster();
+  return new KubernetesJobStepRunner({ kubeconfig, namespace: s.namespace, image: s.image, transfer: new BlobWorkspaceTransfer(containerClient(settings.storageConnection, 'conveyor-steps')) });
 }
 
 let built: Services | undefined;

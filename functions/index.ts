@@ -4,7 +4,8 @@
  * orchestrators live in orchestrations/ and the activities' logic in shared/.
  *
  * How to add something (small, additive edits: everyone registers here):
- * - An activity: declare its name, input and output in shared/contracts/activities.ts, write
+ * - An activity: declare its name, input and output in shared/contracts/activities.ts and its
+ *   input schema in shared/contracts/activity-inputs.schema.ts (parsed before it runs), write
  *   `functions/activities/<verb-object>.activity.ts` exporting a factory that takes the
  *   collaborators it needs (`Pick<Services, ...>`, see functions/composition-root.ts) and
  *   returns the handler, and add `name: bind(factory)` to `activities` below. Orchestrators call
@@ -33,15 +34,21 @@ import { runTests } from './activities/run-tests.activity.js';
 import { verifyEnvironment } from './activities/verify-environment.activity.js';
 import { notifySuperseded } from './activities/notify-superseded.activity.js';
 import { wakeLockParty } from './activities/wake-lock-party.activity.js';
+import { currentDeployment } from './activities/current-deployment.activity.js';
+import { healOrchestrator } from '../orchestrations/heal.orchestrator.js';
+import { reconcile } from './reconcile.function.js';
+import { reconcileSchedule } from '../shared/config/settings.js';
 import { checkEnvironmentGate, freezeAfterRollback } from './activities/environment-gate.activity.js';
 import { readRollout } from './activities/read-rollout.activity.js';
 import { bind } from './composition-root.js';
+import { withValidInput } from './activities/valid-input.js';
 import { environmentLockEntity } from './entities/environment-lock.entity.js';
 import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
 import { getRun } from './http/runs.function.js';
 import { decideApproval } from './http/approval.function.js';
 import { getOperation, requestRollback } from './http/rollback.function.js';
 import { freezeEnvironment, unfreezeEnvironment } from './http/freeze.function.js';
+import { breakGlass } from './http/break-glass.function.js';
 import { getHistory, getLog, listRuns } from './http/read.function.js';
 import { getOpenApi } from './http/openapi.function.js';
 import { getMetrics } from './http/metrics.function.js';
@@ -68,17 +75,24 @@ const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], 
   wakeLockParty,
   checkEnvironmentGate: bind(checkEnvironmentGate),
   freezeAfterRollback: bind(freezeAfterRollback),
+  currentDeployment: bind(currentDeployment),
 };
 const durableClient = df.input.durableClient();
-for (const [name, handler] of Object.entries(activities)) {
-  df.app.activity(name, { extraInputs: [durableClient], handler: handler as (input: unknown, context: InvocationContext) => Promise<unknown> });
+// Each activity's input is parsed against its schema where it enters (withValidInput).
+for (const name of Object.keys(activities) as ActivityName[]) {
+  df.app.activity(name, { extraInputs: [durableClient], handler: withValidInput(name, activities[name] as (input: unknown, context: InvocationContext) => Promise<never>) });
 }
 
 df.app.orchestration('pipeline', pipelineOrchestrator);
 df.app.orchestration('promotion', promotionOrchestrator);
 df.app.orchestration('rollback', rollbackOrchestrator);
+df.app.orchestration('heal', healOrchestrator);
 df.app.entity('environmentLock', environmentLockEntity);
 
+
+// The reconcile loop (missed pushes, drift, heals); `CONVEYOR_RECONCILE_SCHEDULE=off` turns it off.
+const reconcileEvery = reconcileSchedule();
+if (reconcileEvery) app.timer('reconcile', { schedule: reconcileEvery, extraInputs: [durableClient], handler: bind(reconcile) });
 
 app.http('health', {
   route: 'health',
@@ -103,6 +117,7 @@ app.http('getRun', { route: 'runs/{runId}', methods: ['GET'], authLevel: 'functi
 app.http('listRuns', { route: 'apps/{app}/runs', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(listRuns)) });
 app.http('getHistory', { route: 'apps/{app}/environments/{env}/history', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(getHistory)) });
 app.http('requestRollback', { route: 'apps/{app}/environments/{env}/rollback', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(requestRollback) });
+app.http('breakGlass', { route: 'runs/{runId}/environments/{env}/break-glass', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(breakGlass) });
 app.http('freezeEnvironment', { route: 'apps/{app}/environments/{env}/freeze', methods: ['POST'], authLevel: 'function', handler: bind(freezeEnvironment) });
 app.http('unfreezeEnvironment', { route: 'apps/{app}/environments/{env}/unfreeze', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(unfreezeEnvironment) });
 app.http('getOperation', { route: 'operations/{operationId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getOperation });

@@ -21,7 +21,7 @@ export interface DeploymentAttempt extends DeploymentSubject {
 
 /** How the attempt ended. */
 export type AttemptResult =
-  | { outcome: 'succeeded'; revision: number }
+  | { outcome: 'succeeded'; revision: number; baseUrl: string }
   | { outcome: 'verification-failed'; revision: number; reason: string }
   | { outcome: 'deploy-failed'; revision?: number; reason: string };
 
@@ -80,6 +80,6 @@ export function* deployVerifyRecord(
   onStep('recording', deployed.revision);
   yield* record(deployed.revision, verification.passed ? 'Succeeded' : 'Failed', verification.passed ? undefined : `verification failed: ${verification.reason}`, verification.attempts);
   return verification.passed
-    ? { outcome: 'succeeded', revision: deployed.revision }
+    ? { outcome: 'succeeded', revision: deployed.revision, baseUrl: deployed.baseUrl }
     : { outcome: 'verification-failed', revision: deployed.revision, reason: verification.reason ?? 'verification failed' };
 }

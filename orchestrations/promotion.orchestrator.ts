@@ -8,21 +8,24 @@
  * its last good revision (unless the environment says `rollback: manual`).
  */
 import type * as df from 'durable-functions';
-import type { PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
-import { UNFROZEN_EVENT } from '../shared/contracts/orchestrations.js';
+import type { BreakGlassRequest, PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
+import { BREAK_GLASS_EVENT, UNFROZEN_EVENT } from '../shared/contracts/orchestrations.js';
 import type { RunEnvironmentRecord } from '../shared/domain/run.js';
 import { awaitApproval } from './approval.js';
 import { acquireSlot, acquireTurn, lockPhase, releaseLock } from './environment-lock.js';
 import { call, errorMessage, nowIso } from './activity-call.js';
 import { deployVerifyRecord } from './deployment.js';
+import { verifyAll } from './verification.js';
 
 /** A promotion waiting for a closed environment looks again after this long even without an unfreeze event. */
 export const GATE_SAFETY_MS = 30 * 60_000;
+/** Longest single durable timer of a soak. */
+const SOAK_TIMER_MAX_MS = 24 * 3_600_000;
 
 /** Custom status a promotion shows while it works. */
 export interface PromotionStatus {
   environment: string;
-  step: 'waiting-for-lock' | 'waiting-for-approval' | 'waiting-for-environment' | 'frozen' | 'deploying' | 'verifying' | 'recording' | 'rolling-back' | 'done';
+  step: 'waiting-for-lock' | 'waiting-for-approval' | 'waiting-for-environment' | 'frozen' | 'waiting-for-window' | 'soaking' | 'deploying' | 'verifying' | 'recording' | 'rolling-back' | 'done';
   since: string;
   revision?: number;
   /** While waiting for the turn or the deploy slot: who holds it and our place in line. */
@@ -56,7 +59,7 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
   }
   try {
     // A quarantined digest is refused before anyone is asked to approve it.
-    const early = yield* call(context, 'checkEnvironmentGate', { app: subject.app, environment: env.name, kind: 'promotion', digest: input.digest });
+    const early = yield* call(context, 'checkEnvironmentGate', { app: subject.app, environment: env.name, kind: 'promotion', digest: input.digest, now: nowIso(context) });
     if (early.state === 'refused') return { environment: env.name, status: 'Failed', reason: early.reason };
     if (env.approval) {
       step('waiting-for-approval');
@@ -75,23 +78,40 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
       }
     }
     // The deploy slot, then the gate under it: a rollback may have frozen the environment while
-    // we waited. Closed: give the slot back (a rollback may need it) and wait for the unfreeze.
+    // we waited, or a deploy window may be closed. Closed: give the slot back (a rollback may
+    // need it) and wait for the unfreeze, the window's opening, or a break-glass override.
+    let breakGlass: BreakGlassRequest | undefined;
     for (;;) {
       const slot = yield* acquireSlot(context, subject.app, env.name, party, (wait) => step('waiting-for-environment', { holder: wait.holder, position: wait.position }));
       if (!slot.acquired) return { environment: env.name, status: 'Superseded', reason: `superseded by run ${slot.supersededBy} while waiting for ${env.name}` };
       // Registered before looking, so an unfreeze after our look finds us and wakes us.
       yield* lockPhase(context, subject.app, env.name, instanceId, 'frozen');
-      const gate = yield* call(context, 'checkEnvironmentGate', { app: subject.app, environment: env.name, kind: 'promotion', digest: input.digest });
-      if (gate.state === 'open') break;
+      const gate = yield* call(context, 'checkEnvironmentGate', {
+        app: subject.app,
+        environment: env.name,
+        kind: 'promotion',
+        digest: input.digest,
+        now: nowIso(context),
+        ...(breakGlass ? { breakGlass } : {}),
+      });
+      if (gate.state === 'open') {
+        if (gate.breakGlass) yield* recordEnv({ breakGlass: gate.breakGlass });
+        break;
+      }
       yield* releaseLock(context, subject.app, env.name, instanceId, 'slot');
       if (gate.state === 'refused') return { environment: env.name, status: 'Failed', reason: gate.reason };
-      step('frozen', { reason: gate.reason, ...(gate.retryAt ? { until: gate.retryAt } : {}) });
+      breakGlass = undefined;
+      const reason = gate.breakGlassRefused ? `${gate.reason} (break-glass refused: ${gate.breakGlassRefused})` : gate.reason;
+      step(gate.frozen ? 'frozen' : 'waiting-for-window', { reason, ...(gate.retryAt ? { until: gate.retryAt } : {}) });
       const now = context.df.currentUtcDateTime.getTime();
-      const until = gate.retryAt ? Math.max(now + 1000, Date.parse(gate.retryAt)) : now + GATE_SAFETY_MS;
+      // Capped, so durable timers stay short (JS timers are limited near six days) and a policy change is seen.
+      const until = Math.min(now + GATE_SAFETY_MS, gate.retryAt ? Math.max(now + 1000, Date.parse(gate.retryAt)) : Infinity);
       const timer = context.df.createTimer(new Date(until));
       const unfrozen = context.df.waitForExternalEvent(UNFROZEN_EVENT);
-      const winner = yield context.df.Task.any([timer, unfrozen]);
+      const glass = context.df.waitForExternalEvent(BREAK_GLASS_EVENT);
+      const winner = yield context.df.Task.any([timer, unfrozen, glass]);
       if (winner !== timer) timer.cancel();
+      if (winner === glass) breakGlass = glass.result as BreakGlassRequest;
     }
     yield* lockPhase(context, subject.app, env.name, instanceId, 'deploying');
     return yield* deployAndVerify(context, input, step);
@@ -124,6 +144,7 @@ function* deployAndVerify(
     (s, revision) => step(s, { revision }),
   );
   if (result.outcome === 'succeeded') {
+    if (env.soakMs) return yield* soak(context, input, result.revision, result.baseUrl, step);
     step('done', { revision: result.revision });
     return { environment: env.name, status: 'Succeeded', revision: result.revision };
   }
@@ -143,6 +164,52 @@ function* deployAndVerify(
     revision: result.revision,
     ...(rolledBack.target !== undefined ? { rolledBackTo: rolledBack.target } : {}),
   };
+}
+
+/**
+ * Soak: the revision must run verified for `soak` before the next environment is promoted. The
+ * deploy slot is given back (a rollback may run meanwhile), the turn is kept: newer runs wait
+ * for the soak instead of restarting it (under `latest` only the newest of them stays in line),
+ * so a high-churn app still promotes one revision per soak period. At the end the environment
+ * must still run this artifact and pass its checks again.
+ */
+function* soak(
+  context: df.OrchestrationContext,
+  input: PromotionInput,
+  revision: number,
+  baseUrl: string,
+  step: (s: PromotionStatus['step'], extra?: Partial<PromotionStatus>) => void,
+): Generator<df.Task, PromotionResult, unknown> {
+  const { subject, environment: env } = input;
+  yield* releaseLock(context, subject.app, env.name, context.df.instanceId, 'slot');
+  const end = context.df.currentUtcDateTime.getTime() + (env.soakMs ?? 0);
+  step('soaking', { revision, until: new Date(end).toISOString() });
+  // Timers of at most a day each (durable timers in JS are capped near six days).
+  while (context.df.currentUtcDateTime.getTime() < end) {
+    yield context.df.createTimer(new Date(Math.min(end, context.df.currentUtcDateTime.getTime() + SOAK_TIMER_MAX_MS)));
+  }
+  const current = yield* call(context, 'currentDeployment', { app: subject.app, environment: env.name });
+  if (!current || current.artifactDigest !== input.digest) {
+    return {
+      environment: env.name,
+      status: 'Failed',
+      reason: `soak of revision ${revision} in ${env.name} did not complete: ${env.name} now runs ${current ? `revision ${current.revision} (${current.kind})` : 'nothing recorded'}`,
+      revision,
+    };
+  }
+  const check = yield* verifyAll(context, baseUrl, env.verify);
+  if (check.passed) {
+    step('done', { revision });
+    return { environment: env.name, status: 'Succeeded', revision };
+  }
+  const failure = `verification failed in ${env.name} at the end of its soak: ${check.reason ?? 'verification failed'}`;
+  if (env.rollback !== 'auto') return { environment: env.name, status: 'Failed', reason: `${failure}; automatic rollback is off for ${env.name}`, revision };
+  const party = { instanceId: context.df.instanceId, runId: subject.runId, requestedAt: subject.requestedAt, kind: 'promotion' as const, policy: env.concurrency };
+  const slot = yield* acquireSlot(context, subject.app, env.name, party, (wait) => step('waiting-for-environment', { holder: wait.holder, position: wait.position }));
+  if (!slot.acquired) return { environment: env.name, status: 'Failed', reason: `${failure}; not rolled back (superseded by ${slot.supersededBy})`, revision };
+  step('rolling-back', { revision });
+  const rolledBack = yield* redeployLastGood(context, input, revision);
+  return { environment: env.name, status: 'Failed', reason: `${failure}; ${rolledBack.summary}`, revision, ...(rolledBack.target !== undefined ? { rolledBackTo: rolledBack.target } : {}) };
 }
 
 /** Redeploys the environment's last good revision after a failed one. */

@@ -46,6 +46,22 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
       force: input.force,
     });
     if (!target.ok) return { status: 'Failed', reason: target.reason };
+    // Deploy windows: a rollback enters a closed window only by break-glass or the policy flag
+    // (a freeze never holds it back: it is what sets one).
+    const gate = yield* call(context, 'checkEnvironmentGate', {
+      app: input.app,
+      environment: input.environment,
+      kind: 'rollback',
+      digest: target.digest,
+      force: input.force,
+      now: nowIso(context),
+      ...(input.breakGlass ? { breakGlass: input.breakGlass } : {}),
+    });
+    if (gate.state === 'refused') return { status: 'Failed', reason: gate.reason, rolledBackTo: target.revision };
+    if (gate.state !== 'open') {
+      const refused = gate.state === 'closed' && gate.breakGlassRefused ? ` (break-glass refused: ${gate.breakGlassRefused})` : '';
+      return { status: 'Failed', reason: `${gate.reason}${refused}; rollbacks enter a closed deploy window only by break-glass or when the policy allows it` };
+    }
     // A requested rollback freezes the environment (later runs wait until someone unfreezes it)
     // and quarantines the digest it rolls back away from.
     yield* call(context, 'freezeAfterRollback', {
@@ -68,7 +84,8 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
     const env = loaded.spec.environments.find((e) => e.name === input.environment);
     if (!env) return { status: 'Failed', reason: `the pipeline file at commit ${target.commit.slice(0, 12)} has no environment ${input.environment}`, rolledBackTo: target.revision };
 
-    const why = `rollback to revision ${target.revision} requested by ${input.requestedBy.id}${input.reason ? `: ${input.reason}` : ''}`;
+    const glass = gate.breakGlass ? `; entered a closed deploy window by break-glass of ${gate.breakGlass.by}: ${gate.breakGlass.reason}` : '';
+    const why = `rollback to revision ${target.revision} requested by ${input.requestedBy.id}${input.reason ? `: ${input.reason}` : ''}${glass}`;
     const result = yield* deployVerifyRecord(
       context,
       {

@@ -94,9 +94,37 @@ function EnvCell({ e, runs, env }: { e: EnvironmentView | undefined; runs: RunSu
   </td>`;
 }
 
+/** The first page is small so the first rows paint early; the rest follow in bigger pages. */
+const FIRST_PAGE = 20;
+const PAGE = 40;
+
 /** Every app and environment: what runs where. */
 export function OverviewPage({ signed }: { signed: Signed }) {
-  const { data, problem } = usePoll<Overview>(signed.session, '/overview');
+  const [pages, setPages] = useState<Record<number, Overview>>({});
+  const [problem, setProblem] = useState<Problem | undefined>();
+  useEffect(() => {
+    // Each page is polled on its own (with its own ETag), so a change re-renders its page only.
+    const stops: (() => void)[] = [];
+    let startedUpTo = FIRST_PAGE;
+    const onPage = (offset: number) => (v: Overview) => {
+      setPages((p) => ({ ...p, [offset]: v }));
+      setProblem(undefined);
+      for (; startedUpTo < v.total; startedUpTo += PAGE) stops.push(poll<Overview>(signed.session, `/overview?offset=${startedUpTo}&limit=${PAGE}`, onPage(startedUpTo), setProblem));
+    };
+    stops.push(poll<Overview>(signed.session, `/overview?offset=0&limit=${FIRST_PAGE}`, onPage(0), setProblem));
+    return () => stops.forEach((stop) => stop());
+  }, [signed.session.key, signed.session.token]);
+  const data = useMemo((): Overview | undefined => {
+    const first = pages[0];
+    if (!first) return undefined;
+    const seen = new Set<string>();
+    const apps = Object.keys(pages)
+      .map(Number)
+      .sort((a, b) => a - b)
+      .flatMap((o) => pages[o]!.apps)
+      .filter((a) => !seen.has(a.name) && seen.add(a.name));
+    return { apps, total: first.total };
+  }, [pages]);
   const columns = useMemo(() => {
     const cols: string[] = [];
     for (const a of data?.apps ?? []) for (const n of [...(a.runs[0]?.environmentOrder ?? []), ...a.environments.map((e) => e.name)]) if (!cols.includes(n)) cols.push(n);
@@ -119,7 +147,8 @@ export function OverviewPage({ signed }: { signed: Signed }) {
               ${columns.map((c) => html`<${EnvCell} e=${a.environments.find((e) => e.name === c)} runs=${a.runs} env=${c} />`)}
             </tr>`;
           })}</tbody>
-        </table></div>`
+        </table></div>
+        ${data.apps.length < data.total ? html`<p class="loading" role="status">Loading more apps… (${data.apps.length} of ${data.total})</p>` : null}`
       : null}
   </main>`;
 }

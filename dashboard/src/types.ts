@@ -57,6 +57,8 @@ export interface OverviewApp {
 
 export interface Overview {
   apps: OverviewApp[];
+  /** Apps registered in all (the answer may be one page of them). */
+  total: number;
 }
 
 export interface ApprovalDecision {

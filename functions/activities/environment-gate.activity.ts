@@ -5,25 +5,39 @@
  * refused with the reason.
  */
 import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
-import { decideEntry } from '../../shared/domain/windows.js';
+import { breakGlassRefusal, decideEntry, gateOf, type BreakGlass } from '../../shared/domain/windows.js';
 import type { Services } from '../composition-root.js';
 
 /** The `checkEnvironmentGate` activity, given its collaborators. */
-export function checkEnvironmentGate({ controls }: Pick<Services, 'controls'>) {
+export function checkEnvironmentGate({ controls, apps }: Pick<Services, 'controls' | 'apps'>) {
   return async (input: ActivityInput<'checkEnvironmentGate'>): Promise<ActivityOutput<'checkEnvironmentGate'>> => {
-    if (input.kind !== 'rollback' && input.digest) {
+    if (input.digest && !(input.kind === 'rollback' && input.force)) {
       const q = await controls.quarantined(input.app, input.environment, input.digest);
       if (q) {
         return {
           state: 'refused',
-          reason: `artifact ${input.digest} is quarantined in ${input.environment}: revision ${q.revision} (commit ${q.commit.slice(0, 12)}) was rolled back by ${q.by} at ${q.at}${q.reason ? ` (${q.reason})` : ''}; only a forced rollback may deploy it there again`,
+          reason: `artifact ${input.digest} is quarantined in ${input.environment}: revision ${q.revision} (commit ${q.commit.slice(0, 12)}) was rolled back by ${q.by} at ${q.at}${q.reason ? ` (${q.reason})` : ''}; only a forced rollback (force: true) may deploy it there again`,
         };
       }
     }
-    const freeze = await controls.freeze(input.app, input.environment);
-    const decision = decideEntry({ windows: [], ...(freeze ? { freeze } : {}) }, new Date(), input.kind);
-    if (decision.enter) return { state: 'open' };
-    return { state: 'closed', frozen: decision.verdict.closedBy === 'freeze', reason: decision.reason, ...(decision.retryAt ? { retryAt: decision.retryAt } : {}) };
+    const [freeze, app] = await Promise.all([controls.freeze(input.app, input.environment), apps.get(input.app).then((r) => r.value)]);
+    const policy = app.deployWindows?.[input.environment];
+    let glass: BreakGlass | undefined;
+    let breakGlassRefused: string | undefined;
+    if (input.breakGlass) {
+      breakGlassRefused = breakGlassRefusal(policy?.breakGlass ?? [], { id: input.breakGlass.by, groups: input.breakGlass.groups }, input.breakGlass.reason);
+      if (!breakGlassRefused) glass = { by: input.breakGlass.by, reason: input.breakGlass.reason, at: input.breakGlass.at };
+    }
+    const now = input.now ? new Date(input.now) : new Date();
+    const decision = decideEntry(gateOf(policy, freeze), now, input.kind, glass);
+    if (decision.enter) return { state: 'open', ...(decision.breakGlass ? { breakGlass: decision.breakGlass } : {}), ...(decision.note ? { note: decision.note } : {}) };
+    return {
+      state: 'closed',
+      frozen: decision.verdict.closedBy === 'freeze',
+      reason: decision.reason,
+      ...(decision.retryAt ? { retryAt: decision.retryAt } : {}),
+      ...(breakGlassRefused ? { breakGlassRefused } : {}),
+    };
   };
 }
 

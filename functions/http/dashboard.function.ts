@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { RunRecord } from '../../shared/domain/run.js';
-import { NotFoundError } from '../../shared/errors.js';
+import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import type { Services } from '../composition-root.js';
 import { matches } from './etag.js';
 import { errorToResponse, problem } from './problem.js';
@@ -111,11 +111,38 @@ function runSummary(run: RunRecord) {
   };
 }
 
-/** GET /api/overview: every app with its matrix (in promotion order) and its three newest runs. */
+function intParam(request: HttpRequest, name: string, fallback: number, min: number, max: number): number {
+  const raw = request.query.get(name);
+  if (raw === null) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw new ValidationError(`invalid ${name}`, [{ path: name, message: `an integer from ${min} to ${max}` }]);
+  return n;
+}
+
+/**
+ * GET /api/overview?offset=&limit=: apps (sorted by name, `limit` from `offset`; default all, at
+ * most 500) with their matrix (in promotion order) and their three newest runs, and `total`.
+ * The dashboard asks for a first small page so the first rows paint early, then the rest.
+ */
 export function getOverview(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets' | 'controls' | 'syncStates'>) {
-  return async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
-      const apps = await services.apps.list();
+      const offset = intParam(request, 'offset', 0, 0, 1_000_000);
+      const limit = intParam(request, 'limit', 500, 1, 500);
+      const names = await services.apps.names();
+      const records = await Promise.all(
+        names.slice(offset, offset + limit).map((name) =>
+          services.apps.get(name).then(
+            (found) => found.value,
+            (err: unknown) => {
+              // Deleted between the listing and the read.
+              if (err instanceof NotFoundError) return undefined;
+              throw err;
+            },
+          ),
+        ),
+      );
+      const apps = records.filter((a): a is NonNullable<typeof a> => a !== undefined);
       const views = await Promise.all(
         apps.map(async (app) => {
           const [view, recent] = await Promise.all([appView(services, app), services.runs.list(app.name, { pageSize: 3 })]);
@@ -143,7 +170,7 @@ export function getOverview(services: Pick<Services, 'apps' | 'ledger' | 'runs' 
           };
         }),
       );
-      return { status: 200, jsonBody: { apps: views } };
+      return { status: 200, jsonBody: { apps: views, total: names.length, offset } };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));
     }

@@ -54,6 +54,7 @@ export function requestRollback(services: Pick<Services, 'apps' | 'ledger' | 'ru
         ...(body.reason ? { reason: body.reason } : {}),
         requestedBy: { id: who.id, ...(who.name ? { name: who.name } : {}) },
         requestedAt: new Date().toISOString(),
+        ...(body.breakGlass ? { breakGlass: { by: who.id, groups: [...who.groups], reason: body.breakGlass.reason, at: new Date().toISOString() } } : {}),
       };
       await df.getClient(context).startNew('rollback', { instanceId: operationId, input });
       context.log(`rollback ${operationId} requested by ${who.id}`);

@@ -70,7 +70,7 @@ async function startRun(services: WebhookServices, knownRuns: KnownRuns, getClie
 
   const pusher = { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name };
   const requestedAt = new Date().toISOString();
-  await createRun(services.runs, { app: app.name, runId, commit: event.commit, branch: event.branch, pusher, ...headCommitOf(event) });
+  await createRun(services.runs, { app: app.name, runId, commit: event.commit, branch: event.branch, pusher, trigger: 'webhook', ...headCommitOf(event) });
   const input: PipelineInput = {
     subject: { app: app.name, runId, requestedAt, repoUrl: app.repoUrl, commit: event.commit, branch: event.branch, pusher },
     pipelinePath: app.pipelinePath,

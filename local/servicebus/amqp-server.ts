@@ -122,6 +122,7 @@ export class AmqpServer {
       server.on('connection', (s: Socket) => {
         this.#sockets.add(s);
         s.setNoDelay(true);
+        coalesceWrites(s);
         s.on('close', () => this.#sockets.delete(s));
       });
       server.once('error', reject);
@@ -231,7 +232,7 @@ export class AmqpServer {
     try {
       const messages = ctx.format === BATCH_FORMAT ? this.#unbatch(ctx.message as Buffer) : [ctx.message as AmqpMessage];
       this.#broker.send(address, messages);
-      delivery.accept();
+      this.#broker.afterCommit(() => delivery.accept());
     } catch (err) {
       const e = err instanceof BrokerError ? err : new BrokerError('amqp:internal-error', String((err as Error)?.message ?? err));
       if (!(err instanceof BrokerError)) this.#log('warn', `send to '${address}' failed: ${e.message}`);
@@ -261,7 +262,8 @@ export class AmqpServer {
   #management(conn: object, entityAddress: string, req: AmqpMessage): void {
     const op: string = req.application_properties?.operation ?? '';
     const body: Record<string, any> = req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? req.body : {};
-    const ok = (status: number, resBody?: unknown) => this.#reply(conn, req, { statusCode: status, statusDescription: status === 204 ? 'No Content' : 'OK' }, resBody);
+    const ok = (status: number, resBody?: unknown) =>
+      this.#broker.afterCommit(() => this.#reply(conn, req, { statusCode: status, statusDescription: status === 204 ? 'No Content' : 'OK' }, resBody));
     try {
       switch (op) {
         case 'com.microsoft:renew-lock': {
@@ -381,13 +383,15 @@ export class AmqpServer {
         for (const k of Object.keys(info)) if (info[k] === undefined || info[k] === null) delete info[k];
         this.#broker.deadLetter(token, reason ?? undefined, description ?? undefined, info);
       }
-      // The outcome the client asked for, without an error: an error would tell it the
-      // settlement failed.
-      delivery.update(true, op === 'deadletter' ? (rhea.message as any).rejected({}).described() : remoteOutcome(delivery));
-      // The client (receiver settle mode "second") settles as soon as it sees this settlement
-      // and sends nothing more; without this rhea would keep the delivery in the session's
-      // window forever and the window would fill up after 2048 messages.
-      delivery.remote_settled = true;
+      // The outcome the client asked for, without an error (an error would tell it the
+      // settlement failed), once the settlement is committed. The client (receiver settle mode
+      // "second") settles as soon as it sees this and sends nothing more: without marking it
+      // remotely settled, rhea would keep the delivery in the session window for ever.
+      const outcome = op === 'deadletter' ? (rhea.message as any).rejected({}).described() : remoteOutcome(delivery);
+      this.#broker.afterCommit(() => {
+        delivery.update(true, outcome);
+        delivery.remote_settled = true;
+      });
     } catch (err) {
       const e = err instanceof BrokerError ? err : new BrokerError('amqp:internal-error', String((err as Error)?.message ?? err));
       delivery.update(true, (rhea.message as any).rejected({ error: { condition: e.condition, description: e.message } }).described());
@@ -407,6 +411,26 @@ export class AmqpServer {
       for (const c of set) if (c.sender.connection === conn) set.delete(c);
     }
   }
+}
+
+/**
+ * rhea writes every frame with its own `socket.write`; corking the socket for the rest of the
+ * tick sends the frames of one turn (transfers, dispositions, flows) in one system call.
+ */
+function coalesceWrites(socket: Socket): void {
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  let corked = false;
+  (socket as unknown as { write: (...args: unknown[]) => boolean }).write = (...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return write(...args);
+  };
 }
 
 /** The outcome to settle with: the one the client asked for. */

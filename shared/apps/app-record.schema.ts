@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { AppPolicy, ApprovalPolicy, EnvironmentPolicy } from '../domain/policy.js';
 import { parseRepoUrl } from '../git/repo-url.js';
 import { DEFAULT_PIPELINE_PATH, safeName } from '../pipeline/pipeline-spec.schema.js';
+import { deployWindowPolicySchema } from '../domain/windows.js';
 
 /** Default pipeline file location in an application's repository. */
 export { DEFAULT_PIPELINE_PATH };
@@ -114,6 +115,12 @@ export const appInputSchema = z.strictObject({
     .refine((v) => !looksLikeSecret(v), 'looks like a secret value; give the NAME of the setting that holds it'),
   pipelinePath: pipelinePath.default(DEFAULT_PIPELINE_PATH),
   policy: appPolicySchema.optional(),
+  /**
+   * Deploy windows per environment (platform-owned policy: the repository cannot widen them):
+   * allow/deny windows as iCalendar recurrence rules in an IANA zone, whether rollbacks may
+   * enter closed windows, and who may break the glass. See shared/domain/windows.ts.
+   */
+  deployWindows: z.record(safeName, deployWindowPolicySchema).optional(),
 });
 
 /** Input accepted by `AppRegistry.create` (pipelinePath optional). */

@@ -84,6 +84,15 @@ export class AppRegistry {
   }
 
   /** Every registered app, by name. */
+  /** Names of the registered apps, sorted (one listing, no record read). */
+  async names(): Promise<string[]> {
+    const names = await listAllNames(this.container, 'apps/');
+    return names
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => n.slice('apps/'.length, -'.json'.length))
+      .sort((a, b) => a.localeCompare(b));
+  }
+
   async list(): Promise<AppRecord[]> {
     const names = await listAllNames(this.container, 'apps/');
     const apps = await Promise.all(

@@ -89,6 +89,22 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     kind: 'fixed',
   },
   {
+    name: 'CONVEYOR_STEP_RUNNER',
+    meaning: 'where build and test steps run: `local` (this machine, sandboxed) or `kubernetes` (a Job per step, docs/kubernetes.md)',
+    default: '`local`',
+    secret: false,
+    kind: 'fixed',
+  },
+  { name: 'CONVEYOR_STEP_NAMESPACE', meaning: 'namespace of the step Jobs (`CONVEYOR_STEP_RUNNER=kubernetes`)', default: '`conveyor-steps`', secret: false, kind: 'fixed' },
+  { name: 'CONVEYOR_STEP_IMAGE', meaning: 'image the step Jobs run in (needs bash, curl and tar); required with `CONVEYOR_STEP_RUNNER=kubernetes`', secret: false, kind: 'fixed' },
+  {
+    name: 'CONVEYOR_KUBECONFIG_STEPS',
+    meaning: 'kubeconfig (YAML) of the cluster the step Jobs run in',
+    default: 'the in-cluster service account',
+    secret: true,
+    kind: 'fixed',
+  },
+  {
     name: 'WEBSITE_INSTANCE_ID',
     meaning: 'set by App Service on every instance; when present the data folder defaults to the temp folder',
     secret: false,
@@ -109,6 +125,13 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     kind: 'fixed',
   },
   { name: 'CONVEYOR_TASK_HUB', meaning: 'durable task hub name (read by the host through `host.json`)', secret: false, kind: 'fixed' },
+  {
+    name: 'CONVEYOR_RECONCILE_SCHEDULE',
+    meaning: 'when the reconcile sweep runs (missed pushes, drift, heals): a six-field NCRONTAB expression, or `off`',
+    default: '`0 * * * * *` (every minute)',
+    secret: false,
+    kind: 'fixed',
+  },
   {
     name: 'CONVEYOR_SERVICEBUS',
     meaning: 'Service Bus connection string for deployment events out and approval messages in (locally `UseDevelopmentEmulator=true`, or unset, gets the local host\'s emulator)',
@@ -162,6 +185,8 @@ export interface Settings {
   entraGroups: EntraGroupMap;
   /** Run steps and services unsandboxed where bubblewrap is unusable (`CONVEYOR_ALLOW_UNSANDBOXED_STEPS=true`). */
   allowUnsandboxedSteps: boolean;
+  /** Where steps run (`CONVEYOR_STEP_RUNNER` and, for Kubernetes Jobs, its namespace, image and kubeconfig). */
+  stepRunner: { kind: 'local' } | { kind: 'kubernetes'; namespace: string; image: string; kubeconfig?: string };
   /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
   sandboxReadOnlyPaths: readonly string[];
   /** Sealed-secrets identities (`CONVEYOR_AGE_IDENTITY`), current first. */
@@ -250,8 +275,21 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     const issues = [{ path: 'CONVEYOR_SANDBOX_READONLY_PATHS', message: `${JSON.stringify(relativePath)} is not an absolute path` }];
     throw new ValidationError(`invalid settings: CONVEYOR_SANDBOX_READONLY_PATHS: ${issues[0]!.message}`, issues);
   }
+  const runnerKind = (env.CONVEYOR_STEP_RUNNER ?? '').trim() || 'local';
+  if (runnerKind !== 'local' && runnerKind !== 'kubernetes') {
+    throw new ValidationError('invalid settings: CONVEYOR_STEP_RUNNER: must be local or kubernetes', [{ path: 'CONVEYOR_STEP_RUNNER', message: 'must be local or kubernetes' }]);
+  }
+  const stepImage = (env.CONVEYOR_STEP_IMAGE ?? '').trim();
+  if (runnerKind === 'kubernetes' && !stepImage) {
+    throw new ValidationError('invalid settings: CONVEYOR_STEP_IMAGE: required when CONVEYOR_STEP_RUNNER is kubernetes', [{ path: 'CONVEYOR_STEP_IMAGE', message: 'required when CONVEYOR_STEP_RUNNER is kubernetes' }]);
+  }
+  const stepRunner: Settings['stepRunner'] =
+    runnerKind === 'kubernetes'
+      ? { kind: 'kubernetes', namespace: (env.CONVEYOR_STEP_NAMESPACE ?? '').trim() || 'conveyor-steps', image: stepImage, ...(env.CONVEYOR_KUBECONFIG_STEPS ? { kubeconfig: env.CONVEYOR_KUBECONFIG_STEPS } : {}) }
+      : { kind: 'local' };
   return {
     storageConnection: storage.data,
+    stepRunner,
     dataDir: resolve(env.CONVEYOR_DATA_DIR || (env.WEBSITE_INSTANCE_ID ? join(tmpdir(), 'conveyor') : '.conveyor/data')),
     ...(env.CONVEYOR_GIT_TOKEN ? { gitToken: env.CONVEYOR_GIT_TOKEN } : {}),
     ...(env.CONVEYOR_GIT_USER ? { gitUser: env.CONVEYOR_GIT_USER } : {}),
@@ -275,6 +313,35 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
       return found;
     },
   };
+}
+
+/**
+ * The operating system's environment of this process, for what a child process inherits
+ * (PATH, HOME, TMPDIR, LANG). These are not Conveyor's settings and are never parsed as such;
+ * they are read through here so that this module stays the one place `process.env` is read.
+ */
+export function hostEnvironment(): Readonly<Record<string, string | undefined>> {
+  return process.env;
+}
+
+/** Default of `CONVEYOR_RECONCILE_SCHEDULE`: every minute. */
+export const DEFAULT_RECONCILE_SCHEDULE = '0 * * * * *';
+
+/**
+ * `CONVEYOR_RECONCILE_SCHEDULE`, read on its own because the timer is registered when the app
+ * loads (before, and without, the other settings): a six-field NCRONTAB expression, `off`
+ * (no timer), or the default. A malformed value fails loading with the setting's name.
+ */
+export function reconcileSchedule(env: Readonly<Record<string, string | undefined>> = process.env): string | undefined {
+  const raw = (env.CONVEYOR_RECONCILE_SCHEDULE ?? '').trim();
+  if (raw === '') return DEFAULT_RECONCILE_SCHEDULE;
+  if (raw.toLowerCase() === 'off') return undefined;
+  const fields = raw.split(/\s+/);
+  if (fields.length !== 6 || !fields.every((f) => /^[0-9*/,\-A-Za-z]+$/.test(f))) {
+    const issues = [{ path: 'CONVEYOR_RECONCILE_SCHEDULE', message: 'must be a six-field NCRONTAB expression (e.g. "0 * * * * *") or off' }];
+    throw new ValidationError(`invalid settings: CONVEYOR_RECONCILE_SCHEDULE: ${issues[0]!.message}`, issues);
+  }
+  return fields.join(' ');
 }
 
 /** The settings of this process, read from its environment (the composition root calls this once). */

@@ -9,6 +9,7 @@
 import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
 import type { DeploymentOutcome, DeploymentSubject, TargetDetails } from '../domain/deployment.js';
 import type { Actor, RunPatch } from '../domain/run.js';
+import type { CurrentDeployment } from '../domain/deployment.js';
 import type { VerifyAttempt } from '../domain/verification.js';
 
 
@@ -107,8 +108,22 @@ export interface ActivityContracts {
    * it; otherwise until `retryAt`); `refused`: never for this digest (quarantined there).
    */
   checkEnvironmentGate: {
-    input: { app: string; environment: string; kind: 'promotion' | 'rollback' | 'heal'; digest?: string };
-    output: { state: 'open' } | { state: 'closed'; frozen: boolean; reason: string; retryAt?: string } | { state: 'refused'; reason: string };
+    input: {
+      app: string;
+      environment: string;
+      kind: 'promotion' | 'rollback' | 'heal';
+      digest?: string;
+      /** The orchestration's time (windows are judged at it; the test clock moves it). */
+      now?: string;
+      /** A break-glass override asked for; checked against the policy's `breakGlass` list here. */
+      breakGlass?: BreakGlassRequest;
+      /** A forced rollback may redeploy a quarantined digest. */
+      force?: boolean;
+    };
+    output:
+      | { state: 'open'; breakGlass?: { by: string; reason: string; at: string }; note?: string }
+      | { state: 'closed'; frozen: boolean; reason: string; retryAt?: string; breakGlassRefused?: string }
+      | { state: 'refused'; reason: string };
   };
   /**
    * Around a rollback: freezes the environment (a requested rollback; unless already frozen) and
@@ -127,6 +142,11 @@ export interface ActivityContracts {
       keepDigest?: string;
     };
     output: null;
+  };
+  /** The ledger's current deployment of an environment (null: never deployed). */
+  currentDeployment: {
+    input: { app: string; environment: string };
+    output: CurrentDeployment | null;
   };
   wakeLockParty: {
     input: { instanceId: string; event?: 'granted' | 'superseded'; what?: 'turn' | 'slot'; by?: string };
@@ -171,6 +191,39 @@ export interface RollbackInput {
   reason?: string;
   requestedBy: Actor;
   requestedAt: string;
+  /** Break-glass for a closed deploy window (rollbacks enter closed windows only by it or the policy flag). */
+  breakGlass?: BreakGlassRequest;
+}
+
+/** A break-glass override as asked for (the gate checks who may). */
+export interface BreakGlassRequest {
+  by: string;
+  groups: string[];
+  reason: string;
+  at: string;
+}
+
+/** Input of the `heal` orchestration: redeploy the ledger's current revision where drift was found. */
+export interface HealInput {
+  app: string;
+  environment: string;
+  /** The revision the sweep saw as current; the heal does nothing if the ledger has moved on. */
+  revision: number;
+  commit: string;
+  digest: string;
+  repoUrl: string;
+  pipelinePath: string;
+  /** Why (the drift reason), recorded with the revision. */
+  reason: string;
+  requestedAt: string;
+}
+
+/** How a heal ended. */
+export interface HealResult {
+  status: 'Succeeded' | 'Failed' | 'Skipped' | 'Errored';
+  reason?: string;
+  /** The revision recorded for the heal. */
+  revision?: number;
 }
 
 /** How a rollback operation ended (its orchestration output). */

@@ -14,7 +14,12 @@ export const rollbackRequestBody = z.strictObject({
   toRevision: z.number().int().positive().optional(),
   reason: z.string().max(2000).optional(),
   force: z.boolean().default(false),
+  /** Break-glass for a closed deploy window (checked against the environment's policy). */
+  breakGlass: z.strictObject({ reason: z.string().trim().min(1).max(2000) }).optional(),
 });
+
+/** `POST /api/runs/{runId}/environments/{env}/break-glass`. */
+export const breakGlassBody = z.strictObject({ reason: z.string().trim().min(1, 'say why the window is overridden').max(2000) });
 
 /** `POST /api/runs/{runId}/environments/{env}/approval`. */
 export const approvalDecisionBody = z.strictObject({

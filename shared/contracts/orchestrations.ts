@@ -8,7 +8,7 @@
 import type { ApprovalDecision } from '../domain/approval.js';
 import type { LockAnswer, LockParty, LockPhase, LockState, Wake } from '../domain/environment-lock.js';
 import type { Status } from '../domain/status.js';
-import type { PipelineInput, PromotionInput, PromotionResult, RollbackInput, RollbackResult } from './activities.js';
+import type { BreakGlassRequest, HealInput, HealResult, PipelineInput, PromotionInput, PromotionResult, RollbackInput, RollbackResult } from './activities.js';
 
 /** How a run ended (the `pipeline` orchestration's output). */
 export interface PipelineResult {
@@ -26,6 +26,8 @@ export interface OrchestrationContracts {
   promotion: { input: PromotionInput; output: PromotionResult };
   /** A requested rollback of one environment. */
   rollback: { input: RollbackInput; output: RollbackResult };
+  /** Redeploys the ledger's current revision of an environment that drifted (`drift: heal`). */
+  heal: { input: HealInput; output: HealResult };
 }
 
 /** Orchestration names. */
@@ -52,6 +54,8 @@ export const LOCK_GRANTED_EVENT = 'LockGranted';
 export interface LockGrantedEvent {
   what: 'turn' | 'slot';
 }
+/** External event raised on a promotion waiting for a deploy window by the break-glass API: payload {@link BreakGlassRequest}. */
+export const BREAK_GLASS_EVENT = 'BreakGlass';
 /** External event raised on a promotion waiting for an unfreeze when its environment is unfrozen. */
 export const UNFROZEN_EVENT = 'EnvironmentUnfrozen';
 
@@ -61,6 +65,7 @@ export interface ExternalEventContracts {
   [SUPERSEDED_EVENT]: SupersededEvent;
   [LOCK_GRANTED_EVENT]: LockGrantedEvent;
   [UNFROZEN_EVENT]: { by: string };
+  [BREAK_GLASS_EVENT]: BreakGlassRequest;
 }
 
 /** The `environmentLock` entity's operations: name -> input and answer (rules in shared/domain/environment-lock.ts). */

@@ -12,7 +12,7 @@ import type { VerifyAttempt } from './verification.js';
 export type TargetDetails = Record<string, string | number | boolean | null>;
 
 /** A deployment either rolls a new artifact out or redeploys a recorded one. */
-export type DeploymentKind = 'deploy' | 'rollback';
+export type DeploymentKind = 'deploy' | 'rollback' | 'heal';
 
 /** Verdict of a recorded deployment (technical faults are retried, not recorded). */
 export type DeploymentStatus = 'Succeeded' | 'Failed';

@@ -58,6 +58,11 @@ export function isOperationId(id: string): boolean {
   return OPERATION_ID_PATTERN.test(id);
 }
 
+/** Instance id of a drift heal of one environment: `heal.<app>.<environment>.<revision>.<attempt>`. */
+export function healInstanceId(app: string, environment: string, revision: number, attempt: number): string {
+  return `heal.${app}.${environment}.${revision}.${attempt}`;
+}
+
 /** Entity name of the environment lock (one entity per app and environment). */
 export const LOCK_ENTITY_NAME = 'environmentLock';
 

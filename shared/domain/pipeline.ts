@@ -182,6 +182,10 @@ export interface EnvironmentSpec {
    * (`approval` above is already the effective one) and, if this run may not deploy here, why.
    */
   policy?: { decisions: PolicyDecision[]; refusal?: string };
+  /** `report`: the reconcile sweep reports drift; `heal`: it also redeploys the recorded revision. */
+  drift: 'report' | 'heal';
+  /** Soak time: the next environment is promoted only after the revision ran verified this long here. */
+  soakMs?: number;
 }
 
 /** The whole pipeline of an application. */

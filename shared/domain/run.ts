@@ -8,6 +8,9 @@ import type { PolicyDecision } from './policy.js';
 import type { Status } from './status.js';
 import type { VerifyAttempt } from './verification.js';
 
+/** What started a run: a webhook, the reconcile poll (a missed webhook), a drift heal, an API call. */
+export type RunTrigger = 'webhook' | 'poll' | 'heal' | 'api';
+
 /** Who or what caused a run or an operation: a person (pusher, approver, requester) or `system`. */
 export interface Actor {
   /** Identity (e-mail or user name) of a person, or `system`. */
@@ -38,6 +41,8 @@ export interface RunEnvironmentRecord {
   rolledBackTo?: number;
   /** Verification tries. */
   verification?: VerifyAttempt[];
+  /** A break-glass override that let this run through a closed deploy window. */
+  breakGlass?: { by: string; reason: string; at: string };
   /** The approval gate, while and after it waits. */
   approval?: ApprovalRecord;
   /** Environment policy rules that applied to this run here, and why (shared/domain/policy.ts). */
@@ -53,6 +58,8 @@ export interface RunRecord {
   branch?: string;
   reason?: string;
   pusher?: Actor;
+  /** What started the run (absent on runs recorded before triggers were). */
+  trigger?: RunTrigger;
   /** The pushed commit's message and author, when the webhook described it (untrusted text). */
   headCommit?: HeadCommit;
   /** Artifact digest (`sha256:<hex>`) once built. */
@@ -99,6 +106,7 @@ export interface NewRunFields {
   commit: string;
   branch?: string;
   pusher?: Actor;
+  trigger?: RunTrigger;
   headCommit?: HeadCommit;
 }
 
@@ -111,6 +119,7 @@ export function pendingRun(fields: NewRunFields): NewRunFields & { status: Statu
     commit: fields.commit,
     ...(fields.branch !== undefined ? { branch: fields.branch } : {}),
     ...(fields.pusher !== undefined ? { pusher: fields.pusher } : {}),
+    ...(fields.trigger !== undefined ? { trigger: fields.trigger } : {}),
     ...(fields.headCommit !== undefined ? { headCommit: fields.headCommit } : {}),
   };
 }

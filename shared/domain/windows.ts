@@ -21,8 +21,8 @@
  * - a freeze (set by hand, or by a requested rollback) stays until someone unfreezes it; it has
  *   no "next opening";
  * - a promotion (or heal) reaching a closed environment waits until it opens; a break-glass
- *   override by one of the environment's approvers lets it through a window (never a freeze),
- *   and is recorded with who and why;
+ *   override by someone the policy names (`breakGlass`: users or `group:<name>`) lets it
+ *   through a window (never a freeze), and is recorded with who and why;
  * - a rollback ignores freezes (it is what sets them) but not windows: it passes a closed
  *   window only by break-glass or when the policy says `allowRollbackInDenyWindow`.
  */
@@ -332,8 +332,30 @@ export function breakGlassRefusal(approvers: readonly string[], who: { id: strin
   return listed ? undefined : `${who.id} is not an approver of this environment (approvers: ${approvers.join(', ')})`;
 }
 
-/** Schema of a window as written in a registration's environment policy (`duration: 64h`). */
-export const windowRuleSchema = z
+/** A window as written in a registration's deploy-window policy (`duration: 64h`): the stored form. */
+export interface WindowSpec {
+  kind: 'allow' | 'deny';
+  name?: string;
+  rrule?: string;
+  start: string;
+  duration: string;
+  timeZone: string;
+}
+
+/** The rule a written window stands for. */
+export function toWindowRule(v: WindowSpec): WindowRule {
+  return {
+    kind: v.kind,
+    ...(v.name !== undefined ? { name: v.name } : {}),
+    ...(v.rrule !== undefined ? { rrule: v.rrule } : {}),
+    start: v.start,
+    durationMs: parseWindowDuration(v.duration) ?? 0,
+    timeZone: v.timeZone,
+  };
+}
+
+/** Schema of a written window, validated (zone, recurrence, start, duration) but kept as written. */
+export const windowSpecSchema = z
   .strictObject({
     kind: z.enum(['allow', 'deny']),
     name: z.string().min(1).max(100).optional(),
@@ -342,16 +364,36 @@ export const windowRuleSchema = z
     duration: z.string().max(20).refine((d) => parseWindowDuration(d) !== undefined, 'must be a duration such as 30m, 8h, 2d or 2d16h'),
     timeZone: z.string().min(1).max(100),
   })
-  .transform((v, ctx): WindowRule => {
-    const rule: WindowRule = {
-      kind: v.kind,
-      ...(v.name !== undefined ? { name: v.name } : {}),
-      ...(v.rrule !== undefined ? { rrule: v.rrule } : {}),
-      start: v.start,
-      durationMs: parseWindowDuration(v.duration)!,
-      timeZone: v.timeZone,
-    };
-    const problem = windowRuleProblem(rule);
+  .superRefine((v, ctx) => {
+    if (parseWindowDuration(v.duration) === undefined) return;
+    const problem = windowRuleProblem(toWindowRule(v));
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    return rule;
-  });
+  }) satisfies z.ZodType<WindowSpec>;
+
+/** Schema of a written window that yields the {@link WindowRule}. */
+export const windowRuleSchema = windowSpecSchema.transform(toWindowRule);
+
+/** One environment's deploy-window policy in an app registration (platform-owned: a commit cannot widen it). */
+export interface DeployWindowPolicy {
+  windows: WindowSpec[];
+  /** Rollbacks may enter closed windows without break-glass. */
+  allowRollbackInDenyWindow: boolean;
+  /** Who may break the glass (users or `group:<name>`); nobody when empty. */
+  breakGlass: string[];
+}
+
+/** Schema of {@link DeployWindowPolicy}. */
+export const deployWindowPolicySchema = z.strictObject({
+  windows: z.array(windowSpecSchema).max(50).default([]),
+  allowRollbackInDenyWindow: z.boolean().default(false),
+  breakGlass: z.array(z.string().min(1).max(320)).max(50).default([]),
+});
+
+/** The gate of an environment from its policy and freeze. */
+export function gateOf(policy: DeployWindowPolicy | undefined, freeze: Freeze | undefined): EnvironmentGate {
+  return {
+    windows: (policy?.windows ?? []).map(toWindowRule),
+    ...(freeze ? { freeze } : {}),
+    ...(policy?.allowRollbackInDenyWindow ? { allowRollbackInDenyWindow: true } : {}),
+  };
+}

@@ -87,7 +87,7 @@ export interface RecordedDeployment {
   environment: string;
   runId: string;
   revision: number;
-  kind: 'deploy' | 'rollback';
+  kind: 'deploy' | 'rollback' | 'heal';
   status: 'Succeeded' | 'Failed';
   commit: string;
   digest: string;

@@ -31,7 +31,7 @@ const newDeploymentSchema = z.object({
   commit: z.string().regex(/^[0-9a-f]{7,64}$/i, 'must be a commit id'),
   artifactDigest: digest,
   runId: z.string().min(1).max(200),
-  kind: z.enum(['deploy', 'rollback']),
+  kind: z.enum(['deploy', 'rollback', 'heal']),
   rollbackOf: z.number().int().positive().optional(),
   status: z.enum(['Succeeded', 'Failed']),
   reason: z.string().max(4000).optional(),
@@ -60,7 +60,7 @@ export const currentDeploymentSchema = z.object({
   deployedAt: isoDate,
   runId: z.string(),
   status: z.enum(['Succeeded', 'Failed']),
-  kind: z.enum(['deploy', 'rollback']),
+  kind: z.enum(['deploy', 'rollback', 'heal']),
 }) satisfies z.ZodType<CurrentDeployment>;
 
 const badMarkerSchema = z.object({

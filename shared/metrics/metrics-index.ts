@@ -33,7 +33,7 @@ import type { TimeWindow } from './window.js';
  */
 const entryTuple = z.tuple([
   z.number().int().positive(),
-  z.enum(['deploy', 'rollback']),
+  z.enum(['deploy', 'rollback', 'heal']),
   z.enum(['Succeeded', 'Failed']),
   z.string(),
   z.string(),

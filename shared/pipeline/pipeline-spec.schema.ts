@@ -243,6 +243,13 @@ export const environmentFile = z
     approval: approvalFile.optional(),
     rollback: z.enum(['auto', 'manual']).default('auto').describe('auto: failed verification redeploys the last good revision. Default auto.'),
     concurrency: z.enum(['latest', 'queue']).default('latest').describe('latest: a newer run supersedes a waiting one; queue: runs wait their turn. Default latest.'),
+    soak: duration(
+      'After this environment is deployed and verified, the next one is promoted only once the revision has run this long and passes its checks again (e.g. 30m). Default none.',
+    ).optional(),
+    drift: z
+      .enum(['report', 'heal'])
+      .default('report')
+      .describe('What the reconcile sweep does when the environment does not run what the ledger says: report it, or heal (redeploy the recorded revision). Default report.'),
     secrets: secretUses.optional().describe("Environment variables of this environment's service, filled from sealed secrets: VARIABLE: <name in the top-level secrets>."),
   })
   .transform(
@@ -253,6 +260,8 @@ export const environmentFile = z
       ...(v.approval ? { approval: v.approval } : {}),
       rollback: v.rollback,
       concurrency: v.concurrency,
+      drift: v.drift,
+      ...(v.soak !== undefined ? { soakMs: v.soak } : {}),
     }),
   );
 

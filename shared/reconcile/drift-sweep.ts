@@ -14,7 +14,8 @@ import { mapBounded } from './pool.js';
 export interface DriftEnvironment {
   name: string;
   drift: DriftPolicy;
-  target: TargetSpec;
+  /** The target spec, when the pipeline file could be read (else the target is found by asking each kind). */
+  target?: TargetSpec;
 }
 
 /** Which environments an app has. */
@@ -43,7 +44,7 @@ export interface SyncStore {
 /** Starts heals and reports how they ended. */
 export interface HealLauncher {
   /** Starts redeploying the ledger's current revision; resolves the instance id. */
-  start(request: { app: string; environment: string; current: CurrentDeployment; attempt: number }): Promise<string>;
+  start(request: { app: string; environment: string; current: CurrentDeployment; attempt: number; reason: string }): Promise<string>;
   /** How a started heal is doing. */
   outcome(instanceId: string): Promise<{ state: 'running' } | { state: 'succeeded' } | { state: 'failed'; reason: string }>;
 }
@@ -129,7 +130,7 @@ async function checkEnvironment(app: string, env: DriftEnvironment, ports: Drift
       const attempt = (sync.heal?.attempts ?? 0) + 1;
       const at = now();
       try {
-        const instanceId = await ports.healer.start({ app, environment: env.name, current, attempt });
+        const instanceId = await ports.healer.start({ app, environment: env.name, current, attempt, reason: sync.reason });
         sync.heal = { attempts: attempt, instanceId, startedAt: at.toISOString(), outcome: 'running', nextAllowedAt: new Date(at.getTime() + healDelayMs(attempt, backoff)).toISOString() };
         heal = { started: true, instanceId };
       } catch (err) {

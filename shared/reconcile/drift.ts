@@ -59,6 +59,8 @@ export function assessDrift(current: CurrentDeployment | undefined, obs: Observa
   if (s.artifactDigest !== undefined && s.artifactDigest !== current.artifactDigest) {
     return { sync: 'drifted', reason: `revision ${current.revision} runs artifact ${s.artifactDigest}, but the ledger recorded ${current.artifactDigest}` };
   }
+  // Targets that can see edits made behind Conveyor's back (kubernetes) name them in `details.drift`.
+  if (typeof s.details.drift === 'string' && s.details.drift !== '') return { sync: 'drifted', reason: `${wanted} was changed on the target: ${s.details.drift}` };
   if (!s.healthy) return { sync: 'drifted', reason: `${wanted} runs but does not accept connections` };
   return { sync: 'in-sync', reason: `runs ${wanted} as recorded` };
 }

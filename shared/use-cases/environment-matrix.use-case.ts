@@ -7,7 +7,7 @@ import type { AppRecord } from '../apps/app-record.schema.js';
 import type { DeploymentLedger } from '../ledger/deployment-ledger.js';
 import type { RunStore } from '../ledger/run-store.js';
 import type { TargetRegistry } from '../targets/target-registry.js';
-import type { Freeze } from '../domain/windows.js';
+import { evaluateGate, gateOf, type Freeze, type GateVerdict } from '../domain/windows.js';
 import type { EnvironmentSync } from '../reconcile/drift.js';
 
 /** The reads the matrix needs (in-memory fakes implement them in tests). */
@@ -55,10 +55,12 @@ export interface EnvironmentView {
   freeze?: Freeze;
   /** Drift as the reconcile sweep last saw it: `in-sync | drifted | unknown`, why, since when. */
   sync?: { state: EnvironmentSync['sync']; reason: string; since: string; checkedAt: string; heal?: EnvironmentSync['heal'] };
+  /** Whether promotions may enter now by its deploy windows and freeze, why not, and when it next opens (shown when a window policy or a freeze applies). */
+  gate?: GateVerdict;
 }
 
 /** What runs in each environment of an app, in promotion order. */
-export async function environmentMatrix({ ledger, runs, targets, controls, syncStates }: MatrixSources, app: string): Promise<EnvironmentView[]> {
+export async function environmentMatrix({ ledger, runs, targets, controls, syncStates }: MatrixSources, app: string, record?: Pick<AppRecord, 'deployWindows'>): Promise<EnvironmentView[]> {
   const names = await environmentNames({ ledger, runs }, app);
   const views = await Promise.all(
     names.map(async (name): Promise<EnvironmentView | undefined> => {
@@ -93,6 +95,7 @@ export async function environmentMatrix({ ledger, runs, targets, controls, syncS
         running,
         ...(actual ? { actual } : {}),
         ...(freeze ? { freeze } : {}),
+        ...(freeze || record?.deployWindows?.[name]?.windows.length ? { gate: evaluateGate(gateOf(record?.deployWindows?.[name], freeze), new Date()) } : {}),
         ...(sync ? { sync: { state: sync.sync, reason: sync.reason, since: sync.since, checkedAt: sync.checkedAt, ...(sync.heal ? { heal: sync.heal } : {}) } } : {}),
       };
     }),
@@ -102,6 +105,6 @@ export async function environmentMatrix({ ledger, runs, targets, controls, syncS
 
 /** An app with its environment matrix. */
 export async function appView(sources: MatrixSources, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
-  return { ...app, environments: await environmentMatrix(sources, app.name) };
+  return { ...app, environments: await environmentMatrix(sources, app.name, app) };
 }
 

@@ -69,6 +69,19 @@ after(async () => {
 describe('dashboard', () => {
   let firstRun: string;
 
+  test('the overview API pages by offset and limit, with the total; bad paging is a 400 problem', async () => {
+    const all = (await (await conveyor.api('/api/overview')).json()) as any;
+    assert.deepEqual([all.apps.map((a: any) => a.name), all.total, all.offset], [['shop'], 1, 0]);
+    const beyond = (await (await conveyor.api('/api/overview?offset=5&limit=10')).json()) as any;
+    assert.deepEqual([beyond.apps, beyond.total], [[], 1]);
+    for (const q of ['limit=0', 'limit=abc', 'offset=-1', 'limit=501']) {
+      const res = await conveyor.api(`/api/overview?${q}`);
+      assert.equal(res.status, 400, q);
+      assert.match(res.headers.get('content-type') ?? '', /problem\+json/);
+    }
+    assert.equal((await conveyor.api('/api/overview', { key: 'none' })).status, 401);
+  });
+
   test('a wrong token is refused with the API problem detail; nothing is put in the URL', async () => {
     await signIn('not-a-real-token-at-all-0000');
     await page.getByRole('alert').getByText('unknown API token').waitFor();

@@ -134,6 +134,20 @@ test('the incident: rollback during a pending approval, freeze, unfreeze, quaran
   assert.equal(refused.environments.prod.status, 'Failed');
   assert.match(refused.environments.prod.reason, /quarantined in prod: revision \d+ .* rolled back by alice@example.com/);
   assert.equal((await served(sample.ports.prod))?.commit, v3commit, 'prod untouched');
+
+  // Rolling prod back to v2's revision is refused too, unless forced.
+  const v2Revision = (await conveyor.waitForRun(v2.runId)).environments.prod.revision;
+  const back = await conveyor.api('/api/apps/shop/environments/prod/rollback', { method: 'POST', headers: as('alice'), json: { toRevision: v2Revision } });
+  assert.equal(back.status, 202, await back.clone().text());
+  const backPath = new URL(((await back.json()) as any).statusUrl).pathname;
+  let backOp: any;
+  for (let i = 0; i < 600 && !['Succeeded', 'Failed', 'Errored', 'Aborted'].includes(backOp?.status); i++) {
+    backOp = await (await conveyor.api(backPath)).json();
+    if (!['Succeeded', 'Failed', 'Errored', 'Aborted'].includes(backOp.status)) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(backOp.status, 'Failed', JSON.stringify(backOp));
+  assert.match(backOp.reason, /quarantined in prod.*force/);
+  assert.equal((await served(sample.ports.prod))?.commit, v3commit, 'prod untouched by the refused rollback');
 });
 
 test('a manual freeze needs a reason and an identity; it is recorded and shown', async () => {

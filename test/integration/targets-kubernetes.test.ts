@@ -234,6 +234,10 @@ test('a field another manager changed is a conflict naming field and manager; fo
     ],
   );
 
+  // The target's status names the edit for the reconcile loop's drift report.
+  const st = await target.status('shop', 'dev', spec());
+  assert.equal(st.details['drift'], `Deployment web container web runs ${IMAGE}:hotfix instead of ${IMAGE}@${DIGEST_A}; Deployment web has 5 replicas instead of 2`);
+
   const conflict = await target.deploy(request(a, '21'));
   assert.equal(conflict.ok, false);
   if (conflict.ok) return;

@@ -39,7 +39,7 @@ export type WorldActivities<S extends WorldState> = { [K in keyof ActivityContra
 /** The activities that are use-cases over the in-memory ledger and run store, and the lock's wake-ups. */
 export function coordinationActivities<S extends WorldState>(): Pick<
   WorldActivities<S>,
-  'recordDeployment' | 'findRollbackTarget' | 'recordRun' | 'notifySuperseded' | 'checkEnvironmentGate' | 'freezeAfterRollback' | 'wakeLockParty' | 'readRollout'
+  'recordDeployment' | 'findRollbackTarget' | 'recordRun' | 'notifySuperseded' | 'checkEnvironmentGate' | 'freezeAfterRollback' | 'wakeLockParty' | 'readRollout' | 'currentDeployment'
 > {
   return {
     recordDeployment: async (state, input) => ({ revision: (await recordDeployment(new InMemoryLedger(state.ledger), input)).revision }),
@@ -67,6 +67,7 @@ export function coordinationActivities<S extends WorldState>(): Pick<
       return { delivered: true, gone: false };
     },
     readRollout: () => ({ state: 'complete', message: 'rolled out' }),
+    currentDeployment: async (state, input) => (await new InMemoryLedger(state.ledger).current(input.app, input.environment)) ?? null,
   };
 }
 

@@ -62,6 +62,10 @@ test('conditional GETs: a weak ETag over the JSON answer, 304 when it matches, e
   assert.equal(again.jsonBody, undefined);
   const other = await handler(new HttpRequest({ url: 'http://127.0.0.1/api/overview', method: 'GET', headers: { 'if-none-match': 'W/"other"' } }), ctx);
   assert.equal(other.status, 200);
+  const big = { rows: Array.from({ length: 200 }, (_, i) => ({ name: `app-${i}`, revision: i })) };
+  const zipped = await withEtag(async () => ({ status: 200, jsonBody: big }))(new HttpRequest({ url: 'http://127.0.0.1/api/overview', method: 'GET', headers: { 'accept-encoding': 'gzip, deflate' } }), ctx);
+  assert.equal((zipped.headers as Record<string, string>)['content-encoding'], 'gzip');
+  assert.deepEqual(JSON.parse(gunzipSync(zipped.body as Buffer).toString()), big);
   const failing = withEtag(async () => ({ status: 404, jsonBody: { title: 'Not Found' } }));
   assert.equal((await failing(new HttpRequest({ url: 'http://127.0.0.1/x', method: 'GET', headers: { 'if-none-match': '*' } }), ctx)).status, 404);
   assert.equal(matches('"a", W/"b"', '"b"'), true);

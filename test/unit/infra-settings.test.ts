@@ -25,9 +25,10 @@ const NOT_SET_IN_AZURE: Record<string, string> = {
   CONVEYOR_GIT_USER: 'default x-access-token fits GitHub tokens; set only with CONVEYOR_GIT_TOKEN',
   WEBSITE_AUTH_ENABLED: 'set by App Service itself when authsettingsV2 turns authentication on',
   WEBSITE_INSTANCE_ID: 'set by App Service itself on every instance',
-  CONVEYOR_API_TOKENS: 'behind App Service authentication every caller presents an Entra ID token (people and automation alike); API tokens are for the local host',
-  CONVEYOR_ALLOW_UNSANDBOXED_STEPS: 'never in Azure: an unsandboxed step would run beside the managed identity; steps belong on Kubernetes there',
+  CONVEYOR_ALLOW_UNSANDBOXED_STEPS: 'never in Azure: an unsandboxed step would run beside the managed identity; steps run as Kubernetes Jobs there (CONVEYOR_STEP_RUNNER)',
+  CONVEYOR_STEP_NAMESPACE: 'the default conveyor-steps is the namespace docs/azure.md prepares',
   CONVEYOR_SANDBOX_READONLY_PATHS: 'the image adds no host tool folders for sandboxes',
+  CONVEYOR_RECONCILE_SCHEDULE: 'its default (every minute) is the schedule Azure runs; set it only to change or turn off the reconcile sweep',
   kubeconfigSetting: 'one per kubernetes environment, named by the pipeline; docs/azure.md adds each as a Key Vault reference',
 };
 

@@ -252,3 +252,30 @@ url: https://shop.example`),
   });
   assert.throws(() => parsePipelineSpec(pipeline('type: aks\nsubscription: nope\nresourceGroup: rg\ncluster: c\nnamespace: shop\nmanifests: deploy\nimage: { name: a/b, digestFile: image.digest }\nurl: https://x.example')), /subscription/);
 });
+
+test('an edit the kubernetes target sees on the cluster makes the environment drifted', async () => {
+  const { assessDrift } = await import('../../shared/reconcile/drift.js');
+  const current = { app: 'shop', environment: 'dev', revision: 4, commit: 'c'.repeat(40), artifactDigest: `sha256:${'f'.repeat(64)}`, deployedAt: '2026-01-01T00:00:00Z', runId: 'r', status: 'Succeeded' as const, kind: 'deploy' as const };
+  const status = { app: 'shop', environment: 'dev', state: 'running' as const, running: true, healthy: true, revision: '4', commit: 'c'.repeat(40), artifactDigest: current.artifactDigest, details: {} };
+  assert.equal(assessDrift(current, { status }).sync, 'in-sync');
+  const edited = assessDrift(current, { status: { ...status, details: { drift: 'Deployment web has 5 replicas instead of 2' } } });
+  assert.deepEqual(edited, { sync: 'drifted', reason: `revision 4 (commit ${'c'.repeat(12)}) was changed on the target: Deployment web has 5 replicas instead of 2` });
+});
+
+test('the step runner is chosen by settings: local by default, Kubernetes Jobs with a namespace and an image', async () => {
+  const { readSettings } = await import('../../shared/config/settings.js');
+  const base = { CONVEYOR_STORAGE_CONNECTION: 'UseDevelopmentStorage=true' };
+  assert.deepEqual(readSettings(base).stepRunner, { kind: 'local' });
+  assert.deepEqual(readSettings({ ...base, CONVEYOR_STEP_RUNNER: 'kubernetes', CONVEYOR_STEP_IMAGE: 'mcr.microsoft.com/devcontainers/base:debian', CONVEYOR_KUBECONFIG_STEPS: 'apiVersion: v1' }).stepRunner, {
+    kind: 'kubernetes',
+    namespace: 'conveyor-steps',
+    image: 'mcr.microsoft.com/devcontainers/base:debian',
+    kubeconfig: 'apiVersion: v1',
+  });
+  assert.throws(() => readSettings({ ...base, CONVEYOR_STEP_RUNNER: 'kubernetes' }), /CONVEYOR_STEP_IMAGE: required when CONVEYOR_STEP_RUNNER is kubernetes/);
+  assert.throws(() => readSettings({ ...base, CONVEYOR_STEP_RUNNER: 'docker' }), /CONVEYOR_STEP_RUNNER: must be local or kubernetes/);
+  // Only CONVEYOR_KUBECONFIG_* settings can be named by a pipeline's kubeconfigSetting.
+  const s = readSettings({ ...base, CONVEYOR_KUBECONFIG_DEV: 'kc', OTHER_SECRET: 'x' });
+  assert.equal(s.kubeconfig('CONVEYOR_KUBECONFIG_DEV'), 'kc');
+  assert.equal(s.kubeconfig('OTHER_SECRET'), undefined);
+});

@@ -70,6 +70,7 @@ test('a full pipeline file becomes the normalised spec with durations in ms and 
     verify: [{ type: 'http', path: '/healthz', expectStatus: 200, timeoutMs: 5000, retries: 0, intervalMs: 2000, successes: 1 }],
     rollback: 'auto',
     concurrency: 'latest',
+    drift: 'report',
   });
   assert.equal(staging!.target.type === 'process' && staging!.target.startTimeoutMs, 90_000);
   assert.deepEqual(staging!.target.type === 'process' && staging!.target.env, { LOG: 'debug' });

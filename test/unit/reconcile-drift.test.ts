@@ -204,3 +204,17 @@ test('an app whose catalog hangs is reported alone; the others are checked', asy
   assert.match(reports[0]!.error!, /no answer within/);
   assert.equal(reports[1]!.environments[0]!.sync, 'in-sync');
 });
+
+test('the pipeline file declares drift per environment: report (default) or heal', async () => {
+  const { parsePipelineSpec } = await import('../../shared/pipeline/index.js');
+  const file = (drift: string) => `build: { command: make, artifact: [out] }
+environments:
+  - name: dev
+    target: { type: process, start: ./out/app, port: 9000 }
+  - name: prod
+    target: { type: process, start: ./out/app, port: 9001 }
+${drift}`;
+  assert.deepEqual(parsePipelineSpec(file('')).environments.map((e) => e.drift), ['report', 'report']);
+  assert.equal(parsePipelineSpec(file('    drift: heal\n')).environments[1]!.drift, 'heal');
+  assert.throws(() => parsePipelineSpec(file('    drift: sometimes\n')), /drift/);
+});

@@ -213,7 +213,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     const first = meta(deployments[0]!);
     const annotations = (first['annotations'] ?? {}) as Obj;
     const image = podSpec(deployments[0]!)?.['containers'];
-    const common = {
+    const common: Pick<TargetStatus, 'revision' | 'commit' | 'artifactDigest' | 'baseUrl' | 'details'> = {
       revision: String(annotations[ANNOTATIONS.revision] ?? ''),
       commit: String(annotations[ANNOTATIONS.commit] ?? ''),
       artifactDigest: String(annotations[ANNOTATIONS.artifact] ?? ''),
@@ -221,6 +221,8 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
       details: { namespace: spec.namespace, rollout: report.message, image: Array.isArray(image) ? String((image[0] as Obj | undefined)?.['image'] ?? '') : '' },
     };
     if (report.state === 'failed') return { ...base, ...common, state: 'failed', running: true, healthy: false, reason: report.message };
+    const edits = deployments.flatMap(editedOnCluster);
+    if (edits.length > 0) common.details = { ...common.details, drift: edits.join('; ') };
     const available = report.deployments.some((d) => d.available > 0);
     return { ...base, ...common, state: 'running', running: available, healthy: report.state === 'complete' };
   }
@@ -300,6 +302,23 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     }
     return { ok: true };
   }
+}
+
+/** Differences between a live workload and what Conveyor applied (its image and replicas annotations). */
+function editedOnCluster(live: ManifestObject): string[] {
+  const m = meta(live);
+  const annotations = (m['annotations'] ?? {}) as Obj;
+  const out: string[] = [];
+  const pinned = annotations[ANNOTATIONS.image];
+  if (typeof pinned === 'string') {
+    for (const [c, img] of containerImages(live)) {
+      if (imageName(img) === imageName(pinned) && img !== pinned) out.push(`${String(live['kind'])} ${String(m['name'])} container ${c} runs ${img} instead of ${pinned}`);
+    }
+  }
+  const replicas = annotations[ANNOTATIONS.replicas];
+  const liveReplicas = ((live['spec'] ?? {}) as Obj)['replicas'];
+  if (typeof replicas === 'string' && String(liveReplicas) !== replicas) out.push(`${String(live['kind'])} ${String(m['name'])} has ${String(liveReplicas)} replicas instead of ${replicas}`);
+  return out;
 }
 
 function containerImages(o: ManifestObject): Map<string, string> {

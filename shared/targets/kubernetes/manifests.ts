@@ -60,6 +60,10 @@ export const ANNOTATIONS = {
   artifact: 'conveyor.dev/artifact-digest',
   /** sha256 of the object as rendered, without the per-revision labels and annotations. */
   hash: 'conveyor.dev/manifest-hash',
+  /** Workloads: the pinned image as applied (a direct edit of the image shows against it). */
+  image: 'conveyor.dev/image',
+  /** Workloads: the replica count as applied (when the manifest sets one). */
+  replicas: 'conveyor.dev/replicas',
 } as const;
 
 /** One manifest document with where it came from. */
@@ -238,6 +242,12 @@ export function renderManifests(sources: readonly SourcedObject[], ctx: RenderCo
             }
           }
         }
+      }
+      const annotationsEarly = asMap((meta['annotations'] ??= {}));
+      if (kindOf(o).podTemplate) {
+        annotationsEarly[ANNOTATIONS.image] = pinned;
+        const replicas = (o['spec'] as { [k: string]: ManifestValue } | undefined)?.['replicas'];
+        if (typeof replicas === 'number') annotationsEarly[ANNOTATIONS.replicas] = String(replicas);
       }
       const labels = asMap((meta['labels'] ??= {}));
       labels[LABELS.managedBy] = 'conveyor';

@@ -1,15 +1,12 @@
 // A protocol-level fake of the few Azure Resource Manager calls Conveyor makes, for the real
-// `@azure/arm-containerservice` and `@azure/arm-containerregistry` clients: a real HTTPS server
-// on 127.0.0.1 with a test certificate (clients trust its CA through `tlsOptions`).
+// `@azure/arm-containerservice` client: a real HTTPS server on 127.0.0.1 with a test certificate
+// (clients trust its CA through `tlsOptions`).
 //
 // - Authentication: every request must carry `Authorization: Bearer <token>` for the ARM scope,
 //   as issued by {@link TestTokenCredential}; anything else is 401 InvalidAuthenticationToken.
 // - Every request needs `api-version`; answers use ARM's error shape `{ error: { code, message } }`.
 // - Managed clusters: GET the cluster, POST listClusterUserCredential (a kubeconfig pointing at
 //   a fake Kubernetes API server; for Entra ID clusters the exec-plugin form that names kubelogin).
-// - Container registries (ACR Tasks): GET the registry, POST listBuildSourceUploadUrl, PUT the
-//   source archive to the upload URL, POST scheduleRun (a DockerBuildRequest), GET the run; the
-//   "build" digests the uploaded source, so the same source gives the same image digest.
 // - Faults: `injectFault` answers the next matching requests with 429 (Retry-After) or 5xx.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
@@ -60,26 +57,6 @@ export interface FakeCluster {
   localToken?: string;
 }
 
-/** A registry the fake knows, with its runs. */
-export interface FakeRegistry {
-  subscription: string;
-  resourceGroup: string;
-  name: string;
-  /** How many `GET run` polls a run stays Running before it finishes (default 1). */
-  runPolls?: number;
-  /** Makes a build fail (e.g. when the source holds a file named FAIL). */
-  fails?: (source: Buffer) => boolean;
-}
-
-interface Run {
-  id: string;
-  registry: FakeRegistry;
-  polls: number;
-  status: 'Queued' | 'Running' | 'Succeeded' | 'Failed';
-  image: { registry: string; repository: string; tag: string; digest: string };
-  failed: boolean;
-}
-
 /** One recorded request. */
 export interface ArmRequest {
   method: string;
@@ -93,12 +70,8 @@ export class FakeArm {
   /** Requests received. */
   readonly requests: ArmRequest[] = [];
   private readonly clusters: FakeCluster[] = [];
-  private readonly registries: FakeRegistry[] = [];
-  private readonly uploads = new Map<string, Buffer | null>();
-  private readonly runs = new Map<string, Run>();
   private readonly faults: Array<{ code: number; retryAfter?: number; match: (r: ArmRequest) => boolean }> = [];
   private readonly sockets = new Set<Socket>();
-  private runCounter = 0;
 
   private constructor(
     private readonly server: Server,
@@ -139,11 +112,6 @@ export class FakeArm {
     this.clusters.push(c);
   }
 
-  /** Registers a container registry. */
-  addRegistry(r: FakeRegistry): void {
-    this.registries.push(r);
-  }
-
   /** Answers the next `count` requests matching `match` with `code`. */
   injectFault(code: 429 | 500 | 503 | 403, count = 1, match: (r: ArmRequest) => boolean = () => true, retryAfter?: number): void {
     for (let i = 0; i < count; i++) this.faults.push({ code, match, ...(retryAfter !== undefined ? { retryAfter } : {}) });
@@ -168,25 +136,15 @@ export class FakeArm {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks);
+    for await (const _chunk of req) {
+      // The calls served here carry no body worth reading; drain it.
+    }
     const rec: ArmRequest = { method: req.method ?? 'GET', path: url.pathname, ...(url.searchParams.get('api-version') ? { apiVersion: url.searchParams.get('api-version')! } : {}), status: 0 };
     this.requests.push(rec);
     const reply = (status: number, payload: unknown, headers?: Record<string, string>) => {
       rec.status = status;
       this.send(res, status, payload, headers);
     };
-    // Source uploads go to a storage-like URL with its own SAS, not through ARM authentication.
-    if (url.pathname.startsWith('/upload/')) {
-      const key = url.pathname.slice('/upload/'.length);
-      if (req.method !== 'PUT' || !this.uploads.has(key) || url.searchParams.get('sig') !== 'fake') return reply(403, { error: { code: 'AuthenticationFailed', message: 'bad upload' } });
-      this.uploads.set(key, body);
-      rec.status = 201;
-      res.writeHead(201, { 'content-length': 0 });
-      res.end();
-      return;
-    }
     const fault = this.faults.findIndex((f) => f.match(rec));
     if (fault >= 0) {
       const [f] = this.faults.splice(fault, 1);
@@ -197,47 +155,14 @@ export class FakeArm {
       return reply(401, { error: { code: 'InvalidAuthenticationToken', message: 'The access token is invalid or was issued for another audience.' } });
     }
     if (!rec.apiVersion) return reply(400, { error: { code: 'MissingApiVersionParameter', message: "The api-version query parameter (?api-version=) is required for all requests." } });
-    const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/(Microsoft\.ContainerService\/managedClusters|Microsoft\.ContainerRegistry\/registries)\/([^/]+)(?:\/(.*))?$/i.exec(url.pathname);
+    const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/(Microsoft\.ContainerService\/managedClusters)\/([^/]+)(?:\/(.*))?$/i.exec(url.pathname);
     if (!m) return reply(404, { error: { code: 'InvalidResourceType', message: `no route for ${url.pathname}` } });
     const [, sub, rg, provider, name, rest] = m as unknown as [string, string, string, string, string, string | undefined];
     const id = `/subscriptions/${sub}/resourceGroups/${rg}/providers/${provider}/${name}`;
-    if (provider.toLowerCase().includes('managedclusters')) {
-      const c = this.clusters.find((x) => x.subscription === sub && x.resourceGroup.toLowerCase() === rg.toLowerCase() && x.name === name);
-      if (!c) return reply(404, { error: { code: 'ResourceNotFound', message: `The Resource 'Microsoft.ContainerService/managedClusters/${name}' under resource group '${rg}' was not found.` } });
-      if (req.method === 'GET' && !rest) return reply(200, this.clusterBody(c, id));
-      if (req.method === 'POST' && rest === 'listClusterUserCredential') return reply(200, { kubeconfigs: [{ name: 'clusterUser', value: Buffer.from(this.kubeconfig(c)).toString('base64') }] });
-      return reply(405, { error: { code: 'MethodNotAllowed', message: `${req.method} ${rest ?? ''}` } });
-    }
-    const r = this.registries.find((x) => x.subscription === sub && x.resourceGroup.toLowerCase() === rg.toLowerCase() && x.name === name);
-    if (!r) return reply(404, { error: { code: 'ResourceNotFound', message: `The Resource 'Microsoft.ContainerRegistry/registries/${name}' under resource group '${rg}' was not found.` } });
-    const loginServer = `${name}.azurecr.io`;
-    if (req.method === 'GET' && !rest) return reply(200, { id, name, type: 'Microsoft.ContainerRegistry/registries', location: 'westeurope', sku: { name: 'Standard', tier: 'Standard' }, properties: { loginServer, provisioningState: 'Succeeded', adminUserEnabled: false } });
-    if (req.method === 'POST' && rest === 'listBuildSourceUploadUrl') {
-      const key = `${name}/${randomBytes(8).toString('hex')}.tar.gz`;
-      this.uploads.set(key, null);
-      return reply(200, { uploadUrl: `${this.url}/upload/${key}?sig=fake`, relativePath: `source/${key}` });
-    }
-    if (req.method === 'POST' && rest === 'scheduleRun') {
-      const request = JSON.parse(body.toString('utf8')) as { type?: string; sourceLocation?: string; imageNames?: string[]; isPushEnabled?: boolean };
-      if (request.type !== 'DockerBuildRequest') return reply(400, { error: { code: 'InvalidRequest', message: `unsupported run request type ${String(request.type)}` } });
-      const key = (request.sourceLocation ?? '').replace(/^source\//, '');
-      const source = this.uploads.get(key);
-      if (!source) return reply(400, { error: { code: 'InvalidSourceLocation', message: `no uploaded source at ${String(request.sourceLocation)}` } });
-      const [repository, tag] = (request.imageNames?.[0] ?? 'image:latest').split(':') as [string, string | undefined];
-      const runId = `cr${++this.runCounter}`;
-      const digest = `sha256:${createHash('sha256').update(source).update(repository).digest('hex')}`;
-      const run: Run = { id: runId, registry: r, polls: 0, status: 'Queued', image: { registry: loginServer, repository, tag: (tag ?? 'latest').replace('{{.Run.ID}}', runId), digest }, failed: r.fails?.(source) ?? false };
-      this.runs.set(runId, run);
-      return reply(200, this.runBody(run, `${id}/runs/${runId}`));
-    }
-    const runMatch = /^runs\/([^/]+)$/.exec(rest ?? '');
-    if (req.method === 'GET' && runMatch) {
-      const run = this.runs.get(runMatch[1]!);
-      if (!run || run.registry !== r) return reply(404, { error: { code: 'ResourceNotFound', message: 'run not found' } });
-      run.polls += 1;
-      run.status = run.polls > (r.runPolls ?? 1) ? (run.failed ? 'Failed' : 'Succeeded') : 'Running';
-      return reply(200, this.runBody(run, `${id}/runs/${run.id}`));
-    }
+    const c = this.clusters.find((x) => x.subscription === sub && x.resourceGroup.toLowerCase() === rg.toLowerCase() && x.name === name);
+    if (!c) return reply(404, { error: { code: 'ResourceNotFound', message: `The Resource 'Microsoft.ContainerService/managedClusters/${name}' under resource group '${rg}' was not found.` } });
+    if (req.method === 'GET' && !rest) return reply(200, this.clusterBody(c, id));
+    if (req.method === 'POST' && rest === 'listClusterUserCredential') return reply(200, { kubeconfigs: [{ name: 'clusterUser', value: Buffer.from(this.kubeconfig(c)).toString('base64') }] });
     return reply(405, { error: { code: 'MethodNotAllowed', message: `${req.method} ${rest ?? ''}` } });
   }
 
@@ -269,22 +194,5 @@ export class FakeArm {
       contexts: [{ name: c.name, context: { cluster: c.name, user: `clusterUser_${c.resourceGroup}_${c.name}` } }],
       'current-context': c.name,
     });
-  }
-
-  private runBody(run: Run, id: string): object {
-    const done = run.status === 'Succeeded';
-    return {
-      id,
-      name: run.id,
-      type: 'Microsoft.ContainerRegistry/registries/runs',
-      properties: {
-        runId: run.id,
-        status: run.status,
-        runType: 'QuickRun',
-        provisioningState: 'Succeeded',
-        createTime: new Date().toISOString(),
-        ...(done ? { outputImages: [{ registry: run.image.registry, repository: run.image.repository, tag: run.image.tag, digest: run.image.digest }] } : {}),
-      },
-    };
   }
 }

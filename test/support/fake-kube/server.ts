@@ -18,6 +18,7 @@
 // Every request is recorded and checked against the paths, verbs and content types the API
 // defines; tests assert `violations()` is empty.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -42,6 +43,10 @@ export interface RecordedRequest {
   /** The API verb (get, list, watch, create, update, patch, delete…), when it was an API call. */
   verb?: string;
   status: number;
+  /** When the request arrived (performance.now() ms). */
+  at: number;
+  /** How long the server took to answer (not set for streams). */
+  ms?: number;
 }
 
 /** Attributes an authorizer decides on (as in a SubjectAccessReview). */
@@ -285,6 +290,7 @@ export class FakeKube {
       ...(req.headers.accept ? { accept: req.headers.accept } : {}),
       ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
       status: 0,
+      at: performance.now(),
     };
     this.requests.push(rec);
     const body = await readBody(req);
@@ -312,6 +318,7 @@ export class FakeKube {
     if (answer === 'streamed') return;
     rec.status = answer.status;
     this.send(res, answer);
+    rec.ms = performance.now() - rec.at;
   }
 
   private send(res: ServerResponse, a: Answer): void {

@@ -1,0 +1,71 @@
+/**
+ * `heal`: the reconcile sweep found an environment with `drift: heal` not running what the
+ * ledger says, and redeploys the ledger's current revision through the normal path: the deploy
+ * slot (it waits for a deployment in progress, never for an approval), the gate (a frozen
+ * environment is not healed), a re-read of the ledger under the slot (if a deployment moved it
+ * on since the sweep looked, there is nothing to heal), the pipeline file at that revision's
+ * commit for the target and checks, then deploy, verify and record as kind `heal`.
+ */
+import type * as df from 'durable-functions';
+import type { HealInput, HealResult } from '../shared/contracts/activities.js';
+import { call, errorMessage, nowIso } from './activity-call.js';
+import { deployVerifyRecord } from './deployment.js';
+import { acquireSlot, releaseLock } from './environment-lock.js';
+
+/** Custom status of a heal. */
+export interface HealStatus {
+  step: 'waiting-for-lock' | 'deploying' | 'verifying' | 'recording' | 'done';
+  since: string;
+  holder?: string;
+}
+
+export function* healOrchestrator(context: df.OrchestrationContext): Generator<df.Task, HealResult, unknown> {
+  const input = context.df.getInput<HealInput>();
+  const step = (s: HealStatus['step'], extra: Partial<HealStatus> = {}) => context.df.setCustomStatus({ step: s, since: nowIso(context), ...extra } satisfies HealStatus);
+  const instanceId = context.df.instanceId;
+  step('waiting-for-lock');
+  const slot = yield* acquireSlot(
+    context,
+    input.app,
+    input.environment,
+    { instanceId, runId: instanceId, requestedAt: input.requestedAt, kind: 'heal', policy: 'queue' },
+    (wait) => step('waiting-for-lock', { holder: wait.holder }),
+  );
+  if (!slot.acquired) return { status: 'Skipped', reason: `superseded by ${slot.supersededBy}` };
+  try {
+    const gate = yield* call(context, 'checkEnvironmentGate', { app: input.app, environment: input.environment, kind: 'heal' });
+    if (gate.state !== 'open') return { status: 'Skipped', reason: `not healed: ${gate.reason}` };
+    const current = yield* call(context, 'currentDeployment', { app: input.app, environment: input.environment });
+    if (!current || current.revision !== input.revision) {
+      return { status: 'Skipped', reason: `the ledger moved on from revision ${input.revision}${current ? ` to ${current.revision}` : ''} since the drift was seen; nothing to heal` };
+    }
+    const loaded = yield* call(context, 'loadPipeline', { app: input.app, repoUrl: input.repoUrl, commit: current.commit, pipelinePath: input.pipelinePath });
+    if (!loaded.ok) return { status: 'Failed', reason: `the pipeline file at revision ${current.revision}'s commit cannot be used: ${loaded.reason}` };
+    const env = loaded.spec.environments.find((e) => e.name === input.environment);
+    if (!env) return { status: 'Failed', reason: `the pipeline file at commit ${current.commit.slice(0, 12)} has no environment ${input.environment}` };
+    const result = yield* deployVerifyRecord(
+      context,
+      {
+        app: input.app,
+        environment: input.environment,
+        runId: instanceId,
+        commit: current.commit,
+        digest: current.artifactDigest,
+        kind: 'heal',
+        rollbackOf: current.revision,
+        target: env.target,
+        checks: env.verify,
+        requestedBy: { id: 'system', name: 'reconcile heal' },
+        note: `heal of revision ${current.revision}: ${input.reason}`,
+      },
+      (s) => step(s),
+    );
+    step('done');
+    if (result.outcome === 'succeeded') return { status: 'Succeeded', reason: `revision ${current.revision} redeployed as revision ${result.revision}`, revision: result.revision };
+    return { status: 'Failed', reason: `heal ${result.outcome === 'deploy-failed' ? 'deployment' : 'verification'} failed: ${result.reason}`, ...(result.revision !== undefined ? { revision: result.revision } : {}) };
+  } catch (err) {
+    return { status: 'Errored', reason: errorMessage(err) };
+  } finally {
+    yield* releaseLock(context, input.app, input.environment, instanceId);
+  }
+}

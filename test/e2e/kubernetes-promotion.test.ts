@@ -1,0 +1,185 @@
+// Conveyor deploying to Kubernetes end to end: a signed push webhook starts the durable pipeline
+// on the local host; the build step builds the image and reports its digest; dev, staging and
+// prod (three namespaces of the fake Kubernetes API server) get the same digest in order, each
+// verified by its rollout (a durable timer loop); a commit whose image never becomes available
+// is rolled back by re-applying the previous manifests; an edit made directly on the cluster is
+// reported as drift by the reconcile rule.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import type { KubernetesTargetSpec } from '../../shared/domain/pipeline.js';
+import { DeploymentLedger } from '../../shared/ledger/index.js';
+import { assessDrift } from '../../shared/reconcile/drift.js';
+import { CONTAINERS, containerClient } from '../../shared/storage/blob-store.js';
+import { KubernetesTarget, settingKubeconfig } from '../../shared/targets/kubernetes/index.js';
+import { FakeKube } from '../support/fake-kube/server.js';
+import { createSampleService, type SampleService } from '../support/sample-service.js';
+import { startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
+
+const SECRET = 'e2e-k8s-webhook-secret-0123456';
+const ENVS = ['dev', 'staging', 'prod'] as const;
+const IMAGE = 'registry.test/shop/web';
+
+const target = (env: string) => `    target:
+      type: kubernetes
+      namespace: shop-${env}
+      manifests: deploy
+      image: { name: ${IMAGE}, digestFile: image.digest }
+      kubeconfigSetting: CONVEYOR_KUBECONFIG_E2E
+      rolloutTimeout: 30s
+      rolloutPoll: 100ms
+      url: https://${env}.shop.example
+`;
+// The build "builds and pushes" the image and reports its digest (a digest of the source, so
+// the same commit always gives the same image).
+const PIPELINE = `version: 1
+build:
+  command: mkdir -p dist && cp server.js dist/ && printf 'sha256:%s\\n' "$(sha256sum server.js | cut -d' ' -f1)" > image.digest
+  artifact: [dist, deploy, image.digest]
+environments:
+${ENVS.map((e) => `  - name: ${e}\n${target(e)}`).join('')}`;
+
+const MANIFESTS = `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      containers:
+        - name: web
+          image: ${IMAGE}:dev
+          ports: [{ containerPort: 8080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec:
+  selector: { app: web }
+  ports: [{ port: 80, targetPort: 8080 }]
+`;
+
+let fake: FakeKube;
+let conveyor: ConveyorUnderTest;
+let sample: SampleService;
+let ledger: DeploymentLedger;
+let kc: k8s.KubeConfig;
+let tmp: string;
+/** Images that never become available (the broken commit's). */
+const broken = new Set<string>();
+
+async function digestOf(commit: string): Promise<string> {
+  const dir = join(tmp, commit);
+  await sample.exportCommit(commit, dir);
+  return `sha256:${createHash('sha256').update(await readFile(join(dir, 'server.js'))).digest('hex')}`;
+}
+
+async function push(commit: string): Promise<any> {
+  const hook = await sample.pushWebhook({ secret: SECRET, commit });
+  const res = await fetch(`${conveyor.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
+  const body = (await res.json()) as any;
+  assert.equal(res.status, 202, JSON.stringify(body));
+  return conveyor.waitForRun(body.runId, undefined, 120_000);
+}
+
+const liveImage = (env: string) => (fake.get('apps/v1', 'Deployment', `shop-${env}`, 'web') as any)?.spec.template.spec.containers[0].image as string | undefined;
+
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'k8s-e2e-'));
+  fake = await FakeKube.start({
+    namespaces: ENVS.map((e) => `shop-${e}`),
+    rollout: (d) => ([...broken].some((b) => JSON.stringify(d['spec']).includes(b)) ? { outcome: 'deadline', afterMs: 300 } : { outcome: 'available', afterMs: 150 }),
+  });
+  kc = new k8s.KubeConfig();
+  kc.loadFromString(fake.kubeconfig());
+  sample = await createSampleService({ pipelineYaml: PIPELINE });
+  await mkdir(join(sample.dir, 'deploy'), { recursive: true });
+  await writeFile(join(sample.dir, 'deploy', 'web.yaml'), MANIFESTS);
+  await sample.git('add', '-A');
+  await sample.git('commit', '-q', '-m', 'Kubernetes manifests');
+  conveyor = await startConveyor({ env: { SAMPLE_WEBHOOK_SECRET: SECRET, CONVEYOR_KUBECONFIG_E2E: fake.kubeconfig() } });
+  const res = await conveyor.api('/api/apps/shop', { method: 'PUT', key: 'admin', json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'SAMPLE_WEBHOOK_SECRET' } });
+  assert.equal(res.status, 201, await res.text());
+  ledger = new DeploymentLedger(containerClient(conveyor.host.storage!.connectionString, CONTAINERS.state));
+});
+
+after(async () => {
+  await conveyor?.dispose();
+  await sample?.dispose();
+  await fake?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('push to Kubernetes', () => {
+  let good: string;
+  let goodDigest: string;
+
+  test('a push builds the image once and promotes the same digest to dev, staging and prod in order, each verified by its rollout', async () => {
+    good = await sample.head();
+    goodDigest = await digestOf(good);
+    const run = await push(good);
+    assert.equal(run.status, 'Succeeded', JSON.stringify(run, null, 2));
+    for (const env of ENVS) assert.equal(liveImage(env), `${IMAGE}@${goodDigest}`, `${env} runs the built image by digest`);
+    const t = (env: string, k: 'startedAt' | 'finishedAt') => Date.parse(run.environments[env][k]);
+    assert.ok(t('dev', 'finishedAt') <= t('staging', 'startedAt') && t('staging', 'finishedAt') <= t('prod', 'startedAt'), 'in order');
+    // The rollout was read more than once: the orchestrator waited on durable timers between reads.
+    const reads = fake.requests.filter((r) => r.verb === 'list' && r.path === '/apis/apps/v1/namespaces/shop-dev/deployments');
+    assert.ok(reads.length >= 2, `dev's rollout was polled (${reads.length} reads)`);
+    for (const env of ENVS) {
+      const [record] = (await ledger.history('shop', env)).records;
+      assert.equal(record!.status, 'Succeeded');
+      assert.equal(record!.target?.['imageDigest'], goodDigest, `the ledger records ${env}'s image digest`);
+      assert.match(String(record!.target?.['renderedManifests']), new RegExp(`image: ${IMAGE}@${goodDigest}`));
+      assert.match(String(record!.target?.['renderedManifests']), /conveyor.dev\/revision: "1"/);
+    }
+    assert.deepEqual(fake.violations(), []);
+  });
+
+  test('an image that never becomes available fails its rollout in dev and is rolled back to the previous manifests; staging and prod are untouched', async () => {
+    const bad = await sample.commitChange('a release whose pods never become ready');
+    broken.add(await digestOf(bad));
+    const run = await push(bad);
+    assert.equal(run.status, 'Failed');
+    assert.match(run.reason, /verification failed in dev: rollout: Deployment web exceeded its progress deadline/);
+    assert.match(run.reason, /rolled back to revision 1/);
+    assert.equal(run.environments.staging.status, 'Skipped');
+    assert.equal(liveImage('dev'), `${IMAGE}@${goodDigest}`, 'dev runs the previous image again');
+    assert.equal(liveImage('staging'), `${IMAGE}@${goodDigest}`);
+    assert.equal(liveImage('prod'), `${IMAGE}@${goodDigest}`);
+    const dev = (await ledger.history('shop', 'dev')).records;
+    assert.deepEqual(
+      dev.map((r) => [r.revision, r.kind, r.status]),
+      [
+        [3, 'rollback', 'Succeeded'],
+        [2, 'deploy', 'Failed'],
+        [1, 'deploy', 'Succeeded'],
+      ],
+    );
+    assert.equal(dev[0]!.target?.['manifestsHash'], dev[2]!.target?.['manifestsHash'], 'the rollback applied the recorded manifests of revision 1');
+    const live = fake.get('apps/v1', 'Deployment', 'shop-dev', 'web') as any;
+    assert.equal(live.metadata.labels['conveyor.dev/revision'], '3');
+  });
+
+  test('an edit made directly on the cluster is reported as drift', async () => {
+    const spec: KubernetesTargetSpec = { type: 'kubernetes', namespace: 'shop-prod', manifests: 'deploy', image: { name: IMAGE, digestFile: 'image.digest' }, kubeconfigSetting: 'CONVEYOR_KUBECONFIG_E2E', forceConflicts: false, prune: false, rolloutTimeoutMs: 30_000, rolloutPollMs: 100, url: 'https://prod.shop.example' };
+    const observer = new KubernetesTarget({ kubeconfig: settingKubeconfig(() => fake.kubeconfig()) });
+    const current = await ledger.current('shop', 'prod');
+    assert.equal(assessDrift(current, { status: await observer.status('shop', 'prod', spec) }).sync, 'in-sync');
+    await kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment(
+      { name: 'web', namespace: 'shop-prod', fieldManager: 'kubectl-edit', body: { spec: { replicas: 7 } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const drift = assessDrift(current, { status: await observer.status('shop', 'prod', spec) });
+    assert.equal(drift.sync, 'drifted');
+    assert.match(drift.reason, /revision 1 .* was changed on the target: Deployment web has 7 replicas instead of 2/);
+    const [record] = (await ledger.history('shop', 'prod')).records;
+    const report = await observer.drift('shop', 'prod', spec, String(record!.target?.['renderedManifests']));
+    assert.deepEqual(report.items.map((i) => [i.object, i.field, i.recorded, i.live]), [['Deployment/web', 'spec.replicas', '2', '7']]);
+  });
+});

@@ -1,0 +1,117 @@
+// Issue 12, the reconcile loop end to end (a 2-second CONVEYOR_RECONCILE_SCHEDULE on the local
+// host): a push whose webhook never arrives is deployed by the next sweep (trigger `poll`); a
+// killed process is reported as drift and, with `drift: heal`, redeployed and recorded as a heal;
+// a foreign process on a `drift: report` environment's port is reported, not touched.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:http';
+import { createSampleService, type SampleService } from '../support/sample-service.js';
+import { ProcessTarget } from '../../shared/targets/index.js';
+import { served, startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
+
+let conveyor: ConveyorUnderTest;
+let sample: SampleService;
+let foreign: Server | undefined;
+
+function pipeline(ports: Record<string, number>): string {
+  const env = (name: string, drift: string) => `  - name: ${name}
+    target: { type: process, start: node dist/server.js, port: ${ports[name]}, startTimeout: 10s }
+    verify:
+      - http: { path: /healthz, expect: 200, timeout: 2s, retries: 2, interval: 100ms }
+    drift: ${drift}
+`;
+  return `build:
+  command: mkdir -p dist && cp server.js dist/
+  artifact: [dist]
+environments:
+${env('dev', 'heal')}${env('staging', 'report')}`;
+}
+
+async function environment(name: string): Promise<any> {
+  return ((await (await conveyor.api('/api/apps/loop')).json()) as any).environments.find((e: any) => e.name === name);
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last !== undefined) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+}
+
+before(async () => {
+  sample = await createSampleService();
+  await sample.commitPipeline(pipeline(sample.ports));
+  conveyor = await startConveyor({ env: { LOOP_SECRET: 'loop-webhook-secret-000111', CONVEYOR_RECONCILE_SCHEDULE: '*/2 * * * * *' } });
+  const res = await conveyor.api('/api/apps/loop', {
+    method: 'PUT',
+    key: 'admin',
+    json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'LOOP_SECRET' },
+  });
+  assert.equal(res.status, 201, await res.text());
+});
+
+after(async () => {
+  await new Promise<void>((r) => (foreign ? foreign.close(() => r()) : r()));
+  await conveyor?.dispose();
+  await sample?.dispose();
+});
+
+test('a push whose webhook never arrives is deployed by the next reconcile', async () => {
+  const commit = await sample.head();
+  // No webhook is sent: the sweep finds the head of main without a run and starts it.
+  const run = await conveyor.waitForRun(`loop.${commit}`, undefined, 90_000);
+  assert.equal(run.status, 'Succeeded', JSON.stringify(run));
+  assert.equal(run.trigger, 'poll');
+  assert.equal((await served(sample.ports.dev))?.commit, commit);
+  assert.equal((await served(sample.ports.staging))?.commit, commit);
+  // Both environments are then seen in sync.
+  await until('dev in sync', async () => ((await environment('dev'))?.sync?.state === 'in-sync' ? true : undefined));
+});
+
+test('a killed process is drift; with drift: heal the recorded revision runs again, recorded as a heal', async () => {
+  const target = new ProcessTarget({ root: join(conveyor.dataDir, 'targets', 'process') });
+  const before = await environment('dev');
+  const state = await target.readState('loop', 'dev');
+  assert.ok(state?.pgid, 'the dev process group is known');
+  process.kill(-state.pgid, 'SIGKILL');
+  const drifted = await until('dev drift reported', async () => {
+    const env = await environment('dev');
+    return env?.sync?.state === 'drifted' ? env : undefined;
+  });
+  assert.match(drifted.sync.reason, /not running/);
+  const healed = await until('dev healed', async () => {
+    const env = await environment('dev');
+    return env?.kind === 'heal' && env.sync?.state === 'in-sync' ? env : undefined;
+  });
+  assert.equal(healed.revision, before.revision + 1);
+  assert.equal(healed.commit, before.commit);
+  assert.equal(healed.artifactDigest, before.artifactDigest);
+  assert.equal((await served(sample.ports.dev))?.commit, before.commit, 'dev serves the ledger revision again');
+  const history = ((await (await conveyor.api('/api/apps/loop/environments/dev/history?pageSize=5')).json()) as any).records;
+  assert.equal(history[0].kind, 'heal');
+  assert.match(history[0].reason, /heal of revision \d+: .*not running/);
+});
+
+test('a foreign process on a drift: report environment is reported and left alone', async () => {
+  const target = new ProcessTarget({ root: join(conveyor.dataDir, 'targets', 'process') });
+  const before = await environment('staging');
+  await target.stop('loop', 'staging');
+  foreign = createServer((_req, res) => res.end('not conveyor'));
+  await new Promise<void>((r) => foreign!.listen(sample.ports.staging, '127.0.0.1', r));
+  const drifted = await until('staging drift reported', async () => {
+    const env = await environment('staging');
+    return env?.sync?.state === 'drifted' && /unknown process/.test(env.sync.reason) ? env : undefined;
+  });
+  assert.match(drifted.sync.reason, new RegExp(`port ${sample.ports.staging}`));
+  // A few more sweeps: still reported, nothing redeployed.
+  await new Promise((r) => setTimeout(r, 5000));
+  const later = await environment('staging');
+  assert.equal(later.revision, before.revision, 'no heal under drift: report');
+  assert.equal(later.sync.since, drifted.sync.since, 'since when stays');
+  assert.equal((await served(sample.ports.staging))?.text, 'not conveyor');
+});

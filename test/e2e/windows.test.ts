@@ -1,0 +1,123 @@
+// Issue 12, deploy windows with the durable test clock: prod has a holiday deny window in
+// Europe/Berlin that ends on the morning after the spring DST change. A run reaching prod waits,
+// saying until when (08:00 CEST = 06:00Z, not 07:00Z); break-glass is refused for someone the
+// policy does not name and recorded for someone it does; the read API shows when prod next
+// opens; with the clock moved past the window, a waiting run deploys by itself.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSampleService, type SampleService } from '../support/sample-service.js';
+import { served, startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
+
+const SECRET = 'windows-webhook-secret-456789';
+const TOKENS = {
+  'token-alice-0000000000000001': { id: 'alice@example.com' },
+  'token-bob-000000000000000002': { id: 'bob@example.com', groups: ['sre'] },
+};
+const as = (who: 'alice' | 'bob') => ({ authorization: `Bearer ${Object.keys(TOKENS).find((t) => t.includes(`-${who}-`))}` });
+// 2026-11-01 00:00 Berlin + 148 days 8 hours = 2027-03-29 08:00 Berlin, the day after clocks go forward.
+const WINDOW_END = '2027-03-29T06:00:00.000Z';
+
+let conveyor: ConveyorUnderTest;
+let sample: SampleService;
+
+function pipeline(ports: Record<string, number>): string {
+  const env = (name: string) => `  - name: ${name}
+    target: { type: process, start: node dist/server.js, port: ${ports[name]}, startTimeout: 10s }
+    verify:
+      - http: { path: /healthz, expect: 200, timeout: 2s, retries: 2, interval: 100ms }
+`;
+  return `build:
+  command: mkdir -p dist && cp server.js dist/
+  artifact: [dist]
+environments:
+${env('dev')}${env('prod')}`;
+}
+
+async function push(commit: string): Promise<string> {
+  const hook = await sample.pushWebhook({ secret: SECRET, commit });
+  const res = await fetch(`${conveyor.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
+  const body = (await res.json()) as any;
+  assert.equal(res.status, 202, JSON.stringify(body));
+  return body.runId;
+}
+
+async function clockNow(): Promise<number> {
+  const res = await fetch(`${conveyor.origin}/runtime/webhooks/durabletask/test-clock?code=${conveyor.host.keys.master}`);
+  return Date.parse(((await res.json()) as any).now);
+}
+
+before(async () => {
+  sample = await createSampleService();
+  await sample.commitPipeline(pipeline(sample.ports));
+  conveyor = await startConveyor({ testClock: true, env: { WIN_SECRET: SECRET, CONVEYOR_API_TOKENS: JSON.stringify(TOKENS), CONVEYOR_RECONCILE_SCHEDULE: 'off' } });
+  const res = await conveyor.api('/api/apps/win', {
+    method: 'PUT',
+    key: 'admin',
+    json: {
+      repoUrl: sample.url,
+      provider: 'github',
+      branches: ['main'],
+      webhookSecretSetting: 'WIN_SECRET',
+      deployWindows: {
+        prod: {
+          windows: [{ kind: 'deny', name: 'winter holiday', start: '2026-11-01T00:00', duration: '148d8h', timeZone: 'Europe/Berlin' }],
+          breakGlass: ['group:sre'],
+        },
+      },
+    },
+  });
+  assert.equal(res.status, 201, await res.text());
+});
+
+after(async () => {
+  await conveyor?.dispose();
+  await sample?.dispose();
+});
+
+test('a registration refuses a window it cannot evaluate', async () => {
+  const res = await conveyor.api('/api/apps/win', {
+    method: 'PUT',
+    key: 'admin',
+    json: { deployWindows: { prod: { windows: [{ kind: 'deny', rrule: 'FREQ=MINUTELY', start: '2026-11-01T00:00', duration: '1h', timeZone: 'Europe/Berlin' }] } } },
+  });
+  assert.equal(res.status, 400);
+  assert.match(await res.text(), /HOURLY or coarser/);
+});
+
+test('a run waits for the deny window across the DST change; break-glass is checked and recorded', async () => {
+  assert.ok((await clockNow()) < Date.parse(WINDOW_END), 'the test starts inside the window');
+  const v1 = await sample.head();
+  const run = await push(v1);
+  const waiting = await conveyor.waitForRun(run, (r) => r.progress?.prod?.step === 'waiting-for-window');
+  assert.equal(waiting.progress.prod.until, WINDOW_END, '08:00 CEST, after the change to summer time');
+  assert.match(waiting.progress.prod.reason, /winter holiday/);
+  assert.equal((await served(sample.ports.dev))?.commit, v1, 'dev has no window');
+
+  const refused = await conveyor.api(`/api/runs/${run}/environments/prod/break-glass`, { method: 'POST', headers: as('alice'), json: { reason: 'please' } });
+  assert.equal(refused.status, 403);
+  const glass = await conveyor.api(`/api/runs/${run}/environments/prod/break-glass`, { method: 'POST', headers: as('bob'), json: { reason: 'customer outage' } });
+  assert.equal(glass.status, 202, await glass.clone().text());
+  const done = await conveyor.waitForRun(run);
+  assert.equal(done.status, 'Succeeded', JSON.stringify(done));
+  assert.equal(done.environments.prod.breakGlass.by, 'bob@example.com');
+  assert.equal(done.environments.prod.breakGlass.reason, 'customer outage');
+  assert.equal((await served(sample.ports.prod))?.commit, v1);
+
+  // The read API: prod is closed by the window and says when it opens.
+  const prod = ((await (await conveyor.api('/api/apps/win')).json()) as any).environments.find((e: any) => e.name === 'prod');
+  assert.equal(prod.gate.open, false);
+  assert.equal(prod.gate.closedBy, 'deny-window');
+  assert.equal(prod.gate.nextOpensAt, WINDOW_END);
+
+  // A second run waits; once the clock passes the window's end it deploys by itself.
+  const v2 = await sample.commitChange('after the holidays');
+  const second = await push(v2);
+  await conveyor.waitForRun(second, (r) => r.progress?.prod?.step === 'waiting-for-window');
+  const now = await clockNow();
+  const res = await fetch(`${conveyor.origin}/runtime/webhooks/durabletask/test-clock/advance?ms=${Date.parse(WINDOW_END) - now + 1000}&code=${conveyor.host.keys.master}`, { method: 'POST' });
+  assert.equal(res.status, 200);
+  const after = await conveyor.waitForRun(second);
+  assert.equal(after.status, 'Succeeded', JSON.stringify(after));
+  assert.equal(after.environments.prod.breakGlass, undefined);
+  assert.equal((await served(sample.ports.prod))?.commit, v2);
+});
