@@ -59,7 +59,7 @@ test('branches the policy does not allow are refused for that environment only',
   assert.match(environmentGate({ environment: 'prod', branch: 'feature/x', policy, file: undefined }).refusal!, /branch "feature\/x" may not deploy to prod \(the app's policy allows main, release\/\*\)/);
   assert.equal(environmentGate({ environment: 'prod', branch: 'release/1.2', policy, file: undefined }).refusal, undefined);
   assert.equal(branchMatches('release/*', 'release/1/2'), false, '* stays within a path segment');
-  const spec = { version: 1, build: { command: 'x', artifact: ['d'], timeoutMs: 1, env: {} }, environments: ['dev', 'prod'].map((name) => ({ name, target: { type: 'process', start: 'x', port: 9000, env: {}, startTimeoutMs: 1 }, verify: [], rollback: 'auto', concurrency: 'latest' })) } as PipelineSpec;
+  const spec = { version: 1, build: { command: 'x', artifact: ['d'], timeoutMs: 1, env: {} }, environments: ['dev', 'prod'].map((name) => ({ name, target: { type: 'process', start: 'x', port: 9000, env: {}, startTimeoutMs: 1 }, verify: [], rollback: 'auto', concurrency: 'latest', drift: 'report' })) } as PipelineSpec;
   const applied = applyEnvironmentPolicy(spec, { policy: { environments: { prod: policy } }, branch: 'feature/x', previousApprovers: {} });
   assert.equal(applied.environments[0]!.policy, undefined, 'dev has no policy');
   assert.match(applied.environments[1]!.policy!.refusal!, /may not deploy to prod/);
