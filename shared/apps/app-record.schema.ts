@@ -8,6 +8,7 @@ import type { AppPolicy, ApprovalPolicy, EnvironmentPolicy } from '../domain/pol
 import { parseRepoUrl } from '../git/repo-url.js';
 import { DEFAULT_PIPELINE_PATH, safeName } from '../pipeline/pipeline-spec.schema.js';
 import { deployWindowPolicySchema } from '../domain/windows.js';
+import { feedbackConfigSchema } from '../feedback/feedback-config.schema.js';
 
 /** Default pipeline file location in an application's repository. */
 export { DEFAULT_PIPELINE_PATH };
@@ -121,6 +122,8 @@ export const appInputSchema = z.strictObject({
    * enter closed windows, and who may break the glass. See shared/domain/windows.ts.
    */
   deployWindows: z.record(safeName, deployWindowPolicySchema).optional(),
+  /** Opt-in: report each run back to the Git host (commit statuses or deployments). See shared/feedback. */
+  feedback: feedbackConfigSchema.optional(),
 });
 
 /** Input accepted by `AppRegistry.create` (pipelinePath optional). */
