@@ -4,7 +4,8 @@
  * orchestrators live in orchestrations/ and the activities' logic in shared/.
  *
  * How to add something (small, additive edits: everyone registers here):
- * - An activity: declare its name, input and output in shared/contracts/activities.ts, write
+ * - An activity: declare its name, input and output in shared/contracts/activities.ts and its
+ *   input schema in shared/contracts/activity-inputs.schema.ts (parsed before it runs), write
  *   `functions/activities/<verb-object>.activity.ts` exporting a factory that takes the
  *   collaborators it needs (`Pick<Services, ...>`, see functions/composition-root.ts) and
  *   returns the handler, and add `name: bind(factory)` to `activities` below. Orchestrators call
@@ -40,6 +41,7 @@ import { reconcileSchedule } from '../shared/config/settings.js';
 import { checkEnvironmentGate, freezeAfterRollback } from './activities/environment-gate.activity.js';
 import { readRollout } from './activities/read-rollout.activity.js';
 import { bind } from './composition-root.js';
+import { withValidInput } from './activities/valid-input.js';
 import { environmentLockEntity } from './entities/environment-lock.entity.js';
 import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
 import { getRun } from './http/runs.function.js';
@@ -76,8 +78,9 @@ const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], 
   currentDeployment: bind(currentDeployment),
 };
 const durableClient = df.input.durableClient();
-for (const [name, handler] of Object.entries(activities)) {
-  df.app.activity(name, { extraInputs: [durableClient], handler: handler as (input: unknown, context: InvocationContext) => Promise<unknown> });
+// Each activity's input is parsed against its schema where it enters (withValidInput).
+for (const name of Object.keys(activities) as ActivityName[]) {
+  df.app.activity(name, { extraInputs: [durableClient], handler: withValidInput(name, activities[name] as (input: unknown, context: InvocationContext) => Promise<never>) });
 }
 
 df.app.orchestration('pipeline', pipelineOrchestrator);

@@ -22,9 +22,10 @@ import { parsePipelineSpec } from '../shared/pipeline/index.js';
 import { sweepDrift, sweepHeads, type DriftEnvironment, type DriftSweepPorts, type HealLauncher, type RunLauncher, type TargetObserver } from '../shared/reconcile/index.js';
 import { portAcceptsConnections, type TargetStatus } from '../shared/targets/index.js';
 import { createRun } from '../shared/use-cases/record-run.use-case.js';
+import { buildEvent } from '../shared/events/index.js';
 import type { Services } from './composition-root.js';
 
-type ReconcileServices = Pick<Services, 'apps' | 'runs' | 'ledger' | 'targets' | 'git' | 'settings' | 'syncStates'>;
+type ReconcileServices = Pick<Services, 'apps' | 'runs' | 'ledger' | 'targets' | 'git' | 'settings' | 'syncStates' | 'events'>;
 
 /** Per-repository deadline of the heads sweep. */
 const HEADS_TIMEOUT_MS = 20_000;
@@ -162,6 +163,17 @@ export function reconcile(services: ReconcileServices) {
         get: (app, env) => services.syncStates.get(app, env),
         put: (sync) => services.syncStates.put(sync),
         recordChange: async (change) => {
+          await services.events
+            .record([
+              buildEvent('dev.conveyor.environment.sync-changed', {
+                source: `/apps/${change.app}/environments/${change.environment}`,
+                subject: `sync/${change.at}`,
+                time: change.at,
+                change: `${change.from ?? ''}>${change.to}@${change.at}`,
+                data: { app: change.app, environment: change.environment, ...(change.from ? { from: change.from } : {}), to: change.to, reason: change.reason.slice(0, 1000), at: change.at },
+              }),
+            ])
+            .catch((err: unknown) => context.warn(`reconcile: sync event for ${change.app}/${change.environment} not recorded: ${err instanceof Error ? err.message : String(err)}`));
           context.log(`reconcile: ${change.app}/${change.environment} ${change.from ?? '(new)'} -> ${change.to}: ${change.reason}`);
           await services.syncStates.recordChange(change);
         },

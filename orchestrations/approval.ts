@@ -3,7 +3,7 @@
  * said yes, someone said no, the timeout passed, or a newer run superseded this one.
  */
 import type * as df from 'durable-functions';
-import { approvalRefusal, type ApprovalDecision, type ApprovalRecord } from '../shared/domain/approval.js';
+import { approvalRefusal, isApprovalDecision, type ApprovalRecord } from '../shared/domain/approval.js';
 import type { ApprovalSpec } from '../shared/domain/pipeline.js';
 import { APPROVAL_EVENT, SUPERSEDED_EVENT } from '../shared/contracts/orchestrations.js';
 import { nowIso, type Call } from './activity-call.js';
@@ -50,15 +50,16 @@ export function* awaitApproval(
     }
     if (winner === superseded) {
       timeout.cancel();
-      const by = String((superseded.result as { by?: unknown } | undefined)?.by ?? 'a newer run');
+      const payload: unknown = superseded.result;
+      const by = typeof payload === 'object' && payload !== null && 'by' in payload ? String(payload.by) : 'a newer run';
       record.outcome = 'superseded';
       yield* onChange(record);
       return { outcome: 'superseded', by, record };
     }
-    const d = decision.result as ApprovalDecision;
     // The API checked the caller already; the orchestrator checks again because events can
     // also arrive through the durable management API.
-    if (!d || typeof d.by !== 'string' || (d.decision !== 'approve' && d.decision !== 'reject')) continue;
+    const d = decision.result;
+    if (!isApprovalDecision(d)) continue;
     if (approvalRefusal(spec, { id: d.by, groups: d.groups ?? [] }, pusherId) !== undefined) continue;
     if (record.decisions.some((x) => x.by.toLowerCase() === d.by.toLowerCase())) continue;
     record.decisions.push({ decision: d.decision, by: d.by, ...(d.name ? { name: d.name } : {}), ...(d.comment ? { comment: d.comment } : {}), at: d.at ?? nowIso(context) });

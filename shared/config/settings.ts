@@ -315,6 +315,15 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
   };
 }
 
+/**
+ * The operating system's environment of this process, for what a child process inherits
+ * (PATH, HOME, TMPDIR, LANG). These are not Conveyor's settings and are never parsed as such;
+ * they are read through here so that this module stays the one place `process.env` is read.
+ */
+export function hostEnvironment(): Readonly<Record<string, string | undefined>> {
+  return process.env;
+}
+
 /** Default of `CONVEYOR_RECONCILE_SCHEDULE`: every minute. */
 export const DEFAULT_RECONCILE_SCHEDULE = '0 * * * * *';
 

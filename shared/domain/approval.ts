@@ -24,6 +24,20 @@ export interface ApprovalDecision {
   at: string;
 }
 
+/** Whether an event payload is an approval decision (events can arrive through the durable management API unchecked). */
+export function isApprovalDecision(value: unknown): value is ApprovalDecision {
+  if (typeof value !== 'object' || value === null) return false;
+  const d = value as Record<string, unknown>;
+  return (
+    typeof d.by === 'string' &&
+    (d.decision === 'approve' || d.decision === 'reject') &&
+    (d.groups === undefined || (Array.isArray(d.groups) && d.groups.every((g) => typeof g === 'string'))) &&
+    (d.name === undefined || typeof d.name === 'string') &&
+    (d.comment === undefined || typeof d.comment === 'string') &&
+    (d.at === undefined || typeof d.at === 'string')
+  );
+}
+
 /** An environment's approval gate as recorded in the run, while and after it waits. */
 export interface ApprovalRecord {
   waitingSince: string;

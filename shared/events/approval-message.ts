@@ -5,16 +5,14 @@
  * decision is recorded as the identity that token stands for. A message naming who decided
  * without a credential is refused.
  *
- * The rules are the HTTP approval's: the run must exist and the environment be waiting, the
- * identity must be a listed approver (or in a listed group) and not the pusher unless the
- * environment allows self-approval, one decision per person; N-of-M is counted by the
- * promotion orchestrator, which re-checks every decision it receives.
+ * The rules are the HTTP approval's, in one place (shared/use-cases/decide-approval.use-case.ts):
+ * the run must exist and the environment be waiting, the identity must be a listed approver (or
+ * in a listed group) and not the pusher unless the environment allows self-approval, one
+ * decision per person; N-of-M is counted by the promotion orchestrator.
  */
 import { z } from 'zod';
-import { approvalRefusal, type ApprovalDecision, type Identity } from '../domain/approval.js';
-import { appOfRunId, promotionInstanceId } from '../domain/ids.js';
-import type { RunRecord } from '../domain/run.js';
-import { NotFoundError } from '../errors.js';
+import type { ApprovalDecision, Identity } from '../domain/approval.js';
+import { decideApproval, type ApprovalPorts, type ApprovalRefusalCode } from '../use-cases/decide-approval.use-case.js';
 
 /** The message body (JSON). Unknown fields — such as a bare `by` — are refused. */
 export const approvalMessageSchema = z.strictObject({
@@ -28,15 +26,20 @@ export const approvalMessageSchema = z.strictObject({
 /** A decoded approval message. */
 export type ApprovalMessage = z.infer<typeof approvalMessageSchema>;
 
-/** What applying a message needs. */
-export interface ApprovalMessagePorts {
-  runs: { get(app: string, runId: string): Promise<{ value: RunRecord }> };
+/** What applying a message needs: the approval ports, and who an API token stands for. */
+export interface ApprovalMessagePorts extends ApprovalPorts {
   /** The identity of an API token, undefined when unknown. */
   identify(apiToken: string): Identity | undefined;
-  /** Delivers the decision to the waiting promotion (a failure is transient: it throws). */
-  raise(instanceId: string, decision: ApprovalDecision): Promise<void>;
-  now(): string;
 }
+
+/** How a refusal starts in a message's outcome (the kind of refusal, for whoever reads the event). */
+const REFUSAL_PREFIX: Record<ApprovalRefusalCode, (runId: string) => string> = {
+  'no-run': (runId) => `unknown run ${runId}`,
+  'no-environment': () => 'no environment',
+  'not-waiting': () => 'not waiting',
+  'not-allowed': () => 'not allowed',
+  'already-decided': () => 'already decided',
+};
 
 /** The outcome: applied, or refused for good with the reason (never retried). */
 export type ApprovalMessageOutcome =
@@ -73,34 +76,8 @@ export async function applyApprovalMessage(ports: ApprovalMessagePorts, raw: unk
   if (!who) return { applied: false, ...where, reason: 'unauthenticated: the credential is not a known API token' };
   const by = { ...where, by: who.id };
 
-  const app = appOfRunId(msg.runId);
-  if (!app) return { applied: false, ...by, reason: `unknown run ${msg.runId}` };
-  let run: RunRecord;
-  try {
-    run = (await ports.runs.get(app, msg.runId)).value;
-  } catch (err) {
-    if (err instanceof NotFoundError) return { applied: false, ...by, reason: `unknown run ${msg.runId}` };
-    throw err;
-  }
-  const env = run.environments[msg.environment];
-  if (!env || !(run.environmentOrder ?? []).includes(msg.environment)) return { applied: false, ...by, reason: `run ${msg.runId} has no environment ${msg.environment}` };
-  const gate = env.approval;
-  if (!gate || gate.outcome !== undefined || env.status !== 'Pending') {
-    return { applied: false, ...by, reason: `not waiting: ${msg.environment} of run ${msg.runId} is not waiting for an approval${gate?.outcome ? ` (it was ${gate.outcome})` : ''}` };
-  }
-  const refusal = approvalRefusal(gate, who, run.pusher?.id);
-  if (refusal) return { applied: false, ...by, reason: `not allowed: ${refusal}` };
-  if (gate.decisions.some((d) => d.by.toLowerCase() === who.id.toLowerCase())) {
-    return { applied: false, ...by, reason: `already decided: ${who.id} already decided on ${msg.environment} of run ${msg.runId}` };
-  }
-  const decision: ApprovalDecision = {
-    decision: msg.decision,
-    by: who.id,
-    ...(who.name ? { name: who.name } : {}),
-    groups: who.groups,
-    ...(msg.comment ? { comment: msg.comment } : {}),
-    at: ports.now(),
-  };
-  await ports.raise(promotionInstanceId(msg.runId, msg.environment), decision);
+  const outcome = await decideApproval(ports, { runId: msg.runId, environment: msg.environment, who, decision: msg.decision, ...(msg.comment ? { comment: msg.comment } : {}) });
+  if (!outcome.applied) return { applied: false, ...by, reason: `${REFUSAL_PREFIX[outcome.code](msg.runId)}${outcome.code === 'no-run' ? '' : `: ${outcome.reason}`}` };
+  const decision = outcome.decision;
   return { applied: true, ...where, decision };
 }

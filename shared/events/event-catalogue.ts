@@ -66,6 +66,16 @@ export const approvalRefusedData = z.object({
   reason: z.string(),
 });
 
+/** `data` of a change of an environment's sync state (the reconcile sweep, docs/reconcile.md). */
+export const syncChangedData = z.object({
+  app: z.string(),
+  environment: z.string(),
+  from: z.enum(['in-sync', 'drifted', 'unknown']).optional().describe('absent the first time the environment is seen'),
+  to: z.enum(['in-sync', 'drifted', 'unknown']),
+  reason: z.string(),
+  at: z.string().describe('when the sweep saw it (ISO 8601)'),
+});
+
 /** One entry of the catalogue. */
 export interface EventDefinition {
   type: string;
@@ -99,6 +109,7 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   { type: 'dev.conveyor.deployment.failed', when: 'a deployment was recorded as failed (and marked bad)', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
   { type: 'dev.conveyor.rollback.succeeded', when: 'a rollback (automatic or requested) redeployed a known-good revision', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
   { type: 'dev.conveyor.rollback.failed', when: 'a rollback was recorded as failed', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
+  { type: 'dev.conveyor.environment.sync-changed', when: 'the reconcile sweep saw an environment go in sync, drift (it does not run what the ledger says) or become unknown', source: envSource, subject: 'sync/{at}', data: syncChangedData },
   { type: 'dev.conveyor.approval.refused', when: 'a message on the approvals queue could not be applied (bad credential, not an approver, not waiting, malformed)', source: '/approvals', subject: 'messages/{messageId}', data: approvalRefusedData },
 ];
 

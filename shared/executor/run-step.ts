@@ -16,6 +16,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { ExternalFailureError } from '../errors.js';
 import { SecretRegistry, StreamingRedactor } from '../secrets/redactor.js';
 import type { LogSink } from './log-sink.js';
+import { hostEnvironment } from '../config/settings.js';
 
 /** Values exposed to the step as `CONVEYOR_<NAME>` variables. Untrusted values belong here. */
 export interface ConveyorVars {
@@ -87,7 +88,7 @@ export function conveyorVarName(key: string): string {
 
 /** The minimal environment a step sees: PATH, HOME, LANG, TMPDIR, CONVEYOR_* and the step's own variables. */
 export function stepEnvironment(options: Pick<StepOptions, 'env' | 'conveyorVars' | 'baseEnv'>): Record<string, string> {
-  const base = options.baseEnv ?? process.env;
+  const base = options.baseEnv ?? hostEnvironment();
   const env: Record<string, string> = {
     PATH: base.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: base.HOME ?? tmpdir(),

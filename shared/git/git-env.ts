@@ -6,6 +6,7 @@
  */
 import { SecretRegistry } from '../secrets/redactor.js';
 import { parseRepoUrl, type ParsedRepoUrl } from './repo-url.js';
+import { hostEnvironment } from '../config/settings.js';
 
 /** Credentials for an https remote (typically a token read from a setting). */
 export interface HttpCredentials {
@@ -47,16 +48,17 @@ export const GIT_ENV_NAMES = ['GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM', 'GIT
 
 /** The complete environment of a git process talking to `parsed`'s remote. */
 export function gitEnvironment(parsed: ParsedRepoUrl, creds: HttpCredentials | undefined): Record<string, string> {
+  const host = hostEnvironment();
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/tmp',
+    PATH: host.PATH ?? '/usr/bin:/bin',
+    HOME: host.HOME ?? '/tmp',
     LANG: 'C',
     // Never prompt: a missing credential must fail, not hang a worker.
     GIT_TERMINAL_PROMPT: '0',
     GCM_INTERACTIVE: 'never',
     GIT_CONFIG_NOSYSTEM: '1',
   };
-  if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
+  if (host.TMPDIR) env.TMPDIR = host.TMPDIR;
   if (creds && (parsed.protocol === 'https' || parsed.protocol === 'http')) {
     const basic = Buffer.from(`${creds.username ?? 'x-access-token'}:${creds.token}`).toString('base64');
     // Scoped to this remote's origin so redirects elsewhere never receive it.

@@ -12,6 +12,7 @@ import { runStep, stepEnvironment } from '../executor/run-step.js';
 import { BUBBLEWRAP_FIX, bubblewrapArgs, probeBubblewrap, SANDBOX_ENTRY, SANDBOX_HOME, sandboxPath, SandboxUnavailableError } from './bubblewrap-sandbox.js';
 import { stepRedactor } from './step-secrets.js';
 import type { StepOutcome, StepRequest, StepRunner } from './step-runner.js';
+import { hostEnvironment } from '../config/settings.js';
 
 /** Options of {@link BubblewrapStepRunner}. */
 export interface BubblewrapStepRunnerOptions {
@@ -51,7 +52,7 @@ export class BubblewrapStepRunner implements StepRunner {
     const env = stepEnvironment({
       env: { ...request.env, ...request.secretEnv },
       conveyorVars: request.conveyorVars,
-      baseEnv: { PATH: sandboxPath(), HOME: SANDBOX_HOME, LANG: process.env.LANG ?? 'C.UTF-8', TMPDIR: '/tmp' },
+      baseEnv: { PATH: sandboxPath(), HOME: SANDBOX_HOME, LANG: hostEnvironment().LANG ?? 'C.UTF-8', TMPDIR: '/tmp' },
     });
     const args = bubblewrapArgs({
       writable: dir,

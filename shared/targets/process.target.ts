@@ -31,6 +31,7 @@ import { CorruptDataError, ValidationError } from '../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, DetailValue, StopResult, TargetStatus } from './deploy-target.js';
 import { bubblewrapArgs, resolveLocalSandbox, SANDBOX_HOME, sandboxPath, type LocalSandbox, type LocalSandboxSettings } from '../steps/bubblewrap-sandbox.js';
 import { bootId, groupHasLiveProcessSync, isSameProcessAlive, liveGroupMembers, processesWithMarker, readProcStat, signalGroup, signalProcess, type GroupIdentity, type ProcessIdentity } from './process-table.js';
+import { hostEnvironment } from '../config/settings.js';
 
 /** Options of {@link ProcessTarget}. */
 export interface ProcessTargetOptions {
@@ -158,7 +159,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     this.stopGraceMs = options.stopGraceMs ?? 10_000;
     this.keepReleases = Math.max(1, options.keepReleases ?? 5);
     this.logTailBytes = options.logTailBytes ?? 4096;
-    this.baseEnv = options.baseEnv ?? process.env;
+    this.baseEnv = options.baseEnv ?? hostEnvironment();
     this.sandbox = options.sandbox ?? {};
   }
 

@@ -211,6 +211,12 @@ export function hostProblems(functions: HostFunction[]): string[] {
     const triggers = fn.bindings.filter((b) => b.isTrigger);
     if (triggers.length === 0) problems.push(`${where}: no trigger binding specified (a function must have exactly one trigger)`);
     if (triggers.length > 1) problems.push(`${where}: ${triggers.length} trigger bindings (a function must have exactly one trigger)`);
+    if (fn.trigger?.type.toLowerCase() === 'servicebustrigger') {
+      const r = fn.trigger.raw;
+      const queue = typeof r.queueName === 'string' && r.queueName !== '';
+      const topic = typeof r.topicName === 'string' && r.topicName !== '' && typeof r.subscriptionName === 'string' && r.subscriptionName !== '';
+      if (queue === topic) problems.push(`${where}: a Service Bus trigger needs either queueName or topicName and subscriptionName`);
+    }
     if (fn.trigger?.type.toLowerCase() === 'timertrigger') {
       const schedule = String(fn.trigger.raw.schedule ?? '');
       const fields = schedule.trim().split(/\s+/).length;

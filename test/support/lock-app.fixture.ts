@@ -34,6 +34,27 @@ export interface LockPartyInput {
     yield* releaseLock(context, input.app, input.env, context.df.instanceId);
     return { outcome: 'released' };
   });
+  // Status and release through the app itself (anonymous), for tests that run the host as a child process.
+  app.http('partyStatus', {
+    route: 'parties/{id}',
+    methods: ['GET'],
+    authLevel: 'anonymous',
+    extraInputs: [client],
+    handler: async (request, context) => {
+      const status = await df.getClient(context).getStatus(request.params.id!).catch(() => undefined);
+      return status ? { status: 200, jsonBody: { runtimeStatus: status.runtimeStatus, customStatus: status.customStatus, output: status.output } } : { status: 404 };
+    },
+  });
+  app.http('releaseParty', {
+    route: 'parties/{id}/release',
+    methods: ['POST'],
+    authLevel: 'anonymous',
+    extraInputs: [client],
+    handler: async (request, context) => {
+      await df.getClient(context).raiseEvent(request.params.id!, 'Release', {});
+      return { status: 202 };
+    },
+  });
   app.http('startParty', {
     route: 'parties/{id}',
     methods: ['POST'],

@@ -20,13 +20,19 @@ export interface LockHost {
   stop(): Promise<void>;
 }
 
-export async function startLockHost(options: { testClock?: boolean } = {}): Promise<LockHost> {
+/** Writes the fixture's app folder (package.json + host.json); remove it when done. */
+export function writeLockAppDir(): string {
   // Inside the build folder, so the app resolves @azure/functions from the repository's node_modules.
   const main = fileURLToPath(new URL('./lock-app.fixture.js', import.meta.url));
   const dir = mkdtempSync(join(dirname(main), '.lock-app-'));
-  const stateDir = mkdtempSync(join(tmpdir(), 'conveyor-lock-state-'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'lock-fixture', private: true, type: 'module', main }));
   writeFileSync(join(dir, 'host.json'), JSON.stringify({ version: '2.0', extensions: { durableTask: { hubName: 'LockFixture' } } }));
+  return dir;
+}
+
+export async function startLockHost(options: { testClock?: boolean } = {}): Promise<LockHost> {
+  const dir = writeLockAppDir();
+  const stateDir = mkdtempSync(join(tmpdir(), 'conveyor-lock-state-'));
   const host = await startHost({ appDir: dir, port: 0, stateDir, testClock: options.testClock ?? true, startStorage: false, logLevel: 'error' });
   const durable = (path: string) => `${host.origin}/runtime/webhooks/durabletask/${path}${path.includes('?') ? '&' : '?'}code=${host.keys.master}`;
   const self: LockHost = {

@@ -56,7 +56,7 @@ describe('host indexing: an app the host would reject', () => {
 
   it('loads (the worker API accepts it; the host is what refuses it)', () => {
     assert.deepEqual(index.errors, []);
-    assert.equal(index.functions.length, 8);
+    assert.equal(index.functions.length, 9);
   });
   it('a route under admin/ conflicts with built-in routes', () => expect('adminStatus', /built in routes/));
   it('the same route with an overlapping method conflicts', () => expect('listThingsAgain', /conflicts with the route defined by function "listThings"/));
@@ -68,6 +68,7 @@ describe('host indexing: an app the host would reject', () => {
     expect('badBinding', /binding name in-put is invalid/);
     expect('badBinding', /auth level "owner"/);
   });
+  it('a Service Bus trigger must name a queue or a topic subscription', () => expect('sbNowhere', /queueName or topicName and subscriptionName/));
   it('nothing else is reported for the valid functions of that app', () => {
     assert.ok(!problems.some((p) => p.startsWith('function "listThings":')), problems.join('\n'));
   });

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TRANSIENT_RETRY } from '../../orchestrations/activity-call.js';
 import { ACTIVITY_RETRY_WINDOW_MS, FUNCTION_TIMEOUT_MS } from '../../shared/contracts/host-limits.js';
+import { parsePipelineSpec } from '../../shared/pipeline/index.js';
 
 const hostJson = JSON.parse(readFileSync(join(process.cwd(), 'host.json'), 'utf8')) as {
   functionTimeout: string;
@@ -39,6 +40,13 @@ describe('host.json for Azure', () => {
       delay = Math.min(delay * (TRANSIENT_RETRY.backoffCoefficient ?? 1), TRANSIENT_RETRY.maxRetryIntervalInMilliseconds ?? Infinity);
     }
     assert.ok(elapsed < ACTIVITY_RETRY_WINDOW_MS);
+  });
+
+  it('the default step timeout ends a step well before the host would kill its activity', () => {
+    const spec = parsePipelineSpec(['version: 1', 'build:', '  command: make', '  artifact: [out]', 'test:', '  command: make test', 'environments:', '  - name: dev', '    target: { type: process, start: ./run, port: 8101 }'].join('\n'));
+    // The activity also clones, packs and uploads: leave it at least half the function timeout.
+    assert.ok(spec.build.timeoutMs <= FUNCTION_TIMEOUT_MS / 2, `default build timeout ${spec.build.timeoutMs} ms`);
+    assert.ok(spec.test!.timeoutMs <= FUNCTION_TIMEOUT_MS / 2, `default test timeout ${spec.test!.timeoutMs} ms`);
   });
 
   it('durable concurrency is bounded for one EP1 instance (1 vCPU, 3.5 GB)', () => {

@@ -1,0 +1,73 @@
+/**
+ * Schemas of every activity's input, parsed where the input enters (functions/index.ts wraps
+ * each registered activity): an input that does not match its contract is refused before the
+ * activity touches anything. The `satisfies` clause ties each schema to its contract type in
+ * ./activities.ts, so a field added to a contract without its schema is a compile error.
+ *
+ * Objects are loose (unknown fields pass through unchanged) so a newer orchestrator's extra field
+ * reaches the activity as sent. Pipeline spec objects (build, test, target, checks) were parsed
+ * with the pipeline file's schema when it was loaded; here they are checked for shape only.
+ */
+import { z } from 'zod';
+import type { BuildStep, CommandStep, TargetSpec, VerifySpec } from '../domain/pipeline.js';
+import { NAME_PATTERN } from '../domain/ids.js';
+import type { RunPatch } from '../domain/run.js';
+import { STATUSES } from '../domain/status.js';
+import type { ActivityInput, ActivityName } from './activities.js';
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const name = z.string().regex(NAME_PATTERN, 'must be an app or environment name');
+const text = z.string().min(1);
+const iso = z.string().min(1);
+const revision = z.number().int().positive();
+const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>');
+const actor = z.looseObject({ id: text, name: z.string().optional() });
+const command = z.custom<CommandStep>((v) => isObject(v) && typeof v.command === 'string', 'must be a command step');
+const buildStep = z.custom<BuildStep>((v) => isObject(v) && typeof v.command === 'string' && Array.isArray(v.artifact), 'must be a build step');
+const target = z.custom<TargetSpec>((v) => isObject(v) && typeof v.type === 'string', 'must be a target spec');
+const check = z.custom<VerifySpec>((v) => isObject(v) && typeof v.type === 'string', 'must be a check spec');
+const patch = z.custom<RunPatch>((v) => isObject(v) && (v.status === undefined || (STATUSES as readonly unknown[]).includes(v.status)), 'must be a run patch with a known status');
+const subject = z.looseObject({ app: name, runId: text, requestedAt: iso, repoUrl: text, commit: text, branch: z.string().optional(), pusher: actor });
+const attempt = z.looseObject({ check: z.number().int(), attempt: z.number().int(), ok: z.boolean(), at: iso, durationMs: z.number(), status: z.number().optional(), reason: z.string().optional() });
+
+/** Input schema of every activity, by name. */
+export const activityInputSchemas = {
+  loadPipeline: z.looseObject({ app: name, repoUrl: text, commit: text, pipelinePath: text }),
+  buildArtifact: z.looseObject({ subject, build: buildStep, keepWorkspace: z.boolean() }),
+  runTests: z.looseObject({ subject, build: buildStep, test: command }),
+  deployArtifact: z.looseObject({ app: name, environment: name, runId: text, commit: text, digest, kind: z.enum(['deploy', 'rollback']), target }),
+  readRollout: z.looseObject({ app: name, environment: name, target, revision }),
+  verifyEnvironment: z.looseObject({ baseUrl: text, check, checkIndex: z.number().int().nonnegative(), attempt: z.number().int().positive() }),
+  recordDeployment: z.looseObject({
+    app: name,
+    environment: name,
+    runId: text,
+    commit: text,
+    digest,
+    kind: z.enum(['deploy', 'rollback']),
+    rollbackOf: revision.optional(),
+    requestedBy: actor,
+    revision,
+    status: z.enum(['Succeeded', 'Failed']),
+    reason: z.string().optional(),
+    verification: z.array(attempt),
+    targetDetails: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+    startedAt: iso,
+    finishedAt: iso,
+  }),
+  findRollbackTarget: z.looseObject({ app: name, environment: name, toRevision: revision.optional(), force: z.boolean().optional() }),
+  notifySuperseded: z.looseObject({ instanceId: text, by: text }),
+  checkEnvironmentGate: z.looseObject({ app: name, environment: name, kind: z.enum(['promotion', 'rollback', 'heal']), digest: z.string().optional() }),
+  freezeAfterRollback: z.looseObject({
+    app: name,
+    environment: name,
+    by: text,
+    reason: z.string(),
+    freeze: z.boolean(),
+    quarantine: z.union([z.literal('current'), z.looseObject({ revision, commit: text, digest: text })]).optional(),
+    keepDigest: z.string().optional(),
+  }),
+  currentDeployment: z.looseObject({ app: name, environment: name }),
+  wakeLockParty: z.looseObject({ instanceId: text, event: z.enum(['granted', 'superseded']).optional(), what: z.enum(['turn', 'slot']).optional(), by: z.string().optional() }),
+  recordRun: z.looseObject({ app: name, runId: text, patch }),
+} satisfies { [K in ActivityName]: z.ZodType<ActivityInput<K>> };
