@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseRepoUrl } from '../git/repo-url.js';
 import { DEFAULT_PIPELINE_PATH, safeName } from '../pipeline/pipeline-spec.schema.js';
 import { deployWindowPolicySchema } from '../domain/windows.js';
+import { feedbackConfigSchema } from '../feedback/feedback-config.schema.js';
 
 /** Default pipeline file location in an application's repository. */
 export { DEFAULT_PIPELINE_PATH };
@@ -91,6 +92,8 @@ export const appInputSchema = z.strictObject({
    * enter closed windows, and who may break the glass. See shared/domain/windows.ts.
    */
   deployWindows: z.record(safeName, deployWindowPolicySchema).optional(),
+  /** Opt-in: report each run back to the Git host (commit statuses or deployments). See shared/feedback. */
+  feedback: feedbackConfigSchema.optional(),
 });
 
 /** Input accepted by `AppRegistry.create` (pipelinePath optional). */
