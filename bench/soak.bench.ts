@@ -81,12 +81,18 @@ export async function run(): Promise<BenchRow[]> {
     const started = Date.now();
     const until = started + seconds * 1000;
     const monitor = setInterval(() => {
-      const now = sampleProc(h.pid);
+      let now: ProcSample;
+      try {
+        now = sampleProc(h.pid);
+      } catch {
+        return; // the host is gone; the failing push reports why
+      }
       if (now.rssMiB > peak.rssMiB) peak = { ...peak, rssMiB: now.rssMiB };
       if (now.fds > peak.fds) peak = { ...peak, fds: now.fds };
     }, 1000);
     let n = 0;
-    await Promise.all(
+    try {
+      await Promise.all(
       samples.map(async (s) => {
         while (Date.now() < until) {
           const commit = await s.commitChange(`soak ${++n}`);
@@ -95,8 +101,10 @@ export async function run(): Promise<BenchRow[]> {
           if (r.pushToProdMs !== undefined) latencies.push(r.pushToProdMs);
         }
       }),
-    );
-    clearInterval(monitor);
+      );
+    } finally {
+      clearInterval(monitor);
+    }
     const elapsedMin = (Date.now() - started) / 60_000;
     // Let timers and sockets settle before the end sample.
     await new Promise((r) => setTimeout(r, 2000));
