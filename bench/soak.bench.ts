@@ -33,8 +33,9 @@ async function pushAndWait(host: ChildHost, sample: SampleService, commit: strin
   const hook = await sample.pushWebhook({ secret: SECRET, commit });
   const sent = Date.now();
   const res = await fetch(`${host.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
-  const ack = (await res.json()) as { runId?: string };
-  if (res.status !== 202 || !ack.runId) throw new Error(`webhook answered ${res.status}: ${JSON.stringify(ack)}`);
+  const ack = (await res.json()) as { runId?: string; status?: string };
+  // 200 duplicate: the reconcile timer saw the new head first and started the run itself.
+  if (!((res.status === 202 || (res.status === 200 && ack.status === 'duplicate')) && ack.runId)) throw new Error(`webhook answered ${res.status}: ${JSON.stringify(ack)}`);
   const run = await host.waitForRun(ack.runId, (r) => FINAL_RUN_STATUSES.includes(r.status), 300_000);
   const prodDone = Date.parse(run.environments?.prod?.finishedAt ?? '');
   return { status: run.status, totalMs: Date.now() - sent, ...(run.status === 'Succeeded' && Number.isFinite(prodDone) ? { pushToProdMs: prodDone - sent } : {}) };
