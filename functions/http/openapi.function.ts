@@ -87,7 +87,7 @@ export function openApiDocument(serverUrl: string): Json {
           summary: 'Roll an environment back (default: the last good revision before the current one)',
           security: withIdentity,
           requestBody: { ...jsonBody(rollbackRequestBody), required: false },
-          responses: { ...ok(202, 'rollback started (operationId, statusUrl)'), ...errors(400, 401, 404, 409, 415) },
+          responses: { ...ok(202, 'rollback started (operationId, statusUrl)'), ...errors(400, 401, 403, 404, 409, 415) },
         },
       },
       '/operations/{operationId}': { parameters: [path('operationId')], get: { summary: 'Status of a rollback operation', security: fnKey, responses: { ...ok(200, 'operation'), ...errors(401, 404) } } },
