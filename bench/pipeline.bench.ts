@@ -161,7 +161,14 @@ interface HistoryRow {
 }
 
 async function durableHistory(conveyor: ConveyorChild, instanceId: string): Promise<HistoryRow[]> {
-  const res = await conveyor.api(`/runtime/webhooks/durabletask/instances/${encodeURIComponent(instanceId)}?showHistory=true&showHistoryOutput=true&showInput=false`, { key: 'admin' });
+  const url = `/runtime/webhooks/durabletask/instances/${encodeURIComponent(instanceId)}?showHistory=true&showHistoryOutput=true&showInput=false`;
+  let res = await conveyor.api(url, { key: 'admin' });
+  // The run record says "done" a moment before the orchestration completes (202 while running).
+  for (let i = 0; i < 100 && res.status === 202; i++) {
+    await res.body?.cancel();
+    await new Promise((r) => setTimeout(r, 50));
+    res = await conveyor.api(url, { key: 'admin' });
+  }
   if (res.status !== 200) throw new Error(`durable status of ${instanceId}: HTTP ${res.status} ${await res.text()}`);
   const body = (await res.json()) as { historyEvents?: HistoryRow[]; history?: HistoryRow[] };
   return body.historyEvents ?? body.history ?? [];
