@@ -68,7 +68,8 @@ before(async () => {
   const res = await conveyor.api('/api/apps/shop', {
     method: 'PUT',
     key: 'admin',
-    json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'SHOP_SECRET' },
+    // alice is on call: the environment policy lets her roll prod back (default: prod's approvers).
+    json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'SHOP_SECRET', policy: { environments: { prod: { rollback: ['alice@example.com', 'carol@example.com'] } } } },
   });
   assert.equal(res.status, 201, await res.text());
 });
