@@ -4,7 +4,7 @@
  * small client for its public HTTP API.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startHost, type RunningHost } from '../local/host/host.js';
 import { ProcessTarget } from '../shared/targets/index.js';
 import { probeBubblewrap } from '../shared/steps/index.js';
@@ -122,6 +122,8 @@ export async function startDemoConveyor(options: {
       CONVEYOR_ALLOW_UNSANDBOXED_STEPS: process.env.CONVEYOR_ALLOW_UNSANDBOXED_STEPS ?? 'true',
       CONVEYOR_API_TOKENS: apiTokens(secrets),
       [WEBHOOK_SECRET_SETTING]: secrets.webhookSecret,
+      // Conveyor's Service Bus entities plus the subscription `npm start` prints events from.
+      CONVEYOR_SERVICEBUS_TOPOLOGY: join(REPO_ROOT, 'demo', 'servicebus-emulator.json'),
     },
     logWrite: (line, level) => {
       appendFileSync(paths.log, line.endsWith('\n') ? line : `${line}\n`);

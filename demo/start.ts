@@ -19,6 +19,7 @@ import { DEMO_APP, DEMO_APPROVER, DEMO_BRANCH, DEMO_ENVIRONMENTS, openDemoRepo, 
 import { demoPaths, installPostCommitHook, loadSecrets, parseEnvironmentPorts, parsePort, REPO_ROOT, type DemoPaths, type DemoSecrets } from './demo-state.js';
 import { describeServed, RunProgress, served, style, TERMINAL, type RunView } from './progress.js';
 import { sendPush } from './push-webhook.js';
+import { printEvents, type EventPrinter } from './event-printer.js';
 
 const DEFAULT_PORT = 7071;
 const DEFAULT_ENV_PORTS = '8101,8102,8103';
@@ -254,7 +255,7 @@ async function main(): Promise<void> {
   const { paths } = opts;
 
   let conveyor: DemoConveyor | undefined;
-  const running: { follower?: RunFollower } = {};
+  const running: { follower?: RunFollower; events?: EventPrinter } = {};
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {
@@ -262,6 +263,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     running.follower?.stop();
+    void running.events?.stop();
     if (!conveyor) process.exit(0);
     print(style.yellow(`\n${signal}: stopping Conveyor${opts.keepEnvironments ? ' (environments keep running)' : ' and the demo environments'}...`));
     conveyor.stop({ environments: !opts.keepEnvironments }).then(
@@ -315,6 +317,7 @@ async function main(): Promise<void> {
     print();
     running.follower = new RunFollower(conveyor.client, repo, opts.ports);
     running.follower.start();
+    running.events = printEvents(process.env.CONVEYOR_SERVICEBUS, print, style.dim);
   } catch (err) {
     // Nothing may keep running when start-up fails half-way.
     await conveyor.stop({ environments: !opts.keepEnvironments }).catch(() => {});
