@@ -161,7 +161,15 @@ interface HistoryRow {
 }
 
 async function durableHistory(conveyor: ConveyorChild, instanceId: string): Promise<HistoryRow[]> {
-  const res = await conveyor.api(`/runtime/webhooks/durabletask/instances/${encodeURIComponent(instanceId)}?showHistory=true&showHistoryOutput=true&showInput=false`, { key: 'admin' });
+  // The run record says Succeeded one step before the orchestration itself completes (its last
+  // activity writes the record): wait for the durable API to answer 200 (completed), not 202.
+  const deadline = Date.now() + 30_000;
+  let res = await conveyor.api(`/runtime/webhooks/durabletask/instances/${encodeURIComponent(instanceId)}?showHistory=true&showHistoryOutput=true&showInput=false`, { key: 'admin' });
+  while (res.status === 202 && Date.now() < deadline) {
+    await res.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    res = await conveyor.api(`/runtime/webhooks/durabletask/instances/${encodeURIComponent(instanceId)}?showHistory=true&showHistoryOutput=true&showInput=false`, { key: 'admin' });
+  }
   if (res.status !== 200) throw new Error(`durable status of ${instanceId}: HTTP ${res.status} ${await res.text()}`);
   const body = (await res.json()) as { historyEvents?: HistoryRow[]; history?: HistoryRow[] };
   return body.historyEvents ?? body.history ?? [];

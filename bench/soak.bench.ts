@@ -6,10 +6,13 @@
 //
 //   npx tsc -p tsconfig.json && node dist/bench/index.js soak
 //   CONVEYOR_SOAK_SECONDS=600 CONVEYOR_SOAK_APPS=6 node dist/bench/index.js soak
+//   CONVEYOR_SOAK_HEAP=1 ...: also heap snapshots of the host at start and end (after a GC-settling
+//   pause), with the reconcile timer running every CONVEYOR_SOAK_RECONCILE (default 0 * * * * *).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fmt, percentile, type BenchRow } from './harness.js';
+import { growth, summarise, takeSnapshot } from './heap-snapshot.js';
 import { createSampleService, findFreePorts, type SampleService } from '../test/support/sample-service.js';
 import { FINAL_RUN_STATUSES, spawnConveyorHost, stopAllEnvironments, twoEnvPipeline, type ChildHost } from '../test/support/reliability-host.js';
 
@@ -48,7 +51,16 @@ export async function run(): Promise<BenchRow[]> {
     for (let i = 0; i < appCount; i++) {
       samples.push(await createSampleService({ pipelineYaml: twoEnvPipeline({ ports: { dev: ports[2 * i]!, prod: ports[2 * i + 1]! } }) }));
     }
-    host = await spawnConveyorHost({ root, env: { SOAK_SECRET: SECRET, CONVEYOR_LOG_LEVEL: 'warn' } });
+    const heap = process.env.CONVEYOR_SOAK_HEAP === '1';
+    host = await spawnConveyorHost({
+      root,
+      env: {
+        SOAK_SECRET: SECRET,
+        CONVEYOR_LOG_LEVEL: 'warn',
+        CONVEYOR_RECONCILE_SCHEDULE: process.env.CONVEYOR_SOAK_RECONCILE ?? '0 * * * * *',
+        ...(heap ? { NODE_OPTIONS: '--heapsnapshot-signal=SIGUSR2' } : {}),
+      },
+    });
     const h = host;
     for (const [i, s] of samples.entries()) {
       const res = await h.api(`/api/apps/soak-${i}`, {
@@ -60,6 +72,7 @@ export async function run(): Promise<BenchRow[]> {
     }
     // Warm-up: one run per app (first clone, first process start), not measured.
     await Promise.all(samples.map((s) => s.head().then((c) => pushAndWait(h, s, c))));
+    const startSnapshot = heap ? await takeSnapshot(h.pid, root) : undefined;
     const start = sampleProc(h.pid);
     let peak = start;
 
@@ -88,6 +101,14 @@ export async function run(): Promise<BenchRow[]> {
     // Let timers and sockets settle before the end sample.
     await new Promise((r) => setTimeout(r, 2000));
     const end = sampleProc(h.pid);
+    const heapRows: BenchRow[] = [];
+    if (startSnapshot) {
+      const endSnapshot = await takeSnapshot(h.pid, root);
+      const a = summarise(startSnapshot);
+      const b = summarise(endSnapshot);
+      heapRows.push({ group: 'soak', metric: 'heap (snapshot self sizes) start / end (MiB)', value: `${fmt(a.totalBytes / 2 ** 20, 1)} / ${fmt(b.totalBytes / 2 ** 20, 1)}` });
+      for (const g of growth(a, b, 6)) heapRows.push({ group: 'soak', metric: `  grew: ${g.name.slice(0, 60)}`, value: `${g.count >= 0 ? '+' : ''}${g.count} objects, ${fmt(g.bytes / 1024, 0)} KiB` });
+    }
     const total = [...statuses.values()].reduce((a, b) => a + b, 0);
     const ok = statuses.get('Succeeded') ?? 0;
     const g = 'soak';
@@ -99,6 +120,7 @@ export async function run(): Promise<BenchRow[]> {
       { group: g, metric: 'push -> prod verified p99 (ms)', value: fmt(percentile(latencies, 99), 0) },
       { group: g, metric: 'host RSS start / peak / end (MiB)', value: `${fmt(start.rssMiB, 0)} / ${fmt(peak.rssMiB, 0)} / ${fmt(end.rssMiB, 0)}` },
       { group: g, metric: 'host open fds start / peak / end', value: `${start.fds} / ${peak.fds} / ${end.fds}` },
+      ...heapRows,
     ];
   } finally {
     await host?.stop().catch(() => undefined);

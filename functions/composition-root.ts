@@ -42,6 +42,7 @@ import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
 import { EventBus, EventOutbox, ServiceBusEventPublisher } from '../shared/events/index.js';
+import { AzureDevOpsReporter, FeedbackDeadLetters, GitHubReporter, GitLabReporter, type FeedbackProvider, type GitHostReporter } from '../shared/feedback/index.js';
 
 /** Everything the functions need. */
 export interface Services {
@@ -75,6 +76,8 @@ export interface Services {
   syncStates: BlobSyncStore;
   /** Deployment events: outbox in blob storage, published to the Service Bus topic (docs/events.md). */
   events: EventBus;
+  /** Git host feedback (shared/feedback): a reporter per host, and where refused updates are dead-lettered. */
+  gitFeedback: { reporters: Readonly<Record<FeedbackProvider, GitHostReporter>>; deadLetters: FeedbackDeadLetters };
 }
 
 /** Builds the services from validated settings. */
@@ -132,6 +135,10 @@ export function createServices(settings: Settings): Services {
       publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,
       log: (message) => console.warn(message),
     }),
+    gitFeedback: {
+      reporters: { github: new GitHubReporter(), gitlab: new GitLabReporter(), 'azure-devops': new AzureDevOpsReporter() },
+      deadLetters: new FeedbackDeadLetters(state),
+    },
   };
 }
 

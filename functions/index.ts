@@ -58,6 +58,8 @@ import { receiveWebhook } from './http/webhook.function.js';
 import { getPublicKey } from './http/public-key.function.js';
 import { APPROVALS_QUEUE, receiveApprovalMessage } from './events/approval-queue.function.js';
 import { flushEvents } from './events/flush-events.function.js';
+import { FEEDBACK_SUBSCRIPTION, reportToGitHost } from './events/git-feedback.function.js';
+import { eventsTopic } from '../shared/config/settings.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
 // compile error rather than a run that waits forever.
@@ -134,3 +136,5 @@ app.http('openApi', { route: 'openapi.json', methods: ['GET'], authLevel: 'funct
 app.timer('flushEvents', { schedule: '0 */1 * * * *', handler: bind(flushEvents) });
 // Approval decisions in, from the Service Bus queue (connection: CONVEYOR_SERVICEBUS).
 app.serviceBusQueue('approvalQueue', { connection: 'CONVEYOR_SERVICEBUS', queueName: APPROVALS_QUEUE, extraInputs: [durableClient], handler: bind(receiveApprovalMessage) });
+// Git host feedback: a subscriber of the events topic (docs/events.md, "Git host feedback").
+app.serviceBusTopic('gitFeedback', { connection: 'CONVEYOR_SERVICEBUS', topicName: eventsTopic(), subscriptionName: FEEDBACK_SUBSCRIPTION, handler: bind(reportToGitHost) });

@@ -33,6 +33,7 @@ export function* awaitApproval(
     approvers: spec.approvers,
     required: spec.required,
     allowSelfApproval: spec.allowSelfApproval,
+    ...(spec.alsoApprovers ? { alsoApprovers: spec.alsoApprovers } : {}),
     decisions: [],
   };
   yield* onChange(record);

@@ -58,6 +58,7 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
       repoUrl: subject.repoUrl,
       commit: subject.commit,
       pipelinePath,
+      branch: subject.branch,
     });
     if (!loaded.ok) {
       const reason = [loaded.reason, ...(loaded.details ?? [])].join('\n');
@@ -68,7 +69,8 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
     const order = spec.environments.map((e) => e.name);
     yield* record({
       environmentOrder: order,
-      environments: Object.fromEntries(order.map((name) => [name, { status: 'Pending' }])),
+      // Which environment policy rules apply, and why, is on the record from the start.
+      environments: Object.fromEntries(spec.environments.map((e) => [e.name, { status: 'Pending' as const, ...(e.policy ? { policy: e.policy.decisions } : {}) }])),
       stages: {
         load: { status: 'Succeeded', finishedAt: nowIso(context) },
         build: { status: 'Running', startedAt: nowIso(context) },

@@ -46,6 +46,8 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
   const instanceId = context.df.instanceId;
   const party = { instanceId, runId: subject.runId, requestedAt: subject.requestedAt, kind: 'promotion' as const, policy: env.concurrency };
 
+  // The app's environment policy may refuse this run here (e.g. a branch it does not allow).
+  if (env.policy?.refusal) return { environment: env.name, status: 'Failed', reason: env.policy.refusal };
   step('waiting-for-lock');
   let lastWait: string | undefined;
   const turn = yield* acquireTurn(context, subject.app, env.name, party, (wait) => {

@@ -6,7 +6,7 @@
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { z } from 'zod';
+import { freezeBody, unfreezeBody } from '../../shared/contracts/http.js';
 import { UNFROZEN_EVENT } from '../../shared/contracts/orchestrations.js';
 import type { LockState } from '../../shared/domain/environment-lock.js';
 import { LOCK_ENTITY_NAME, lockEntityKey } from '../../shared/domain/ids.js';
@@ -14,8 +14,6 @@ import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, problem } from './problem.js';
 
-const freezeBody = z.strictObject({ reason: z.string().trim().min(1, 'say why the environment is frozen').max(2000) });
-const unfreezeBody = z.strictObject({ reason: z.string().trim().max(2000).optional() });
 
 async function knownEnvironment(services: Pick<Services, 'apps' | 'ledger'>, app: string, env: string): Promise<HttpResponseInit | undefined> {
   await services.apps.get(app);

@@ -4,7 +4,7 @@
  */
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import { appRegistrationBody, approvalDecisionBody, PAGE_SIZE, rollbackRequestBody } from '../../shared/contracts/http.js';
+import { appRegistrationBody, approvalDecisionBody, breakGlassBody, freezeBody, PAGE_SIZE, rollbackRequestBody, unfreezeBody } from '../../shared/contracts/http.js';
 import { LOGGED_STEPS } from '../../shared/domain/ids.js';
 import { PROVIDER_NAMES } from '../../shared/webhooks/index.js';
 
@@ -87,7 +87,7 @@ export function openApiDocument(serverUrl: string): Json {
           summary: 'Roll an environment back (default: the last good revision before the current one)',
           security: withIdentity,
           requestBody: { ...jsonBody(rollbackRequestBody), required: false },
-          responses: { ...ok(202, 'rollback started (operationId, statusUrl)'), ...errors(400, 401, 404, 409, 415) },
+          responses: { ...ok(202, 'rollback started (operationId, statusUrl)'), ...errors(400, 401, 403, 404, 409, 415) },
         },
       },
       '/operations/{operationId}': { parameters: [path('operationId')], get: { summary: 'Status of a rollback operation', security: fnKey, responses: { ...ok(200, 'operation'), ...errors(401, 404) } } },
@@ -103,6 +103,33 @@ export function openApiDocument(serverUrl: string): Json {
           security: withIdentity,
           requestBody: jsonBody(approvalDecisionBody),
           responses: { ...ok(202, 'decision recorded'), ...errors(400, 401, 403, 404, 409, 415) },
+        },
+      },
+      '/runs/{runId}/environments/{env}/break-glass': {
+        parameters: [path('runId'), path('env')],
+        post: {
+          summary: 'Let a run waiting for a closed deploy window enter now (people on the environment\'s break-glass list)',
+          security: withIdentity,
+          requestBody: jsonBody(breakGlassBody),
+          responses: { ...ok(202, 'the run enters'), ...errors(400, 401, 403, 404, 409, 415) },
+        },
+      },
+      '/apps/{app}/environments/{env}/freeze': {
+        parameters: [path('app'), path('env')],
+        post: {
+          summary: 'Freeze an environment by hand: later runs wait until it is unfrozen; rollbacks still run',
+          security: withIdentity,
+          requestBody: jsonBody(freezeBody),
+          responses: { ...ok(201, 'frozen'), ...ok(200, 'already frozen'), ...errors(400, 401, 404, 415) },
+        },
+      },
+      '/apps/{app}/environments/{env}/unfreeze': {
+        parameters: [path('app'), path('env')],
+        post: {
+          summary: 'Lift a freeze and wake the run waiting for it',
+          security: withIdentity,
+          requestBody: { ...jsonBody(unfreezeBody), required: false },
+          responses: { ...ok(200, 'lifted'), ...errors(400, 401, 404, 409, 415) },
         },
       },
       '/public-key': {

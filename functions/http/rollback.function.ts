@@ -12,6 +12,8 @@ import { rollbackRequestBody } from '../../shared/contracts/http.js';
 import type { RollbackInput, RollbackResult } from '../../shared/contracts/activities.js';
 import { isOperationId, rollbackOperationId } from '../../shared/domain/ids.js';
 import { findRollbackTarget } from '../../shared/use-cases/rollback-target.use-case.js';
+import { currentApprovers } from '../../shared/use-cases/current-approvers.use-case.js';
+import { rollbackRefusal } from '../../shared/domain/policy.js';
 import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, problem } from './problem.js';
@@ -22,7 +24,7 @@ function operationUrl(request: HttpRequest, id: string): string {
 }
 
 /** POST /api/apps/{app}/environments/{env}/rollback. */
-export function requestRollback(services: Pick<Services, 'apps' | 'ledger' | 'identities'>) {
+export function requestRollback(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'identities'>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const appName = request.params.app ?? '';
@@ -31,6 +33,11 @@ export function requestRollback(services: Pick<Services, 'apps' | 'ledger' | 'id
       const body = await readJsonBody(request, rollbackRequestBody, { allowEmpty: true });
       const { apps, ledger } = services;
       const { value: app } = await apps.get(appName);
+      // Rollback rights come from the environment policy (default: its approvers).
+      const policy = app.policy?.environments[envName];
+      const fallback = policy?.rollback || policy?.approval ? undefined : await currentApprovers(services, app.name, envName);
+      const refusal = rollbackRefusal({ environment: envName, policy, currentApprovers: fallback, who });
+      if (refusal) return problem(403, refusal);
       const target = await findRollbackTarget(ledger, { app: app.name, environment: envName, toRevision: body.toRevision, force: body.force });
       if (!target.ok && target.code === 'never-deployed') return problem(404, `${app.name} has no deployed environment ${JSON.stringify(envName.slice(0, 60))}`);
       if (!target.ok) return problem(409, target.reason);

@@ -4,9 +4,11 @@
  * (never the secret itself) and where its pipeline file lives.
  */
 import { z } from 'zod';
+import type { AppPolicy, ApprovalPolicy, EnvironmentPolicy } from '../domain/policy.js';
 import { parseRepoUrl } from '../git/repo-url.js';
 import { DEFAULT_PIPELINE_PATH, safeName } from '../pipeline/pipeline-spec.schema.js';
 import { deployWindowPolicySchema } from '../domain/windows.js';
+import { feedbackConfigSchema } from '../feedback/feedback-config.schema.js';
 
 /** Default pipeline file location in an application's repository. */
 export { DEFAULT_PIPELINE_PATH };
@@ -74,6 +76,34 @@ const pipelinePath = z
   .max(512)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\'), 'must be a repository-relative path without ".."');
 
+const approverEntry = z.string().regex(/^(group:[A-Za-z0-9._-]{1,64}|[^\s@]{1,64}@[^\s@]{1,255})$/, 'must be an e-mail address or group:<name>');
+
+/** The approval an administrator requires for an environment (shared/domain/policy.ts). */
+export const approvalPolicySchema = z
+  .strictObject({
+    approvers: z.array(approverEntry).min(1).max(100),
+    minApprovals: z.number().int().min(1).default(1),
+    allowSelfApproval: z.boolean().default(false),
+  })
+  .superRefine((v, ctx) => {
+    if (v.minApprovals > v.approvers.length) ctx.addIssue({ code: 'custom', path: ['minApprovals'], message: `cannot need ${v.minApprovals} approvals from ${v.approvers.length} approver(s)` });
+  }) satisfies z.ZodType<ApprovalPolicy, unknown>;
+
+/**
+ * Policy of one environment. An object so that later rules (deploy windows, ...) become new
+ * optional fields; strict, because a misspelt rule must not silently be no rule.
+ */
+export const environmentPolicySchema = z.strictObject({
+  approval: approvalPolicySchema.optional(),
+  branches: z.array(branch).min(1).max(50).optional(),
+  rollback: z.array(approverEntry).min(1).max(100).optional(),
+}) satisfies z.ZodType<EnvironmentPolicy, unknown>;
+
+/** Environment policy of an app: what a push cannot weaken (docs/security.md). */
+export const appPolicySchema = z.strictObject({
+  environments: z.record(safeName, environmentPolicySchema),
+}) satisfies z.ZodType<AppPolicy, unknown>;
+
 /** What an administrator supplies to register an app. */
 export const appInputSchema = z.strictObject({
   name: safeName,
@@ -85,12 +115,15 @@ export const appInputSchema = z.strictObject({
     .regex(SETTING_NAME_PATTERN, 'must be the NAME of a setting (letters, digits, _), not the secret')
     .refine((v) => !looksLikeSecret(v), 'looks like a secret value; give the NAME of the setting that holds it'),
   pipelinePath: pipelinePath.default(DEFAULT_PIPELINE_PATH),
+  policy: appPolicySchema.optional(),
   /**
    * Deploy windows per environment (platform-owned policy: the repository cannot widen them):
    * allow/deny windows as iCalendar recurrence rules in an IANA zone, whether rollbacks may
    * enter closed windows, and who may break the glass. See shared/domain/windows.ts.
    */
   deployWindows: z.record(safeName, deployWindowPolicySchema).optional(),
+  /** Opt-in: report each run back to the Git host (commit statuses or deployments). See shared/feedback. */
+  feedback: feedbackConfigSchema.optional(),
 });
 
 /** Input accepted by `AppRegistry.create` (pipelinePath optional). */

@@ -153,6 +153,13 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     kind: 'per-app',
   },
   {
+    name: 'feedback.tokenSetting',
+    meaning: "token for an app's Git host feedback (GitHub token with `statuses`/`deployments` write, GitLab token with `api` scope, Azure DevOps PAT with Code status), in the setting its registration names: `CONVEYOR_FEEDBACK_<NAME>` only (docs/events.md)",
+    default: 'none (or `feedback.sealedToken`)',
+    secret: true,
+    kind: 'per-app',
+  },
+  {
     name: 'kubeconfigSetting',
     meaning: 'a kubeconfig (YAML) for `kubernetes` targets, in the setting the environment names: `CONVEYOR_KUBECONFIG_<NAME>` only (docs/kubernetes.md)',
     default: 'the in-cluster service account',
@@ -205,6 +212,11 @@ export interface Settings {
    * `kubeconfigSetting`); only `CONVEYOR_KUBECONFIG_*` names are read, anything else is undefined.
    */
   kubeconfig(settingName: string): string | undefined;
+  /**
+   * The Git host token in the setting named `settingName` (an app's `feedback.tokenSetting`);
+   * only `CONVEYOR_FEEDBACK_*` names are read, anything else is undefined.
+   */
+  feedbackToken(settingName: string): string | undefined;
 }
 
 const nonEmpty = z.string().trim().min(1);
@@ -300,9 +312,13 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     sandboxReadOnlyPaths: readOnlyPaths,
     ageIdentities: parseIdentities(env.CONVEYOR_AGE_IDENTITY),
     ...serviceBusSetting(env),
-    eventsTopic: (env.CONVEYOR_EVENTS_TOPIC ?? '').trim() || 'conveyor-events',
+    eventsTopic: eventsTopic(env),
     kubeconfig(settingName: string): string | undefined {
       return /^CONVEYOR_KUBECONFIG_[A-Z0-9_]{1,64}$/.test(settingName) && env[settingName] ? env[settingName] : undefined;
+    },
+    feedbackToken(settingName: string): string | undefined {
+      const value = /^CONVEYOR_FEEDBACK_[A-Z0-9_]{1,64}$/.test(settingName) ? (env[settingName] ?? '').trim() : '';
+      return value === '' ? undefined : value;
     },
     webhookSecrets(settingName: string): readonly string[] {
       let found = secretsByName.get(settingName);
@@ -313,6 +329,14 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
       return found;
     },
   };
+}
+
+/**
+ * `CONVEYOR_EVENTS_TOPIC` (default `conveyor-events`), also read on its own when the app loads:
+ * the Git host feedback trigger subscribes to this topic.
+ */
+export function eventsTopic(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return (env.CONVEYOR_EVENTS_TOPIC ?? '').trim() || 'conveyor-events';
 }
 
 /**

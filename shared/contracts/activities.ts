@@ -37,9 +37,19 @@ export type Outcome<T> = ({ ok: true } & T) | { ok: false; reason: string; detai
 
 /** Every activity Conveyor registers, by name. */
 export interface ActivityContracts {
-  /** Reads and validates the pipeline file at the run's commit. */
+  /**
+   * Reads and validates the pipeline file at the run's commit, checks its sealed secrets open,
+   * and applies the app's environment policy (the effective approvals, the rules that applied).
+   */
   loadPipeline: {
-    input: { app: string; repoUrl: string; commit: string; pipelinePath: string };
+    input: {
+      app: string;
+      repoUrl: string;
+      commit: string;
+      pipelinePath: string;
+      /** The pushed branch: environment policy may allow only some branches. */
+      branch?: string;
+    };
     output: Outcome<{ spec: PipelineSpec }>;
   };
   /** Checks out the commit, runs the build, packs and stores the artifact (by digest). */

@@ -57,7 +57,15 @@ export const activityInputSchemas = {
   }),
   findRollbackTarget: z.looseObject({ app: name, environment: name, toRevision: revision.optional(), force: z.boolean().optional() }),
   notifySuperseded: z.looseObject({ instanceId: text, by: text }),
-  checkEnvironmentGate: z.looseObject({ app: name, environment: name, kind: z.enum(['promotion', 'rollback', 'heal']), digest: z.string().optional() }),
+  checkEnvironmentGate: z.looseObject({
+    app: name,
+    environment: name,
+    kind: z.enum(['promotion', 'rollback', 'heal']),
+    digest: z.string().optional(),
+    now: iso.optional(),
+    breakGlass: z.looseObject({ by: text, groups: z.array(z.string()), reason: text, at: iso }).optional(),
+    force: z.boolean().optional(),
+  }),
   freezeAfterRollback: z.looseObject({
     app: name,
     environment: name,

@@ -21,6 +21,12 @@ export const rollbackRequestBody = z.strictObject({
 /** `POST /api/runs/{runId}/environments/{env}/break-glass`. */
 export const breakGlassBody = z.strictObject({ reason: z.string().trim().min(1, 'say why the window is overridden').max(2000) });
 
+/** `POST /api/apps/{app}/environments/{env}/freeze`: why (required). */
+export const freezeBody = z.strictObject({ reason: z.string().trim().min(1, 'say why the environment is frozen').max(2000) });
+
+/** `POST /api/apps/{app}/environments/{env}/unfreeze`: optionally why. */
+export const unfreezeBody = z.strictObject({ reason: z.string().trim().max(2000).optional() });
+
 /** `POST /api/runs/{runId}/environments/{env}/approval`. */
 export const approvalDecisionBody = z.strictObject({
   decision: z.enum(['approve', 'reject']),

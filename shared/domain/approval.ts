@@ -4,6 +4,7 @@
  * the environment allows self-approval.
  */
 import type { ApprovalSpec } from './pipeline.js';
+import { isListed } from './policy.js';
 
 /** A caller as established by the identity layer. */
 export interface Identity {
@@ -45,18 +46,19 @@ export interface ApprovalRecord {
   approvers: string[];
   required: number;
   allowSelfApproval: boolean;
+  /** From environment policy: approvers must be on this list too (see ApprovalSpec.alsoApprovers). */
+  alsoApprovers?: string[];
   decisions: ApprovalDecision[];
   outcome?: 'approved' | 'rejected' | 'timed-out' | 'superseded';
 }
 
 /** Why an identity may not decide, or undefined when it may. */
-export function approvalRefusal(spec: Pick<ApprovalSpec, 'approvers' | 'allowSelfApproval'>, who: Pick<Identity, 'id' | 'groups'>, pusherId: string | undefined): string | undefined {
+export function approvalRefusal(spec: Pick<ApprovalSpec, 'approvers' | 'allowSelfApproval' | 'alsoApprovers'>, who: Pick<Identity, 'id' | 'groups'>, pusherId: string | undefined): string | undefined {
   const id = who.id.toLowerCase();
-  const listed = spec.approvers.some((a) => {
-    if (a.startsWith('group:')) return who.groups.some((g) => g.toLowerCase() === a.slice('group:'.length).toLowerCase());
-    return a.toLowerCase() === id;
-  });
-  if (!listed) return `${who.id} is not an approver (approvers: ${spec.approvers.join(', ')})`;
+  if (!isListed(spec.approvers, who)) return `${who.id} is not an approver (approvers: ${spec.approvers.join(', ')})`;
+  if (spec.alsoApprovers && !isListed(spec.alsoApprovers, who)) {
+    return `${who.id} is not on both approver lists the environment policy requires (${spec.approvers.join(', ')} and ${spec.alsoApprovers.join(', ')})`;
+  }
   if (!spec.allowSelfApproval && pusherId !== undefined && pusherId.toLowerCase() === id) {
     return `${who.id} pushed this commit and may not approve their own change`;
   }

@@ -5,6 +5,8 @@
  * exactly these shapes.
  */
 
+import type { PolicyDecision } from './policy.js';
+
 /** A JSON value (for `json.equals` checks and free-form inputs). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -157,6 +159,11 @@ export interface ApprovalSpec {
   timeoutMs: number;
   /** Whether the commit's pusher may approve their own change. */
   allowSelfApproval: boolean;
+  /**
+   * Set by environment policy (shared/domain/policy.ts), never by the file: an approver must be
+   * on this list as well as on `approvers` (a narrower file list, or the list deployed before).
+   */
+  alsoApprovers?: string[];
 }
 
 /** One environment of the promotion chain, in declared order. */
@@ -170,6 +177,11 @@ export interface EnvironmentSpec {
   rollback: 'auto' | 'manual';
   /** `latest`: a newer run supersedes a waiting one; `queue`: runs wait their turn. */
   concurrency: 'latest' | 'queue';
+  /**
+   * Set when the pipeline is loaded, from the app's environment policy: the rules that applied
+   * (`approval` above is already the effective one) and, if this run may not deploy here, why.
+   */
+  policy?: { decisions: PolicyDecision[]; refusal?: string };
   /** `report`: the reconcile sweep reports drift; `heal`: it also redeploys the recorded revision. */
   drift: 'report' | 'heal';
   /** Soak time: the next environment is promoted only after the revision ran verified this long here. */

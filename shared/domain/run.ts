@@ -4,6 +4,7 @@
  * by shared/ledger/run-store.ts, updated through shared/use-cases/record-run.use-case.ts.
  */
 import type { ApprovalRecord } from './approval.js';
+import type { PolicyDecision } from './policy.js';
 import type { Status } from './status.js';
 import type { VerifyAttempt } from './verification.js';
 
@@ -44,6 +45,8 @@ export interface RunEnvironmentRecord {
   breakGlass?: { by: string; reason: string; at: string };
   /** The approval gate, while and after it waits. */
   approval?: ApprovalRecord;
+  /** Environment policy rules that applied to this run here, and why (shared/domain/policy.ts). */
+  policy?: PolicyDecision[];
 }
 
 /** A run record. Unknown extra fields written by newer code are kept, not rejected. */

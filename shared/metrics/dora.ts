@@ -134,12 +134,11 @@ export function environmentMetrics(environment: string, entries: readonly Metric
   let unrestored = 0;
   const leadTimes: number[] = [];
   const restoreTimes: number[] = [];
-  const days = new Map<string, DailyPoint>();
+  // One point per UTC day the window touches, found by day number (no date formatting per record).
   const windowDays = (window.to - window.from) / DAY_MS;
-  for (let t = Math.floor(window.from / DAY_MS) * DAY_MS; t < window.to; t += DAY_MS) {
-    const date = new Date(t).toISOString().slice(0, 10);
-    days.set(date, { date, deployments: 0, failures: 0 });
-  }
+  const firstDay = Math.floor(window.from / DAY_MS);
+  const days: DailyPoint[] = [];
+  for (let d = firstDay; d * DAY_MS < window.to; d++) days.push({ date: new Date(d * DAY_MS).toISOString().slice(0, 10), deployments: 0, failures: 0 });
 
   // For each record, when the next good record after it finished (a backward pass, so a long
   // run of failures stays linear).
@@ -158,7 +157,7 @@ export function environmentMetrics(environment: string, entries: readonly Metric
     const isFailure = failed.has(e.revision);
     if (inWindow(e)) {
       records++;
-      const day = days.get(new Date(e.finishedAt).toISOString().slice(0, 10));
+      const day = days[Math.floor(e.finishedAt / DAY_MS) - firstDay];
       if (e.kind === 'rollback') {
         rework++;
       } else {
@@ -191,6 +190,6 @@ export function environmentMetrics(environment: string, entries: readonly Metric
     changeFailureRate: { failures: failedDeploys, deployments: attempted, rate: ratio(failedDeploys, attempted) },
     timeToRestore: { ...percentiles(restoreTimes), unrestored },
     reworkRate: { rework, records, rate: ratio(rework, records) },
-    daily: [...days.values()],
+    daily: days,
   };
 }

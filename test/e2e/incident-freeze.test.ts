@@ -1,4 +1,4 @@
-// Issue 12, the incident: v1 and v2 approved into prod; v3 waits at the prod gate; a rollback to
+// The incident: v1 and v2 approved into prod; v3 waits at the prod gate; a rollback to
 // v1 completes without anyone deciding v3's approval (it never waits behind an approval); prod is
 // frozen, recorded by whom and why; approving v3 does not deploy it until prod is unfrozen; the
 // digest rolled back away from is quarantined in prod, so a revert of the revert carrying the
@@ -68,7 +68,8 @@ before(async () => {
   const res = await conveyor.api('/api/apps/shop', {
     method: 'PUT',
     key: 'admin',
-    json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'SHOP_SECRET' },
+    // alice is on call: the environment policy lets her roll prod back (default: prod's approvers).
+    json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'SHOP_SECRET', policy: { environments: { prod: { rollback: ['alice@example.com', 'carol@example.com'] } } } },
   });
   assert.equal(res.status, 201, await res.text());
 });

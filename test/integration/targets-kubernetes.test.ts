@@ -300,3 +300,29 @@ test('stop deletes the environment\'s objects; status is absent afterwards', asy
   const st = await target.status('shop', 'dev', spec());
   assert.equal(st.state, 'absent');
 });
+
+test('without kubeconfigSetting the in-cluster service account (token and CA files, service host and port) is used', { skip: REAL_CLUSTER_SKIP }, async () => {
+  const fake = cluster.fake!;
+  const root = join(tmp, 'pod-root');
+  const sa = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+  await mkdir(sa, { recursive: true });
+  await writeFile(join(sa, 'token'), fake.token);
+  await writeFile(join(sa, 'ca.crt'), fake.caPem);
+  await writeFile(join(sa, 'namespace'), ns);
+  const saved = { host: process.env['KUBERNETES_SERVICE_HOST'], port: process.env['KUBERNETES_SERVICE_PORT'] };
+  process.env['KUBERNETES_SERVICE_HOST'] = '127.0.0.1';
+  process.env['KUBERNETES_SERVICE_PORT'] = new URL(fake.url).port;
+  try {
+    const inCluster = new KubernetesTarget({ kubeconfig: settingKubeconfig(() => undefined, (kc) => kc.loadFromCluster(root)) });
+    const s = spec({ forceConflicts: true });
+    delete s.kubeconfigSetting;
+    const result = await inCluster.deploy(request(await artifact('a', DIGEST_A), '50', s));
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal((await inCluster.status('shop', 'dev', s)).revision, '50');
+  } finally {
+    for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});

@@ -2,9 +2,10 @@
 // (shared/contracts/http.ts): these checks fail if a body is redeclared by hand and drifts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { openApiDocument } from '../../functions/http/openapi.function.js';
-import { appRegistrationBody, approvalDecisionBody, rollbackRequestBody } from '../../shared/contracts/http.js';
+import { appRegistrationBody, approvalDecisionBody, breakGlassBody, freezeBody, rollbackRequestBody, unfreezeBody } from '../../shared/contracts/http.js';
 
 const doc = openApiDocument('http://127.0.0.1/api') as { paths: Record<string, Record<string, { requestBody?: { content: { 'application/json': { schema: unknown } } } }>> };
 const bodyOf = (path: string, method: string) => doc.paths[path]?.[method]?.requestBody?.content['application/json'].schema;
@@ -14,6 +15,19 @@ test('each request body in the document is the JSON Schema of the schema its han
   assert.deepEqual(bodyOf('/apps/{app}', 'put'), asInput(appRegistrationBody));
   assert.deepEqual(bodyOf('/apps/{app}/environments/{env}/rollback', 'post'), asInput(rollbackRequestBody));
   assert.deepEqual(bodyOf('/runs/{runId}/environments/{env}/approval', 'post'), asInput(approvalDecisionBody));
+  assert.deepEqual(bodyOf('/runs/{runId}/environments/{env}/break-glass', 'post'), asInput(breakGlassBody));
+  assert.deepEqual(bodyOf('/apps/{app}/environments/{env}/freeze', 'post'), asInput(freezeBody));
+  assert.deepEqual(bodyOf('/apps/{app}/environments/{env}/unfreeze', 'post'), asInput(unfreezeBody));
+});
+
+test('every route registered in functions/index.ts is in the document with its methods (the dashboard UI aside)', async () => {
+  const index = await readFile('functions/index.ts', 'utf8');
+  const routes = [...index.matchAll(/route: '([^']+)',\s*methods: \[([^\]]+)\]/g)].map((m) => ({ path: `/${m[1]}`, methods: [...m[2]!.matchAll(/'([A-Z]+)'/g)].map((x) => x[1]!.toLowerCase()) }));
+  assert.ok(routes.length >= 10, `found ${routes.length} routes`);
+  for (const { path, methods } of routes) {
+    if (path.startsWith('/dashboard/')) continue; // static files of the UI, not an API
+    for (const method of methods) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is registered but not documented`);
+  }
 });
 
 test('the rollback body documents force as optional with default false, as the handler applies it', () => {

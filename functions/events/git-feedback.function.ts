@@ -1,0 +1,50 @@
+/**
+ * The `git-feedback` subscription of the `conveyor-events` topic: reports each run of an app
+ * that opted in back to its Git host (shared/feedback/feedback-subscriber.ts has the rules).
+ * Reported, ignored and dead-lettered events complete the message; a transient fault (host
+ * 5xx/429, network, storage) throws, so the trigger abandons it and Service Bus redelivers it.
+ */
+import type { InvocationContext } from '@azure/functions';
+import { UnsealError } from '../../shared/secrets/index.js';
+import { deliverFeedback, orUndefined, type FeedbackConfig } from '../../shared/feedback/index.js';
+import type { Services } from '../composition-root.js';
+
+export { FEEDBACK_SUBSCRIPTION } from '../../shared/feedback/index.js';
+
+/** The feedback trigger's handler, given its collaborators. */
+export function reportToGitHost({ apps, runs, settings, sealed, secrets, gitFeedback }: Pick<Services, 'apps' | 'runs' | 'settings' | 'sealed' | 'secrets' | 'gitFeedback'>) {
+  const token = async (app: string, config: FeedbackConfig): Promise<string> => {
+    let value: string | undefined;
+    if (config.tokenSetting) {
+      value = settings.feedbackToken(config.tokenSetting);
+      if (!value) throw new Error(`setting ${config.tokenSetting} (feedback.tokenSetting) is not set`);
+    } else {
+      try {
+        value = await sealed.open(app, config.sealedToken!, 'feedback.sealedToken');
+      } catch (err) {
+        if (err instanceof UnsealError) throw new Error(err.message);
+        throw err;
+      }
+    }
+    secrets.add(value);
+    return value;
+  };
+  return async (message: unknown, context: InvocationContext): Promise<void> => {
+    const messageId = String(context.triggerMetadata?.messageId ?? context.invocationId);
+    const outcome = await deliverFeedback(
+      {
+        app: async (name) => (await orUndefined(apps.get(name)))?.value,
+        run: async (app, runId) => (await orUndefined(runs.get(app, runId)))?.value,
+        token,
+        reporters: gitFeedback.reporters,
+        deadLetters: gitFeedback.deadLetters,
+      },
+      message,
+      messageId,
+    );
+    if (outcome.kind === 'reported') {
+      const { update } = outcome;
+      context.log(`git feedback: ${update.app} ${update.runId}${update.environment ? ` ${update.environment}` : ''} -> ${outcome.provider} ${update.state} on ${outcome.commit.slice(0, 12)}`);
+    } else if (outcome.kind === 'dead-lettered') context.warn(`git feedback: message ${messageId} dead-lettered: ${outcome.reason}`);
+  };
+}
