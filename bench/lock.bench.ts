@@ -1,4 +1,4 @@
-// Environment lock bench (issue 12), on the local durable backend through Conveyor's real lock
+// Environment lock bench, on the local durable backend through Conveyor's real lock
 // entity, wake-up activity and orchestrator helpers (test/support/lock-app.fixture.ts):
 // - hand-over: a queue of parties; the holder is told to release (an external event) and the
 //   time until the next party runs holding the lock is taken from its own orchestration clock

@@ -1,4 +1,4 @@
-// Reconcile bench (issue 12): the heads sweep over many registered apps, each with its own
+// Reconcile bench: the heads sweep over many registered apps, each with its own
 // local bare repository (file://, so git's real ls-remote and upload-pack run). Counts the git
 // processes Conveyor starts through a logging wrapper (one shell exec per call, included in the
 // wall time). Goal: <= 60 s for 1,000 apps and exactly one ls-remote per repository.

@@ -3,7 +3,7 @@
 // and never more than OUTSTANDING messages sent but not yet completed, so the queue does not
 // grow without bound and the latency is the system's, not a backlog's), a peek-lock streaming
 // receiver completing every message. Figures: messages/s from the first send to the last
-// completion, and the send-to-completed latency p50 / p99. Goal (issue 13): >= 2,000 msg/s.
+// completion, and the send-to-completed latency p50 / p99. Goal: >= 2,000 msg/s.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

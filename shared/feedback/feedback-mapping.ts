@@ -66,34 +66,60 @@ export function shortDescription(text: string): string {
   return flat.length <= 140 ? flat : `${flat.slice(0, 139)}…`;
 }
 
+/** The description of an update of `type` whose event data is `data`. */
+function describe(type: string, data: Record<string, unknown>): string {
+  const entry = RUN[type] ?? ENVIRONMENT[type]!;
+  const reason = str(data.reason);
+  let text = entry.text;
+  if (type === 'dev.conveyor.approval.requested' && typeof data.required === 'number') text = `waiting for ${data.required} approval(s)`;
+  if (entry.state === 'success' && RUN[type] === undefined && typeof data.revision === 'number') text = `${text} (revision ${data.revision})`;
+  if (reason && entry.state !== 'success') text = `${text}: ${reason}`;
+  return shortDescription(text);
+}
+
+const RUN_TYPE_OF_STATUS: Partial<Record<string, string>> = {
+  Succeeded: 'dev.conveyor.run.succeeded',
+  Failed: 'dev.conveyor.run.failed',
+  Errored: 'dev.conveyor.run.errored',
+  Aborted: 'dev.conveyor.run.aborted',
+  Superseded: 'dev.conveyor.run.superseded',
+};
+
+const ENVIRONMENT_TYPE_OF_STATUS: Partial<Record<string, string>> = {
+  Succeeded: 'dev.conveyor.environment.deployed',
+  Failed: 'dev.conveyor.environment.failed',
+  Errored: 'dev.conveyor.environment.errored',
+  Aborted: 'dev.conveyor.environment.aborted',
+  Superseded: 'dev.conveyor.environment.superseded',
+  Skipped: 'dev.conveyor.environment.skipped',
+};
+
+/**
+ * The final state and description a run record shows for the run (`environment` undefined) or
+ * one environment, as its final event would have said it; undefined while it is not final.
+ */
+export function finalFromRecord(environment: string | undefined, record: { status: string; reason?: string; revision?: number }): Pick<FeedbackUpdate, 'state' | 'description'> | undefined {
+  const type = environment ? ENVIRONMENT_TYPE_OF_STATUS[record.status] : RUN_TYPE_OF_STATUS[record.status];
+  if (!type) return undefined;
+  const entry = RUN[type] ?? ENVIRONMENT[type]!;
+  return { state: entry.state, description: describe(type, { ...(record.reason ? { reason: record.reason } : {}), ...(record.revision !== undefined ? { revision: record.revision } : {}) }) };
+}
+
 /** The update an event means, or undefined for events Git hosts are not told about. */
 export function feedbackUpdateFor(event: CloudEvent): FeedbackUpdate | undefined {
   const data = event.data;
   const app = str(data.app);
   const runId = str(data.runId);
   if (!app || !runId) return undefined;
-  const reason = str(data.reason);
   const run = RUN[event.type];
   if (run) {
     const commit = str(data.commit);
-    return {
-      app,
-      runId,
-      state: run.state,
-      description: shortDescription(reason && run.state !== 'success' ? `${run.text}: ${reason}` : run.text),
-      ...(commit ? { commit } : {}),
-      eventId: event.id,
-      eventType: event.type,
-    };
+    return { app, runId, state: run.state, description: describe(event.type, data), ...(commit ? { commit } : {}), eventId: event.id, eventType: event.type };
   }
   const env = ENVIRONMENT[event.type];
   const environment = str(data.environment);
   if (!env || !environment) return undefined;
-  let text = env.text;
-  if (event.type === 'dev.conveyor.approval.requested' && typeof data.required === 'number') text = `waiting for ${data.required} approval(s)`;
-  if (env.state === 'success' && typeof data.revision === 'number') text = `${text} (revision ${data.revision})`;
-  if (reason && env.state !== 'success') text = `${text}: ${reason}`;
-  return { app, runId, environment, state: env.state, description: shortDescription(text), eventId: event.id, eventType: event.type };
+  return { app, runId, environment, state: env.state, description: describe(event.type, data), eventId: event.id, eventType: event.type };
 }
 
 /** The status name on the host: `conveyor` for the run, `conveyor/<environment>` per environment. */

@@ -6,9 +6,10 @@
  * - Idempotent: an event maps to one state of one status context on one commit, so a
  *   redelivered event posts the same state again, which the hosts accept as a repeat (GitLab's
  *   "cannot transition" answer to a repeat counts as done).
- * - Out of order: Service Bus does not promise order across messages, so a `pending`/`running`
- *   update whose run (or environment) the run record already shows finished is dropped rather
- *   than posted over the final state.
+ * - Out of order: Service Bus does not promise order across messages, and the trigger handles
+ *   several at once, so a `pending`/`running` update whose run (or environment) the run record
+ *   already shows finished is dropped, and one that raced the final update is followed by the
+ *   record's final state again: the host's last word is the final one.
  * - Failures: a host's permanent refusal (4xx), a missing token or an unusable event is
  *   dead-lettered here with the reason (a record in blob storage, see {@link FeedbackDeadLetters})
  *   and logged; a transient one (5xx, 429, network, storage) throws, so the trigger retries.
@@ -22,10 +23,9 @@ import type { RunRecord } from '../domain/run.js';
 import { parseRepoUrl } from '../git/repo-url.js';
 import { createJson } from '../storage/blob-store.js';
 import { DEFAULT_BASE_URLS, type FeedbackConfig, type FeedbackProvider } from './feedback-config.schema.js';
-import { feedbackUpdateFor, isFinalState, type FeedbackUpdate } from './feedback-mapping.js';
+import { feedbackUpdateFor, finalFromRecord, isFinalState, type FeedbackUpdate } from './feedback-mapping.js';
 import { FeedbackRejectedError, type FeedbackTarget, type GitHostReporter } from './git-host-reporter.js';
 
-const FINAL_STATUSES = new Set(['Succeeded', 'Failed', 'Errored', 'Aborted', 'Superseded', 'Skipped']);
 
 /** What became of one event. */
 export type FeedbackOutcome =
@@ -142,7 +142,7 @@ export async function deliverFeedback(deps: FeedbackSubscriberDeps, body: unknow
   if (!commit) return deadLetter(`run ${update.runId} of ${update.app} not found: no commit to report on`);
   if (run && !isFinalState(update.state)) {
     const current = update.environment ? run.environments[update.environment]?.status : run.status;
-    if (current && FINAL_STATUSES.has(current)) return { kind: 'ignored', reason: `stale: ${update.environment ?? 'the run'} already ${current}` };
+    if (current && finalFromRecord(update.environment, { status: current })) return { kind: 'ignored', reason: `stale: ${update.environment ?? 'the run'} already ${current}` };
   }
   const repository = feedbackRepository(config, app.repoUrl);
   if (!repository) return deadLetter(`cannot tell the ${config.provider} repository from ${app.repoUrl}: set feedback.repository`);
@@ -159,14 +159,25 @@ export async function deliverFeedback(deps: FeedbackSubscriberDeps, body: unknow
     repository,
     token,
   };
+  const report = (u: FeedbackUpdate) => deps.reporters[config.provider].report(target, { commit, update: u, ...(config.targetUrl ? { targetUrl: fill(config.targetUrl, u) } : {}) });
   try {
-    await deps.reporters[config.provider].report(target, { commit, update, ...(config.targetUrl ? { targetUrl: fill(config.targetUrl, update) } : {}) });
+    await report(update);
+    if (!isFinalState(update.state)) {
+      // The final event may have been handled while this one was in flight (messages are handled
+      // concurrently): if the record is final now, post its final state again, so the host's
+      // last word is never a stale pending.
+      const after = await deps.run(update.app, update.runId);
+      const scope = update.environment ? after?.environments[update.environment] : after;
+      const final = scope ? finalFromRecord(update.environment, scope) : undefined;
+      if (final) await report({ ...update, ...final });
+    }
   } catch (err) {
     if (err instanceof FeedbackRejectedError) return deadLetter(`${config.provider} refused the update (HTTP ${err.status}): ${err.message}`.slice(0, 1000), err.status);
     throw err;
   }
   return { kind: 'reported', provider: config.provider, commit, update };
 }
+
 
 function safeJson(text: string): unknown {
   try {

@@ -19,8 +19,9 @@
  * every capability the same way.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ExternalFailureError } from '../errors.js';
 
 /** `HOME` inside the sandbox (a private tmpfs). */
@@ -56,9 +57,10 @@ export interface SandboxOptions {
 const SYSTEM_TREES = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
 /**
- * `/etc` entries bound read-only: name resolution, TLS roots, the dynamic linker cache, time
- * zone and Debian's alternatives (many `/usr/bin` tools are links into it). Nothing with
- * credentials: no `shadow`, no `gitconfig`, no `npmrc`, no `ssh`.
+ * `/etc` entries a sandbox gets (read-only copies, see {@link sandboxEtc}): name resolution, TLS
+ * roots, the dynamic linker cache, time zone and Debian's alternatives (many `/usr/bin` tools are
+ * links into it). Nothing with credentials: no `shadow`, no `gitconfig`, no `npmrc`, no `ssh`;
+ * and of these, only what every user may read (so not `/etc/ssl/private`).
  */
 const ETC_ENTRIES = [
   'passwd', 'group', 'hosts', 'hostname', 'resolv.conf', 'nsswitch.conf', 'host.conf', 'gai.conf', 'protocols', 'services',
@@ -78,6 +80,72 @@ function real(path: string): string {
   } catch {
     return resolve(path);
   }
+}
+
+/** How long a prepared /etc copy is used before it is made again (picking up, say, a new resolv.conf). */
+const ETC_REFRESH_MS = 5 * 60_000;
+let etcCopies: { dir: string; builtAt: number }[] = [];
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Copies `src` to `dest` if everyone may read it: files and folders; links inside folders stay links. */
+function copyWorldReadable(src: string, dest: string, top: boolean): void {
+  let st;
+  try {
+    st = top ? statSync(src) : lstatSync(src);
+  } catch {
+    return;
+  }
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(src), dest);
+  } else if (st.isDirectory()) {
+    if ((st.mode & 0o005) !== 0o005) return;
+    mkdirSync(dest, { mode: 0o755 });
+    let names: string[];
+    try {
+      names = readdirSync(src);
+    } catch {
+      return;
+    }
+    for (const name of names) copyWorldReadable(join(src, name), join(dest, name), false);
+  } else if (st.isFile() && (st.mode & 0o004) !== 0) {
+    copyFileSync(src, dest);
+    chmodSync(dest, 0o444);
+  }
+}
+
+/**
+ * A folder holding world-readable copies of the {@link ETC_ENTRIES} of this machine's `/etc`,
+ * bound read-only as a sandbox's `/etc`. Made once per process (under the temp folder) and
+ * again every few minutes; the copy before stays until the next one replaces it, so a sandbox
+ * starting meanwhile still finds its source.
+ */
+export function sandboxEtc(): string {
+  const latest = etcCopies[etcCopies.length - 1];
+  if (latest && Date.now() - latest.builtAt < ETC_REFRESH_MS && existsSync(latest.dir)) return latest.dir;
+  const root = join(tmpdir(), `conveyor-sandbox-etc-${process.getuid?.() ?? 'user'}`);
+  mkdirSync(root, { recursive: true, mode: 0o755 });
+  // Copies left by processes that are gone (a crash, a test host) are removed.
+  for (const name of readdirSync(root)) {
+    const pid = Number(name.split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processExists(pid)) rmSync(join(root, name), { recursive: true, force: true });
+  }
+  const dir = mkdtempSync(join(root, `${process.pid}-`));
+  chmodSync(dir, 0o755);
+  for (const entry of ETC_ENTRIES) copyWorldReadable(`/etc/${entry}`, join(dir, entry), true);
+  etcCopies.push({ dir, builtAt: Date.now() });
+  if (etcCopies.length > 2) {
+    for (const old of etcCopies.slice(0, -2)) rmSync(old.dir, { recursive: true, force: true });
+    etcCopies = etcCopies.slice(-2);
+  }
+  return dir;
 }
 
 /** The folder holding the running Node binary, and the install prefix to bind when it is not a system folder. */
@@ -117,7 +185,9 @@ export function bubblewrapArgs(options: SandboxOptions): string[] {
       bound.push(tree);
     }
   }
-  for (const entry of ETC_ENTRIES) args.push('--ro-bind-try', `/etc/${entry}`, `/etc/${entry}`);
+  // One bind of a prepared copy: binding each /etc file on its own costs a mount (and a
+  // read-only remount) apiece, which made up most of the sandbox's start-up time.
+  args.push('--ro-bind', sandboxEtc(), '/etc');
   const node = nodeInstall();
   if (!bound.some((tree) => isWithin(node.bin, tree))) {
     args.push('--ro-bind', node.prefix, node.prefix);

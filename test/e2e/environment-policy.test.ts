@@ -1,4 +1,4 @@
-// Issue 11, environment policy a push cannot weaken: the app's registration requires carol's
+// Environment policy a push cannot weaken: the app's registration requires carol's
 // approval for prod and allows only `main` there. A push that drops prod's approval from the
 // pipeline file still waits for carol; a push that adds its own author as a prod approver (with
 // self-approval) cannot approve itself, carol still can; a push from a feature branch deploys

@@ -1,4 +1,4 @@
-// Issue 12, the incident: v1 and v2 approved into prod; v3 waits at the prod gate; a rollback to
+// The incident: v1 and v2 approved into prod; v3 waits at the prod gate; a rollback to
 // v1 completes without anyone deciding v3's approval (it never waits behind an approval); prod is
 // frozen, recorded by whom and why; approving v3 does not deploy it until prod is unfrozen; the
 // digest rolled back away from is quarantined in prod, so a revert of the revert carrying the

@@ -1,4 +1,4 @@
-// Issue 12, the reconcile loop end to end (a 2-second CONVEYOR_RECONCILE_SCHEDULE on the local
+// The reconcile loop end to end (a 2-second CONVEYOR_RECONCILE_SCHEDULE on the local
 // host): a push whose webhook never arrives is deployed by the next sweep (trigger `poll`); a
 // killed process is reported as drift and, with `drift: heal`, redeployed and recorded as a heal;
 // a foreign process on a `drift: report` environment's port is reported, not touched.

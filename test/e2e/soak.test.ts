@@ -1,4 +1,4 @@
-// Issue 12, soak time with the durable test clock: dev declares `soak: 30m`, so staging is
+// Soak time with the durable test clock: dev declares `soak: 30m`, so staging is
 // promoted only after the revision has run in dev for 30 minutes and passed its checks again;
 // a newer run arriving during the soak waits for it (it does not restart it).
 import { after, before, test } from 'node:test';

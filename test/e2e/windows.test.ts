@@ -1,4 +1,4 @@
-// Issue 12, deploy windows with the durable test clock: prod has a holiday deny window in
+// Deploy windows with the durable test clock: prod has a holiday deny window in
 // Europe/Berlin that ends on the morning after the spring DST change. A run reaching prod waits,
 // saying until when (08:00 CEST = 06:00Z, not 07:00Z); break-glass is refused for someone the
 // policy does not name and recorded for someone it does; the read API shows when prod next

@@ -47,7 +47,7 @@ test('bubblewrap runner: network on reaches a loopback server; network none reac
   }
 });
 
-test('bubblewrap runner: only the workspace, /tmp and HOME are writable; siblings of the workspace are not there; HOME starts empty', () =>
+test('bubblewrap runner: only the workspace, /tmp and HOME are writable; siblings of the workspace, /etc/shadow and TLS private keys are not there; HOME starts empty', () =>
   withDirs(async (root, dir) => {
     const sibling = join(root, 'workspaces', 'other-app.7');
     mkdirSync(sibling);
@@ -64,11 +64,14 @@ test('bubblewrap runner: only the workspace, /tmp and HOME are writable; sibling
       'echo t > /tmp/t && echo TMP-OK',
       'ls -A "$HOME" | wc -l; echo h > "$HOME/.cache" && echo HOME-OK',
       'echo w > made.txt && echo WS-OK',
+      '[ -e /etc/shadow ] && echo SHADOW-VISIBLE || echo SHADOW-ABSENT',
+      '[ -e /etc/ssl/private ] && echo SSL-PRIVATE-VISIBLE || echo SSL-PRIVATE-ABSENT',
+      '[ -e /etc/ssl/certs ] && echo CERTS-OK',
       'cat /proc/1/cmdline | tr "\\0" " " | cut -c1-5; ls /proc | grep -cE "^[0-9]+$"',
     ].join('; ');
     const outcome = await new BubblewrapStepRunner().run(request(dir, { command, log }));
     assert.equal(outcome.exitCode, 0, log.text);
-    for (const word of ['SIBLING-ABSENT', 'STATE-ABSENT', 'USR-READONLY', 'ETC-READONLY', 'ROOT-READONLY', 'TMP-OK', 'HOME-OK', 'WS-OK']) {
+    for (const word of ['SIBLING-ABSENT', 'STATE-ABSENT', 'USR-READONLY', 'ETC-READONLY', 'ROOT-READONLY', 'TMP-OK', 'HOME-OK', 'WS-OK', 'SHADOW-ABSENT', 'SSL-PRIVATE-ABSENT', 'CERTS-OK']) {
       assert.ok(log.text.includes(word), `${word} in:\n${log.text}`);
     }
     assert.ok(!log.text.includes('other app source') && !log.text.includes('conveyor state'));

@@ -1,4 +1,4 @@
-// The attack suite (issue 11): an app whose pushed code is hostile. Its build step, its test step
+// The attack suite: an app whose pushed code is hostile. Its build step, its test step
 // and its deployed service each run a hunter (hunt.sh below) that looks everywhere a process can:
 // every /proc/<pid>/environ and cmdline it can see, Conveyor's state folder (host keys, the SQLite
 // task hub and its WAL, Azurite's files) and data folder (git mirrors, other workspaces, other

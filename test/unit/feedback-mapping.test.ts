@@ -226,16 +226,18 @@ test('a transient fault (5xx, 429, network) is thrown so the trigger retries, an
   assert.equal(w.deadLetters.length, 0);
 });
 
-test('the git-feedback subscription lets through exactly the reported types, in the emulator topology and in infra/main.json', () => {
-  const topology = JSON.parse(readFileSync(join(process.cwd(), 'servicebus-emulator.json'), 'utf8'));
-  const topic = topology.UserConfig.Namespaces[0].Topics.find((t: { Name: string }) => t.Name === 'conveyor-events');
-  const sub = topic.Subscriptions.find((s: { Name: string }) => s.Name === FEEDBACK_SUBSCRIPTION);
-  assert.ok(sub, 'the emulator topology declares the git-feedback subscription');
-  const emulated = sub.Rules.map((r: any) => {
-    assert.equal(r.Properties.FilterType, 'Correlation');
-    return r.Properties.CorrelationFilter.Properties.type;
-  });
-  assert.deepEqual([...emulated].sort(), [...FEEDBACK_EVENT_TYPES].sort());
+test('the git-feedback subscription lets through exactly the reported types, in the emulator topologies and in infra/main.json', () => {
+  for (const file of ['servicebus-emulator.json', join('demo', 'servicebus-emulator.json')]) {
+    const topology = JSON.parse(readFileSync(join(process.cwd(), file), 'utf8'));
+    const topic = topology.UserConfig.Namespaces[0].Topics.find((t: { Name: string }) => t.Name === 'conveyor-events');
+    const sub = topic.Subscriptions.find((s: { Name: string }) => s.Name === FEEDBACK_SUBSCRIPTION);
+    assert.ok(sub, `${file} declares the git-feedback subscription`);
+    const emulated = sub.Rules.map((r: any) => {
+      assert.equal(r.Properties.FilterType, 'Correlation');
+      return r.Properties.CorrelationFilter.Properties.type;
+    });
+    assert.deepEqual([...emulated].sort(), [...FEEDBACK_EVENT_TYPES].sort(), file);
+  }
   const infra = JSON.parse(readFileSync(join(process.cwd(), 'infra', 'main.json'), 'utf8'));
   assert.equal(infra.variables.feedbackSubscriptionName, FEEDBACK_SUBSCRIPTION);
   assert.deepEqual([...infra.variables.feedbackEventTypes].sort(), [...FEEDBACK_EVENT_TYPES].sort());
@@ -244,4 +246,19 @@ test('the git-feedback subscription lets through exactly the reported types, in 
   const rules = infra.resources.find((r: { type: string }) => r.type === 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules');
   assert.equal(rules.properties.filterType, 'CorrelationFilter');
   assert.equal(rules.copy.count, "[length(variables('feedbackEventTypes'))]");
+});
+
+test('a running update that raced the final one is followed by the record\'s final state, so the host ends on it', async () => {
+  const w = world({ run: { environments: { prod: { status: 'Running' } } } });
+  let reads = 0;
+  const racing: FeedbackSubscriberDeps = {
+    ...w.deps,
+    // First read (before posting): still running. Second (after posting): the final event won the race.
+    run: async () => ({ app: 'shop', runId: 'r1', status: 'Running', commit: SHA, stages: {}, createdAt: T, updatedAt: T, environments: { prod: { status: reads++ === 0 ? 'Running' : 'Failed', reason: 'verify failed' } } }) as RunRecord,
+  };
+  assert.equal((await deliverFeedback(racing, promoting())).kind, 'reported');
+  assert.deepEqual(w.posts.map((p) => [p.post.update.environment, p.post.update.state, p.post.update.description]), [
+    ['prod', 'running', 'promoting'],
+    ['prod', 'failure', 'deployment or verification failed: verify failed'],
+  ]);
 });

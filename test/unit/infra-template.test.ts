@@ -317,3 +317,24 @@ describe('infra/main.json: App Service authentication and outputs', () => {
     for (const p of PROVIDER_NAMES) assert.ok(webhookOutputs.some((v) => v.includes(`/api/webhooks/${p}'`)), `no webhook URL output for ${p}`);
   });
 });
+
+describe('docs/azure.md follows the template', () => {
+  const doc = readFileSync(join(root, 'docs', 'azure.md'), 'utf8');
+
+  it('the deploy command gives every parameter that has no default', () => {
+    const command = /az deployment group create[^`]*?(?=\n```)/.exec(doc)?.[0] ?? '';
+    assert.ok(command.length > 0, 'no az deployment group create command in docs/azure.md');
+    const given = new Set([...command.matchAll(/(?:^|\s)([A-Za-z]+)=/g)].map((m) => m[1]!));
+    for (const [name, p] of Object.entries(template.parameters)) {
+      if (p.defaultValue === undefined) assert.ok(given.has(name), `the deploy command in docs/azure.md does not give ${name}`);
+    }
+    for (const name of given) assert.ok(name in template.parameters, `docs/azure.md passes ${name}, which the template does not declare`);
+  });
+
+  it('every output the page reads exists', () => {
+    const used = new Set([...doc.matchAll(/outputs\.(\w+)/g), ...doc.matchAll(/\$\(OUT (\w+)\)/g)].map((m) => m[1]!));
+    assert.ok(used.size >= 3);
+    for (const name of used) assert.ok(name in template.outputs, `docs/azure.md reads output ${name}, which the template does not have`);
+  });
+});
+
