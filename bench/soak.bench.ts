@@ -33,8 +33,9 @@ async function pushAndWait(host: ChildHost, sample: SampleService, commit: strin
   const hook = await sample.pushWebhook({ secret: SECRET, commit });
   const sent = Date.now();
   const res = await fetch(`${host.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
-  const ack = (await res.json()) as { runId?: string };
-  if (res.status !== 202 || !ack.runId) throw new Error(`webhook answered ${res.status}: ${JSON.stringify(ack)}`);
+  const ack = (await res.json()) as { runId?: string; status?: string };
+  // 200 duplicate: the reconcile timer saw the new head first and started the run itself.
+  if (!((res.status === 202 || (res.status === 200 && ack.status === 'duplicate')) && ack.runId)) throw new Error(`webhook answered ${res.status}: ${JSON.stringify(ack)}`);
   const run = await host.waitForRun(ack.runId, (r) => FINAL_RUN_STATUSES.includes(r.status), 300_000);
   const prodDone = Date.parse(run.environments?.prod?.finishedAt ?? '');
   return { status: run.status, totalMs: Date.now() - sent, ...(run.status === 'Succeeded' && Number.isFinite(prodDone) ? { pushToProdMs: prodDone - sent } : {}) };
@@ -81,12 +82,18 @@ export async function run(): Promise<BenchRow[]> {
     const started = Date.now();
     const until = started + seconds * 1000;
     const monitor = setInterval(() => {
-      const now = sampleProc(h.pid);
+      let now: ProcSample;
+      try {
+        now = sampleProc(h.pid);
+      } catch {
+        return; // the host is gone; the failing push reports why
+      }
       if (now.rssMiB > peak.rssMiB) peak = { ...peak, rssMiB: now.rssMiB };
       if (now.fds > peak.fds) peak = { ...peak, fds: now.fds };
     }, 1000);
     let n = 0;
-    await Promise.all(
+    try {
+      await Promise.all(
       samples.map(async (s) => {
         while (Date.now() < until) {
           const commit = await s.commitChange(`soak ${++n}`);
@@ -95,8 +102,10 @@ export async function run(): Promise<BenchRow[]> {
           if (r.pushToProdMs !== undefined) latencies.push(r.pushToProdMs);
         }
       }),
-    );
-    clearInterval(monitor);
+      );
+    } finally {
+      clearInterval(monitor);
+    }
     const elapsedMin = (Date.now() - started) / 60_000;
     // Let timers and sockets settle before the end sample.
     await new Promise((r) => setTimeout(r, 2000));

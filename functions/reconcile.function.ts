@@ -13,15 +13,15 @@
  */
 import type { InvocationContext, Timer } from '@azure/functions';
 import * as df from 'durable-functions';
-import type { HealInput, HealResult, PipelineInput } from '../shared/contracts/activities.js';
+import type { HealInput, HealResult } from '../shared/contracts/activities.js';
 import type { LockState } from '../shared/domain/environment-lock.js';
 import type { PipelineSpec } from '../shared/domain/pipeline.js';
 import { healInstanceId, LOCK_ENTITY_NAME, lockEntityKey, runIdFor } from '../shared/domain/ids.js';
 import { listRemoteHeads } from '../shared/git/index.js';
-import { parsePipelineSpec } from '../shared/pipeline/index.js';
+import { DEFAULT_PIPELINE_PATH, parsePipelineSpec } from '../shared/pipeline/index.js';
 import { sweepDrift, sweepHeads, type DriftEnvironment, type DriftSweepPorts, type HealLauncher, type RunLauncher, type TargetObserver } from '../shared/reconcile/index.js';
 import { portAcceptsConnections, type TargetStatus } from '../shared/targets/index.js';
-import { createRun } from '../shared/use-cases/record-run.use-case.js';
+import { startRun } from '../shared/use-cases/start-run.use-case.js';
 import { buildEvent } from '../shared/events/index.js';
 import type { Services } from './composition-root.js';
 
@@ -39,21 +39,12 @@ function runLauncher(services: ReconcileServices, client: df.DurableClient): Run
   return {
     hasRun: (app, commit) => exists(runIdFor(app, commit)),
     async start({ app, branch, commit, trigger }) {
-      const runId = runIdFor(app.name, commit);
       const pusher = { id: 'system', name: 'reconcile (no webhook arrived for this commit)' };
-      await createRun(services.runs, { app: app.name, runId, commit, branch, pusher, trigger });
-      const input: PipelineInput = {
-        subject: { app: app.name, runId, requestedAt: new Date().toISOString(), repoUrl: app.repoUrl, commit, branch, pusher },
-        pipelinePath: app.pipelinePath ?? '.conveyor/pipeline.yaml',
-      };
-      try {
-        await client.startNew('pipeline', { instanceId: runId, input });
-        return 'started';
-      } catch (err) {
-        // A webhook for the same commit won the race: the backend refuses a live id.
-        if (await exists(runId)) return 'duplicate';
-        throw err;
-      }
+      const started = await startRun(
+        { runs: services.runs, pipelines: { exists, start: async (id, input) => void (await client.startNew('pipeline', { instanceId: id, input })) } },
+        { app: { ...app, pipelinePath: app.pipelinePath ?? DEFAULT_PIPELINE_PATH }, commit, branch, pusher, trigger, requestedAt: new Date().toISOString() },
+      );
+      return started.status;
     },
   };
 }

@@ -8,8 +8,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import type { AppRecord } from '../../shared/apps/index.js';
 import { tracksBranch } from '../../shared/apps/index.js';
-import type { PipelineInput } from '../../shared/contracts/activities.js';
-import { createRun } from '../../shared/use-cases/record-run.use-case.js';
+import { startRun } from '../../shared/use-cases/start-run.use-case.js';
 import { getProvider, MAX_WEBHOOK_BODY_BYTES, PROVIDER_NAMES, type PushEvent } from '../../shared/webhooks/index.js';
 import { runIdFor } from '../../shared/domain/ids.js';
 import type { Services } from '../composition-root.js';
@@ -56,46 +55,44 @@ class KnownRuns {
   }
 }
 
-async function startRun(services: WebhookServices, knownRuns: KnownRuns, getClient: () => df.DurableClient, request: HttpRequest, app: AppRecord, event: PushEvent): Promise<RunAck> {
+async function acknowledge(services: WebhookServices, knownRuns: KnownRuns, getClient: () => df.DurableClient, request: HttpRequest, app: AppRecord, event: PushEvent): Promise<RunAck> {
   const runId = runIdFor(app.name, event.commit);
   const statusUrl = runStatusUrl(request, runId);
   const duplicate: RunAck = { app: app.name, status: 'duplicate', runId, statusUrl, reason: `commit ${event.commit.slice(0, 12)} already has run ${runId}` };
   if (knownRuns.has(runId)) return duplicate;
   // The durable client is built only when needed: it costs more than the rest of an ack.
   const client = getClient();
-  if (await client.getStatus(runId).catch(() => undefined)) {
-    knownRuns.remember(runId);
-    return duplicate;
-  }
-
-  const pusher = { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name };
-  const requestedAt = new Date().toISOString();
-  await createRun(services.runs, { app: app.name, runId, commit: event.commit, branch: event.branch, pusher, trigger: 'webhook', ...headCommitOf(event) });
-  const input: PipelineInput = {
-    subject: { app: app.name, runId, requestedAt, repoUrl: app.repoUrl, commit: event.commit, branch: event.branch, pusher },
-    pipelinePath: app.pipelinePath,
-  };
-  try {
-    await client.startNew('pipeline', { instanceId: runId, input });
-  } catch (err) {
-    // A concurrent delivery of the same commit won the race: the backend refuses a live id.
-    if (await client.getStatus(runId).catch(() => undefined)) {
-      knownRuns.remember(runId);
-      return duplicate;
-    }
-    throw err;
-  }
+  const started = await startRun(
+    {
+      runs: services.runs,
+      pipelines: {
+        exists: async (id) => Boolean(await client.getStatus(id).catch(() => undefined)),
+        start: async (id, input) => {
+          await client.startNew('pipeline', { instanceId: id, input });
+        },
+      },
+    },
+    {
+      app,
+      commit: event.commit,
+      branch: event.branch,
+      pusher: { id: event.pusher.email ?? event.pusher.name, name: event.pusher.name },
+      trigger: 'webhook',
+      ...headCommitOf(event),
+      requestedAt: new Date().toISOString(),
+    },
+  );
   knownRuns.remember(runId);
-  return { app: app.name, status: 'started', runId, statusUrl };
+  return started.status === 'started' ? { app: app.name, status: 'started', runId, statusUrl } : duplicate;
 }
 
-/** POST /api/webhooks/{provider}, given its collaborators. */
 /** The pushed commit's message (first 500 characters) and author, for the dashboard and CLI. Untrusted text. */
 function headCommitOf(event: PushEvent): { headCommit?: { message: string; author: string } } {
   if (!event.headCommit) return {};
   return { headCommit: { message: event.headCommit.message.slice(0, 500), author: (event.headCommit.author.name || event.headCommit.author.email || '').slice(0, 200) } };
 }
 
+/** POST /api/webhooks/{provider}, given its collaborators. */
 export function receiveWebhook(services: WebhookServices) {
   const knownRuns = new KnownRuns();
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
@@ -144,7 +141,7 @@ export function receiveWebhook(services: WebhookServices) {
           acks.push({ app: app.name, status: 'ignored', reason: `branch ${event.branch ?? event.ref} is not tracked by ${app.name} (tracks ${app.branches.join(', ')})` });
           continue;
         }
-        acks.push(await startRun(services, knownRuns, () => (client ??= df.getClient(context)), request, app, event));
+        acks.push(await acknowledge(services, knownRuns, () => (client ??= df.getClient(context)), request, app, event));
       }
       const started = acks.filter((a) => a.status === 'started');
       const first = started[0] ?? acks.find((a) => a.status === 'duplicate');

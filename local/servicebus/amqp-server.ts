@@ -15,12 +15,10 @@
  */
 import type { Server, Socket } from 'node:net';
 import rhea from 'rhea';
-import { BrokerError, CONDITION, type AmqpMessage, type Broker, type ReceivableEntity, type ReceiveMode } from './broker.js';
+import { BrokerError, CONDITION, MAX_MESSAGE_BYTES, type AmqpMessage, type Broker, type ReceivableEntity, type ReceiveMode } from './broker.js';
 
 const BATCH_FORMAT = 0x80013700;
 const DEAD_LETTER_CONDITION = 'com.microsoft:dead-letter';
-/** Largest message accepted, as on the Standard tier. */
-export const MAX_MESSAGE_BYTES = 256 * 1024;
 
 /** Service Bus sends lock tokens as delivery tags in .NET `Guid.ToByteArray()` order. */
 export function lockTokenToDeliveryTag(token: string): Buffer {
@@ -65,6 +63,7 @@ const STATUS: Record<string, number> = {
   [CONDITION.notAllowed]: 400,
   [CONDITION.argument]: 400,
   [CONDITION.notImplemented]: 501,
+  [CONDITION.tooLarge]: 413,
 };
 
 export interface AmqpServerOptions {

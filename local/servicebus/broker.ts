@@ -31,6 +31,9 @@ export class BrokerError extends Error {
   }
 }
 
+/** Largest message accepted (encoded), as on the Standard tier. */
+export const MAX_MESSAGE_BYTES = 256 * 1024;
+
 export const CONDITION = {
   lockLost: 'com.microsoft:message-lock-lost',
   messageNotFound: 'com.microsoft:message-not-found',
@@ -38,6 +41,7 @@ export const CONDITION = {
   notAllowed: 'amqp:not-allowed',
   argument: 'com.microsoft:argument-error',
   notImplemented: 'amqp:not-implemented',
+  tooLarge: 'amqp:link:message-size-exceeded',
 } as const;
 
 /** Message states as the `x-opt-message-state` annotation numbers them. */
@@ -210,7 +214,9 @@ export class Broker {
     this.#log = options.log ?? (() => {});
     this.#topology = options.topology;
     mkdirSync(dirname(options.dbPath), { recursive: true });
-    this.db = new Database(options.dbPath, { timeout: 0 });
+    // A host restarted right after a crash may start its emulator while the previous one is
+    // still shutting down: wait for its lock rather than fail.
+    this.db = new Database(options.dbPath, { timeout: 10_000 });
     // One emulator per data folder: a second one would hand out the same messages twice.
     this.db.pragma('locking_mode = EXCLUSIVE');
     this.db.pragma('journal_mode = WAL');
@@ -440,18 +446,22 @@ export class Broker {
           }
           this.#st.dedupePut.run(target.path, idKey, now + target.dedupeWindowMs);
         }
+        const at = scheduleAt ?? scheduledTime(msg);
+        if (scheduleAt !== undefined && at !== undefined && at > now) {
+          msg.message_annotations = { ...(msg.message_annotations ?? {}), 'x-opt-scheduled-enqueue-time': new Date(at) };
+        }
+        const encoded = rhea.message.encode(msg);
+        if (encoded.length > MAX_MESSAGE_BYTES) {
+          throw new BrokerError(CONDITION.tooLarge, `The message of ${encoded.length} bytes exceeds the maximum size of ${MAX_MESSAGE_BYTES} bytes.`);
+        }
         const seq = this.#nextSeq();
         out.push(seq);
-        const at = scheduleAt ?? scheduledTime(msg);
         if (at !== undefined && at > now) {
-          if (scheduleAt !== undefined) {
-            msg.message_annotations = { ...(msg.message_annotations ?? {}), 'x-opt-scheduled-enqueue-time': new Date(at) };
-          }
-          this.#st.insert.run(target.path, seq, STATE.scheduled, at, null, idKey, rhea.message.encode(msg));
+          this.#st.insert.run(target.path, seq, STATE.scheduled, at, null, idKey, encoded);
           this.#schedule.push({ entity: target.path, seq, at });
           continue;
         }
-        this.#enqueue(target, msg, seq, now, idKey, touched);
+        this.#enqueue(target, msg, seq, now, idKey, touched, encoded);
       }
       this.#st.seqPut.run(this.#seq);
       return out;
@@ -461,9 +471,9 @@ export class Broker {
   }
 
   /** Stores one message in every receiver of the target it matches; adds them to `touched`. */
-  #enqueue(target: SendTarget, msg: AmqpMessage, seq: number, enqueuedAt: number, idKey: string | null, touched: Set<ReceivableEntity>): void {
+  #enqueue(target: SendTarget, msg: AmqpMessage, seq: number, enqueuedAt: number, idKey: string | null, touched: Set<ReceivableEntity>, encoded?: Buffer): void {
     const msgTtl = typeof msg.ttl === 'number' && msg.ttl > 0 ? msg.ttl : Infinity;
-    let body: Buffer | undefined;
+    let body: Buffer | undefined = encoded;
     for (const { entity, rules } of target.receivers) {
       if (rules && !matchesRules(msg, rules)) continue;
       const ttl = Math.min(msgTtl, target.defaultTtlMs, entity.options.defaultTtlMs);
@@ -714,7 +724,7 @@ export class Broker {
         const target = this.#targets.get(entity);
         if (target?.kind === 'topic') {
           this.#st.delete.run(entity, seq);
-          this.#enqueue(target, rhea.message.decode(row.body) as AmqpMessage, seq, at, row.message_id, touched);
+          this.#enqueue(target, rhea.message.decode(row.body) as AmqpMessage, seq, at, row.message_id, touched, row.body);
           continue;
         }
         const e = this.#receivable.get(entity);

@@ -14,7 +14,7 @@
  *
  * When a trigger's connection is not configured — or a setting holds the placeholder
  * `UseDevelopmentEmulator=true` — the extension starts the local emulator (local/servicebus)
- * as a child process, hands its connection string to those settings, and creates the queues,
+ * in the host's process, hands its connection string to those settings, and creates the queues,
  * topics and subscriptions the triggers name (a topology file may define them with their
  * properties: `servicebus-emulator.json` in the app folder, or the file
  * `CONVEYOR_SERVICEBUS_TOPOLOGY` names).
@@ -23,8 +23,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
 import type { BindingDefinition, FunctionRegistration, HostExtension, HostLogger, HostServices, PrepareContext } from '../host/extension.js';
-import { startEmulatorChild, type RunningEmulatorChild } from './child.js';
-import { parseDuration, type TopologyFile } from './topology.js';
+import { startEmulator, type RunningEmulator } from './emulator.js';
+import { parseDuration, parseTopology, readTopologyFile, type TopologyFile } from './topology.js';
 
 /** A setting value that asks for the local emulator (the counterpart of `UseDevelopmentStorage=true`). */
 export const DEV_SERVICE_BUS = 'UseDevelopmentEmulator=true';
@@ -119,10 +119,10 @@ function hostSetting(hostJson: Record<string, any>, name: string): unknown {
 }
 
 /** Creates the extension (bundled with the host). */
-export function createServiceBusExtension(options: ServiceBusExtensionOptions = {}): HostExtension & { readonly emulator?: RunningEmulatorChild } {
+export function createServiceBusExtension(options: ServiceBusExtensionOptions = {}): HostExtension & { readonly emulator?: RunningEmulator } {
   let host: HostServices | undefined;
   let logger: HostLogger | undefined;
-  let emulator: RunningEmulatorChild | undefined;
+  let emulator: RunningEmulator | undefined;
   let stateDir = '';
   let appDir = '';
   const setByUs = new Map<string, string | undefined>();
@@ -139,12 +139,20 @@ export function createServiceBusExtension(options: ServiceBusExtensionOptions = 
     return existsSync(dflt) ? dflt : undefined;
   };
 
-  const ensureEmulator = async (env: NodeJS.ProcessEnv): Promise<RunningEmulatorChild> => {
+  // In the host's process: it lives and dies with the host (a kill -9 of the host is one of the
+  // emulator, whose SQLite store keeps what it acknowledged), and leaves no process behind.
+  const ensureEmulator = async (env: NodeJS.ProcessEnv): Promise<RunningEmulator> => {
     if (emulator) return emulator;
     if (options.startEmulator === false) throw new Error('the local Service Bus emulator is disabled (--no-servicebus)');
     const configFile = topologyFile(env);
-    emulator = await startEmulatorChild({ dataDir: join(stateDir, 'servicebus'), configFile });
-    logger?.info(`Service Bus emulator started (pid ${emulator.pid}, port ${emulator.port}): ${emulator.connectionString}`, {
+    emulator = await startEmulator({
+      dataDir: join(stateDir, 'servicebus'),
+      topology: configFile ? readTopologyFile(configFile) : undefined,
+      log: (level, message) => {
+        if (level === 'warn') logger?.warn(`Service Bus emulator: ${message}`);
+      },
+    });
+    logger?.info(`Service Bus emulator started (port ${emulator.port}): ${emulator.connectionString}`, {
       location: join(stateDir, 'servicebus'),
       ...(configFile ? { topology: configFile } : {}),
     });
@@ -267,7 +275,7 @@ export function createServiceBusExtension(options: ServiceBusExtensionOptions = 
       }
       if (emulator && (topology.Queues.length > 0 || topology.Topics.length > 0)) {
         const file: TopologyFile = { UserConfig: { Namespaces: [{ Name: 'local', Queues: topology.Queues, Topics: topology.Topics }] } };
-        await emulator.ensureEntities(file);
+        emulator.ensureEntities(parseTopology(file));
       }
     },
 

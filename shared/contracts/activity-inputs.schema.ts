@@ -4,12 +4,16 @@
  * activity touches anything. The `satisfies` clause ties each schema to its contract type in
  * ./activities.ts, so a field added to a contract without its schema is a compile error.
  *
+ * Enumerations come from the domain's own lists (`DEPLOYMENT_KINDS`, `STATUSES`) so a value added
+ * there is accepted here too; a hand-written enum here would refuse it at run time.
+ *
  * Objects are loose (unknown fields pass through unchanged) so a newer orchestrator's extra field
  * reaches the activity as sent. Pipeline spec objects (build, test, target, checks) were parsed
  * with the pipeline file's schema when it was loaded; here they are checked for shape only.
  */
 import { z } from 'zod';
 import type { BuildStep, CommandStep, TargetSpec, VerifySpec } from '../domain/pipeline.js';
+import { DEPLOYMENT_KINDS } from '../domain/deployment.js';
 import { NAME_PATTERN } from '../domain/ids.js';
 import type { RunPatch } from '../domain/run.js';
 import { STATUSES } from '../domain/status.js';
@@ -35,7 +39,7 @@ export const activityInputSchemas = {
   loadPipeline: z.looseObject({ app: name, repoUrl: text, commit: text, pipelinePath: text }),
   buildArtifact: z.looseObject({ subject, build: buildStep, keepWorkspace: z.boolean() }),
   runTests: z.looseObject({ subject, build: buildStep, test: command }),
-  deployArtifact: z.looseObject({ app: name, environment: name, runId: text, commit: text, digest, kind: z.enum(['deploy', 'rollback']), target }),
+  deployArtifact: z.looseObject({ app: name, environment: name, runId: text, commit: text, digest, kind: z.enum(DEPLOYMENT_KINDS), target }),
   readRollout: z.looseObject({ app: name, environment: name, target, revision }),
   verifyEnvironment: z.looseObject({ baseUrl: text, check, checkIndex: z.number().int().nonnegative(), attempt: z.number().int().positive() }),
   recordDeployment: z.looseObject({
@@ -44,7 +48,7 @@ export const activityInputSchemas = {
     runId: text,
     commit: text,
     digest,
-    kind: z.enum(['deploy', 'rollback']),
+    kind: z.enum(DEPLOYMENT_KINDS),
     rollbackOf: revision.optional(),
     requestedBy: actor,
     revision,
@@ -79,3 +83,4 @@ export const activityInputSchemas = {
   wakeLockParty: z.looseObject({ instanceId: text, event: z.enum(['granted', 'superseded']).optional(), what: z.enum(['turn', 'slot']).optional(), by: z.string().optional() }),
   recordRun: z.looseObject({ app: name, runId: text, patch }),
 } satisfies { [K in ActivityName]: z.ZodType<ActivityInput<K>> };
+

@@ -11,8 +11,11 @@ import type { VerifyAttempt } from './verification.js';
 /** Target-specific facts of a deployed revision, as a target reports them (flat JSON values). */
 export type TargetDetails = Record<string, string | number | boolean | null>;
 
+/** Every deployment kind (a list, so schemas accept exactly these). */
+export const DEPLOYMENT_KINDS = ['deploy', 'rollback', 'heal'] as const;
+
 /** A deployment either rolls a new artifact out or redeploys a recorded one. */
-export type DeploymentKind = 'deploy' | 'rollback' | 'heal';
+export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number];
 
 /** Verdict of a recorded deployment (technical faults are retried, not recorded). */
 export type DeploymentStatus = 'Succeeded' | 'Failed';

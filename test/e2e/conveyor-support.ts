@@ -32,7 +32,9 @@ export async function startConveyor(options: { env?: Record<string, string>; tes
     stateDir: join(root, 'state'),
     testClock: options.testClock ?? false,
     graceMs: 2000,
-    env: { CONVEYOR_DATA_DIR: dataDir, CONVEYOR_LOG_LEVEL: 'info', ...options.env },
+    // The reconcile timer is off unless a test of the loop gives a schedule: it would otherwise
+    // start runs for pushed heads on its own and race the webhooks a test sends.
+    env: { CONVEYOR_DATA_DIR: dataDir, CONVEYOR_LOG_LEVEL: 'info', CONVEYOR_RECONCILE_SCHEDULE: 'off', ...options.env },
     logWrite: (line) => {
       logs.push(line);
       if (process.env.CONVEYOR_TEST_VERBOSE) process.stderr.write(`${line}\n`);

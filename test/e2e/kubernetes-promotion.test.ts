@@ -3,7 +3,7 @@
 // prod (three namespaces of the fake Kubernetes API server) get the same digest in order, each
 // verified by its rollout (a durable timer loop); a commit whose image never becomes available
 // is rolled back by re-applying the previous manifests; an edit made directly on the cluster is
-// reported as drift by the reconcile rule.
+// reported as drift by the reconcile loop.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -103,7 +103,7 @@ before(async () => {
   await writeFile(join(sample.dir, 'deploy', 'web.yaml'), MANIFESTS);
   await sample.git('add', '-A');
   await sample.git('commit', '-q', '-m', 'Kubernetes manifests');
-  conveyor = await startConveyor({ env: { SAMPLE_WEBHOOK_SECRET: SECRET, CONVEYOR_KUBECONFIG_E2E: fake.kubeconfig() } });
+  conveyor = await startConveyor({ env: { SAMPLE_WEBHOOK_SECRET: SECRET, CONVEYOR_KUBECONFIG_E2E: fake.kubeconfig(), CONVEYOR_RECONCILE_SCHEDULE: '*/2 * * * * *' } });
   const res = await conveyor.api('/api/apps/shop', { method: 'PUT', key: 'admin', json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'SAMPLE_WEBHOOK_SECRET' } });
   assert.equal(res.status, 201, await res.text());
   ledger = new DeploymentLedger(containerClient(conveyor.host.storage!.connectionString, CONTAINERS.state));
@@ -178,6 +178,16 @@ describe('push to Kubernetes', () => {
     const drift = assessDrift(current, { status: await observer.status('shop', 'prod', spec) });
     assert.equal(drift.sync, 'drifted');
     assert.match(drift.reason, /revision 1 .* was changed on the target: Deployment web has 7 replicas instead of 2/);
+    // The reconcile loop (a 2-second schedule here) reports it through the API.
+    const until = Date.now() + 30_000;
+    let prod: any;
+    while (Date.now() < until) {
+      prod = ((await (await conveyor.api('/api/apps/shop')).json()) as any).environments.find((e: any) => e.name === 'prod');
+      if (prod?.sync?.state === 'drifted') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(prod?.sync?.state, 'drifted', JSON.stringify(prod));
+    assert.match(prod.sync.reason, /was changed on the target: Deployment web has 7 replicas instead of 2/);
     const [record] = (await ledger.history('shop', 'prod')).records;
     const report = await observer.drift('shop', 'prod', spec, String(record!.target?.['renderedManifests']));
     assert.deepEqual(report.items.map((i) => [i.object, i.field, i.recorded, i.live]), [['Deployment/web', 'spec.replicas', '2', '7']]);

@@ -331,6 +331,12 @@ describe('Service Bus emulator with the @azure/service-bus SDK', () => {
     await sender.close();
   });
 
+  it('a message above 256 KB is refused', async () => {
+    const sender = client.createSender('work');
+    await assert.rejects(sender.sendMessages({ body: Buffer.alloc(300 * 1024, 1) }), (err: unknown) => isServiceBusError(err) && err.code === 'MessageSizeExceeded');
+    await sender.close();
+  });
+
   it('unknown entities are refused with MessagingEntityNotFound', async () => {
     const sender = client.createSender('nope');
     await assert.rejects(sender.sendMessages({ body: 1 }), (err: unknown) => isServiceBusError(err) && err.code === 'MessagingEntityNotFound');

@@ -113,6 +113,9 @@ export async function spawnConveyorHost(options: SpawnOptions): Promise<ChildHos
     TMPDIR: process.env.TMPDIR,
     CONVEYOR_DATA_DIR: join(root, 'data'),
     CONVEYOR_LOG_LEVEL: 'info',
+    // The reconcile timer would start runs for pushed heads on its own and race what a test
+    // sends; tests of the loop turn it on with a schedule of their own.
+    CONVEYOR_RECONCILE_SCHEDULE: 'off',
     ...(ports
       ? { CONVEYOR_AZURITE_BLOB_PORT: String(ports.blob), CONVEYOR_AZURITE_QUEUE_PORT: String(ports.queue), CONVEYOR_AZURITE_TABLE_PORT: String(ports.table) }
       : {}),

@@ -5,6 +5,7 @@ import functions from '@azure/functions';
 import { withValidInput } from '../../functions/activities/valid-input.js';
 import { activityInputSchemas } from '../../shared/contracts/activity-inputs.schema.js';
 import { ValidationError } from '../../shared/errors.js';
+import { DEPLOYMENT_KINDS } from '../../shared/domain/deployment.js';
 
 const context = new functions.InvocationContext({ functionName: 'recordDeployment', invocationId: 't' });
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -56,4 +57,11 @@ test('every activity has a schema, and each refuses a non-object input', () => {
   for (const [name, schema] of Object.entries(activityInputSchemas)) assert.equal(schema.safeParse('not an object').success, false, name);
   assert.equal(activityInputSchemas.recordRun.safeParse({ app: 'shop', runId: 'shop.abcdef0', patch: { status: 'Bogus' } }).success, false, 'a run patch with an unknown status');
   assert.equal(activityInputSchemas.recordRun.safeParse({ app: 'shop', runId: 'shop.abcdef0', patch: { status: 'Running' } }).success, true);
+});
+
+test('every deployment kind the domain knows is accepted (deploy, rollback, heal)', () => {
+  for (const kind of DEPLOYMENT_KINDS) {
+    assert.ok(activityInputSchemas.recordDeployment.safeParse({ ...outcome, kind }).success, kind);
+    assert.ok(activityInputSchemas.deployArtifact.safeParse({ app: 'shop', environment: 'prod', runId: 'r', commit: 'c', digest: DIGEST, kind, target: { type: 'process' } }).success, kind);
+  }
 });

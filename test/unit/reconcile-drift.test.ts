@@ -218,3 +218,26 @@ ${drift}`;
   assert.equal(parsePipelineSpec(file('    drift: heal\n')).environments[1]!.drift, 'heal');
   assert.throws(() => parsePipelineSpec(file('    drift: sometimes\n')), /drift/);
 });
+
+test('a heal passes the activity input boundary (deployArtifact, recordDeployment accept kind heal)', async () => {
+  const { activityInputSchemas } = await import('../../shared/contracts/activity-inputs.schema.js');
+  const target = { type: 'process', start: 'node s.js', port: 4101, env: {}, startTimeoutMs: 1000 };
+  assert.equal(activityInputSchemas.deployArtifact.safeParse({ app: 'shop', environment: 'prod', runId: 'heal.shop.prod.7.1', commit: 'c'.repeat(40), digest: digestA, kind: 'heal', target }).success, true);
+  const outcome = {
+    app: 'shop',
+    environment: 'prod',
+    runId: 'heal.shop.prod.7.1',
+    commit: 'c'.repeat(40),
+    digest: digestA,
+    kind: 'heal',
+    rollbackOf: 7,
+    requestedBy: { id: 'system' },
+    revision: 8,
+    status: 'Succeeded',
+    verification: [],
+    startedAt: '2026-10-01T10:00:00.000Z',
+    finishedAt: '2026-10-01T10:00:01.000Z',
+  };
+  const parsed = activityInputSchemas.recordDeployment.safeParse(outcome);
+  assert.equal(parsed.success, true, JSON.stringify(parsed.error?.issues));
+});

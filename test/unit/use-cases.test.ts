@@ -15,6 +15,8 @@ import { environmentMatrix } from '../../shared/use-cases/environment-matrix.use
 import { recordDeployment } from '../../shared/use-cases/record-deployment.use-case.js';
 import { createRun, recordRunPatch } from '../../shared/use-cases/record-run.use-case.js';
 import { findRollbackTarget } from '../../shared/use-cases/rollback-target.use-case.js';
+import { startRun } from '../../shared/use-cases/start-run.use-case.js';
+import type { PipelineInput } from '../../shared/contracts/activities.js';
 import { FakeTarget, InMemoryApps, InMemoryLedger, InMemoryRunStore } from '../support/fakes.js';
 
 const digest = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
@@ -62,6 +64,49 @@ describe('recording runs', () => {
       throw new Error('storage unavailable');
     };
     await assert.rejects(recordRunPatch(runs, 'shop', 'shop.abcdef0', {}), /storage unavailable/);
+  });
+});
+
+describe('starting runs', () => {
+  const app = { name: 'shop', repoUrl: 'https://github.com/acme/shop.git', pipelinePath: '.conveyor/pipeline.yaml' };
+  const request = { app, commit: 'ABCDEF0123', branch: 'main', pusher: { id: 'pat@example.com' }, trigger: 'webhook' as const, requestedAt: 't0' };
+  function pipelines(live = new Set<string>()) {
+    const started: { id: string; input: PipelineInput }[] = [];
+    return {
+      started,
+      live,
+      exists: async (id: string) => live.has(id),
+      start: async (id: string, input: PipelineInput) => {
+        if (live.has(id)) throw new Error('409: instance is live');
+        live.add(id);
+        started.push({ id, input });
+      },
+    };
+  }
+
+  test('creates the Pending run record, then starts the pipeline under the run id', async () => {
+    const runs = new InMemoryRunStore();
+    const p = pipelines();
+    assert.deepEqual(await startRun({ runs, pipelines: p }, request), { status: 'started', runId: 'shop.abcdef0123' });
+    assert.equal((await runs.get('shop', 'shop.abcdef0123')).value.status, 'Pending');
+    assert.equal((await runs.get('shop', 'shop.abcdef0123')).value.trigger, 'webhook');
+    assert.deepEqual(p.started[0]!.input.subject, { app: 'shop', runId: 'shop.abcdef0123', requestedAt: 't0', repoUrl: app.repoUrl, commit: 'ABCDEF0123', branch: 'main', pusher: { id: 'pat@example.com' } });
+  });
+
+  test('a commit that has a run, or loses the start race, is a duplicate; other start faults are thrown', async () => {
+    const runs = new InMemoryRunStore();
+    assert.equal((await startRun({ runs, pipelines: pipelines(new Set(['shop.abcdef0123'])) }, request)).status, 'duplicate');
+    const racing = pipelines();
+    racing.start = async (id) => {
+      racing.live.add(id); // the other trigger's start landed first
+      throw new Error('409: instance is live');
+    };
+    assert.equal((await startRun({ runs, pipelines: racing }, request)).status, 'duplicate');
+    const broken = pipelines();
+    broken.start = async () => {
+      throw new Error('durable backend unavailable');
+    };
+    await assert.rejects(startRun({ runs: new InMemoryRunStore(), pipelines: broken }, request), /unavailable/);
   });
 });
 
