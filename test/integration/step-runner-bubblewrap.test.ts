@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -142,3 +142,26 @@ test('without a usable bubblewrap, steps are refused with the fix named, unless 
     assert.equal(warnings.length, 1, 'warned once');
     assert.match(warnings[0]!, /No permissions to creating new namespace.*WITHOUT a sandbox/);
   }));
+
+const asRoot = process.getuid?.() === 0;
+test(`bubblewrap runner: an unprivileged user gets the same sandbox through user namespaces${asRoot ? '' : ' (skipped: needs root to switch to nobody with setpriv)'}`, { skip: !asRoot }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'conveyor-bwrap-nobody-'));
+  try {
+    execFileSync('chmod', ['0777', dir]);
+    const steps = new URL('../../shared/steps/index.js', import.meta.url).href;
+    const executor = new URL('../../shared/executor/index.js', import.meta.url).href;
+    const script = `
+      const { BubblewrapStepRunner } = await import(${JSON.stringify(steps)});
+      const { MemoryLogSink } = await import(${JSON.stringify(executor)});
+      const log = new MemoryLogSink();
+      const r = await new BubblewrapStepRunner().run({ name: 'build', command: 'id -u; grep CapEff /proc/self/status; ls /proc | grep -cE "^[0-9]+$"; echo made > out.txt', workspace: { dir: ${JSON.stringify(dir)} }, env: {}, conveyorVars: { app: 'shop', commit: 'c' }, timeoutMs: 20000, log });
+      process.stdout.write(JSON.stringify({ exitCode: r.exitCode, isolation: r.isolation, text: log.text }));`;
+    const out = JSON.parse(execFileSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script], { env: { PATH: process.env.PATH, HOME: dir } }).toString()) as { exitCode: number; isolation: string; text: string };
+    assert.equal(out.exitCode, 0, out.text);
+    assert.equal(out.isolation, 'bubblewrap');
+    assert.match(out.text, /^65534\nCapEff:\s+0+\n[1-9]\n$/);
+    assert.equal(readFileSync(join(dir, 'out.txt'), 'utf8'), 'made\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
