@@ -122,7 +122,13 @@ export class AmqpServer {
         this.#sockets.add(s);
         s.setNoDelay(true);
         coalesceWrites(s);
-        s.on('close', () => this.#sockets.delete(s));
+        s.on('close', () => {
+          this.#sockets.delete(s);
+          // rhea ends a connection (and stops its heartbeat timer) when its socket ends or
+          // errs, not when the socket is destroyed, as close() does: without the end, the
+          // heartbeat keeps re-arming itself and keeps the process alive.
+          if (!s.readableEnded) s.emit('end');
+        });
       });
       server.once('error', reject);
       server.once('listening', () => {
