@@ -207,20 +207,32 @@ ${testStep}environments:
 ${envs}`;
 }
 
-/** Finds `count` distinct TCP ports that are free on 127.0.0.1 right now. */
+/**
+ * Finds `count` distinct TCP ports that are free on 127.0.0.1 right now, chosen below the
+ * kernel's ephemeral range (32768 and up on Linux). A test holds these ports only on paper until
+ * its services start; taking them from outside the range that port-0 binds draw from means an
+ * emulator or a server of another test file running in parallel cannot be handed one meanwhile.
+ */
 export async function findFreePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<import('node:net').Server>((resolve, reject) => {
-        const s = createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => resolve(s));
-      }),
-    ),
-  );
-  // Hold all of them open until every port is known, so the kernel cannot hand one out twice.
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  const held: import('node:net').Server[] = [];
+  const ports: number[] = [];
+  const tryPort = (port: number) =>
+    new Promise<import('node:net').Server | undefined>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(undefined));
+      s.listen(port, '127.0.0.1', () => resolve(s));
+    });
+  for (let attempts = 0; ports.length < count; attempts++) {
+    if (attempts > 1000) throw new Error(`no ${count} free ports found on 127.0.0.1 between 20000 and 32767`);
+    const port = 20_000 + Math.floor(Math.random() * 12_768);
+    if (ports.includes(port)) continue;
+    const s = await tryPort(port);
+    if (!s) continue;
+    held.push(s);
+    ports.push(port);
+  }
+  // Held until every port is known, so none is counted twice.
+  await Promise.all(held.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   return ports;
 }
 
