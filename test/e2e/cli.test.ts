@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
-import { REPO_ROOT, served, startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
+import { REPO_ROOT, served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml } from './conveyor-support.js';
 
 const SECRET = 'cli-webhook-secret-0123456789';
 const TOKENS = {
@@ -47,11 +47,7 @@ function as(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function pipeline(ports: Record<string, number>): string {
-  const env = (name: string, extra = '') => `  - name: ${name}
-    target: { type: process, start: node dist/server.js, port: ${ports[name]}, startTimeout: 10s }
-    verify:
-      - http: { path: /healthz, expect: 200, timeout: 2s, retries: 2, interval: 100ms }
-${extra}`;
+  const env = (name: string, extra = '') => processEnvironmentYaml(name, ports[name], extra);
   return `build:
   command: echo "building $CONVEYOR_COMMIT" && mkdir -p dist && cp server.js dist/
   artifact: [dist]

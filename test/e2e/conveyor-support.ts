@@ -90,3 +90,15 @@ export async function served(port: number, path = '/version'): Promise<any> {
     return undefined;
   }
 }
+
+/**
+ * One `process` environment of a test pipeline file: the sample service started on its port and
+ * verified by its /healthz; `extra` adds indented keys (an approval, soak, drift, ...).
+ */
+export function processEnvironmentYaml(name: string, port: number | undefined, extra = ''): string {
+  return `  - name: ${name}
+    target: { type: process, start: node dist/server.js, port: ${port}, startTimeout: 10s }
+    verify:
+      - http: { path: /healthz, expect: 200, timeout: 2s, retries: 2, interval: 100ms }
+${extra}`;
+}

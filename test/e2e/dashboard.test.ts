@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
 import { launchBrowser, type TestBrowser } from '../support/browser.js';
-import { served, startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
+import { served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml } from './conveyor-support.js';
 
 const SECRET = 'dashboard-webhook-secret-01234';
 const TOKENS = {
@@ -23,11 +23,7 @@ let browser: TestBrowser;
 let page: Page;
 
 function pipeline(ports: Record<string, number>): string {
-  const env = (name: string, extra = '') => `  - name: ${name}
-    target: { type: process, start: node dist/server.js, port: ${ports[name]}, startTimeout: 10s }
-    verify:
-      - http: { path: /healthz, expect: 200, timeout: 2s, retries: 2, interval: 100ms }
-${extra}`;
+  const env = (name: string, extra = '') => processEnvironmentYaml(name, ports[name], extra);
   return `build:
   command: echo "building $CONVEYOR_COMMIT" && mkdir -p dist && cp server.js dist/
   artifact: [dist]

@@ -4,18 +4,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
-import { served, startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
+import { served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml } from './conveyor-support.js';
 
 const SECRET = 'soak-webhook-secret-222333';
 let conveyor: ConveyorUnderTest;
 let sample: SampleService;
 
 function pipeline(ports: Record<string, number>): string {
-  const env = (name: string, extra = '') => `  - name: ${name}
-    target: { type: process, start: node dist/server.js, port: ${ports[name]}, startTimeout: 10s }
-    verify:
-      - http: { path: /healthz, expect: 200, timeout: 2s, retries: 2, interval: 100ms }
-${extra}`;
+  const env = (name: string, extra = '') => processEnvironmentYaml(name, ports[name], extra);
   return `build:
   command: mkdir -p dist && cp server.js dist/
   artifact: [dist]
