@@ -74,8 +74,18 @@ export async function startConveyor(options: { env?: Record<string, string>; tes
     waitForRun,
     async dispose() {
       const target = new ProcessTarget({ root: join(dataDir, 'targets', 'process'), stopGraceMs: 2000 });
-      for (const { app, environment } of await target.listEnvironments()) await target.stop(app, environment);
       await host.stop();
+      // A deployment still in flight when the host stopped can start its service afterwards:
+      // stop every environment until a pass finds nothing running.
+      for (let pass = 0; pass < 10; pass++) {
+        let found = false;
+        for (const { app, environment } of await target.listEnvironments()) {
+          const stopped = await target.stop(app, environment);
+          if (!stopped.ok || stopped.wasRunning) found = true;
+        }
+        if (!found) break;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
       rmSync(root, { recursive: true, force: true });
     },
   };
