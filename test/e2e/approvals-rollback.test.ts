@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
-import { served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml } from './conveyor-support.js';
+import { served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml, pushCommit } from './conveyor-support.js';
 
 const SECRET = 'approvals-webhook-secret-0987';
 const TOKENS = {
@@ -31,13 +31,7 @@ environments:
 ${env('dev')}${env('staging', `    concurrency: ${stagingConcurrency}\n    approval: { approvers: [alice@example.com, group:release-managers], required: 2, timeout: 1h }\n`)}${env('prod', '    approval: { approvers: [carol@example.com], required: 1, timeout: 24h }\n')}`;
 }
 
-async function push(commit: string): Promise<string> {
-  const hook = await sample.pushWebhook({ secret: SECRET, commit });
-  const res = await fetch(`${conveyor.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
-  const body = (await res.json()) as any;
-  assert.equal(res.status, 202, JSON.stringify(body));
-  return body.runId;
-}
+const push = (commit: string): Promise<string> => pushCommit(conveyor, sample, SECRET, commit);
 
 const waiting = (env: string) => (run: any) => run.environments?.[env]?.status === 'Pending' && run.environments[env].approval?.waitingSince !== undefined;
 

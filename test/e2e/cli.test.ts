@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
-import { REPO_ROOT, served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml } from './conveyor-support.js';
+import { REPO_ROOT, served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml, pushCommit } from './conveyor-support.js';
 
 const SECRET = 'cli-webhook-secret-0123456789';
 const TOKENS = {
@@ -55,13 +55,7 @@ environments:
 ${env('dev')}${env('staging')}${env('prod', '    approval: { approvers: [alice@example.com], required: 1, timeout: 1h }\n')}`;
 }
 
-async function push(commit: string): Promise<string> {
-  const hook = await sample.pushWebhook({ secret: SECRET, commit });
-  const res = await fetch(`${conveyor.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
-  const body = (await res.json()) as any;
-  assert.equal(res.status, 202, JSON.stringify(body));
-  return body.runId;
-}
+const push = (commit: string): Promise<string> => pushCommit(conveyor, sample, SECRET, commit);
 
 const waitingAtProd = (run: any) => run.environments?.prod?.approval?.waitingSince !== undefined && run.environments.prod.status === 'Pending';
 

@@ -1,10 +1,12 @@
 // Test support for end-to-end tests: Conveyor's own app on the local host (with its Azurite),
 // talked to only through public HTTP; plus helpers to read what the environments serve.
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHost, type RunningHost } from '../../local/host/host.js';
+import type { SampleService } from '../support/sample-service.js';
 import { ProcessTarget } from '../../shared/targets/index.js';
 
 /** The repository root (Conveyor's app folder): dist/test/e2e -> ../../.. */
@@ -111,4 +113,13 @@ export function processEnvironmentYaml(name: string, port: number | undefined, e
     verify:
       - http: { path: /healthz, expect: 200, timeout: 2s, retries: 2, interval: 100ms }
 ${extra}`;
+}
+
+/** Sends the signed GitHub push of `commit` and returns the run it started (202 expected). */
+export async function pushCommit(conveyor: ConveyorUnderTest, sample: SampleService, secret: string, commit: string): Promise<string> {
+  const hook = await sample.pushWebhook({ secret, commit });
+  const res = await fetch(`${conveyor.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
+  const body = (await res.json()) as { runId: string };
+  assert.equal(res.status, 202, JSON.stringify(body));
+  return body.runId;
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
 import { launchBrowser, type TestBrowser } from '../support/browser.js';
-import { served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml } from './conveyor-support.js';
+import { served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml, pushCommit } from './conveyor-support.js';
 
 const SECRET = 'dashboard-webhook-secret-01234';
 const TOKENS = {
@@ -31,13 +31,7 @@ environments:
 ${env('dev')}${env('staging')}${env('prod', '    approval: { approvers: [alice@example.com], required: 1, timeout: 1h }\n')}`;
 }
 
-async function push(commit: string): Promise<string> {
-  const hook = await sample.pushWebhook({ secret: SECRET, commit });
-  const res = await fetch(`${conveyor.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
-  const body = (await res.json()) as any;
-  assert.equal(res.status, 202, JSON.stringify(body));
-  return body.runId;
-}
+const push = (commit: string): Promise<string> => pushCommit(conveyor, sample, SECRET, commit);
 
 async function signIn(token: string | undefined): Promise<void> {
   await page.goto(`${conveyor.origin}/api/dashboard`);

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
-import { served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml } from './conveyor-support.js';
+import { served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml, pushCommit } from './conveyor-support.js';
 
 const SECRET = 'incident-webhook-secret-4321';
 const TOKENS = {
@@ -28,13 +28,7 @@ environments:
 ${env('dev')}${env('prod', '    approval: { approvers: [carol@example.com], required: 1, timeout: 24h }\n')}`;
 }
 
-async function push(commit: string): Promise<string> {
-  const hook = await sample.pushWebhook({ secret: SECRET, commit });
-  const res = await fetch(`${conveyor.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
-  const body = (await res.json()) as any;
-  assert.equal(res.status, 202, JSON.stringify(body));
-  return body.runId;
-}
+const push = (commit: string): Promise<string> => pushCommit(conveyor, sample, SECRET, commit);
 
 const waitingForApproval = (run: any) => run.environments?.prod?.status === 'Pending' && run.environments.prod.approval?.waitingSince !== undefined;
 

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
-import { served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml } from './conveyor-support.js';
+import { served, startConveyor, type ConveyorUnderTest, processEnvironmentYaml, pushCommit } from './conveyor-support.js';
 
 const SECRET = 'soak-webhook-secret-222333';
 let conveyor: ConveyorUnderTest;
@@ -19,13 +19,7 @@ environments:
 ${env('dev', '    soak: 30m\n')}${env('staging')}`;
 }
 
-async function push(commit: string): Promise<string> {
-  const hook = await sample.pushWebhook({ secret: SECRET, commit });
-  const res = await fetch(`${conveyor.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
-  const body = (await res.json()) as any;
-  assert.equal(res.status, 202, JSON.stringify(body));
-  return body.runId;
-}
+const push = (commit: string): Promise<string> => pushCommit(conveyor, sample, SECRET, commit);
 
 async function advance(ms: number): Promise<void> {
   const res = await fetch(`${conveyor.origin}/runtime/webhooks/durabletask/test-clock/advance?ms=${ms}&code=${conveyor.host.keys.master}`, { method: 'POST' });

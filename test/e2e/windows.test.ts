@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
-import { served, startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
+import { served, startConveyor, type ConveyorUnderTest, pushCommit } from './conveyor-support.js';
 
 const SECRET = 'windows-webhook-secret-456789';
 const TOKENS = {
@@ -33,13 +33,7 @@ environments:
 ${env('dev')}${env('prod')}`;
 }
 
-async function push(commit: string): Promise<string> {
-  const hook = await sample.pushWebhook({ secret: SECRET, commit });
-  const res = await fetch(`${conveyor.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
-  const body = (await res.json()) as any;
-  assert.equal(res.status, 202, JSON.stringify(body));
-  return body.runId;
-}
+const push = (commit: string): Promise<string> => pushCommit(conveyor, sample, SECRET, commit);
 
 async function clockNow(): Promise<number> {
   const res = await fetch(`${conveyor.origin}/runtime/webhooks/durabletask/test-clock?code=${conveyor.host.keys.master}`);
