@@ -39,7 +39,7 @@ export const activityInputSchemas = {
   loadPipeline: z.looseObject({ app: name, repoUrl: text, commit: text, pipelinePath: text }),
   buildArtifact: z.looseObject({ subject, build: buildStep, keepWorkspace: z.boolean() }),
   runTests: z.looseObject({ subject, build: buildStep, test: command }),
-  deployArtifact: z.looseObject({ app: name, environment: name, runId: text, commit: text, digest, kind: z.enum(DEPLOYMENT_KINDS), target }),
+  deployArtifact: z.looseObject({ app: name, environment: name, runId: text, commit: text, digest, kind: z.enum(DEPLOYMENT_KINDS), rollbackOf: revision.optional(), target }),
   readRollout: z.looseObject({ app: name, environment: name, target, revision }),
   verifyEnvironment: z.looseObject({ baseUrl: text, check, checkIndex: z.number().int().nonnegative(), attempt: z.number().int().positive() }),
   recordDeployment: z.looseObject({
