@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { isName } from '../domain/ids.js';
 import { createJson, ensureContainer, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
+import { announced, type ChangeFeed } from '../storage/change-feed.js';
 import type { EnvironmentSync, SyncChange } from './drift.js';
 import type { SyncStore } from './drift-sweep.js';
 
@@ -58,8 +59,11 @@ export class BlobSyncStore implements SyncStore {
   private readonly etags = new Map<string, string>();
   private ensured = false;
 
-  /** Creates a store over `container` (normally `conveyor-state`). */
-  constructor(private readonly container: ContainerClient) {}
+  /** Creates a store over `container` (normally `conveyor-state`); `changes` is told before a sync state is written. */
+  constructor(
+    private readonly container: ContainerClient,
+    private readonly feed?: ChangeFeed,
+  ) {}
 
   /** See {@link SyncStore.get}. */
   async get(app: string, environment: string): Promise<EnvironmentSync | undefined> {
@@ -72,6 +76,10 @@ export class BlobSyncStore implements SyncStore {
 
   /** See {@link SyncStore.put}. The sweep is the only writer; a lost race re-reads and writes again. */
   async put(sync: EnvironmentSync): Promise<void> {
+    return announced(this.feed, sync.app, () => this.putNow(sync));
+  }
+
+  private async putNow(sync: EnvironmentSync): Promise<void> {
     const path = `${base(sync.app, sync.environment)}/sync.json`;
     await this.ensure();
     for (let attempt = 0; attempt < 3; attempt++) {
