@@ -51,7 +51,7 @@ export function* deployVerifyRecord(
       digest: a.digest,
       runId: a.runId,
       kind: a.kind,
-      ...(a.rollbackOf !== undefined ? { rollbackOf: a.rollbackOf } : {}),
+      ...(a.rolledBackTo !== undefined ? { rolledBackTo: a.rolledBackTo } : {}),
       status,
       reason: [a.note, reason].filter((x) => x !== undefined && x !== '').join('; ') || undefined,
       verification,

@@ -35,7 +35,7 @@ export function deployArtifact(s: DeployServices) {
         revision: String(revision),
         commit: input.commit,
         runId: input.runId,
-        artifactDigest: digest,
+        digest,
         spec: input.target,
         secretEnv,
         materialize: async (destDir) => {

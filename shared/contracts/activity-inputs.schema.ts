@@ -49,7 +49,7 @@ export const activityInputSchemas = {
     commit: text,
     digest,
     kind: z.enum(DEPLOYMENT_KINDS),
-    rollbackOf: revision.optional(),
+    rolledBackTo: revision.optional(),
     requestedBy: actor,
     revision,
     status: z.enum(['Succeeded', 'Failed']),

@@ -75,7 +75,7 @@ function target(): KubernetesTarget {
 }
 
 const deploy = (t: KubernetesTarget, s: AksTargetSpec, revision = '1') =>
-  t.deploy({ app: 'shop', environment: 'prod', revision, commit: 'a'.repeat(40), artifactDigest: `sha256:${'0'.repeat(64)}`, spec: s, materialize: (dest) => cp(join(dir, 'artifact'), dest, { recursive: true }) });
+  t.deploy({ app: 'shop', environment: 'prod', revision, commit: 'a'.repeat(40), digest: `sha256:${'0'.repeat(64)}`, spec: s, materialize: (dest) => cp(join(dir, 'artifact'), dest, { recursive: true }) });
 
 async function complete(t: KubernetesTarget, s: AksTargetSpec, revision: string): Promise<string> {
   for (;;) {

@@ -140,7 +140,7 @@ describe('pipeline orchestrator', () => {
     assert.deepEqual(Object.fromEntries(Object.entries(record.stages).map(([k, v]) => [k, v.status])), { load: 'Succeeded', build: 'Succeeded', test: 'Succeeded' });
     assert.equal(record.environments.dev?.status, 'Succeeded');
     assert.equal(record.environments.prod?.revision, 1);
-    assert.equal(new InMemoryLedger(run.state.ledger).data.records['shop/prod']?.[0]?.artifactDigest, DIGEST, 'prod runs the digest built once');
+    assert.equal(new InMemoryLedger(run.state.ledger).data.records['shop/prod']?.[0]?.digest, DIGEST, 'prod runs the digest built once');
   });
 
   test('a broken build fails the run with the reason; nothing is deployed', async () => {
@@ -208,9 +208,9 @@ describe('promotion orchestrator', () => {
     assert.equal(output.rolledBackTo, 1);
     assert.match(output.reason, /did not pass within 3 tries.*rolled back to revision 1 .* as revision 3/s);
     const ledger = new InMemoryLedger(run.state.ledger);
-    assert.equal((await ledger.current('shop', 'dev'))?.artifactDigest, OLD_DIGEST, 'dev runs the last good artifact again');
+    assert.equal((await ledger.current('shop', 'dev'))?.digest, OLD_DIGEST, 'dev runs the last good artifact again');
     assert.ok(await ledger.badMarker('shop', 'dev', 2), 'the failed revision is marked bad');
-    assert.equal((await ledger.get('shop', 'dev', 3)).rollbackOf, 1);
+    assert.equal((await ledger.get('shop', 'dev', 3)).rolledBackTo, 1);
     assert.deepEqual(kinds(run).filter((k) => k === 'timer').length, 2, 'two durable waits between the three tries');
   });
 
@@ -252,7 +252,7 @@ describe('rollback orchestrator', () => {
     assert.deepEqual(run.output, { status: 'Succeeded', reason: 'rollback to revision 1 requested by ann@example.com: bad release', rolledBackTo: 1, commit: OLD_COMMIT, revision: 3 });
     const record = await new InMemoryLedger(run.state.ledger).get('shop', 'dev', 3);
     assert.equal(record.kind, 'rollback');
-    assert.equal(record.requestedBy, 'ann@example.com');
+    assert.deepEqual(record.requestedBy, { id: 'ann@example.com', name: 'Ann' });
     assert.equal(kinds(run)[0], 'lock.acquire', 'a rollback needs only the deploy slot');
     assert.equal(kinds(run).at(-1), 'lock.release');
   });
