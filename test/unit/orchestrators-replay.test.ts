@@ -214,6 +214,19 @@ describe('promotion orchestrator', () => {
     assert.deepEqual(kinds(run).filter((k) => k === 'timer').length, 2, 'two durable waits between the three tries');
   });
 
+  test('a history recorded before the names were unified (currentDeployment answered artifactDigest, deployedAt) replays to the same result', async () => {
+    const live = await scenario(promotionOrchestrator, promotion(env('dev', { soakMs: 60_000 })), world(), instanceId('dev'));
+    assert.equal((live.output as { status: string }).status, 'Succeeded');
+    const older = live.history.map((step) => {
+      if (step.action.kind !== 'activity' || step.action.name !== 'currentDeployment' || !step.outcome.ok) return step;
+      const { digest, finishedAt, ...rest } = step.outcome.value as { digest: string; finishedAt: string };
+      return { ...step, outcome: { ok: true as const, value: { ...rest, artifactDigest: digest, deployedAt: finishedAt } } };
+    });
+    assert.notDeepEqual(older, live.history, 'the soak read the current deployment');
+    const replayed = await drive(promotionOrchestrator, promotion(env('dev', { soakMs: 60_000 })), world(), { instanceId: instanceId('dev'), history: older, from: live.state });
+    assert.deepEqual(replayed.output, live.output);
+  });
+
   test('a turn held by a run that went away is recovered on the safety timer, and the promotion then deploys', async () => {
     const key = lockEntityKey('shop', 'dev');
     const holder = { instanceId: 'shop.ddddddd.dev', runId: 'shop.ddddddd', requestedAt: '2026-11-30T09:00:00.000Z', kind: 'promotion' as const, policy: 'latest' as const, since: 't', phase: 'deploying' as const };
