@@ -32,7 +32,7 @@ import { MetricsIndex } from '../shared/metrics/index.js';
 import { SealedSecrets, SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
-import { KubernetesTarget, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
+import { KubernetesTarget, kubeconfigSecrets, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
 import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
 import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
@@ -88,6 +88,20 @@ export function createServices(settings: Settings): Services {
   for (const identity of settings.ageIdentities) secrets.add(identity);
   // API tokens are registered up front: a build step may print one before any request used it.
   if (settings.apiTokens.ok) for (const token of settings.apiTokens.table.keys()) secrets.add(token);
+  // Cluster credentials (tokens, client keys, passwords) of every kubeconfig setting, likewise.
+  const addSecrets = (values: readonly string[]) => {
+    for (const v of values) secrets.add(v);
+  };
+  for (const text of [...settings.kubeconfigs(), ...(settings.stepRunner.kind === 'kubernetes' && settings.stepRunner.kubeconfig ? [settings.stepRunner.kubeconfig] : [])]) {
+    const kc = new KubeConfig();
+    try {
+      kc.loadFromString(text);
+      addSecrets(kubeconfigSecrets(kc));
+    } catch {
+      // Not a kubeconfig: the target that reads it reports that; the raw value is masked meanwhile.
+      secrets.add(text);
+    }
+  }
   const apps = new AppRegistry(state);
   const artifacts = new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts));
   // Steps and services see nothing of Conveyor: its working folder (the default home of the
@@ -118,9 +132,9 @@ export function createServices(settings: Settings): Services {
     }),
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
-      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name)) }),
+      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets) }),
       // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
-      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: new DefaultAzureCredential() }) }),
+      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: new DefaultAzureCredential(), onSecrets: addSecrets }) }),
     ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,

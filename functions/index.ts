@@ -46,7 +46,7 @@ import { environmentLockEntity } from './entities/environment-lock.entity.js';
 import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
 import { getRun } from './http/runs.function.js';
 import { decideApproval } from './http/approval.function.js';
-import { getOperation, requestRollback } from './http/rollback.function.js';
+import { breakGlassRollback, getOperation, requestRollback } from './http/rollback.function.js';
 import { freezeEnvironment, unfreezeEnvironment } from './http/freeze.function.js';
 import { breakGlass } from './http/break-glass.function.js';
 import { getHistory, getLog, listRuns } from './http/read.function.js';
@@ -123,6 +123,7 @@ app.http('breakGlass', { route: 'runs/{runId}/environments/{env}/break-glass', m
 app.http('freezeEnvironment', { route: 'apps/{app}/environments/{env}/freeze', methods: ['POST'], authLevel: 'function', handler: bind(freezeEnvironment) });
 app.http('unfreezeEnvironment', { route: 'apps/{app}/environments/{env}/unfreeze', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(unfreezeEnvironment) });
 app.http('getOperation', { route: 'operations/{operationId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getOperation });
+app.http('rollbackBreakGlass', { route: 'operations/{operationId}/break-glass', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(breakGlassRollback) });
 app.http('decideApproval', { route: 'runs/{runId}/environments/{env}/approval', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(decideApproval) });
 app.http('getLog', { route: 'runs/{runId}/logs/{step}', methods: ['GET'], authLevel: 'function', handler: bind(getLog) });
 app.http('getMetrics', { route: 'apps/{app}/metrics', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(getMetrics)) });

@@ -41,6 +41,8 @@ export function* deployVerifyRecord(
     digest: a.digest,
     target: a.target,
     kind: a.kind,
+    // Rollbacks and heals re-apply what was recorded for this revision (kubernetes: its manifests).
+    ...(a.rolledBackTo !== undefined ? { rolledBackTo: a.rolledBackTo } : {}),
   });
   const record = (revision: number, status: DeploymentStatus, reason: string | undefined, verification: VerifyAttempt[]) =>
     call(context, 'recordDeployment', {

@@ -13,9 +13,12 @@ import { reportingVerdicts } from './expected-failure.js';
 export interface DeployServices {
   artifactCache: Pick<Services['artifactCache'], 'archive'>;
   targets: Pick<Services['targets'], 'forSpec'>;
-  ledger: Pick<Services['ledger'], 'latestRevision'>;
+  ledger: Pick<Services['ledger'], 'latestRevision' | 'get'>;
   sealed: Pick<Services['sealed'], 'openAll'>;
   secrets: Pick<Services['secrets'], 'add' | 'redact'>;
+  /** The app's repository at the commit (targets whose configuration is code there: kubernetes). */
+  apps?: Pick<Services['apps'], 'get'>;
+  git?: Pick<Services['git'], 'readFolderAtCommit'>;
 }
 
 /** The `deployArtifact` activity, given its collaborators. */
@@ -29,6 +32,9 @@ export function deployArtifact(s: DeployServices) {
       const secretEnv = input.target.secrets ? await s.sealed.openAll(input.app, input.target.secrets) : {};
       for (const value of Object.values(secretEnv)) s.secrets.add(value);
       const startedAt = new Date().toISOString();
+      // A rollback or heal re-applies what was recorded for that revision, not a fresh render.
+      const recorded = input.rolledBackTo !== undefined && input.target.type !== 'process' ? (await s.ledger.get(input.app, input.environment, input.rolledBackTo)).target : undefined;
+      const { apps, git } = s;
       const result = await target.deploy({
         app: input.app,
         environment: input.environment,
@@ -41,6 +47,16 @@ export function deployArtifact(s: DeployServices) {
         materialize: async (destDir) => {
           await extractArtifact(await s.artifactCache.archive(digest), destDir);
         },
+        ...(recorded ? { recorded } : {}),
+        ...(input.kind === 'heal' ? { heal: true } : {}),
+        ...(apps && git
+          ? {
+              readRepository: async (folder: string, include: RegExp) => {
+                const app = (await apps.get(input.app)).value;
+                return git.readFolderAtCommit(app.repoUrl, input.commit, folder, include);
+              },
+            }
+          : {}),
       });
       if (!result.ok) {
         // The service's own output may hold its secrets; this tail goes into history and records.

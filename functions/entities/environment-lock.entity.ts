@@ -52,8 +52,9 @@ export function environmentLockEntity(context: df.EntityContext<LockState>): voi
     }
     case 'phase': {
       const { instanceId, phase } = inputOf(context, 'phase');
-      context.df.setState(setLockPhase(state, instanceId, phase));
-      context.df.return(null);
+      const next = setLockPhase(state, instanceId, phase);
+      context.df.setState(next.state);
+      context.df.return({ wake: next.wake });
       return;
     }
     case 'release': {

@@ -129,6 +129,15 @@ export function openApiDocument(serverUrl: string): Json {
           responses: { ...ok(202, 'the run enters'), ...errors(400, 401, 403, 404, 409, 415) },
         },
       },
+      '/operations/{operationId}/break-glass': {
+        parameters: [path('operationId')],
+        post: {
+          summary: 'Let a rollback waiting for a closed deploy window enter now (people on the environment\'s break-glass list)',
+          security: withIdentity,
+          requestBody: jsonBody(breakGlassBody),
+          responses: { ...ok(202, 'the rollback enters'), ...errors(400, 401, 403, 404, 409, 415) },
+        },
+      },
       '/apps/{app}/environments/{env}/freeze': {
         parameters: [path('app'), path('env')],
         post: {

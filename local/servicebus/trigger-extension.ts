@@ -152,7 +152,8 @@ export function createServiceBusExtension(options: ServiceBusExtensionOptions = 
         if (level === 'warn') logger?.warn(`Service Bus emulator: ${message}`);
       },
     });
-    logger?.info(`Service Bus emulator started (port ${emulator.port}): ${emulator.connectionString}`, {
+    // The port only: the connection string holds the emulator's private key.
+    logger?.info(`Service Bus emulator started (port ${emulator.port})`, {
       location: join(stateDir, 'servicebus'),
       ...(configFile ? { topology: configFile } : {}),
     });

@@ -212,6 +212,8 @@ export interface Settings {
    * `kubeconfigSetting`); only `CONVEYOR_KUBECONFIG_*` names are read, anything else is undefined.
    */
   kubeconfig(settingName: string): string | undefined;
+  /** Every `CONVEYOR_KUBECONFIG_*` setting's value (their credentials join the redaction list at start-up). */
+  kubeconfigs(): readonly string[];
   /**
    * The Git host token in the setting named `settingName` (an app's `feedback.tokenSetting`);
    * only `CONVEYOR_FEEDBACK_*` names are read, anything else is undefined.
@@ -315,6 +317,11 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     eventsTopic: eventsTopic(env),
     kubeconfig(settingName: string): string | undefined {
       return /^CONVEYOR_KUBECONFIG_[A-Z0-9_]{1,64}$/.test(settingName) && env[settingName] ? env[settingName] : undefined;
+    },
+    kubeconfigs(): readonly string[] {
+      return Object.entries(env)
+        .filter((e): e is [string, string] => /^CONVEYOR_KUBECONFIG_[A-Z0-9_]{1,64}$/.test(e[0]) && typeof e[1] === 'string' && e[1] !== '')
+        .map(([, v]) => v);
     },
     feedbackToken(settingName: string): string | undefined {
       const value = /^CONVEYOR_FEEDBACK_[A-Z0-9_]{1,64}$/.test(settingName) ? (env[settingName] ?? '').trim() : '';

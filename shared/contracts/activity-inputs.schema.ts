@@ -39,11 +39,15 @@ export const activityInputSchemas = {
   loadPipeline: z.looseObject({ app: name, repoUrl: text, commit: text, pipelinePath: text }),
   buildArtifact: z.looseObject({ subject, build: buildStep, keepWorkspace: z.boolean() }),
   runTests: z.looseObject({ subject, build: buildStep, test: command }),
-  deployArtifact: z.looseObject({ app: name, environment: name, runId: text, commit: text, digest, kind: z.enum(DEPLOYMENT_KINDS), target }),
+  // Inputs scheduled before the vocabulary was unified (kept in a durable history across an
+  // upgrade) may say `rollbackOf`: renamed, not dropped.
+  deployArtifact: z.preprocess(
+    upgradeStoredNames,
+    z.looseObject({ app: name, environment: name, runId: text, commit: text, digest, kind: z.enum(DEPLOYMENT_KINDS), rolledBackTo: revision.optional(), target }),
+  ),
   readRollout: z.looseObject({ app: name, environment: name, target, revision }),
   verifyEnvironment: z.looseObject({ baseUrl: text, check, checkIndex: z.number().int().nonnegative(), attempt: z.number().int().positive() }),
-  // An input scheduled before the vocabulary was unified (kept in a durable history across an
-  // upgrade) may say `rollbackOf`: renamed, not dropped.
+  // As deployArtifact: `rollbackOf` in an input scheduled before the rename is read as `rolledBackTo`.
   recordDeployment: z.preprocess(
     upgradeStoredNames,
     z.looseObject({

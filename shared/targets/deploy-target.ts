@@ -38,6 +38,20 @@ export interface DeployRequest<S extends TargetSpec = TargetSpec> {
    */
   materialize(destDir: string): Promise<void>;
   /**
+   * Reads files of the app's repository at `commit` (a folder, recursively, by name pattern):
+   * where a target takes configuration that is code in the repository (kubernetes: the
+   * manifests). Targets that need none ignore it.
+   */
+  readRepository?(folder: string, include: RegExp): Promise<Array<{ file: string; text: string }>>;
+  /**
+   * What the ledger recorded for the revision being deployed again (a rollback or a heal),
+   * as the target reported it then (`DeploySuccess.details`): a target that records what it
+   * applied (kubernetes: `renderedManifests`) re-applies exactly that.
+   */
+  recorded?: Readonly<Record<string, DetailValue>>;
+  /** A heal: take back what was edited on the target (kubernetes: force field ownership). */
+  heal?: boolean;
+  /**
    * Restart even when this exact revision and digest are already running and healthy. By
    * default such a deploy is a no-op success, which makes a retried deploy activity idempotent.
    */

@@ -271,6 +271,26 @@ export function renderManifests(sources: readonly SourcedObject[], ctx: RenderCo
   return { objects, yaml: objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'), hash };
 }
 
+/**
+ * Recorded manifests (a ledger record's `renderedManifests`) made ready to apply again as a new
+ * revision: only the revision label and the revision and run annotations change, so the content
+ * hashes (and the manifests' hash) stay those of the recorded revision.
+ */
+export function relabelRecorded(yaml: string, ctx: { revision: string; runId?: string }): RenderedManifests {
+  const objects = parseRendered(yaml).map((o) => {
+    const c = structuredClone(o);
+    const meta = asMap((c['metadata'] ??= {}));
+    asMap((meta['labels'] ??= {}))[LABELS.revision] = ctx.revision;
+    const annotations = asMap((meta['annotations'] ??= {}));
+    annotations[ANNOTATIONS.revision] = ctx.revision;
+    if (ctx.runId) annotations[ANNOTATIONS.run] = ctx.runId;
+    return c;
+  });
+  if (objects.length === 0) throw new ValidationError('the recorded manifests are empty: nothing was applied', [{ path: 'renderedManifests', message: 'no objects' }]);
+  const hash = `sha256:${createHash('sha256').update(objects.map((o) => String(asMap(asMap(o['metadata'] ?? {})['annotations'] ?? {})[ANNOTATIONS.hash] ?? '')).join('\n')).digest('hex')}`;
+  return { objects, yaml: objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'), hash };
+}
+
 /** Parses rendered manifests back (from a ledger record). */
 export function parseRendered(yaml: string): ManifestObject[] {
   return parseAllDocuments(yaml)
