@@ -46,6 +46,13 @@ export function mayDecide(who: Identity | null, approval: RunApproval | undefine
 }
 
 function health(e: EnvironmentView) {
+  // The overview shows what the records say (cheap for every app, every second); the app page asks the target.
+  if (e.health) {
+    const title = `${e.health.reason} (${e.health.source === 'sweep' ? 'reconcile sweep' : 'deployment verification'}, ${ago(e.health.at)})`;
+    if (e.health.state === 'healthy') return html`<${Badge} tone="ok" title=${title}>healthy<//>`;
+    if (e.health.state === 'unknown') return html`<${Badge} tone="muted" title=${title}>health unknown<//>`;
+    return html`<${Badge} tone="bad" title=${title}>${e.running ? 'unhealthy' : 'not running'}<//>`;
+  }
   if (e.healthy) return html`<${Badge} tone="ok">healthy<//>`;
   if (e.running) return html`<${Badge} tone="busy">unhealthy<//>`;
   return html`<${Badge} tone="bad">not running<//>`;
@@ -94,37 +101,11 @@ function EnvCell({ e, runs, env }: { e: EnvironmentView | undefined; runs: RunSu
   </td>`;
 }
 
-/** The first page is small so the first rows paint early; the rest follow in bigger pages. */
-const FIRST_PAGE = 20;
-const PAGE = 40;
-
 /** Every app and environment: what runs where. */
 export function OverviewPage({ signed }: { signed: Signed }) {
-  const [pages, setPages] = useState<Record<number, Overview>>({});
-  const [problem, setProblem] = useState<Problem | undefined>();
-  useEffect(() => {
-    // Each page is polled on its own (with its own ETag), so a change re-renders its page only.
-    const stops: (() => void)[] = [];
-    let startedUpTo = FIRST_PAGE;
-    const onPage = (offset: number) => (v: Overview) => {
-      setPages((p) => ({ ...p, [offset]: v }));
-      setProblem(undefined);
-      for (; startedUpTo < v.total; startedUpTo += PAGE) stops.push(poll<Overview>(signed.session, `/overview?offset=${startedUpTo}&limit=${PAGE}`, onPage(startedUpTo), setProblem));
-    };
-    stops.push(poll<Overview>(signed.session, `/overview?offset=0&limit=${FIRST_PAGE}`, onPage(0), setProblem));
-    return () => stops.forEach((stop) => stop());
-  }, [signed.session.key, signed.session.token]);
-  const data = useMemo((): Overview | undefined => {
-    const first = pages[0];
-    if (!first) return undefined;
-    const seen = new Set<string>();
-    const apps = Object.keys(pages)
-      .map(Number)
-      .sort((a, b) => a - b)
-      .flatMap((o) => pages[o]!.apps)
-      .filter((a) => !seen.has(a.name) && seen.add(a.name));
-    return { apps, total: first.total };
-  }, [pages]);
+  // One request for every app, polled with its ETag: the server answers from the per-app matrix
+  // snapshots, and 304 (nothing to transfer or render) while nothing changed.
+  const { data, problem } = usePoll<Overview>(signed.session, '/overview');
   const columns = useMemo(() => {
     const cols: string[] = [];
     for (const a of data?.apps ?? []) for (const n of [...(a.runs[0]?.environmentOrder ?? []), ...a.environments.map((e) => e.name)]) if (!cols.includes(n)) cols.push(n);

@@ -12,6 +12,7 @@ import { upgradeStoredNames } from '../domain/deployment.js';
 import { isName } from '../domain/ids.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { createJson, deleteBlob, ensureContainer, listNames, readJson, tryReadJson } from '../storage/blob-store.js';
+import { announced, type ChangeFeed } from '../storage/change-feed.js';
 
 const freezeSchema = z.object({ kind: z.enum(['manual', 'rollback']), by: z.string(), at: z.string(), reason: z.string() }) satisfies z.ZodType<Freeze>;
 
@@ -50,8 +51,11 @@ function base(app: string, env: string): string {
 export class EnvironmentControls {
   private ensured = false;
 
-  /** Creates the store over `container` (normally `conveyor-state`). */
-  constructor(private readonly container: ContainerClient) {}
+  /** Creates the store over `container` (normally `conveyor-state`); `changes` is told before a freeze changes. */
+  constructor(
+    private readonly container: ContainerClient,
+    private readonly changes?: ChangeFeed,
+  ) {}
 
   private async ensure(): Promise<void> {
     if (this.ensured) return;
@@ -69,6 +73,10 @@ export class EnvironmentControls {
    * (first reason wins) and is returned with `already: true`.
    */
   async setFreeze(app: string, env: string, freeze: Freeze): Promise<{ freeze: Freeze; already: boolean }> {
+    return announced(this.changes, app, () => this.setFreezeNow(app, env, freeze));
+  }
+
+  private async setFreezeNow(app: string, env: string, freeze: Freeze): Promise<{ freeze: Freeze; already: boolean }> {
     await this.ensure();
     const path = `${base(app, env)}/freeze.json`;
     try {
@@ -77,7 +85,7 @@ export class EnvironmentControls {
       if (!(err instanceof ConflictError)) throw err;
       const existing = await this.freeze(app, env);
       if (existing) return { freeze: existing, already: true };
-      return this.setFreeze(app, env, freeze);
+      return this.setFreezeNow(app, env, freeze);
     }
     await this.log(app, env, { action: 'freeze', ...freeze });
     return { freeze, already: false };
@@ -85,6 +93,10 @@ export class EnvironmentControls {
 
   /** Lifts the freeze (recorded). Not frozen: resolves undefined. */
   async unfreeze(app: string, env: string, by: string, reason: string, at: string): Promise<Freeze | undefined> {
+    return announced(this.changes, app, () => this.unfreezeNow(app, env, by, reason, at));
+  }
+
+  private async unfreezeNow(app: string, env: string, by: string, reason: string, at: string): Promise<Freeze | undefined> {
     const path = `${base(app, env)}/freeze.json`;
     const found = await tryReadJson(this.container, path, freezeSchema);
     if (!found) return undefined;
@@ -92,7 +104,7 @@ export class EnvironmentControls {
       await deleteBlob(this.container, path, found.etag);
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
-      if (err instanceof ConflictError) return this.unfreeze(app, env, by, reason, at);
+      if (err instanceof ConflictError) return this.unfreezeNow(app, env, by, reason, at);
       throw err;
     }
     await this.log(app, env, { action: 'unfreeze', kind: found.value.kind, by, at, reason });

@@ -17,6 +17,7 @@ export const runEventData = z.object({
   commit: z.string().optional().describe('full commit id, when the change carries it'),
   branch: z.string().optional(),
   reason: z.string().optional().describe('why the run ended the way it did (Failed, Errored, Aborted, Superseded)'),
+  trigger: z.enum(['webhook', 'poll', 'heal', 'api']).optional().describe('what started the run, when the change carries it (heal: a drift heal of the reconcile sweep)'),
 });
 
 /** `data` of environment events (one environment of one run). */
@@ -28,6 +29,7 @@ export const environmentEventData = z.object({
   reason: z.string().optional(),
   revision: z.number().int().optional().describe('ledger revision recorded for this deployment'),
   rolledBackTo: z.number().int().optional().describe('revision an automatic rollback redeployed'),
+  trigger: z.enum(['webhook', 'poll', 'heal', 'api']).optional().describe('what started the run, when the change carries it (heal: a drift heal of the reconcile sweep)'),
 });
 
 /** `data` of approval events. */

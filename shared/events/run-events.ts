@@ -40,7 +40,7 @@ export function eventsFromRunPatch(app: string, runId: string, patch: RunPatch, 
         subject,
         time,
         change: `${runId}|${patch.status}`,
-        data: { app, runId, status: patch.status, ...optional('commit', patch.commit), ...optional('branch', patch.branch), ...optional('reason', patch.reason) },
+        data: { app, runId, status: patch.status, ...optional('commit', patch.commit), ...optional('branch', patch.branch), ...optional('reason', patch.reason), ...optional('trigger', patch.trigger) },
       }),
     );
   }
@@ -73,7 +73,7 @@ export function eventsFromRunPatch(app: string, runId: string, patch: RunPatch, 
           time,
           // Every patch of a promoting environment says Running: one event (same id) for all of them.
           change: `${runId}|${env.status}`,
-          data: { app, environment, runId, status: env.status, ...optional('reason', env.reason), ...optional('revision', env.revision), ...optional('rolledBackTo', env.rolledBackTo) },
+          data: { app, environment, runId, status: env.status, ...optional('reason', env.reason), ...optional('revision', env.revision), ...optional('rolledBackTo', env.rolledBackTo), ...optional('trigger', patch.trigger) },
         }),
       );
     }

@@ -23,6 +23,7 @@ import { upgradeStoredNames, type BadRevisionMarker, type CurrentDeployment, typ
 import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../errors.js';
 import { NAME_PATTERN } from '../domain/ids.js';
 import { createJson, ensureContainer, listAllNames, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
+import { announced, type ChangeFeed } from '../storage/change-feed.js';
 
 const MAX_REVISION = 9_999_999_999;
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date');
@@ -94,6 +95,8 @@ export interface LedgerOptions {
   now?: () => Date;
   /** Give up a write after this many lost races (never reached in practice). Default 1000. */
   maxAttempts?: number;
+  /** Told before a record is written (read models derived from `current`, such as the matrix snapshot). */
+  changes?: ChangeFeed;
 }
 
 function checkName(kind: string, value: string): void {
@@ -113,6 +116,7 @@ function revisionFromHistoryName(name: string): number | undefined {
 export class DeploymentLedger {
   private readonly now: () => Date;
   private readonly maxAttempts: number;
+  private readonly changes: ChangeFeed | undefined;
 
   /** Creates a ledger over `container` (normally `conveyor-state`). */
   constructor(
@@ -121,6 +125,7 @@ export class DeploymentLedger {
   ) {
     this.now = options.now ?? (() => new Date());
     this.maxAttempts = options.maxAttempts ?? 1000;
+    this.changes = options.changes;
   }
 
   private base(app: string, env: string): string {
@@ -147,6 +152,10 @@ export class DeploymentLedger {
    * the immutable history record, then moves `current` forward. Resolves the stored record.
    */
   async record(app: string, env: string, entry: NewDeployment, options: { revision?: number } = {}): Promise<DeploymentRecord> {
+    return announced(this.changes, app, () => this.recordNow(app, env, entry, options));
+  }
+
+  private async recordNow(app: string, env: string, entry: NewDeployment, options: { revision?: number }): Promise<DeploymentRecord> {
     const base = this.base(app, env);
     const parsed = newDeploymentSchema.safeParse(entry);
     if (!parsed.success) {
