@@ -29,10 +29,12 @@ import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
 import { EnvironmentControls } from '../shared/environments/index.js';
 import { BlobSyncStore } from '../shared/reconcile/index.js';
 import { MetricsIndex } from '../shared/metrics/index.js';
+import { MatrixSnapshots } from '../shared/use-cases/matrix-snapshot.js';
+import type { ChangeFeed } from '../shared/storage/change-feed.js';
 import { SealedSecrets, SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
-import { KubernetesTarget, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
+import { KubernetesTarget, kubeconfigSecrets, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
 import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
 import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
@@ -74,6 +76,8 @@ export interface Services {
   controls: EnvironmentControls;
   /** Drift (sync) states written by the reconcile sweep. */
   syncStates: BlobSyncStore;
+  /** Per-app matrix snapshots for the apps overview, kept current by the stores above (shared/use-cases/matrix-snapshot.ts). */
+  matrix: MatrixSnapshots;
   /** Deployment events: outbox in blob storage, published to the Service Bus topic (docs/events.md). */
   events: EventBus;
   /** Git host feedback (shared/feedback): a reporter per host, and where refused updates are dead-lettered. */
@@ -88,7 +92,25 @@ export function createServices(settings: Settings): Services {
   for (const identity of settings.ageIdentities) secrets.add(identity);
   // API tokens are registered up front: a build step may print one before any request used it.
   if (settings.apiTokens.ok) for (const token of settings.apiTokens.table.keys()) secrets.add(token);
-  const apps = new AppRegistry(state);
+  // Cluster credentials (tokens, client keys, passwords) of every kubeconfig setting, likewise.
+  const addSecrets = (values: readonly string[]) => {
+    for (const v of values) secrets.add(v);
+  };
+  for (const text of [...settings.kubeconfigs(), ...(settings.stepRunner.kind === 'kubernetes' && settings.stepRunner.kubeconfig ? [settings.stepRunner.kubeconfig] : [])]) {
+    const kc = new KubeConfig();
+    try {
+      kc.loadFromString(text);
+      addSecrets(kubeconfigSecrets(kc));
+    } catch {
+      // Not a kubeconfig: the target that reads it reports that; the raw value is masked meanwhile.
+      secrets.add(text);
+    }
+  }
+  // Every store the apps overview shows announces its changes to the matrix snapshots, which
+  // read those same stores to rebuild a row.
+  const matrix = new MatrixSnapshots(state);
+  const changes: ChangeFeed = matrix;
+  const apps = new AppRegistry(state, { changes });
   const artifacts = new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts));
   // Steps and services see nothing of Conveyor: its working folder (the default home of the
   // local host's state) and data folder stay hidden even if they sit inside a system folder.
@@ -97,8 +119,11 @@ export function createServices(settings: Settings): Services {
     hidden: [process.cwd(), settings.dataDir],
     readOnly: settings.sandboxReadOnlyPaths,
   };
-  const ledger = new DeploymentLedger(state);
-  const runs = new RunStore(state);
+  const ledger = new DeploymentLedger(state, { changes });
+  const runs = new RunStore(state, { changes });
+  const controls = new EnvironmentControls(state, changes);
+  const syncStates = new BlobSyncStore(state, changes);
+  matrix.readFrom({ apps, ledger, runs, controls, syncStates });
   return {
     settings,
     apps,
@@ -118,9 +143,9 @@ export function createServices(settings: Settings): Services {
     }),
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
-      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name)) }),
+      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets) }),
       // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
-      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: new DefaultAzureCredential() }) }),
+      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: new DefaultAzureCredential(), onSecrets: addSecrets }) }),
     ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
@@ -128,8 +153,9 @@ export function createServices(settings: Settings): Services {
     workspaces: join(settings.dataDir, 'workspaces'),
     steps: stepRunner(settings, sandbox),
     identities: new CallerIdentities(settings),
-    controls: new EnvironmentControls(state),
-    syncStates: new BlobSyncStore(state),
+    controls,
+    syncStates,
+    matrix,
     events: new EventBus({
       outbox: new EventOutbox(state),
       publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,

@@ -42,6 +42,8 @@ export function* deployVerifyRecord(
     digest: a.digest,
     target: a.target,
     kind: a.kind,
+    // Rollbacks and heals re-apply what was recorded for this revision (kubernetes: its manifests).
+    ...(a.rolledBackTo !== undefined ? { rolledBackTo: a.rolledBackTo } : {}),
   });
   const record = (revision: number, status: DeploymentStatus, reason: string | undefined, verification: VerifyAttempt[]) =>
     call(context, 'recordDeployment', {
@@ -52,7 +54,7 @@ export function* deployVerifyRecord(
       digest: a.digest,
       runId: a.runId,
       kind: a.kind,
-      ...(a.rollbackOf !== undefined ? { rollbackOf: a.rollbackOf } : {}),
+      ...(a.rolledBackTo !== undefined ? { rolledBackTo: a.rolledBackTo } : {}),
       status,
       reason: [a.note, reason].filter((x) => x !== undefined && x !== '').join('; ') || undefined,
       verification,

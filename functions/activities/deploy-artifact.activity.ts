@@ -14,9 +14,12 @@ import { secretDelivery } from '../../shared/steps/index.js';
 export interface DeployServices {
   artifactCache: Pick<Services['artifactCache'], 'archive'>;
   targets: Pick<Services['targets'], 'forSpec'>;
-  ledger: Pick<Services['ledger'], 'latestRevision'>;
+  ledger: Pick<Services['ledger'], 'latestRevision' | 'get'>;
   sealed: Pick<Services['sealed'], 'openAll'>;
   secrets: Pick<Services['secrets'], 'add' | 'redact'>;
+  /** The app's repository at the commit (targets whose configuration is code there: kubernetes). */
+  apps?: Pick<Services['apps'], 'get'>;
+  git?: Pick<Services['git'], 'readFolderAtCommit'>;
 }
 
 /** The `deployArtifact` activity, given its collaborators. */
@@ -31,19 +34,32 @@ export function deployArtifact(s: DeployServices) {
       for (const value of Object.values(opened)) s.secrets.add(value);
       const { secretEnv, secretFiles } = secretDelivery(input.target.secrets, opened);
       const startedAt = new Date().toISOString();
+      // A rollback or heal re-applies what was recorded for that revision, not a fresh render.
+      const recorded = input.rolledBackTo !== undefined && input.target.type !== 'process' ? (await s.ledger.get(input.app, input.environment, input.rolledBackTo)).target : undefined;
+      const { apps, git } = s;
       const result = await target.deploy({
         app: input.app,
         environment: input.environment,
         revision: String(revision),
         commit: input.commit,
         runId: input.runId,
-        artifactDigest: digest,
+        digest,
         spec: input.target,
         secretEnv,
         secretFiles,
         materialize: async (destDir) => {
           await extractArtifact(await s.artifactCache.archive(digest), destDir);
         },
+        ...(recorded ? { recorded } : {}),
+        ...(input.kind === 'heal' ? { heal: true } : {}),
+        ...(apps && git
+          ? {
+              readRepository: async (folder: string, include: RegExp) => {
+                const app = (await apps.get(input.app)).value;
+                return git.readFolderAtCommit(app.repoUrl, input.commit, folder, include);
+              },
+            }
+          : {}),
       });
       if (!result.ok) {
         // The service's own output may hold its secrets; this tail goes into history and records.

@@ -68,7 +68,7 @@ export interface ActivityContracts {
   };
   /** Deploys an artifact digest to an environment's target as the environment's next revision. */
   deployArtifact: {
-    input: Pick<DeploymentSubject, 'app' | 'environment' | 'runId' | 'commit' | 'digest' | 'kind'> & { target: TargetSpec };
+    input: Pick<DeploymentSubject, 'app' | 'environment' | 'runId' | 'commit' | 'digest' | 'kind' | 'rolledBackTo'> & { target: TargetSpec };
     output:
       | Outcome<{
           revision: number;

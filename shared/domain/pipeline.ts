@@ -89,14 +89,14 @@ export interface ProcessTargetSpec {
 
 /**
  * How an environment deploys to Kubernetes (shared by the `kubernetes` and `aks` targets): the
- * artifact's manifests (a folder of YAML packed with the build) server-side applied to a
+ * repository's manifests (a folder of YAML, read at the run's commit) server-side applied to a
  * namespace, the image the build reported pinned by digest (shared/targets/kubernetes,
  * docs/kubernetes.md).
  */
 export interface KubeDeploySpec {
   /** The namespace every object goes to (manifests may name it or leave it out). */
   namespace: string;
-  /** Artifact-relative folder of `*.yaml` / `*.yml` manifests (must be among the build's artifact paths). */
+  /** Repository-relative folder of `*.yaml` / `*.yml` manifests, read at the run's commit. */
   manifests: string;
   /** The image the build pushed: containers using `name` (any tag) are pinned to `name@<digest>`. */
   image: { name: string; digestFile: string };

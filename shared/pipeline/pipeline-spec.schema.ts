@@ -335,11 +335,11 @@ export const pipelineFileSchema = z
       if (firstName !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'name'], message: `environment "${env.name}" is already declared at environments[${firstName}]` });
       else names.set(env.name, i);
       if (env.target.type === 'kubernetes' || env.target.type === 'aks') {
-        // Manifests and the image digest are read from the artifact: the build must pack them.
-        for (const [field, path] of [['manifests', env.target.manifests], ['image', env.target.image.digestFile]] as const) {
-          if (!path.split('/').includes('..') && !coveredBy(path, v.build.artifact)) {
-            ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', field, ...(field === 'image' ? ['digestFile'] : [])], message: `${path} is not packed with the artifact: add it (or a folder holding it) to build.artifact` });
-          }
+        // The manifests are read from the repository at the commit; the image digest from the
+        // artifact, so the build must pack it.
+        const path = env.target.image.digestFile;
+        if (!path.split('/').includes('..') && !coveredBy(path, v.build.artifact)) {
+          ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'image', 'digestFile'], message: `${path} is not packed with the artifact: add it (or a folder holding it) to build.artifact` });
         }
       }
       if (env.target.type !== 'process') return; // only local processes share this machine's ports

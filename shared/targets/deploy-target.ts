@@ -22,7 +22,7 @@ export interface DeployRequest<S extends TargetSpec = TargetSpec> {
   /** The run deploying it, when a run does (targets may label what they create with it). */
   runId?: string;
   /** Content digest of the artifact (build once, promote many: every environment gets the same). */
-  artifactDigest: string;
+  digest: string;
   /** The environment's target settings from the pipeline. */
   spec: S;
   /**
@@ -44,6 +44,20 @@ export interface DeployRequest<S extends TargetSpec = TargetSpec> {
    * If it throws, the deploy throws and nothing that was running is touched.
    */
   materialize(destDir: string): Promise<void>;
+  /**
+   * Reads files of the app's repository at `commit` (a folder, recursively, by name pattern):
+   * where a target takes configuration that is code in the repository (kubernetes: the
+   * manifests). Targets that need none ignore it.
+   */
+  readRepository?(folder: string, include: RegExp): Promise<Array<{ file: string; text: string }>>;
+  /**
+   * What the ledger recorded for the revision being deployed again (a rollback or a heal),
+   * as the target reported it then (`DeploySuccess.details`): a target that records what it
+   * applied (kubernetes: `renderedManifests`) re-applies exactly that.
+   */
+  recorded?: Readonly<Record<string, DetailValue>>;
+  /** A heal: take back what was edited on the target (kubernetes: force field ownership). */
+  heal?: boolean;
   /**
    * Restart even when this exact revision and digest are already running and healthy. By
    * default such a deploy is a no-op success, which makes a retried deploy activity idempotent.
@@ -100,7 +114,7 @@ export interface TargetStatus {
   healthy: boolean;
   revision?: string;
   commit?: string;
-  artifactDigest?: string;
+  digest?: string;
   startedAt?: string;
   baseUrl?: string;
   /** Why the state is `failed` or `exited`, when known. */

@@ -3,7 +3,7 @@
 // prod (three namespaces of the fake Kubernetes API server) get the same digest in order, each
 // verified by its rollout (a durable timer loop); a commit whose image never becomes available
 // is rolled back by re-applying the previous manifests; an edit made directly on the cluster is
-// reported as drift by the reconcile loop.
+// reported as drift by the reconcile loop, and healed where the environment says `drift: heal`.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -24,7 +24,7 @@ const SECRET = 'e2e-k8s-webhook-secret-0123456';
 const ENVS = ['dev', 'staging', 'prod'] as const;
 const IMAGE = 'registry.test/shop/web';
 
-const target = (env: string) => `    target:
+const target = (env: string) => `${env === 'staging' ? '    drift: heal\n' : ''}    target:
       type: kubernetes
       namespace: shop-${env}
       manifests: deploy
@@ -35,11 +35,12 @@ const target = (env: string) => `    target:
       url: https://${env}.shop.example
 `;
 // The build "builds and pushes" the image and reports its digest (a digest of the source, so
-// the same commit always gives the same image).
+// the same commit always gives the same image). The manifests are not packed: Conveyor reads
+// them from the repository at the run's commit.
 const PIPELINE = `version: 1
 build:
   command: mkdir -p dist && cp server.js dist/ && printf 'sha256:%s\\n' "$(sha256sum server.js | cut -d' ' -f1)" > image.digest
-  artifact: [dist, deploy, image.digest]
+  artifact: [dist, image.digest]
 environments:
 ${ENVS.map((e) => `  - name: ${e}\n${target(e)}`).join('')}`;
 
@@ -191,5 +192,33 @@ describe('push to Kubernetes', () => {
     const [record] = (await ledger.history('shop', 'prod')).records;
     const report = await observer.drift('shop', 'prod', spec, String(record!.target?.['renderedManifests']));
     assert.deepEqual(report.items.map((i) => [i.object, i.field, i.recorded, i.live]), [['Deployment/web', 'spec.replicas', '2', '7']]);
+  });
+
+  test('staging (drift: heal) edited on the cluster is re-applied from the recorded manifests by the reconcile loop, recorded as a heal', async () => {
+    const before = (await ledger.history('shop', 'staging')).records;
+    assert.deepEqual(before.map((r) => [r.revision, r.kind]), [[1, 'deploy']]);
+    await kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment(
+      { name: 'web', namespace: 'shop-staging', fieldManager: 'kubectl-edit', body: { spec: { replicas: 5 } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const until = Date.now() + 60_000;
+    let records = before;
+    while (Date.now() < until) {
+      records = (await ledger.history('shop', 'staging')).records;
+      if (records[0]?.kind === 'heal' && records[0].status !== undefined) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const heal = records[0]!;
+    assert.equal(heal.kind, 'heal', JSON.stringify(records.map((r) => [r.revision, r.kind, r.status])));
+    assert.equal(heal.status, 'Succeeded', heal.reason);
+    assert.equal(heal.revision, 2);
+    assert.equal(heal.rolledBackTo, 1);
+    assert.equal(heal.target?.['manifestsHash'], before[0]!.target?.['manifestsHash'], 'the heal applied the manifests recorded for revision 1');
+    const live = fake.get('apps/v1', 'Deployment', 'shop-staging', 'web') as any;
+    assert.equal(live.spec.replicas, 2, 'the edited replica count is taken back');
+    assert.equal(live.metadata.labels['conveyor.dev/revision'], '2');
+    assert.equal(liveImage('staging'), `${IMAGE}@${goodDigest}`);
+    // Still reported drift-free afterwards (prod, drift: report, is left as it was edited).
+    assert.equal((fake.get('apps/v1', 'Deployment', 'shop-prod', 'web') as any).spec.replicas, 7);
   });
 });

@@ -68,7 +68,8 @@ url: https://dev.shop.example`,
       return true;
     },
   );
-  // With valid fields, paths the build does not pack are reported where they are written.
+  // With valid fields, a digest file the build does not pack is reported where it is written
+  // (the manifests come from the repository at the commit, so they need no packing).
   assert.throws(
     () =>
       parsePipelineSpec(
@@ -86,7 +87,6 @@ url: https://dev.shop.example`,
       assert.deepEqual(
         err.issues.map((i) => [i.path, i.message]),
         [
-          ['environments[0].target.manifests', 'deploy/k8s is not packed with the artifact: add it (or a folder holding it) to build.artifact'],
           ['environments[0].target.image.digestFile', 'out/image.digest is not packed with the artifact: add it (or a folder holding it) to build.artifact'],
         ],
       );
@@ -124,7 +124,7 @@ const ctx = (revision: string) => ({
   revision,
   commit: 'c'.repeat(40),
   runId: 'run-1',
-  artifactDigest: `sha256:${'f'.repeat(64)}`,
+  digest: `sha256:${'f'.repeat(64)}`,
   imageName: 'registry.test/shop/web',
   imageDigest: `sha256:${'a'.repeat(64)}`,
 });
@@ -255,8 +255,8 @@ url: https://shop.example`),
 
 test('an edit the kubernetes target sees on the cluster makes the environment drifted', async () => {
   const { assessDrift } = await import('../../shared/reconcile/drift.js');
-  const current = { app: 'shop', environment: 'dev', revision: 4, commit: 'c'.repeat(40), artifactDigest: `sha256:${'f'.repeat(64)}`, deployedAt: '2026-01-01T00:00:00Z', runId: 'r', status: 'Succeeded' as const, kind: 'deploy' as const };
-  const status = { app: 'shop', environment: 'dev', state: 'running' as const, running: true, healthy: true, revision: '4', commit: 'c'.repeat(40), artifactDigest: current.artifactDigest, details: {} };
+  const current = { app: 'shop', environment: 'dev', revision: 4, commit: 'c'.repeat(40), digest: `sha256:${'f'.repeat(64)}`, finishedAt: '2026-01-01T00:00:00Z', runId: 'r', status: 'Succeeded' as const, kind: 'deploy' as const };
+  const status = { app: 'shop', environment: 'dev', state: 'running' as const, running: true, healthy: true, revision: '4', commit: 'c'.repeat(40), digest: current.digest, details: {} };
   assert.equal(assessDrift(current, { status }).sync, 'in-sync');
   const edited = assessDrift(current, { status: { ...status, details: { drift: 'Deployment web has 5 replicas instead of 2' } } });
   assert.deepEqual(edited, { sync: 'drifted', reason: `revision 4 (commit ${'c'.repeat(12)}) was changed on the target: Deployment web has 5 replicas instead of 2` });

@@ -50,7 +50,7 @@ export const KUBECONFIG_SETTING_PATTERN = /^CONVEYOR_KUBECONFIG_[A-Z0-9_]{1,64}$
 /** The shape shared by the kubernetes and aks targets (everything but cluster access). */
 export const kubernetesCommonFields = {
   namespace: namespaceName.describe('Namespace every object goes to.'),
-  manifests: artifactPath.describe('Folder of *.yaml manifests inside the artifact (list it among build.artifact).'),
+  manifests: artifactPath.describe('Folder of *.yaml manifests in the repository, read at the run\'s commit.'),
   image: z
     .strictObject({
       name: imageName.describe('Image the build pushes; containers using it (any tag) are pinned to name@digest.'),
