@@ -29,6 +29,8 @@ import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
 import { EnvironmentControls } from '../shared/environments/index.js';
 import { BlobSyncStore } from '../shared/reconcile/index.js';
 import { MetricsIndex } from '../shared/metrics/index.js';
+import { MatrixSnapshots } from '../shared/use-cases/matrix-snapshot.js';
+import type { ChangeFeed } from '../shared/storage/change-feed.js';
 import { SealedSecrets, SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
@@ -77,6 +79,8 @@ export interface Services {
   controls: EnvironmentControls;
   /** Drift (sync) states written by the reconcile sweep. */
   syncStates: BlobSyncStore;
+  /** Per-app matrix snapshots for the apps overview, kept current by the stores above (shared/use-cases/matrix-snapshot.ts). */
+  matrix: MatrixSnapshots;
   /** Deployment events: outbox in blob storage, published to the Service Bus topic (docs/events.md). */
   events: EventBus;
   /** Git host feedback (shared/feedback): a reporter per host, and where refused updates are dead-lettered. */
@@ -105,7 +109,11 @@ export function createServices(settings: Settings): Services {
       secrets.add(text);
     }
   }
-  const apps = new AppRegistry(state);
+  // Every store the apps overview shows announces its changes to the matrix snapshots, which
+  // read those same stores to rebuild a row.
+  const matrix = new MatrixSnapshots(state);
+  const changes: ChangeFeed = matrix;
+  const apps = new AppRegistry(state, { changes });
   const artifacts = new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts));
   // Steps and services see nothing of Conveyor: its working folder (the default home of the
   // local host's state) and data folder stay hidden even if they sit inside a system folder.
@@ -114,7 +122,8 @@ export function createServices(settings: Settings): Services {
     hidden: [process.cwd(), settings.dataDir],
     readOnly: settings.sandboxReadOnlyPaths,
   };
-  const ledger = new DeploymentLedger(state);
+  const ledger = new DeploymentLedger(state, { changes });
+  const runs = new RunStore(state, { changes });
   // One identity and one ARM client configuration for AKS and ACR.
   const azureCredential = new DefaultAzureCredential();
   const armOptions = {
@@ -125,7 +134,9 @@ export function createServices(settings: Settings): Services {
     cacheDir: join(settings.dataDir, 'git-cache'),
     credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
   });
-  const runs = new RunStore(state);
+  const controls = new EnvironmentControls(state, changes);
+  const syncStates = new BlobSyncStore(state, changes);
+  matrix.readFrom({ apps, ledger, runs, controls, syncStates });
   return {
     settings,
     apps,
@@ -153,8 +164,9 @@ export function createServices(settings: Settings): Services {
     steps: stepRunner(settings, sandbox),
     images: new AcrImageBuilder({ credential: azureCredential, clientOptions: armOptions, source: (repoUrl, commit, folder) => git.archiveAtCommit(repoUrl, commit, folder) }),
     identities: new CallerIdentities(settings),
-    controls: new EnvironmentControls(state),
-    syncStates: new BlobSyncStore(state),
+    controls,
+    syncStates,
+    matrix,
     events: new EventBus({
       outbox: new EventOutbox(state),
       publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,

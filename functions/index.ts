@@ -60,6 +60,7 @@ import { getPublicKey } from './http/public-key.function.js';
 import { APPROVALS_QUEUE, receiveApprovalMessage } from './events/approval-queue.function.js';
 import { flushEvents } from './events/flush-events.function.js';
 import { FEEDBACK_SUBSCRIPTION, reportToGitHost } from './events/git-feedback.function.js';
+import { SETTLED_BY_FUNCTION } from './events/service-bus-sdk.js';
 import { eventsTopic } from '../shared/config/settings.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
@@ -138,7 +139,8 @@ app.http('openApi', { route: 'openapi.json', methods: ['GET'], authLevel: 'funct
 
 // Events out (docs/events.md): the outbox is flushed by a timer when the topic was unreachable.
 app.timer('flushEvents', { schedule: '0 */1 * * * *', handler: bind(flushEvents) });
-// Approval decisions in, from the Service Bus queue (connection: CONVEYOR_SERVICEBUS).
-app.serviceBusQueue('approvalQueue', { connection: 'CONVEYOR_SERVICEBUS', queueName: APPROVALS_QUEUE, extraInputs: [durableClient], handler: bind(receiveApprovalMessage) });
+// Approval decisions in, from the Service Bus queue (connection: CONVEYOR_SERVICEBUS). Both
+// Service Bus triggers get the SDK message and settle it themselves (dead-letter with a reason).
+app.serviceBusQueue('approvalQueue', { connection: 'CONVEYOR_SERVICEBUS', queueName: APPROVALS_QUEUE, ...SETTLED_BY_FUNCTION, extraInputs: [durableClient], handler: bind(receiveApprovalMessage) });
 // Git host feedback: a subscriber of the events topic (docs/events.md, "Git host feedback").
-app.serviceBusTopic('gitFeedback', { connection: 'CONVEYOR_SERVICEBUS', topicName: eventsTopic(), subscriptionName: FEEDBACK_SUBSCRIPTION, handler: bind(reportToGitHost) });
+app.serviceBusTopic('gitFeedback', { connection: 'CONVEYOR_SERVICEBUS', topicName: eventsTopic(), subscriptionName: FEEDBACK_SUBSCRIPTION, ...SETTLED_BY_FUNCTION, handler: bind(reportToGitHost) });

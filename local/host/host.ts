@@ -18,6 +18,7 @@ import {
   readAppPackage,
   readHostJson,
   readLocalSettings,
+  modelBindingConverter,
   resolveFunctionsLibrary,
   resolveSettingRefs,
 } from './app-loader.js';
@@ -218,6 +219,8 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
         if (!entry) throw new Error(`unknown function '${fn.name}'`);
         return (await invoker.invoke(entry, triggerValue, invokeOptions)).result;
       },
+      fromModelBindingData: modelBindingConverter(appDir),
+      appDir,
       stateDir,
       origin: () => origin,
       systemKey: (name) => keys.systemKey(name),

@@ -91,6 +91,8 @@ export interface RunPatch {
   startedAt?: string;
   finishedAt?: string;
   environmentOrder?: string[];
+  /** What started the run; set by patches that create their own record (a heal's). */
+  trigger?: RunTrigger;
 }
 
 /** The pushed commit as the webhook described it (untrusted text). */

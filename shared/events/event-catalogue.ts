@@ -17,6 +17,7 @@ export const runEventData = z.object({
   commit: z.string().optional().describe('full commit id, when the change carries it'),
   branch: z.string().optional(),
   reason: z.string().optional().describe('why the run ended the way it did (Failed, Errored, Aborted, Superseded)'),
+  trigger: z.enum(['webhook', 'poll', 'heal', 'api']).optional().describe('what started the run, when the change carries it (heal: a drift heal of the reconcile sweep)'),
 });
 
 /** `data` of environment events (one environment of one run). */
@@ -28,6 +29,7 @@ export const environmentEventData = z.object({
   reason: z.string().optional(),
   revision: z.number().int().optional().describe('ledger revision recorded for this deployment'),
   rolledBackTo: z.number().int().optional().describe('revision an automatic rollback redeployed'),
+  trigger: z.enum(['webhook', 'poll', 'heal', 'api']).optional().describe('what started the run, when the change carries it (heal: a drift heal of the reconcile sweep)'),
 });
 
 /** `data` of approval events. */
@@ -52,9 +54,9 @@ export const deploymentEventData = z.object({
   status: z.enum(['Succeeded', 'Failed']),
   commit: z.string(),
   digest: z.string().describe('artifact digest, sha256:<hex>'),
-  rollbackOf: z.number().int().optional().describe('for rollbacks: the revision whose artifact was redeployed'),
+  rolledBackTo: z.number().int().optional().describe('for rollbacks: the revision whose artifact was redeployed'),
   reason: z.string().optional(),
-  requestedBy: z.string(),
+  requestedBy: z.object({ id: z.string().describe('e-mail or user name, or system'), name: z.string().optional() }).describe('who asked: a pusher, a rollback requester, or system'),
 });
 
 /** `data` of a refused approval message (the approvals queue). */
