@@ -192,7 +192,9 @@ function EnvironmentColumn({ signed, app, env, metrics, onRollback }: { signed: 
   const candidates = (history?.records ?? []).filter((r) => r.status === 'Succeeded' && r.revision !== env.revision);
   const [target, setTarget] = useState<number | undefined>();
   const chosen = target ?? candidates[0]?.revision;
-  const canAct = signed.identity !== null;
+  // The API says what this caller may do here (the same rules it applies to the request).
+  const may = env.may ?? { rollback: signed.identity !== null, freeze: signed.identity !== null, unfreeze: signed.identity !== null };
+  const canFreeze = env.freeze ? may.unfreeze : may.freeze;
   return html`<article class="env" aria-labelledby=${`env-${env.name}`}>
     <h3 id=${`env-${env.name}`}>${env.name}</h3>
     <p><strong>r${env.revision}</strong> <code>${short(env.commit)}</code> <${Status} status=${env.status} /></p>
@@ -211,12 +213,13 @@ function EnvironmentColumn({ signed, app, env, metrics, onRollback }: { signed: 
           </dl>
         </div>`
       : null}
-    ${canAct
+    ${(may.rollback && candidates.length) || canFreeze
       ? html`<div class="actions">
-          ${candidates.length ? html`<button type="button" onClick=${() => setDialog('rollback')}>Roll back…</button>` : null}
-          <button type="button" onClick=${() => setDialog(env.freeze ? 'unfreeze' : 'freeze')}>${env.freeze ? 'Unfreeze…' : 'Freeze…'}</button>
+          ${may.rollback && candidates.length ? html`<button type="button" onClick=${() => setDialog('rollback')}>Roll back…</button>` : null}
+          ${canFreeze ? html`<button type="button" onClick=${() => setDialog(env.freeze ? 'unfreeze' : 'freeze')}>${env.freeze ? 'Unfreeze…' : 'Freeze…'}</button>` : null}
         </div>`
       : null}
+    ${signed.identity && !may.rollback && may.why?.rollback ? html`<p class="muted">${may.why.rollback}</p>` : null}
     <h4>History</h4>
     <ol class="timeline">${(history?.records ?? []).map(
       (r) => html`<li class=${r.status === 'Failed' ? 'failed' : r.kind}>

@@ -214,4 +214,20 @@ describe('dashboard', () => {
     assert.ok(overflow <= 1, `no page-wide horizontal scroll on a phone (overflow ${overflow}px)`);
     await browser.screenshot('dashboard', '08-phone');
   });
+  test('without App Service authentication a forged x-ms-client-principal is not trusted: no identity, actions refused', async () => {
+    const forged = Buffer.from(JSON.stringify({ auth_typ: 'aad', claims: [{ typ: 'preferred_username', val: 'alice@example.com' }, { typ: 'name', val: 'Forged Alice' }] })).toString('base64');
+    const me = (await (await conveyor.api('/api/me', { headers: { 'x-ms-client-principal': forged } })).json()) as any;
+    assert.deepEqual([me.identity, me.appServiceAuth], [null, false]);
+    const freeze = await conveyor.api('/api/apps/shop/environments/dev/freeze', { method: 'POST', headers: { 'x-ms-client-principal': forged }, json: { reason: 'forged' } });
+    assert.equal(freeze.status, 401);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.setExtraHTTPHeaders({ 'x-ms-client-principal': forged });
+    try {
+      await signIn(undefined);
+      await page.getByText('Read-only (no identity)').waitFor();
+      assert.equal(await page.getByText('Forged Alice').count(), 0);
+    } finally {
+      await page.setExtraHTTPHeaders({});
+    }
+  });
 });
