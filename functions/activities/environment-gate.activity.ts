@@ -53,10 +53,10 @@ export function freezeAfterRollback({ controls, ledger }: Pick<Services, 'contro
     let q = input.quarantine === 'current' ? undefined : input.quarantine;
     if (input.quarantine === 'current') {
       const current = await ledger.current(input.app, input.environment);
-      if (current && current.artifactDigest !== input.keepDigest) q = { revision: current.revision, commit: current.commit, digest: current.artifactDigest };
+      if (current && current.digest !== input.keepDigest) q = { revision: current.revision, commit: current.commit, digest: current.digest };
     }
     if (q) {
-      await controls.quarantine(input.app, input.environment, { artifactDigest: q.digest, revision: q.revision, commit: q.commit, by: input.by, at, reason: input.reason });
+      await controls.quarantine(input.app, input.environment, { digest: q.digest, revision: q.revision, commit: q.commit, by: input.by, at, reason: input.reason });
     }
     return null;
   };

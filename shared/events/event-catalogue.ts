@@ -54,9 +54,9 @@ export const deploymentEventData = z.object({
   status: z.enum(['Succeeded', 'Failed']),
   commit: z.string(),
   digest: z.string().describe('artifact digest, sha256:<hex>'),
-  rollbackOf: z.number().int().optional().describe('for rollbacks: the revision whose artifact was redeployed'),
+  rolledBackTo: z.number().int().optional().describe('for rollbacks: the revision whose artifact was redeployed'),
   reason: z.string().optional(),
-  requestedBy: z.string(),
+  requestedBy: z.object({ id: z.string().describe('e-mail or user name, or system'), name: z.string().optional() }).describe('who asked: a pusher, a rollback requester, or system'),
 });
 
 /** `data` of a refused approval message (the approvals queue). */
