@@ -39,10 +39,10 @@ export function freezeEvent(action: 'frozen' | 'unfrozen', app: string, env: str
 export function quarantineEvent(app: string, env: string, q: Quarantine, refusal?: { kind: 'promotion' | 'rollback' | 'heal'; check: string; at: string }): CloudEvent {
   return buildEvent(refusal ? 'dev.conveyor.quarantine.enforced' : 'dev.conveyor.quarantine.added', {
     source: source(app, env),
-    subject: `quarantine/${q.artifactDigest}`,
+    subject: `quarantine/${q.digest}`,
     time: refusal?.at ?? q.at,
     change: refusal ? `enforced:${refusal.kind}:${refusal.check}` : 'added',
-    data: { app, environment: env, digest: q.artifactDigest, revision: q.revision, commit: q.commit, by: q.by, at: q.at, reason: q.reason, ...(refusal ? { refused: refusal.kind } : {}) },
+    data: { app, environment: env, digest: q.digest, revision: q.revision, commit: q.commit, by: q.by, at: q.at, reason: q.reason, ...(refusal ? { refused: refusal.kind } : {}) },
   });
 }
 
@@ -73,7 +73,7 @@ export class PublishingEnvironmentControls extends EnvironmentControls {
   /** Quarantines a digest and publishes the record that stands (the first one: the id is the same on a repeat). */
   override async quarantine(app: string, env: string, q: Quarantine): Promise<void> {
     await super.quarantine(app, env, q);
-    const stored = (await this.quarantined(app, env, q.artifactDigest)) ?? q;
+    const stored = (await this.quarantined(app, env, q.digest)) ?? q;
     await this.events.record([quarantineEvent(app, env, stored)]);
   }
 }
