@@ -67,7 +67,7 @@ export async function run(): Promise<BenchRow[]> {
         environments: Object.fromEntries(ENVS.map((e) => [e, { status: 'Succeeded' }])),
       });
       for (const env of ENVS) {
-        await ledger.record(name, env, { commit, artifactDigest: `sha256:${commit.padEnd(64, '0')}`, runId, kind: 'deploy', status: 'Succeeded', verification: [], requestedBy: 'dev@example.com', startedAt: new Date(Date.now() - 120_000).toISOString(), finishedAt: new Date(Date.now() - 60_000).toISOString() });
+        await ledger.record(name, env, { commit, digest: `sha256:${commit.padEnd(64, '0')}`, runId, kind: 'deploy', status: 'Succeeded', verification: [], requestedBy: { id: 'dev@example.com' }, startedAt: new Date(Date.now() - 120_000).toISOString(), finishedAt: new Date(Date.now() - 60_000).toISOString() });
       }
     });
 

@@ -86,7 +86,7 @@ async function status(ctx: Context, app?: string): Promise<void> {
           e.healthy ? ctx.p.green('healthy') : e.running ? ctx.p.yellow('unhealthy') : ctx.p.red('not running'),
           e.sync?.state ?? '-',
           e.freeze ? ctx.p.yellow(`yes (${e.freeze.kind}: ${clean(e.freeze.by, 30)})`) : 'no',
-          `${age(e.deployedAt, ctx.now())} ago`,
+          `${age(e.finishedAt, ctx.now())} ago`,
           e.runId ?? '',
         ]),
       ),

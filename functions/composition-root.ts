@@ -43,7 +43,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
-import { EventBus, EventOutbox, ServiceBusEventPublisher } from '../shared/events/index.js';
+import { EventBus, EventOutbox, PublishingEnvironmentControls, ServiceBusEventPublisher } from '../shared/events/index.js';
 import { AzureDevOpsReporter, FeedbackDeadLetters, GitHubReporter, GitLabReporter, type FeedbackProvider, type GitHostReporter } from '../shared/feedback/index.js';
 
 /** Everything the functions need. */
@@ -121,7 +121,13 @@ export function createServices(settings: Settings): Services {
   };
   const ledger = new DeploymentLedger(state, { changes });
   const runs = new RunStore(state, { changes });
-  const controls = new EnvironmentControls(state, changes);
+  const events = new EventBus({
+    outbox: new EventOutbox(state),
+    publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,
+    log: (message) => console.warn(message),
+  });
+  // Every freeze, unfreeze and quarantine is published (docs/events.md), whoever makes it.
+  const controls = new PublishingEnvironmentControls(state, changes, events);
   const syncStates = new BlobSyncStore(state, changes);
   matrix.readFrom({ apps, ledger, runs, controls, syncStates });
   return {
@@ -156,11 +162,7 @@ export function createServices(settings: Settings): Services {
     controls,
     syncStates,
     matrix,
-    events: new EventBus({
-      outbox: new EventOutbox(state),
-      publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,
-      log: (message) => console.warn(message),
-    }),
+    events,
     gitFeedback: {
       reporters: { github: new GitHubReporter(), gitlab: new GitLabReporter(), 'azure-devops': new AzureDevOpsReporter() },
       deadLetters: new FeedbackDeadLetters(state),

@@ -81,7 +81,7 @@ function healLauncher(client: df.DurableClient, repo: (app: string) => { repoUrl
         environment,
         revision: current.revision,
         commit: current.commit,
-        digest: current.artifactDigest,
+        digest: current.digest,
         repoUrl: where.repoUrl,
         pipelinePath: where.pipelinePath,
         reason,

@@ -42,7 +42,7 @@ export function* deployVerifyRecord(
     target: a.target,
     kind: a.kind,
     // Rollbacks and heals re-apply what was recorded for this revision (kubernetes: its manifests).
-    ...(a.rollbackOf !== undefined ? { rollbackOf: a.rollbackOf } : {}),
+    ...(a.rolledBackTo !== undefined ? { rolledBackTo: a.rolledBackTo } : {}),
   });
   const record = (revision: number, status: DeploymentStatus, reason: string | undefined, verification: VerifyAttempt[]) =>
     call(context, 'recordDeployment', {
@@ -53,7 +53,7 @@ export function* deployVerifyRecord(
       digest: a.digest,
       runId: a.runId,
       kind: a.kind,
-      ...(a.rollbackOf !== undefined ? { rollbackOf: a.rollbackOf } : {}),
+      ...(a.rolledBackTo !== undefined ? { rolledBackTo: a.rolledBackTo } : {}),
       status,
       reason: [a.note, reason].filter((x) => x !== undefined && x !== '').join('; ') || undefined,
       verification,

@@ -200,7 +200,7 @@ function* soak(
     yield context.df.createTimer(new Date(Math.min(end, context.df.currentUtcDateTime.getTime() + SOAK_TIMER_MAX_MS)));
   }
   const current = yield* call(context, 'currentDeployment', { app: subject.app, environment: env.name });
-  if (!current || current.artifactDigest !== input.digest) {
+  if (!current || current.digest !== input.digest) {
     return {
       environment: env.name,
       status: 'Failed',
@@ -250,7 +250,7 @@ function* redeployLastGood(
       commit: target.commit,
       digest: target.digest,
       kind: 'rollback',
-      rollbackOf: target.revision,
+      rolledBackTo: target.revision,
       target: env.target,
       checks: env.verify,
       requestedBy: { id: 'system', name: 'automatic rollback' },

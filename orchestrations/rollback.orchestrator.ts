@@ -122,7 +122,7 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
         commit: target.commit,
         digest: target.digest,
         kind: 'rollback',
-        rollbackOf: target.revision,
+        rolledBackTo: target.revision,
         target: env.target,
         checks: env.verify,
         requestedBy: input.requestedBy,

@@ -95,7 +95,7 @@ function EnvCell({ e, runs, env }: { e: EnvironmentView | undefined; runs: RunSu
   return html`<td>
     <div class="rev"><strong>r${e.revision}</strong> <code title=${e.commit}>${short(e.commit)}</code> ${e.status === 'Failed' ? html`<${Status} status="Failed" />` : null}${e.kind === 'rollback' ? html` <${Badge} tone="muted">rollback<//>` : null}</div>
     ${e.headCommit ? html`<div class="msg" title=${e.headCommit.message}>${firstLine(e.headCommit.message, 48)}</div><div class="who">${firstLine(e.headCommit.author, 32)}</div>` : null}
-    <div class="when"><time datetime=${e.deployedAt} title=${e.deployedAt}>${ago(e.deployedAt)}</time></div>
+    <div class="when"><time datetime=${e.finishedAt} title=${e.finishedAt}>${ago(e.finishedAt)}</time></div>
     <div class="badges">${health(e)} ${sync(e)} ${frozenBadge(e)}</div>
     ${now ? html`<div class="badges">${now}</div>` : null}
   </td>`;
@@ -223,8 +223,8 @@ function EnvironmentColumn({ signed, app, env, metrics, onRollback }: { signed: 
     <h4>History</h4>
     <ol class="timeline">${(history?.records ?? []).map(
       (r) => html`<li class=${r.status === 'Failed' ? 'failed' : r.kind}>
-        <strong>r${r.revision}</strong> ${r.kind === 'rollback' ? `rollback to r${r.rollbackOf ?? '?'}` : 'deploy'} <code>${short(r.commit)}</code> <${Status} status=${r.status} />
-        <div class="muted"><time datetime=${r.finishedAt}>${ago(r.finishedAt)}</time>${r.requestedBy ? ` · ${r.requestedBy}` : ''}</div>
+        <strong>r${r.revision}</strong> ${r.kind === 'rollback' ? `rollback to r${r.rolledBackTo ?? '?'}` : 'deploy'} <code>${short(r.commit)}</code> <${Status} status=${r.status} />
+        <div class="muted"><time datetime=${r.finishedAt}>${ago(r.finishedAt)}</time>${r.requestedBy ? ` · ${r.requestedBy.name ?? r.requestedBy.id}` : ''}</div>
         ${r.reason ? html`<div class="muted reason">${firstLine(r.reason, 120)}</div>` : null}
       </li>`,
     )}</ol>

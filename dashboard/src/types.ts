@@ -15,7 +15,7 @@ export interface EnvironmentView {
   name: string;
   revision: number;
   commit: string;
-  deployedAt: string;
+  finishedAt: string;
   runId: string;
   status: string;
   kind: string;
@@ -125,9 +125,9 @@ export interface LedgerRecord {
   status: 'Succeeded' | 'Failed';
   commit: string;
   runId: string;
-  rollbackOf?: number;
+  rolledBackTo?: number;
   reason?: string;
-  requestedBy?: string;
+  requestedBy?: { id: string; name?: string };
   startedAt: string;
   finishedAt: string;
 }

@@ -33,7 +33,7 @@ export function deployArtifact(s: DeployServices) {
       for (const value of Object.values(secretEnv)) s.secrets.add(value);
       const startedAt = new Date().toISOString();
       // A rollback or heal re-applies what was recorded for that revision, not a fresh render.
-      const recorded = input.rollbackOf !== undefined && input.target.type !== 'process' ? (await s.ledger.get(input.app, input.environment, input.rollbackOf)).target : undefined;
+      const recorded = input.rolledBackTo !== undefined && input.target.type !== 'process' ? (await s.ledger.get(input.app, input.environment, input.rolledBackTo)).target : undefined;
       const { apps, git } = s;
       const result = await target.deploy({
         app: input.app,
@@ -41,7 +41,7 @@ export function deployArtifact(s: DeployServices) {
         revision: String(revision),
         commit: input.commit,
         runId: input.runId,
-        artifactDigest: digest,
+        digest,
         spec: input.target,
         secretEnv,
         materialize: async (destDir) => {

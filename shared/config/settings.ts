@@ -133,6 +133,13 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     kind: 'fixed',
   },
   {
+    name: 'CONVEYOR_TEST_KILL_AT',
+    meaning: 'test only: the host process kills itself with SIGKILL at the named code point (`lock.request`, `lock.acquire`, `lock.release`, `lock.wake.start`, `lock.wake.before-raise`, `lock.wake.after-raise`; `<point>#<n>` at its n-th pass), for the crash tests; refused unless the local host runs with its test flag (`--test-clock`)',
+    default: 'off',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
     name: 'CONVEYOR_SERVICEBUS',
     meaning: 'Service Bus connection string for deployment events out and approval messages in (locally `UseDevelopmentEmulator=true`, or unset, gets the local host\'s emulator)',
     default: 'none (no events are published)',
@@ -283,6 +290,8 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     const issues = [{ path: 'CONVEYOR_ALLOW_UNSANDBOXED_STEPS', message: 'must be true or false' }];
     throw new ValidationError('invalid settings: CONVEYOR_ALLOW_UNSANDBOXED_STEPS: must be true or false', issues);
   }
+  // A kill point set outside the local host's test mode fails start-up, naming the setting.
+  killPoint(env);
   const readOnlyPaths = splitSecrets(env.CONVEYOR_SANDBOX_READONLY_PATHS);
   const relativePath = readOnlyPaths.find((p) => !isAbsolute(p));
   if (relativePath !== undefined) {
@@ -373,6 +382,37 @@ export function reconcileSchedule(env: Readonly<Record<string, string | undefine
     throw new ValidationError(`invalid settings: CONVEYOR_RECONCILE_SCHEDULE: ${issues[0]!.message}`, issues);
   }
   return fields.join(' ');
+}
+
+/** Code points where {@link killPoint} may be armed (shared/config/fault-injection.ts). */
+export const KILL_POINTS = ['lock.request', 'lock.acquire', 'lock.release', 'lock.wake.start', 'lock.wake.before-raise', 'lock.wake.after-raise'] as const;
+
+/** A named code point where the test-only fault injection may kill the process. */
+export type KillPoint = (typeof KILL_POINTS)[number];
+
+/**
+ * The variable the local host sets (to `true`) when it runs with its test flag (`--test-clock`).
+ * It is the host's, not a Conveyor setting: the real Functions host never sets it.
+ */
+export const HOST_TEST_MODE_VARIABLE = 'FUNCTIONS_LOCAL_HOST_TEST_MODE';
+
+/**
+ * `CONVEYOR_TEST_KILL_AT`, read on its own (the entity and activities that pass kill points are
+ * registered without the composition root): the point and at which pass (1-based) the process
+ * kills itself, or undefined when unset. Refused (a {@link ValidationError} naming the setting)
+ * unless the local host runs with its test flag, so it can never take effect in Azure.
+ */
+export function killPoint(env: Readonly<Record<string, string | undefined>> = process.env): { point: KillPoint; pass: number } | undefined {
+  const raw = (env.CONVEYOR_TEST_KILL_AT ?? '').trim();
+  if (raw === '' || raw.toLowerCase() === 'off') return undefined;
+  const fail = (message: string) => {
+    throw new ValidationError(`invalid settings: CONVEYOR_TEST_KILL_AT: ${message}`, [{ path: 'CONVEYOR_TEST_KILL_AT', message }]);
+  };
+  if (env[HOST_TEST_MODE_VARIABLE] !== 'true') fail('test-only fault injection; refused unless the local host runs with its test flag (--test-clock)');
+  const m = /^([a-z.-]+)(?:#([1-9]\d{0,5}))?$/.exec(raw);
+  const point = KILL_POINTS.find((p) => p === m?.[1]);
+  if (!m || !point) return fail(`must be one of ${KILL_POINTS.join(', ')}, optionally followed by #<pass>`);
+  return { point, pass: m[2] ? Number(m[2]) : 1 };
 }
 
 /** The settings of this process, read from its environment (the composition root calls this once). */

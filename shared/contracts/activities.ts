@@ -64,7 +64,7 @@ export interface ActivityContracts {
   };
   /** Deploys an artifact digest to an environment's target as the environment's next revision. */
   deployArtifact: {
-    input: Pick<DeploymentSubject, 'app' | 'environment' | 'runId' | 'commit' | 'digest' | 'kind' | 'rollbackOf'> & { target: TargetSpec };
+    input: Pick<DeploymentSubject, 'app' | 'environment' | 'runId' | 'commit' | 'digest' | 'kind' | 'rolledBackTo'> & { target: TargetSpec };
     output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string; /** Target facts for the ledger (kubernetes: image digest, rendered manifests). */ targetDetails?: TargetDetails }> | { ok: false; reason: string; details?: string[]; revision: number };
   };
   /**

@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import type { BuildStep, CommandStep, TargetSpec, VerifySpec } from '../domain/pipeline.js';
-import { DEPLOYMENT_KINDS } from '../domain/deployment.js';
+import { DEPLOYMENT_KINDS, upgradeStoredNames } from '../domain/deployment.js';
 import { NAME_PATTERN } from '../domain/ids.js';
 import type { RunPatch } from '../domain/run.js';
 import { STATUSES } from '../domain/status.js';
@@ -39,26 +39,35 @@ export const activityInputSchemas = {
   loadPipeline: z.looseObject({ app: name, repoUrl: text, commit: text, pipelinePath: text }),
   buildArtifact: z.looseObject({ subject, build: buildStep, keepWorkspace: z.boolean() }),
   runTests: z.looseObject({ subject, build: buildStep, test: command }),
-  deployArtifact: z.looseObject({ app: name, environment: name, runId: text, commit: text, digest, kind: z.enum(DEPLOYMENT_KINDS), rollbackOf: revision.optional(), target }),
+  // Inputs scheduled before the vocabulary was unified (kept in a durable history across an
+  // upgrade) may say `rollbackOf`: renamed, not dropped.
+  deployArtifact: z.preprocess(
+    upgradeStoredNames,
+    z.looseObject({ app: name, environment: name, runId: text, commit: text, digest, kind: z.enum(DEPLOYMENT_KINDS), rolledBackTo: revision.optional(), target }),
+  ),
   readRollout: z.looseObject({ app: name, environment: name, target, revision }),
   verifyEnvironment: z.looseObject({ baseUrl: text, check, checkIndex: z.number().int().nonnegative(), attempt: z.number().int().positive() }),
-  recordDeployment: z.looseObject({
-    app: name,
-    environment: name,
-    runId: text,
-    commit: text,
-    digest,
-    kind: z.enum(DEPLOYMENT_KINDS),
-    rollbackOf: revision.optional(),
-    requestedBy: actor,
-    revision,
-    status: z.enum(['Succeeded', 'Failed']),
-    reason: z.string().optional(),
-    verification: z.array(attempt),
-    targetDetails: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
-    startedAt: iso,
-    finishedAt: iso,
-  }),
+  // As deployArtifact: `rollbackOf` in an input scheduled before the rename is read as `rolledBackTo`.
+  recordDeployment: z.preprocess(
+    upgradeStoredNames,
+    z.looseObject({
+      app: name,
+      environment: name,
+      runId: text,
+      commit: text,
+      digest,
+      kind: z.enum(DEPLOYMENT_KINDS),
+      rolledBackTo: revision.optional(),
+      requestedBy: actor,
+      revision,
+      status: z.enum(['Succeeded', 'Failed']),
+      reason: z.string().optional(),
+      verification: z.array(attempt),
+      targetDetails: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+      startedAt: iso,
+      finishedAt: iso,
+    }),
+  ),
   findRollbackTarget: z.looseObject({ app: name, environment: name, toRevision: revision.optional(), force: z.boolean().optional() }),
   notifySuperseded: z.looseObject({ instanceId: text, by: text }),
   checkEnvironmentGate: z.looseObject({

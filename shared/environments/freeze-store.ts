@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
 import type { Freeze } from '../domain/windows.js';
+import { upgradeStoredNames } from '../domain/deployment.js';
 import { isName } from '../domain/ids.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { createJson, deleteBlob, ensureContainer, listNames, readJson, tryReadJson } from '../storage/blob-store.js';
@@ -27,7 +28,7 @@ const freezeEventSchema = z.object({ action: z.enum(['freeze', 'unfreeze']), kin
 
 /** A digest that was rolled back in an environment: later runs carrying it are refused there. */
 export interface Quarantine {
-  artifactDigest: string;
+  digest: string;
   /** The revision that was rolled back. */
   revision: number;
   commit: string;
@@ -35,7 +36,8 @@ export interface Quarantine {
   at: string;
   reason: string;
 }
-const quarantineSchema = z.object({ artifactDigest: z.string(), revision: z.number().int(), commit: z.string(), by: z.string(), at: z.string(), reason: z.string() }) satisfies z.ZodType<Quarantine>;
+// Quarantines recorded before the vocabulary was unified say `artifactDigest`: upgraded on read.
+const quarantineSchema = z.preprocess(upgradeStoredNames, z.object({ digest: z.string(), revision: z.number().int(), commit: z.string(), by: z.string(), at: z.string(), reason: z.string() })) satisfies z.ZodType<Quarantine>;
 
 const MAX_MS = 9_999_999_999_999;
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
@@ -124,8 +126,8 @@ export class EnvironmentControls {
 
   /** Quarantines a digest in an environment (idempotent: the first record stays). */
   async quarantine(app: string, env: string, q: Quarantine): Promise<void> {
-    const m = DIGEST.exec(q.artifactDigest);
-    if (!m) throw new ValidationError('not an artifact digest', [{ path: 'artifactDigest', message: 'must be sha256:<64 hex>' }]);
+    const m = DIGEST.exec(q.digest);
+    if (!m) throw new ValidationError('not an artifact digest', [{ path: 'digest', message: 'must be sha256:<64 hex>' }]);
     await this.ensure();
     await createJson(this.container, `${base(app, env)}/quarantine/${m[1]}.json`, q).catch((err: unknown) => {
       if (!(err instanceof ConflictError)) throw err;

@@ -91,9 +91,10 @@ export interface RecordedDeployment {
   status: 'Succeeded' | 'Failed';
   commit: string;
   digest: string;
-  rollbackOf?: number;
+  rolledBackTo?: number;
   reason?: string;
-  requestedBy: string;
+  /** Who asked: a person, or `system` for automatic rollbacks and heals. */
+  requestedBy: { id: string; name?: string };
 }
 
 /** The event a ledger record announces. */
@@ -115,7 +116,7 @@ export function eventsFromDeployment(d: RecordedDeployment, time: string): Cloud
         commit: d.commit,
         digest: d.digest,
         requestedBy: d.requestedBy,
-        ...optional('rollbackOf', d.rollbackOf),
+        ...optional('rolledBackTo', d.rolledBackTo),
         ...optional('reason', d.reason?.slice(0, 1000)),
       },
     }),

@@ -18,7 +18,8 @@
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
-import type { BadRevisionMarker, CurrentDeployment, DeploymentRecord, NewDeployment } from '../domain/deployment.js';
+import type { Actor } from '../domain/run.js';
+import { upgradeStoredNames, type BadRevisionMarker, type CurrentDeployment, type DeploymentRecord, type NewDeployment } from '../domain/deployment.js';
 import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../errors.js';
 import { NAME_PATTERN } from '../domain/ids.js';
 import { createJson, ensureContainer, listAllNames, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
@@ -28,48 +29,58 @@ const MAX_REVISION = 9_999_999_999;
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date');
 const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex>');
 
+const actorSchema = z.strictObject({ id: z.string().min(1).max(320), name: z.string().max(200).optional() });
+
 const newDeploymentSchema = z.object({
   commit: z.string().regex(/^[0-9a-f]{7,64}$/i, 'must be a commit id'),
-  artifactDigest: digest,
+  digest,
   runId: z.string().min(1).max(200),
   kind: z.enum(['deploy', 'rollback', 'heal']),
-  rollbackOf: z.number().int().positive().optional(),
+  rolledBackTo: z.number().int().positive().optional(),
   status: z.enum(['Succeeded', 'Failed']),
   reason: z.string().max(4000).optional(),
   verification: z.array(z.unknown()),
-  requestedBy: z.string().max(320).optional(),
+  requestedBy: actorSchema.optional(),
   target: z.record(z.string().max(100), z.union([z.string().max(1024 * 1024), z.number(), z.boolean(), z.null()])).optional(),
   startedAt: isoDate,
   finishedAt: isoDate,
 });
 
-/** Stored history record shape. */
-export const deploymentRecordSchema = newDeploymentSchema.extend({
+const deploymentRecordShape = newDeploymentSchema.extend({
   app: z.string(),
   environment: z.string(),
   revision: z.number().int().positive(),
   recordedAt: isoDate,
 }) satisfies z.ZodType<DeploymentRecord>;
 
-/** Stored `current` pointer shape. */
-export const currentDeploymentSchema = z.object({
-  app: z.string(),
-  environment: z.string(),
-  revision: z.number().int().positive(),
-  commit: z.string(),
-  artifactDigest: digest,
-  deployedAt: isoDate,
-  runId: z.string(),
-  status: z.enum(['Succeeded', 'Failed']),
-  kind: z.enum(['deploy', 'rollback', 'heal']),
-}) satisfies z.ZodType<CurrentDeployment>;
+/** Stored history record shape; records under the older names are upgraded on read. */
+export const deploymentRecordSchema = z.preprocess(upgradeStoredNames, deploymentRecordShape) satisfies z.ZodType<DeploymentRecord>;
 
-const badMarkerSchema = z.object({
-  revision: z.number().int().positive(),
-  reason: z.string(),
-  markedBy: z.string().optional(),
-  markedAt: isoDate,
-}) satisfies z.ZodType<BadRevisionMarker>;
+/** Stored `current` pointer shape; pointers under the older names are upgraded on read. */
+export const currentDeploymentSchema = z.preprocess(
+  upgradeStoredNames,
+  z.object({
+    app: z.string(),
+    environment: z.string(),
+    revision: z.number().int().positive(),
+    commit: z.string(),
+    digest,
+    finishedAt: isoDate,
+    runId: z.string(),
+    status: z.enum(['Succeeded', 'Failed']),
+    kind: z.enum(['deploy', 'rollback', 'heal']),
+  }),
+) satisfies z.ZodType<CurrentDeployment>;
+
+const badMarkerSchema = z.preprocess(
+  upgradeStoredNames,
+  z.object({
+    revision: z.number().int().positive(),
+    reason: z.string(),
+    markedBy: actorSchema.optional(),
+    markedAt: isoDate,
+  }),
+) satisfies z.ZodType<BadRevisionMarker>;
 
 /** A page of history, newest first. */
 export interface HistoryPage {
@@ -197,7 +208,7 @@ export class DeploymentLedger {
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       const existing = await this.get(app, env, revision);
-      if (existing.runId !== entry.runId || existing.kind !== entry.kind || existing.artifactDigest !== entry.artifactDigest) {
+      if (existing.runId !== entry.runId || existing.kind !== entry.kind || existing.digest !== entry.digest) {
         throw new ConflictError(`revision ${revision} of ${app}/${env} is already recorded by run ${existing.runId}`, { cause: err });
       }
       await this.advanceCurrent(base, existing);
@@ -238,8 +249,8 @@ export class DeploymentLedger {
       environment: record.environment,
       revision: record.revision,
       commit: record.commit,
-      artifactDigest: record.artifactDigest,
-      deployedAt: record.finishedAt,
+      digest: record.digest,
+      finishedAt: record.finishedAt,
       runId: record.runId,
       status: record.status,
       kind: record.kind,
@@ -290,7 +301,7 @@ export class DeploymentLedger {
   }
 
   /** Marks a revision bad (a separate create-only marker; history stays immutable). Marking twice -> ConflictError. */
-  async markBad(app: string, env: string, revision: number, reason: string, markedBy?: string): Promise<BadRevisionMarker> {
+  async markBad(app: string, env: string, revision: number, reason: string, markedBy?: Actor): Promise<BadRevisionMarker> {
     await this.get(app, env, revision);
     const marker: BadRevisionMarker = { revision, reason, ...(markedBy ? { markedBy } : {}), markedAt: this.now().toISOString() };
     await createJson(this.container, `${this.base(app, env)}/bad/${String(revision).padStart(10, '0')}.json`, marker);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors.js';
+import { upgradeStoredNames } from '../domain/deployment.js';
 import { isName } from '../domain/ids.js';
 import { createJson, ensureContainer, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
 import { announced, type ChangeFeed } from '../storage/change-feed.js';
@@ -24,7 +25,8 @@ export const environmentSyncSchema = z.object({
   reason: z.string(),
   since: z.string(),
   checkedAt: z.string(),
-  expected: z.object({ revision: z.number().int(), commit: z.string(), artifactDigest: z.string() }).optional(),
+  // Older states say `artifactDigest`: upgraded on read.
+  expected: z.preprocess(upgradeStoredNames, z.object({ revision: z.number().int(), commit: z.string(), digest: z.string() })).optional(),
   heal: z
     .object({
       attempts: z.number().int().nonnegative(),

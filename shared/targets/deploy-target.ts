@@ -21,7 +21,7 @@ export interface DeployRequest<S extends TargetSpec = TargetSpec> {
   /** The run deploying it, when a run does (targets may label what they create with it). */
   runId?: string;
   /** Content digest of the artifact (build once, promote many: every environment gets the same). */
-  artifactDigest: string;
+  digest: string;
   /** The environment's target settings from the pipeline. */
   spec: S;
   /**
@@ -105,7 +105,7 @@ export interface TargetStatus {
   healthy: boolean;
   revision?: string;
   commit?: string;
-  artifactDigest?: string;
+  digest?: string;
   startedAt?: string;
   baseUrl?: string;
   /** Why the state is `failed` or `exited`, when known. */

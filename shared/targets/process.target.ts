@@ -26,6 +26,7 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { ProcessTargetSpec } from '../domain/pipeline.js';
+import { upgradeStoredNames } from '../domain/deployment.js';
 import { isName, NAME_RULE } from '../domain/ids.js';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, DetailValue, StopResult, TargetStatus } from './deploy-target.js';
@@ -72,7 +73,7 @@ export interface ProcessState {
   environment: string;
   revision: string;
   commit: string;
-  artifactDigest: string;
+  digest: string;
   status: 'starting' | 'running' | 'stopped' | 'failed';
   port: number;
   baseUrl: string;
@@ -95,13 +96,14 @@ export interface ProcessState {
 }
 
 /** state.json as read back: validated, since a foreign or damaged file must not be acted on. */
-const processStateSchema: z.ZodType<ProcessState> = z.object({
+// State files written before the vocabulary was unified say `artifactDigest`: upgraded on read.
+const processStateSchema: z.ZodType<ProcessState> = z.preprocess(upgradeStoredNames, z.object({
   version: z.literal(1),
   app: z.string(),
   environment: z.string(),
   revision: z.string(),
   commit: z.string(),
-  artifactDigest: z.string(),
+  digest: z.string(),
   status: z.enum(['starting', 'running', 'stopped', 'failed']),
   port: z.number().int(),
   baseUrl: z.string(),
@@ -115,7 +117,7 @@ const processStateSchema: z.ZodType<ProcessState> = z.object({
   startedAt: z.string().optional(),
   stoppedAt: z.string().optional(),
   reason: z.string().optional(),
-});
+}));
 
 /** Revision labels (folder names under an environment's releases). App and environment names follow shared/domain/ids.ts. */
 const REVISION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -263,7 +265,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       healthy,
       revision: state.revision,
       commit: state.commit,
-      artifactDigest: state.artifactDigest,
+      digest: state.digest,
       baseUrl: state.baseUrl,
       ...(state.startedAt ? { startedAt: state.startedAt } : {}),
       ...(reason && reported !== 'running' ? { reason } : {}),
@@ -287,7 +289,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       previous &&
       previous.status === 'running' &&
       previous.revision === revision &&
-      previous.artifactDigest === request.artifactDigest &&
+      previous.digest === request.digest &&
       previous.port === spec.port &&
       (await this.isGroupAlive(previous)) &&
       (await portAcceptsConnections(spec.port, 500))
@@ -336,7 +338,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       environment,
       revision,
       commit: request.commit,
-      artifactDigest: request.artifactDigest,
+      digest: request.digest,
       status: 'starting',
       port: spec.port,
       baseUrl,
@@ -482,7 +484,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       CONVEYOR_ENV: request.environment,
       CONVEYOR_REVISION: request.revision,
       CONVEYOR_COMMIT: request.commit,
-      CONVEYOR_ARTIFACT_DIGEST: request.artifactDigest,
+      CONVEYOR_ARTIFACT_DIGEST: request.digest,
       [INSTANCE_VARIABLE]: instanceId,
     });
     return env;

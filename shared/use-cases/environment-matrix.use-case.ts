@@ -41,8 +41,8 @@ export interface RecordedEnvironment {
   name: string;
   revision: number;
   commit: string;
-  artifactDigest: string;
-  deployedAt: string;
+  digest: string;
+  finishedAt: string;
   runId: string;
   status: string;
   kind: string;
@@ -86,8 +86,8 @@ export async function recordedEnvironments({ ledger, runs, controls, syncStates 
         name,
         revision: current.revision,
         commit: current.commit,
-        artifactDigest: current.artifactDigest,
-        deployedAt: current.deployedAt,
+        digest: current.digest,
+        finishedAt: current.finishedAt,
         runId: current.runId,
         status: current.status,
         kind: current.kind,

@@ -38,8 +38,8 @@ import type { ChangeFeed, ChangeTicket } from '../storage/change-feed.js';
 import { createJson, deleteBlob, ensureContainer, mapStorageError, parseJsonRecord, replaceJson, storageStatus } from '../storage/blob-store.js';
 import { gateNow, recordedEnvironments, type MatrixSources, type RecordedEnvironment } from './environment-matrix.use-case.js';
 
-/** Bumped when the stored row changes shape: older snapshots are rebuilt on read. */
-const SCHEMA = 1;
+/** Bumped when the stored row changes shape: older snapshots are rebuilt on read (2: `digest`/`finishedAt`, were `artifactDigest`/`deployedAt`). */
+const SCHEMA = 2;
 const SNAPSHOTS = 'matrix/apps/';
 const PENDING = 'matrix/pending/';
 
@@ -116,7 +116,7 @@ const snapshotSchema = z.object({
     name: z.string(),
     provider: z.string(),
     repoUrl: z.string(),
-    environments: z.array(z.looseObject({ name: z.string(), revision: z.number(), commit: z.string(), artifactDigest: z.string(), deployedAt: z.string(), runId: z.string(), status: z.string(), kind: z.string() })),
+    environments: z.array(z.looseObject({ name: z.string(), revision: z.number(), commit: z.string(), digest: z.string(), finishedAt: z.string(), runId: z.string(), status: z.string(), kind: z.string() })),
     runs: z.array(z.looseObject({ runId: z.string(), status: z.string(), environments: z.record(z.string(), z.looseObject({ status: z.string() })) })),
   }),
 });
@@ -187,8 +187,8 @@ export function recordedHealth(env: RecordedEnvironment): RecordedHealth {
     const state = env.sync.state === 'in-sync' ? 'healthy' : env.sync.state === 'drifted' ? 'unhealthy' : 'unknown';
     return { state, reason: env.sync.reason, at: env.sync.checkedAt, source: 'sweep' };
   }
-  if (env.status === 'Succeeded') return { state: 'healthy', reason: 'verified when it was deployed', at: env.deployedAt, source: 'verification' };
-  return { state: 'unhealthy', reason: 'its verification failed', at: env.deployedAt, source: 'verification' };
+  if (env.status === 'Succeeded') return { state: 'healthy', reason: 'verified when it was deployed', at: env.finishedAt, source: 'verification' };
+  return { state: 'unhealthy', reason: 'its verification failed', at: env.finishedAt, source: 'verification' };
 }
 
 /** A stored row as the overview shows it at `now` (deploy windows open and close with time). */

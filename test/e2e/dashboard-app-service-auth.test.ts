@@ -62,7 +62,7 @@ before(async () => {
   const now = Date.now();
   for (const n of [1, 2]) {
     await runs.create({ app: 'shop', runId: `shop.${commit(n)}`, status: 'Succeeded', commit: commit(n), environmentOrder: ['prod'], environments: { prod: { status: 'Succeeded' } } });
-    await ledger.record('shop', 'prod', { commit: commit(n), artifactDigest: `sha256:${commit(n).padEnd(64, '0')}`, runId: `shop.${commit(n)}`, kind: 'deploy', status: 'Succeeded', verification: [], startedAt: new Date(now - 60_000).toISOString(), finishedAt: new Date(now).toISOString() });
+    await ledger.record('shop', 'prod', { commit: commit(n), digest: `sha256:${commit(n).padEnd(64, '0')}`, runId: `shop.${commit(n)}`, kind: 'deploy', status: 'Succeeded', verification: [], startedAt: new Date(now - 60_000).toISOString(), finishedAt: new Date(now).toISOString() });
   }
   await runs.create({
     app: 'shop',

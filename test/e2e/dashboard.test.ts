@@ -162,7 +162,7 @@ describe('dashboard', () => {
     await dev.getByText(/rollback to r1/).waitFor();
     const history = (await (await conveyor.api('/api/apps/shop/environments/dev/history')).json()) as any;
     assert.equal(history.records[0].kind, 'rollback');
-    assert.equal(history.records[0].rollbackOf, 1);
+    assert.equal(history.records[0].rolledBackTo, 1);
     assert.match(history.records[0].reason, /customer reports/);
     assert.equal((await served(sample.ports.dev))?.commit, firstRun.split('.')[1]);
     await browser.screenshot('dashboard', '06-rolled-back');

@@ -212,7 +212,7 @@ describe('push to Kubernetes', () => {
     assert.equal(heal.kind, 'heal', JSON.stringify(records.map((r) => [r.revision, r.kind, r.status])));
     assert.equal(heal.status, 'Succeeded', heal.reason);
     assert.equal(heal.revision, 2);
-    assert.equal(heal.rollbackOf, 1);
+    assert.equal(heal.rolledBackTo, 1);
     assert.equal(heal.target?.['manifestsHash'], before[0]!.target?.['manifestsHash'], 'the heal applied the manifests recorded for revision 1');
     const live = fake.get('apps/v1', 'Deployment', 'shop-staging', 'web') as any;
     assert.equal(live.spec.replicas, 2, 'the edited replica count is taken back');

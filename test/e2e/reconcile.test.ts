@@ -92,7 +92,7 @@ test('a killed process is drift; with drift: heal the recorded revision runs aga
   });
   assert.equal(healed.revision, before.revision + 1);
   assert.equal(healed.commit, before.commit);
-  assert.equal(healed.artifactDigest, before.artifactDigest);
+  assert.equal(healed.digest, before.digest);
   assert.equal((await served(sample.ports.dev))?.commit, before.commit, 'dev serves the ledger revision again');
   const history = ((await (await conveyor.api('/api/apps/loop/environments/dev/history?pageSize=5')).json()) as any).records;
   assert.equal(history[0].kind, 'heal');

@@ -66,7 +66,7 @@ async function assertSnapshotCurrent(app: string, what: string) {
 async function deploy(app: string, env: string, n: number, kind: 'deploy' | 'rollback' = 'deploy') {
   await sources.ledger.record(app, env, {
     commit: commit(n),
-    artifactDigest: `sha256:${commit(n).padEnd(64, '0')}`,
+    digest: `sha256:${commit(n).padEnd(64, '0')}`,
     runId: `${app}.${commit(n)}`,
     kind,
     status: 'Succeeded',
@@ -126,7 +126,7 @@ describe('matrix snapshot', () => {
     await assertSnapshotCurrent('cart', 'registered');
     // A writer announces, writes, and dies before its refresh: only the marker tells.
     await matrix.changing('cart');
-    await silent.ledger.record('cart', 'dev', { commit: commit(7), artifactDigest: `sha256:${commit(7).padEnd(64, '0')}`, runId: `cart.${commit(7)}`, kind: 'deploy', status: 'Succeeded', verification: [], startedAt: NOW.toISOString(), finishedAt: NOW.toISOString() });
+    await silent.ledger.record('cart', 'dev', { commit: commit(7), digest: `sha256:${commit(7).padEnd(64, '0')}`, runId: `cart.${commit(7)}`, kind: 'deploy', status: 'Succeeded', verification: [], startedAt: NOW.toISOString(), finishedAt: NOW.toISOString() });
     const inFlight = await readFresh('cart');
     assert.deepEqual([inFlight.report.fromSources, inFlight.report.rebuilt], [1, 0], 'built from the records, snapshot left to its writer');
     assert.equal(inFlight.row?.environments[0]?.revision, 1);

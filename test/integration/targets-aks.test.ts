@@ -78,7 +78,7 @@ function target(): KubernetesTarget {
 }
 
 const deploy = (t: KubernetesTarget, s: AksTargetSpec, revision = '1') =>
-  t.deploy({ app: 'shop', environment: 'prod', revision, commit: 'a'.repeat(40), artifactDigest: `sha256:${'0'.repeat(64)}`, spec: s,
+  t.deploy({ app: 'shop', environment: 'prod', revision, commit: 'a'.repeat(40), digest: `sha256:${'0'.repeat(64)}`, spec: s,
     materialize: (dest) => cp(join(dir, 'artifact'), dest, { recursive: true }),
     readRepository: async (folder) => [{ file: 'web.yaml', text: await readFile(join(dir, 'artifact', folder, 'web.yaml'), 'utf8') }],
   });

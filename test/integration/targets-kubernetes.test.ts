@@ -94,7 +94,7 @@ function request(dir: string, revision: string, s = spec()): DeployRequest<Kuber
     revision,
     commit: `c0mm1t${revision}`.padEnd(40, '0'),
     runId: `run-${revision}`,
-    artifactDigest: `sha256:${revision.padStart(64, '0')}`,
+    digest: `sha256:${revision.padStart(64, '0')}`,
     spec: s,
     materialize: (dest) => cp(dir, dest, { recursive: true }),
     // The repository at the commit: here the same folder (the e2e test reads a real git repository).

@@ -28,6 +28,7 @@ const NOT_SET_IN_AZURE: Record<string, string> = {
   CONVEYOR_ALLOW_UNSANDBOXED_STEPS: 'never in Azure: an unsandboxed step would run beside the managed identity; steps run as Kubernetes Jobs there (CONVEYOR_STEP_RUNNER)',
   CONVEYOR_STEP_NAMESPACE: 'the default conveyor-steps is the namespace docs/azure.md prepares',
   CONVEYOR_SANDBOX_READONLY_PATHS: 'the image adds no host tool folders for sandboxes',
+  CONVEYOR_TEST_KILL_AT: 'test-only fault injection for the crash tests; refused unless the local host runs with its test flag, which Azure never sets',
   CONVEYOR_RECONCILE_SCHEDULE: 'its default (every minute) is the schedule Azure runs; set it only to change or turn off the reconcile sweep',
   kubeconfigSetting: 'one per kubernetes environment, named by the pipeline; docs/azure.md adds each as a Key Vault reference',
   'feedback.tokenSetting': "one per app that opts into Git host feedback, named by its registration (CONVEYOR_FEEDBACK_<NAME>, a Key Vault reference), or sealed into the registration instead",

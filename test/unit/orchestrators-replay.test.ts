@@ -140,7 +140,7 @@ describe('pipeline orchestrator', () => {
     assert.deepEqual(Object.fromEntries(Object.entries(record.stages).map(([k, v]) => [k, v.status])), { load: 'Succeeded', build: 'Succeeded', test: 'Succeeded' });
     assert.equal(record.environments.dev?.status, 'Succeeded');
     assert.equal(record.environments.prod?.revision, 1);
-    assert.equal(new InMemoryLedger(run.state.ledger).data.records['shop/prod']?.[0]?.artifactDigest, DIGEST, 'prod runs the digest built once');
+    assert.equal(new InMemoryLedger(run.state.ledger).data.records['shop/prod']?.[0]?.digest, DIGEST, 'prod runs the digest built once');
   });
 
   test('a broken build fails the run with the reason; nothing is deployed', async () => {
@@ -223,10 +223,23 @@ describe('promotion orchestrator', () => {
     assert.equal(output.rolledBackTo, 1);
     assert.match(output.reason, /did not pass within 3 tries.*rolled back to revision 1 .* as revision 3/s);
     const ledger = new InMemoryLedger(run.state.ledger);
-    assert.equal((await ledger.current('shop', 'dev'))?.artifactDigest, OLD_DIGEST, 'dev runs the last good artifact again');
+    assert.equal((await ledger.current('shop', 'dev'))?.digest, OLD_DIGEST, 'dev runs the last good artifact again');
     assert.ok(await ledger.badMarker('shop', 'dev', 2), 'the failed revision is marked bad');
-    assert.equal((await ledger.get('shop', 'dev', 3)).rollbackOf, 1);
+    assert.equal((await ledger.get('shop', 'dev', 3)).rolledBackTo, 1);
     assert.deepEqual(kinds(run).filter((k) => k === 'timer').length, 2, 'two durable waits between the three tries');
+  });
+
+  test('a history recorded before the names were unified (currentDeployment answered artifactDigest, deployedAt) replays to the same result', async () => {
+    const live = await scenario(promotionOrchestrator, promotion(env('dev', { soakMs: 60_000 })), world(), instanceId('dev'));
+    assert.equal((live.output as { status: string }).status, 'Succeeded');
+    const older = live.history.map((step) => {
+      if (step.action.kind !== 'activity' || step.action.name !== 'currentDeployment' || !step.outcome.ok) return step;
+      const { digest, finishedAt, ...rest } = step.outcome.value as { digest: string; finishedAt: string };
+      return { ...step, outcome: { ok: true as const, value: { ...rest, artifactDigest: digest, deployedAt: finishedAt } } };
+    });
+    assert.notDeepEqual(older, live.history, 'the soak read the current deployment');
+    const replayed = await drive(promotionOrchestrator, promotion(env('dev', { soakMs: 60_000 })), world(), { instanceId: instanceId('dev'), history: older, from: live.state });
+    assert.deepEqual(replayed.output, live.output);
   });
 
   test('a turn held by a run that went away is recovered on the safety timer, and the promotion then deploys', async () => {
@@ -268,7 +281,7 @@ describe('rollback orchestrator', () => {
     assert.deepEqual(run.output, { status: 'Succeeded', reason: 'rollback to revision 1 requested by ann@example.com: bad release', rolledBackTo: 1, commit: OLD_COMMIT, revision: 3 });
     const record = await new InMemoryLedger(run.state.ledger).get('shop', 'dev', 3);
     assert.equal(record.kind, 'rollback');
-    assert.equal(record.requestedBy, 'ann@example.com');
+    assert.deepEqual(record.requestedBy, { id: 'ann@example.com', name: 'Ann' });
     assert.equal(kinds(run)[0], 'lock.acquire', 'a rollback needs only the deploy slot');
     assert.equal(kinds(run).at(-1), 'lock.release');
   });

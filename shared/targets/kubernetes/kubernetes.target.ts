@@ -140,7 +140,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
           revision: request.revision,
           commit: request.commit,
           ...(request.runId ? { runId: request.runId } : {}),
-          artifactDigest: request.artifactDigest,
+          digest: request.digest,
           imageName: spec.image.name,
           imageDigest: digest,
         });
@@ -231,10 +231,10 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     const first = meta(deployments[0]!);
     const annotations = (first['annotations'] ?? {}) as Obj;
     const image = podSpec(deployments[0]!)?.['containers'];
-    const common: Pick<TargetStatus, 'revision' | 'commit' | 'artifactDigest' | 'baseUrl' | 'details'> = {
+    const common: Pick<TargetStatus, 'revision' | 'commit' | 'digest' | 'baseUrl' | 'details'> = {
       revision: String(annotations[ANNOTATIONS.revision] ?? ''),
       commit: String(annotations[ANNOTATIONS.commit] ?? ''),
-      artifactDigest: String(annotations[ANNOTATIONS.artifact] ?? ''),
+      digest: String(annotations[ANNOTATIONS.artifact] ?? ''),
       baseUrl: spec.url,
       details: { namespace: spec.namespace, rollout: report.message, image: Array.isArray(image) ? String((image[0] as Obj | undefined)?.['image'] ?? '') : '' },
     };

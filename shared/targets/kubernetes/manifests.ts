@@ -184,7 +184,7 @@ export interface RenderContext {
   revision: string;
   commit: string;
   runId?: string;
-  artifactDigest: string;
+  digest: string;
   /** Image name (no tag) whose containers are pinned. */
   imageName: string;
   /** `sha256:<64 hex>` of the image the build pushed. */
@@ -260,7 +260,7 @@ export function renderManifests(sources: readonly SourcedObject[], ctx: RenderCo
       labels[LABELS.revision] = ctx.revision;
       annotations[ANNOTATIONS.revision] = ctx.revision;
       annotations[ANNOTATIONS.commit] = ctx.commit;
-      annotations[ANNOTATIONS.artifact] = ctx.artifactDigest;
+      annotations[ANNOTATIONS.artifact] = ctx.digest;
       if (ctx.runId) annotations[ANNOTATIONS.run] = ctx.runId;
       return o;
     });
