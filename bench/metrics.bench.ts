@@ -48,7 +48,7 @@ export async function run(): Promise<BenchRow[]> {
             environment: env,
             revision: i,
             commit,
-            artifactDigest: `sha256:${commit.padStart(64, '0')}`,
+            digest: `sha256:${commit.padStart(64, '0')}`,
             runId,
             kind: i > 1 && rand() < 0.03 ? 'rollback' : 'deploy',
             status: failed ? 'Failed' : 'Succeeded',

@@ -31,7 +31,7 @@ export async function run(): Promise<BenchRow[]> {
         environment: 'dev',
         revision: `r${i}`,
         commit: svc.initialCommit,
-        artifactDigest: `sha256:${i}`,
+        digest: `sha256:${i}`,
         spec,
         materialize: (dest) => cp(join(build, 'dist'), join(dest, 'dist'), { recursive: true }),
       });

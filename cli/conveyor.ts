@@ -60,7 +60,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function cell(env: Json | undefined, p: Palette): string {
   if (!env) return p.dim('-');
-  const health = env.healthy ? p.green('ok') : env.running ? p.yellow('unhealthy') : p.red('down');
+  // The overview's health is what the records say (sweep or verification); `unknown` is not a fault.
+  const health = env.health?.state === 'unknown' ? p.dim('health?') : env.healthy ? p.green('ok') : env.running ? p.yellow('unhealthy') : p.red('down');
   const mark = env.status === 'Failed' ? p.red('!') : '';
   const frozen = env.freeze ? ` ${p.yellow('frozen')}` : '';
   const drift = env.sync?.state === 'drifted' ? ` ${p.red('drift')}` : '';
@@ -85,15 +86,16 @@ async function status(ctx: Context, app?: string): Promise<void> {
           e.healthy ? ctx.p.green('healthy') : e.running ? ctx.p.yellow('unhealthy') : ctx.p.red('not running'),
           e.sync?.state ?? '-',
           e.freeze ? ctx.p.yellow(`yes (${e.freeze.kind}: ${clean(e.freeze.by, 30)})`) : 'no',
-          `${age(e.deployedAt, ctx.now())} ago`,
+          `${age(e.finishedAt, ctx.now())} ago`,
           e.runId ?? '',
         ]),
       ),
     );
     return;
   }
-  const list = await ctx.api.get<{ apps: Json[] }>('/apps');
-  if (ctx.json) return ctx.out(JSON.stringify(list, null, 2));
+  // The overview answers from the per-app matrix snapshots: one request for every app.
+  const list = await ctx.api.get<{ apps: Json[] }>('/overview');
+  if (ctx.json) return ctx.out(JSON.stringify({ apps: list.apps }, null, 2));
   if (list.apps.length === 0) return ctx.out('no apps registered (conveyor apps register --help)');
   // Columns: every environment name, in the promotion order the apps list them.
   const columns: string[] = [];
@@ -279,8 +281,9 @@ async function freeze(ctx: Context, action: 'freeze' | 'unfreeze', app: string, 
 // ---------------------------------------------------------------- apps
 
 async function appsList(ctx: Context): Promise<void> {
-  const list = await ctx.api.get<{ apps: Json[] }>('/apps');
-  if (ctx.json) return ctx.out(JSON.stringify(list, null, 2));
+  // The overview answers from the per-app matrix snapshots: one request for every app.
+  const list = await ctx.api.get<{ apps: Json[] }>('/overview');
+  if (ctx.json) return ctx.out(JSON.stringify({ apps: list.apps }, null, 2));
   if (list.apps.length === 0) return ctx.out('no apps registered');
   ctx.out(table(['APP', 'PROVIDER', 'REPOSITORY', 'BRANCHES', 'ENVIRONMENTS'], list.apps.map((a) => [a.name, a.provider, a.repoUrl, (a.branches ?? []).join(','), ((a.environments ?? []) as Json[]).map((e) => e.name).join(' → ')])));
 }

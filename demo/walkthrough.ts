@@ -196,11 +196,11 @@ async function story(options: Options, conveyor: DemoConveyor, repo: DemoRepo, w
   const operation = await followOperation(client, started.body.statusUrl);
   expect(operation.status === 'Succeeded', `the rollback should succeed, but it is ${operation.status}${operation.reason ? `: ${operation.reason}` : ''}`);
   await expectServes('prod', first.sha, 'after the rollback');
-  const history = await client.request<{ records?: { revision: number; kind: string; status: string; commit: string; rollbackOf?: number }[] }>('GET', `/api/apps/${DEMO_APP}/environments/prod/history?pageSize=4`);
+  const history = await client.request<{ records?: { revision: number; kind: string; status: string; commit: string; rolledBackTo?: number }[] }>('GET', `/api/apps/${DEMO_APP}/environments/prod/history?pageSize=4`);
   if (history.status === 200 && history.body.records) {
     info('prod history (newest first):');
     for (const r of history.body.records) {
-      info(`  revision ${String(r.revision).padEnd(3)} ${r.kind.padEnd(8)} ${statusWord(r.status).padEnd(9)} ${r.commit.slice(0, 7)}${r.rollbackOf !== undefined ? ` (back to revision ${r.rollbackOf})` : ''}`);
+      info(`  revision ${String(r.revision).padEnd(3)} ${r.kind.padEnd(8)} ${statusWord(r.status).padEnd(9)} ${r.commit.slice(0, 7)}${r.rolledBackTo !== undefined ? ` (back to revision ${r.rolledBackTo})` : ''}`);
     }
   }
 

@@ -29,11 +29,14 @@ import { DeploymentLedger, RunStore } from '../shared/ledger/index.js';
 import { EnvironmentControls } from '../shared/environments/index.js';
 import { BlobSyncStore } from '../shared/reconcile/index.js';
 import { MetricsIndex } from '../shared/metrics/index.js';
+import { MatrixSnapshots } from '../shared/use-cases/matrix-snapshot.js';
+import type { ChangeFeed } from '../shared/storage/change-feed.js';
 import { SealedSecrets, SecretRegistry } from '../shared/secrets/index.js';
 import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
-import { KubernetesTarget, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
+import { KubernetesTarget, kubeconfigSecrets, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
+import { AcrImageBuilder } from '../shared/targets/kubernetes/acr-build.js';
 import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
 import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -41,7 +44,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
-import { EventBus, EventOutbox, ServiceBusEventPublisher } from '../shared/events/index.js';
+import { EventBus, EventOutbox, PublishingEnvironmentControls, ServiceBusEventPublisher } from '../shared/events/index.js';
 import { AzureDevOpsReporter, FeedbackDeadLetters, GitHubReporter, GitLabReporter, type FeedbackProvider, type GitHostReporter } from '../shared/feedback/index.js';
 
 /** Everything the functions need. */
@@ -64,6 +67,8 @@ export interface Services {
   workspaces: string;
   /** Runs build and test steps. */
   steps: StepRunner;
+  /** Container images built from a run's source by Azure Container Registry (`build.image`). */
+  images: AcrImageBuilder;
   /** Apps by repository, cached for webhook deliveries. */
   appIndex: AppIndex;
   /** Who a caller is (API tokens, App Service authentication). */
@@ -74,6 +79,8 @@ export interface Services {
   controls: EnvironmentControls;
   /** Drift (sync) states written by the reconcile sweep. */
   syncStates: BlobSyncStore;
+  /** Per-app matrix snapshots for the apps overview, kept current by the stores above (shared/use-cases/matrix-snapshot.ts). */
+  matrix: MatrixSnapshots;
   /** Deployment events: outbox in blob storage, published to the Service Bus topic (docs/events.md). */
   events: EventBus;
   /** Git host feedback (shared/feedback): a reporter per host, and where refused updates are dead-lettered. */
@@ -88,7 +95,25 @@ export function createServices(settings: Settings): Services {
   for (const identity of settings.ageIdentities) secrets.add(identity);
   // API tokens are registered up front: a build step may print one before any request used it.
   if (settings.apiTokens.ok) for (const token of settings.apiTokens.table.keys()) secrets.add(token);
-  const apps = new AppRegistry(state);
+  // Cluster credentials (tokens, client keys, passwords) of every kubeconfig setting, likewise.
+  const addSecrets = (values: readonly string[]) => {
+    for (const v of values) secrets.add(v);
+  };
+  for (const text of [...settings.kubeconfigs(), ...(settings.stepRunner.kind === 'kubernetes' && settings.stepRunner.kubeconfig ? [settings.stepRunner.kubeconfig] : [])]) {
+    const kc = new KubeConfig();
+    try {
+      kc.loadFromString(text);
+      addSecrets(kubeconfigSecrets(kc));
+    } catch {
+      // Not a kubeconfig: the target that reads it reports that; the raw value is masked meanwhile.
+      secrets.add(text);
+    }
+  }
+  // Every store the apps overview shows announces its changes to the matrix snapshots, which
+  // read those same stores to rebuild a row.
+  const matrix = new MatrixSnapshots(state);
+  const changes: ChangeFeed = matrix;
+  const apps = new AppRegistry(state, { changes });
   const artifacts = new ArtifactStore(containerClient(settings.storageConnection, CONTAINERS.artifacts));
   // Steps and services see nothing of Conveyor: its working folder (the default home of the
   // local host's state) and data folder stay hidden even if they sit inside a system folder.
@@ -97,8 +122,27 @@ export function createServices(settings: Settings): Services {
     hidden: [process.cwd(), settings.dataDir],
     readOnly: settings.sandboxReadOnlyPaths,
   };
-  const ledger = new DeploymentLedger(state);
-  const runs = new RunStore(state);
+  const ledger = new DeploymentLedger(state, { changes });
+  const runs = new RunStore(state, { changes });
+  // One identity and one ARM client configuration for AKS and ACR.
+  const azureCredential = new DefaultAzureCredential();
+  const armOptions = {
+    ...(settings.arm.endpoint ? { endpoint: settings.arm.endpoint, credentialScopes: ['https://management.azure.com/.default'] } : {}),
+    ...(settings.arm.ca ? { tlsOptions: { ca: settings.arm.ca } } : {}),
+  };
+  const git = new GitCache({
+    cacheDir: join(settings.dataDir, 'git-cache'),
+    credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
+  });
+  const events = new EventBus({
+    outbox: new EventOutbox(state),
+    publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,
+    log: (message) => console.warn(message),
+  });
+  // Every freeze, unfreeze and quarantine is published (docs/events.md), whoever makes it.
+  const controls = new PublishingEnvironmentControls(state, changes, events);
+  const syncStates = new BlobSyncStore(state, changes);
+  matrix.readFrom({ apps, ledger, runs, controls, syncStates });
   return {
     settings,
     apps,
@@ -112,29 +156,24 @@ export function createServices(settings: Settings): Services {
     metrics: new MetricsIndex(state, ledger, runs),
     artifacts,
     artifactCache: new ArtifactCache(join(settings.dataDir, 'artifact-cache'), artifacts),
-    git: new GitCache({
-      cacheDir: join(settings.dataDir, 'git-cache'),
-      credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
-    }),
+    git,
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
-      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name)) }),
+      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets) }),
       // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
-      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: new DefaultAzureCredential() }) }),
+      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }) }),
     ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
     sealed: new SealedSecrets(settings.ageIdentities),
     workspaces: join(settings.dataDir, 'workspaces'),
     steps: stepRunner(settings, sandbox),
+    images: new AcrImageBuilder({ credential: azureCredential, clientOptions: armOptions, source: (repoUrl, commit, folder) => git.archiveAtCommit(repoUrl, commit, folder) }),
     identities: new CallerIdentities(settings),
-    controls: new EnvironmentControls(state),
-    syncStates: new BlobSyncStore(state),
-    events: new EventBus({
-      outbox: new EventOutbox(state),
-      publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,
-      log: (message) => console.warn(message),
-    }),
+    controls,
+    syncStates,
+    matrix,
+    events,
     gitFeedback: {
       reporters: { github: new GitHubReporter(), gitlab: new GitLabReporter(), 'azure-devops': new AzureDevOpsReporter() },
       deadLetters: new FeedbackDeadLetters(state),
@@ -145,11 +184,11 @@ export function createServices(settings: Settings): Services {
 /** The step runner the settings choose: the local (sandboxed) one, or a Kubernetes Job per step. */
 function stepRunner(settings: Settings, sandbox: ConstructorParameters<typeof LocalStepRunner>[0]): StepRunner {
   const s = settings.stepRunner;
-  if (s.kind === 'local') return new LocalStepRunner({ ...sandbox, killGraceMs: 2000 });
+  if (s.kind === 'local') return new LocalStepRunner({ ...sandbox, killGraceMs: 2000, limits: settings.stepLimits });
   const kubeconfig = new KubeConfig();
   if (s.kubeconfig) kubeconfig.loadFromString(s.kubeconfig);
   else kubeconfig.loadFromCluster();
-  return new KubernetesJobStepRunner({ kubeconfig, namespace: s.namespace, image: s.image, transfer: new BlobWorkspaceTransfer(containerClient(settings.storageConnection, 'conveyor-steps')) });
+  return new KubernetesJobStepRunner({ kubeconfig, namespace: s.namespace, image: s.image, limits: settings.stepLimits, transfer: new BlobWorkspaceTransfer(containerClient(settings.storageConnection, 'conveyor-steps')) });
 }
 
 let built: Services | undefined;

@@ -25,6 +25,7 @@ import { promotionOrchestrator } from '../orchestrations/promotion.orchestrator.
 import { rollbackOrchestrator } from '../orchestrations/rollback.orchestrator.js';
 import type { ActivityContracts, ActivityName } from '../shared/contracts/activities.js';
 import { buildArtifact } from './activities/build-artifact.activity.js';
+import { readImageBuild, startImageBuild } from './activities/image-build.activity.js';
 import { deployArtifact } from './activities/deploy-artifact.activity.js';
 import { findRollbackTarget } from './activities/find-rollback-target.activity.js';
 import { loadPipeline } from './activities/load-pipeline.activity.js';
@@ -46,7 +47,7 @@ import { environmentLockEntity } from './entities/environment-lock.entity.js';
 import { deleteApp, getApp, listApps, putApp } from './http/apps.function.js';
 import { getRun } from './http/runs.function.js';
 import { decideApproval } from './http/approval.function.js';
-import { getOperation, requestRollback } from './http/rollback.function.js';
+import { breakGlassRollback, getOperation, requestRollback } from './http/rollback.function.js';
 import { freezeEnvironment, unfreezeEnvironment } from './http/freeze.function.js';
 import { breakGlass } from './http/break-glass.function.js';
 import { getHistory, getLog, listRuns } from './http/read.function.js';
@@ -59,12 +60,15 @@ import { getPublicKey } from './http/public-key.function.js';
 import { APPROVALS_QUEUE, receiveApprovalMessage } from './events/approval-queue.function.js';
 import { flushEvents } from './events/flush-events.function.js';
 import { FEEDBACK_SUBSCRIPTION, reportToGitHost } from './events/git-feedback.function.js';
+import { SETTLED_BY_FUNCTION } from './events/service-bus-sdk.js';
 import { eventsTopic } from '../shared/config/settings.js';
 
 // Activities: the map is typed by the contract module, so a missing or mistyped activity is a
 // compile error rather than a run that waits forever.
 const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], context: InvocationContext) => Promise<ActivityContracts[K]['output']> } = {
   loadPipeline: bind(loadPipeline),
+  startImageBuild: bind(startImageBuild),
+  readImageBuild: bind(readImageBuild),
   buildArtifact: bind(buildArtifact),
   runTests: bind(runTests),
   deployArtifact: bind(deployArtifact),
@@ -123,6 +127,7 @@ app.http('breakGlass', { route: 'runs/{runId}/environments/{env}/break-glass', m
 app.http('freezeEnvironment', { route: 'apps/{app}/environments/{env}/freeze', methods: ['POST'], authLevel: 'function', handler: bind(freezeEnvironment) });
 app.http('unfreezeEnvironment', { route: 'apps/{app}/environments/{env}/unfreeze', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(unfreezeEnvironment) });
 app.http('getOperation', { route: 'operations/{operationId}', methods: ['GET'], authLevel: 'function', extraInputs: [durableClient], handler: getOperation });
+app.http('rollbackBreakGlass', { route: 'operations/{operationId}/break-glass', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(breakGlassRollback) });
 app.http('decideApproval', { route: 'runs/{runId}/environments/{env}/approval', methods: ['POST'], authLevel: 'function', extraInputs: [durableClient], handler: bind(decideApproval) });
 app.http('getLog', { route: 'runs/{runId}/logs/{step}', methods: ['GET'], authLevel: 'function', handler: bind(getLog) });
 app.http('getMetrics', { route: 'apps/{app}/metrics', methods: ['GET'], authLevel: 'function', handler: withEtag(bind(getMetrics)) });
@@ -134,7 +139,8 @@ app.http('openApi', { route: 'openapi.json', methods: ['GET'], authLevel: 'funct
 
 // Events out (docs/events.md): the outbox is flushed by a timer when the topic was unreachable.
 app.timer('flushEvents', { schedule: '0 */1 * * * *', handler: bind(flushEvents) });
-// Approval decisions in, from the Service Bus queue (connection: CONVEYOR_SERVICEBUS).
-app.serviceBusQueue('approvalQueue', { connection: 'CONVEYOR_SERVICEBUS', queueName: APPROVALS_QUEUE, extraInputs: [durableClient], handler: bind(receiveApprovalMessage) });
+// Approval decisions in, from the Service Bus queue (connection: CONVEYOR_SERVICEBUS). Both
+// Service Bus triggers get the SDK message and settle it themselves (dead-letter with a reason).
+app.serviceBusQueue('approvalQueue', { connection: 'CONVEYOR_SERVICEBUS', queueName: APPROVALS_QUEUE, ...SETTLED_BY_FUNCTION, extraInputs: [durableClient], handler: bind(receiveApprovalMessage) });
 // Git host feedback: a subscriber of the events topic (docs/events.md, "Git host feedback").
-app.serviceBusTopic('gitFeedback', { connection: 'CONVEYOR_SERVICEBUS', topicName: eventsTopic(), subscriptionName: FEEDBACK_SUBSCRIPTION, handler: bind(reportToGitHost) });
+app.serviceBusTopic('gitFeedback', { connection: 'CONVEYOR_SERVICEBUS', topicName: eventsTopic(), subscriptionName: FEEDBACK_SUBSCRIPTION, ...SETTLED_BY_FUNCTION, handler: bind(reportToGitHost) });

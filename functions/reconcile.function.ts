@@ -19,10 +19,9 @@ import type { PipelineSpec } from '../shared/domain/pipeline.js';
 import { healInstanceId, LOCK_ENTITY_NAME, lockEntityKey, runIdFor } from '../shared/domain/ids.js';
 import { listRemoteHeads } from '../shared/git/index.js';
 import { DEFAULT_PIPELINE_PATH, parsePipelineSpec } from '../shared/pipeline/index.js';
-import { sweepDrift, sweepHeads, type DriftEnvironment, type DriftSweepPorts, type HealLauncher, type RunLauncher, type TargetObserver } from '../shared/reconcile/index.js';
+import { publishingSyncStore, sweepDrift, sweepHeads, type DriftEnvironment, type DriftSweepPorts, type HealLauncher, type RunLauncher, type TargetObserver } from '../shared/reconcile/index.js';
 import { portAcceptsConnections, type TargetStatus } from '../shared/targets/index.js';
 import { startRun } from '../shared/use-cases/start-run.use-case.js';
-import { buildEvent } from '../shared/events/index.js';
 import type { Services } from './composition-root.js';
 
 type ReconcileServices = Pick<Services, 'apps' | 'runs' | 'ledger' | 'targets' | 'git' | 'settings' | 'syncStates' | 'events'>;
@@ -82,7 +81,7 @@ function healLauncher(client: df.DurableClient, repo: (app: string) => { repoUrl
         environment,
         revision: current.revision,
         commit: current.commit,
-        digest: current.artifactDigest,
+        digest: current.digest,
         repoUrl: where.repoUrl,
         pipelinePath: where.pipelinePath,
         reason,
@@ -150,25 +149,18 @@ export function reconcile(services: ReconcileServices) {
       },
       ledger: services.ledger,
       observer: targetObserver(services, client),
-      store: {
-        get: (app, env) => services.syncStates.get(app, env),
-        put: (sync) => services.syncStates.put(sync),
-        recordChange: async (change) => {
-          await services.events
-            .record([
-              buildEvent('dev.conveyor.environment.sync-changed', {
-                source: `/apps/${change.app}/environments/${change.environment}`,
-                subject: `sync/${change.at}`,
-                time: change.at,
-                change: `${change.from ?? ''}>${change.to}@${change.at}`,
-                data: { app: change.app, environment: change.environment, ...(change.from ? { from: change.from } : {}), to: change.to, reason: change.reason.slice(0, 1000), at: change.at },
-              }),
-            ])
-            .catch((err: unknown) => context.warn(`reconcile: sync event for ${change.app}/${change.environment} not recorded: ${err instanceof Error ? err.message : String(err)}`));
-          context.log(`reconcile: ${change.app}/${change.environment} ${change.from ?? '(new)'} -> ${change.to}: ${change.reason}`);
-          await services.syncStates.recordChange(change);
+      store: publishingSyncStore(
+        {
+          get: (app, env) => services.syncStates.get(app, env),
+          put: (sync) => services.syncStates.put(sync),
+          recordChange: async (change) => {
+            context.log(`reconcile: ${change.app}/${change.environment} ${change.from ?? '(new)'} -> ${change.to}: ${change.reason}`);
+            await services.syncStates.recordChange(change);
+          },
         },
-      },
+        services.events,
+        (m) => context.warn(`reconcile: ${m}`),
+      ),
       healer: healLauncher(client, (app) => byName.get(app)),
     };
     const drift = await sweepDrift([...byName.keys()], ports, { concurrency: 8, timeoutMs: 60_000 });

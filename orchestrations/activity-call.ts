@@ -15,6 +15,7 @@
 import * as df from 'durable-functions';
 import type { ActivityInput, ActivityName, ActivityOutput } from '../shared/contracts/activities.js';
 import { ACTIVITY_RETRY_WINDOW_MS } from '../shared/contracts/host-limits.js';
+import { upgradeStoredNames } from '../shared/domain/deployment.js';
 import type { LockOperationName, LockOperations, OrchestrationInput, OrchestrationName, OrchestrationOutput } from '../shared/contracts/orchestrations.js';
 
 /** Retry policy for activities: transient faults only (activities report expected failures as data). */
@@ -38,8 +39,11 @@ function* resultOf<T>(task: df.Task): Call<T> {
 }
 
 /** Calls activity `name` with `input` (retried on throw) and returns its output. */
-export function call<K extends ActivityName>(context: df.OrchestrationContext, name: K, input: ActivityInput<K>): Call<ActivityOutput<K>> {
-  return resultOf(context.df.callActivityWithRetry(name, TRANSIENT_RETRY, input));
+export function* call<K extends ActivityName>(context: df.OrchestrationContext, name: K, input: ActivityInput<K>): Call<ActivityOutput<K>> {
+  const result = yield* resultOf<ActivityOutput<K>>(context.df.callActivityWithRetry(name, TRANSIENT_RETRY, input));
+  // A result recorded in a durable history before the vocabulary was unified (an orchestration
+  // in flight across the upgrade) may carry the older names: read under the current ones.
+  return upgradeStoredNames(result) as ActivityOutput<K>;
 }
 
 /** Runs orchestration `name` as a sub-orchestration with a chosen instance id and returns its output. */

@@ -45,16 +45,23 @@ export type LockOutcome = { acquired: true } | { acquired: false; supersededBy: 
  * Delivers wake-ups: raises the event on each party; a party that has gone is released on its
  * behalf, which may hand the lock to the next one, who is woken in turn.
  */
-function* deliver(context: df.OrchestrationContext, entity: df.EntityId, wakes: readonly Wake[]): Call<void> {
+function* deliver(context: df.OrchestrationContext, entity: df.EntityId, wakes: readonly Wake[]): Call<{ supersededBy?: string }> {
   const queue = [...wakes];
+  let supersededBy: string | undefined;
   for (let n = 0; queue.length > 0 && n < MAX_HANDOVERS; n++) {
     const w = queue.shift()!;
+    // The caller itself (a waiting turn holder made moot): told by the answer, not by an event.
+    if (w.instanceId === context.df.instanceId) {
+      if (w.event === 'superseded') supersededBy = w.by ?? 'a newer run';
+      continue;
+    }
     const result = yield* call(context, 'wakeLockParty', { instanceId: w.instanceId, event: w.event, what: w.what, ...(w.by ? { by: w.by } : {}) });
     if (result.gone && w.event === 'granted') {
       const released = yield* callLock(context, entity, 'release', { instanceId: w.instanceId, now: nowIso(context) });
       queue.push(...released.wake);
     }
   }
+  return supersededBy === undefined ? {} : { supersededBy };
 }
 
 /** Asks, and while the answer is "waiting", waits for an event or the safety timer and asks again. */
@@ -102,15 +109,26 @@ export function acquireSlot(context: df.OrchestrationContext, app: string, envir
   return waitFor(context, lockEntityId(app, environment), 'acquire', party, onWait);
 }
 
-/** Reports the turn holder's phase (a newer run may supersede an approval wait; an unfreeze wakes a frozen one). */
-export function lockPhase(context: df.OrchestrationContext, app: string, environment: string, instanceId: string, phase: LockPhase): Call<null> {
-  return callLock(context, lockEntityId(app, environment), 'phase', { instanceId, phase });
+/**
+ * Reports the turn holder's phase (a newer run may supersede an approval or gate wait; an
+ * unfreeze wakes a frozen one). `supersededBy` is set when a newer run already waits, so the
+ * wait about to start is moot.
+ */
+export function* lockPhase(context: df.OrchestrationContext, app: string, environment: string, instanceId: string, phase: LockPhase): Call<{ supersededBy?: string }> {
+  const entity = lockEntityId(app, environment);
+  // Histories recorded before `phase` answered anything hold null for it.
+  const answer: { wake: Wake[] } | null = yield* callLock(context, entity, 'phase', { instanceId, phase });
+  const wake = answer === null ? [] : answer.wake;
+  return wake.length > 0 ? yield* deliver(context, entity, wake) : {};
 }
 
-/** Releases the slot (`slot`) or everything (`all`) and wakes whoever it was handed to. */
-export function* releaseLock(context: df.OrchestrationContext, app: string, environment: string, instanceId: string, what: 'all' | 'slot' = 'all'): Call<null> {
+/**
+ * Releases the slot (`slot`) or everything (`all`) and wakes whoever it was handed to.
+ * `supersededBy` is set when the caller, a turn holder giving the slot back to wait at a closed
+ * gate, is made moot by a newer run in line.
+ */
+export function* releaseLock(context: df.OrchestrationContext, app: string, environment: string, instanceId: string, what: 'all' | 'slot' = 'all'): Call<{ supersededBy?: string }> {
   const entity = lockEntityId(app, environment);
   const released = yield* callLock(context, entity, 'release', { instanceId, now: nowIso(context), what });
-  if (released.wake.length > 0) yield* deliver(context, entity, released.wake);
-  return null;
+  return released.wake.length > 0 ? yield* deliver(context, entity, released.wake) : {};
 }

@@ -4,11 +4,13 @@
  * slot (it waits for a deployment in progress, never for an approval), the gate (a frozen
  * environment is not healed), a re-read of the ledger under the slot (if a deployment moved it
  * on since the sweep looked, there is nothing to heal), the pipeline file at that revision's
- * commit for the target and checks, then deploy, verify and record as kind `heal`.
+ * commit for the target and checks, then deploy, verify and record as kind `heal`. The heal is
+ * also recorded as a run with trigger `heal` (run id = its instance id).
  */
 import type * as df from 'durable-functions';
 import type { HealInput, HealResult } from '../shared/contracts/activities.js';
-import { call, errorMessage, nowIso } from './activity-call.js';
+import type { RunPatch } from '../shared/domain/run.js';
+import { call, errorMessage, nowIso, type Call } from './activity-call.js';
 import { deployVerifyRecord } from './deployment.js';
 import { acquireSlot, releaseLock } from './environment-lock.js';
 
@@ -19,8 +21,35 @@ export interface HealStatus {
   holder?: string;
 }
 
+/** Who a heal's records name as having asked for it. */
+const HEALER = { id: 'system', name: 'reconcile heal' };
+
 export function* healOrchestrator(context: df.OrchestrationContext): Generator<df.Task, HealResult, unknown> {
   const input = context.df.getInput<HealInput>();
+  const env = input.environment;
+  // The heal is recorded as a run of its own (id = instance id, trigger `heal`), so the runs API,
+  // the run list and the run events show it beside the ledger's `heal` revision.
+  const record = function* (patch: RunPatch): Call<void> {
+    try {
+      yield* call(context, 'recordRun', { app: input.app, runId: context.df.instanceId, patch: { trigger: 'heal', commit: input.commit, pusher: HEALER, ...patch } });
+    } catch {
+      // A run record that cannot be written does not stop the heal (the ledger records it).
+    }
+  };
+  const started = nowIso(context);
+  yield* record({ status: 'Running', startedAt: started, environmentOrder: [env], environments: { [env]: { status: 'Running', startedAt: started } } });
+  const result = yield* heal(context, input);
+  const finished = nowIso(context);
+  yield* record({
+    status: result.status,
+    finishedAt: finished,
+    ...(result.reason ? { reason: result.reason } : {}),
+    environments: { [env]: { status: result.status, finishedAt: finished, ...(result.reason ? { reason: result.reason } : {}), ...(result.revision !== undefined ? { revision: result.revision } : {}) } },
+  });
+  return result;
+}
+
+function* heal(context: df.OrchestrationContext, input: HealInput): Generator<df.Task, HealResult, unknown> {
   const step = (s: HealStatus['step'], extra: Partial<HealStatus> = {}) => context.df.setCustomStatus({ step: s, since: nowIso(context), ...extra } satisfies HealStatus);
   const instanceId = context.df.instanceId;
   step('waiting-for-lock');
@@ -50,9 +79,9 @@ export function* healOrchestrator(context: df.OrchestrationContext): Generator<d
         environment: input.environment,
         runId: instanceId,
         commit: current.commit,
-        digest: current.artifactDigest,
+        digest: current.digest,
         kind: 'heal',
-        rollbackOf: current.revision,
+        rolledBackTo: current.revision,
         target: env.target,
         checks: env.verify,
         requestedBy: { id: 'system', name: 'reconcile heal' },

@@ -9,7 +9,7 @@
  */
 import type * as df from 'durable-functions';
 import type { BreakGlassRequest, PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
-import { BREAK_GLASS_EVENT, UNFROZEN_EVENT } from '../shared/contracts/orchestrations.js';
+import { BREAK_GLASS_EVENT, SUPERSEDED_EVENT, UNFROZEN_EVENT } from '../shared/contracts/orchestrations.js';
 import type { RunEnvironmentRecord } from '../shared/domain/run.js';
 import { awaitApproval } from './approval.js';
 import { acquireSlot, acquireTurn, lockPhase, releaseLock } from './environment-lock.js';
@@ -54,6 +54,7 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
     step('waiting-for-lock', { holder: wait.holder, position: wait.position });
     lastWait = wait.holder;
   });
+  const supersededAt = (by: string, what: string): PromotionResult => ({ environment: env.name, status: 'Superseded', reason: `superseded by run ${by} while waiting for ${what}` });
   if (!turn.acquired) {
     return { environment: env.name, status: 'Superseded', reason: `superseded by run ${turn.supersededBy} while waiting for ${env.name}${lastWait ? ` (held by ${lastWait})` : ''}` };
   }
@@ -63,7 +64,8 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
     if (early.state === 'refused') return { environment: env.name, status: 'Failed', reason: early.reason };
     if (env.approval) {
       step('waiting-for-approval');
-      yield* lockPhase(context, subject.app, env.name, instanceId, 'approval');
+      const moot = yield* lockPhase(context, subject.app, env.name, instanceId, 'approval');
+      if (moot.supersededBy !== undefined) return supersededAt(moot.supersededBy, `approval of ${env.name}`);
       const gate = yield* awaitApproval(context, env.approval, subject.pusher.id, (approval) =>
         recordEnv({ status: approval.outcome === undefined ? 'Pending' : 'Running', approval }),
       );
@@ -73,9 +75,7 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
       if (gate.outcome === 'timed-out') {
         return { environment: env.name, status: 'Aborted', reason: `approval for ${env.name} timed out at ${gate.record.until} (waited since ${gate.record.waitingSince})` };
       }
-      if (gate.outcome === 'superseded') {
-        return { environment: env.name, status: 'Superseded', reason: `superseded by run ${gate.by} while waiting for approval of ${env.name}` };
-      }
+      if (gate.outcome === 'superseded') return supersededAt(gate.by, `approval of ${env.name}`);
     }
     // The deploy slot, then the gate under it: a rollback may have frozen the environment while
     // we waited, or a deploy window may be closed. Closed: give the slot back (a rollback may
@@ -83,7 +83,7 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
     let breakGlass: BreakGlassRequest | undefined;
     for (;;) {
       const slot = yield* acquireSlot(context, subject.app, env.name, party, (wait) => step('waiting-for-environment', { holder: wait.holder, position: wait.position }));
-      if (!slot.acquired) return { environment: env.name, status: 'Superseded', reason: `superseded by run ${slot.supersededBy} while waiting for ${env.name}` };
+      if (!slot.acquired) return supersededAt(slot.supersededBy, env.name);
       // Registered before looking, so an unfreeze after our look finds us and wakes us.
       yield* lockPhase(context, subject.app, env.name, instanceId, 'frozen');
       const gate = yield* call(context, 'checkEnvironmentGate', {
@@ -98,8 +98,11 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
         if (gate.breakGlass) yield* recordEnv({ breakGlass: gate.breakGlass });
         break;
       }
-      yield* releaseLock(context, subject.app, env.name, instanceId, 'slot');
+      const gaveBack = yield* releaseLock(context, subject.app, env.name, instanceId, 'slot');
       if (gate.state === 'refused') return { environment: env.name, status: 'Failed', reason: gate.reason };
+      const waitingFor = gate.frozen ? `${env.name} to be unfrozen` : `a deploy window of ${env.name}`;
+      // Under `latest`, a newer run already in line makes this wait moot (as for an approval wait).
+      if (gaveBack.supersededBy !== undefined) return supersededAt(gaveBack.supersededBy, waitingFor);
       breakGlass = undefined;
       const reason = gate.breakGlassRefused ? `${gate.reason} (break-glass refused: ${gate.breakGlassRefused})` : gate.reason;
       step(gate.frozen ? 'frozen' : 'waiting-for-window', { reason, ...(gate.retryAt ? { until: gate.retryAt } : {}) });
@@ -109,8 +112,11 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
       const timer = context.df.createTimer(new Date(until));
       const unfrozen = context.df.waitForExternalEvent(UNFROZEN_EVENT);
       const glass = context.df.waitForExternalEvent(BREAK_GLASS_EVENT);
-      const winner = yield context.df.Task.any([timer, unfrozen, glass]);
+      // A newer run arriving while we wait: the lock entity raises `Superseded` on us.
+      const superseded = context.df.waitForExternalEvent(SUPERSEDED_EVENT);
+      const winner = yield context.df.Task.any([timer, unfrozen, glass, superseded]);
       if (winner !== timer) timer.cancel();
+      if (winner === superseded) return supersededAt(supersededByOf(superseded.result), waitingFor);
       if (winner === glass) breakGlass = glass.result as BreakGlassRequest;
     }
     yield* lockPhase(context, subject.app, env.name, instanceId, 'deploying');
@@ -120,6 +126,11 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
   } finally {
     yield* releaseLock(context, subject.app, env.name, instanceId);
   }
+}
+
+/** The run named by a `Superseded` event's payload. */
+function supersededByOf(payload: unknown): string {
+  return typeof payload === 'object' && payload !== null && 'by' in payload ? String(payload.by) : 'a newer run';
 }
 
 function* deployAndVerify(
@@ -143,17 +154,18 @@ function* deployAndVerify(
     },
     (s, revision) => step(s, { revision }),
   );
+  const isolation = result.outcome !== 'deploy-failed' && result.isolation ? { isolation: result.isolation } : {};
   if (result.outcome === 'succeeded') {
-    if (env.soakMs) return yield* soak(context, input, result.revision, result.baseUrl, step);
+    if (env.soakMs) return { ...(yield* soak(context, input, result.revision, result.baseUrl, step)), ...isolation };
     step('done', { revision: result.revision });
-    return { environment: env.name, status: 'Succeeded', revision: result.revision };
+    return { environment: env.name, status: 'Succeeded', revision: result.revision, ...isolation };
   }
   const failure = result.outcome === 'verification-failed' ? `verification failed in ${env.name}: ${result.reason}` : `deployment to ${env.name} failed: ${result.reason}`;
   if (result.revision === undefined) {
     return { environment: env.name, status: 'Failed', reason: `${failure}; nothing was deployed, so ${env.name} still runs what it ran before` };
   }
   if (env.rollback !== 'auto') {
-    return { environment: env.name, status: 'Failed', reason: `${failure}; automatic rollback is off for ${env.name}`, revision: result.revision };
+    return { environment: env.name, status: 'Failed', reason: `${failure}; automatic rollback is off for ${env.name}`, revision: result.revision, ...isolation };
   }
   step('rolling-back', { revision: result.revision });
   const rolledBack = yield* redeployLastGood(context, input, result.revision);
@@ -163,6 +175,7 @@ function* deployAndVerify(
     reason: `${failure}; ${rolledBack.summary}`,
     revision: result.revision,
     ...(rolledBack.target !== undefined ? { rolledBackTo: rolledBack.target } : {}),
+    ...isolation,
   };
 }
 
@@ -189,7 +202,7 @@ function* soak(
     yield context.df.createTimer(new Date(Math.min(end, context.df.currentUtcDateTime.getTime() + SOAK_TIMER_MAX_MS)));
   }
   const current = yield* call(context, 'currentDeployment', { app: subject.app, environment: env.name });
-  if (!current || current.artifactDigest !== input.digest) {
+  if (!current || current.digest !== input.digest) {
     return {
       environment: env.name,
       status: 'Failed',
@@ -239,7 +252,7 @@ function* redeployLastGood(
       commit: target.commit,
       digest: target.digest,
       kind: 'rollback',
-      rollbackOf: target.revision,
+      rolledBackTo: target.revision,
       target: env.target,
       checks: env.verify,
       requestedBy: { id: 'system', name: 'automatic rollback' },

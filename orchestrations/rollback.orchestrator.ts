@@ -2,23 +2,32 @@
  * `rollback`: redeploys a recorded artifact to an environment on request. It takes only the
  * environment's deploy slot (it waits for a deployment in progress, never for a promotion's
  * approval, and is never superseded), freezes the environment and quarantines the digest it
- * rolls back away from. Verifies it like a deployment and records a new revision saying it is
- * a rollback to which revision, by whom and why. The environment's target and checks come from the pipeline file at the commit being
+ * rolls back away from. In a closed deploy window it waits durably (without the slot) for the
+ * window to open, unless break-glass or the policy flag lets it in. Verifies it like a
+ * deployment and records a new revision saying it is a rollback to which revision, by whom and
+ * why. The environment's target and checks come from the pipeline file at the commit being
  * redeployed, so the artifact starts the way it was built to.
  */
 import type * as df from 'durable-functions';
-import type { RollbackInput, RollbackResult } from '../shared/contracts/activities.js';
+import type { BreakGlassRequest, RollbackInput, RollbackResult } from '../shared/contracts/activities.js';
+import { BREAK_GLASS_EVENT } from '../shared/contracts/orchestrations.js';
 import { call, errorMessage, nowIso } from './activity-call.js';
 import { deployVerifyRecord } from './deployment.js';
 import { acquireSlot, releaseLock } from './environment-lock.js';
 
 /** Custom status of a rollback. */
 export interface RollbackStatus {
-  step: 'waiting-for-lock' | 'finding-revision' | 'deploying' | 'verifying' | 'recording' | 'done';
+  step: 'waiting-for-lock' | 'finding-revision' | 'waiting-for-window' | 'deploying' | 'verifying' | 'recording' | 'done';
   since: string;
   holder?: string;
   rolledBackTo?: number;
+  /** While waiting for a deploy window: why, and when it opens if known. */
+  reason?: string;
+  until?: string;
 }
+
+/** A rollback waiting for a closed deploy window looks again after this long (a policy change is seen). */
+export const ROLLBACK_GATE_SAFETY_MS = 30 * 60_000;
 
 export function* rollbackOrchestrator(context: df.OrchestrationContext): Generator<df.Task, RollbackResult, unknown> {
   const input = context.df.getInput<RollbackInput>();
@@ -29,13 +38,8 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
   step('waiting-for-lock');
   // Only the deploy slot: a rollback never waits for a promotion's approval, only for a
   // deployment in progress.
-  const lock = yield* acquireSlot(
-    context,
-    input.app,
-    input.environment,
-    { instanceId, runId: input.operationId, requestedAt: input.requestedAt, kind: 'rollback', policy: 'queue' },
-    (wait) => step('waiting-for-lock', { holder: wait.holder }),
-  );
+  const rollbackParty = { instanceId, runId: input.operationId, requestedAt: input.requestedAt, kind: 'rollback' as const, policy: 'queue' as const };
+  const lock = yield* acquireSlot(context, input.app, input.environment, rollbackParty, (wait) => step('waiting-for-lock', { holder: wait.holder }));
   if (!lock.acquired) return { status: 'Failed', reason: `superseded by ${lock.supersededBy}` };
   try {
     step('finding-revision');
@@ -47,32 +51,55 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
     });
     if (!target.ok) return { status: 'Failed', reason: target.reason };
     // Deploy windows: a rollback enters a closed window only by break-glass or the policy flag
-    // (a freeze never holds it back: it is what sets one).
-    const gate = yield* call(context, 'checkEnvironmentGate', {
-      app: input.app,
-      environment: input.environment,
-      kind: 'rollback',
-      digest: target.digest,
-      force: input.force,
-      now: nowIso(context),
-      ...(input.breakGlass ? { breakGlass: input.breakGlass } : {}),
-    });
-    if (gate.state === 'refused') return { status: 'Failed', reason: gate.reason, rolledBackTo: target.revision };
-    if (gate.state !== 'open') {
-      const refused = gate.state === 'closed' && gate.breakGlassRefused ? ` (break-glass refused: ${gate.breakGlassRefused})` : '';
-      return { status: 'Failed', reason: `${gate.reason}${refused}; rollbacks enter a closed deploy window only by break-glass or when the policy allows it` };
+    // (a freeze never holds it back: it is what sets one). Otherwise it waits durably, like a
+    // promotion, for the window to open or a break-glass override (POST
+    // /api/operations/{id}/break-glass), without holding the deploy slot.
+    let breakGlass = input.breakGlass;
+    let frozen = false;
+    let entered: { by: string; reason: string; at: string } | undefined;
+    for (;;) {
+      const gate = yield* call(context, 'checkEnvironmentGate', {
+        app: input.app,
+        environment: input.environment,
+        kind: 'rollback',
+        digest: target.digest,
+        force: input.force,
+        now: nowIso(context),
+        ...(breakGlass ? { breakGlass } : {}),
+      });
+      if (gate.state === 'refused') return { status: 'Failed', reason: gate.reason, rolledBackTo: target.revision };
+      if (!frozen) {
+        // A requested rollback freezes the environment at once (later runs wait until someone
+        // unfreezes it; none slips in when a window opens before the rollback) and quarantines
+        // the digest it rolls back away from.
+        yield* call(context, 'freezeAfterRollback', {
+          app: input.app,
+          environment: input.environment,
+          by: input.requestedBy.id,
+          reason: `rollback to revision ${target.revision}${input.reason ? `: ${input.reason}` : ''}`,
+          freeze: true,
+          quarantine: 'current',
+          keepDigest: target.digest,
+        });
+        frozen = true;
+      }
+      if (gate.state === 'open') {
+        entered = gate.breakGlass;
+        break;
+      }
+      yield* releaseLock(context, input.app, input.environment, instanceId, 'slot');
+      const refused = gate.breakGlassRefused ? ` (break-glass refused: ${gate.breakGlassRefused})` : '';
+      step('waiting-for-window', { rolledBackTo: target.revision, reason: `${gate.reason}${refused}`, ...(gate.retryAt ? { until: gate.retryAt } : {}) });
+      const now = context.df.currentUtcDateTime.getTime();
+      const until = Math.min(now + ROLLBACK_GATE_SAFETY_MS, gate.retryAt ? Math.max(now + 1000, Date.parse(gate.retryAt)) : Infinity);
+      const timer = context.df.createTimer(new Date(until));
+      const glass = context.df.waitForExternalEvent(BREAK_GLASS_EVENT);
+      const winner = yield context.df.Task.any([timer, glass]);
+      if (winner !== timer) timer.cancel();
+      breakGlass = winner === glass ? (glass.result as BreakGlassRequest) : undefined;
+      const again = yield* acquireSlot(context, input.app, input.environment, rollbackParty, (wait) => step('waiting-for-lock', { holder: wait.holder }));
+      if (!again.acquired) return { status: 'Failed', reason: `superseded by ${again.supersededBy}` };
     }
-    // A requested rollback freezes the environment (later runs wait until someone unfreezes it)
-    // and quarantines the digest it rolls back away from.
-    yield* call(context, 'freezeAfterRollback', {
-      app: input.app,
-      environment: input.environment,
-      by: input.requestedBy.id,
-      reason: `rollback to revision ${target.revision}${input.reason ? `: ${input.reason}` : ''}`,
-      freeze: true,
-      quarantine: 'current',
-      keepDigest: target.digest,
-    });
 
     const loaded = yield* call(context, 'loadPipeline', {
       app: input.app,
@@ -84,7 +111,7 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
     const env = loaded.spec.environments.find((e) => e.name === input.environment);
     if (!env) return { status: 'Failed', reason: `the pipeline file at commit ${target.commit.slice(0, 12)} has no environment ${input.environment}`, rolledBackTo: target.revision };
 
-    const glass = gate.breakGlass ? `; entered a closed deploy window by break-glass of ${gate.breakGlass.by}: ${gate.breakGlass.reason}` : '';
+    const glass = entered ? `; entered a closed deploy window by break-glass of ${entered.by}: ${entered.reason}` : '';
     const why = `rollback to revision ${target.revision} requested by ${input.requestedBy.id}${input.reason ? `: ${input.reason}` : ''}${glass}`;
     const result = yield* deployVerifyRecord(
       context,
@@ -95,7 +122,7 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
         commit: target.commit,
         digest: target.digest,
         kind: 'rollback',
-        rollbackOf: target.revision,
+        rolledBackTo: target.revision,
         target: env.target,
         checks: env.verify,
         requestedBy: input.requestedBy,

@@ -46,6 +46,13 @@ export function mayDecide(who: Identity | null, approval: RunApproval | undefine
 }
 
 function health(e: EnvironmentView) {
+  // The overview shows what the records say (cheap for every app, every second); the app page asks the target.
+  if (e.health) {
+    const title = `${e.health.reason} (${e.health.source === 'sweep' ? 'reconcile sweep' : 'deployment verification'}, ${ago(e.health.at)})`;
+    if (e.health.state === 'healthy') return html`<${Badge} tone="ok" title=${title}>healthy<//>`;
+    if (e.health.state === 'unknown') return html`<${Badge} tone="muted" title=${title}>health unknown<//>`;
+    return html`<${Badge} tone="bad" title=${title}>${e.running ? 'unhealthy' : 'not running'}<//>`;
+  }
   if (e.healthy) return html`<${Badge} tone="ok">healthy<//>`;
   if (e.running) return html`<${Badge} tone="busy">unhealthy<//>`;
   return html`<${Badge} tone="bad">not running<//>`;
@@ -88,43 +95,17 @@ function EnvCell({ e, runs, env }: { e: EnvironmentView | undefined; runs: RunSu
   return html`<td>
     <div class="rev"><strong>r${e.revision}</strong> <code title=${e.commit}>${short(e.commit)}</code> ${e.status === 'Failed' ? html`<${Status} status="Failed" />` : null}${e.kind === 'rollback' ? html` <${Badge} tone="muted">rollback<//>` : null}</div>
     ${e.headCommit ? html`<div class="msg" title=${e.headCommit.message}>${firstLine(e.headCommit.message, 48)}</div><div class="who">${firstLine(e.headCommit.author, 32)}</div>` : null}
-    <div class="when"><time datetime=${e.deployedAt} title=${e.deployedAt}>${ago(e.deployedAt)}</time></div>
+    <div class="when"><time datetime=${e.finishedAt} title=${e.finishedAt}>${ago(e.finishedAt)}</time></div>
     <div class="badges">${health(e)} ${sync(e)} ${frozenBadge(e)}</div>
     ${now ? html`<div class="badges">${now}</div>` : null}
   </td>`;
 }
 
-/** The first page is small so the first rows paint early; the rest follow in bigger pages. */
-const FIRST_PAGE = 20;
-const PAGE = 40;
-
 /** Every app and environment: what runs where. */
 export function OverviewPage({ signed }: { signed: Signed }) {
-  const [pages, setPages] = useState<Record<number, Overview>>({});
-  const [problem, setProblem] = useState<Problem | undefined>();
-  useEffect(() => {
-    // Each page is polled on its own (with its own ETag), so a change re-renders its page only.
-    const stops: (() => void)[] = [];
-    let startedUpTo = FIRST_PAGE;
-    const onPage = (offset: number) => (v: Overview) => {
-      setPages((p) => ({ ...p, [offset]: v }));
-      setProblem(undefined);
-      for (; startedUpTo < v.total; startedUpTo += PAGE) stops.push(poll<Overview>(signed.session, `/overview?offset=${startedUpTo}&limit=${PAGE}`, onPage(startedUpTo), setProblem));
-    };
-    stops.push(poll<Overview>(signed.session, `/overview?offset=0&limit=${FIRST_PAGE}`, onPage(0), setProblem));
-    return () => stops.forEach((stop) => stop());
-  }, [signed.session.key, signed.session.token]);
-  const data = useMemo((): Overview | undefined => {
-    const first = pages[0];
-    if (!first) return undefined;
-    const seen = new Set<string>();
-    const apps = Object.keys(pages)
-      .map(Number)
-      .sort((a, b) => a - b)
-      .flatMap((o) => pages[o]!.apps)
-      .filter((a) => !seen.has(a.name) && seen.add(a.name));
-    return { apps, total: first.total };
-  }, [pages]);
+  // One request for every app, polled with its ETag: the server answers from the per-app matrix
+  // snapshots, and 304 (nothing to transfer or render) while nothing changed.
+  const { data, problem } = usePoll<Overview>(signed.session, '/overview');
   const columns = useMemo(() => {
     const cols: string[] = [];
     for (const a of data?.apps ?? []) for (const n of [...(a.runs[0]?.environmentOrder ?? []), ...a.environments.map((e) => e.name)]) if (!cols.includes(n)) cols.push(n);
@@ -211,7 +192,9 @@ function EnvironmentColumn({ signed, app, env, metrics, onRollback }: { signed: 
   const candidates = (history?.records ?? []).filter((r) => r.status === 'Succeeded' && r.revision !== env.revision);
   const [target, setTarget] = useState<number | undefined>();
   const chosen = target ?? candidates[0]?.revision;
-  const canAct = signed.identity !== null;
+  // The API says what this caller may do here (the same rules it applies to the request).
+  const may = env.may ?? { rollback: signed.identity !== null, freeze: signed.identity !== null, unfreeze: signed.identity !== null };
+  const canFreeze = env.freeze ? may.unfreeze : may.freeze;
   return html`<article class="env" aria-labelledby=${`env-${env.name}`}>
     <h3 id=${`env-${env.name}`}>${env.name}</h3>
     <p><strong>r${env.revision}</strong> <code>${short(env.commit)}</code> <${Status} status=${env.status} /></p>
@@ -230,17 +213,18 @@ function EnvironmentColumn({ signed, app, env, metrics, onRollback }: { signed: 
           </dl>
         </div>`
       : null}
-    ${canAct
+    ${(may.rollback && candidates.length) || canFreeze
       ? html`<div class="actions">
-          ${candidates.length ? html`<button type="button" onClick=${() => setDialog('rollback')}>Roll back…</button>` : null}
-          <button type="button" onClick=${() => setDialog(env.freeze ? 'unfreeze' : 'freeze')}>${env.freeze ? 'Unfreeze…' : 'Freeze…'}</button>
+          ${may.rollback && candidates.length ? html`<button type="button" onClick=${() => setDialog('rollback')}>Roll back…</button>` : null}
+          ${canFreeze ? html`<button type="button" onClick=${() => setDialog(env.freeze ? 'unfreeze' : 'freeze')}>${env.freeze ? 'Unfreeze…' : 'Freeze…'}</button>` : null}
         </div>`
       : null}
+    ${signed.identity && !may.rollback && may.why?.rollback ? html`<p class="muted">${may.why.rollback}</p>` : null}
     <h4>History</h4>
     <ol class="timeline">${(history?.records ?? []).map(
       (r) => html`<li class=${r.status === 'Failed' ? 'failed' : r.kind}>
-        <strong>r${r.revision}</strong> ${r.kind === 'rollback' ? `rollback to r${r.rollbackOf ?? '?'}` : 'deploy'} <code>${short(r.commit)}</code> <${Status} status=${r.status} />
-        <div class="muted"><time datetime=${r.finishedAt}>${ago(r.finishedAt)}</time>${r.requestedBy ? ` · ${r.requestedBy}` : ''}</div>
+        <strong>r${r.revision}</strong> ${r.kind === 'rollback' ? `rollback to r${r.rolledBackTo ?? '?'}` : 'deploy'} <code>${short(r.commit)}</code> <${Status} status=${r.status} />
+        <div class="muted"><time datetime=${r.finishedAt}>${ago(r.finishedAt)}</time>${r.requestedBy ? ` · ${r.requestedBy.name ?? r.requestedBy.id}` : ''}</div>
         ${r.reason ? html`<div class="muted reason">${firstLine(r.reason, 120)}</div>` : null}
       </li>`,
     )}</ol>

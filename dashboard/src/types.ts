@@ -15,7 +15,7 @@ export interface EnvironmentView {
   name: string;
   revision: number;
   commit: string;
-  deployedAt: string;
+  finishedAt: string;
   runId: string;
   status: string;
   kind: string;
@@ -27,6 +27,10 @@ export interface EnvironmentView {
   freeze?: { kind: 'manual' | 'rollback'; by: string; at: string; reason: string };
   /** Drift as the reconcile sweep last saw it. */
   sync?: { state: 'in-sync' | 'drifted' | 'unknown'; reason: string; since: string; checkedAt: string };
+  /** On the app page: what the signed-in caller may do here (the API's rules). */
+  may?: { rollback: boolean; freeze: boolean; unfreeze: boolean; why?: { rollback?: string; freeze?: string; unfreeze?: string } };
+  /** In the overview: health as the records tell it (the sweep's last verdict, else the deployment's verification). */
+  health?: { state: 'healthy' | 'unhealthy' | 'unknown'; reason: string; at: string; source: 'sweep' | 'verification' };
 }
 
 export interface RunEnvSummary {
@@ -121,9 +125,9 @@ export interface LedgerRecord {
   status: 'Succeeded' | 'Failed';
   commit: string;
   runId: string;
-  rollbackOf?: number;
+  rolledBackTo?: number;
   reason?: string;
-  requestedBy?: string;
+  requestedBy?: { id: string; name?: string };
   startedAt: string;
   finishedAt: string;
 }

@@ -1,24 +1,27 @@
 /**
  * The `conveyor-approvals` queue trigger: approval decisions sent as Service Bus messages
- * (shared/events/approval-message.ts has the rules). An applied decision completes the
- * message; one that can never be applied (malformed, bad credential, unknown run, not waiting,
- * not an approver) is completed too, recorded as a `dev.conveyor.approval.refused` event with
- * the reason and logged; a transient fault throws, so the trigger abandons and retries it (past
- * the queue's max delivery count it is dead-lettered).
+ * (shared/events/approval-message.ts has the rules). The trigger is bound to the SDK type and
+ * settles each message itself: an applied decision completes it; one that can never be applied
+ * (malformed, bad credential, unknown run, not waiting, not an approver) is dead-lettered with
+ * the refusal's code as the reason and its text as the description, and is also published as a
+ * `dev.conveyor.approval.refused` event; a transient fault throws, so the host abandons the
+ * message and Service Bus redelivers it (past the queue's max delivery count it is dead-lettered).
  */
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { APPROVAL_EVENT } from '../../shared/contracts/orchestrations.js';
 import { applyApprovalMessage, buildEvent } from '../../shared/events/index.js';
 import type { Services } from '../composition-root.js';
+import { deadLetter, singleMessage, type ServiceBusMessageContext } from './service-bus-sdk.js';
 
 /** The queue Conveyor reads approval messages from. */
 export const APPROVALS_QUEUE = 'conveyor-approvals';
 
 /** The approval-queue handler, given its collaborators. */
 export function receiveApprovalMessage({ runs, identities, events }: Pick<Services, 'runs' | 'identities' | 'events'>) {
-  return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const messageId = String(context.triggerMetadata?.messageId ?? context.invocationId);
+  return async (sb: ServiceBusMessageContext, context: InvocationContext): Promise<void> => {
+    const message = singleMessage(sb);
+    const messageId = String(message.messageId ?? context.triggerMetadata?.messageId ?? context.invocationId);
     const outcome = await applyApprovalMessage(
       {
         runs,
@@ -26,13 +29,14 @@ export function receiveApprovalMessage({ runs, identities, events }: Pick<Servic
         raise: (instanceId, decision) => df.getClient(context).raiseEvent(instanceId, APPROVAL_EVENT, decision),
         now: () => new Date().toISOString(),
       },
-      message,
+      message.body,
     );
     if (outcome.applied) {
       context.log(`approval message ${messageId}: ${outcome.decision.by} ${outcome.decision.decision}d ${outcome.environment} of ${outcome.runId}`);
+      await sb.actions.complete(message);
       return;
     }
-    context.warn(`approval message ${messageId} refused: ${outcome.reason}`);
+    context.warn(`approval message ${messageId} refused (${outcome.code}): ${outcome.reason}`);
     await events.record([
       buildEvent('dev.conveyor.approval.refused', {
         source: '/approvals',
@@ -48,5 +52,6 @@ export function receiveApprovalMessage({ runs, identities, events }: Pick<Servic
         },
       }),
     ]);
+    await deadLetter(sb, message, outcome.code, outcome.reason);
   };
 }

@@ -1,13 +1,17 @@
 /**
  * The `git-feedback` subscription of the `conveyor-events` topic: reports each run of an app
  * that opted in back to its Git host (shared/feedback/feedback-subscriber.ts has the rules).
- * Reported, ignored and dead-lettered events complete the message; a transient fault (host
- * 5xx/429, network, storage) throws, so the trigger abandons it and Service Bus redelivers it.
+ * The trigger is bound to the SDK type and settles each message itself: reported and ignored
+ * events complete it; an event that can never be reported (not a CloudEvent, run unknown, no
+ * token, the host refused it with a 4xx) is dead-lettered on the subscription with a reason
+ * code and the text as description (and kept as a blob record too); a transient fault (host
+ * 5xx/429, network, storage) throws, so the host abandons it and Service Bus redelivers it.
  */
 import type { InvocationContext } from '@azure/functions';
 import { UnsealError } from '../../shared/secrets/index.js';
 import { deliverFeedback, orUndefined, type FeedbackConfig } from '../../shared/feedback/index.js';
 import type { Services } from '../composition-root.js';
+import { deadLetter, singleMessage, type ServiceBusMessageContext } from './service-bus-sdk.js';
 
 export { FEEDBACK_SUBSCRIPTION } from '../../shared/feedback/index.js';
 
@@ -29,8 +33,9 @@ export function reportToGitHost({ apps, runs, settings, sealed, secrets, gitFeed
     secrets.add(value);
     return value;
   };
-  return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const messageId = String(context.triggerMetadata?.messageId ?? context.invocationId);
+  return async (sb: ServiceBusMessageContext, context: InvocationContext): Promise<void> => {
+    const message = singleMessage(sb);
+    const messageId = String(message.messageId ?? context.triggerMetadata?.messageId ?? context.invocationId);
     const outcome = await deliverFeedback(
       {
         app: async (name) => (await orUndefined(apps.get(name)))?.value,
@@ -39,12 +44,17 @@ export function reportToGitHost({ apps, runs, settings, sealed, secrets, gitFeed
         reporters: gitFeedback.reporters,
         deadLetters: gitFeedback.deadLetters,
       },
-      message,
+      message.body,
       messageId,
     );
     if (outcome.kind === 'reported') {
       const { update } = outcome;
       context.log(`git feedback: ${update.app} ${update.runId}${update.environment ? ` ${update.environment}` : ''} -> ${outcome.provider} ${update.state} on ${outcome.commit.slice(0, 12)}`);
-    } else if (outcome.kind === 'dead-lettered') context.warn(`git feedback: message ${messageId} dead-lettered: ${outcome.reason}`);
+    } else if (outcome.kind === 'dead-lettered') {
+      context.warn(`git feedback: message ${messageId} dead-lettered: ${outcome.reason}`);
+      await deadLetter(sb, message, 'feedback-refused', outcome.reason);
+      return;
+    }
+    await sb.actions.complete(message);
   };
 }

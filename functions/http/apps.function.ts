@@ -10,6 +10,7 @@ import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, HttpProblem } from './problem.js';
 import { appView } from '../../shared/use-cases/environment-matrix.use-case.js';
+import { callerRights } from '../../shared/use-cases/caller-rights.use-case.js';
 
 function etagHeaders(etag: string): Record<string, string> {
   return { etag: `"${etag.replace(/"/g, '')}"` };
@@ -49,12 +50,15 @@ export function putApp(services: Pick<Services, 'apps' | 'appIndex' | 'identitie
   };
 }
 
-/** GET /api/apps/{app}. */
-export function getApp(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets' | 'controls' | 'syncStates'>) {
+/** GET /api/apps/{app}: the app with its environments, each with what the caller `may` do there. */
+export function getApp(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets' | 'controls' | 'syncStates' | 'identities'>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
+      const who = services.identities.identify(request);
       const found = await services.apps.get(request.params.app ?? '');
-      return { status: 200, headers: etagHeaders(found.etag), jsonBody: await appView(services, found.value) };
+      const view = await appView(services, found.value);
+      const may = await callerRights(services, found.value, view.environments.map((e) => e.name), who);
+      return { status: 200, headers: etagHeaders(found.etag), jsonBody: { ...view, environments: view.environments.map((e) => ({ ...e, may: may[e.name] })) } };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));
     }

@@ -12,12 +12,10 @@ import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import type { RunRecord } from '../../shared/domain/run.js';
-import { NotFoundError, ValidationError } from '../../shared/errors.js';
+import { ValidationError } from '../../shared/errors.js';
 import type { Services } from '../composition-root.js';
 import { matches } from './etag.js';
 import { errorToResponse, problem } from './problem.js';
-import { appView } from '../../shared/use-cases/environment-matrix.use-case.js';
 
 /** Where the build puts the assets: dist/dashboard, next to dist/functions. */
 export const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/', import.meta.url));
@@ -89,28 +87,6 @@ export function getMe(services: Pick<Services, 'identities' | 'settings'>) {
   };
 }
 
-/** What the overview tells about one run. */
-function runSummary(run: RunRecord) {
-  const environments: Record<string, { status: string; waitingSince?: string; approvers?: unknown; required?: unknown }> = {};
-  for (const [name, env] of Object.entries(run.environments)) {
-    const approval = (env as { approval?: { waitingSince?: string; outcome?: string; approvers?: unknown; required?: unknown } }).approval;
-    environments[name] = {
-      status: env.status,
-      ...(approval?.waitingSince && !approval.outcome && env.status === 'Pending' ? { waitingSince: approval.waitingSince, approvers: approval.approvers, required: approval.required } : {}),
-    };
-  }
-  return {
-    runId: run.runId,
-    status: run.status,
-    commit: run.commit,
-    createdAt: run.createdAt,
-    ...(run.pusher ? { pusher: run.pusher } : {}),
-    ...(run.headCommit ? { headCommit: run.headCommit } : {}),
-    ...(run.environmentOrder ? { environmentOrder: run.environmentOrder } : {}),
-    environments,
-  };
-}
-
 function intParam(request: HttpRequest, name: string, fallback: number, min: number, max: number): number {
   const raw = request.query.get(name);
   if (raw === null) return fallback;
@@ -121,56 +97,16 @@ function intParam(request: HttpRequest, name: string, fallback: number, min: num
 
 /**
  * GET /api/overview?offset=&limit=: apps (sorted by name, `limit` from `offset`; default all, at
- * most 500) with their matrix (in promotion order) and their three newest runs, and `total`.
- * The dashboard asks for a first small page so the first rows paint early, then the rest.
+ * most 500) with their matrix (in promotion order) and their three newest runs, and `total`,
+ * from the per-app matrix snapshots (shared/use-cases/matrix-snapshot.ts).
  */
-export function getOverview(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'targets' | 'controls' | 'syncStates'>) {
+export function getOverview(services: Pick<Services, 'matrix'>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const offset = intParam(request, 'offset', 0, 0, 1_000_000);
       const limit = intParam(request, 'limit', 500, 1, 500);
-      const names = await services.apps.names();
-      const records = await Promise.all(
-        names.slice(offset, offset + limit).map((name) =>
-          services.apps.get(name).then(
-            (found) => found.value,
-            (err: unknown) => {
-              // Deleted between the listing and the read.
-              if (err instanceof NotFoundError) return undefined;
-              throw err;
-            },
-          ),
-        ),
-      );
-      const apps = records.filter((a): a is NonNullable<typeof a> => a !== undefined);
-      const views = await Promise.all(
-        apps.map(async (app) => {
-          const [view, recent] = await Promise.all([appView(services, app), services.runs.list(app.name, { pageSize: 3 })]);
-          // The commit message and author of what each environment runs, from its run record.
-          const known = new Map(recent.runs.map((r) => [r.runId, r]));
-          const missing = [...new Set(view.environments.map((e) => e.runId))].filter((id) => !known.has(id));
-          await Promise.all(
-            missing.map(async (runId) => {
-              const run = await services.runs.get(app.name, runId).catch((err: unknown) => {
-                if (err instanceof NotFoundError || (err as Error).name === 'ValidationError') return undefined;
-                throw err;
-              });
-              if (run) known.set(runId, run.value);
-            }),
-          );
-          return {
-            name: app.name,
-            provider: app.provider,
-            repoUrl: app.repoUrl,
-            environments: view.environments.map((e) => {
-              const head = known.get(e.runId)?.headCommit;
-              return head ? { ...e, headCommit: head } : e;
-            }),
-            runs: recent.runs.map(runSummary),
-          };
-        }),
-      );
-      return { status: 200, jsonBody: { apps: views, total: names.length, offset } };
+      const page = await services.matrix.overview(offset, limit);
+      return { status: 200, jsonBody: { apps: page.apps, total: page.total, offset: page.offset } };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));
     }

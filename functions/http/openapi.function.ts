@@ -6,6 +6,7 @@ import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import { appRegistrationBody, approvalDecisionBody, breakGlassBody, freezeBody, PAGE_SIZE, rollbackRequestBody, unfreezeBody } from '../../shared/contracts/http.js';
 import { LOGGED_STEPS } from '../../shared/domain/ids.js';
+import { deploymentRecordSchema } from '../../shared/ledger/deployment-ledger.js';
 import { PROVIDER_NAMES } from '../../shared/webhooks/index.js';
 
 type Json = Record<string, unknown>;
@@ -15,6 +16,10 @@ const errors = (...codes: number[]): Json =>
   Object.fromEntries(codes.map((c) => [String(c), { description: `problem (${c})`, content: { 'application/problem+json': { schema: problem } } }]));
 const ok = (code: number, description: string, schema: Json = { type: 'object' }): Json => ({ [String(code)]: { description, content: { 'application/json': { schema } } } });
 const jsonBody = (schema: z.ZodType): Json => ({ required: true, content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } } });
+const componentSchema = (schema: z.ZodType): Json => {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' });
+  return rest;
+};
 const path = (name: string): Json => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 const paging: Json[] = [
   { name: 'pageSize', in: 'query', schema: { type: 'integer', minimum: PAGE_SIZE.min, maximum: PAGE_SIZE.max, default: PAGE_SIZE.default } },
@@ -42,6 +47,8 @@ export function openApiDocument(serverUrl: string): Json {
           properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, instance: { type: 'string' } },
           required: ['title', 'status'],
         },
+        // What the ledger answers, from the schema it reads records with (after the upgrade of older names).
+        DeploymentRecord: componentSchema(deploymentRecordSchema),
       },
     },
     paths: {
@@ -79,7 +86,15 @@ export function openApiDocument(serverUrl: string): Json {
       '/apps/{app}/runs': { parameters: [path('app')], get: { summary: 'Runs of an app, newest first', security: fnKey, parameters: paging, responses: { ...ok(200, 'a page of runs'), ...errors(400, 401, 404) } } },
       '/apps/{app}/environments/{env}/history': {
         parameters: [path('app'), path('env')],
-        get: { summary: 'Deployments and rollbacks of an environment, newest first', security: fnKey, parameters: paging, responses: { ...ok(200, 'a page of ledger records'), ...errors(400, 401, 404) } },
+        get: { summary: 'Deployments and rollbacks of an environment, newest first', security: fnKey, parameters: paging, responses: {
+            ...ok(200, 'a page of ledger records', {
+              type: 'object',
+              properties: { records: { type: 'array', items: { $ref: '#/components/schemas/DeploymentRecord' } }, continuation: { type: 'string' } },
+              required: ['records'],
+            }),
+            ...errors(400, 401, 404),
+          },
+        },
       },
       '/apps/{app}/environments/{env}/rollback': {
         parameters: [path('app'), path('env')],
@@ -112,6 +127,15 @@ export function openApiDocument(serverUrl: string): Json {
           security: withIdentity,
           requestBody: jsonBody(breakGlassBody),
           responses: { ...ok(202, 'the run enters'), ...errors(400, 401, 403, 404, 409, 415) },
+        },
+      },
+      '/operations/{operationId}/break-glass': {
+        parameters: [path('operationId')],
+        post: {
+          summary: 'Let a rollback waiting for a closed deploy window enter now (people on the environment\'s break-glass list)',
+          security: withIdentity,
+          requestBody: jsonBody(breakGlassBody),
+          responses: { ...ok(202, 'the rollback enters'), ...errors(400, 401, 403, 404, 409, 415) },
         },
       },
       '/apps/{app}/environments/{env}/freeze': {

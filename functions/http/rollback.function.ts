@@ -8,8 +8,10 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { rollbackRequestBody } from '../../shared/contracts/http.js';
-import type { RollbackInput, RollbackResult } from '../../shared/contracts/activities.js';
+import { breakGlassBody, rollbackRequestBody } from '../../shared/contracts/http.js';
+import type { BreakGlassRequest, RollbackInput, RollbackResult } from '../../shared/contracts/activities.js';
+import { BREAK_GLASS_EVENT } from '../../shared/contracts/orchestrations.js';
+import { breakGlassRefusal } from '../../shared/domain/windows.js';
 import { isOperationId, rollbackOperationId } from '../../shared/domain/ids.js';
 import { findRollbackTarget } from '../../shared/use-cases/rollback-target.use-case.js';
 import { currentApprovers } from '../../shared/use-cases/current-approvers.use-case.js';
@@ -103,4 +105,37 @@ export async function getOperation(request: HttpRequest, context: InvocationCont
   } catch (err) {
     return errorToResponse(err, (m) => context.error(m));
   }
+}
+
+/**
+ * POST /api/operations/{operationId}/break-glass with `{ reason }`: lets a rollback that waits
+ * for a closed deploy window in now. Only someone the environment's deploy-window policy names
+ * in `breakGlass` may (403); 409 when the operation is not waiting for a window. The rollback
+ * checks the override again and records who and why in its new revision's note.
+ */
+export function breakGlassRollback(services: Pick<Services, 'apps' | 'identities'>) {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      const id = request.params.operationId ?? '';
+      const who = services.identities.require(request);
+      const body = await readJsonBody(request, breakGlassBody);
+      if (!isOperationId(id)) return problem(404, `no operation ${JSON.stringify(id.slice(0, 120))}`);
+      const client = df.getClient(context);
+      const status = await client.getStatus(id).catch(() => undefined);
+      const input = status?.input as RollbackInput | undefined;
+      if (!status || !input) return problem(404, `no operation ${id}`);
+      const { value: app } = await services.apps.get(input.app);
+      const refusal = breakGlassRefusal(app.deployWindows?.[input.environment]?.breakGlass ?? [], { id: who.id, groups: [...who.groups] }, body.reason);
+      if (refusal) return problem(403, refusal);
+      const step = (status.customStatus as { step?: string } | undefined)?.step;
+      const live = ['Pending', 'Running'].includes(String(status.runtimeStatus));
+      if (!live || step !== 'waiting-for-window') return problem(409, `rollback ${id} is not waiting for a deploy window${step ? ` (it is ${step})` : ''}`);
+      const event: BreakGlassRequest = { by: who.id, groups: [...who.groups], reason: body.reason, at: new Date().toISOString() };
+      await client.raiseEvent(id, BREAK_GLASS_EVENT, event);
+      context.log(`break-glass for rollback ${id} by ${who.id}: ${body.reason}`);
+      return { status: 202, jsonBody: { operationId: id, environment: input.environment, breakGlass: { by: who.id, reason: body.reason, at: event.at } } };
+    } catch (err) {
+      return errorToResponse(err, (m) => context.error(m));
+    }
+  };
 }

@@ -1,7 +1,7 @@
 /** `GET /api/runs/{runId}`: the run record with the live state of its orchestrations. */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { appOfRunId, promotionInstanceId } from '../../shared/domain/ids.js';
+import { appOfHealId, appOfRunId, promotionInstanceId } from '../../shared/domain/ids.js';
 import type { Services } from '../composition-root.js';
 import { errorToResponse, problem } from './problem.js';
 
@@ -10,8 +10,8 @@ export function getRun(services: Pick<Services, 'runs'>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
       const runId = request.params.runId ?? '';
-      const app = appOfRunId(runId);
-      if (!app) return problem(404, `no run ${JSON.stringify(runId.slice(0, 120))}: run ids look like <app>.<commit>`);
+      const app = appOfRunId(runId) ?? appOfHealId(runId);
+      if (!app) return problem(404, `no run ${JSON.stringify(runId.slice(0, 120))}: run ids look like <app>.<commit> (or heal.<app>.<environment>.<revision>.<attempt> for a heal)`);
       const { value: run } = await services.runs.get(app, runId);
       const client = df.getClient(context);
       const status = await client.getStatus(runId).catch(() => undefined);

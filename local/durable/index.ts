@@ -3,7 +3,13 @@
  * and entityTrigger functions, supplies the durableClient input binding, and serves the
  * durable HTTP API (public under /runtime/webhooks/durabletask with the system key, and as the
  * client's RPC base on its own loopback listener). See docs/durable.md.
+ *
+ * The RPC listener is on the machine's loopback, which code the app runs (a build step with
+ * network, a deployed service) shares; so it answers only paths that start with a random
+ * secret made at each start (`/durabletask/<secret>/…`). Only the durable client binding
+ * handed to the app's functions in this process carries it; the log line names the port only.
  */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -21,6 +27,14 @@ const PUBLIC_PREFIX = '/runtime/webhooks/durabletask';
 const RPC_PREFIX = '/durabletask';
 const DURABLE_TRIGGERS = ['orchestrationTrigger', 'activityTrigger', 'entityTrigger'];
 const CLIENT_TYPES = ['durableClient', 'orchestrationClient'];
+
+/** True when `pathname` is under `/durabletask/<secret>` (constant-time comparison of the secret). */
+export function rpcPathAllowed(pathname: string, secret: string): boolean {
+  if (!pathname.startsWith(RPC_PREFIX + '/')) return false;
+  const given = Buffer.from(pathname.slice(RPC_PREFIX.length + 1).split('/')[0] ?? '');
+  const want = Buffer.from(secret);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
 
 /** Engines of running hosts, by database path (benches and tests reach the engine in-process). */
 export const runningEngines = new Map<string, DurableEngine>();
@@ -90,13 +104,16 @@ export function createDurableExtension(options: ExtensionFactoryOptions): HostEx
         testClock: options.testClock,
       });
       const a = api;
+      const secret = randomBytes(32).toString('base64url');
+      const base = `${RPC_PREFIX}/${secret}`;
       rpc = createServer((req, res) => {
         const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-        if (!url.pathname.startsWith(RPC_PREFIX + '/') && url.pathname !== RPC_PREFIX) {
-          res.writeHead(404).end();
+        if (!rpcPathAllowed(url.pathname, secret)) {
+          // Same answer for a wrong secret and a wrong path: nothing to probe.
+          res.writeHead(401, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: 'unauthorized' }));
           return;
         }
-        void a.handle(req, res, url, RPC_PREFIX);
+        void a.handle(req, res, url, base);
       });
       rpc.keepAliveTimeout = 30_000;
       try {
@@ -112,9 +129,10 @@ export function createDurableExtension(options: ExtensionFactoryOptions): HostEx
         api = undefined;
         throw err;
       }
-      rpcBaseUrl = `http://127.0.0.1:${(rpc.address() as AddressInfo).port}${RPC_PREFIX}/`;
+      const rpcPort = (rpc.address() as AddressInfo).port;
+      rpcBaseUrl = `http://127.0.0.1:${rpcPort}${base}/`;
       runningEngines.set(file, engine);
-      h.logger.info(`durable: task hub '${hub}' in ${file}, RPC at ${rpcBaseUrl}`);
+      h.logger.info(`durable: task hub '${hub}' in ${file}, RPC on 127.0.0.1:${rpcPort} (secret path)`);
     },
 
     resolveInputBinding(_binding: BindingDefinition) {

@@ -124,3 +124,38 @@ export function resolveFunctionsLibrary(appDir: string): FunctionsLibrary {
   }
   return lib;
 }
+
+/** One `ModelBindingData` value of the worker protocol (an SDK-type binding's input). */
+export interface ModelBindingValue {
+  version: string;
+  source: string;
+  contentType: string;
+  content: Buffer;
+}
+
+/**
+ * How the app's own `@azure/functions` turns `ModelBindingData` into a function argument (its
+ * `fromRpcTypedData`): the resource factory registered for the value's `source` in the
+ * `@azure/functions-extensions-base` that library resolves (an extension package such as
+ * `@azure/functions-extensions-servicebus` registers it when the app imports it).
+ */
+export function modelBindingConverter(appDir: string): (data: ModelBindingValue | ModelBindingValue[]) => unknown {
+  return (data) => {
+    const first = Array.isArray(data) ? data[0] : data;
+    if (!first) throw new Error('no model binding data to convert');
+    let resolver: { createClient(source: string, data: unknown): unknown };
+    try {
+      const functionsReq = createRequire(createRequire(join(appDir, 'package.json')).resolve('@azure/functions'));
+      const base = functionsReq('@azure/functions-extensions-base') as { ResourceFactoryResolver: { getInstance(): typeof resolver } };
+      resolver = base.ResourceFactoryResolver.getInstance();
+    } catch (err) {
+      throw new Error(`the app's @azure/functions cannot resolve @azure/functions-extensions-base (needed for SDK-type bindings): ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      return resolver.createClient(first.source, data);
+    } catch (err) {
+      // The worker's own wording, so the fix it names is the same.
+      throw new Error(`Unable to create client. Please register the extensions library with your function app. Error: ${(err as Error).message}`, { cause: err });
+    }
+  };
+}

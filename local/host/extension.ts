@@ -5,6 +5,9 @@
  * pipeline; an extension owns the trigger types and input bindings it declares.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ModelBindingValue } from './app-loader.js';
+
+export type { ModelBindingValue } from './app-loader.js';
 
 /** One binding as registered by the app (the `bindings` values of registerFunction metadata). */
 export interface BindingDefinition {
@@ -54,6 +57,13 @@ export interface HostServices {
    * Resolves to whatever the callback returns; rejects with what it throws.
    */
   invoke(fn: FunctionRegistration, triggerValue: unknown, options?: InvokeOptions): Promise<unknown>;
+  /**
+   * The argument the app's worker library makes of `ModelBindingData` (an SDK-type binding,
+   * `supportsDeferredBinding`), through the resource factory the app registered for its source.
+   */
+  fromModelBindingData(data: ModelBindingValue | ModelBindingValue[]): unknown;
+  /** The app's folder. */
+  readonly appDir: string;
   /** The host's local state folder (an extension keeps its files in a sub-folder). */
   readonly stateDir: string;
   /** Public origin of the host's HTTP listener, e.g. `http://127.0.0.1:7071` (valid from `start`). */

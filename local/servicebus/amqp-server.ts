@@ -2,8 +2,12 @@
  * The AMQP 1.0 front end of the Service Bus emulator, on rhea's server mode. It speaks what
  * `@azure/service-bus` needs:
  *
- * - SASL ANONYMOUS or PLAIN (any credentials: the emulator is a local development tool);
- * - the `$cbs` node: `put-token` is accepted for any token;
+ * - SASL ANONYMOUS, or PLAIN with a key name and its key (either way, entities need a token);
+ * - the `$cbs` node: `put-token` with a shared access signature made with one of the
+ *   emulator's keys (sas-token.ts) grants the resource it names until it expires; every other
+ *   link (send, receive, `$management`) is refused with `amqp:unauthorized-access` unless the
+ *   connection holds such a grant for its entity. Code the app runs shares the machine's
+ *   loopback, so the emulator must not take just any token;
  * - sender links to queues and topics (single messages and batches, format 0x80013700);
  * - receiver links from queues, subscriptions and dead-letter queues, peek-lock (lock token as
  *   the delivery tag, in .NET GUID byte order as Service Bus sends it) or receive-and-delete,
@@ -13,8 +17,10 @@
  * - the entity `$management` node: renew-lock, peek-message, schedule-message,
  *   cancel-scheduled-message, receive-by-sequence-number, update-disposition.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import rhea from 'rhea';
+import { grantCovers, resourcePath, verifySasToken } from './sas-token.js';
 import { BrokerError, CONDITION, MAX_MESSAGE_BYTES, type AmqpMessage, type Broker, type ReceivableEntity, type ReceiveMode } from './broker.js';
 
 const BATCH_FORMAT = 0x80013700;
@@ -54,7 +60,11 @@ interface Consumer {
 interface ConnState {
   /** Response links ($cbs, $management) by link name and by target address. */
   replyLinks: Map<string, any>;
+  /** What valid tokens put on `$cbs` granted: entity path ('' = namespace) and expiry. */
+  grants: { path: string; expiresAtMs: number }[];
 }
+
+const UNAUTHORIZED = 'amqp:unauthorized-access';
 
 const STATUS: Record<string, number> = {
   [CONDITION.lockLost]: 410,
@@ -68,6 +78,8 @@ const STATUS: Record<string, number> = {
 
 export interface AmqpServerOptions {
   broker: Broker;
+  /** The emulator's shared access keys, by key name. */
+  keys: ReadonlyMap<string, string>;
   host?: string;
   /** 0 or absent picks a free port. */
   port?: number;
@@ -77,6 +89,7 @@ export interface AmqpServerOptions {
 /** The listening AMQP server. */
 export class AmqpServer {
   readonly #broker: Broker;
+  readonly #keys: ReadonlyMap<string, string>;
   readonly #log: (level: 'debug' | 'warn', message: string) => void;
   readonly #consumers = new Map<ReceivableEntity, Set<Consumer>>();
   readonly #conns = new WeakMap<object, ConnState>();
@@ -86,11 +99,15 @@ export class AmqpServer {
 
   constructor(options: AmqpServerOptions) {
     this.#broker = options.broker;
+    this.#keys = options.keys;
     this.#log = options.log ?? (() => {});
     const container = rhea.create_container({ id: 'conveyor-servicebus-emulator' });
     this.#container = container;
     container.sasl_server_mechanisms.enable_anonymous();
-    container.sasl_server_mechanisms.enable_plain(() => true);
+    container.sasl_server_mechanisms.enable_plain((user: string, pass: string) => {
+      const key = this.#keys.get(user);
+      return key !== undefined && typeof pass === 'string' && Buffer.byteLength(pass) === Buffer.byteLength(key) && timingSafeEqual(Buffer.from(pass), Buffer.from(key));
+    });
     container.on('sender_open', (ctx: any) => this.#onSenderOpen(ctx));
     container.on('receiver_open', (ctx: any) => this.#onReceiverOpen(ctx));
     container.on('message', (ctx: any) => this.#onMessage(ctx));
@@ -161,10 +178,16 @@ export class AmqpServer {
   #state(conn: object): ConnState {
     let s = this.#conns.get(conn);
     if (!s) {
-      s = { replyLinks: new Map() };
+      s = { replyLinks: new Map(), grants: [] };
       this.#conns.set(conn, s);
     }
     return s;
+  }
+
+  /** True when the connection holds an unexpired grant covering `address`. */
+  #authorized(conn: object, address: string): boolean {
+    const now = Date.now();
+    return this.#state(conn).grants.some((g) => g.expiresAtMs > now && grantCovers(g.path, address));
   }
 
   /** A client receiver attached: we send on this link. */
@@ -180,6 +203,10 @@ export class AmqpServer {
       const st = this.#state(ctx.connection);
       st.replyLinks.set(sender.name, sender);
       if (remote.target?.address) st.replyLinks.set(remote.target.address, sender);
+      return;
+    }
+    if (!this.#authorized(ctx.connection, address)) {
+      sender.close({ condition: UNAUTHORIZED, description: `Unauthorized access to '${address}': put a valid token on $cbs first.` });
       return;
     }
     const filter = remote.source?.filter;
@@ -210,7 +237,13 @@ export class AmqpServer {
     receiver.local.attach.rcv_settle_mode = remote.rcv_settle_mode;
     // Clients size their batches by it (the SDK's createMessageBatch).
     receiver.local.attach.max_message_size = MAX_MESSAGE_BYTES;
-    if (address === '$cbs' || address.endsWith('/$management') || address === '$management') return;
+    if (address === '$cbs') return;
+    // The SDK signs `<entity>/$management` for management links: a grant of the entity covers it.
+    if (!this.#authorized(ctx.connection, address)) {
+      receiver.close({ condition: UNAUTHORIZED, description: `Unauthorized access to '${address}': put a valid token on $cbs first.` });
+      return;
+    }
+    if (address.endsWith('/$management') || address === '$management') return;
     if (!this.#broker.canSendTo(address)) {
       const exists = !!this.#broker.receivable(address);
       receiver.close({
@@ -226,11 +259,16 @@ export class AmqpServer {
     const delivery = ctx.delivery;
     if (address === '$cbs') {
       delivery.accept();
-      this.#reply(ctx.connection, ctx.message, { 'status-code': 202, 'status-description': 'Accepted' });
+      this.#putToken(ctx.connection, ctx.message);
       return;
     }
     if (address.endsWith('$management')) {
       delivery.accept();
+      // A grant may have expired since the link opened.
+      if (!this.#authorized(ctx.connection, address)) {
+        this.#reply(ctx.connection, ctx.message, { statusCode: 401, statusDescription: `Unauthorized access to '${address}'.`, errorCondition: UNAUTHORIZED });
+        return;
+      }
       this.#management(ctx.connection, address.replace(/\/?\$management$/, ''), ctx.message);
       return;
     }
@@ -243,6 +281,28 @@ export class AmqpServer {
       if (!(err instanceof BrokerError)) this.#log('warn', `send to '${address}' failed: ${e.message}`);
       delivery.reject({ condition: e.condition, description: e.message });
     }
+  }
+
+  /** `$cbs` put-token: a valid token adds a grant for the resource it was signed for. */
+  #putToken(conn: object, req: AmqpMessage): void {
+    const props = req.application_properties ?? {};
+    if (props.operation !== 'put-token') {
+      this.#reply(conn, req, { 'status-code': 400, 'status-description': `unsupported $cbs operation '${String(props.operation)}'` });
+      return;
+    }
+    const verdict = verifySasToken(req.body, this.#keys, Date.now());
+    if (!verdict.ok) {
+      this.#log('debug', `$cbs refused a token for '${String(props.name)}': ${verdict.reason}`);
+      this.#reply(conn, req, { 'status-code': 401, 'status-description': `Unauthorized: ${verdict.reason}.` });
+      return;
+    }
+    const path = resourcePath(verdict.resource);
+    if (typeof props.name === 'string' && !grantCovers(path, resourcePath(props.name))) {
+      this.#reply(conn, req, { 'status-code': 401, 'status-description': `Unauthorized: the token is for '${verdict.resource}', not '${props.name}'.` });
+      return;
+    }
+    this.#state(conn).grants.push({ path, expiresAtMs: verdict.expiresAtMs });
+    this.#reply(conn, req, { 'status-code': 202, 'status-description': 'Accepted' });
   }
 
   #unbatch(data: Buffer): AmqpMessage[] {

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { emulatorConnectionString } from './connection-string.js';
+import { emulatorKey } from './emulator.js';
 import type { TopologyFile } from './topology.js';
 
 export interface EmulatorChildOptions {
@@ -93,7 +94,7 @@ export async function startEmulatorChild(options: EmulatorChildOptions): Promise
   return {
     pid: child.pid ?? -1,
     port,
-    connectionString: emulatorConnectionString(port),
+    connectionString: emulatorConnectionString(port, emulatorKey(options.dataDir)),
     ensureEntities(topology) {
       if (exited) return Promise.reject(new Error('the Service Bus emulator has exited'));
       const id = ++nextId;

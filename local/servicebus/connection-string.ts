@@ -1,8 +1,12 @@
-/** The emulator's connection string (its key is a fixed placeholder: any key is accepted locally). */
+/** The name of the emulator's key, as the connection strings Service Bus hands out name theirs. */
 export const EMULATOR_KEY_NAME = 'RootManageSharedAccessKey';
-export const EMULATOR_KEY = 'SAS_KEY_VALUE';
+/**
+ * The well-known key of Microsoft's Service Bus emulator. The local emulator never accepts it:
+ * its key is private (per state folder, or per start); kept only to test that it is refused.
+ */
+export const PUBLIC_EMULATOR_KEY = 'SAS_KEY_VALUE';
 
-/** The connection string the SDK needs for an emulator on 127.0.0.1:port. */
-export function emulatorConnectionString(port: number): string {
-  return `Endpoint=sb://127.0.0.1:${port};SharedAccessKeyName=${EMULATOR_KEY_NAME};SharedAccessKey=${EMULATOR_KEY};UseDevelopmentEmulator=true`;
+/** The connection string the SDK needs for an emulator on 127.0.0.1:port with the given key. */
+export function emulatorConnectionString(port: number, key: string, keyName = EMULATOR_KEY_NAME): string {
+  return `Endpoint=sb://127.0.0.1:${port};SharedAccessKeyName=${keyName};SharedAccessKey=${key};UseDevelopmentEmulator=true`;
 }

@@ -4,9 +4,10 @@
  * `cli.ts` runs it as a process of its own; `child.ts` starts that process for the host.
  */
 import { join } from 'node:path';
+import { stateSecret } from '../host/state-secret.js';
 import { AmqpServer } from './amqp-server.js';
 import { Broker } from './broker.js';
-import { emulatorConnectionString } from './connection-string.js';
+import { EMULATOR_KEY_NAME, emulatorConnectionString } from './connection-string.js';
 import { emptyTopology, type Topology } from './topology.js';
 
 
@@ -16,6 +17,8 @@ export interface EmulatorOptions {
   topology?: Topology;
   /** Port on 127.0.0.1; 0 or absent picks a free one. */
   port?: number;
+  /** The shared access key clients must sign their tokens with; default: the data folder's (`emulatorKey`). */
+  key?: string;
   /** Housekeeping interval, ms (lock expiry and schedule resolution). Default 100. */
   sweepMs?: number;
   log?: (level: 'debug' | 'info' | 'warn', message: string) => void;
@@ -30,6 +33,15 @@ export interface RunningEmulator {
   stop(): Promise<void>;
 }
 
+/**
+ * The emulator's private shared access key for the data folder `dataDir`, created on first use
+ * (`<dataDir>/.sas-key`, mode 0600). Never the public emulator key: code the app runs shares the
+ * loopback the emulator listens on.
+ */
+export function emulatorKey(dataDir: string): string {
+  return stateSecret(join(dataDir, '.sas-key'));
+}
+
 /** Opens the store, starts listening and resolves once clients can connect. */
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
   const log = options.log ?? (() => {});
@@ -40,7 +52,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     onReady: (e) => holder.server?.onReady(e),
     log: (m) => log('warn', m),
   });
-  const server = new AmqpServer({ broker, log });
+  const key = options.key ?? emulatorKey(options.dataDir);
+  const server = new AmqpServer({ broker, log, keys: new Map([[EMULATOR_KEY_NAME, key]]) });
   holder.server = server;
   let port: number;
   try {
@@ -60,7 +73,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   let stopped = false;
   return {
     port,
-    connectionString: emulatorConnectionString(port),
+    connectionString: emulatorConnectionString(port, key),
     broker,
     ensureEntities: (t) => broker.ensureEntities(t),
     async stop() {

@@ -20,10 +20,13 @@
  * `CONVEYOR_SERVICEBUS_TOPOLOGY` names).
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import type { ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
 import type { BindingDefinition, FunctionRegistration, HostExtension, HostLogger, HostServices, PrepareContext } from '../host/extension.js';
 import { startEmulator, type RunningEmulator } from './emulator.js';
+import { serviceBusModelBindingData } from './model-binding.js';
+import { acquireSettlementServer, registerLockedMessage, setWorkerArguments, type LockedMessage } from './settlement.js';
 import { parseDuration, parseTopology, readTopologyFile, type TopologyFile } from './topology.js';
 
 /** A setting value that asks for the local emulator (the counterpart of `UseDevelopmentStorage=true`). */
@@ -55,6 +58,12 @@ function entityOf(trigger: BindingDefinition): { queue?: string; topic?: string;
   if (typeof trigger.queueName === 'string' && trigger.queueName !== '') return { queue: trigger.queueName };
   if (typeof trigger.topicName === 'string' && typeof trigger.subscriptionName === 'string') return { topic: trigger.topicName, subscription: trigger.subscriptionName };
   throw new Error('a serviceBusTrigger needs queueName, or topicName and subscriptionName');
+}
+
+/** True when the trigger is bound to the SDK type (`sdkBinding: true`, sent to the host as `supportsDeferredBinding`). */
+export function isSdkBound(trigger: BindingDefinition): boolean {
+  const props = trigger.properties as Record<string, unknown> | undefined;
+  return trigger.sdkBinding === true || String(props?.supportsDeferredBinding ?? '').toLowerCase() === 'true';
 }
 
 /** The message body as the Node worker hands it to a function: parsed JSON, text, or bytes. */
@@ -101,6 +110,8 @@ interface TriggerRun {
   entity: { queue?: string; topic?: string; subscription?: string };
   many: boolean;
   autoComplete: boolean;
+  /** Bound to the SDK type: the function gets ModelBindingData's client and may settle through the Settlement service. */
+  sdk: boolean;
   receiver?: ServiceBusReceiver;
   subscription?: { close(): Promise<void> };
   stopBatchLoop?: () => void;
@@ -152,7 +163,8 @@ export function createServiceBusExtension(options: ServiceBusExtensionOptions = 
         if (level === 'warn') logger?.warn(`Service Bus emulator: ${message}`);
       },
     });
-    logger?.info(`Service Bus emulator started (port ${emulator.port}): ${emulator.connectionString}`, {
+    // The port only: the connection string holds the emulator's private key.
+    logger?.info(`Service Bus emulator started (port ${emulator.port})`, {
       location: join(stateDir, 'servicebus'),
       ...(configFile ? { topology: configFile } : {}),
     });
@@ -192,33 +204,62 @@ export function createServiceBusExtension(options: ServiceBusExtensionOptions = 
     }
   };
 
-  const describe = (run: TriggerRun) => (run.entity.queue ? `queue '${run.entity.queue}'` : `topic '${run.entity.topic}' subscription '${run.entity.subscription}'`);
-
-  const runOne = async (run: TriggerRun, receiver: ServiceBusReceiver, m: ServiceBusReceivedMessage) => {
+  // SDK-bound triggers: the Settlement service, and the worker arguments that point at it.
+  let settlement: { port: number; release(): Promise<void> } | undefined;
+  const ensureSettlement = async (services: HostServices): Promise<boolean> => {
+    if (settlement) return true;
+    let proto: string;
     try {
-      await host!.invoke(run.fn, triggerValue(m), { triggerMetadata: triggerMetadata(m) });
+      const pkg = createRequire(join(services.appDir, 'package.json')).resolve('@azure/functions-extensions-servicebus/package.json');
+      proto = join(dirname(pkg), 'dist', 'proto', 'settlement.proto');
+      if (!existsSync(proto)) throw new Error(`${proto} is missing`);
     } catch (err) {
-      logger!.error(`function '${run.fn.name}' failed on message ${String(m.messageId)} (delivery ${(m.deliveryCount ?? 0) + 1}); abandoning it`, { error: err });
-      await receiver.abandonMessage(m).catch((e: unknown) => logger!.warn(`could not abandon message ${String(m.messageId)}: ${(e as Error).message}`));
-      return;
+      logger!.warn(`SDK-bound Service Bus triggers will not run: the app has no usable @azure/functions-extensions-servicebus (${(err as Error).message})`);
+      return false;
     }
-    if (run.autoComplete) {
-      await receiver.completeMessage(m).catch((e: unknown) => logger!.warn(`could not complete message ${String(m.messageId)}: ${(e as Error).message}`));
-    }
+    settlement = await acquireSettlementServer(proto);
+    setWorkerArguments(process.argv, settlement.port);
+    logger!.info(`Service Bus Settlement service on 127.0.0.1:${settlement.port} (worker arguments --host/--port set)`);
+    return true;
   };
 
-  const runBatch = async (run: TriggerRun, receiver: ServiceBusReceiver, batch: ServiceBusReceivedMessage[]) => {
-    const metas = batch.map(triggerMetadata);
-    const arrays: Record<string, unknown[]> = {};
-    for (const meta of metas) for (const [k, v] of Object.entries(meta)) (arrays[`${k}Array`] ??= []).push(v);
+  const describe = (run: TriggerRun) => (run.entity.queue ? `queue '${run.entity.queue}'` : `topic '${run.entity.topic}' subscription '${run.entity.subscription}'`);
+
+  // An SDK-bound function may settle its messages itself (through the Settlement service) while
+  // it runs; what it left unsettled is completed on success when autoCompleteMessages is on, and
+  // abandoned on failure, as the real host's extension does.
+  const runMessages = async (run: TriggerRun, receiver: ServiceBusReceiver, batch: ServiceBusReceivedMessage[]) => {
+    const entries: LockedMessage[] = batch.map((message) => ({ receiver, message }));
+    const unregister = run.sdk ? entries.map(registerLockedMessage) : [];
+    const what = run.many ? `a batch of ${batch.length}` : `message ${String(batch[0]!.messageId)} (delivery ${(batch[0]!.deliveryCount ?? 0) + 1})`;
     try {
-      await host!.invoke(run.fn, batch.map(triggerValue), { triggerMetadata: arrays });
+      let value: unknown;
+      let meta: Record<string, unknown>;
+      if (run.many) {
+        meta = {};
+        for (const m of batch) for (const [k, v] of Object.entries(triggerMetadata(m))) ((meta[`${k}Array`] ??= []) as unknown[]).push(v);
+        value = run.sdk ? host!.fromModelBindingData(batch.map(serviceBusModelBindingData)) : batch.map(triggerValue);
+      } else {
+        meta = triggerMetadata(batch[0]!);
+        value = run.sdk ? host!.fromModelBindingData(serviceBusModelBindingData(batch[0]!)) : triggerValue(batch[0]!);
+      }
+      try {
+        await host!.invoke(run.fn, value, { triggerMetadata: meta });
+      } catch (err) {
+        logger!.error(`function '${run.fn.name}' failed on ${what}; abandoning what it did not settle`, { error: err });
+        await Promise.all(entries.filter((e) => !e.settled).map((e) => receiver.abandonMessage(e.message).catch((x: unknown) => logger!.warn(`could not abandon message ${String(e.message.messageId)}: ${(x as Error).message}`))));
+        return;
+      }
     } catch (err) {
-      logger!.error(`function '${run.fn.name}' failed on a batch of ${batch.length}; abandoning them`, { error: err });
-      await Promise.all(batch.map((m) => receiver.abandonMessage(m).catch(() => {})));
+      logger!.error(`function '${run.fn.name}': could not bind ${what}; abandoning it`, { error: err });
+      await Promise.all(entries.map((e) => receiver.abandonMessage(e.message).catch(() => {})));
       return;
+    } finally {
+      for (const u of unregister) u();
     }
-    if (run.autoComplete) await Promise.all(batch.map((m) => receiver.completeMessage(m).catch((e: unknown) => logger!.warn(`could not complete message ${String(m.messageId)}: ${(e as Error).message}`))));
+    if (run.autoComplete) {
+      await Promise.all(entries.filter((e) => !e.settled).map((e) => receiver.completeMessage(e.message).catch((x: unknown) => logger!.warn(`could not complete message ${String(e.message.messageId)}: ${(x as Error).message}`))));
+    }
   };
 
   return {
@@ -271,7 +312,9 @@ export function createServiceBusExtension(options: ServiceBusExtensionOptions = 
           }
         }
         const autoComplete = fn.trigger.autoCompleteMessages ?? hostSetting(services.hostJson, 'autoCompleteMessages') ?? true;
-        runs.push({ fn, connection, entity, many: String(fn.trigger.cardinality ?? 'one').toLowerCase() === 'many', autoComplete: autoComplete !== false && autoComplete !== 'false' });
+        const sdk = isSdkBound(fn.trigger);
+        if (sdk && !(await ensureSettlement(services))) continue;
+        runs.push({ fn, connection, entity, many: String(fn.trigger.cardinality ?? 'one').toLowerCase() === 'many', autoComplete: autoComplete !== false && autoComplete !== 'false', sdk });
       }
       if (emulator && (topology.Queues.length > 0 || topology.Topics.length > 0)) {
         const file: TopologyFile = { UserConfig: { Namespaces: [{ Name: 'local', Queues: topology.Queues, Topics: topology.Topics }] } };
@@ -298,7 +341,7 @@ export function createServiceBusExtension(options: ServiceBusExtensionOptions = 
         if (!run.many) {
           run.subscription = receiver.subscribe(
             {
-              processMessage: (m) => track(() => runOne(run, receiver, m)),
+              processMessage: (m) => track(() => runMessages(run, receiver, [m])),
               processError: async (args) => {
                 if (!stopping) logger!.warn(`Service Bus trigger '${run.fn.name}' (${describe(run)}): ${args.error.message}`);
               },
@@ -315,7 +358,7 @@ export function createServiceBusExtension(options: ServiceBusExtensionOptions = 
           while (active) {
             try {
               const batch = await receiver.receiveMessages(batchSize, { maxWaitTimeInMs: 1000 });
-              if (batch.length > 0) await track(() => runBatch(run, receiver, batch));
+              if (batch.length > 0) await track(() => runMessages(run, receiver, batch));
             } catch (err) {
               if (!active) return;
               logger!.warn(`Service Bus trigger '${run.fn.name}' (${describe(run)}): ${(err as Error).message}`);
@@ -339,6 +382,8 @@ export function createServiceBusExtension(options: ServiceBusExtensionOptions = 
       await Promise.all([...clients.values()].map((c) => c.close().catch(() => {})));
       clients.clear();
       runs.length = 0;
+      await settlement?.release();
+      settlement = undefined;
       await emulator?.stop();
       emulator = undefined;
       for (const [name, previous] of setByUs) {

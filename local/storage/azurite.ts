@@ -3,6 +3,12 @@
  *
  * Generic local-runtime part: knows nothing about the app it serves. Ports are picked free
  * unless given, data lives under the caller's folder, telemetry is always off.
+ *
+ * The account key is private: the well-known development key would let any process on the
+ * machine's loopback (a build step with network, a deployed service) read and write every
+ * blob. A random key is created once per data folder (`<location>/.account-key`, mode 0600),
+ * handed to Azurite through `AZURITE_ACCOUNTS` (its environment, never its command line) and
+ * put in the connection string the caller gets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -10,9 +16,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { request } from 'node:http';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { stateSecret } from '../host/state-secret.js';
 
-/** Well-known development account of every Azure storage emulator (public, not a secret). */
+/** Well-known development account name of every Azure storage emulator (kept: SDKs and tools recognise it). */
 export const DEV_ACCOUNT = 'devstoreaccount1';
+/** The public development key; Azurite started here refuses it. Only for emulators started elsewhere. */
 export const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 export interface AzuriteOptions {
@@ -25,6 +33,13 @@ export interface AzuriteOptions {
   startTimeoutMs?: number;
   /** Where Azurite's own debug output goes (file path); none by default. */
   debugLog?: string;
+  /** Account key (base64); default: the data folder's private key (`azuriteAccountKey`). */
+  accountKey?: string;
+}
+
+/** The private account key of the Azurite whose data lives in `location` (created on first use). */
+export function azuriteAccountKey(location: string): string {
+  return stateSecret(join(location, '.account-key'), 64);
 }
 
 export interface RunningAzurite {
@@ -32,17 +47,17 @@ export interface RunningAzurite {
   readonly queuePort: number;
   readonly tablePort: number;
   readonly pid: number;
-  /** Full connection string usable by the Azure SDKs and the Functions host. */
+  /** Full connection string usable by the Azure SDKs and the Functions host (holds the private key). */
   readonly connectionString: string;
   stop(): Promise<void>;
 }
 
-/** Connection string for an emulator on 127.0.0.1 with the given ports. */
-export function emulatorConnectionString(blobPort: number, queuePort: number, tablePort: number): string {
+/** Connection string for an emulator on 127.0.0.1 with the given ports and account key. */
+export function emulatorConnectionString(blobPort: number, queuePort: number, tablePort: number, accountKey: string): string {
   return [
     'DefaultEndpointsProtocol=http',
     `AccountName=${DEV_ACCOUNT}`,
-    `AccountKey=${DEV_KEY}`,
+    `AccountKey=${accountKey}`,
     `BlobEndpoint=http://127.0.0.1:${blobPort}/${DEV_ACCOUNT}`,
     `QueueEndpoint=http://127.0.0.1:${queuePort}/${DEV_ACCOUNT}`,
     `TableEndpoint=http://127.0.0.1:${tablePort}/${DEV_ACCOUNT}`,
@@ -73,6 +88,7 @@ function ping(port: number): Promise<boolean> {
 /** Starts Azurite (blob, queue and table) and resolves once every service listens and the blob endpoint answers. */
 export async function startAzurite(options: AzuriteOptions): Promise<RunningAzurite> {
   mkdirSync(options.location, { recursive: true });
+  const accountKey = options.accountKey ?? azuriteAccountKey(options.location);
   // Ports not given are bound by Azurite itself (port 0) and read back from its start-up lines:
   // picking "free" ports first would race with other processes doing the same.
   const args = [
@@ -88,7 +104,10 @@ export async function startAzurite(options: AzuriteOptions): Promise<RunningAzur
   if (options.debugLog) args.push('--debug', options.debugLog);
   // stdin is a pipe the child watches (parent-watch.js): if this process dies, Azurite exits.
   const watch = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'parent-watch.js')).href;
-  const child: ChildProcess = spawn(process.execPath, ['--import', watch, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['--import', watch, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, AZURITE_ACCOUNTS: `${DEV_ACCOUNT}:${accountKey}` },
+  });
   child.stdin?.on('error', () => {});
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -129,7 +148,7 @@ export async function startAzurite(options: AzuriteOptions): Promise<RunningAzur
     queuePort,
     tablePort,
     pid: child.pid ?? -1,
-    connectionString: emulatorConnectionString(blobPort, queuePort, tablePort),
+    connectionString: emulatorConnectionString(blobPort, queuePort, tablePort, accountKey),
     async stop() {
       if (exited) return;
       child.kill('SIGTERM');

@@ -9,6 +9,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { normaliseRepoUrl, repoCacheKey } from '../git/repo-url.js';
 import { createJson, deleteBlob, ensureContainer, listAllNames, listWithMetadata, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
 import { NAME_PATTERN } from '../domain/ids.js';
+import { announced, type ChangeFeed } from '../storage/change-feed.js';
 import { appChangesSchema, appInputSchema, appRecordSchema, type AppChanges, type AppInput, type AppRecord } from './app-record.schema.js';
 
 /** Blob metadata naming the app's repository (a hash of its normalised URL), for lookups by listing. */
@@ -29,6 +30,8 @@ function invalid(what: string, error: z.ZodError): ValidationError {
 export interface AppRegistryOptions {
   /** Clock for createdAt/updatedAt (tests). */
   now?: () => Date;
+  /** Told before a registration is created, changed or deleted (read models such as the matrix snapshot). */
+  changes?: ChangeFeed;
 }
 
 /** Typed store of app records over blob storage. */
@@ -38,7 +41,7 @@ export class AppRegistry {
   /** Creates a registry over `container` (normally `conveyor-state`). */
   constructor(
     private readonly container: ContainerClient,
-    options: AppRegistryOptions = {},
+    private readonly options: AppRegistryOptions = {},
   ) {
     this.now = options.now ?? (() => new Date());
   }
@@ -55,7 +58,7 @@ export class AppRegistry {
     const at = this.now().toISOString();
     const record: AppRecord = { ...parsed.data, createdAt: at, updatedAt: at, ...(createdBy ? { createdBy } : {}) };
     await ensureContainer(this.container);
-    const etag = await createJson(this.container, this.path(record.name), record, { metadata: repoMetadata(record.repoUrl) });
+    const etag = await announced(this.options.changes, record.name, () => createJson(this.container, this.path(record.name), record, { metadata: repoMetadata(record.repoUrl) }));
     return { value: record, etag };
   }
 
@@ -79,7 +82,7 @@ export class AppRegistry {
     const { value } = await this.get(name);
     const defined = Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
     const record = appRecordSchema.parse({ ...value, ...defined, updatedAt: this.now().toISOString() });
-    const newEtag = await replaceJson(this.container, this.path(name), record, etag, { metadata: repoMetadata(record.repoUrl) });
+    const newEtag = await announced(this.options.changes, name, () => replaceJson(this.container, this.path(name), record, etag, { metadata: repoMetadata(record.repoUrl) }));
     return { value: record, etag: newEtag };
   }
 
@@ -114,7 +117,7 @@ export class AppRegistry {
   /** Deletes an app (only if still at `etag`, when given). Missing -> NotFoundError. */
   async delete(name: string, etag?: string): Promise<void> {
     try {
-      await deleteBlob(this.container, this.path(name), etag);
+      await announced(this.options.changes, name, () => deleteBlob(this.container, this.path(name), etag));
     } catch (err) {
       if (err instanceof NotFoundError) throw new NotFoundError(`app ${name} not found`, { cause: err });
       throw err;

@@ -74,8 +74,8 @@ export interface LockOperations {
   request: { input: { party: LockParty; now: string }; output: LockAnswer };
   /** Ask for the deploy slot (a promotion holding the turn, a rollback, a heal). */
   acquire: { input: { party: LockParty; now: string }; output: LockAnswer };
-  /** The turn holder reports what it is doing (approval: a newer run may supersede it; frozen: an unfreeze wakes it). */
-  phase: { input: { instanceId: string; phase: LockPhase }; output: null };
+  /** The turn holder reports what it is doing (approval, frozen: a newer run may supersede it; frozen: an unfreeze wakes it); answers whom to wake. */
+  phase: { input: { instanceId: string; phase: LockPhase }; output: { wake: Wake[] } };
   /** Give up the slot (`slot`) or everything (`all`, default) and hand it on; answers whom to wake. */
   release: { input: { instanceId: string; now: string; what?: 'all' | 'slot' }; output: { wake: Wake[] } };
   /** Read the state (diagnostics, the unfreeze API). */

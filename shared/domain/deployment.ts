@@ -1,9 +1,9 @@
 /**
  * Deployments: what the orchestrations deploy and report (`DeploymentSubject`,
  * `DeploymentOutcome`), and the ledger records they become (`NewDeployment`,
- * `DeploymentRecord`, `CurrentDeployment`). Pure types and the one mapping between the two
- * vocabularies (docs/glossary.md): Conveyor says `digest` and keeps the whole `Actor`; the
- * stored ledger record says `artifactDigest` and keeps the actor's id as `requestedBy`.
+ * `DeploymentRecord`, `CurrentDeployment`). Pure types, in the one vocabulary of docs/glossary.md:
+ * `digest`, `requestedBy` (a whole `Actor`), `rolledBackTo`, `finishedAt`. Records stored under
+ * older names are upgraded when read (shared/ledger/deployment-ledger.ts).
  */
 import type { Actor } from './run.js';
 import type { VerifyAttempt } from './verification.js';
@@ -24,18 +24,18 @@ export type DeploymentStatus = 'Succeeded' | 'Failed';
 export interface NewDeployment {
   commit: string;
   /** `sha256:<hex>` of the artifact deployed. */
-  artifactDigest: string;
+  digest: string;
   runId: string;
   kind: DeploymentKind;
-  /** For rollbacks: the revision whose artifact was redeployed. */
-  rollbackOf?: number;
+  /** For rollbacks (and heals): the revision whose artifact was redeployed (the rollback target). */
+  rolledBackTo?: number;
   status: DeploymentStatus;
   /** Why it failed, in words. */
   reason?: string;
   /** Verification tries, stored as given (opaque to the ledger; must be JSON). */
   verification: unknown[];
-  /** Who asked (a pusher, an approver, a rollback requester). */
-  requestedBy?: string;
+  /** Who asked (a pusher, an approver, a rollback requester, or `system`). */
+  requestedBy?: Actor;
   /** Target-specific facts of the revision (kubernetes: the image digest, the rendered manifests and their hash). */
   target?: TargetDetails;
   startedAt: string;
@@ -58,9 +58,9 @@ export interface CurrentDeployment {
   environment: string;
   revision: number;
   commit: string;
-  artifactDigest: string;
-  /** `finishedAt` of the deployment. */
-  deployedAt: string;
+  digest: string;
+  /** When the deployment of this revision finished (the record's `finishedAt`). */
+  finishedAt: string;
   runId: string;
   status: DeploymentStatus;
   kind: DeploymentKind;
@@ -70,7 +70,8 @@ export interface CurrentDeployment {
 export interface BadRevisionMarker {
   revision: number;
   reason: string;
-  markedBy?: string;
+  /** Who marked it (`system` when a failed deployment marks itself). */
+  markedBy?: Actor;
   markedAt: string;
 }
 
@@ -85,7 +86,7 @@ export interface DeploymentSubject {
   digest: string;
   kind: DeploymentKind;
   /** For rollbacks: the revision whose artifact is redeployed. */
-  rollbackOf?: number;
+  rolledBackTo?: number;
   requestedBy: Actor;
 }
 
@@ -105,20 +106,51 @@ export interface DeploymentOutcome extends DeploymentSubject {
 /** Longest reason kept in the ledger. */
 export const MAX_LEDGER_REASON = 4000;
 
-/** The ledger entry for an outcome (the one place the two vocabularies meet). */
+/** The ledger entry for an outcome: the outcome without what the ledger assigns or keeps elsewhere. */
 export function ledgerEntry(outcome: DeploymentOutcome): NewDeployment {
   return {
     commit: outcome.commit,
-    artifactDigest: outcome.digest,
+    digest: outcome.digest,
     runId: outcome.runId,
     kind: outcome.kind,
-    ...(outcome.rollbackOf !== undefined ? { rollbackOf: outcome.rollbackOf } : {}),
+    ...(outcome.rolledBackTo !== undefined ? { rolledBackTo: outcome.rolledBackTo } : {}),
     status: outcome.status,
     ...(outcome.reason !== undefined ? { reason: outcome.reason.slice(0, MAX_LEDGER_REASON) } : {}),
     verification: outcome.verification,
-    requestedBy: outcome.requestedBy.id,
+    requestedBy: outcome.requestedBy,
     ...(outcome.targetDetails ? { target: outcome.targetDetails } : {}),
     startedAt: outcome.startedAt,
     finishedAt: outcome.finishedAt,
   };
+}
+
+/**
+ * Names records written before the vocabulary was unified (docs/glossary.md) still carry, and
+ * the one name each has now. An actor stored as a bare id string becomes `{ id }`.
+ */
+const RENAMED = [
+  ['artifactDigest', 'digest'],
+  ['rollbackOf', 'rolledBackTo'],
+  ['deployedAt', 'finishedAt'],
+] as const;
+
+/**
+ * Upgrades a stored record of any age (ledger record, `current` pointer, bad marker, quarantine,
+ * sync state, a process target's state file) to the current names, before its schema checks it.
+ * Only renames: a value is never dropped, and a record that already has the new name keeps it
+ * (the old one is then ignored). Records are upgraded on read and never rewritten in place.
+ */
+export function upgradeStoredNames(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const [old, now] of RENAMED) {
+    if (old in out) {
+      if (!(now in out)) out[now] = out[old];
+      delete out[old];
+    }
+  }
+  for (const field of ['requestedBy', 'markedBy']) {
+    if (typeof out[field] === 'string') out[field] = { id: out[field] };
+  }
+  return out;
 }

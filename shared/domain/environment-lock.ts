@@ -28,7 +28,7 @@ export interface LockParty {
   policy: 'latest' | 'queue';
 }
 
-/** What the turn holder is doing. */
+/** What the turn holder is doing (`frozen`: looking at or waiting at a closed gate, a freeze or a deploy window). */
 export type LockPhase = 'waiting' | 'approval' | 'frozen' | 'deploying';
 
 /** The turn holder, with what it is doing. */
@@ -90,6 +90,23 @@ function dropStale(list: LockWaiter[], keep: string, now: string): LockWaiter[] 
   return list.filter((w) => w.instanceId === keep || nowMs - Date.parse(w.lastSeen) <= STALE_WAITER_MS);
 }
 
+/**
+ * A turn holder that waits — for its approval, or at a closed gate (a freeze or a deploy window)
+ * without the deploy slot — is made moot by a newer run in line under `latest`: it is marked
+ * superseded by the newest such run and named to be woken. A holder holding the slot (deploying,
+ * or looking at the gate under it) is never superseded.
+ */
+function supersedeWaitingHolder(s: LockState): Wake[] {
+  const h = s.holder;
+  if (!h || !supersedable(h) || (h.phase !== 'approval' && h.phase !== 'frozen')) return [];
+  if (s.slot?.instanceId === h.instanceId || s.superseded[h.instanceId] !== undefined) return [];
+  let newest: LockWaiter | undefined;
+  for (const w of s.waiters) if (supersedable(w) && newer(w, h) && (!newest || newer(w, newest))) newest = w;
+  if (!newest) return [];
+  s.superseded[h.instanceId] = newest.runId;
+  return [{ instanceId: h.instanceId, event: 'superseded', what: 'turn', by: newest.runId }];
+}
+
 /** Gives the free turn to the first waiter, if any; returns whom to wake. */
 function passTurn(s: LockState, now: string): Wake[] {
   if (s.holder) return [];
@@ -146,11 +163,7 @@ export function requestTurn(state: LockState, party: LockParty, now: string): { 
   }
   if (queued === -1) s.waiters.push({ ...party, since: now, lastSeen: now });
   else s.waiters[queued]!.lastSeen = now;
-  // A holder still waiting for its approval is made moot by a newer run.
-  if (s.holder && supersedable(party) && supersedable(s.holder) && s.holder.phase === 'approval' && newer(party, s.holder) && s.superseded[s.holder.instanceId] === undefined) {
-    s.superseded[s.holder.instanceId] = party.runId;
-    wake.push({ instanceId: s.holder.instanceId, event: 'superseded', what: 'turn', by: party.runId });
-  }
+  wake.push(...supersedeWaitingHolder(s));
   const position = s.waiters.findIndex((w) => w.instanceId === party.instanceId) + 1;
   return { state: s, answer: { state: 'waiting', holder: s.holder?.runId, holderInstance: s.holder?.instanceId, position, wake } };
 }
@@ -162,7 +175,9 @@ export function requestTurn(state: LockState, party: LockParty, now: string): { 
 export function acquireSlot(state: LockState, party: LockParty, now: string): { state: LockState; answer: LockAnswer } {
   const s: LockState = structuredClone(normaliseLock(state));
   if (s.slot?.instanceId === party.instanceId) return { state: s, answer: { state: 'acquired', wake: [] } };
-  if (party.kind === 'promotion' && s.holder?.instanceId !== party.instanceId) {
+  // A promotion without the turn, or one superseded while it waited with it (its event may
+  // have been lost), learns it here.
+  if (party.kind === 'promotion' && (s.holder?.instanceId !== party.instanceId || s.superseded[party.instanceId] !== undefined)) {
     const by = s.superseded[party.instanceId] ?? 'a newer run';
     delete s.superseded[party.instanceId];
     return { state: s, answer: { state: 'superseded', by, wake: [] } };
@@ -180,11 +195,16 @@ export function acquireSlot(state: LockState, party: LockParty, now: string): { 
   return { state: s, answer: { state: 'waiting', holder: s.slot?.runId, holderInstance: s.slot?.instanceId, position, wake: [] } };
 }
 
-/** The turn holder reports what it is doing (a newer run may supersede an approval wait; an unfreeze wakes a frozen one). */
-export function setLockPhase(state: LockState, instanceId: string, phase: LockPhase): LockState {
-  const s = normaliseLock(state);
-  if (s.holder?.instanceId !== instanceId) return s;
-  return { ...s, holder: { ...s.holder, phase } };
+/**
+ * The turn holder reports what it is doing (`approval` and `frozen` waits may be superseded by a
+ * newer run; an unfreeze wakes a `frozen` one). Answers whom to wake: the holder itself when a
+ * newer run is already in line and the wait it starts is therefore moot.
+ */
+export function setLockPhase(state: LockState, instanceId: string, phase: LockPhase): { state: LockState; wake: Wake[] } {
+  const s: LockState = structuredClone(normaliseLock(state));
+  if (s.holder?.instanceId !== instanceId) return { state: s, wake: [] };
+  s.holder = { ...s.holder, phase };
+  return { state: s, wake: supersedeWaitingHolder(s) };
 }
 
 /**
@@ -200,5 +220,6 @@ export function releaseLock(state: LockState, instanceId: string, now: string, w
     s.waiters = s.waiters.filter((w) => w.instanceId !== instanceId);
     delete s.superseded[instanceId];
   }
-  return { state: s, wake: [...passSlot(s, now), ...passTurn(s, now)] };
+  // A turn holder that gives the slot back to wait at a closed gate is moot if a newer run waits.
+  return { state: s, wake: [...passSlot(s, now), ...passTurn(s, now), ...supersedeWaitingHolder(s)] };
 }

@@ -58,9 +58,18 @@ export function isOperationId(id: string): boolean {
   return OPERATION_ID_PATTERN.test(id);
 }
 
-/** Instance id of a drift heal of one environment: `heal.<app>.<environment>.<revision>.<attempt>`. */
+/** Instance id of a drift heal of one environment: `heal.<app>.<environment>.<revision>.<attempt>`; also its run id. */
 export function healInstanceId(app: string, environment: string, revision: number, attempt: number): string {
   return `heal.${app}.${environment}.${revision}.${attempt}`;
+}
+
+/** Heal ids ({@link healInstanceId}). */
+export const HEAL_ID_PATTERN = /^heal\.([a-z][a-z0-9-]{0,31})\.[a-z][a-z0-9-]{0,31}\.\d{1,9}\.\d{1,9}$/;
+
+/** The app of a heal's id (a heal is recorded as a run under that id), or undefined when `id` is not one. */
+export function appOfHealId(id: string): string | undefined {
+  const m = HEAL_ID_PATTERN.exec(id);
+  return m ? m[1] : undefined;
 }
 
 /** Entity name of the environment lock (one entity per app and environment). */
@@ -72,7 +81,7 @@ export function lockEntityKey(app: string, environment: string): string {
 }
 
 /** Pipeline steps that write a log blob. */
-export const LOGGED_STEPS = ['build', 'test', 'build-for-test'] as const;
+export const LOGGED_STEPS = ['build', 'test', 'build-for-test', 'image'] as const;
 
 /** A step that writes a log blob. */
 export type LoggedStep = (typeof LOGGED_STEPS)[number];

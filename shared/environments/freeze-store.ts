@@ -8,9 +8,11 @@ import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
 import type { Freeze } from '../domain/windows.js';
+import { upgradeStoredNames } from '../domain/deployment.js';
 import { isName } from '../domain/ids.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { createJson, deleteBlob, ensureContainer, listNames, readJson, tryReadJson } from '../storage/blob-store.js';
+import { announced, type ChangeFeed } from '../storage/change-feed.js';
 
 const freezeSchema = z.object({ kind: z.enum(['manual', 'rollback']), by: z.string(), at: z.string(), reason: z.string() }) satisfies z.ZodType<Freeze>;
 
@@ -26,7 +28,7 @@ const freezeEventSchema = z.object({ action: z.enum(['freeze', 'unfreeze']), kin
 
 /** A digest that was rolled back in an environment: later runs carrying it are refused there. */
 export interface Quarantine {
-  artifactDigest: string;
+  digest: string;
   /** The revision that was rolled back. */
   revision: number;
   commit: string;
@@ -34,7 +36,8 @@ export interface Quarantine {
   at: string;
   reason: string;
 }
-const quarantineSchema = z.object({ artifactDigest: z.string(), revision: z.number().int(), commit: z.string(), by: z.string(), at: z.string(), reason: z.string() }) satisfies z.ZodType<Quarantine>;
+// Quarantines recorded before the vocabulary was unified say `artifactDigest`: upgraded on read.
+const quarantineSchema = z.preprocess(upgradeStoredNames, z.object({ digest: z.string(), revision: z.number().int(), commit: z.string(), by: z.string(), at: z.string(), reason: z.string() })) satisfies z.ZodType<Quarantine>;
 
 const MAX_MS = 9_999_999_999_999;
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
@@ -48,8 +51,11 @@ function base(app: string, env: string): string {
 export class EnvironmentControls {
   private ensured = false;
 
-  /** Creates the store over `container` (normally `conveyor-state`). */
-  constructor(private readonly container: ContainerClient) {}
+  /** Creates the store over `container` (normally `conveyor-state`); `changes` is told before a freeze changes. */
+  constructor(
+    private readonly container: ContainerClient,
+    private readonly changes?: ChangeFeed,
+  ) {}
 
   private async ensure(): Promise<void> {
     if (this.ensured) return;
@@ -67,6 +73,10 @@ export class EnvironmentControls {
    * (first reason wins) and is returned with `already: true`.
    */
   async setFreeze(app: string, env: string, freeze: Freeze): Promise<{ freeze: Freeze; already: boolean }> {
+    return announced(this.changes, app, () => this.setFreezeNow(app, env, freeze));
+  }
+
+  private async setFreezeNow(app: string, env: string, freeze: Freeze): Promise<{ freeze: Freeze; already: boolean }> {
     await this.ensure();
     const path = `${base(app, env)}/freeze.json`;
     try {
@@ -75,7 +85,7 @@ export class EnvironmentControls {
       if (!(err instanceof ConflictError)) throw err;
       const existing = await this.freeze(app, env);
       if (existing) return { freeze: existing, already: true };
-      return this.setFreeze(app, env, freeze);
+      return this.setFreezeNow(app, env, freeze);
     }
     await this.log(app, env, { action: 'freeze', ...freeze });
     return { freeze, already: false };
@@ -83,6 +93,10 @@ export class EnvironmentControls {
 
   /** Lifts the freeze (recorded). Not frozen: resolves undefined. */
   async unfreeze(app: string, env: string, by: string, reason: string, at: string): Promise<Freeze | undefined> {
+    return announced(this.changes, app, () => this.unfreezeNow(app, env, by, reason, at));
+  }
+
+  private async unfreezeNow(app: string, env: string, by: string, reason: string, at: string): Promise<Freeze | undefined> {
     const path = `${base(app, env)}/freeze.json`;
     const found = await tryReadJson(this.container, path, freezeSchema);
     if (!found) return undefined;
@@ -90,7 +104,7 @@ export class EnvironmentControls {
       await deleteBlob(this.container, path, found.etag);
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
-      if (err instanceof ConflictError) return this.unfreeze(app, env, by, reason, at);
+      if (err instanceof ConflictError) return this.unfreezeNow(app, env, by, reason, at);
       throw err;
     }
     await this.log(app, env, { action: 'unfreeze', kind: found.value.kind, by, at, reason });
@@ -112,8 +126,8 @@ export class EnvironmentControls {
 
   /** Quarantines a digest in an environment (idempotent: the first record stays). */
   async quarantine(app: string, env: string, q: Quarantine): Promise<void> {
-    const m = DIGEST.exec(q.artifactDigest);
-    if (!m) throw new ValidationError('not an artifact digest', [{ path: 'artifactDigest', message: 'must be sha256:<64 hex>' }]);
+    const m = DIGEST.exec(q.digest);
+    if (!m) throw new ValidationError('not an artifact digest', [{ path: 'digest', message: 'must be sha256:<64 hex>' }]);
     await this.ensure();
     await createJson(this.container, `${base(app, env)}/quarantine/${m[1]}.json`, q).catch((err: unknown) => {
       if (!(err instanceof ConflictError)) throw err;

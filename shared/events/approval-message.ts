@@ -41,10 +41,24 @@ const REFUSAL_PREFIX: Record<ApprovalRefusalCode, (runId: string) => string> = {
   'already-decided': () => 'already decided',
 };
 
+/**
+ * Why a message was refused, as a short code (the dead-letter reason; the text is the
+ * description): the body is unusable, the credential proves no one, or the approval rules say no.
+ */
+export type ApprovalMessageRefusal = 'malformed' | 'unauthenticated' | 'unknown-run' | 'no-environment' | 'not-waiting' | 'not-allowed' | 'already-decided';
+
+const REFUSAL_CODE: Record<ApprovalRefusalCode, ApprovalMessageRefusal> = {
+  'no-run': 'unknown-run',
+  'no-environment': 'no-environment',
+  'not-waiting': 'not-waiting',
+  'not-allowed': 'not-allowed',
+  'already-decided': 'already-decided',
+};
+
 /** The outcome: applied, or refused for good with the reason (never retried). */
 export type ApprovalMessageOutcome =
   | { applied: true; runId: string; environment: string; decision: ApprovalDecision }
-  | { applied: false; reason: string; runId?: string; environment?: string; by?: string };
+  | { applied: false; code: ApprovalMessageRefusal; reason: string; runId?: string; environment?: string; by?: string };
 
 function bodyOf(raw: unknown): unknown {
   if (typeof raw === 'string') return JSON.parse(raw);
@@ -58,26 +72,26 @@ export async function applyApprovalMessage(ports: ApprovalMessagePorts, raw: unk
   try {
     body = bodyOf(raw);
   } catch {
-    return { applied: false, reason: 'malformed: the body is not JSON' };
+    return { applied: false, code: 'malformed', reason: 'malformed: the body is not JSON' };
   }
   if (body && typeof body === 'object' && !('credential' in body)) {
-    return { applied: false, reason: 'unauthenticated: the message carries no credential (a claimed identity such as "by" is not accepted)' };
+    return { applied: false, code: 'unauthenticated', reason: 'unauthenticated: the message carries no credential (a claimed identity such as "by" is not accepted)' };
   }
   const parsed = approvalMessageSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const path = issue.path.join('.') || '(body)';
     const unknownKeys = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
-    return { applied: false, reason: `malformed: ${path}: ${issue.message}${unknownKeys}` };
+    return { applied: false, code: 'malformed', reason: `malformed: ${path}: ${issue.message}${unknownKeys}` };
   }
   const msg = parsed.data;
   const where = { runId: msg.runId, environment: msg.environment };
   const who = ports.identify(msg.credential.apiToken);
-  if (!who) return { applied: false, ...where, reason: 'unauthenticated: the credential is not a known API token' };
+  if (!who) return { applied: false, code: 'unauthenticated', ...where, reason: 'unauthenticated: the credential is not a known API token' };
   const by = { ...where, by: who.id };
 
   const outcome = await decideApproval(ports, { runId: msg.runId, environment: msg.environment, who, decision: msg.decision, ...(msg.comment ? { comment: msg.comment } : {}) });
-  if (!outcome.applied) return { applied: false, ...by, reason: `${REFUSAL_PREFIX[outcome.code](msg.runId)}${outcome.code === 'no-run' ? '' : `: ${outcome.reason}`}` };
+  if (!outcome.applied) return { applied: false, code: REFUSAL_CODE[outcome.code], ...by, reason: `${REFUSAL_PREFIX[outcome.code](msg.runId)}${outcome.code === 'no-run' ? '' : `: ${outcome.reason}`}` };
   const decision = outcome.decision;
   return { applied: true, ...where, decision };
 }

@@ -17,6 +17,7 @@ export const runEventData = z.object({
   commit: z.string().optional().describe('full commit id, when the change carries it'),
   branch: z.string().optional(),
   reason: z.string().optional().describe('why the run ended the way it did (Failed, Errored, Aborted, Superseded)'),
+  trigger: z.enum(['webhook', 'poll', 'heal', 'api']).optional().describe('what started the run, when the change carries it (heal: a drift heal of the reconcile sweep)'),
 });
 
 /** `data` of environment events (one environment of one run). */
@@ -28,6 +29,7 @@ export const environmentEventData = z.object({
   reason: z.string().optional(),
   revision: z.number().int().optional().describe('ledger revision recorded for this deployment'),
   rolledBackTo: z.number().int().optional().describe('revision an automatic rollback redeployed'),
+  trigger: z.enum(['webhook', 'poll', 'heal', 'api']).optional().describe('what started the run, when the change carries it (heal: a drift heal of the reconcile sweep)'),
 });
 
 /** `data` of approval events. */
@@ -52,9 +54,9 @@ export const deploymentEventData = z.object({
   status: z.enum(['Succeeded', 'Failed']),
   commit: z.string(),
   digest: z.string().describe('artifact digest, sha256:<hex>'),
-  rollbackOf: z.number().int().optional().describe('for rollbacks: the revision whose artifact was redeployed'),
+  rolledBackTo: z.number().int().optional().describe('for rollbacks: the revision whose artifact was redeployed'),
   reason: z.string().optional(),
-  requestedBy: z.string(),
+  requestedBy: z.object({ id: z.string().describe('e-mail or user name, or system'), name: z.string().optional() }).describe('who asked: a pusher, a rollback requester, or system'),
 });
 
 /** `data` of a refused approval message (the approvals queue). */
@@ -74,6 +76,30 @@ export const syncChangedData = z.object({
   to: z.enum(['in-sync', 'drifted', 'unknown']),
   reason: z.string(),
   at: z.string().describe('when the sweep saw it (ISO 8601)'),
+});
+
+/** `data` of a freeze or unfreeze of an environment. */
+export const freezeEventData = z.object({
+  app: z.string(),
+  environment: z.string(),
+  kind: z.enum(['manual', 'rollback']).describe('manual: through the API; rollback: set by a rollback that asked to freeze'),
+  by: z.string().describe('who froze (for unfreeze: who lifted the freeze)'),
+  at: z.string().describe('when (ISO 8601)'),
+  reason: z.string(),
+  frozenBy: z.string().optional().describe('for unfreeze: who had frozen the environment'),
+});
+
+/** `data` of a quarantine change: a digest quarantined in an environment, or a quarantine that refused a deployment. */
+export const quarantineEventData = z.object({
+  app: z.string(),
+  environment: z.string(),
+  digest: z.string().describe('the quarantined artifact digest, sha256:<hex>'),
+  revision: z.number().int().describe('the revision that was rolled back'),
+  commit: z.string(),
+  by: z.string().describe('who rolled it back'),
+  at: z.string().describe('when it was quarantined (ISO 8601)'),
+  reason: z.string(),
+  refused: z.enum(['promotion', 'rollback', 'heal']).optional().describe('for quarantine.enforced: the kind of deployment it refused'),
 });
 
 /** One entry of the catalogue. */
@@ -110,6 +136,10 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   { type: 'dev.conveyor.rollback.succeeded', when: 'a rollback (automatic or requested) redeployed a known-good revision', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
   { type: 'dev.conveyor.rollback.failed', when: 'a rollback was recorded as failed', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
   { type: 'dev.conveyor.environment.sync-changed', when: 'the reconcile sweep saw an environment go in sync, drift (it does not run what the ledger says) or become unknown', source: envSource, subject: 'sync/{at}', data: syncChangedData },
+  { type: 'dev.conveyor.environment.frozen', when: 'an environment was frozen (through the API, or by a rollback that asked to freeze); promotions and heals wait until it is lifted', source: envSource, subject: 'freeze/{at}', data: freezeEventData },
+  { type: 'dev.conveyor.environment.unfrozen', when: 'the freeze of an environment was lifted', source: envSource, subject: 'freeze/{at}', data: freezeEventData },
+  { type: 'dev.conveyor.quarantine.added', when: 'a rolled-back digest was quarantined in an environment (later runs carrying it are refused there)', source: envSource, subject: 'quarantine/{digest}', data: quarantineEventData },
+  { type: 'dev.conveyor.quarantine.enforced', when: 'a deployment carrying a quarantined digest was refused in that environment', source: envSource, subject: 'quarantine/{digest}', data: quarantineEventData },
   { type: 'dev.conveyor.approval.refused', when: 'a message on the approvals queue could not be applied (bad credential, not an approver, not waiting, malformed)', source: '/approvals', subject: 'messages/{messageId}', data: approvalRefusedData },
 ];
 

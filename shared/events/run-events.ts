@@ -40,7 +40,7 @@ export function eventsFromRunPatch(app: string, runId: string, patch: RunPatch, 
         subject,
         time,
         change: `${runId}|${patch.status}`,
-        data: { app, runId, status: patch.status, ...optional('commit', patch.commit), ...optional('branch', patch.branch), ...optional('reason', patch.reason) },
+        data: { app, runId, status: patch.status, ...optional('commit', patch.commit), ...optional('branch', patch.branch), ...optional('reason', patch.reason), ...optional('trigger', patch.trigger) },
       }),
     );
   }
@@ -73,7 +73,7 @@ export function eventsFromRunPatch(app: string, runId: string, patch: RunPatch, 
           time,
           // Every patch of a promoting environment says Running: one event (same id) for all of them.
           change: `${runId}|${env.status}`,
-          data: { app, environment, runId, status: env.status, ...optional('reason', env.reason), ...optional('revision', env.revision), ...optional('rolledBackTo', env.rolledBackTo) },
+          data: { app, environment, runId, status: env.status, ...optional('reason', env.reason), ...optional('revision', env.revision), ...optional('rolledBackTo', env.rolledBackTo), ...optional('trigger', patch.trigger) },
         }),
       );
     }
@@ -91,9 +91,10 @@ export interface RecordedDeployment {
   status: 'Succeeded' | 'Failed';
   commit: string;
   digest: string;
-  rollbackOf?: number;
+  rolledBackTo?: number;
   reason?: string;
-  requestedBy: string;
+  /** Who asked: a person, or `system` for automatic rollbacks and heals. */
+  requestedBy: { id: string; name?: string };
 }
 
 /** The event a ledger record announces. */
@@ -115,7 +116,7 @@ export function eventsFromDeployment(d: RecordedDeployment, time: string): Cloud
         commit: d.commit,
         digest: d.digest,
         requestedBy: d.requestedBy,
-        ...optional('rollbackOf', d.rollbackOf),
+        ...optional('rolledBackTo', d.rolledBackTo),
         ...optional('reason', d.reason?.slice(0, 1000)),
       },
     }),

@@ -111,6 +111,8 @@ export function feedbackUpdateFor(event: CloudEvent): FeedbackUpdate | undefined
   const app = str(data.app);
   const runId = str(data.runId);
   if (!app || !runId) return undefined;
+  // A heal redeploys what the ledger already says runs: no verdict on the commit for its Git host.
+  if (data.trigger === 'heal') return undefined;
   const run = RUN[event.type];
   if (run) {
     const commit = str(data.commit);

@@ -11,7 +11,8 @@
  *   already shows finished is dropped, and one that raced the final update is followed by the
  *   record's final state again: the host's last word is the final one.
  * - Failures: a host's permanent refusal (4xx), a missing token or an unusable event is
- *   dead-lettered here with the reason (a record in blob storage, see {@link FeedbackDeadLetters})
+ *   dead-lettered here with the reason (a record in blob storage, see {@link FeedbackDeadLetters};
+ *   the trigger dead-letters the message too)
  *   and logged; a transient one (5xx, 429, network, storage) throws, so the trigger retries.
  *   Nothing here can affect a deployment: the subscriber only reads Conveyor's records.
  */
@@ -55,9 +56,8 @@ export interface FeedbackDeadLetterStore {
  * Dead letters in blob storage, one create-only blob per event
  * (`git-feedback/dead-letters/<app>/<eventId>.json`): a redelivery of the same event writes nothing new.
  *
- * Why not the subscription's own dead-letter queue: a Node.js function cannot settle its
- * trigger message with a reason (the host completes or abandons it), so a refused update would
- * otherwise be retried against the host until MaxDeliveryCountExceeded, with no reason kept.
+ * The trigger also dead-letters the message itself on the subscription (with the reason); this
+ * record keeps the event with the host's status next to Conveyor's other state.
  */
 export class FeedbackDeadLetters implements FeedbackDeadLetterStore {
   constructor(

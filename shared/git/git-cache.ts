@@ -15,6 +15,7 @@
  * config (`GIT_CONFIG_COUNT`/`KEY`/`VALUE`, an `http.<url>.extraHeader`), never in a URL; every
  * message that leaves this module is redacted.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -295,6 +296,60 @@ export class GitCache {
       throw new ValidationError(`file ${path} is ${size} bytes, more than ${maxBytes}`, [{ path, message: `larger than ${maxBytes} bytes` }]);
     }
     return this.guarded('read', this.secretsFor(creds, repoUrl), repoUrl, () => git.raw(['cat-file', 'blob', spec]));
+  }
+
+  /**
+   * Every file under `folder` at the commit whose name matches `include` (recursively, sorted by
+   * path), as text with its path relative to `folder`. Reads from the mirror (no workspace); at
+   * most `maxBytes` in all. A folder that does not exist is a NotFoundError.
+   */
+  async readFolderAtCommit(repoUrl: string, sha: string, folder: string, include: RegExp, maxBytes = 1024 * 1024): Promise<Array<{ file: string; text: string }>> {
+    const root = folder.replace(/^\.\//, '').replace(/\/+$/, '');
+    if (root !== '' && root !== '.') assertRepoPath(root);
+    const { commit, mirror } = await this.ensureCommit(repoUrl, sha);
+    const parsed = parseRepoUrl(repoUrl);
+    const creds = this.credentialsFor(repoUrl, parsed);
+    const git = this.git(mirror, parsed, creds);
+    const prefix = root === '' || root === '.' ? '' : `${root}/`;
+    // `-z`: paths verbatim (no quoting of unusual characters); `-l`: sizes, checked before reading.
+    const listing = await git.raw(['ls-tree', '-r', '-l', '-z', '--full-tree', commit, '--', ...(prefix ? [prefix] : [])]).catch(() => '');
+    const files: Array<{ path: string; size: number }> = [];
+    for (const entry of listing.split('\0')) {
+      const m = /^\d+ blob [0-9a-f]+ +(\d+)\t(.+)$/s.exec(entry);
+      if (m && m[2]!.startsWith(prefix) && include.test(m[2]!)) files.push({ path: m[2]!, size: Number(m[1]) });
+    }
+    if (files.length === 0 && !listing.includes(`\t${prefix}`)) throw new NotFoundError(`folder ${root} not found at commit ${commit.slice(0, 12)} of ${redactUrl(parsed.fetchUrl)}`);
+    const total = files.reduce((n, f) => n + f.size, 0);
+    if (total > maxBytes) throw new ValidationError(`the files in ${root} are ${total} bytes, more than ${maxBytes}`, [{ path: root, message: `larger than ${maxBytes} bytes` }]);
+    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const out: Array<{ file: string; text: string }> = [];
+    for (const f of files) {
+      const text = await this.guarded('read', this.secretsFor(creds, repoUrl), repoUrl, () => git.raw(['cat-file', 'blob', `${commit}:${f.path}`]));
+      out.push({ file: f.path.slice(prefix.length), text });
+    }
+    return out;
+  }
+
+  /**
+   * The tree of the commit (or of `folder` in it) as a gzipped tar, made by `git archive` from
+   * the mirror: the build context an image build uploads.
+   */
+  async archiveAtCommit(repoUrl: string, sha: string, folder = '.'): Promise<Buffer> {
+    const root = folder.replace(/^\.\//, '').replace(/\/+$/, '');
+    if (root !== '' && root !== '.') assertRepoPath(root);
+    const { commit, mirror } = await this.ensureCommit(repoUrl, sha);
+    const parsed = parseRepoUrl(repoUrl);
+    const creds = this.credentialsFor(repoUrl, parsed);
+    const tree = root === '' || root === '.' ? commit : `${commit}:${root}`;
+    return this.guarded('archive', this.secretsFor(creds, repoUrl), repoUrl, async () => {
+      // simple-git hands output back as text; an archive is bytes.
+      return new Promise<Buffer>((resolve, reject) => {
+        execFile('git', ['archive', '--format=tar.gz', tree], { cwd: mirror, encoding: 'buffer', maxBuffer: 512 * 1024 * 1024, env: gitEnvironment(parsed, creds) }, (err, stdout, stderr) => {
+          if (err) reject(new Error(`${err.message}\n${stderr.toString('utf8')}`));
+          else resolve(stdout);
+        });
+      });
+    });
   }
 
   /** Deletes a workspace made by {@link checkout}. */

@@ -18,57 +18,69 @@
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
-import type { BadRevisionMarker, CurrentDeployment, DeploymentRecord, NewDeployment } from '../domain/deployment.js';
+import type { Actor } from '../domain/run.js';
+import { upgradeStoredNames, type BadRevisionMarker, type CurrentDeployment, type DeploymentRecord, type NewDeployment } from '../domain/deployment.js';
 import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../errors.js';
 import { NAME_PATTERN } from '../domain/ids.js';
 import { createJson, ensureContainer, listAllNames, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
+import { announced, type ChangeFeed } from '../storage/change-feed.js';
 
 const MAX_REVISION = 9_999_999_999;
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date');
 const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex>');
 
+const actorSchema = z.strictObject({ id: z.string().min(1).max(320), name: z.string().max(200).optional() });
+
 const newDeploymentSchema = z.object({
   commit: z.string().regex(/^[0-9a-f]{7,64}$/i, 'must be a commit id'),
-  artifactDigest: digest,
+  digest,
   runId: z.string().min(1).max(200),
   kind: z.enum(['deploy', 'rollback', 'heal']),
-  rollbackOf: z.number().int().positive().optional(),
+  rolledBackTo: z.number().int().positive().optional(),
   status: z.enum(['Succeeded', 'Failed']),
   reason: z.string().max(4000).optional(),
   verification: z.array(z.unknown()),
-  requestedBy: z.string().max(320).optional(),
+  requestedBy: actorSchema.optional(),
   target: z.record(z.string().max(100), z.union([z.string().max(1024 * 1024), z.number(), z.boolean(), z.null()])).optional(),
   startedAt: isoDate,
   finishedAt: isoDate,
 });
 
-/** Stored history record shape. */
-export const deploymentRecordSchema = newDeploymentSchema.extend({
+const deploymentRecordShape = newDeploymentSchema.extend({
   app: z.string(),
   environment: z.string(),
   revision: z.number().int().positive(),
   recordedAt: isoDate,
 }) satisfies z.ZodType<DeploymentRecord>;
 
-/** Stored `current` pointer shape. */
-export const currentDeploymentSchema = z.object({
-  app: z.string(),
-  environment: z.string(),
-  revision: z.number().int().positive(),
-  commit: z.string(),
-  artifactDigest: digest,
-  deployedAt: isoDate,
-  runId: z.string(),
-  status: z.enum(['Succeeded', 'Failed']),
-  kind: z.enum(['deploy', 'rollback', 'heal']),
-}) satisfies z.ZodType<CurrentDeployment>;
+/** Stored history record shape; records under the older names are upgraded on read. */
+export const deploymentRecordSchema = z.preprocess(upgradeStoredNames, deploymentRecordShape) satisfies z.ZodType<DeploymentRecord>;
 
-const badMarkerSchema = z.object({
-  revision: z.number().int().positive(),
-  reason: z.string(),
-  markedBy: z.string().optional(),
-  markedAt: isoDate,
-}) satisfies z.ZodType<BadRevisionMarker>;
+/** Stored `current` pointer shape; pointers under the older names are upgraded on read. */
+export const currentDeploymentSchema = z.preprocess(
+  upgradeStoredNames,
+  z.object({
+    app: z.string(),
+    environment: z.string(),
+    revision: z.number().int().positive(),
+    commit: z.string(),
+    digest,
+    finishedAt: isoDate,
+    runId: z.string(),
+    status: z.enum(['Succeeded', 'Failed']),
+    kind: z.enum(['deploy', 'rollback', 'heal']),
+  }),
+) satisfies z.ZodType<CurrentDeployment>;
+
+const badMarkerSchema = z.preprocess(
+  upgradeStoredNames,
+  z.object({
+    revision: z.number().int().positive(),
+    reason: z.string(),
+    markedBy: actorSchema.optional(),
+    markedAt: isoDate,
+  }),
+) satisfies z.ZodType<BadRevisionMarker>;
 
 /** A page of history, newest first. */
 export interface HistoryPage {
@@ -83,6 +95,8 @@ export interface LedgerOptions {
   now?: () => Date;
   /** Give up a write after this many lost races (never reached in practice). Default 1000. */
   maxAttempts?: number;
+  /** Told before a record is written (read models derived from `current`, such as the matrix snapshot). */
+  changes?: ChangeFeed;
 }
 
 function checkName(kind: string, value: string): void {
@@ -102,6 +116,7 @@ function revisionFromHistoryName(name: string): number | undefined {
 export class DeploymentLedger {
   private readonly now: () => Date;
   private readonly maxAttempts: number;
+  private readonly changes: ChangeFeed | undefined;
 
   /** Creates a ledger over `container` (normally `conveyor-state`). */
   constructor(
@@ -110,6 +125,7 @@ export class DeploymentLedger {
   ) {
     this.now = options.now ?? (() => new Date());
     this.maxAttempts = options.maxAttempts ?? 1000;
+    this.changes = options.changes;
   }
 
   private base(app: string, env: string): string {
@@ -136,6 +152,10 @@ export class DeploymentLedger {
    * the immutable history record, then moves `current` forward. Resolves the stored record.
    */
   async record(app: string, env: string, entry: NewDeployment, options: { revision?: number } = {}): Promise<DeploymentRecord> {
+    return announced(this.changes, app, () => this.recordNow(app, env, entry, options));
+  }
+
+  private async recordNow(app: string, env: string, entry: NewDeployment, options: { revision?: number }): Promise<DeploymentRecord> {
     const base = this.base(app, env);
     const parsed = newDeploymentSchema.safeParse(entry);
     if (!parsed.success) {
@@ -188,7 +208,7 @@ export class DeploymentLedger {
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       const existing = await this.get(app, env, revision);
-      if (existing.runId !== entry.runId || existing.kind !== entry.kind || existing.artifactDigest !== entry.artifactDigest) {
+      if (existing.runId !== entry.runId || existing.kind !== entry.kind || existing.digest !== entry.digest) {
         throw new ConflictError(`revision ${revision} of ${app}/${env} is already recorded by run ${existing.runId}`, { cause: err });
       }
       await this.advanceCurrent(base, existing);
@@ -229,8 +249,8 @@ export class DeploymentLedger {
       environment: record.environment,
       revision: record.revision,
       commit: record.commit,
-      artifactDigest: record.artifactDigest,
-      deployedAt: record.finishedAt,
+      digest: record.digest,
+      finishedAt: record.finishedAt,
       runId: record.runId,
       status: record.status,
       kind: record.kind,
@@ -281,7 +301,7 @@ export class DeploymentLedger {
   }
 
   /** Marks a revision bad (a separate create-only marker; history stays immutable). Marking twice -> ConflictError. */
-  async markBad(app: string, env: string, revision: number, reason: string, markedBy?: string): Promise<BadRevisionMarker> {
+  async markBad(app: string, env: string, revision: number, reason: string, markedBy?: Actor): Promise<BadRevisionMarker> {
     await this.get(app, env, revision);
     const marker: BadRevisionMarker = { revision, reason, ...(markedBy ? { markedBy } : {}), markedAt: this.now().toISOString() };
     await createJson(this.container, `${this.base(app, env)}/bad/${String(revision).padStart(10, '0')}.json`, marker);

@@ -14,6 +14,7 @@ import { STATUSES } from '../domain/status.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { NAME_PATTERN, STORED_ID_PATTERN } from '../domain/ids.js';
 import { createJson, ensureContainer, listNames, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
+import { announced, type ChangeFeed } from '../storage/change-feed.js';
 
 const status = z.enum(STATUSES);
 const verification = z.array(
@@ -68,6 +69,8 @@ export interface RunStoreOptions {
   now?: () => Date;
   /** Lost races tolerated by `update` before giving up. Default 100. */
   maxAttempts?: number;
+  /** Told before a run record is written (read models that show runs, such as the matrix snapshot). */
+  changes?: ChangeFeed;
 }
 
 /** What `create` needs; timestamps are filled in. */
@@ -77,6 +80,7 @@ export type NewRun = Omit<RunRecord, 'createdAt' | 'updatedAt' | 'stages' | 'env
 export class RunStore {
   private readonly now: () => Date;
   private readonly maxAttempts: number;
+  private readonly changes: ChangeFeed | undefined;
 
   /** Creates a store over `container` (normally `conveyor-state`). */
   constructor(
@@ -85,6 +89,7 @@ export class RunStore {
   ) {
     this.now = options.now ?? (() => new Date());
     this.maxAttempts = options.maxAttempts ?? 100;
+    this.changes = options.changes;
   }
 
   private path(app: string, runId: string): string {
@@ -107,12 +112,15 @@ export class RunStore {
     const at = this.now();
     const record = this.validate({ ...run, stages: run.stages ?? {}, environments: run.environments ?? {}, createdAt: at.toISOString(), updatedAt: at.toISOString() });
     await ensureContainer(this.container);
-    const etag = await createJson(this.container, path, record);
-    const index = `runs-index/${run.app}/${String(MAX_MS - at.getTime()).padStart(13, '0')}_${run.runId}`;
-    await createJson(this.container, index, { runId: run.runId }).catch((err: unknown) => {
-      if (!(err instanceof ConflictError)) throw err;
+    // Announced around both writes: the run shows in listings once its index marker exists.
+    return announced(this.changes, run.app, async () => {
+      const etag = await createJson(this.container, path, record);
+      const index = `runs-index/${run.app}/${String(MAX_MS - at.getTime()).padStart(13, '0')}_${run.runId}`;
+      await createJson(this.container, index, { runId: run.runId }).catch((err: unknown) => {
+        if (!(err instanceof ConflictError)) throw err;
+      });
+      return { value: record, etag };
     });
-    return { value: record, etag };
   }
 
   /** Reads a run with its ETag. Missing -> NotFoundError; unreadable -> CorruptDataError. */
@@ -130,7 +138,7 @@ export class RunStore {
   async replace(record: RunRecord, etag: string): Promise<Versioned<RunRecord>> {
     const path = this.path(record.app, record.runId);
     const value = this.validate({ ...record, updatedAt: this.now().toISOString() });
-    return { value, etag: await replaceJson(this.container, path, value, etag) };
+    return { value, etag: await announced(this.changes, record.app, () => replaceJson(this.container, path, value, etag)) };
   }
 
   /**

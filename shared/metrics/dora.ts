@@ -15,7 +15,7 @@ export interface MetricsEntry {
   commit: string;
   runId: string;
   /** For rollbacks: the revision whose artifact was redeployed. */
-  rollbackOf?: number;
+  rolledBackTo?: number;
   /** Epoch ms the deployment started. */
   startedAt: number;
   /** Epoch ms it finished (verified, or failed verification). */

@@ -29,7 +29,7 @@ import type { TimeWindow } from './window.js';
 
 /**
  * One entry, stored as a tuple to keep 10,000 of them near 1.5 MB:
- * [revision, kind, status, commit, runId, startedAt ms, finishedAt ms, changeAt ms | null, rollbackOf | null].
+ * [revision, kind, status, commit, runId, startedAt ms, finishedAt ms, changeAt ms | null, rolledBackTo | null].
  */
 const entryTuple = z.tuple([
   z.number().int().positive(),
@@ -53,12 +53,12 @@ const indexSchema = z.object({
 type IndexDocument = z.infer<typeof indexSchema>;
 
 function toTuple(e: MetricsEntry): EntryTuple {
-  return [e.revision, e.kind, e.status, e.commit, e.runId, e.startedAt, e.finishedAt, e.changeAt ?? null, e.rollbackOf ?? null];
+  return [e.revision, e.kind, e.status, e.commit, e.runId, e.startedAt, e.finishedAt, e.changeAt ?? null, e.rolledBackTo ?? null];
 }
 
 function fromTuple(t: EntryTuple): MetricsEntry {
-  const [revision, kind, status, commit, runId, startedAt, finishedAt, changeAt, rollbackOf] = t;
-  return { revision, kind, status, commit, runId, startedAt, finishedAt, ...(changeAt !== null ? { changeAt } : {}), ...(rollbackOf !== null ? { rollbackOf } : {}) };
+  const [revision, kind, status, commit, runId, startedAt, finishedAt, changeAt, rolledBackTo] = t;
+  return { revision, kind, status, commit, runId, startedAt, finishedAt, ...(changeAt !== null ? { changeAt } : {}), ...(rolledBackTo !== null ? { rolledBackTo } : {}) };
 }
 
 /** What the index reads of the ledger. */
@@ -274,7 +274,7 @@ export class MetricsIndex {
       startedAt: Date.parse(r.startedAt),
       finishedAt: Date.parse(r.finishedAt),
       ...(times[i] !== undefined ? { changeAt: times[i] } : {}),
-      ...(r.rollbackOf !== undefined ? { rollbackOf: r.rollbackOf } : {}),
+      ...(r.rolledBackTo !== undefined ? { rolledBackTo: r.rolledBackTo } : {}),
     }));
   }
 }

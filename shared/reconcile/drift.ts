@@ -56,8 +56,8 @@ export function assessDrift(current: CurrentDeployment | undefined, obs: Observa
     return { sync: 'drifted', reason: `the ledger says ${wanted} runs, but it is not running (${why})${foreign}` };
   }
   if (s.revision !== String(current.revision)) return { sync: 'drifted', reason: `the ledger says ${wanted}, but the target runs ${runs}` };
-  if (s.artifactDigest !== undefined && s.artifactDigest !== current.artifactDigest) {
-    return { sync: 'drifted', reason: `revision ${current.revision} runs artifact ${s.artifactDigest}, but the ledger recorded ${current.artifactDigest}` };
+  if (s.digest !== undefined && s.digest !== current.digest) {
+    return { sync: 'drifted', reason: `revision ${current.revision} runs artifact ${s.digest}, but the ledger recorded ${current.digest}` };
   }
   // Targets that can see edits made behind Conveyor's back (kubernetes) name them in `details.drift`.
   if (typeof s.details.drift === 'string' && s.details.drift !== '') return { sync: 'drifted', reason: `${wanted} was changed on the target: ${s.details.drift}` };
@@ -89,7 +89,7 @@ export interface EnvironmentSync {
   /** When the sweep last looked. */
   checkedAt: string;
   /** What the ledger says should run. */
-  expected?: { revision: number; commit: string; artifactDigest: string };
+  expected?: { revision: number; commit: string; digest: string };
   heal?: HealState;
 }
 
@@ -125,7 +125,7 @@ export function nextSync(
     reason: assessment.reason,
     since: changed ? at : previous.since,
     checkedAt: at,
-    ...(current ? { expected: { revision: current.revision, commit: current.commit, artifactDigest: current.artifactDigest } } : {}),
+    ...(current ? { expected: { revision: current.revision, commit: current.commit, digest: current.digest } } : {}),
     ...(previous?.heal ? { heal: assessment.sync === 'in-sync' ? { ...previous.heal, attempts: 0 } : previous.heal } : {}),
   };
   if (assessment.sync === 'in-sync' && sync.heal) delete sync.heal.nextAllowedAt;

@@ -4,3 +4,4 @@ export * from './drift.js';
 export * from './drift-sweep.js';
 export { BlobSyncStore, environmentSyncSchema, syncChangeSchema } from './sync-store.js';
 export { mapBounded, withDeadline, type Settled } from './pool.js';
+export { publishingSyncStore, syncChangedEvent, type EventRecorder } from './sync-events.js';

@@ -8,8 +8,10 @@ import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '../errors.js';
+import { upgradeStoredNames } from '../domain/deployment.js';
 import { isName } from '../domain/ids.js';
 import { createJson, ensureContainer, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
+import { announced, type ChangeFeed } from '../storage/change-feed.js';
 import type { EnvironmentSync, SyncChange } from './drift.js';
 import type { SyncStore } from './drift-sweep.js';
 
@@ -23,7 +25,8 @@ export const environmentSyncSchema = z.object({
   reason: z.string(),
   since: z.string(),
   checkedAt: z.string(),
-  expected: z.object({ revision: z.number().int(), commit: z.string(), artifactDigest: z.string() }).optional(),
+  // Older states say `artifactDigest`: upgraded on read.
+  expected: z.preprocess(upgradeStoredNames, z.object({ revision: z.number().int(), commit: z.string(), digest: z.string() })).optional(),
   heal: z
     .object({
       attempts: z.number().int().nonnegative(),
@@ -58,8 +61,11 @@ export class BlobSyncStore implements SyncStore {
   private readonly etags = new Map<string, string>();
   private ensured = false;
 
-  /** Creates a store over `container` (normally `conveyor-state`). */
-  constructor(private readonly container: ContainerClient) {}
+  /** Creates a store over `container` (normally `conveyor-state`); `changes` is told before a sync state is written. */
+  constructor(
+    private readonly container: ContainerClient,
+    private readonly feed?: ChangeFeed,
+  ) {}
 
   /** See {@link SyncStore.get}. */
   async get(app: string, environment: string): Promise<EnvironmentSync | undefined> {
@@ -72,6 +78,10 @@ export class BlobSyncStore implements SyncStore {
 
   /** See {@link SyncStore.put}. The sweep is the only writer; a lost race re-reads and writes again. */
   async put(sync: EnvironmentSync): Promise<void> {
+    return announced(this.feed, sync.app, () => this.putNow(sync));
+  }
+
+  private async putNow(sync: EnvironmentSync): Promise<void> {
     const path = `${base(sync.app, sync.environment)}/sync.json`;
     await this.ensure();
     for (let attempt = 0; attempt < 3; attempt++) {

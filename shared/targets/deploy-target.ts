@@ -6,6 +6,7 @@
  * JSON data (they cross activity boundaries).
  */
 import type { TargetSpec } from '../domain/pipeline.js';
+import type { StepIsolation } from '../domain/run.js';
 
 /** A scalar that survives JSON (target-specific detail values). */
 export type DetailValue = string | number | boolean | null;
@@ -21,7 +22,7 @@ export interface DeployRequest<S extends TargetSpec = TargetSpec> {
   /** The run deploying it, when a run does (targets may label what they create with it). */
   runId?: string;
   /** Content digest of the artifact (build once, promote many: every environment gets the same). */
-  artifactDigest: string;
+  digest: string;
   /** The environment's target settings from the pipeline. */
   spec: S;
   /**
@@ -31,12 +32,32 @@ export interface DeployRequest<S extends TargetSpec = TargetSpec> {
    */
   secretEnv?: Readonly<Record<string, string>>;
   /**
+   * Opened sealed secrets for the service as files: variable -> value. A sandboxing target puts
+   * each in a read-only file in memory inside the sandbox (`/run/secrets/<variable>`) and sets the
+   * variable to its path; a target that cannot keep them off the host's disk refuses them.
+   */
+  secretFiles?: Readonly<Record<string, string>>;
+  /**
    * Writes the artifact's files into `destDir` (an empty folder the target chose). The caller
    * owns where the artifact comes from (blob download and extraction); the target owns where
    * it goes. A Kubernetes target may ignore it and deploy an image named by the digest.
    * If it throws, the deploy throws and nothing that was running is touched.
    */
   materialize(destDir: string): Promise<void>;
+  /**
+   * Reads files of the app's repository at `commit` (a folder, recursively, by name pattern):
+   * where a target takes configuration that is code in the repository (kubernetes: the
+   * manifests). Targets that need none ignore it.
+   */
+  readRepository?(folder: string, include: RegExp): Promise<Array<{ file: string; text: string }>>;
+  /**
+   * What the ledger recorded for the revision being deployed again (a rollback or a heal),
+   * as the target reported it then (`DeploySuccess.details`): a target that records what it
+   * applied (kubernetes: `renderedManifests`) re-applies exactly that.
+   */
+  recorded?: Readonly<Record<string, DetailValue>>;
+  /** A heal: take back what was edited on the target (kubernetes: force field ownership). */
+  heal?: boolean;
   /**
    * Restart even when this exact revision and digest are already running and healthy. By
    * default such a deploy is a no-op success, which makes a retried deploy activity idempotent.
@@ -56,6 +77,8 @@ export interface DeploySuccess {
   unchanged: boolean;
   /** Target-specific facts for the record (process: pid, releaseDir, logFile). */
   details: Record<string, DetailValue>;
+  /** How the service runs isolated (targets that run it on this machine). */
+  isolation?: StepIsolation;
 }
 
 /** A deployment that did not come up; an expected outcome reported as data. */
@@ -91,7 +114,7 @@ export interface TargetStatus {
   healthy: boolean;
   revision?: string;
   commit?: string;
-  artifactDigest?: string;
+  digest?: string;
   startedAt?: string;
   baseUrl?: string;
   /** Why the state is `failed` or `exited`, when known. */

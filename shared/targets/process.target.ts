@@ -26,9 +26,12 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { ProcessTargetSpec } from '../domain/pipeline.js';
+import { upgradeStoredNames } from '../domain/deployment.js';
 import { isName, NAME_RULE } from '../domain/ids.js';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, DetailValue, StopResult, TargetStatus } from './deploy-target.js';
+import type { StepIsolation } from '../domain/run.js';
+import { SECRET_FILES_DIR } from '../steps/step-runner.js';
 import { bubblewrapArgs, resolveLocalSandbox, SANDBOX_HOME, sandboxPath, type LocalSandbox, type LocalSandboxSettings } from '../steps/bubblewrap-sandbox.js';
 import { bootId, groupHasLiveProcessSync, isSameProcessAlive, liveGroupMembers, processesWithMarker, readProcStat, signalGroup, signalProcess, type GroupIdentity, type ProcessIdentity } from './process-table.js';
 import { hostEnvironment } from '../config/settings.js';
@@ -72,7 +75,7 @@ export interface ProcessState {
   environment: string;
   revision: string;
   commit: string;
-  artifactDigest: string;
+  digest: string;
   status: 'starting' | 'running' | 'stopped' | 'failed';
   port: number;
   baseUrl: string;
@@ -95,13 +98,14 @@ export interface ProcessState {
 }
 
 /** state.json as read back: validated, since a foreign or damaged file must not be acted on. */
-const processStateSchema: z.ZodType<ProcessState> = z.object({
+// State files written before the vocabulary was unified say `artifactDigest`: upgraded on read.
+const processStateSchema: z.ZodType<ProcessState> = z.preprocess(upgradeStoredNames, z.object({
   version: z.literal(1),
   app: z.string(),
   environment: z.string(),
   revision: z.string(),
   commit: z.string(),
-  artifactDigest: z.string(),
+  digest: z.string(),
   status: z.enum(['starting', 'running', 'stopped', 'failed']),
   port: z.number().int(),
   baseUrl: z.string(),
@@ -115,7 +119,7 @@ const processStateSchema: z.ZodType<ProcessState> = z.object({
   startedAt: z.string().optional(),
   stoppedAt: z.string().optional(),
   reason: z.string().optional(),
-});
+}));
 
 /** Revision labels (folder names under an environment's releases). App and environment names follow shared/domain/ids.ts. */
 const REVISION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -140,6 +144,13 @@ const SERVICE_ENTRY = [
   'while :; do wait $main; rc=$?; kill -0 $main 2>/dev/null || break; done',
   'while :; do others=; for p in /proc/[0-9]*; do case ${p#/proc/} in 1|$$) ;; *) others=1; break ;; esac; done; [ -z "$others" ] && exit $rc; sleep 0.5 & wait $!; done',
 ].join('\n');
+
+/** How services of this target run: the isolation recorded with each deployment. */
+function serviceIsolation(sandbox: LocalSandbox): StepIsolation {
+  return sandbox.kind === 'bubblewrap'
+    ? { runner: 'bubblewrap', sandbox: true, network: 'on', enforcement: ['no CPU, memory or disk limits on services (steps only)'] }
+    : { runner: 'unsandboxed', sandbox: false, network: 'on', enforcement: ['none: no sandbox (CONVEYOR_ALLOW_UNSANDBOXED_STEPS)'] };
+}
 
 /** The `process` deploy target. */
 export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
@@ -263,7 +274,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       healthy,
       revision: state.revision,
       commit: state.commit,
-      artifactDigest: state.artifactDigest,
+      digest: state.digest,
       baseUrl: state.baseUrl,
       ...(state.startedAt ? { startedAt: state.startedAt } : {}),
       ...(reason && reported !== 'running' ? { reason } : {}),
@@ -280,6 +291,12 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     const previous = await this.readState(app, environment);
     // Decided before anything is stopped: without a usable sandbox the old revision keeps serving.
     const sandbox = await resolveLocalSandbox({ allowUnsandboxed: false, ...this.sandbox });
+    if (sandbox.kind !== 'bubblewrap' && Object.keys(request.secretFiles ?? {}).length > 0) {
+      // Without the sandbox's memory-backed file the value would sit on the host's disk for the
+      // service's whole life: refused, and the old revision keeps serving.
+      return { ok: false, reason: 'secrets delivered as files need the bubblewrap sandbox (it keeps them in memory); this machine runs services unsandboxed', logTail: '' };
+    }
+    const isolation = serviceIsolation(sandbox);
 
     // Already running exactly this? Then a retried activity must not restart it.
     if (
@@ -287,7 +304,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       previous &&
       previous.status === 'running' &&
       previous.revision === revision &&
-      previous.artifactDigest === request.artifactDigest &&
+      previous.digest === request.digest &&
       previous.port === spec.port &&
       (await this.isGroupAlive(previous)) &&
       (await portAcceptsConnections(spec.port, 500))
@@ -298,6 +315,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
         revision,
         startedAt: previous.startedAt ?? new Date().toISOString(),
         unchanged: true,
+        isolation,
         details: { pid: previous.pid ?? null, releaseDir: previous.releaseDir, logFile: previous.logFile },
       };
     }
@@ -336,7 +354,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       environment,
       revision,
       commit: request.commit,
-      artifactDigest: request.artifactDigest,
+      digest: request.digest,
       status: 'starting',
       port: spec.port,
       baseUrl,
@@ -397,6 +415,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       startedAt: started.startedAt,
       unchanged: false,
       details: { pid: started.pid, releaseDir, logFile },
+      isolation,
     };
   }
 
@@ -417,7 +436,11 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       const env = this.processEnvironment(request, instanceId, sandbox.kind === 'bubblewrap');
       // Own session and process group: survives Conveyor, and can be signalled as a whole. In
       // the sandbox the leader is bwrap; the group reaches every process inside as well.
-      const options = { cwd: releaseDir, detached: true, stdio: ['ignore', log.fd, log.fd] as ['ignore', number, number], env };
+      const files = sandbox.kind === 'bubblewrap' ? Object.entries(request.secretFiles ?? {}) : [];
+      for (const [name] of files) env[name] = `${SECRET_FILES_DIR}/${name}`;
+      // Secret files reach bubblewrap through pipes (descriptors 3, 4, ...), never a host file.
+      const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', log.fd, log.fd, ...files.map(() => 'pipe' as const)];
+      const options = { cwd: releaseDir, detached: true, stdio, env };
       const child =
         sandbox.kind === 'bubblewrap'
           ? spawn(
@@ -431,6 +454,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
                   readOnly: this.sandbox.readOnly,
                   hostname: 'conveyor-service',
                   disableUserns: sandbox.disableUserns,
+                  secretFiles: files.map(([name], i) => ({ name, fd: 3 + i })),
                 }),
                 '--',
                 'bash',
@@ -442,6 +466,11 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
               options,
             )
           : spawn('bash', ['-c', request.spec.start], options);
+      files.forEach(([, value], i) => {
+        const pipe = child.stdio[3 + i] as import('node:net').Socket | null;
+        pipe?.on('error', () => {});
+        pipe?.end(value);
+      });
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
         child.once('exit', (code, signal) => resolve({ code, signal }));
         child.once('error', () => resolve({ code: null, signal: null }));
@@ -482,7 +511,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       CONVEYOR_ENV: request.environment,
       CONVEYOR_REVISION: request.revision,
       CONVEYOR_COMMIT: request.commit,
-      CONVEYOR_ARTIFACT_DIGEST: request.artifactDigest,
+      CONVEYOR_ARTIFACT_DIGEST: request.digest,
       [INSTANCE_VARIABLE]: instanceId,
     });
     return env;

@@ -36,71 +36,92 @@ export async function environmentNames({ ledger, runs }: Pick<MatrixSources, 'le
   return inPromotionOrder(names, recent.runs.find((r) => r.environmentOrder?.length)?.environmentOrder);
 }
 
-/** One environment in the matrix. */
-export interface EnvironmentView {
+/** What the records say of one environment: the ledger's current revision, its freeze and its sync state. */
+export interface RecordedEnvironment {
   name: string;
   revision: number;
   commit: string;
-  artifactDigest: string;
-  deployedAt: string;
+  digest: string;
+  finishedAt: string;
   runId: string;
   status: string;
   kind: string;
+  /** The active freeze: nothing but rollbacks enters until someone unfreezes. */
+  freeze?: Freeze;
+  /** Drift as the reconcile sweep last saw it: `in-sync | drifted | unknown`, why, since when. */
+  sync?: { state: EnvironmentSync['sync']; reason: string; since: string; checkedAt: string; heal?: EnvironmentSync['heal'] };
+}
+
+/** One environment in the matrix. */
+export interface EnvironmentView extends RecordedEnvironment {
   /** The target's view: is the recorded revision up and answering? */
   healthy: boolean;
   running: boolean;
   /** What the target reports actually runs (for drift detection). */
   actual?: { revision?: string; commit?: string; state: string };
-  /** The active freeze: nothing but rollbacks enters until someone unfreezes. */
-  freeze?: Freeze;
-  /** Drift as the reconcile sweep last saw it: `in-sync | drifted | unknown`, why, since when. */
-  sync?: { state: EnvironmentSync['sync']; reason: string; since: string; checkedAt: string; heal?: EnvironmentSync['heal'] };
   /** Whether promotions may enter now by its deploy windows and freeze, why not, and when it next opens (shown when a window policy or a freeze applies). */
   gate?: GateVerdict;
 }
 
-/** What runs in each environment of an app, in promotion order. */
-export async function environmentMatrix({ ledger, runs, targets, controls, syncStates }: MatrixSources, app: string, record?: Pick<AppRecord, 'deployWindows'>): Promise<EnvironmentView[]> {
+/** The gate verdict of an environment now, when a deploy window or a freeze applies to it. */
+export function gateNow(record: Pick<AppRecord, 'deployWindows'> | undefined, env: string, freeze: Freeze | undefined, now: Date): GateVerdict | undefined {
+  return freeze || record?.deployWindows?.[env]?.windows.length ? evaluateGate(gateOf(record?.deployWindows?.[env], freeze), now) : undefined;
+}
+
+/**
+ * What the records (ledger, freezes, sync states) say of each environment of an app, in
+ * promotion order, without asking any deploy target: the stored part of the matrix.
+ */
+export async function recordedEnvironments({ ledger, runs, controls, syncStates }: Omit<MatrixSources, 'targets'>, app: string): Promise<RecordedEnvironment[]> {
   const names = await environmentNames({ ledger, runs }, app);
   const views = await Promise.all(
-    names.map(async (name): Promise<EnvironmentView | undefined> => {
+    names.map(async (name): Promise<RecordedEnvironment | undefined> => {
       const [current, freeze, sync] = await Promise.all([
         ledger.current(app, name),
         controls?.freeze(app, name).catch(() => undefined),
         syncStates?.get(app, name).catch(() => undefined),
       ]);
       if (!current) return undefined;
-      let actual: EnvironmentView['actual'];
-      let healthy = false;
-      let running = false;
-      for (const type of targets.types()) {
-        const status = await targets.get(type)!.status(app, name).catch(() => undefined);
-        if (status && status.state !== 'absent') {
-          actual = { revision: status.revision, commit: status.commit, state: status.state };
-          running = status.running && status.revision === String(current.revision);
-          healthy = running && status.healthy;
-          break;
-        }
-      }
       return {
         name,
         revision: current.revision,
         commit: current.commit,
-        artifactDigest: current.artifactDigest,
-        deployedAt: current.deployedAt,
+        digest: current.digest,
+        finishedAt: current.finishedAt,
         runId: current.runId,
         status: current.status,
         kind: current.kind,
-        healthy,
-        running,
-        ...(actual ? { actual } : {}),
         ...(freeze ? { freeze } : {}),
-        ...(freeze || record?.deployWindows?.[name]?.windows.length ? { gate: evaluateGate(gateOf(record?.deployWindows?.[name], freeze), new Date()) } : {}),
         ...(sync ? { sync: { state: sync.sync, reason: sync.reason, since: sync.since, checkedAt: sync.checkedAt, ...(sync.heal ? { heal: sync.heal } : {}) } } : {}),
       };
     }),
   );
-  return views.filter((v): v is EnvironmentView => v !== undefined);
+  return views.filter((v): v is RecordedEnvironment => v !== undefined);
+}
+
+/** What runs in each environment of an app, in promotion order, with each target's live view. */
+export async function environmentMatrix(sources: MatrixSources, app: string, record?: Pick<AppRecord, 'deployWindows'>): Promise<EnvironmentView[]> {
+  const recorded = await recordedEnvironments(sources, app);
+  const now = new Date();
+  return Promise.all(
+    recorded.map(async (env): Promise<EnvironmentView> => {
+      let actual: EnvironmentView['actual'];
+      let healthy = false;
+      let running = false;
+      for (const type of sources.targets.types()) {
+        const status = await sources.targets.get(type)!.status(app, env.name).catch(() => undefined);
+        if (status && status.state !== 'absent') {
+          actual = { revision: status.revision, commit: status.commit, state: status.state };
+          running = status.running && status.revision === String(env.revision);
+          healthy = running && status.healthy;
+          break;
+        }
+      }
+      const gate = gateNow(record, env.name, env.freeze, now);
+      const { freeze, sync, ...rest } = env;
+      return { ...rest, healthy, running, ...(actual ? { actual } : {}), ...(freeze ? { freeze } : {}), ...(gate ? { gate } : {}), ...(sync ? { sync } : {}) };
+    }),
+  );
 }
 
 /** An app with its environment matrix. */

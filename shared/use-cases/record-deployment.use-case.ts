@@ -14,7 +14,7 @@ export type RecordingLedger = Pick<DeploymentLedger, 'record' | 'markBad'>;
 export async function recordDeployment(ledger: RecordingLedger, outcome: DeploymentOutcome): Promise<DeploymentRecord> {
   const record = await ledger.record(outcome.app, outcome.environment, ledgerEntry(outcome), { revision: outcome.revision });
   if (outcome.status === 'Failed' && outcome.kind === 'deploy') {
-    await ledger.markBad(outcome.app, outcome.environment, record.revision, outcome.reason ?? 'verification failed', 'conveyor').catch((err: unknown) => {
+    await ledger.markBad(outcome.app, outcome.environment, record.revision, outcome.reason ?? 'verification failed', { id: 'system', name: 'failed deployment' }).catch((err: unknown) => {
       if (!(err instanceof ConflictError)) throw err;
     });
   }

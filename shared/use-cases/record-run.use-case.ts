@@ -32,7 +32,7 @@ export async function recordRunPatch(runs: RunRecords, app: string, runId: strin
       if (!(err instanceof NotFoundError)) throw err;
     }
     try {
-      const base = pendingRun({ app, runId, commit: patch.commit ?? 'unknown', branch: patch.branch, pusher: patch.pusher });
+      const base = pendingRun({ app, runId, commit: patch.commit ?? 'unknown', branch: patch.branch, pusher: patch.pusher, trigger: patch.trigger });
       const created = applyRunPatch({ ...base, stages: {}, environments: {}, createdAt: '', updatedAt: '' }, patch);
       const { createdAt: _c, updatedAt: _u, ...fields } = created;
       await runs.create({ ...fields, app, runId });

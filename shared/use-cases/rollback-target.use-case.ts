@@ -36,9 +36,9 @@ export async function findRollbackTarget(ledger: RollbackLedger, request: Rollba
     const record = await ledger.get(app, environment, request.toRevision);
     const refusal = namedRevisionRefusal(record, await ledger.badMarker(app, environment, request.toRevision), request.force ?? false);
     if (refusal) return { ok: false, code: 'refused', reason: refusal };
-    return { ok: true, revision: record.revision, commit: record.commit, digest: record.artifactDigest };
+    return { ok: true, revision: record.revision, commit: record.commit, digest: record.digest };
   }
   const good = await ledger.lastGood(app, environment, { before: current.revision });
   if (!good) return { ok: false, code: 'no-good-revision', reason: noGoodRevision(environment, current.revision) };
-  return { ok: true, revision: good.revision, commit: good.commit, digest: good.artifactDigest };
+  return { ok: true, revision: good.revision, commit: good.commit, digest: good.digest };
 }

@@ -1,8 +1,9 @@
 // Approvals over Service Bus end to end: Conveyor on the local host (which starts its Service
 // Bus emulator for CONVEYOR_SERVICEBUS), a run waiting for prod, decisions sent to the
 // conveyor-approvals queue with the real SDK. Refused messages (not an approver, a bare claimed
-// e-mail) leave the gate closed and are published as approval.refused events with the reason;
-// a verified approver's message opens it. The run's events arrive on the topic.
+// e-mail, an unknown run, a malformed body) leave the gate closed, land on the queue's
+// dead-letter sub-queue with the reason and description (read back with the SDK's receiver) and
+// are published as approval.refused events; a verified approver's message opens it and is completed. The run's events arrive on the topic.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -82,6 +83,26 @@ test('queue decisions: refused ones keep the gate closed and say why; a verified
   await sender.sendMessages({ body: { runId, environment: 'prod', decision: 'approve', by: 'carol@example.com' }, messageId: 'm-claimed' });
   const claimed = await eventWhere('refusal of a claimed identity', (e) => e.type === 'dev.conveyor.approval.refused' && e.data.messageId === 'm-claimed');
   assert.match(claimed.data.reason, /^unauthenticated/);
+  await sender.sendMessages({ body: { runId: 'no-such-run', environment: 'prod', decision: 'approve', credential: { apiToken: 'token-carol-0000000000000003' } }, messageId: 'm-unknown' });
+  await sender.sendMessages({ body: '{"runId": ', messageId: 'm-malformed' });
+  // Each refused message is on the queue's dead-letter sub-queue, with the refusal as reason and its text as description.
+  const dlq = client.createReceiver('conveyor-approvals', { subQueueType: 'deadLetter' });
+  const dead = new Map<string, ServiceBusReceivedMessage>();
+  const deadline = Date.now() + 20_000;
+  while (dead.size < 4 && Date.now() < deadline) {
+    for (const m of await dlq.receiveMessages(10, { maxWaitTimeInMs: 500 })) {
+      dead.set(String(m.messageId), m);
+      await dlq.completeMessage(m);
+    }
+  }
+  await dlq.close();
+  const letters = Object.fromEntries([...dead].map(([id, m]) => [id, [m.deadLetterReason, m.deadLetterErrorDescription]]));
+  assert.equal(letters['m-mallory']?.[0], 'not-allowed');
+  assert.match(String(letters['m-mallory']?.[1]), /^not allowed: mallory@example.com is not an approver/);
+  assert.equal(letters['m-claimed']?.[0], 'unauthenticated');
+  assert.deepEqual(letters['m-unknown'], ['unknown-run', 'unknown run no-such-run']);
+  assert.equal(letters['m-malformed']?.[0], 'malformed');
+  assert.match(String(letters['m-malformed']?.[1]), /^malformed: \(body\): .*expected object/);
   const stillWaiting = (await (await conveyor.api(`/api/runs/${runId}`)).json()) as any;
   assert.equal(stillWaiting.environments.prod.status, 'Pending');
   assert.deepEqual(stillWaiting.environments.prod.approval.decisions, []);
@@ -91,6 +112,11 @@ test('queue decisions: refused ones keep the gate closed and say why; a verified
   assert.equal(done.status, 'Succeeded');
   assert.deepEqual(done.environments.prod.approval.decisions.map((d: any) => [d.by, d.decision, d.comment]), [['carol@example.com', 'approve', 'CAB-42']]);
   await sender.close();
+  const queue = client.createReceiver('conveyor-approvals');
+  assert.deepEqual((await queue.peekMessages(10)).map((m) => m.messageId), [], 'the applied message was completed');
+  const dlqAfter = client.createReceiver('conveyor-approvals', { subQueueType: 'deadLetter' });
+  assert.deepEqual((await dlqAfter.peekMessages(10)).map((m) => m.messageId), [], 'and not dead-lettered');
+  await Promise.all([queue.close(), dlqAfter.close()]);
 
   for (const type of ['dev.conveyor.run.running', 'dev.conveyor.environment.promoting', 'dev.conveyor.approval.requested', 'dev.conveyor.approval.decided', 'dev.conveyor.deployment.succeeded', 'dev.conveyor.environment.deployed', 'dev.conveyor.run.succeeded']) {
     const e = await eventWhere(type, (x) => x.type === type && (x.data.runId === runId || x.subject === `runs/${runId}`));

@@ -220,9 +220,9 @@ describe('rollback API', () => {
     const history = ((await (await conveyor.api('/api/apps/gated/environments/dev/history?pageSize=50')).json()) as any).records;
     const newest = history[0];
     assert.equal(newest.kind, 'rollback');
-    assert.equal(newest.requestedBy, 'alice@example.com');
+    assert.equal(newest.requestedBy.id, 'alice@example.com');
     assert.match(newest.reason, /requested by alice@example.com: customer reports/);
-    const target = history.find((r: any) => r.revision === newest.rollbackOf);
+    const target = history.find((r: any) => r.revision === newest.rolledBackTo);
     assert.ok(target.revision < before.revision && target.status === 'Succeeded');
     assert.equal((await served(sample.ports.dev))?.commit, target.commit, 'dev serves the rolled-back commit');
     // The rollback froze dev, recorded by whom and why, until someone allowed to roll back unfreezes it.

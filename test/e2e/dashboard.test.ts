@@ -162,7 +162,7 @@ describe('dashboard', () => {
     await dev.getByText(/rollback to r1/).waitFor();
     const history = (await (await conveyor.api('/api/apps/shop/environments/dev/history')).json()) as any;
     assert.equal(history.records[0].kind, 'rollback');
-    assert.equal(history.records[0].rollbackOf, 1);
+    assert.equal(history.records[0].rolledBackTo, 1);
     assert.match(history.records[0].reason, /customer reports/);
     assert.equal((await served(sample.ports.dev))?.commit, firstRun.split('.')[1]);
     await browser.screenshot('dashboard', '06-rolled-back');
@@ -213,5 +213,21 @@ describe('dashboard', () => {
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     assert.ok(overflow <= 1, `no page-wide horizontal scroll on a phone (overflow ${overflow}px)`);
     await browser.screenshot('dashboard', '08-phone');
+  });
+  test('without App Service authentication a forged x-ms-client-principal is not trusted: no identity, actions refused', async () => {
+    const forged = Buffer.from(JSON.stringify({ auth_typ: 'aad', claims: [{ typ: 'preferred_username', val: 'alice@example.com' }, { typ: 'name', val: 'Forged Alice' }] })).toString('base64');
+    const me = (await (await conveyor.api('/api/me', { headers: { 'x-ms-client-principal': forged } })).json()) as any;
+    assert.deepEqual([me.identity, me.appServiceAuth], [null, false]);
+    const freeze = await conveyor.api('/api/apps/shop/environments/dev/freeze', { method: 'POST', headers: { 'x-ms-client-principal': forged }, json: { reason: 'forged' } });
+    assert.equal(freeze.status, 401);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.setExtraHTTPHeaders({ 'x-ms-client-principal': forged });
+    try {
+      await signIn(undefined);
+      await page.getByText('Read-only (no identity)').waitFor();
+      assert.equal(await page.getByText('Forged Alice').count(), 0);
+    } finally {
+      await page.setExtraHTTPHeaders({});
+    }
   });
 });

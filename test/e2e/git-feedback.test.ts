@@ -4,9 +4,11 @@
 // conveyor-events topic, the emulator delivers the reported types to the gitFeedback
 // serviceBusTopic trigger, and @octokit/rest posts them to a fake GitHub on 127.0.0.1 that
 // checks each request as GitHub documents it. The commit ends with success for the run and
-// for its environment, after pending, and nothing else was posted.
+// for its environment, after pending, and nothing else was posted. An event the subscriber
+// cannot use lands on the subscription's dead-letter queue with the reason.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ServiceBusClient } from '@azure/service-bus';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-git-hosts/fake-github.js';
 import { startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
@@ -85,4 +87,22 @@ test('a run is reported to GitHub as commit statuses through the events topic an
   assert.equal(prod.target_url, `https://conveyor.example.com/dashboard/runs/${encodeURIComponent(runId)}`);
   const requests = github.requests.filter((r) => r.method === 'POST');
   assert.ok(requests.every((r) => r.status === 201 && r.path === `/repos/acme/shop/statuses/${commit}` && /^(token|bearer) /i.test(String(r.headers.authorization))));
+});
+
+test('an event the subscriber cannot use is dead-lettered on the git-feedback subscription with the reason', async () => {
+  const client = new ServiceBusClient(process.env.CONVEYOR_SERVICEBUS!);
+  try {
+    const sender = client.createSender('conveyor-events');
+    await sender.sendMessages({ body: { type: 'dev.conveyor.run.running', note: 'not a CloudEvent' }, messageId: 'not-a-cloudevent', applicationProperties: { type: 'dev.conveyor.run.running' } });
+    await sender.close();
+    const dlq = client.createReceiver('conveyor-events', 'git-feedback', { subQueueType: 'deadLetter' });
+    const [dead] = await dlq.receiveMessages(1, { maxWaitTimeInMs: 15_000 });
+    assert.equal(dead?.messageId, 'not-a-cloudevent');
+    assert.equal(dead?.deadLetterReason, 'feedback-refused');
+    assert.match(String(dead?.deadLetterErrorDescription), /^not a CloudEvent: /);
+    await dlq.completeMessage(dead!);
+    await dlq.close();
+  } finally {
+    await client.close();
+  }
 });

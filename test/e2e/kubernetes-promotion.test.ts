@@ -3,7 +3,7 @@
 // prod (three namespaces of the fake Kubernetes API server) get the same digest in order, each
 // verified by its rollout (a durable timer loop); a commit whose image never becomes available
 // is rolled back by re-applying the previous manifests; an edit made directly on the cluster is
-// reported as drift by the reconcile loop.
+// reported as drift by the reconcile loop, and healed where the environment says `drift: heal`.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -16,6 +16,7 @@ import { DeploymentLedger } from '../../shared/ledger/index.js';
 import { assessDrift } from '../../shared/reconcile/drift.js';
 import { CONTAINERS, containerClient } from '../../shared/storage/blob-store.js';
 import { KubernetesTarget, settingKubeconfig } from '../../shared/targets/kubernetes/index.js';
+import { FakeArm, TestTokenCredential } from '../support/fake-arm/server.js';
 import { FakeKube } from '../support/fake-kube/server.js';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
 import { startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
@@ -24,7 +25,7 @@ const SECRET = 'e2e-k8s-webhook-secret-0123456';
 const ENVS = ['dev', 'staging', 'prod'] as const;
 const IMAGE = 'registry.test/shop/web';
 
-const target = (env: string) => `    target:
+const target = (env: string) => `${env === 'staging' ? '    drift: heal\n' : ''}    target:
       type: kubernetes
       namespace: shop-${env}
       manifests: deploy
@@ -35,11 +36,12 @@ const target = (env: string) => `    target:
       url: https://${env}.shop.example
 `;
 // The build "builds and pushes" the image and reports its digest (a digest of the source, so
-// the same commit always gives the same image).
+// the same commit always gives the same image). The manifests are not packed: Conveyor reads
+// them from the repository at the run's commit.
 const PIPELINE = `version: 1
 build:
   command: mkdir -p dist && cp server.js dist/ && printf 'sha256:%s\\n' "$(sha256sum server.js | cut -d' ' -f1)" > image.digest
-  artifact: [dist, deploy, image.digest]
+  artifact: [dist, image.digest]
 environments:
 ${ENVS.map((e) => `  - name: ${e}\n${target(e)}`).join('')}`;
 
@@ -65,7 +67,30 @@ spec:
   ports: [{ port: 80, targetPort: 8080 }]
 `;
 
+// A second app whose image Azure Container Registry builds (ACR Tasks, on the fake ARM endpoint).
+const SUB = '11111111-2222-3333-4444-555555555555';
+const ACR_IMAGE = 'shopacr.azurecr.io/shop/api';
+const ACR_PIPELINE = `version: 1
+build:
+  image: { subscription: ${SUB}, resourceGroup: rg-shop, registry: shopacr, repository: shop/api, poll: 100ms }
+environments:
+${ENVS.map(
+  (e) => `  - name: ${e}
+    target:
+      type: kubernetes
+      namespace: api-${e}
+      manifests: deploy
+      image: { name: ${ACR_IMAGE}, digestFile: image.digest }
+      kubeconfigSetting: CONVEYOR_KUBECONFIG_E2E
+      rolloutTimeout: 30s
+      rolloutPoll: 100ms
+      url: https://${e}.api.example
+`,
+).join('')}`;
+
 let fake: FakeKube;
+let arm: FakeArm;
+let acrSample: SampleService;
 let conveyor: ConveyorUnderTest;
 let sample: SampleService;
 let ledger: DeploymentLedger;
@@ -80,11 +105,12 @@ async function digestOf(commit: string): Promise<string> {
   return `sha256:${createHash('sha256').update(await readFile(join(dir, 'server.js'))).digest('hex')}`;
 }
 
-async function push(commit: string): Promise<any> {
-  const hook = await sample.pushWebhook({ secret: SECRET, commit });
+async function push(commit: string, repo: SampleService = sample): Promise<any> {
+  const hook = await repo.pushWebhook({ secret: SECRET, commit });
   const res = await fetch(`${conveyor.origin}/api/webhooks/github`, { method: 'POST', headers: hook.headers, body: hook.body });
   const body = (await res.json()) as any;
-  assert.equal(res.status, 202, JSON.stringify(body));
+  // The reconcile loop (a 2-second schedule here) may have started the run for the pushed head first.
+  assert.ok(res.status === 202 || (res.status === 200 && body.status === 'duplicate'), JSON.stringify(body));
   return conveyor.waitForRun(body.runId, undefined, 120_000);
 }
 
@@ -93,7 +119,7 @@ const liveImage = (env: string) => (fake.get('apps/v1', 'Deployment', `shop-${en
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'k8s-e2e-'));
   fake = await FakeKube.start({
-    namespaces: ENVS.map((e) => `shop-${e}`),
+    namespaces: ENVS.flatMap((e) => [`shop-${e}`, `api-${e}`]),
     rollout: (d) => ([...broken].some((b) => JSON.stringify(d['spec']).includes(b)) ? { outcome: 'deadline', afterMs: 300 } : { outcome: 'available', afterMs: 150 }),
   });
   kc = new k8s.KubeConfig();
@@ -103,15 +129,38 @@ before(async () => {
   await writeFile(join(sample.dir, 'deploy', 'web.yaml'), MANIFESTS);
   await sample.git('add', '-A');
   await sample.git('commit', '-q', '-m', 'Kubernetes manifests');
-  conveyor = await startConveyor({ env: { SAMPLE_WEBHOOK_SECRET: SECRET, CONVEYOR_KUBECONFIG_E2E: fake.kubeconfig(), CONVEYOR_RECONCILE_SCHEDULE: '*/2 * * * * *' } });
-  const res = await conveyor.api('/api/apps/shop', { method: 'PUT', key: 'admin', json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'SAMPLE_WEBHOOK_SECRET' } });
-  assert.equal(res.status, 201, await res.text());
+  const credential = new TestTokenCredential();
+  arm = await FakeArm.start(credential);
+  acrSample = await createSampleService({ pipelineYaml: ACR_PIPELINE });
+  await mkdir(join(acrSample.dir, 'deploy'), { recursive: true });
+  await writeFile(join(acrSample.dir, 'Dockerfile'), 'FROM node:22-alpine\nCOPY server.js /srv/\nCMD ["node", "/srv/server.js"]\n');
+  await writeFile(join(acrSample.dir, 'deploy', 'api.yaml'), MANIFESTS.replaceAll(`${IMAGE}:dev`, `${ACR_IMAGE}:latest`));
+  await acrSample.git('add', '-A');
+  await acrSample.git('commit', '-q', '-m', 'Dockerfile and manifests');
+  conveyor = await startConveyor({
+    env: {
+      SAMPLE_WEBHOOK_SECRET: SECRET,
+      CONVEYOR_KUBECONFIG_E2E: fake.kubeconfig(),
+      CONVEYOR_RECONCILE_SCHEDULE: '*/2 * * * * *',
+      // Conveyor's identity and ARM: the fake's managed-identity endpoint, its HTTPS endpoint and CA.
+      ...(await arm.identityEndpoint()),
+      CONVEYOR_ARM_ENDPOINT: arm.url,
+      CONVEYOR_ARM_CA: arm.caPem,
+    },
+  });
+  arm.acr.registries.push({ subscription: SUB, resourceGroup: 'rg-shop', name: 'shopacr', storage: containerClient(conveyor.host.storage!.connectionString, 'fake-acr') });
+  for (const [app, repo] of [['shop', sample], ['api', acrSample]] as const) {
+    const res = await conveyor.api(`/api/apps/${app}`, { method: 'PUT', key: 'admin', json: { repoUrl: repo.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'SAMPLE_WEBHOOK_SECRET' } });
+    assert.equal(res.status, 201, await res.text());
+  }
   ledger = new DeploymentLedger(containerClient(conveyor.host.storage!.connectionString, CONTAINERS.state));
 });
 
 after(async () => {
   await conveyor?.dispose();
   await sample?.dispose();
+  await acrSample?.dispose();
+  await arm?.stop();
   await fake?.stop();
   await rm(tmp, { recursive: true, force: true });
 });
@@ -191,5 +240,53 @@ describe('push to Kubernetes', () => {
     const [record] = (await ledger.history('shop', 'prod')).records;
     const report = await observer.drift('shop', 'prod', spec, String(record!.target?.['renderedManifests']));
     assert.deepEqual(report.items.map((i) => [i.object, i.field, i.recorded, i.live]), [['Deployment/web', 'spec.replicas', '2', '7']]);
+  });
+
+  test('staging (drift: heal) edited on the cluster is re-applied from the recorded manifests by the reconcile loop, recorded as a heal', async () => {
+    const before = (await ledger.history('shop', 'staging')).records;
+    assert.deepEqual(before.map((r) => [r.revision, r.kind]), [[1, 'deploy']]);
+    await kc.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment(
+      { name: 'web', namespace: 'shop-staging', fieldManager: 'kubectl-edit', body: { spec: { replicas: 5 } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const until = Date.now() + 60_000;
+    let records = before;
+    while (Date.now() < until) {
+      records = (await ledger.history('shop', 'staging')).records;
+      if (records[0]?.kind === 'heal' && records[0].status !== undefined) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const heal = records[0]!;
+    assert.equal(heal.kind, 'heal', JSON.stringify(records.map((r) => [r.revision, r.kind, r.status])));
+    assert.equal(heal.status, 'Succeeded', heal.reason);
+    assert.equal(heal.revision, 2);
+    assert.equal(heal.rolledBackTo, 1);
+    assert.equal(heal.target?.['manifestsHash'], before[0]!.target?.['manifestsHash'], 'the heal applied the manifests recorded for revision 1');
+    const live = fake.get('apps/v1', 'Deployment', 'shop-staging', 'web') as any;
+    assert.equal(live.spec.replicas, 2, 'the edited replica count is taken back');
+    assert.equal(live.metadata.labels['conveyor.dev/revision'], '2');
+    assert.equal(liveImage('staging'), `${IMAGE}@${goodDigest}`);
+    // Still reported drift-free afterwards (prod, drift: report, is left as it was edited).
+    assert.equal((fake.get('apps/v1', 'Deployment', 'shop-prod', 'web') as any).spec.replicas, 7);
+  });
+
+  test('an image built by ACR Tasks from the pushed commit is promoted by its digest to dev, staging and prod', async () => {
+    const commit = await acrSample.head();
+    const run = await push(commit, acrSample);
+    assert.equal(run.status, 'Succeeded', JSON.stringify(run, null, 2));
+    const digest = arm.acr.pushed().get(`${ACR_IMAGE}:${commit}`);
+    assert.match(digest ?? '', /^sha256:[0-9a-f]{64}$/, 'the registry pushed the commit\'s image');
+    for (const env of ENVS) {
+      assert.equal((fake.get('apps/v1', 'Deployment', `api-${env}`, 'web') as any)?.spec.template.spec.containers[0].image, `${ACR_IMAGE}@${digest}`, `${env} runs the image ACR built, by digest`);
+      const [record] = (await ledger.history('api', env)).records;
+      assert.equal(record!.target?.['imageDigest'], digest);
+    }
+    // One image build for the run, polled durably; its log is the run's `image` log.
+    assert.equal([...arm.acr.runs.values()].filter((r) => (r.request['imageNames'] as string[])[0] === `shop/api:${commit}`).length, 1);
+    assert.ok(arm.requests.filter((r) => r.method === 'GET' && /\/runs\/[^/]+$/.test(r.path)).length >= 4, 'the run was read until it ended');
+    const log = await (await conveyor.api(`/api/runs/${encodeURIComponent(run.runId)}/logs/image`)).text();
+    assert.match(log, new RegExp(`pushed ${ACR_IMAGE}:${commit} digest: ${digest}`));
+    assert.deepEqual(arm.acr.violations, []);
+    assert.deepEqual(fake.violations(), []);
   });
 });

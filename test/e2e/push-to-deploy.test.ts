@@ -69,7 +69,7 @@ describe('push to deploy', () => {
       assert.equal(history.records.length, 1, `${env} has one revision`);
       assert.equal(history.records[0]!.commit, firstCommit);
       assert.equal(history.records[0]!.status, 'Succeeded');
-      digests.add(history.records[0]!.artifactDigest);
+      digests.add(history.records[0]!.digest);
     }
     assert.equal(digests.size, 1, 'every environment deployed the same digest');
     assert.equal(firstRun.digest, [...digests][0]);
@@ -119,7 +119,7 @@ describe('push to deploy', () => {
         [1, 'deploy', 'Succeeded', firstCommit],
       ],
     );
-    assert.equal(dev[0]!.rollbackOf, 1);
+    assert.equal(dev[0]!.rolledBackTo, 1);
     assert.ok(await ledger.badMarker('sample', 'dev', 2), 'the failed revision is marked bad');
     assert.ok(dev[1]!.verification.length >= 1, 'verification tries are recorded');
     assert.equal((await ledger.current('sample', 'dev'))?.revision, 3);

@@ -1,6 +1,7 @@
 // The reconcile loop end to end (a 2-second CONVEYOR_RECONCILE_SCHEDULE on the local
 // host): a push whose webhook never arrives is deployed by the next sweep (trigger `poll`); a
-// killed process is reported as drift and, with `drift: heal`, redeployed and recorded as a heal;
+// killed process is reported as drift and, with `drift: heal`, redeployed and recorded as a heal
+// (a ledger revision of kind `heal` and a run with trigger `heal`);
 // a foreign process on a `drift: report` environment's port is reported, not touched.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,11 +92,21 @@ test('a killed process is drift; with drift: heal the recorded revision runs aga
   });
   assert.equal(healed.revision, before.revision + 1);
   assert.equal(healed.commit, before.commit);
-  assert.equal(healed.artifactDigest, before.artifactDigest);
+  assert.equal(healed.digest, before.digest);
   assert.equal((await served(sample.ports.dev))?.commit, before.commit, 'dev serves the ledger revision again');
   const history = ((await (await conveyor.api('/api/apps/loop/environments/dev/history?pageSize=5')).json()) as any).records;
   assert.equal(history[0].kind, 'heal');
   assert.match(history[0].reason, /heal of revision \d+: .*not running/);
+  // The heal is a run of its own, trigger `heal`, under the id the ledger record names.
+  assert.match(history[0].runId, /^heal\.loop\.dev\.\d+\.\d+$/);
+  const healRun = await conveyor.waitForRun(history[0].runId);
+  assert.equal(healRun.trigger, 'heal');
+  assert.equal(healRun.status, 'Succeeded', JSON.stringify(healRun));
+  assert.equal(healRun.commit, before.commit);
+  assert.equal(healRun.pusher.id, 'system');
+  assert.equal(healRun.environments.dev.revision, healed.revision);
+  const listed = ((await (await conveyor.api('/api/apps/loop/runs')).json()) as any).runs ?? [];
+  assert.ok(listed.some((r: any) => r.runId === history[0].runId && r.trigger === 'heal'), 'listed among the app\'s runs');
 });
 
 test('a foreign process on a drift: report environment is reported and left alone', async () => {

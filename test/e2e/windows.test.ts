@@ -2,7 +2,9 @@
 // Europe/Berlin that ends on the morning after the spring DST change. A run reaching prod waits,
 // saying until when (08:00 CEST = 06:00Z, not 07:00Z); break-glass is refused for someone the
 // policy does not name and recorded for someone it does; the read API shows when prod next
-// opens; with the clock moved past the window, a waiting run deploys by itself.
+// opens; under `concurrency: latest` a newer run supersedes one waiting for the window; a
+// rollback requested in the window waits for it (freezing prod at once) and goes through when
+// the clock passes the window's end; the run waiting behind it then waits for the unfreeze.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
@@ -103,15 +105,61 @@ test('a run waits for the deny window across the DST change; break-glass is chec
   assert.equal(prod.gate.closedBy, 'deny-window');
   assert.equal(prod.gate.nextOpensAt, WINDOW_END);
 
-  // A second run waits; once the clock passes the window's end it deploys by itself.
-  const v2 = await sample.commitChange('after the holidays');
-  const second = await push(v2);
-  await conveyor.waitForRun(second, (r) => r.progress?.prod?.step === 'waiting-for-window');
+  // concurrency: latest — a run waiting for the window is superseded by a newer run, which waits in its place.
+  const v2 = await push(await sample.commitChange('v2'));
+  await conveyor.waitForRun(v2, (r) => r.progress?.prod?.step === 'waiting-for-window');
+  const v3commit = await sample.commitChange('v3');
+  const v3 = await push(v3commit);
+  const superseded = await conveyor.waitForRun(v2);
+  assert.equal(superseded.status, 'Superseded', JSON.stringify(superseded));
+  assert.equal(superseded.environments.prod.status, 'Superseded');
+  assert.match(superseded.environments.prod.reason, new RegExp(`superseded by run ${v3} while waiting for a deploy window of prod`));
+  await conveyor.waitForRun(v3, (r) => r.progress?.prod?.step === 'waiting-for-window');
+  assert.equal((await conveyor.api(`/api/runs/${v3}/environments/prod/break-glass`, { method: 'POST', headers: as('bob'), json: { reason: 'the fix' } })).status, 202);
+  assert.equal((await conveyor.waitForRun(v3)).status, 'Succeeded');
+  assert.equal((await served(sample.ports.prod))?.commit, v3commit);
+});
+
+test('a rollback in a closed window waits for it to open (break-glass checked), freezing prod at once', async () => {
+  const v4commit = await sample.commitChange('v4');
+  const v4 = await push(v4commit);
+  await conveyor.waitForRun(v4, (r) => r.progress?.prod?.step === 'waiting-for-window');
+  const history = (await (await conveyor.api('/api/apps/win/environments/prod/history')).json()) as any;
+  const first = history.records.at(-1);
+  const started = await conveyor.api('/api/apps/win/environments/prod/rollback', { method: 'POST', headers: as('alice'), json: { toRevision: first.revision, reason: 'bad v3' } });
+  assert.equal(started.status, 202, await started.clone().text());
+  const opPath = new URL(((await started.json()) as any).statusUrl).pathname;
+  const op = async (pred: (o: any) => boolean) => {
+    for (let i = 0; i < 900; i++) {
+      const o: any = await (await conveyor.api(opPath)).json();
+      if (pred(o)) return o;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`operation ${opPath}: condition not reached`);
+  };
+  const waiting = await op((o) => o.progress?.step === 'waiting-for-window' || !['Pending', 'Running'].includes(o.status));
+  assert.equal(waiting.progress.step, 'waiting-for-window', JSON.stringify(waiting));
+  assert.equal(waiting.progress.until, WINDOW_END);
+  assert.match(waiting.progress.reason, /winter holiday/);
+  const prod = ((await (await conveyor.api('/api/apps/win')).json()) as any).environments.find((e: any) => e.name === 'prod');
+  assert.equal(prod.freeze?.kind, 'rollback', 'frozen at once, so no run slips in when the window opens');
+  assert.notEqual((await served(sample.ports.prod))?.commit, first.commit, 'not rolled back yet');
+  const refused = await conveyor.api(`${opPath}/break-glass`, { method: 'POST', headers: as('alice'), json: { reason: 'please' } });
+  assert.equal(refused.status, 403);
+
+  // The window ends: the rollback goes through by itself; v4 then waits for the unfreeze.
   const now = await clockNow();
   const res = await fetch(`${conveyor.origin}/runtime/webhooks/durabletask/test-clock/advance?ms=${Date.parse(WINDOW_END) - now + 1000}&code=${conveyor.host.keys.master}`, { method: 'POST' });
   assert.equal(res.status, 200);
-  const after = await conveyor.waitForRun(second);
+  const done = await op((o) => !['Pending', 'Running'].includes(o.status));
+  assert.equal(done.status, 'Succeeded', JSON.stringify(done));
+  assert.equal(done.rolledBackTo, first.revision);
+  assert.equal((await served(sample.ports.prod))?.commit, first.commit);
+  assert.equal((await conveyor.api(`${opPath}/break-glass`, { method: 'POST', headers: as('bob'), json: { reason: 'late' } })).status, 409);
+  await conveyor.waitForRun(v4, (r) => r.progress?.prod?.step === 'frozen');
+  assert.equal((await conveyor.api('/api/apps/win/environments/prod/unfreeze', { method: 'POST', headers: as('bob'), json: { reason: 'fixed' } })).status, 200);
+  const after = await conveyor.waitForRun(v4);
   assert.equal(after.status, 'Succeeded', JSON.stringify(after));
   assert.equal(after.environments.prod.breakGlass, undefined);
-  assert.equal((await served(sample.ports.prod))?.commit, v2);
+  assert.equal((await served(sample.ports.prod))?.commit, v4commit);
 });

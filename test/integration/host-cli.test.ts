@@ -3,12 +3,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { DEV_ACCOUNT, DEV_KEY } from '../../local/storage/azurite.js';
+import { azuriteAccountKey, DEV_ACCOUNT, DEV_KEY } from '../../local/storage/azurite.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const cli = join(root, 'dist', 'local', 'host', 'cli.js');
@@ -169,8 +169,14 @@ describe('conveyor-host command', () => {
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { read: 'hello blob', sameAsHost: true, untouched: 'UseDevelopmentStorage=false' });
     assert.match(out, /Azurite started .*settings="?AzureWebJobsStorage, FIXTURE_BLOB_CONNECTION/);
-    // ...and so does anyone else: create a container, write and read a blob.
-    const conn = `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=http://127.0.0.1:${host.blobPort}/${DEV_ACCOUNT};`;
+    // The public development key is refused: the emulator has a private key per state folder,
+    // kept owner-only in the state folder...
+    const publicKey = `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=http://127.0.0.1:${host.blobPort}/${DEV_ACCOUNT};`;
+    await assert.rejects(BlobServiceClient.fromConnectionString(publicKey).getContainerClient('fixture').getBlockBlobClient('hello.txt').downloadToBuffer(), (err: { statusCode?: number }) => err.statusCode === 403);
+    assert.equal(statSync(join(state, 'azurite', '.account-key')).mode & 0o777, 0o600);
+    assert.ok(!out.includes(azuriteAccountKey(join(state, 'azurite'))), 'the key is in no output line');
+    // ...with which anyone holding it can create a container, write and read a blob.
+    const conn = `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${azuriteAccountKey(join(state, 'azurite'))};BlobEndpoint=http://127.0.0.1:${host.blobPort}/${DEV_ACCOUNT};`;
     const service = BlobServiceClient.fromConnectionString(conn);
     assert.equal((await service.getContainerClient('fixture').getBlockBlobClient('hello.txt').downloadToBuffer()).toString(), 'hello blob');
     const container = service.getContainerClient('from-test');

@@ -1,7 +1,8 @@
 // The local host runs an app's Service Bus triggers (test/fixtures/servicebus-app) on the
 // local emulator it starts: peek-lock, complete on success, abandon on failure, dead-letter
 // past maxDeliveryCount, trigger metadata, topic subscriptions, batches, the placeholder
-// setting handed over before the app loads. The test talks to the queues with the real SDK.
+// setting handed over before the app loads, and SDK-bound triggers (sdkBinding) that settle
+// their messages through the host's Settlement gRPC service. The test talks to the queues with the real SDK.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -40,7 +41,7 @@ before(async () => {
   delete process.env.SB;
   delete process.env.SB_PUBLISH;
   stateDir = mkdtempSync(join(tmpdir(), 'conveyor-host-sb-'));
-  host = await startHost({ appDir, port: 0, stateDir, startStorage: false, logWrite: () => {} });
+  host = await startHost({ appDir, port: 0, stateDir, startStorage: false, logWrite: process.env.SB_TEST_LOG ? (l: string) => process.stderr.write(l) : () => {} });
   client = new ServiceBusClient(process.env.SB!);
 });
 
@@ -60,7 +61,7 @@ describe('local host: Service Bus triggers on the local emulator', () => {
     assert.equal(process.env.SB_PUBLISH, process.env.SB);
     assert.equal(fixture().publishSettingAtLoad, process.env.SB);
     const listed = host.functions.filter((f) => f.triggerType === 'serviceBusTrigger').map((f) => [f.name, f.detail, f.unsupported]);
-    assert.deepEqual(listed.sort(), [['audit', 'serviceBus', undefined], ['bulk', 'serviceBus', undefined], ['work', 'serviceBus', undefined]]);
+    assert.deepEqual(listed.sort(), [['audit', 'serviceBus', undefined], ['bulk', 'serviceBus', undefined], ['settle', 'serviceBus', undefined], ['work', 'serviceBus', undefined]]);
   });
 
   it('a successful invocation gets the body and metadata, and completes the message', async () => {
@@ -132,6 +133,52 @@ describe('local host: Service Bus triggers on the local emulator', () => {
       assert.equal(c.meta.messageIdArray.length, c.message.length);
       assert.deepEqual(c.meta.deliveryCountArray, c.message.map(() => 1));
     }
+    await sender.close();
+  });
+
+  it('an SDK-bound trigger gets the message and settles it over gRPC: dead-letter with reason and description, complete, renew', async () => {
+    const args = process.argv.slice(2).join(' ');
+    assert.match(args, /--host 127\.0\.0\.1 --port \d+ --functions-grpc-max-message-length \d+/, 'the worker arguments point at the Settlement service');
+    const sender = client.createSender('settle');
+    await sender.sendMessages([
+      { body: { action: 'deadletter' }, messageId: 'sdk-dead', subject: 'refuse', applicationProperties: { kind: 'test' } },
+      { body: { action: 'complete' }, messageId: 'sdk-ok', contentType: 'application/json' },
+      { body: { action: 'renew' }, messageId: 'sdk-renew' },
+    ]);
+    const dlq = client.createReceiver('settle', { subQueueType: 'deadLetter' });
+    const [dead] = await dlq.receiveMessages(1, { maxWaitTimeInMs: 10_000 });
+    assert.equal(dead?.messageId, 'sdk-dead');
+    assert.equal(dead?.deadLetterReason, 'bad-input');
+    assert.equal(dead?.deadLetterErrorDescription, 'cannot use sdk-dead');
+    await dlq.completeMessage(dead!);
+    await dlq.close();
+    const call = await until('the settle function to see sdk-dead', () => fixture().calls.find((c) => c.fn === 'settle' && c.message.messageId === 'sdk-dead'));
+    assert.deepEqual(call.message.body, { action: 'deadletter' });
+    assert.equal(call.message.subject, 'refuse');
+    assert.deepEqual(call.message.applicationProperties, { kind: 'test' });
+    assert.equal(call.message.lockToken, call.meta.lockToken, 'the SDK message carries the lock token the host holds');
+    await until('sdk-ok and sdk-renew to run', () => ['sdk-ok', 'sdk-renew'].every((id) => fixture().calls.some((c) => c.fn === 'settle' && c.message.messageId === id)));
+    const peeker = client.createReceiver('settle');
+    const deadline = Date.now() + 5000;
+    let left = ['x'];
+    while (left.length > 0 && Date.now() < deadline) left = (await peeker.peekMessages(10)).map((m) => String(m.messageId));
+    assert.deepEqual(left, [], 'completed messages left the queue');
+    await peeker.close();
+    await sender.close();
+  });
+
+  it('an SDK-bound trigger that throws has its unsettled message abandoned and redelivered', async () => {
+    const sender = client.createSender('settle');
+    await sender.sendMessages({ body: { action: 'transient' }, messageId: 'sdk-transient' });
+    await until('the second delivery', () => fixture().calls.filter((c) => c.fn === 'settle' && c.message.messageId === 'sdk-transient').length >= 2);
+    const deliveries = fixture().calls.filter((c) => c.fn === 'settle' && c.message.messageId === 'sdk-transient').map((c) => c.meta.deliveryCount);
+    assert.deepEqual(deliveries, [1, 2]);
+    const peeker = client.createReceiver('settle');
+    const deadline = Date.now() + 5000;
+    let left = ['x'];
+    while (left.length > 0 && Date.now() < deadline) left = (await peeker.peekMessages(10)).map((m) => String(m.messageId));
+    assert.deepEqual(left, [], 'the redelivered message was completed');
+    await peeker.close();
     await sender.close();
   });
 });

@@ -25,12 +25,12 @@ const hex = (n: number, len: number) => n.toString(16).padStart(len, '0');
 function deployment(n: number, over: Partial<NewDeployment> = {}): NewDeployment {
   return {
     commit: hex(n, 40),
-    artifactDigest: `sha256:${hex(n, 64)}`,
+    digest: `sha256:${hex(n, 64)}`,
     runId: `run-${n}`,
     kind: 'deploy',
     status: 'Succeeded',
     verification: [{ check: 0, attempt: 1, ok: true }],
-    requestedBy: 'alice@example.com',
+    requestedBy: { id: 'alice@example.com', name: 'Alice' },
     startedAt: '2026-03-01T10:00:00Z',
     finishedAt: '2026-03-01T10:01:00Z',
     ...over,
@@ -46,8 +46,8 @@ test('the first deployment is revision 1 and becomes current', async () => {
     environment: 'dev',
     revision: 1,
     commit: hex(1, 40),
-    artifactDigest: `sha256:${hex(1, 64)}`,
-    deployedAt: '2026-03-01T10:01:00Z',
+    digest: `sha256:${hex(1, 64)}`,
+    finishedAt: '2026-03-01T10:01:00Z',
     runId: 'run-1',
     status: 'Succeeded',
     kind: 'deploy',
@@ -98,24 +98,98 @@ test('lastGood skips failed and bad revisions; markBad leaves history untouched'
   await ledger.record('shop', 'prod', deployment(1));
   await ledger.record('shop', 'prod', deployment(2));
   await ledger.record('shop', 'prod', deployment(3, { status: 'Failed', reason: 'verification failed: /healthz 500' }));
-  await ledger.record('shop', 'prod', deployment(4, { kind: 'rollback', rollbackOf: 2 }));
+  await ledger.record('shop', 'prod', deployment(4, { kind: 'rollback', rolledBackTo: 2 }));
   assert.equal((await ledger.lastGood('shop', 'prod'))?.revision, 4);
   assert.equal((await ledger.lastGood('shop', 'prod', { before: 4 }))?.revision, 2);
   const before = await ledger.get('shop', 'prod', 2);
-  await ledger.markBad('shop', 'prod', 2, 'data corruption found later', 'bob@example.com');
+  await ledger.markBad('shop', 'prod', 2, 'data corruption found later', { id: 'bob@example.com' });
   assert.deepEqual(await ledger.get('shop', 'prod', 2), before, 'history is immutable');
   assert.equal((await ledger.lastGood('shop', 'prod', { before: 4 }))?.revision, 1);
   assert.equal((await ledger.badMarker('shop', 'prod', 2))?.reason, 'data corruption found later');
   await assert.rejects(ledger.markBad('shop', 'prod', 2, 'again'), ConflictError);
   await assert.rejects(ledger.markBad('shop', 'prod', 99, 'nope'), NotFoundError);
   assert.equal(await ledger.lastGood('shop', 'prod', { before: 1 }), undefined);
-  assert.equal((await ledger.get('shop', 'prod', 4)).rollbackOf, 2);
+  assert.equal((await ledger.get('shop', 'prod', 4)).rolledBackTo, 2);
+});
+
+test('records stored under the old names (artifactDigest, rollbackOf, deployedAt, actor ids as strings) read under the new ones, losing nothing; new writes use the new names', async () => {
+  const c = state();
+  const put = (name: string, value: unknown) => {
+    const text = JSON.stringify(value);
+    return c.getBlockBlobClient(name).upload(text, Buffer.byteLength(text));
+  };
+  const old = (revision: number, over: Record<string, unknown> = {}) => ({
+    commit: hex(revision, 40),
+    artifactDigest: `sha256:${hex(revision, 64)}`,
+    runId: `run-${revision}`,
+    kind: 'deploy',
+    status: 'Succeeded',
+    verification: [{ check: 0, attempt: 1, ok: true }],
+    requestedBy: 'carol@example.com',
+    target: { image: 'registry.example/shop@sha256:abc' },
+    startedAt: '2026-02-01T10:00:00Z',
+    finishedAt: `2026-02-01T10:0${revision}:00Z`,
+    app: 'shop',
+    environment: 'legacy',
+    revision,
+    recordedAt: `2026-02-01T10:0${revision}:01Z`,
+    ...over,
+  });
+  await put('ledger/shop/legacy/history/9999999998.json', old(1));
+  await put('ledger/shop/legacy/history/9999999997.json', old(2, { status: 'Failed', reason: 'verification failed' }));
+  await put('ledger/shop/legacy/history/9999999996.json', old(3, { kind: 'rollback', rollbackOf: 1, requestedBy: 'system' }));
+  await put('ledger/shop/legacy/bad/0000000002.json', { revision: 2, reason: 'verification failed', markedBy: 'conveyor', markedAt: '2026-02-01T10:02:02Z' });
+  await put('ledger/shop/legacy/current.json', {
+    app: 'shop', environment: 'legacy', revision: 3, commit: hex(3, 40), artifactDigest: `sha256:${hex(3, 64)}`,
+    deployedAt: '2026-02-01T10:03:00Z', runId: 'run-3', status: 'Succeeded', kind: 'rollback',
+  });
+
+  const { digest: _digest, ...rest } = deployment(1);
+  assert.deepEqual(await ledger.get('shop', 'legacy', 1), {
+    ...rest,
+    digest: `sha256:${hex(1, 64)}`,
+    requestedBy: { id: 'carol@example.com' },
+    target: { image: 'registry.example/shop@sha256:abc' },
+    startedAt: '2026-02-01T10:00:00Z',
+    finishedAt: '2026-02-01T10:01:00Z',
+    app: 'shop',
+    environment: 'legacy',
+    revision: 1,
+    recordedAt: '2026-02-01T10:01:01Z',
+  });
+  const rollback = await ledger.get('shop', 'legacy', 3);
+  assert.equal(rollback.rolledBackTo, 1);
+  assert.deepEqual(rollback.requestedBy, { id: 'system' });
+  assert.equal('rollbackOf' in rollback || 'artifactDigest' in rollback, false, 'the old names are gone from what is read');
+  assert.deepEqual((await ledger.history('shop', 'legacy')).records.map((r) => [r.revision, r.digest, r.requestedBy?.id]), [
+    [3, `sha256:${hex(3, 64)}`, 'system'],
+    [2, `sha256:${hex(2, 64)}`, 'carol@example.com'],
+    [1, `sha256:${hex(1, 64)}`, 'carol@example.com'],
+  ]);
+  assert.deepEqual(await ledger.badMarker('shop', 'legacy', 2), { revision: 2, reason: 'verification failed', markedBy: { id: 'conveyor' }, markedAt: '2026-02-01T10:02:02Z' });
+  assert.equal((await ledger.lastGood('shop', 'legacy', { before: 3 }))?.revision, 1);
+  assert.deepEqual(await ledger.current('shop', 'legacy'), {
+    app: 'shop', environment: 'legacy', revision: 3, commit: hex(3, 40), digest: `sha256:${hex(3, 64)}`,
+    finishedAt: '2026-02-01T10:03:00Z', runId: 'run-3', status: 'Succeeded', kind: 'rollback',
+  });
+
+  // The next deployment continues after the old ones and is written under the new names.
+  const next = await ledger.record('shop', 'legacy', deployment(4, { kind: 'rollback', rolledBackTo: 1 }));
+  assert.equal(next.revision, 4);
+  const raw = async (name: string) => JSON.parse((await c.getBlockBlobClient(name).downloadToBuffer()).toString('utf8')) as Record<string, unknown>;
+  const stored = await raw('ledger/shop/legacy/history/9999999995.json');
+  assert.deepEqual([stored.digest, stored.rolledBackTo, stored.requestedBy], [`sha256:${hex(4, 64)}`, 1, { id: 'alice@example.com', name: 'Alice' }]);
+  assert.equal('artifactDigest' in stored || 'rollbackOf' in stored, false);
+  const pointer = await raw('ledger/shop/legacy/current.json');
+  assert.deepEqual([pointer.revision, pointer.digest, pointer.finishedAt, 'deployedAt' in pointer], [4, `sha256:${hex(4, 64)}`, '2026-03-01T10:01:00Z', false]);
+  // Reading never rewrote the old records.
+  assert.equal((await raw('ledger/shop/legacy/history/9999999998.json')).artifactDigest, `sha256:${hex(1, 64)}`);
 });
 
 test('invalid input is rejected before anything is written', async () => {
   await assert.rejects(ledger.record('Shop', 'dev', deployment(1)), ValidationError);
   await assert.rejects(ledger.record('shop', '../x', deployment(1)), ValidationError);
-  await assert.rejects(ledger.record('shop', 'dev', deployment(1, { artifactDigest: 'md5:abc' })), ValidationError);
+  await assert.rejects(ledger.record('shop', 'dev', deployment(1, { digest: 'md5:abc' })), ValidationError);
   await assert.rejects(ledger.get('shop', 'dev', 0), ValidationError);
   await assert.rejects(ledger.get('shop', 'dev', 999), NotFoundError);
 });

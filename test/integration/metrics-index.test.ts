@@ -33,7 +33,7 @@ async function deploy(app: string, env: string, n: number, over: Partial<NewDepl
   await runs.create({ app, runId, status: 'Succeeded', commit: hex(n, 40) }).catch(() => undefined);
   await ledger.record(app, env, {
     commit: hex(n, 40),
-    artifactDigest: `sha256:${hex(n, 64)}`,
+    digest: `sha256:${hex(n, 64)}`,
     runId,
     kind: 'deploy',
     status: 'Succeeded',
@@ -52,10 +52,10 @@ test('the index holds every ledger record in order, with the change time from th
   await deploy('shop', 'dev', 6, { status: 'Failed' });
   await ledger.record('shop', 'dev', {
     commit: hex(5, 40),
-    artifactDigest: `sha256:${hex(5, 64)}`,
+    digest: `sha256:${hex(5, 64)}`,
     runId: 'op-1',
     kind: 'rollback',
-    rollbackOf: 5,
+    rolledBackTo: 5,
     status: 'Succeeded',
     verification: [],
     startedAt: new Date(T0 + 6.5 * 3_600_000).toISOString(),
@@ -69,7 +69,7 @@ test('the index holds every ledger record in order, with the change time from th
   assert.equal(entries[0]!.changeAt, T0 + 3_600_000 - 600_000);
   assert.equal(entries[0]!.finishedAt, T0 + 3_600_000);
   assert.equal(entries[6]!.changeAt, undefined);
-  assert.equal(entries[6]!.rollbackOf, 5);
+  assert.equal(entries[6]!.rolledBackTo, 5);
   assert.deepEqual(await index.catchUp('shop', 'dev'), { revisions: 7, added: 0, rebuilt: false });
 
   const [m] = await index.metrics('shop', ['dev'], parseWindow('30d', T0 + 10 * 86_400_000));

@@ -4,11 +4,13 @@
 // correlation filters, batches, peek and deferral.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServiceBusClient, isServiceBusError, type ServiceBusReceivedMessage, type ServiceBusReceiver } from '@azure/service-bus';
-import { startEmulator, type RunningEmulator } from '../../local/servicebus/emulator.js';
+import { emulatorKey, startEmulator, type RunningEmulator } from '../../local/servicebus/emulator.js';
+import { EMULATOR_KEY_NAME, PUBLIC_EMULATOR_KEY } from '../../local/servicebus/connection-string.js';
+import { signSasToken } from '../../local/servicebus/sas-token.js';
 import { parseTopology } from '../../local/servicebus/topology.js';
 
 const topology = parseTopology({
@@ -344,5 +346,47 @@ describe('Service Bus emulator with the @azure/service-bus SDK', () => {
     const receiver = client.createReceiver('nope');
     await assert.rejects(receiver.receiveMessages(1, { maxWaitTimeInMs: 500 }), (err: unknown) => isServiceBusError(err) && err.code === 'MessagingEntityNotFound');
     await receiver.close();
+  });
+});
+
+describe('Service Bus emulator credentials', () => {
+  const trying = async (connectionString: string, queue: string) => {
+    const c = new ServiceBusClient(connectionString, { retryOptions: { maxRetries: 0, timeoutInMs: 5000 } });
+    try {
+      const sender = c.createSender(queue);
+      await sender.sendMessages({ body: 'probe' });
+      return 'sent';
+    } catch (err) {
+      return isServiceBusError(err) ? err.code : String(err);
+    } finally {
+      await c.close();
+    }
+  };
+  const endpoint = () => `sb://127.0.0.1:${emulator.port}`;
+
+  it('takes only tokens signed with its private key (per data folder, owner-only): the public emulator key and a made-up one are refused', async () => {
+    const key = emulatorKey(dir);
+    assert.notEqual(key, PUBLIC_EMULATOR_KEY);
+    assert.equal(statSync(join(dir, '.sas-key')).mode & 0o777, 0o600);
+    assert.ok(emulator.connectionString.includes(key));
+    assert.equal(await trying(`Endpoint=${endpoint()};SharedAccessKeyName=${EMULATOR_KEY_NAME};SharedAccessKey=${PUBLIC_EMULATOR_KEY};UseDevelopmentEmulator=true`, 'batch'), 'UnauthorizedAccess');
+    assert.equal(await trying(`Endpoint=${endpoint()};SharedAccessKeyName=${EMULATOR_KEY_NAME};SharedAccessKey=${key.slice(1)}x;UseDevelopmentEmulator=true`, 'batch'), 'UnauthorizedAccess');
+    assert.equal(await trying(`Endpoint=${endpoint()};SharedAccessKeyName=other;SharedAccessKey=${key};UseDevelopmentEmulator=true`, 'batch'), 'UnauthorizedAccess');
+    assert.equal(await trying(emulator.connectionString, 'batch'), 'sent');
+    const drained = client.createReceiver('batch', { receiveMode: 'receiveAndDelete' });
+    await receiveN(drained, 1, 2000);
+    await drained.close();
+  });
+
+  it('a signature grants the entity it names until it expires, nothing else', async () => {
+    const key = emulatorKey(dir);
+    const now = Math.floor(Date.now() / 1000);
+    const sas = (resource: string, expiry: number) => `Endpoint=${endpoint()};SharedAccessSignature=${signSasToken(resource, EMULATOR_KEY_NAME, key, expiry)};UseDevelopmentEmulator=true`;
+    assert.equal(await trying(sas(`${endpoint()}/stream`, now + 600), 'stream'), 'sent');
+    assert.equal(await trying(sas(`${endpoint()}/stream`, now + 600), 'batch'), 'UnauthorizedAccess');
+    assert.equal(await trying(sas(`${endpoint()}/stream`, now - 5), 'stream'), 'UnauthorizedAccess');
+    const drained = client.createReceiver('stream', { receiveMode: 'receiveAndDelete' });
+    await receiveN(drained, 1, 2000);
+    await drained.close();
   });
 });

@@ -4,7 +4,7 @@
 // account's token) or, for Entra ID clusters, a token for the AKS server application.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AksTargetSpec } from '../../shared/domain/pipeline.js';
@@ -70,12 +70,18 @@ function spec(cluster: string, over: Partial<AksTargetSpec> = {}): AksTargetSpec
   };
 }
 
+/** What the AKS credentials handed to the redaction list. */
+const redactionList: string[] = [];
+
 function target(): KubernetesTarget {
-  return new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential, clientOptions: arm.clientOptions() }), retry: { attempts: 2, baseMs: 5, maxMs: 20 } });
+  return new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential, clientOptions: arm.clientOptions(), onSecrets: (v) => redactionList.push(...v) }), retry: { attempts: 2, baseMs: 5, maxMs: 20 } });
 }
 
 const deploy = (t: KubernetesTarget, s: AksTargetSpec, revision = '1') =>
-  t.deploy({ app: 'shop', environment: 'prod', revision, commit: 'a'.repeat(40), artifactDigest: `sha256:${'0'.repeat(64)}`, spec: s, materialize: (dest) => cp(join(dir, 'artifact'), dest, { recursive: true }) });
+  t.deploy({ app: 'shop', environment: 'prod', revision, commit: 'a'.repeat(40), digest: `sha256:${'0'.repeat(64)}`, spec: s,
+    materialize: (dest) => cp(join(dir, 'artifact'), dest, { recursive: true }),
+    readRepository: async (folder) => [{ file: 'web.yaml', text: await readFile(join(dir, 'artifact', folder, 'web.yaml'), 'utf8') }],
+  });
 
 async function complete(t: KubernetesTarget, s: AksTargetSpec, revision: string): Promise<string> {
   for (;;) {
@@ -94,6 +100,7 @@ test('a cluster with local accounts: the kubeconfig ARM returns is used as it is
   const calls = arm.requests.map((r) => `${r.method} ${r.path.split('/').slice(-2).join('/')} ${r.apiVersion}`);
   assert.deepEqual(calls.slice(0, 2), ['GET managedClusters/aks-local 2025-10-01', 'POST aks-local/listClusterUserCredential 2025-10-01']);
   assert.ok(!credential.requested.includes(AKS_SCOPE), 'no Entra ID token is needed for a local account');
+  assert.ok(redactionList.includes('local-account-token'), "the local account's token joins the redaction list");
   assert.deepEqual(local.violations(), []);
 });
 
@@ -104,6 +111,7 @@ test('an Entra ID cluster: Conveyor authenticates with a token for the AKS serve
   assert.equal(await complete(t, spec('aks-entra'), '1'), 'complete');
   assert.ok(credential.requested.includes(AKS_SCOPE));
   assert.ok(credential.requested.includes(ARM_SCOPE));
+  assert.ok(redactionList.includes(credential.tokenFor(AKS_SCOPE)), 'the Entra ID token joins the redaction list');
   // The fake Kubernetes API accepted only that token: the deployment is there.
   assert.ok(entra.get('apps/v1', 'Deployment', 'shop', 'web'));
   assert.ok(entra.requests.every((r) => r.status !== 401));

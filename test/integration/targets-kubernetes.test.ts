@@ -4,7 +4,7 @@
 // an observable state.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -94,9 +94,15 @@ function request(dir: string, revision: string, s = spec()): DeployRequest<Kuber
     revision,
     commit: `c0mm1t${revision}`.padEnd(40, '0'),
     runId: `run-${revision}`,
-    artifactDigest: `sha256:${revision.padStart(64, '0')}`,
+    digest: `sha256:${revision.padStart(64, '0')}`,
     spec: s,
     materialize: (dest) => cp(dir, dest, { recursive: true }),
+    // The repository at the commit: here the same folder (the e2e test reads a real git repository).
+    readRepository: async (folder, include) => {
+      const root = join(dir, folder);
+      const files = (await readdir(root, { recursive: true })).filter((f) => include.test(f)).sort();
+      return Promise.all(files.map(async (file) => ({ file, text: await readFile(join(root, file), 'utf8') })));
+    },
   };
 }
 
@@ -198,9 +204,9 @@ metadata:
   if (bad.ok) return;
   assert.match(bad.reason, /invalid Kubernetes manifests: 3 problems/);
   const lines = bad.logTail.split('\n');
-  assert.ok(lines.some((l) => l === `app.yaml#1 metadata.name (line 4, column 9): "Web_Server" is not a valid name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit`), bad.logTail);
-  assert.ok(lines.some((l) => l.startsWith('app.yaml#1 metadata.namespace (line 5, column 14): namespace "prod" differs')), bad.logTail);
-  assert.ok(lines.some((l) => l.startsWith('app.yaml#2 kind (line 12, column 7): rbac.authorization.k8s.io/v1 ClusterRole is not deployed')), bad.logTail);
+  assert.ok(lines.some((l) => l === `deploy/k8s/app.yaml#1 metadata.name (line 4, column 9): "Web_Server" is not a valid name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit`), bad.logTail);
+  assert.ok(lines.some((l) => l.startsWith('deploy/k8s/app.yaml#1 metadata.namespace (line 5, column 14): namespace "prod" differs')), bad.logTail);
+  assert.ok(lines.some((l) => l.startsWith('deploy/k8s/app.yaml#2 kind (line 12, column 7): rbac.authorization.k8s.io/v1 ClusterRole is not deployed')), bad.logTail);
 
   const noDigest = await target.deploy(request(await artifact('nodigest', null), '11'));
   assert.equal(noDigest.ok, false);

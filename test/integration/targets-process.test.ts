@@ -77,7 +77,7 @@ function request(app: string, environment: string, commit: string, s: ProcessTar
     environment,
     revision: `r-${commit.slice(0, 12)}`,
     commit,
-    artifactDigest: `sha256:${commit}`,
+    digest: `sha256:${commit}`,
     spec: s,
     // The caller writes the artifact (here: the built dist/ folder) into the release folder.
     materialize: async (dest) => cp(join(builds.get(commit)!, 'dist'), join(dest, 'dist'), { recursive: true }),
@@ -157,7 +157,7 @@ test('deploys a revision, replaces it without leaving any old process, recognise
   assert.equal(status.healthy, true);
   assert.equal(status.commit, commits.second);
   assert.equal(status.revision, `r-${commits.second.slice(0, 12)}`);
-  assert.equal(status.artifactDigest, `sha256:${commits.second}`);
+  assert.equal(status.digest, `sha256:${commits.second}`);
   assert.equal(status.details.pid, s2.pid);
 
   assert.ok((await restarted.listEnvironments()).some((e) => e.app === 'shop' && e.environment === 'dev'));
@@ -195,7 +195,7 @@ test('processes keep running when the Conveyor process that started them exits',
     const { ProcessTarget } = await import(${JSON.stringify(moduleUrl)});
     const t = new ProcessTarget({ root: ${JSON.stringify(root)} });
     const r = await t.deploy({
-      app: 'shop', environment: 'restart', revision: 'r1', commit: ${JSON.stringify(commits.first)}, artifactDigest: 'sha256:x',
+      app: 'shop', environment: 'restart', revision: 'r1', commit: ${JSON.stringify(commits.first)}, digest: 'sha256:x',
       spec: { type: 'process', start: ${JSON.stringify(SAMPLE_START_COMMAND)}, port: ${port}, env: {}, startTimeoutMs: 10000 },
       materialize: (dest) => cp(${JSON.stringify(dist)}, join(dest, 'dist'), { recursive: true }),
     });
@@ -376,7 +376,7 @@ test('a recorded pid that now belongs to another process is not recognised or si
   await mkdir(envDir, { recursive: true });
   const self = await readProcStat(process.pid);
   const forged: ProcessState = {
-    version: 1, app: 'forged', environment: 'dev', revision: 'r1', commit: commits.first, artifactDigest: 'sha256:x', status: 'running',
+    version: 1, app: 'forged', environment: 'dev', revision: 'r1', commit: commits.first, digest: 'sha256:x', status: 'running',
     port: 1, baseUrl: 'http://127.0.0.1:1', releaseDir: envDir, logFile: join(envDir, 'none.log'),
     pid: process.pid, pgid: self!.pgrp, procStartTime: String(BigInt(self!.startTime) + 1n), startedAt: new Date().toISOString(),
   };
@@ -435,7 +435,7 @@ test('orphans of a group whose leader died are recognised by their marker, and o
     writeFile(
       join(envDir, 'state.json'),
       JSON.stringify({
-        version: 1, app: 'orphans', environment: 'dev', revision: 'r1', commit: commits.first, artifactDigest: 'sha256:x', status: 'running',
+        version: 1, app: 'orphans', environment: 'dev', revision: 'r1', commit: commits.first, digest: 'sha256:x', status: 'running',
         port: 1, baseUrl: 'http://127.0.0.1:1', releaseDir: envDir, logFile: join(envDir, 'none.log'), pid: pgid, pgid,
         ...(instanceId ? { instanceId } : {}),
       } satisfies ProcessState),

@@ -130,7 +130,7 @@ test('a good commit goes through dev, staging and prod; a broken one fails in de
   assert.equal(failed.verification.length, 3, 'one try and two retries, recorded');
   assert.ok(await ledger.badMarker('sample', 'dev', 2), 'the failed revision is marked bad');
   const rollback = await ledger.get('sample', 'dev', 3);
-  assert.deepEqual([rollback.kind, rollback.status, rollback.rollbackOf, rollback.artifactDigest], ['rollback', 'Succeeded', 1, goodDigest]);
+  assert.deepEqual([rollback.kind, rollback.status, rollback.rolledBackTo, rollback.digest], ['rollback', 'Succeeded', 1, goodDigest]);
   assert.equal(await servedCommit(dev!), good, 'dev serves the previous commit again');
   for (const env of pipeline.environments.slice(1)) assert.equal(await servedCommit(env), good, `${env.name} untouched`);
   const status = await target.status('sample', 'dev');

@@ -19,12 +19,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { generateX25519Identity } from 'age-encryption';
 import { createSampleService, findFreePorts, type SampleService } from '../support/sample-service.js';
+import { azuriteAccountKey, DEV_KEY } from '../../local/storage/azurite.js';
+import { emulatorKey } from '../../local/servicebus/emulator.js';
+import { PUBLIC_EMULATOR_KEY } from '../../local/servicebus/connection-string.js';
+import { REPO_ROOT } from '../e2e/conveyor-support.js';
 import { alive, dumpBlobs, filesUnder, spawnConveyorHost, stopAllEnvironments, type ChildHost } from '../support/reliability-host.js';
 
 const tag = randomBytes(6).toString('hex');
@@ -38,8 +42,7 @@ const SECRET = {
   victimSource: `PROPRIETARY-VICTIM-SOURCE-${tag}`,
   otherWorkspace: `OTHER-WORKSPACE-CONTENT-${tag}`,
 };
-/** The Azurite account key every local Conveyor uses (public, but a storage credential all the same). */
-const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const PROBE_SCRIPT = join(REPO_ROOT, 'test', 'fixtures', 'attack', 'probe-listeners.cjs');
 
 let root: string;
 let ageIdentity: string;
@@ -54,6 +57,27 @@ let thiefRun: any;
 let victimRun: any;
 let attackerRun: any;
 let victimDigest: string;
+let victimFileDigest: string;
+/** The ports of every listener of the local host, and the probes' outcomes per phase. */
+let listeners: { functions: number; rpc: number; blob: number; queue: number; table: number; servicebus: number };
+const probes = new Map<string, Map<string, string>>();
+
+function extractProbes(text: string, phase: string): void {
+  const found = new Map<string, string>();
+  for (const m of text.matchAll(/^probe (\S+) (\S+)$/gm)) found.set(m[1]!, m[2]!);
+  if (found.size) probes.set(phase, found);
+}
+
+/** Copies the probe and rhea (with its dependencies) into `dir`/probe, as an app would vendor them. */
+function vendorProbe(dir: string): void {
+  const mods = join(dir, 'probe', 'node_modules');
+  mkdirSync(mods, { recursive: true });
+  cpSync(PROBE_SCRIPT, join(dir, 'probe', 'probe-listeners.cjs'));
+  for (const m of ['rhea', 'debug', 'ms']) {
+    const from = realpathSync(join(REPO_ROOT, 'node_modules', m));
+    cpSync(from, join(mods, m), { recursive: true, filter: (f) => !f.includes(`${m}/node_modules`) && !/\.(ts|map|md)$/.test(f) && !f.includes('/dist/') && !f.includes('/test') && !f.includes('/examples') });
+  }
+}
 
 /** Every value of Conveyor's a hostile step must not find (host keys added once the host is up). */
 function conveyorSecrets(): Record<string, string> {
@@ -62,7 +86,8 @@ function conveyorSecrets(): Record<string, string> {
     ageIdentity,
     masterKey: host.keys.master,
     functionKey: host.keys.function,
-    storageKey: AZURITE_KEY,
+    storageKey: azuriteAccountKey(join(root, 'state', 'azurite')),
+    serviceBusKey: emulatorKey(join(root, 'state', 'servicebus')),
   };
 }
 
@@ -108,6 +133,7 @@ const { createHash } = require('node:crypto');
 http.createServer((req, res) => {
   if (req.url === '/healthz') return res.end('ok');
   if (req.url === '/secret-digest') return res.end(createHash('sha256').update(process.env.DB_PASSWORD || '').digest('hex'));
+  if (req.url === '/secret-file-digest') return res.end(process.env.DB_FILE + ' ' + createHash('sha256').update(require('node:fs').readFileSync(process.env.DB_FILE)).digest('hex'));
   res.statusCode = 404; res.end();
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
@@ -190,16 +216,17 @@ before(async () => {
     onePipeline({
       port: victimPort!,
       secretsTop: 'secrets:\n  db: { file: .conveyor/secrets/db.age }\n',
-      build: 'echo "build sees DB_PASSWORD=$DB_PASSWORD (length ${#DB_PASSWORD})"; mkdir -p dist && cp server.js dist/',
-      buildSecrets: '  secrets: { DB_PASSWORD: db }\n',
+      build: 'echo "build sees DB_PASSWORD=$DB_PASSWORD (length ${#DB_PASSWORD})"; echo "build file $DB_FILE $(sha256sum < "$DB_FILE" | cut -c1-64)"; mkdir -p dist && cp server.js dist/',
+      buildSecrets: '  secrets: { DB_PASSWORD: db, DB_FILE: { secret: db, as: file } }\n',
       start: 'node dist/server.js',
-      envSecrets: '    secrets: { DB_PASSWORD: db }\n',
+      envSecrets: '    secrets: { DB_PASSWORD: db, DB_FILE: { secret: db, as: file } }\n',
     }),
     'victim with a sealed secret',
   );
   victimRun = await host.waitForRun(await push(victim, SECRET.victimWebhook, victimCommit));
   responses.push(JSON.stringify(victimRun));
   victimDigest = await (await fetch(`http://127.0.0.1:${victimPort}/secret-digest`)).text();
+  victimFileDigest = await (await fetch(`http://127.0.0.1:${victimPort}/secret-file-digest`)).text();
 
   // A workspace of another app, left on disk, for the hunter to look for.
   mkdirSync(join(root, 'data', 'workspaces', 'victim.decoy'), { recursive: true });
@@ -222,8 +249,24 @@ before(async () => {
   thiefRun = await host.waitForRun(thiefRunId);
   responses.push(JSON.stringify(thiefRun));
 
+  // Every listener of the host: Functions HTTP, the durable RPC listener, Azurite's three
+  // services, the Service Bus emulator. The hostile steps get their ports, and only the public
+  // keys anyone can know.
+  const grab = (re: RegExp) => Number(host.lines.map((l) => re.exec(l)).find(Boolean)?.[1]);
+  const azuritePorts = JSON.parse(readFileSync(join(root, 'azurite-ports.json'), 'utf8')) as { blob: number; queue: number; table: number };
+  listeners = {
+    functions: Number(new URL(host.origin).port),
+    rpc: grab(/RPC on 127\.0\.0\.1:(\d+)/),
+    ...azuritePorts,
+    servicebus: grab(/Service Bus emulator started \(port (\d+)\)/),
+  };
+  assert.ok(Object.values(listeners).every((p) => Number.isInteger(p) && p > 0), JSON.stringify(listeners));
+  const probe = JSON.stringify({ ...listeners, storageKey: DEV_KEY, sbKey: PUBLIC_EMULATOR_KEY });
+  vendorProbe(attacker.dir);
+
   // The attacker: build, test and service all hunt.
   const env = {
+    PROBE: probe,
     HUNT_STATE: join(root, 'state'),
     HUNT_DATA: join(root, 'data'),
     HUNT_HOST_HOME: process.env.HOME ?? '/root',
@@ -235,9 +278,9 @@ before(async () => {
   const attackerCommit = await attacker.commitPipeline(
     onePipeline({
       port: attackerPort!,
-      build: 'bash hunt.sh build && mkdir -p dist && cp server.js hunt.sh dist/',
+      build: 'bash hunt.sh build && node probe/probe-listeners.cjs && mkdir -p dist && cp -r server.js hunt.sh probe dist/',
       test: 'bash hunt.sh test',
-      start: 'bash dist/hunt.sh service; exec node dist/server.js',
+      start: 'bash dist/hunt.sh service; node dist/probe/probe-listeners.cjs; exec node dist/server.js',
       env,
     }),
     'hostile pipeline',
@@ -247,8 +290,19 @@ before(async () => {
   for (const step of ['build', 'test']) {
     const log = await api(`/api/runs/${attackerRun.runId}/logs/${step}`);
     extractDumps(log.text, dumps, step);
+    if (step === 'build') extractProbes(log.text, 'build');
   }
-  for (const f of filesUnder(join(root, 'data', 'targets', 'process', 'attacker'))) if (f.endsWith('output.log')) extractDumps(readFileSync(f, 'utf8'), dumps, 'service');
+  for (const f of filesUnder(join(root, 'data', 'targets', 'process', 'attacker'))) {
+    if (!f.endsWith('output.log')) continue;
+    extractDumps(readFileSync(f, 'utf8'), dumps, 'service');
+    extractProbes(readFileSync(f, 'utf8'), 'service');
+  }
+  // Positive control of the probes themselves: the same script, outside the sandbox, with the
+  // host's real keys, gets in everywhere a key opens.
+  const control = execFileSync(process.execPath, [PROBE_SCRIPT], {
+    env: { PATH: process.env.PATH, PROBE: JSON.stringify({ ...listeners, storageKey: conveyorSecrets().storageKey, sbKey: conveyorSecrets().serviceBusKey }) },
+  }).toString();
+  extractProbes(control, 'control');
 
   for (const path of [
     `/api/runs/${victimRun.runId}`, `/api/runs/${victimRun.runId}/logs/build`, `/api/runs/${thiefRunId}`, `/api/runs/${attackerRun.runId}`,
@@ -331,12 +385,62 @@ describe('a hostile build step, test step and deployed service', () => {
   });
 });
 
+describe("the host's loopback listeners", () => {
+  const refused: Record<string, RegExp> = {
+    'functions-apps-no-key': /^401$/,
+    'functions-register-no-key': /^401$/,
+    'functions-durable-no-key': /^401$/,
+    'durable-rpc-list': /^401$/,
+    'durable-rpc-guess': /^401$/,
+    'blob-list': /^403$/,
+    'blob-anonymous': /^40[13]$/,
+    'queue-list': /^403$/,
+    'table-list': /^40[13]$/,
+    'servicebus-send': /^cbs-401$/,
+  };
+
+  test('the probes work: with the real keys, from outside, Azurite and the Service Bus emulator let them in', () => {
+    const control = probes.get('control');
+    assert.ok(control, 'the control ran');
+    assert.deepEqual(
+      { blob: control.get('blob-list'), queue: control.get('queue-list'), table: control.get('table-list'), servicebus: control.get('servicebus-send') },
+      { blob: '200', queue: '200', table: '200', servicebus: 'sent' },
+    );
+  });
+
+  test('a build step and a deployed service reach every listener (network on) and each refuses them: Functions, durable RPC, Azurite blob/queue/table, Service Bus', () => {
+    for (const phase of ['build', 'service']) {
+      const seen = probes.get(phase);
+      assert.ok(seen, `${phase} probed`);
+      const wrong = Object.entries(refused).filter(([name, want]) => !want.test(seen.get(name) ?? 'missing')).map(([name]) => `${name}=${seen.get(name)}`);
+      assert.deepEqual(wrong, [], `${phase}: ${JSON.stringify([...seen])}`);
+    }
+  });
+});
+
 describe('sealed secrets', () => {
   test('the victim build step and service got the value sealed with the age CLI; the log shows it masked', async () => {
     assert.equal(victimRun.status, 'Succeeded', JSON.stringify(victimRun).slice(0, 2000));
     assert.equal(victimDigest, createHash('sha256').update(SECRET.victimValue).digest('hex'), 'the service holds exactly the value');
     const log = await api(`/api/runs/${victimRun.runId}/logs/build`);
     assert.match(log.text, new RegExp(`build sees DB_PASSWORD=\\*\\*\\* \\(length ${SECRET.victimValue.length}\\)`));
+  });
+
+  test('delivered as a file, the value is a read-only file in memory at /run/secrets/<VARIABLE> for the build step and the service', async () => {
+    const sha = createHash('sha256').update(SECRET.victimValue).digest('hex');
+    assert.equal(victimFileDigest, `/run/secrets/DB_FILE ${sha}`);
+    const log = await api(`/api/runs/${victimRun.runId}/logs/build`);
+    assert.match(log.text, new RegExp(`build file /run/secrets/DB_FILE ${sha}`));
+  });
+
+  test('the run record says how the build step and the service were isolated (runner, sandbox, network, limits)', () => {
+    const build = victimRun.stages.build.isolation;
+    assert.equal(build.runner, 'bubblewrap');
+    assert.equal(build.sandbox, true);
+    assert.equal(build.network, 'on');
+    assert.deepEqual(Object.keys(build.limits).sort(), ['cpu', 'disk', 'memory']);
+    assert.ok(build.enforcement.some((e: string) => e.startsWith('memory: RLIMIT_DATA')));
+    assert.deepEqual(victimRun.environments.dev.isolation, { runner: 'bubblewrap', sandbox: true, network: 'on', enforcement: ['no CPU, memory or disk limits on services (steps only)'] });
   });
 
   test("another app cannot use the victim's value: its run fails before any step, naming the reference and the reason", async () => {

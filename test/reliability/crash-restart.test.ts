@@ -282,7 +282,7 @@ describe('kill -9 during concurrent pipelines', () => {
       const history = (await ledgerInvariants(ledger, app.name, 'dev')).records;
       const rollbacks = history.filter((r) => r.kind === 'rollback' && r.revision > before[i]!.current.revision);
       assert.equal(rollbacks.length, 1, `${app.name}: exactly one rollback record`);
-      assert.equal(rollbacks[0]!.rollbackOf, before[i]!.target.revision);
+      assert.equal(rollbacks[0]!.rolledBackTo, before[i]!.target.revision);
     }
     await checkInvariants(Object.fromEntries(apps.map((a, i) => [a.name, { dev: before[i]!.target.commit, prod: before[i]!.current.commit }])));
   }));

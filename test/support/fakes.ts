@@ -5,7 +5,7 @@
 // forward, conflicts on duplicate runs) and nothing of their storage.
 import type { AppRecord } from '../../shared/apps/index.js';
 import type { BadRevisionMarker, CurrentDeployment, DeploymentRecord, NewDeployment } from '../../shared/domain/deployment.js';
-import type { RunRecord } from '../../shared/domain/run.js';
+import type { Actor, RunRecord } from '../../shared/domain/run.js';
 import { ConflictError, NotFoundError } from '../../shared/errors.js';
 import type { DeploymentLedger } from '../../shared/ledger/deployment-ledger.js';
 import type { NewRun, RunPage, RunStore } from '../../shared/ledger/run-store.js';
@@ -42,8 +42,8 @@ export class InMemoryLedger implements LedgerPort {
       environment: env,
       revision: newest.revision,
       commit: newest.commit,
-      artifactDigest: newest.artifactDigest,
-      deployedAt: newest.finishedAt,
+      digest: newest.digest,
+      finishedAt: newest.finishedAt,
       runId: newest.runId,
       status: newest.status,
       kind: newest.kind,
@@ -56,7 +56,7 @@ export class InMemoryLedger implements LedgerPort {
     if (revision > list.length + 1) throw new ConflictError(`revision ${revision} of ${app}/${env} would leave a gap after revision ${list.length}`);
     const existing = list[revision - 1];
     if (existing) {
-      if (existing.runId !== entry.runId || existing.kind !== entry.kind || existing.artifactDigest !== entry.artifactDigest) {
+      if (existing.runId !== entry.runId || existing.kind !== entry.kind || existing.digest !== entry.digest) {
         throw new ConflictError(`revision ${revision} of ${app}/${env} is already recorded by run ${existing.runId}`);
       }
       return existing;
@@ -76,7 +76,7 @@ export class InMemoryLedger implements LedgerPort {
     return this.markers(app, env).find((m) => m.revision === revision);
   }
 
-  async markBad(app: string, env: string, revision: number, reason: string, markedBy?: string): Promise<BadRevisionMarker> {
+  async markBad(app: string, env: string, revision: number, reason: string, markedBy?: Actor): Promise<BadRevisionMarker> {
     await this.get(app, env, revision);
     if (await this.badMarker(app, env, revision)) throw new ConflictError(`revision ${revision} of ${app}/${env} is already marked bad`);
     const marker: BadRevisionMarker = { revision, reason, ...(markedBy ? { markedBy } : {}), markedAt: this.clock() };

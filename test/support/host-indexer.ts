@@ -112,6 +112,9 @@ export const BUNDLE_V4_BINDING_TYPES: ReadonlySet<string> = new Set([
   'webpubsubtrigger', 'webpubsub', 'webpubsubconnection', 'webpubsubcontext',
 ]);
 
+/** Binding types whose bundle extension implements deferred binding (SDK types for language workers). */
+export const DEFERRED_BINDING_TYPES: ReadonlySet<string> = new Set(['blobtrigger', 'blob', 'servicebustrigger', 'eventhubtrigger']);
+
 const FUNCTION_NAME = /^[a-z][a-z0-9_-]{0,127}$/i;
 const BINDING_NAME = /^([a-zA-Z][a-zA-Z0-9]{0,127}|\$return)$/;
 const HTTP_METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']);
@@ -211,8 +214,18 @@ export function hostProblems(functions: HostFunction[]): string[] {
     const triggers = fn.bindings.filter((b) => b.isTrigger);
     if (triggers.length === 0) problems.push(`${where}: no trigger binding specified (a function must have exactly one trigger)`);
     if (triggers.length > 1) problems.push(`${where}: ${triggers.length} trigger bindings (a function must have exactly one trigger)`);
+    for (const b of fn.bindings) {
+      // SDK-type bindings (`sdkBinding: true`): the worker sends properties.supportsDeferredBinding
+      // and the host hands the binding ModelBindingData, which only extensions that implement
+      // deferred binding produce (in bundle [4.*, 5.0.0): Storage blobs, Service Bus, Event Hubs).
+      const deferred = (b.raw.properties as Record<string, unknown> | undefined)?.supportsDeferredBinding;
+      if (deferred === undefined) continue;
+      if (deferred !== 'true' && deferred !== 'false') problems.push(`${where}: binding ${b.name}: properties.supportsDeferredBinding must be "true" or "false"`);
+      else if (deferred === 'true' && !DEFERRED_BINDING_TYPES.has(b.type.toLowerCase())) problems.push(`${where}: binding ${b.name}: SDK-type binding (deferred binding) is not supported for "${b.type}"`);
+    }
     if (fn.trigger?.type.toLowerCase() === 'servicebustrigger') {
       const r = fn.trigger.raw;
+      if (r.autoCompleteMessages !== undefined && typeof r.autoCompleteMessages !== 'boolean') problems.push(`${where}: autoCompleteMessages must be a boolean`);
       const queue = typeof r.queueName === 'string' && r.queueName !== '';
       const topic = typeof r.topicName === 'string' && r.topicName !== '' && typeof r.subscriptionName === 'string' && r.subscriptionName !== '';
       if (queue === topic) problems.push(`${where}: a Service Bus trigger needs either queueName or topicName and subscriptionName`);

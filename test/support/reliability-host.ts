@@ -13,7 +13,7 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, re
 import { join } from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { emulatorConnectionString } from '../../local/storage/azurite.js';
+import { azuriteAccountKey, emulatorConnectionString } from '../../local/storage/azurite.js';
 import { DeploymentLedger } from '../../shared/ledger/index.js';
 import type { DeploymentRecord as DeploymentRecordT } from '../../shared/domain/deployment.js';
 import { CONTAINERS, containerClient } from '../../shared/storage/blob-store.js';
@@ -162,7 +162,7 @@ export async function spawnConveyorHost(options: SpawnOptions): Promise<ChildHos
   const storageLine = lines.map((l) => /^Storage:\s+Azurite pid (\d+), blob http:\/\/127\.0\.0\.1:(\d+)/.exec(l)).find(Boolean);
   const azurite = storageLine ? { pid: Number(storageLine[1]), blobPort: Number(storageLine[2]) } : undefined;
   const connectionString = ports
-    ? emulatorConnectionString(ports.blob, ports.queue, ports.table)
+    ? emulatorConnectionString(ports.blob, ports.queue, ports.table, azuriteAccountKey(join(root, 'state', 'azurite')))
     : (options.env?.AzureWebJobsStorage ?? options.env?.CONVEYOR_STORAGE_CONNECTION ?? '');
 
   const api: ChildHost['api'] = (path, init = {}) => {

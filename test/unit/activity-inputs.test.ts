@@ -65,3 +65,13 @@ test('every deployment kind the domain knows is accepted (deploy, rollback, heal
     assert.ok(activityInputSchemas.deployArtifact.safeParse({ app: 'shop', environment: 'prod', runId: 'r', commit: 'c', digest: DIGEST, kind, target: { type: 'process' } }).success, kind);
   }
 });
+
+test('a recordDeployment input scheduled before the names were unified (rollbackOf, kept in a durable history) arrives as rolledBackTo', async () => {
+  let seen: unknown;
+  const handler = withValidInput('recordDeployment', async (input) => {
+    seen = input;
+    return { revision: input.revision };
+  });
+  await handler({ ...outcome, kind: 'rollback', rollbackOf: 2 }, context);
+  assert.deepEqual(seen, { ...outcome, kind: 'rollback', rolledBackTo: 2 });
+});

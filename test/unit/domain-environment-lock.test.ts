@@ -37,7 +37,7 @@ test('queue: the turn is handed to the next in line on release, who is named to 
 
 test('latest: a newer request supersedes older waiters (named to be woken) and a holder waiting for approval', () => {
   let s = requestTurn(emptyLock(), promo(1), T).state;
-  s = setLockPhase(s, 'run1.prod', 'approval');
+  s = setLockPhase(s, 'run1.prod', 'approval').state;
   const r2 = requestTurn(s, promo(2), T);
   assert.deepEqual(r2.answer.wake, [{ instanceId: 'run1.prod', event: 'superseded', what: 'turn', by: promo(2).runId }]);
   s = r2.state;
@@ -55,9 +55,41 @@ test('latest: a newer request supersedes older waiters (named to be woken) and a
   assert.deepEqual(rel.wake, [{ instanceId: 'run3.prod', event: 'granted', what: 'turn' }]);
 });
 
+test('latest: a holder waiting at a closed gate (freeze or deploy window) without the slot is superseded by a newer run', () => {
+  let s = requestTurn(emptyLock(), promo(1), T).state;
+  s = acquireSlot(s, promo(1), T).state;
+  s = setLockPhase(s, 'run1.prod', 'frozen').state;
+  // While it looks at the gate under the slot, a newer run only queues.
+  const early = requestTurn(s, promo(2), T);
+  assert.deepEqual(early.answer.wake, []);
+  assert.equal(early.state.superseded['run1.prod'], undefined);
+  // Giving the slot back to wait: the answer names the holder itself, superseded by the newer run.
+  const back = releaseLock(early.state, 'run1.prod', T, 'slot');
+  assert.deepEqual(back.wake, [{ instanceId: 'run1.prod', event: 'superseded', what: 'turn', by: promo(2).runId }]);
+  // A run arriving while it already waits at the gate wakes it with the event.
+  let w = requestTurn(emptyLock(), promo(1), T).state;
+  w = setLockPhase(w, 'run1.prod', 'frozen').state;
+  const r = requestTurn(w, promo(3), T);
+  assert.deepEqual(r.answer.wake, [{ instanceId: 'run1.prod', event: 'superseded', what: 'turn', by: promo(3).runId }]);
+  // A lost event is learnt at the next ask for the slot; the newer run then gets the turn.
+  assert.deepEqual(acquireSlot(r.state, promo(1), T).answer, { state: 'superseded', by: promo(3).runId, wake: [] });
+  assert.deepEqual(releaseLock(r.state, 'run1.prod', T).wake, [{ instanceId: 'run3.prod', event: 'granted', what: 'turn' }]);
+});
+
+test('a wait that starts when a newer run is already in line is moot at once; queue runs are never superseded', () => {
+  let s = requestTurn(emptyLock(), promo(1), T).state;
+  s = requestTurn(s, promo(2), T).state;
+  const phase = setLockPhase(s, 'run1.prod', 'approval');
+  assert.deepEqual(phase.wake, [{ instanceId: 'run1.prod', event: 'superseded', what: 'turn', by: promo(2).runId }]);
+  let q = requestTurn(emptyLock(), promo(1, 'queue'), T).state;
+  q = requestTurn(q, promo(2, 'queue'), T).state;
+  assert.deepEqual(setLockPhase(q, 'run1.prod', 'frozen').wake, []);
+  assert.deepEqual(setLockPhase(q, 'run1.prod', 'approval').wake, []);
+});
+
 test('a holder that is deploying is not superseded', () => {
   let s = requestTurn(emptyLock(), promo(1), T).state;
-  s = setLockPhase(s, 'run1.prod', 'deploying');
+  s = setLockPhase(s, 'run1.prod', 'deploying').state;
   const r = requestTurn(s, promo(2), T);
   assert.deepEqual(r.answer.wake, []);
   assert.equal(r.state.superseded['run1.prod'], undefined);
@@ -65,7 +97,7 @@ test('a holder that is deploying is not superseded', () => {
 
 test('the deploy slot: a rollback takes it while the turn holder waits for approval; the holder then queues behind it', () => {
   let s = requestTurn(emptyLock(), promo(1), T).state;
-  s = setLockPhase(s, 'run1.prod', 'approval');
+  s = setLockPhase(s, 'run1.prod', 'approval').state;
   const rb = acquireSlot(s, rollback(1), T);
   assert.equal(rb.answer.state, 'acquired', 'never waits behind an approval');
   s = rb.state;
@@ -123,7 +155,7 @@ test('property: whatever the sequence of operations, at most one turn holder and
         } else if (o.kind === 'acquire') {
           asked.add(party.instanceId);
           s = acquireSlot(s, party, T).state;
-        } else if (o.kind === 'phase') s = setLockPhase(s, party.instanceId, o.phase);
+        } else if (o.kind === 'phase') s = setLockPhase(s, party.instanceId, o.phase).state;
         else {
           const r = releaseLock(s, party.instanceId, T, o.slotOnly ? 'slot' : 'all');
           for (const w of r.wake) assert.ok(asked.has(w.instanceId), 'woken parties had asked');

@@ -55,12 +55,12 @@ test('approval requested when the gate opens, decided when it closes; nothing fo
 });
 
 test('ledger records announce deployments and rollbacks', () => {
-  const base = { app: 'shop', environment: 'prod', runId: 'shop.abc1234', revision: 3, commit: 'abc1234', digest: 'sha256:' + 'a'.repeat(64), requestedBy: 'conveyor' };
+  const base = { app: 'shop', environment: 'prod', runId: 'shop.abc1234', revision: 3, commit: 'abc1234', digest: 'sha256:' + 'a'.repeat(64), requestedBy: { id: 'system' } };
   assert.equal(eventsFromDeployment({ ...base, kind: 'deploy', status: 'Succeeded' }, T1)[0]!.type, 'dev.conveyor.deployment.succeeded');
-  const rb = eventsFromDeployment({ ...base, kind: 'rollback', status: 'Succeeded', rollbackOf: 2 }, T1)[0]!;
+  const rb = eventsFromDeployment({ ...base, kind: 'rollback', status: 'Succeeded', rolledBackTo: 2 }, T1)[0]!;
   assert.equal(rb.type, 'dev.conveyor.rollback.succeeded');
   assert.equal(rb.subject, 'revisions/3');
-  assert.equal(rb.data.rollbackOf, 2);
+  assert.equal(rb.data.rolledBackTo, 2);
   assert.equal(eventsFromDeployment({ ...base, kind: 'deploy', status: 'Failed', reason: 'x' }, T1)[0]!.type, 'dev.conveyor.deployment.failed');
 });
 

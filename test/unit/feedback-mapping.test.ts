@@ -69,7 +69,7 @@ test('approval.requested means pending on the environment; ledger and approval-d
   assert.deepEqual({ ...feedbackUpdateFor(requested!), eventId: undefined }, {
     app: 'shop', runId: 'r1', environment: 'prod', state: 'pending', description: 'waiting for 2 approval(s)', eventId: undefined, eventType: 'dev.conveyor.approval.requested',
   });
-  const [ledger] = eventsFromDeployment({ app: 'shop', environment: 'prod', runId: 'r1', revision: 1, kind: 'deploy', status: 'Succeeded', commit: SHA, digest: `sha256:${'b'.repeat(64)}`, requestedBy: 'x' }, T);
+  const [ledger] = eventsFromDeployment({ app: 'shop', environment: 'prod', runId: 'r1', revision: 1, kind: 'deploy', status: 'Succeeded', commit: SHA, digest: `sha256:${'b'.repeat(64)}`, requestedBy: { id: 'x' } }, T);
   assert.equal(feedbackUpdateFor(ledger!), undefined);
   assert.equal(FEEDBACK_EVENT_TYPES.includes('dev.conveyor.approval.decided'), false);
 });

@@ -41,6 +41,15 @@ describe('host indexing: Conveyor', () => {
     for (const f of functions.filter((x) => x.http)) assert.ok(f.bindings.some((b) => b.type === 'http' && b.direction === 'out' && b.name === '$return'), f.name);
   });
 
+  it('the Service Bus triggers are SDK-bound (deferred binding) and settle their own messages', () => {
+    for (const name of ['approvalQueue', 'gitFeedback']) {
+      const trigger = functions.find((f) => f.name === name)!.trigger!;
+      assert.equal(trigger.type, 'serviceBusTrigger', name);
+      assert.deepEqual(trigger.raw.properties, { supportsDeferredBinding: 'true' }, name);
+      assert.equal(trigger.raw.autoCompleteMessages, false, name);
+    }
+  });
+
   it('functions that start or query orchestrations have a durable client input binding', () => {
     for (const name of ['webhook', 'requestRollback', 'decideApproval', 'getRun']) {
       const f = functions.find((x) => x.name === name)!;
@@ -56,7 +65,7 @@ describe('host indexing: an app the host would reject', () => {
 
   it('loads (the worker API accepts it; the host is what refuses it)', () => {
     assert.deepEqual(index.errors, []);
-    assert.equal(index.functions.length, 9);
+    assert.equal(index.functions.length, 11);
   });
   it('a route under admin/ conflicts with built-in routes', () => expect('adminStatus', /built in routes/));
   it('the same route with an overlapping method conflicts', () => expect('listThingsAgain', /conflicts with the route defined by function "listThings"/));
@@ -69,6 +78,11 @@ describe('host indexing: an app the host would reject', () => {
     expect('badBinding', /auth level "owner"/);
   });
   it('a Service Bus trigger must name a queue or a topic subscription', () => expect('sbNowhere', /queueName or topicName and subscriptionName/));
+  it('an SDK-type binding needs an extension that defers binding; autoCompleteMessages is a boolean', () => {
+    expect('sdkTimer', /deferred binding\) is not supported for "timerTrigger"/);
+    expect('sbAutoComplete', /autoCompleteMessages must be a boolean/);
+    assert.ok(!problems.some((p) => p.includes('"sbAutoComplete"') && /deferred/.test(p)), problems.join('\n'));
+  });
   it('nothing else is reported for the valid functions of that app', () => {
     assert.ok(!problems.some((p) => p.startsWith('function "listThings":')), problems.join('\n'));
   });

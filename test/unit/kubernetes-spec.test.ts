@@ -68,7 +68,8 @@ url: https://dev.shop.example`,
       return true;
     },
   );
-  // With valid fields, paths the build does not pack are reported where they are written.
+  // With valid fields, a digest file the build does not pack is reported where it is written
+  // (the manifests come from the repository at the commit, so they need no packing).
   assert.throws(
     () =>
       parsePipelineSpec(
@@ -86,7 +87,6 @@ url: https://dev.shop.example`,
       assert.deepEqual(
         err.issues.map((i) => [i.path, i.message]),
         [
-          ['environments[0].target.manifests', 'deploy/k8s is not packed with the artifact: add it (or a folder holding it) to build.artifact'],
           ['environments[0].target.image.digestFile', 'out/image.digest is not packed with the artifact: add it (or a folder holding it) to build.artifact'],
         ],
       );
@@ -124,7 +124,7 @@ const ctx = (revision: string) => ({
   revision,
   commit: 'c'.repeat(40),
   runId: 'run-1',
-  artifactDigest: `sha256:${'f'.repeat(64)}`,
+  digest: `sha256:${'f'.repeat(64)}`,
   imageName: 'registry.test/shop/web',
   imageDigest: `sha256:${'a'.repeat(64)}`,
 });
@@ -255,8 +255,8 @@ url: https://shop.example`),
 
 test('an edit the kubernetes target sees on the cluster makes the environment drifted', async () => {
   const { assessDrift } = await import('../../shared/reconcile/drift.js');
-  const current = { app: 'shop', environment: 'dev', revision: 4, commit: 'c'.repeat(40), artifactDigest: `sha256:${'f'.repeat(64)}`, deployedAt: '2026-01-01T00:00:00Z', runId: 'r', status: 'Succeeded' as const, kind: 'deploy' as const };
-  const status = { app: 'shop', environment: 'dev', state: 'running' as const, running: true, healthy: true, revision: '4', commit: 'c'.repeat(40), artifactDigest: current.artifactDigest, details: {} };
+  const current = { app: 'shop', environment: 'dev', revision: 4, commit: 'c'.repeat(40), digest: `sha256:${'f'.repeat(64)}`, finishedAt: '2026-01-01T00:00:00Z', runId: 'r', status: 'Succeeded' as const, kind: 'deploy' as const };
+  const status = { app: 'shop', environment: 'dev', state: 'running' as const, running: true, healthy: true, revision: '4', commit: 'c'.repeat(40), digest: current.digest, details: {} };
   assert.equal(assessDrift(current, { status }).sync, 'in-sync');
   const edited = assessDrift(current, { status: { ...status, details: { drift: 'Deployment web has 5 replicas instead of 2' } } });
   assert.deepEqual(edited, { sync: 'drifted', reason: `revision 4 (commit ${'c'.repeat(12)}) was changed on the target: Deployment web has 5 replicas instead of 2` });
@@ -278,4 +278,40 @@ test('the step runner is chosen by settings: local by default, Kubernetes Jobs w
   const s = readSettings({ ...base, CONVEYOR_KUBECONFIG_DEV: 'kc', OTHER_SECRET: 'x' });
   assert.equal(s.kubeconfig('CONVEYOR_KUBECONFIG_DEV'), 'kc');
   assert.equal(s.kubeconfig('OTHER_SECRET'), undefined);
+});
+
+test('build.image (ACR Tasks): defaults filled, command and artifact optional, the digest file packed, and each environment must pin the built image', () => {
+  const file = (imageName: string, build = '') => `version: 1
+build:
+${build}  image: { subscription: 11111111-2222-3333-4444-555555555555, resourceGroup: rg-shop, registry: ShopAcr, repository: shop/web }
+environments:
+  - name: dev
+    target: { type: kubernetes, namespace: shop-dev, manifests: deploy, image: { name: ${imageName}, digestFile: image.digest }, url: https://dev.shop.example }
+`;
+  const spec = parsePipelineSpec(file('shopacr.azurecr.io/shop/web'));
+  assert.deepEqual(spec.build.image, {
+    type: 'acr',
+    subscription: '11111111-2222-3333-4444-555555555555',
+    resourceGroup: 'rg-shop',
+    registry: 'shopacr',
+    repository: 'shop/web',
+    dockerfile: 'Dockerfile',
+    context: '.',
+    timeoutMs: 1_800_000,
+    pollMs: 5000,
+    digestFile: 'image.digest',
+  });
+  assert.equal(spec.build.command, ':');
+  assert.deepEqual(spec.build.artifact, ['image.digest']);
+  // With a command and artifact of its own, the digest file joins the artifact.
+  assert.deepEqual(parsePipelineSpec(file('shopacr.azurecr.io/shop/web', '  command: make\n  artifact: [dist]\n')).build.artifact, ['dist', 'image.digest']);
+  assert.throws(
+    () => parsePipelineSpec(file('otheracr.azurecr.io/shop/web')),
+    (err: unknown) => err instanceof ValidationError && err.issues.some((i) => i.path === 'environments[0].target.image.name' && /the build's image is shopacr.<registry domain>\/shop\/web/.test(i.message)),
+  );
+  // Without an image build, command and artifact stay required.
+  assert.throws(
+    () => parsePipelineSpec('version: 1\nbuild: { timeout: 5m }\nenvironments: [{ name: dev, target: { type: process, start: x, port: 4000 } }]\n'),
+    (err: unknown) => err instanceof ValidationError && ['build.command', 'build.artifact'].every((p) => err.issues.some((i) => i.path === p && i.message === 'is required')),
+  );
 });

@@ -36,3 +36,11 @@ test('the rollback body documents force as optional with default false, as the h
   assert.ok(!(schema.required ?? []).includes('force'));
   assert.equal(rollbackRequestBody.parse({}).force, false);
 });
+
+test('ledger records are documented under the one vocabulary (docs/glossary.md), from the schema the ledger reads them with', () => {
+  const schemas = ((doc as unknown as { components: unknown }).components as { schemas: Record<string, { properties: Record<string, { properties?: Record<string, unknown> }> }> }).schemas;
+  const record = schemas.DeploymentRecord!;
+  for (const name of ['digest', 'rolledBackTo', 'requestedBy', 'finishedAt']) assert.ok(record.properties[name], `${name} is documented`);
+  for (const old of ['artifactDigest', 'rollbackOf', 'deployedAt']) assert.equal(record.properties[old], undefined, `${old} is not`);
+  assert.deepEqual(Object.keys(record.properties.requestedBy!.properties ?? {}), ['id', 'name'], 'the requester is a whole actor');
+});

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { pipelineOrchestrator } from '../../orchestrations/pipeline.orchestrator.js';
 import { promotionOrchestrator } from '../../orchestrations/promotion.orchestrator.js';
 import { rollbackOrchestrator } from '../../orchestrations/rollback.orchestrator.js';
-import type { PipelineInput, PromotionInput, RollbackInput } from '../../shared/contracts/activities.js';
-import { APPROVAL_EVENT, SUPERSEDED_EVENT } from '../../shared/contracts/orchestrations.js';
+import type { ActivityInput, PipelineInput, PromotionInput, RollbackInput, RollbackResult } from '../../shared/contracts/activities.js';
+import { APPROVAL_EVENT, BREAK_GLASS_EVENT, SUPERSEDED_EVENT } from '../../shared/contracts/orchestrations.js';
 import type { ApprovalDecision } from '../../shared/domain/approval.js';
 import { emptyLock } from '../../shared/domain/environment-lock.js';
 import { lockEntityKey } from '../../shared/domain/ids.js';
@@ -140,7 +140,7 @@ describe('pipeline orchestrator', () => {
     assert.deepEqual(Object.fromEntries(Object.entries(record.stages).map(([k, v]) => [k, v.status])), { load: 'Succeeded', build: 'Succeeded', test: 'Succeeded' });
     assert.equal(record.environments.dev?.status, 'Succeeded');
     assert.equal(record.environments.prod?.revision, 1);
-    assert.equal(new InMemoryLedger(run.state.ledger).data.records['shop/prod']?.[0]?.artifactDigest, DIGEST, 'prod runs the digest built once');
+    assert.equal(new InMemoryLedger(run.state.ledger).data.records['shop/prod']?.[0]?.digest, DIGEST, 'prod runs the digest built once');
   });
 
   test('a broken build fails the run with the reason; nothing is deployed', async () => {
@@ -196,6 +196,21 @@ describe('promotion orchestrator', () => {
     assert.deepEqual(run.output, { environment: 'prod', status: 'Superseded', reason: 'superseded by run shop.cccccccc while waiting for approval of prod' });
   });
 
+  test('a newer run supersedes a promotion waiting at a frozen environment after its approval', async () => {
+    const w = world({ events: [{ name: SUPERSEDED_EVENT, payload: { by: 'shop.cccccccc' } }] });
+    const frozen: World<State> = {
+      ...w,
+      activity: (state, name, input) =>
+        name === 'checkEnvironmentGate' && (input as ActivityInput<'checkEnvironmentGate'>).digest !== undefined && state.locks[lockEntityKey('shop', 'dev')]?.slot
+          ? { state: 'closed', frozen: true, reason: 'frozen by ann@example.com (rollback): incident' }
+          : w.activity(state, name, input),
+    };
+    const run = await scenario(promotionOrchestrator, promotion(env('dev')), frozen, instanceId('dev'));
+    assert.deepEqual(run.output, { environment: 'dev', status: 'Superseded', reason: 'superseded by run shop.cccccccc while waiting for dev to be unfrozen' });
+    assert.equal(run.state.deployCalls, 0);
+    assert.equal(kinds(run).at(-1), 'lock.release', 'the turn is given up for the newer run');
+  });
+
   test('failed verification rolls the environment back to its last good revision', async () => {
     const good = { records: { 'shop/dev': [] }, bad: {} } as LedgerData;
     const w = world({ ledger: good, checks: { dev: [false, false, false] } });
@@ -208,10 +223,23 @@ describe('promotion orchestrator', () => {
     assert.equal(output.rolledBackTo, 1);
     assert.match(output.reason, /did not pass within 3 tries.*rolled back to revision 1 .* as revision 3/s);
     const ledger = new InMemoryLedger(run.state.ledger);
-    assert.equal((await ledger.current('shop', 'dev'))?.artifactDigest, OLD_DIGEST, 'dev runs the last good artifact again');
+    assert.equal((await ledger.current('shop', 'dev'))?.digest, OLD_DIGEST, 'dev runs the last good artifact again');
     assert.ok(await ledger.badMarker('shop', 'dev', 2), 'the failed revision is marked bad');
-    assert.equal((await ledger.get('shop', 'dev', 3)).rollbackOf, 1);
+    assert.equal((await ledger.get('shop', 'dev', 3)).rolledBackTo, 1);
     assert.deepEqual(kinds(run).filter((k) => k === 'timer').length, 2, 'two durable waits between the three tries');
+  });
+
+  test('a history recorded before the names were unified (currentDeployment answered artifactDigest, deployedAt) replays to the same result', async () => {
+    const live = await scenario(promotionOrchestrator, promotion(env('dev', { soakMs: 60_000 })), world(), instanceId('dev'));
+    assert.equal((live.output as { status: string }).status, 'Succeeded');
+    const older = live.history.map((step) => {
+      if (step.action.kind !== 'activity' || step.action.name !== 'currentDeployment' || !step.outcome.ok) return step;
+      const { digest, finishedAt, ...rest } = step.outcome.value as { digest: string; finishedAt: string };
+      return { ...step, outcome: { ok: true as const, value: { ...rest, artifactDigest: digest, deployedAt: finishedAt } } };
+    });
+    assert.notDeepEqual(older, live.history, 'the soak read the current deployment');
+    const replayed = await drive(promotionOrchestrator, promotion(env('dev', { soakMs: 60_000 })), world(), { instanceId: instanceId('dev'), history: older, from: live.state });
+    assert.deepEqual(replayed.output, live.output);
   });
 
   test('a turn held by a run that went away is recovered on the safety timer, and the promotion then deploys', async () => {
@@ -219,7 +247,8 @@ describe('promotion orchestrator', () => {
     const holder = { instanceId: 'shop.ddddddd.dev', runId: 'shop.ddddddd', requestedAt: '2026-11-30T09:00:00.000Z', kind: 'promotion' as const, policy: 'latest' as const, since: 't', phase: 'deploying' as const };
     const run = await scenario(promotionOrchestrator, promotion(env('dev')), world({ locks: { [key]: { ...emptyLock(), holder } }, gone: [holder.instanceId] }), instanceId('dev'));
     assert.deepEqual(run.output, { environment: 'dev', status: 'Succeeded', revision: 1 });
-    assert.deepEqual(kinds(run).slice(0, 6), ['lock.request', 'any', 'wakeLockParty', 'lock.release', 'wakeLockParty', 'lock.request']);
+    // Released on its behalf, the turn passes to the asker itself: it asks again at once (no event raised on itself).
+    assert.deepEqual(kinds(run).slice(0, 6), ['lock.request', 'any', 'wakeLockParty', 'lock.release', 'lock.request', 'checkEnvironmentGate']);
     assert.equal(run.history[1]!.clock, '2026-11-30T10:15:00.010Z', 'the safety timer fired after 15 minutes');
   });
 });
@@ -252,9 +281,45 @@ describe('rollback orchestrator', () => {
     assert.deepEqual(run.output, { status: 'Succeeded', reason: 'rollback to revision 1 requested by ann@example.com: bad release', rolledBackTo: 1, commit: OLD_COMMIT, revision: 3 });
     const record = await new InMemoryLedger(run.state.ledger).get('shop', 'dev', 3);
     assert.equal(record.kind, 'rollback');
-    assert.equal(record.requestedBy, 'ann@example.com');
+    assert.deepEqual(record.requestedBy, { id: 'ann@example.com', name: 'Ann' });
     assert.equal(kinds(run)[0], 'lock.acquire', 'a rollback needs only the deploy slot');
     assert.equal(kinds(run).at(-1), 'lock.release');
+  });
+
+  // A deny window until `opens`: closed for a rollback unless a break-glass request comes with the check.
+  const inWindow = (w: World<State>, opens: string): World<State> => ({
+    ...w,
+    activity: (state, name, input) => {
+      if (name !== 'checkEnvironmentGate') return w.activity(state, name, input);
+      const gate = input as ActivityInput<'checkEnvironmentGate'>;
+      if (gate.breakGlass) return { state: 'open', breakGlass: { by: gate.breakGlass.by, reason: gate.breakGlass.reason, at: gate.breakGlass.at } };
+      return gate.now! >= opens ? { state: 'open' } : { state: 'closed', frozen: false, reason: "deny window 'release freeze'", retryAt: opens };
+    },
+  });
+
+  test('in a closed deploy window it freezes the environment at once, gives the slot back and waits for the window to open', async () => {
+    // 20 minutes after the driver's start: sooner than the 30-minute safety look.
+    const opens = '2026-11-30T10:20:00.000Z';
+    const run = await scenario(rollbackOrchestrator, request(), inWindow(await seeded(), opens), operationId);
+    assert.equal((run.output as RollbackResult).status, 'Succeeded', JSON.stringify(run.output));
+    const k = kinds(run);
+    const firstGate = k.indexOf('checkEnvironmentGate');
+    assert.deepEqual(k.slice(firstGate, firstGate + 6), ['checkEnvironmentGate', 'freezeAfterRollback', 'lock.release', 'any', 'lock.acquire', 'checkEnvironmentGate']);
+    const wait = run.history.find((s) => s.action.kind === 'any')!;
+    assert.deepEqual(wait.action.kind === 'any' && wait.action.of.map((a) => (a.kind === 'timer' ? `timer ${a.fireAt}` : a.kind === 'event' ? a.name : a.kind)), [`timer ${opens}`, BREAK_GLASS_EVENT]);
+    assert.equal(wait.outcome.ok && wait.outcome.winner, 0, 'the window opened (the timer won)');
+    assert.equal(run.state.freezes.length, 1, 'frozen once');
+    assert.equal(run.state.deployCalls, 1);
+  });
+
+  test('in a closed deploy window a break-glass event lets it in now, recorded in the reason', async () => {
+    const glass = { by: 'sre@example.com', groups: [], reason: 'outage', at: '2026-11-30T10:00:01.000Z' };
+    const w = inWindow(await seeded(), '2026-12-24T00:00:00.000Z');
+    const withEvent: World<State> = { ...w, initial: () => ({ ...w.initial(), events: [{ name: BREAK_GLASS_EVENT, payload: glass }] }) };
+    const run = await scenario(rollbackOrchestrator, request(), withEvent, operationId);
+    const output = run.output as RollbackResult;
+    assert.equal(output.status, 'Succeeded', JSON.stringify(output));
+    assert.match(output.reason ?? '', /entered a closed deploy window by break-glass of sre@example.com: outage/);
   });
 
   test('a named revision marked bad is refused without force, and nothing is deployed', async () => {

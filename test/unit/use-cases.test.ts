@@ -116,13 +116,13 @@ describe('recording deployments', () => {
     await recordDeployment(ledger, outcome(1));
     await recordDeployment(ledger, outcome(2, { status: 'Failed', reason: 'verification failed: 500' }));
     await recordDeployment(ledger, outcome(2, { status: 'Failed', reason: 'verification failed: 500' }));
-    await recordDeployment(ledger, outcome(3, { kind: 'rollback', rollbackOf: 1, status: 'Failed', digest: digest(1), runId: 'rollback.shop.prod.x' }));
+    await recordDeployment(ledger, outcome(3, { kind: 'rollback', rolledBackTo: 1, status: 'Failed', digest: digest(1), runId: 'rollback.shop.prod.x' }));
     assert.equal((await ledger.badMarker('shop', 'prod', 2))?.reason, 'verification failed: 500');
     assert.equal(await ledger.badMarker('shop', 'prod', 3), undefined);
     assert.equal(await ledger.latestRevision('shop', 'prod'), 3);
     const stored = await ledger.get('shop', 'prod', 1);
-    assert.equal(stored.artifactDigest, digest(1), 'digest is stored as artifactDigest');
-    assert.equal(stored.requestedBy, 'pat@example.com', 'the actor is stored by id');
+    assert.equal(stored.digest, digest(1), 'digest is stored as digest');
+    assert.deepEqual(stored.requestedBy, { id: 'pat@example.com', name: 'Pat' }, 'the whole actor is stored, name included');
   });
 
   test('a different deployment under a taken revision is a conflict', async () => {
@@ -176,7 +176,7 @@ describe('environment matrix', () => {
     assert.deepEqual(views.map((v) => v.name), ['dev', 'prod', 'old']);
     assert.deepEqual(views.map((v) => [v.healthy, v.running]), [[true, true], [false, false], [false, false]]);
     assert.equal(views[1]!.actual?.revision, '7', 'prod runs something else than the ledger says (drift)');
-    assert.equal(views[0]!.deployedAt, 't1');
+    assert.equal(views[0]!.finishedAt, 't1');
   });
 });
 

@@ -19,6 +19,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { KubeTargetSpec } from '../../domain/pipeline.js';
 import { ValidationError } from '../../errors.js';
 import { ClusterUnavailableError } from './kube-api.js';
+import { kubeconfigSecrets } from './kubeconfig.js';
 import type { KubeconfigResolver } from './kubernetes.target.js';
 
 /** The Entra ID application every AKS API server accepts tokens for. */
@@ -32,6 +33,8 @@ export interface AksCredentialOptions {
   clientOptions?: ContainerServiceClientOptionalParams;
   /** Refresh this long before the token expires (default 5 minutes). */
   refreshMarginMs?: number;
+  /** Told every credential obtained (cluster user kubeconfig values, Entra ID tokens): the redaction list. */
+  onSecrets?: (values: string[]) => void;
 }
 
 interface Cached {
@@ -81,6 +84,7 @@ export function aksKubeconfig(options: AksCredentialOptions): KubeconfigResolver
     if (!raw) throw new ClusterUnavailableError(`Azure Resource Manager returned no kubeconfig for ${where}`);
     const fromArm = new KubeConfig();
     fromArm.loadFromString(Buffer.from(raw).toString('utf8'));
+    options.onSecrets?.(kubeconfigSecrets(fromArm));
     const server = fromArm.getCurrentCluster();
     if (!server) throw new ClusterUnavailableError(`the kubeconfig of ${where} names no cluster`);
     let kc: KubeConfig;
@@ -88,6 +92,7 @@ export function aksKubeconfig(options: AksCredentialOptions): KubeconfigResolver
     if (cluster.aadProfile) {
       const token = await options.credential.getToken(`${AKS_SERVER_APP_ID}/.default`);
       if (!token) throw new ClusterUnavailableError(`no Entra ID token for the AKS server application (${AKS_SERVER_APP_ID}) to reach ${where}`);
+      options.onSecrets?.([token.token]);
       kc = new KubeConfig();
       kc.loadFromClusterAndUser({ ...server, name: spec.cluster }, { name: 'conveyor', token: token.token });
       expiresAt = token.expiresOnTimestamp;

@@ -2,7 +2,7 @@
  * Where the kubernetes target's cluster credentials come from: a kubeconfig (YAML) held in a
  * setting the environment names (`kubeconfigSetting`), or — when it names none — the in-cluster
  * service account (the token and CA Kubernetes mounts into a pod). Kubeconfigs are parsed once
- * per setting value.
+ * per setting value, and their credentials are handed to the redaction list when loaded.
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import type { KubeTargetSpec } from '../../domain/pipeline.js';
@@ -13,13 +13,19 @@ import type { KubeconfigResolver } from './kubernetes.target.js';
  * A resolver reading kubeconfigs from settings through `readSetting` (the settings catalogue's
  * per-app lookup), falling back to the in-cluster service account.
  */
-export function settingKubeconfig(readSetting: (name: string) => string | undefined, loadInCluster: (kc: KubeConfig) => void = (kc) => kc.loadFromCluster()): KubeconfigResolver {
+export function settingKubeconfig(
+  readSetting: (name: string) => string | undefined,
+  loadInCluster: (kc: KubeConfig) => void = (kc) => kc.loadFromCluster(),
+  /** Told every credential value of each kubeconfig loaded (the redaction list). */
+  onSecrets: (values: string[]) => void = () => undefined,
+): KubeconfigResolver {
   const cache = new Map<string, KubeConfig>();
   return async (spec: KubeTargetSpec) => {
     if (spec.type !== 'kubernetes') throw new Error(`settingKubeconfig serves kubernetes targets, not ${spec.type}`);
     if (!spec.kubeconfigSetting) {
       const kc = new KubeConfig();
       loadInCluster(kc);
+      onSecrets(kubeconfigSecrets(kc));
       if (!kc.getCurrentCluster()) throw new ValidationError('no kubeconfigSetting given and Conveyor does not run in a cluster (no service account mounted)', [{ path: 'target.kubeconfigSetting', message: 'name the setting that holds the kubeconfig' }]);
       return kc;
     }
@@ -34,6 +40,7 @@ export function settingKubeconfig(readSetting: (name: string) => string | undefi
       } catch (err) {
         throw new ValidationError(`the setting ${spec.kubeconfigSetting} does not hold a kubeconfig`, [{ path: 'target.kubeconfigSetting', message: (err as Error).message }]);
       }
+      onSecrets(kubeconfigSecrets(kc));
       if (spec.context) {
         if (!kc.getContextObject(spec.context)) throw new ValidationError(`the kubeconfig in ${spec.kubeconfigSetting} has no context ${spec.context}`, [{ path: 'target.context', message: `no context named ${spec.context}` }]);
         kc.setCurrentContext(spec.context);
@@ -42,4 +49,30 @@ export function settingKubeconfig(readSetting: (name: string) => string | undefi
     }
     return kc;
   };
+}
+
+/**
+ * The credential values of a kubeconfig, for the redaction list: every user's token, password,
+ * client key (base64 as written, and the PEM it holds), the tokens and secrets of an
+ * auth-provider's config, and the values of an exec plugin's environment. Never the server,
+ * CA or client certificate (public).
+ */
+export function kubeconfigSecrets(kc: KubeConfig): string[] {
+  const out: string[] = [];
+  const add = (v: unknown) => {
+    if (typeof v === 'string' && v.length > 0) out.push(v);
+  };
+  for (const u of kc.getUsers()) {
+    add(u.token);
+    add(u.password);
+    if (u.keyData) {
+      add(u.keyData);
+      add(Buffer.from(u.keyData, 'base64').toString('utf8'));
+    }
+    const provider = u.authProvider as { config?: Record<string, unknown> } | undefined;
+    for (const [k, v] of Object.entries(provider?.config ?? {})) if (/token|secret|password|key/i.test(k)) add(v);
+    const exec = u.exec as { env?: Array<{ name?: unknown; value?: unknown }> | null } | undefined;
+    for (const e of exec?.env ?? []) add(e.value);
+  }
+  return out;
 }

@@ -1,14 +1,15 @@
 /**
  * The `kubernetes` deploy target: an environment is a namespace of a cluster.
  *
- * deploy: the artifact (the build's output for the run's commit) holds the manifests folder and
- * the file where the build wrote the pushed image's digest. The target validates the manifests,
+ * deploy: the manifests are code in the app's repository, read at the run's commit; the artifact
+ * (the build's output for that commit) holds the file where the build (or the image build)
+ * wrote the pushed image's digest. The target validates the manifests,
  * renders them for the revision (namespace, `image@sha256:…`, Conveyor's labels and annotations),
  * and server-side applies them as field manager `conveyor`, config first, workloads after. It
  * does not wait for the rollout: the orchestrator polls {@link KubernetesTarget.rollout} with
- * durable timers. Every environment of a run applies the same digest; a rollback deploys a
- * recorded artifact, so it re-applies exactly the manifests recorded for that revision (same
- * content hash), with the new revision's labels.
+ * durable timers. Every environment of a run applies the same digest; a rollback or heal
+ * re-applies exactly the manifests the ledger recorded for that revision (same content hash),
+ * with the new revision's labels.
  *
  * Expected failures come back as `ok: false` before anything is applied where possible (invalid
  * manifests, no digest, an image the registry lacks) or name what failed (403 naming verb,
@@ -22,10 +23,10 @@ import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeTargetSpec, TargetSpec } from '../../domain/pipeline.js';
-import { ValidationError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, StopResult, TargetStatus } from '../deploy-target.js';
 import { ClusterUnavailableError, DEFAULT_RETRY, KubeApi, KubeRequestError, type RetryOptions } from './kube-api.js';
-import { ANNOTATIONS, imageName, isImageDigest, kindOf, LABELS, name as nameOf, parseRendered, podSpec, readManifestFolder, renderManifests, SUPPORTED_KINDS, type ManifestObject, type ManifestValue } from './manifests.js';
+import { ANNOTATIONS, imageName, isImageDigest, kindOf, LABELS, name as nameOf, parseManifests, parseRendered, podSpec, relabelRecorded, renderManifests, SUPPORTED_KINDS, type ManifestObject, type ManifestValue, type RenderedManifests } from './manifests.js';
 import { environmentRollout, type RolloutReport } from './rollout.js';
 
 /** A deploy target whose deployments roll out after `deploy` returns (read with {@link KubernetesTarget.rollout}). */
@@ -99,43 +100,60 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     return new KubeApi(await this.options.kubeconfig(spec), this.retry);
   }
 
-  /** Validates, renders and server-side applies the revision's manifests. */
+  /**
+   * Validates, renders and server-side applies the revision's manifests: read from the
+   * repository at the commit (`request.readRepository`), or, for a rollback or heal, the
+   * manifests recorded for the revision deployed again (`request.recorded`), as they were.
+   */
   async deploy(request: DeployRequest<KubeTargetSpec>): Promise<DeployResult> {
     const { spec } = request;
     const startedAt = new Date().toISOString();
     const dir = await mkdtemp(join(tmpdir(), 'conveyor-k8s-'));
     try {
-      await request.materialize(dir);
-      const digestPath = safeJoin(dir, spec.image.digestFile);
-      const digest = digestPath ? (await readFile(digestPath, 'utf8').catch(() => '')).trim() : '';
-      if (!isImageDigest(digest)) {
-        return fail(
-          digest === ''
-            ? `the build reported no image digest: ${spec.image.digestFile} is missing or empty in the artifact; nothing was applied`
-            : `the build's image digest in ${spec.image.digestFile} is not sha256:<64 hex digits> ("${digest.slice(0, 80)}"); nothing was applied`,
-        );
+      let rendered: RenderedManifests;
+      let digest: string;
+      const recordedYaml = request.recorded?.['renderedManifests'];
+      if (typeof recordedYaml === 'string' && recordedYaml.length > 0) {
+        digest = String(request.recorded?.['imageDigest'] ?? '');
+        rendered = relabelRecorded(recordedYaml, { revision: request.revision, ...(request.runId ? { runId: request.runId } : {}) });
+      } else {
+        await request.materialize(dir);
+        const digestPath = safeJoin(dir, spec.image.digestFile);
+        digest = digestPath ? (await readFile(digestPath, 'utf8').catch(() => '')).trim() : '';
+        if (!isImageDigest(digest)) {
+          return fail(
+            digest === ''
+              ? `the build reported no image digest: ${spec.image.digestFile} is missing or empty in the artifact; nothing was applied`
+              : `the build's image digest in ${spec.image.digestFile} is not sha256:<64 hex digits> ("${digest.slice(0, 80)}"); nothing was applied`,
+          );
+        }
+        if (!request.readRepository) return fail(`the kubernetes target reads the manifests (${spec.manifests}) from the repository at the commit, and this deployment has no repository access; nothing was applied`);
+        const files = await request.readRepository(spec.manifests, /\.ya?ml$/).catch((err: unknown) => {
+          if (err instanceof NotFoundError) throw new ValidationError(`the manifests folder ${spec.manifests} does not exist at commit ${request.commit.slice(0, 12)}`, [{ path: 'target.manifests', message: `${spec.manifests} is not a folder of the repository at that commit` }]);
+          throw err;
+        });
+        if (files.length === 0) return fail(`no manifests in ${spec.manifests} at commit ${request.commit.slice(0, 12)} (it holds no *.yaml or *.yml files); nothing was applied`);
+        rendered = renderManifests(parseManifests(files.map((f) => ({ file: `${spec.manifests}/${f.file}`, text: f.text })), spec.namespace), {
+          app: request.app,
+          environment: request.environment,
+          namespace: spec.namespace,
+          revision: request.revision,
+          commit: request.commit,
+          ...(request.runId ? { runId: request.runId } : {}),
+          digest: request.digest,
+          imageName: spec.image.name,
+          imageDigest: digest,
+        });
       }
-      if (this.options.imageExists && !(await this.options.imageExists(spec.image.name, digest))) {
+      if (this.options.imageExists && isImageDigest(digest) && !(await this.options.imageExists(spec.image.name, digest))) {
         return fail(`the registry has no image ${spec.image.name}@${digest}; nothing was applied`);
       }
-      const manifestsDir = safeJoin(dir, spec.manifests);
-      if (!manifestsDir) return fail(`target.manifests "${spec.manifests}" leaves the artifact; nothing was applied`);
-      const rendered = renderManifests(await readManifestFolder(manifestsDir, spec.namespace, spec.manifests), {
-        app: request.app,
-        environment: request.environment,
-        namespace: spec.namespace,
-        revision: request.revision,
-        commit: request.commit,
-        ...(request.runId ? { runId: request.runId } : {}),
-        artifactDigest: request.artifactDigest,
-        imageName: spec.image.name,
-        imageDigest: digest,
-      });
       const api = await this.api(spec);
       const applied: string[] = [];
       for (const o of rendered.objects) {
         try {
-          await api.apply(o, spec.forceConflicts);
+          // A heal takes back what was edited on the cluster: that edit is the drift it repairs.
+          await api.apply(o, spec.forceConflicts || request.heal === true);
           applied.push(`${String(o['kind'])}/${nameOf(o)}`);
         } catch (err) {
           if (err instanceof KubeRequestError) {
@@ -213,10 +231,10 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     const first = meta(deployments[0]!);
     const annotations = (first['annotations'] ?? {}) as Obj;
     const image = podSpec(deployments[0]!)?.['containers'];
-    const common: Pick<TargetStatus, 'revision' | 'commit' | 'artifactDigest' | 'baseUrl' | 'details'> = {
+    const common: Pick<TargetStatus, 'revision' | 'commit' | 'digest' | 'baseUrl' | 'details'> = {
       revision: String(annotations[ANNOTATIONS.revision] ?? ''),
       commit: String(annotations[ANNOTATIONS.commit] ?? ''),
-      artifactDigest: String(annotations[ANNOTATIONS.artifact] ?? ''),
+      digest: String(annotations[ANNOTATIONS.artifact] ?? ''),
       baseUrl: spec.url,
       details: { namespace: spec.namespace, rollout: report.message, image: Array.isArray(image) ? String((image[0] as Obj | undefined)?.['image'] ?? '') : '' },
     };

@@ -184,7 +184,7 @@ export interface RenderContext {
   revision: string;
   commit: string;
   runId?: string;
-  artifactDigest: string;
+  digest: string;
   /** Image name (no tag) whose containers are pinned. */
   imageName: string;
   /** `sha256:<64 hex>` of the image the build pushed. */
@@ -260,7 +260,7 @@ export function renderManifests(sources: readonly SourcedObject[], ctx: RenderCo
       labels[LABELS.revision] = ctx.revision;
       annotations[ANNOTATIONS.revision] = ctx.revision;
       annotations[ANNOTATIONS.commit] = ctx.commit;
-      annotations[ANNOTATIONS.artifact] = ctx.artifactDigest;
+      annotations[ANNOTATIONS.artifact] = ctx.digest;
       if (ctx.runId) annotations[ANNOTATIONS.run] = ctx.runId;
       return o;
     });
@@ -268,6 +268,26 @@ export function renderManifests(sources: readonly SourcedObject[], ctx: RenderCo
     throw new ValidationError(`no container in the manifests uses the image ${ctx.imageName}: nothing was applied`, [{ path: 'target.image.name', message: `no Deployment container has an image named ${ctx.imageName}` }]);
   }
   const hash = `sha256:${createHash('sha256').update(objects.map((o) => String((o['metadata'] as { annotations: Record<string, string> }).annotations[ANNOTATIONS.hash])).join('\n')).digest('hex')}`;
+  return { objects, yaml: objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'), hash };
+}
+
+/**
+ * Recorded manifests (a ledger record's `renderedManifests`) made ready to apply again as a new
+ * revision: only the revision label and the revision and run annotations change, so the content
+ * hashes (and the manifests' hash) stay those of the recorded revision.
+ */
+export function relabelRecorded(yaml: string, ctx: { revision: string; runId?: string }): RenderedManifests {
+  const objects = parseRendered(yaml).map((o) => {
+    const c = structuredClone(o);
+    const meta = asMap((c['metadata'] ??= {}));
+    asMap((meta['labels'] ??= {}))[LABELS.revision] = ctx.revision;
+    const annotations = asMap((meta['annotations'] ??= {}));
+    annotations[ANNOTATIONS.revision] = ctx.revision;
+    if (ctx.runId) annotations[ANNOTATIONS.run] = ctx.runId;
+    return c;
+  });
+  if (objects.length === 0) throw new ValidationError('the recorded manifests are empty: nothing was applied', [{ path: 'renderedManifests', message: 'no objects' }]);
+  const hash = `sha256:${createHash('sha256').update(objects.map((o) => String(asMap(asMap(o['metadata'] ?? {})['annotations'] ?? {})[ANNOTATIONS.hash] ?? '')).join('\n')).digest('hex')}`;
   return { objects, yaml: objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'), hash };
 }
 

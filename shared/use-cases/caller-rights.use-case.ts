@@ -1,0 +1,44 @@
+/**
+ * What the caller may do to each environment of an app, so a client (the dashboard) shows an
+ * action only to someone the API would let do it. The API still decides every request; this
+ * uses the same rules it does (shared/domain/policy.ts).
+ */
+import type { AppRecord } from '../apps/app-record.schema.js';
+import type { Identity } from '../domain/approval.js';
+import { rollbackRefusal } from '../domain/policy.js';
+import { currentApprovers } from './current-approvers.use-case.js';
+
+/** The caller's rights on one environment; a refused right says why. */
+export interface EnvironmentRights {
+  rollback: boolean;
+  freeze: boolean;
+  unfreeze: boolean;
+  /** Why each refused right is refused. */
+  why?: { rollback?: string; freeze?: string; unfreeze?: string };
+}
+
+const ANONYMOUS = 'actions are recorded with who did them: sign in with an identity';
+
+/** The rights of `who` (undefined: an anonymous caller) on each of `environments` of `app`. */
+export async function callerRights(
+  stores: Parameters<typeof currentApprovers>[0],
+  app: Pick<AppRecord, 'name' | 'policy'>,
+  environments: readonly string[],
+  who: Identity | undefined,
+): Promise<Record<string, EnvironmentRights>> {
+  const out: Record<string, EnvironmentRights> = {};
+  await Promise.all(
+    environments.map(async (env) => {
+      if (!who) {
+        out[env] = { rollback: false, freeze: false, unfreeze: false, why: { rollback: ANONYMOUS, freeze: ANONYMOUS, unfreeze: ANONYMOUS } };
+        return;
+      }
+      const policy = app.policy?.environments[env];
+      const fallback = policy?.rollback || policy?.approval ? undefined : await currentApprovers(stores, app.name, env);
+      const refusal = rollbackRefusal({ environment: env, policy, currentApprovers: fallback, who });
+      // Freezing and unfreezing by hand: any identified caller (docs/api.md).
+      out[env] = { rollback: refusal === undefined, freeze: true, unfreeze: true, ...(refusal ? { why: { rollback: refusal } } : {}) };
+    }),
+  );
+  return out;
+}
