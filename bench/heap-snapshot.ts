@@ -159,7 +159,8 @@ export function survivors(earlier: string, later: string, top = 10): Survivors {
     const i = n * w;
     if (idsBefore.has(b.nodes[i + f.id]!)) continue;
     const type = types[b.nodes[i + f.type]!];
-    if (type === 'code' || type === 'hidden' || type === 'synthetic') continue; // compiled code and V8 internals
+    // Compiled code and V8 internals; embedder ("native") nodes get new ids in every snapshot.
+    if (type === 'code' || type === 'hidden' || type === 'synthetic' || type === 'native') continue;
     const name = nodeName(b, types, i, f);
     const g = groups.get(name) ?? { count: 0, bytes: 0, sample: n };
     g.count++;

@@ -4,9 +4,9 @@
 // the event loop's active resources by type. RSS alone cannot tell a leak from allocator
 // slack (a heap snapshot alone adds ~250 MiB of RSS that glibc keeps), the heap after a
 // full GC can.
-import { appendFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 const file = process.env.CONVEYOR_SOAK_PROBE_FILE;
@@ -24,6 +24,10 @@ export interface ProbeSample {
   heapTotal: number;
   external: number;
   arrayBuffers: number;
+  /** V8 code space in use (compiled code; grows while the JIT warms up). */
+  codeSpace: number;
+  /** Resident size of glibc's main-thread heap (`[heap]` in smaps): native allocations, SQLite's page cache among them. */
+  mallocHeap: number;
   fds: Record<string, number>;
   /** Size in bytes of each open regular file (the SQLite databases and their WALs). */
   files: Record<string, number>;
@@ -53,6 +57,14 @@ function fdKinds(): { fds: Record<string, number>; files: Record<string, number>
   return { fds: out, files };
 }
 
+/** Resident bytes of the `[heap]` mapping (the brk heap glibc's main arena grows). */
+function mallocHeapRss(): number {
+  const smaps = readFileSync('/proc/self/smaps', 'utf8');
+  const at = smaps.indexOf('[heap]\n');
+  if (at < 0) return 0;
+  return Number(/Rss:\s+(\d+) kB/.exec(smaps.slice(at))?.[1] ?? 0) * 1024;
+}
+
 if (file) {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
@@ -61,7 +73,20 @@ if (file) {
     const m = process.memoryUsage();
     const resources: Record<string, number> = {};
     for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1;
-    const line: ProbeSample = { pid: process.pid, t: Date.now(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, ...fdKinds(), resources };
+    const codeSpace = getHeapSpaceStatistics().find((sp) => sp.space_name === 'code_space')?.space_used_size ?? 0;
+    const line: ProbeSample = {
+      pid: process.pid,
+      t: Date.now(),
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      codeSpace,
+      mallocHeap: mallocHeapRss(),
+      ...fdKinds(),
+      resources,
+    };
     appendFileSync(file, JSON.stringify(line) + '\n');
   };
   setInterval(sample, everyMs).unref();

@@ -132,7 +132,6 @@ export async function run(): Promise<BenchRow[]> {
 
     const latencies: number[] = [];
     const statuses = new Map<string, number>();
-    const finishedAt: number[] = [];
     const started = Date.now();
     const first = await probeAfter(probeFile, started);
     if (!first) throw new Error('the soak probe wrote nothing (is --import allowed in NODE_OPTIONS?)');
@@ -144,7 +143,6 @@ export async function run(): Promise<BenchRow[]> {
           const commit = await s.commitChange(`soak ${++n}`);
           const r = await pushAndWait(h, s, commit);
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-          finishedAt.push(Date.now());
           if (r.pushToProdMs !== undefined) latencies.push(r.pushToProdMs);
         }
       }),
@@ -156,13 +154,13 @@ export async function run(): Promise<BenchRow[]> {
     const last = (await probeAfter(probeFile, Date.now())) ?? readProbe(probeFile).at(-1)!;
     const azuriteEnd = h.azurite ? rssMiB(h.azurite.pid) : NaN;
     const series = readProbe(probeFile).filter((p) => p.t >= first.t && p.t <= last.t);
-    const half = series.filter((p) => p.t >= started + (ended - started) / 2 && p.t <= ended);
-    const perMin = (f: (p: ProbeSample) => number) => slope(half.map((p) => ({ x: (p.t - started) / 60_000, y: f(p) })));
-    const heapSlope = perMin((p) => p.heapUsed / MiB);
-    const rssSlope = perMin((p) => p.rss / MiB);
-    const fdSlope = perMin(totalFds);
-    const pipelinesPerMin = finishedAt.filter((t) => t >= started + (ended - started) / 2).length / (elapsedMin / 2);
+    const mid = started + (ended - started) / 2;
+    // Least-squares slope per minute over one half of the soak: a leak keeps its slope, a plateau's falls to ~0.
+    const perMin = (f: (p: ProbeSample) => number, half: 1 | 2) =>
+      slope(series.filter((p) => (half === 1 ? p.t < mid : p.t >= mid && p.t <= ended)).map((p) => ({ x: (p.t - started) / 60_000, y: f(p) })));
+    const halves = (f: (p: ProbeSample) => number, scale: number, digits: number) => `${fmt(perMin(f, 1) * scale, digits)} / ${fmt(perMin(f, 2) * scale, digits)}`;
     const peak = (f: (p: ProbeSample) => number) => Math.max(...series.map(f));
+    const startEnd = (f: (p: ProbeSample) => number, digits = 1) => `${fmt(f(first) / MiB, digits)} / ${fmt(f(last) / MiB, digits)}`;
 
     const heapRows: BenchRow[] = [];
     if (heap) {
@@ -179,8 +177,6 @@ export async function run(): Promise<BenchRow[]> {
     const total = [...statuses.values()].reduce((a, b) => a + b, 0);
     const ok = statuses.get('Succeeded') ?? 0;
     const g = 'soak';
-    // A leak of 1 KiB per pipeline would show as ~pipelinesPerMin KiB/min; allocator and JIT noise stays well below that.
-    const heapPerPipeline = (heapSlope * MiB) / pipelinesPerMin;
     return [
       { group: g, metric: `pipelines finished (${appCount} apps, ${fmt(elapsedMin, 1)} min)`, value: String(total) },
       { group: g, metric: 'outcomes', value: [...statuses].map(([k, v]) => `${k} ${v}`).join(', '), goal: 'all Succeeded', met: ok === total ? 'yes' : 'no' },
@@ -188,11 +184,15 @@ export async function run(): Promise<BenchRow[]> {
       { group: g, metric: 'push -> prod verified p50 (ms)', value: fmt(percentile(latencies, 50), 0) },
       { group: g, metric: 'push -> prod verified p99 (ms)', value: fmt(percentile(latencies, 99), 0) },
       { group: g, metric: 'host heap after full GC start / peak / end (MiB)', value: `${fmt(first.heapUsed / MiB, 1)} / ${fmt(peak((p) => p.heapUsed) / MiB, 1)} / ${fmt(last.heapUsed / MiB, 1)}` },
-      { group: g, metric: 'host heap after GC, 2nd-half slope (KiB/min; bytes/pipeline)', value: `${fmt(heapSlope * 1024, 1)}; ${fmt(heapPerPipeline, 0)}`, goal: '< 100 bytes/pipeline (plateau)', met: heapPerPipeline < 100 ? 'yes' : 'no' },
-      { group: g, metric: 'host external memory (incl. array buffers) start / end (MiB)', value: `${fmt(first.external / MiB, 1)} / ${fmt(last.external / MiB, 1)}` },
+      { group: g, metric: 'host heap after GC, slope 1st half / 2nd half (KiB/min)', value: halves((p) => p.heapUsed, 1024 / MiB, 0), goal: '2nd half ~0 (plateau)' },
+      { group: g, metric: '  of which V8 code space start / end (MiB)', value: startEnd((p) => p.codeSpace) },
+      { group: g, metric: 'host native heap ([heap]: SQLite page cache ...) start / peak / end (MiB)', value: `${fmt(first.mallocHeap / MiB, 1)} / ${fmt(peak((p) => p.mallocHeap) / MiB, 1)} / ${fmt(last.mallocHeap / MiB, 1)}` },
+      { group: g, metric: 'host native heap, slope 1st half / 2nd half (KiB/min)', value: halves((p) => p.mallocHeap, 1024 / MiB, 0) },
+      { group: g, metric: 'host external memory (incl. array buffers) start / end (MiB)', value: startEnd((p) => p.external) },
       { group: g, metric: 'host RSS start / peak / end (MiB)', value: `${fmt(first.rss / MiB, 0)} / ${fmt(peak((p) => p.rss) / MiB, 0)} / ${fmt(last.rss / MiB, 0)}` },
-      { group: g, metric: 'host RSS 2nd-half slope (MiB/min)', value: fmt(rssSlope, 2) },
-      { group: g, metric: 'host open fds start / peak / end; 2nd-half slope (/min)', value: `${totalFds(first)} / ${peak(totalFds)} / ${totalFds(last)}; ${fmt(fdSlope, 2)}` },
+      { group: g, metric: 'host RSS, slope 1st half / 2nd half (MiB/min)', value: halves((p) => p.rss, 1 / MiB, 2) },
+      { group: g, metric: 'host open fds start / peak / end', value: `${totalFds(first)} / ${peak(totalFds)} / ${totalFds(last)}` },
+      { group: g, metric: 'host open fds, slope 1st half / 2nd half (/min)', value: halves(totalFds, 1, 2) },
       { group: g, metric: 'host fds by kind that changed', value: countChanges(first.fds, last.fds) },
       {
         group: g,
