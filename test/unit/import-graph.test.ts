@@ -1,7 +1,8 @@
-// No module of shared/, functions/, orchestrations/, local/ or cli/ imports itself round a loop,
-// type-only imports included: a cycle makes load order matter (a value read before its module
-// ran is undefined) and, for types, is a sign two modules own one concept. Reads the TypeScript
-// sources (type-only imports vanish from the compiled JavaScript).
+// The import graph, read from the TypeScript sources (type-only imports vanish from the compiled
+// JavaScript): no module of shared/, functions/, orchestrations/, local/ or cli/ imports itself
+// round a loop, type-only imports included (a cycle makes load order matter, and for types it
+// is a sign two modules own one concept); and the two clients, cli/ and dashboard/, import
+// nothing of the server's code: they speak to it through the HTTP API only (docs/architecture.md).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -90,4 +91,18 @@ test('no import cycles in shared/, functions/, orchestrations/, local/ or cli/ (
   assert.ok(graph.size > 100, `read ${graph.size} modules`);
   const found = cycles(graph);
   assert.deepEqual(found, [], `import cycles:\n${found.map((c) => `  ${c.join(' <-> ')}`).join('\n')}`);
+});
+
+test('cli/ and dashboard/ import nothing of the server (only their own modules and their packages)', () => {
+  for (const [client, allowed] of [['cli', ['commander']], ['dashboard', ['preact', 'htm']]] as const) {
+    for (const file of sources(join(ROOT, client))) {
+      const text = readFileSync(file, 'utf8');
+      for (const target of importsOf(file, text)) assert.ok(target.startsWith(`${client}/`), `${relative(ROOT, file)} imports ${target}`);
+      for (const m of text.matchAll(SPECIFIER)) {
+        const spec = m[1] ?? m[2] ?? m[3] ?? '';
+        if (spec.startsWith('.') || (client === 'cli' && spec.startsWith('node:'))) continue;
+        assert.ok((allowed as readonly string[]).some((p) => spec === p || spec.startsWith(`${p}/`)), `${relative(ROOT, file)} imports the package ${spec}`);
+      }
+    }
+  }
 });
