@@ -12,6 +12,8 @@ import type { LockParty } from '../../shared/domain/environment-lock.js';
 import { environmentLockEntity } from '../../functions/entities/environment-lock.entity.js';
 import { wakeLockParty } from '../../functions/activities/wake-lock-party.activity.js';
 import { awaitApproval } from '../../orchestrations/approval.js';
+import { lockRepairPorts } from '../../functions/entities/environment-lock.repair.js';
+import { repairLock } from '../../shared/use-cases/repair-lock.use-case.js';
 import { acquireSlot, acquireTurn, lockEntityId, lockPhase, releaseLock } from '../../orchestrations/environment-lock.js';
 
 /** Input of the `lockParty` orchestration. */
@@ -89,6 +91,16 @@ export interface LockPartyInput {
     handler: async (request, context) => {
       await df.getClient(context).raiseEvent(request.params.id!, request.params.name!, {});
       return { status: 202 };
+    },
+  });
+  app.http('lockRepair', {
+    route: 'locks/{app}/{env}/repair',
+    methods: ['POST'],
+    authLevel: 'anonymous',
+    extraInputs: [client],
+    handler: async (request, context) => {
+      const staleMs = Number(request.query.get('staleMs') ?? 30_000);
+      return { status: 200, jsonBody: await repairLock(lockRepairPorts(df.getClient(context)), request.params.app!, request.params.env!, new Date(), staleMs) };
     },
   });
   app.http('lockState', {

@@ -17,6 +17,8 @@ export interface LockHost {
   raise(id: string, event: string, body?: unknown): Promise<void>;
   terminate(id: string): Promise<void>;
   advance(ms: number): Promise<void>;
+  /** Runs the reconcile sweep's lock repair on one environment's lock (shared/use-cases/repair-lock.use-case.ts). */
+  repair(env: string, staleMs?: number): Promise<{ released: string[]; woken: string[] }>;
   /** Resolves once the durable backend has nothing running or ready (test clock only). */
   idle(): Promise<void>;
   stop(): Promise<void>;
@@ -67,6 +69,11 @@ export async function startLockHost(options: { testClock?: boolean } = {}): Prom
     async advance(ms) {
       const res = await fetch(durable(`test-clock/advance?ms=${ms}`), { method: 'POST' });
       if (res.status !== 200) throw new Error(`advance: ${res.status}`);
+    },
+    async repair(env, staleMs = 30_000) {
+      const res = await fetch(`${host.origin}/api/locks/shop/${env}/repair?staleMs=${staleMs}`, { method: 'POST' });
+      if (res.status !== 200) throw new Error(`repair: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { released: string[]; woken: string[] };
     },
     async idle() {
       for (let i = 0; i < 2000; i++) {
