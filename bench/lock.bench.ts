@@ -9,6 +9,8 @@
 //   (10 s) and after a long one (24 h of the durable test clock, moved in 5-minute steps so each
 //   timer due on the way fires): the ratio shows whether a waiting party's history is bounded
 //   (the polling lock added ~4 events per second of waiting). Goal: ratio ~1, 0 events a minute.
+//   A lock waiter still looks for itself after a day, then 2 and 4 days later (the last resort
+//   when no reconcile sweep repairs the lock): its figure after a week is shown too.
 // BENCH_LOCK_HANDOVERS (default 60) and BENCH_LOCK_WAIT_HOURS (default 24) tune them.
 import { fmt, percentile, type BenchRow } from './harness.js';
 import { party, startLockHost } from '../test/support/lock-app.js';
@@ -17,8 +19,10 @@ const HANDOVERS = Number(process.env.BENCH_LOCK_HANDOVERS ?? 60);
 /** The long simulated wait (BENCH_LOCK_WAIT_HOURS, default 24) and the short one it is compared with. */
 const LONG_MS = Number(process.env.BENCH_LOCK_WAIT_HOURS ?? 24) * 3_600_000;
 const SHORT_MS = 10_000;
+/** A week, for the lock's last-resort safety looks (a day, then 2, then 4 days). */
+const WEEK_MS = 7 * 24 * 3_600_000;
 /** Step of simulated time: shorter than any durable timer the waits use, so each fires in turn. */
-const STEP_MS = 5 * 60_000;
+const STEP_MS = 30 * 60_000;
 
 export async function run(): Promise<BenchRow[]> {
   const group = 'lock';
@@ -96,6 +100,9 @@ export async function run(): Promise<BenchRow[]> {
       rows.push({ group, metric: `  ${kind}: history events added per minute of waiting (over ${LONG_MS / 3_600_000} h)`, value: fmt(perMinute, 3), baseline: kind === 'lock' ? 'polling lock: ~240' : '', goal: '0', met: perMinute === 0 ? 'yes' : 'no' });
       rows.push({ group, metric: `  ${kind}: whole history once served, short / long wait`, value: `${short.served} / ${long.served}` });
     }
+    // The lock's own safety looks (the last resort when no reconcile sweep repairs the lock) over a week.
+    const week = await wait('lock', WEEK_MS);
+    rows.push({ group, metric: '  lock: history events after a week of waiting (safety looks after 1, 3 and 7 days)', value: String(week.waited), baseline: 'polling lock: ~2.4 million' });
   } finally {
     await c.stop();
   }
