@@ -43,6 +43,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
+import { EntraTokenValidator } from '../shared/azure/entra-token.js';
 import { EventBus, EventOutbox, PublishingEnvironmentControls, ServiceBusEventPublisher } from '../shared/events/index.js';
 import { AzureDevOpsReporter, FeedbackDeadLetters, GitHubReporter, GitLabReporter, type FeedbackProvider, type GitHostReporter } from '../shared/feedback/index.js';
 
@@ -70,6 +71,8 @@ export interface Services {
   appIndex: AppIndex;
   /** Who a caller is (API tokens, App Service authentication). */
   identities: CallerIdentities;
+  /** Entra ID access tokens on approval messages (undefined unless CONVEYOR_ENTRA_TENANT_ID / _CLIENT_ID are set). */
+  entraTokens?: EntraTokenValidator;
   /** Per-environment index of the ledger for DORA metrics. */
   metrics: MetricsIndex;
   /** Freezes and quarantined digests per environment. */
@@ -159,6 +162,7 @@ export function createServices(settings: Settings): Services {
     workspaces: join(settings.dataDir, 'workspaces'),
     steps: stepRunner(settings, sandbox),
     identities: new CallerIdentities(settings),
+    ...(settings.entraTokens ? { entraTokens: new EntraTokenValidator(settings.entraTokens, settings.entraGroups) } : {}),
     controls,
     syncStates,
     matrix,
