@@ -36,6 +36,7 @@ import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { KubernetesTarget, kubeconfigSecrets, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
+import { AcrImageBuilder } from '../shared/targets/kubernetes/acr-build.js';
 import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
 import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -67,6 +68,8 @@ export interface Services {
   workspaces: string;
   /** Runs build and test steps. */
   steps: StepRunner;
+  /** Container images built from a run's source by Azure Container Registry (`build.image`). */
+  images: AcrImageBuilder;
   /** Apps by repository, cached for webhook deliveries. */
   appIndex: AppIndex;
   /** Who a caller is (API tokens, App Service authentication). */
@@ -124,6 +127,16 @@ export function createServices(settings: Settings): Services {
   };
   const ledger = new DeploymentLedger(state, { changes });
   const runs = new RunStore(state, { changes });
+  // One identity and one ARM client configuration for AKS and ACR.
+  const azureCredential = new DefaultAzureCredential();
+  const armOptions = {
+    ...(settings.arm.endpoint ? { endpoint: settings.arm.endpoint, credentialScopes: ['https://management.azure.com/.default'] } : {}),
+    ...(settings.arm.ca ? { tlsOptions: { ca: settings.arm.ca } } : {}),
+  };
+  const git = new GitCache({
+    cacheDir: join(settings.dataDir, 'git-cache'),
+    credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
+  });
   const events = new EventBus({
     outbox: new EventOutbox(state),
     publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,
@@ -146,21 +159,19 @@ export function createServices(settings: Settings): Services {
     metrics: new MetricsIndex(state, ledger, runs),
     artifacts,
     artifactCache: new ArtifactCache(join(settings.dataDir, 'artifact-cache'), artifacts),
-    git: new GitCache({
-      cacheDir: join(settings.dataDir, 'git-cache'),
-      credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
-    }),
+    git,
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
       new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets) }),
       // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
-      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: new DefaultAzureCredential(), onSecrets: addSecrets }) }),
+      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }) }),
     ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
     sealed: new SealedSecrets(settings.ageIdentities),
     workspaces: join(settings.dataDir, 'workspaces'),
     steps: stepRunner(settings, sandbox),
+    images: new AcrImageBuilder({ credential: azureCredential, clientOptions: armOptions, source: (repoUrl, commit, folder) => git.archiveAtCommit(repoUrl, commit, folder) }),
     identities: new CallerIdentities(settings),
     ...(settings.entraTokens ? { entraTokens: new EntraTokenValidator(settings.entraTokens, settings.entraGroups) } : {}),
     controls,

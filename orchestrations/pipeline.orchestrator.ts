@@ -1,5 +1,6 @@
 /**
- * `pipeline`: one run per commit. Loads the pipeline file at the commit, builds once, tests,
+ * `pipeline`: one run per commit. Loads the pipeline file at the commit, builds once (the
+ * registry's image build first, when the file asks for one), tests,
  * then promotes the same artifact digest through the environments in declared order, each in
  * its own `promotion` sub-orchestration, and stops at the first environment that does not
  * succeed. The run record is kept up to date at every stage for the status API.
@@ -10,6 +11,7 @@ import type { PipelineInput, PromotionInput, PromotionResult, RunPatch } from '.
 import type { PipelineResult } from '../shared/contracts/orchestrations.js';
 import { promotionInstanceId } from '../shared/domain/ids.js';
 import { call, callOrchestration, errorMessage, nowIso } from './activity-call.js';
+import { buildImage } from './image-build.js';
 import { mergeRunPatch } from '../shared/domain/run.js';
 
 /** Custom status a pipeline shows while it works. */
@@ -78,7 +80,18 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
     });
 
     stage('build');
-    const built = yield* call(context, 'buildArtifact', { subject, build: spec.build, keepWorkspace: spec.test !== undefined });
+    // An image built by the registry comes first: its digest goes into the artifact, so every
+    // environment (and every later rollback) pins that same image.
+    let imageDigest: string | undefined;
+    if (spec.build.image) {
+      const image = yield* buildImage(context, subject, spec.build.image);
+      if (!image.ok) {
+        later({ stages: { build: { status: 'Failed', reason: `image build failed: ${image.reason}`, finishedAt: nowIso(context), ...(image.logName ? { logName: image.logName } : {}) } } });
+        return yield* finish('Failed', `build failed: image build failed: ${image.reason}`);
+      }
+      imageDigest = image.digest;
+    }
+    const built = yield* call(context, 'buildArtifact', { subject, build: spec.build, keepWorkspace: spec.test !== undefined, ...(imageDigest ? { imageDigest } : {}) });
     if (!built.ok) {
       later({ stages: { build: { status: 'Failed', reason: built.reason, finishedAt: nowIso(context) } } });
       return yield* finish('Failed', `build failed: ${built.reason}`);

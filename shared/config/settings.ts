@@ -98,6 +98,14 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
   { name: 'CONVEYOR_STEP_NAMESPACE', meaning: 'namespace of the step Jobs (`CONVEYOR_STEP_RUNNER=kubernetes`)', default: '`conveyor-steps`', secret: false, kind: 'fixed' },
   { name: 'CONVEYOR_STEP_IMAGE', meaning: 'image the step Jobs run in (needs bash, curl and tar); required with `CONVEYOR_STEP_RUNNER=kubernetes`', secret: false, kind: 'fixed' },
   {
+    name: 'CONVEYOR_ARM_ENDPOINT',
+    meaning: 'Azure Resource Manager endpoint for the AKS and ACR calls (a private endpoint or proxy; the token audience stays `https://management.azure.com`)',
+    default: '`https://management.azure.com`',
+    secret: false,
+    kind: 'fixed',
+  },
+  { name: 'CONVEYOR_ARM_CA', meaning: 'extra CA certificates (PEM) trusted for `CONVEYOR_ARM_ENDPOINT` (a private endpoint behind its own CA)', default: 'the system CAs', secret: false, kind: 'fixed' },
+  {
     name: 'CONVEYOR_KUBECONFIG_STEPS',
     meaning: 'kubeconfig (YAML) of the cluster the step Jobs run in',
     default: 'the in-cluster service account',
@@ -224,6 +232,8 @@ export interface Settings {
   allowUnsandboxedSteps: boolean;
   /** Where steps run (`CONVEYOR_STEP_RUNNER` and, for Kubernetes Jobs, its namespace, image and kubeconfig). */
   stepRunner: { kind: 'local' } | { kind: 'kubernetes'; namespace: string; image: string; kubeconfig?: string };
+  /** Azure Resource Manager for AKS and ACR (`CONVEYOR_ARM_ENDPOINT`, `CONVEYOR_ARM_CA`); empty: the public endpoint. */
+  arm: { endpoint?: string; ca?: string };
   /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
   sandboxReadOnlyPaths: readonly string[];
   /** Sealed-secrets identities (`CONVEYOR_AGE_IDENTITY`), current first. */
@@ -333,9 +343,15 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     runnerKind === 'kubernetes'
       ? { kind: 'kubernetes', namespace: (env.CONVEYOR_STEP_NAMESPACE ?? '').trim() || 'conveyor-steps', image: stepImage, ...(env.CONVEYOR_KUBECONFIG_STEPS ? { kubeconfig: env.CONVEYOR_KUBECONFIG_STEPS } : {}) }
       : { kind: 'local' };
+  const armEndpoint = (env.CONVEYOR_ARM_ENDPOINT ?? '').trim();
+  if (armEndpoint && !/^https:\/\/[^\s/]+(\/.*)?$/.test(armEndpoint)) {
+    throw new ValidationError('invalid settings: CONVEYOR_ARM_ENDPOINT: must be an https URL', [{ path: 'CONVEYOR_ARM_ENDPOINT', message: 'must be an https URL' }]);
+  }
+  const armCa = (env.CONVEYOR_ARM_CA ?? '').trim();
   return {
     storageConnection: storage.data,
     stepRunner,
+    arm: { ...(armEndpoint ? { endpoint: armEndpoint.replace(/\/+$/, '') } : {}), ...(armCa ? { ca: armCa } : {}) },
     dataDir: resolve(env.CONVEYOR_DATA_DIR || (env.WEBSITE_INSTANCE_ID ? join(tmpdir(), 'conveyor') : '.conveyor/data')),
     ...(env.CONVEYOR_GIT_TOKEN ? { gitToken: env.CONVEYOR_GIT_TOKEN } : {}),
     ...(env.CONVEYOR_GIT_USER ? { gitUser: env.CONVEYOR_GIT_USER } : {}),

@@ -6,7 +6,7 @@
  * Expected failures (build broke, verification failed) come back as data (`ok: false`);
  * activities throw only for transient faults worth a retry (docs/architecture.md principle 3).
  */
-import type { BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
+import type { AcrImageBuildSpec, BuildStep, CommandStep, EnvironmentSpec, PipelineSpec, TargetSpec, VerifySpec } from '../domain/pipeline.js';
 import type { DeploymentOutcome, DeploymentSubject, TargetDetails } from '../domain/deployment.js';
 import type { Actor, RunPatch } from '../domain/run.js';
 import type { CurrentDeployment } from '../domain/deployment.js';
@@ -52,9 +52,32 @@ export interface ActivityContracts {
     };
     output: Outcome<{ spec: PipelineSpec }>;
   };
+  /**
+   * Uploads the run's source to the registry and schedules its image build (`build.image`);
+   * returns the registry's run id without waiting for the build.
+   */
+  startImageBuild: {
+    input: { subject: RunSubject; image: AcrImageBuildSpec };
+    output: Outcome<{ buildRunId: string; imageName: string; logName: string }>;
+  };
+  /**
+   * Reads an image build once (the orchestrator polls it with durable timers), appending what
+   * the registry's run log gained since `logOffset` to the image build's log.
+   */
+  readImageBuild: {
+    input: { subject: RunSubject; image: AcrImageBuildSpec; buildRunId: string; logOffset: number };
+    output: { state: 'running' | 'succeeded' | 'failed'; message: string; digest?: string; logOffset: number };
+  };
   /** Checks out the commit, runs the build, packs and stores the artifact (by digest). */
   buildArtifact: {
-    input: { subject: RunSubject; build: BuildStep; /** Keep the workspace for the test stage. */ keepWorkspace: boolean };
+    input: {
+      subject: RunSubject;
+      build: BuildStep;
+      /** Keep the workspace for the test stage. */
+      keepWorkspace: boolean;
+      /** The digest `build.image` built: written to its `digestFile` before the command runs, and packed. */
+      imageDigest?: string;
+    };
     output: Outcome<{ digest: string; sizeBytes: number; durationMs: number; logName: string; reused: boolean }>;
   };
   /** Runs the test command in the run's workspace. */

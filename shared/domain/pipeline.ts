@@ -49,10 +49,39 @@ export interface CommandStep {
   secrets?: SecretBindings;
 }
 
+/**
+ * A container image built by Azure Container Registry (ACR Tasks) from the run's source: the
+ * repository at the commit (or a folder of it) is uploaded as the build context, built with the
+ * Dockerfile, pushed as `<repository>:<commit>`, and its digest written to `digestFile` in the
+ * workspace before the build command runs (and packed with the artifact), so every environment
+ * pins that same digest (shared/targets/kubernetes/acr-build.ts, docs/kubernetes.md).
+ */
+export interface AcrImageBuildSpec {
+  type: 'acr';
+  subscription: string;
+  resourceGroup: string;
+  /** The registry's resource name (its login server is `<registry>.azurecr.io` in Azure's public cloud). */
+  registry: string;
+  /** Repository in the registry, e.g. `shop/web`. */
+  repository: string;
+  /** Dockerfile, relative to `context`. */
+  dockerfile: string;
+  /** Repository-relative folder uploaded as the build context (`.`: the whole tree). */
+  context: string;
+  /** The image build may take this long. */
+  timeoutMs: number;
+  /** Wait between status reads of the registry's run (a durable timer). */
+  pollMs: number;
+  /** Workspace-relative file the digest is written to (packed with the artifact). */
+  digestFile: string;
+}
+
 /** The build step: runs once per commit and packages `artifact` paths. */
 export interface BuildStep extends CommandStep {
   /** Workspace-relative paths (files or folders) packed into the artifact. */
   artifact: string[];
+  /** An image built from the run's source before the command runs (promoted by digest). */
+  image?: AcrImageBuildSpec;
 }
 
 /** Runs the artifact as a local process per environment (the embedded default target). */

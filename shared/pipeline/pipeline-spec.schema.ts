@@ -22,7 +22,7 @@ import type {
   VerifySpec,
 } from '../domain/pipeline.js';
 import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
-import { aksTargetFile, coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
+import { acrImageBuildFile, aksTargetFile, coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
 
 /** Default location of the pipeline file in an application's repository. */
 export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
@@ -118,24 +118,39 @@ const network = z
 /** `build:` in the file. */
 export const buildStepFile = z
   .strictObject({
-    command,
-    artifact: z.array(relativePath).min(1).max(100).describe('Workspace-relative files or folders packed into the artifact.'),
+    command: command.optional(),
+    artifact: z.array(relativePath).min(1).max(100).optional().describe('Workspace-relative files or folders packed into the artifact.'),
+    image: acrImageBuildFile.optional(),
     timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
     env: envMap.optional(),
     network: network.optional(),
     secrets: secretUses.optional(),
   })
+  .superRefine((v, ctx) => {
+    // With an image build, the command and the artifact are optional (the digest file is packed).
+    if (v.image) return;
+    if (v.command === undefined) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required' });
+    if (v.artifact === undefined) ctx.addIssue({ code: 'custom', path: ['artifact'], message: 'is required' });
+  })
   .transform(
     (v): BuildStep => ({
-      command: v.command,
-      artifact: v.artifact,
+      // No command with an image build: the step does nothing but leave the digest file to pack.
+      command: v.command ?? ':',
+      artifact: v.image && !coveredBy(v.image.digestFile, v.artifact ?? []) ? [...(v.artifact ?? []), v.image.digestFile] : (v.artifact ?? []),
       timeoutMs: v.timeout,
       env: v.env ?? {},
       ...(v.network ? { network: v.network } : {}),
       ...bindSecrets(v.secrets, 'build'),
+      ...(v.image ? { image: v.image } : {}),
     }),
   )
-  .describe('How the commit is built, once; the artifact is promoted through every environment.');
+  .describe('How the commit is built, once; the artifact (and image) is promoted through every environment.');
+
+/** True when `name` (an image name without tag) is the one `image` builds: `<registry>.<domain>/<repository>`. */
+function imageBuiltBy(name: string, image: { registry: string; repository: string }): boolean {
+  const slash = name.indexOf('/');
+  return slash > 0 && name.slice(0, slash).toLowerCase().startsWith(`${image.registry}.`) && name.slice(slash + 1) === image.repository;
+}
 
 /** `test:` in the file. */
 export const commandStepFile = z
@@ -288,7 +303,11 @@ export const pipelineFileSchema = z
         // The manifests are read from the repository at the commit; the image digest from the
         // artifact, so the build must pack it.
         const path = env.target.image.digestFile;
-        if (!path.split('/').includes('..') && !coveredBy(path, v.build.artifact)) {
+        const image = v.build.image;
+        if (image && !imageBuiltBy(env.target.image.name, image)) {
+          ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'image', 'name'], message: `the build's image is ${image.registry}.<registry domain>/${image.repository}; name that image here (e.g. ${image.registry}.azurecr.io/${image.repository})` });
+        }
+        if (!path.split('/').includes('..') && !coveredBy(path, [...(v.build.artifact ?? []), ...(image ? [image.digestFile] : [])])) {
           ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'image', 'digestFile'], message: `${path} is not packed with the artifact: add it (or a folder holding it) to build.artifact` });
         }
       }
