@@ -188,11 +188,11 @@ export function createServices(settings: Settings): Services {
 /** The step runner the settings choose: the local (sandboxed) one, or a Kubernetes Job per step. */
 function stepRunner(settings: Settings, sandbox: ConstructorParameters<typeof LocalStepRunner>[0]): StepRunner {
   const s = settings.stepRunner;
-  if (s.kind === 'local') return new LocalStepRunner({ ...sandbox, killGraceMs: 2000 });
+  if (s.kind === 'local') return new LocalStepRunner({ ...sandbox, killGraceMs: 2000, limits: settings.stepLimits });
   const kubeconfig = new KubeConfig();
   if (s.kubeconfig) kubeconfig.loadFromString(s.kubeconfig);
   else kubeconfig.loadFromCluster();
-  return new KubernetesJobStepRunner({ kubeconfig, namespace: s.namespace, image: s.image, transfer: new BlobWorkspaceTransfer(containerClient(settings.storageConnection, 'conveyor-steps')) });
+  return new KubernetesJobStepRunner({ kubeconfig, namespace: s.namespace, image: s.image, limits: settings.stepLimits, transfer: new BlobWorkspaceTransfer(containerClient(settings.storageConnection, 'conveyor-steps')) });
 }
 
 let built: Services | undefined;

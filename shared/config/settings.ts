@@ -18,6 +18,7 @@ import { resolveConnection, type Connection } from '../azure/connection.js';
 import { parseEntraGroupMap, type EntraGroupMap } from '../azure/entra-groups.js';
 import { ValidationError } from '../errors.js';
 import { parseIdentities } from '../secrets/sealed-secrets.js';
+import { DEFAULT_STEP_LIMITS, parseBytes, type StepLimits } from '../steps/step-limits.js';
 
 /** One entry of the catalogue. */
 export interface SettingEntry {
@@ -92,6 +93,27 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     name: 'CONVEYOR_STEP_RUNNER',
     meaning: 'where build and test steps run: `local` (this machine, sandboxed) or `kubernetes` (a Job per step, docs/kubernetes.md)',
     default: '`local`',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_STEP_CPU',
+    meaning: "CPUs a build or test step may use: its default and its ceiling (a pipeline's `resources.cpu` may only lower it); locally the step is pinned to that many CPUs",
+    default: '`2`',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_STEP_MEMORY',
+    meaning: "memory of a step (`512Mi`, `4Gi`, ...): default and ceiling of `resources.memory`; locally what each process of the step may allocate (RLIMIT_DATA)",
+    default: '`4Gi`',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_STEP_DISK',
+    meaning: "disk of a step (`5Gi`, ...): default and ceiling of `resources.disk`; locally the largest file, the private /tmp and HOME, and the workspace's growth",
+    default: '`10Gi`',
     secret: false,
     kind: 'fixed',
   },
@@ -232,6 +254,8 @@ export interface Settings {
   allowUnsandboxedSteps: boolean;
   /** Where steps run (`CONVEYOR_STEP_RUNNER` and, for Kubernetes Jobs, its namespace, image and kubeconfig). */
   stepRunner: { kind: 'local' } | { kind: 'kubernetes'; namespace: string; image: string; kubeconfig?: string };
+  /** Each step's default and ceiling of CPU, memory and disk (`CONVEYOR_STEP_CPU`, `_MEMORY`, `_DISK`). */
+  stepLimits: StepLimits;
   /** Azure Resource Manager for AKS and ACR (`CONVEYOR_ARM_ENDPOINT`, `CONVEYOR_ARM_CA`); empty: the public endpoint. */
   arm: { endpoint?: string; ca?: string };
   /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
@@ -264,6 +288,21 @@ export interface Settings {
 const nonEmpty = z.string().trim().min(1);
 const tokenEntry = z.strictObject({ id: z.string().min(1).max(320), name: z.string().max(200).optional(), groups: z.array(z.string().min(1).max(200)).max(100).default([]) });
 const tokenTable = z.record(z.string().min(16, 'tokens must be at least 16 characters'), tokenEntry);
+
+/** The step limits from `CONVEYOR_STEP_CPU`, `_MEMORY` and `_DISK`; unset ones take the defaults. */
+export function parseStepLimits(env: NodeJS.ProcessEnv): StepLimits {
+  const fail = (name: string, message: string): never => {
+    throw new ValidationError(`invalid settings: ${name}: ${message}`, [{ path: name, message }]);
+  };
+  const text = (name: string) => (env[name] ?? '').trim();
+  const cpu = text('CONVEYOR_STEP_CPU') === '' ? DEFAULT_STEP_LIMITS.cpu : Number(text('CONVEYOR_STEP_CPU'));
+  if (!Number.isFinite(cpu) || cpu <= 0) fail('CONVEYOR_STEP_CPU', 'must be a positive number of CPUs');
+  const size = (name: string, dflt: number): number => {
+    if (text(name) === '') return dflt;
+    return parseBytes(text(name)) ?? fail(name, 'must be a size such as 512Mi, 4Gi or 1G');
+  };
+  return { cpu, memoryBytes: size('CONVEYOR_STEP_MEMORY', DEFAULT_STEP_LIMITS.memoryBytes), diskBytes: size('CONVEYOR_STEP_DISK', DEFAULT_STEP_LIMITS.diskBytes) };
+}
 
 /** Parses `CONVEYOR_API_TOKENS`. */
 export function parseApiTokens(raw: string | undefined): Settings['apiTokens'] {
@@ -351,6 +390,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
   return {
     storageConnection: storage.data,
     stepRunner,
+    stepLimits: parseStepLimits(env),
     arm: { ...(armEndpoint ? { endpoint: armEndpoint.replace(/\/+$/, '') } : {}), ...(armCa ? { ca: armCa } : {}) },
     dataDir: resolve(env.CONVEYOR_DATA_DIR || (env.WEBSITE_INSTANCE_ID ? join(tmpdir(), 'conveyor') : '.conveyor/data')),
     ...(env.CONVEYOR_GIT_TOKEN ? { gitToken: env.CONVEYOR_GIT_TOKEN } : {}),
