@@ -1,7 +1,7 @@
 /**
  * The reconcile timer (`CONVEYOR_RECONCILE_SCHEDULE`, default every minute): each tick runs one
  * reconcile sweep (shared/use-cases/reconcile-sweep.use-case.ts: missed pushes started, drift
- * checked and healed). This file only adapts the durable client (instances, the environment
+ * checked and healed, environment locks repaired). This file only adapts the durable client (instances, the environment
  * lock's state) and the invocation's log to the sweep's ports.
  */
 import type { InvocationContext, Timer } from '@azure/functions';
@@ -11,6 +11,7 @@ import { LOCK_ENTITY_NAME, lockEntityKey } from '../shared/domain/ids.js';
 import { listRemoteHeads } from '../shared/git/index.js';
 import { HEADS_TIMEOUT_MS, reconcileSweeper, type SweepInstances } from '../shared/use-cases/reconcile-sweep.use-case.js';
 import type { Services } from './composition-root.js';
+import { lockRepairPorts } from './entities/environment-lock.repair.js';
 
 type ReconcileServices = Pick<Services, 'apps' | 'runs' | 'ledger' | 'targets' | 'git' | 'settings' | 'syncStates' | 'events'>;
 
@@ -27,6 +28,7 @@ function durableInstances(client: df.DurableClient): SweepInstances {
       const lock = await client.readEntityState<LockState>(new df.EntityId(LOCK_ENTITY_NAME, lockEntityKey(app, environment)));
       return Boolean(lock.entityExists && lock.entityState?.slot);
     },
+    locks: lockRepairPorts(client),
   };
 }
 

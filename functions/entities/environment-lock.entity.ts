@@ -3,10 +3,12 @@
  * shared/domain/environment-lock.ts one operation at a time. Operations and answers are typed
  * by `LockOperations` (shared/contracts/orchestrations.ts). Each operation's input is parsed
  * with a schema where it enters (operations can also arrive through the durable management
- * API): a malformed one is refused with an error and leaves the state as it was.
+ * API): a malformed one is refused with an error and leaves the state as it was. Each
+ * operation passes a test-only kill point before it applies (shared/config/fault-injection.ts).
  */
 import type * as df from 'durable-functions';
 import { z } from 'zod';
+import { passKillPoint } from '../../shared/config/fault-injection.js';
 import type { LockOperations } from '../../shared/contracts/orchestrations.js';
 import { acquireSlot, normaliseLock, releaseLock, requestTurn, setLockPhase, type LockState } from '../../shared/domain/environment-lock.js';
 
@@ -37,6 +39,7 @@ export function environmentLockEntity(context: df.EntityContext<LockState>): voi
   const state = normaliseLock(context.df.getState(() => normaliseLock(undefined)));
   switch (context.df.operationName) {
     case 'request': {
+      passKillPoint('lock.request');
       const { party: asker, now } = inputOf(context, 'request');
       const next = requestTurn(state, asker, now);
       context.df.setState(next.state);
@@ -44,6 +47,7 @@ export function environmentLockEntity(context: df.EntityContext<LockState>): voi
       return;
     }
     case 'acquire': {
+      passKillPoint('lock.acquire');
       const { party: asker, now } = inputOf(context, 'acquire');
       const next = acquireSlot(state, asker, now);
       context.df.setState(next.state);
@@ -58,6 +62,7 @@ export function environmentLockEntity(context: df.EntityContext<LockState>): voi
       return;
     }
     case 'release': {
+      passKillPoint('lock.release');
       const { instanceId, now, what } = inputOf(context, 'release');
       const next = releaseLock(state, instanceId, now, what ?? 'all');
       context.df.setState(next.state);

@@ -113,6 +113,10 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
 
   const settings = readLocalSettings(appDir);
   applySettings(env, settings.values);
+  // Tells the app its host runs with the test-only options (an app may then allow test-only
+  // settings, e.g. fault injection); the real Functions host never sets it.
+  if (options.testClock === true) env.FUNCTIONS_LOCAL_HOST_TEST_MODE = 'true';
+  else delete env.FUNCTIONS_LOCAL_HOST_TEST_MODE;
   const hostJson = readHostJson(appDir);
 
   const logLevels = hostJson?.logging?.logLevel as Record<string, unknown> | undefined;

@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { DEPLOYMENT_KINDS, upgradeStoredNames } from '../domain/deployment.js';
 import { NAME_PATTERN } from '../domain/ids.js';
 import { buildStepSpec, commandStepSpec, targetSpec, verifySpec } from '../pipeline/pipeline-spec.schema.js';
+import { acrImageBuildSpec } from '../targets/kubernetes/kubernetes-spec.schema.js';
 import type { RunPatch } from '../domain/run.js';
 import { STATUSES } from '../domain/status.js';
 import type { ActivityInput, ActivityName } from './activities.js';
@@ -32,6 +33,7 @@ const command = commandStepSpec;
 const buildStep = buildStepSpec;
 const target = targetSpec;
 const check = verifySpec;
+const imageBuild = acrImageBuildSpec;
 const patch = z.custom<RunPatch>((v) => isObject(v) && (v.status === undefined || (STATUSES as readonly unknown[]).includes(v.status)), 'must be a run patch with a known status');
 const subject = z.looseObject({ app: name, runId: text, requestedAt: iso, repoUrl: text, commit: text, branch: z.string().optional(), pusher: actor });
 const attempt = z.looseObject({ check: z.number().int(), attempt: z.number().int(), ok: z.boolean(), at: iso, durationMs: z.number(), status: z.number().optional(), reason: z.string().optional() });
@@ -39,7 +41,9 @@ const attempt = z.looseObject({ check: z.number().int(), attempt: z.number().int
 /** Input schema of every activity, by name. */
 export const activityInputSchemas = {
   loadPipeline: z.looseObject({ app: name, repoUrl: text, commit: text, pipelinePath: text }),
-  buildArtifact: z.looseObject({ subject, build: buildStep, keepWorkspace: z.boolean() }),
+  startImageBuild: z.looseObject({ subject, image: imageBuild }),
+  readImageBuild: z.looseObject({ subject, image: imageBuild, buildRunId: text, logOffset: z.number().int().nonnegative() }),
+  buildArtifact: z.looseObject({ subject, build: buildStep, keepWorkspace: z.boolean(), imageDigest: digest.optional() }),
   runTests: z.looseObject({ subject, build: buildStep, test: command }),
   // Inputs scheduled before the vocabulary was unified (kept in a durable history across an
   // upgrade) may say `rollbackOf`: renamed, not dropped.

@@ -8,7 +8,8 @@
  * - the drift sweep (shared/reconcile/drift-sweep.ts): the ledger's current revision against what
  *   each environment's target reports (the targets of the pipeline file at the current commit),
  *   stored with since-when, changes recorded and announced, and heals (the `heal` orchestration)
- *   started for `drift: heal` environments within the back-off.
+ *   started for `drift: heal` environments within the back-off; and each environment's lock
+ *   repaired first (shared/use-cases/repair-lock.use-case.ts).
  * Any trigger (the timer today; an on-demand API or CLI call) runs a sweep through this; the
  * adapter supplies the durable side (instances, the environment lock's state) and a logger.
  */
@@ -31,6 +32,7 @@ import {
   type TargetObserver,
 } from '../reconcile/index.js';
 import { portAcceptsConnections, type TargetRegistry, type TargetStatus } from '../targets/index.js';
+import { repairLock, type LockRepairPorts } from './repair-lock.use-case.js';
 import { startRun, type StartRunPorts } from './start-run.use-case.js';
 
 /** Pipeline specs kept by app + commit (an environment's current commit rarely changes). */
@@ -48,6 +50,8 @@ export interface SweepInstances {
   start(name: 'heal', instanceId: string, input: HealInput): Promise<void>;
   /** Whether a deployment or rollback holds the environment's slot now (its target is then in flux). */
   slotHeld(app: string, environment: string): Promise<boolean>;
+  /** The environment locks, as lock repair reads and signals them. */
+  locks: LockRepairPorts;
 }
 
 /** What a sweep reports as it goes. */
@@ -91,9 +95,15 @@ function runLauncher(ports: ReconcilePorts, instances: SweepInstances): RunLaunc
   };
 }
 
-function targetObserver(ports: ReconcilePorts, instances: SweepInstances): TargetObserver {
+function targetObserver(ports: ReconcilePorts, instances: SweepInstances, log: SweepLog): TargetObserver {
   return {
     async observe(app, env) {
+      // The environment's lock first: a holder that went away is released, a lost wake-up raised again.
+      await repairLock(instances.locks, app, env.name, new Date())
+        .then((r) => {
+          if (r.released.length > 0 || r.woken.length > 0) log.info(`reconcile: lock of ${app}/${env.name}: released ${r.released.join(', ') || 'none'} (gone); woke ${r.woken.join(', ') || 'none'} again`);
+        })
+        .catch((err: unknown) => log.info(`reconcile: lock of ${app}/${env.name} not checked: ${err instanceof Error ? err.message : String(err)}`));
       if (await instances.slotHeld(app, env.name).catch(() => false)) return { busy: true };
       let status: TargetStatus | undefined;
       if (env.target) status = await ports.targets.forSpec(env.target).status(app, env.name, env.target);
@@ -190,7 +200,7 @@ export function reconcileSweeper(ports: ReconcilePorts): (tick: SweepTick) => Pr
           },
         },
         ledger: ports.ledger,
-        observer: targetObserver(ports, instances),
+        observer: targetObserver(ports, instances, log),
         store: publishingSyncStore(
           {
             get: (app, env) => ports.syncStates.get(app, env),

@@ -6,7 +6,7 @@
  * schemas end in them, and activity inputs carrying a target are checked with them.
  */
 import { z } from 'zod';
-import type { AksTargetSpec, KubernetesTargetSpec } from '../../domain/pipeline.js';
+import type { AcrImageBuildSpec, AksTargetSpec, KubernetesTargetSpec } from '../../domain/pipeline.js';
 
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 const MAX_ROLLOUT_TIMEOUT_MS = 6 * UNITS.h;
@@ -167,3 +167,60 @@ export function coveredBy(path: string, roots: readonly string[]): boolean {
     return root === '' || root === '.' || p === root || p.startsWith(`${root}/`);
   });
 }
+
+/** A repository-relative path (`.` for the root), without `..`. */
+const repoPath = z
+  .string()
+  .min(1)
+  .max(512)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a path relative to the repository root, without ".."');
+
+const registryName = z.string().regex(/^[a-zA-Z0-9]{5,50}$/, 'must be a container registry name: 5-50 letters and digits');
+const repositoryName = z.string().max(255).regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a repository name such as shop/web');
+const MAX_IMAGE_BUILD_MS = 8 * UNITS.h;
+const MAX_IMAGE_POLL_MS = 10 * UNITS.m;
+
+/** A normalised {@link AcrImageBuildSpec} (what the file schema produces; what the image-build activities' inputs carry). */
+export const acrImageBuildSpec = z.object({
+  type: z.literal('acr'),
+  subscription: subscriptionId,
+  resourceGroup: resourceGroupName,
+  registry: registryName,
+  repository: repositoryName,
+  dockerfile: repoPath,
+  context: repoPath,
+  timeoutMs: ms(MAX_IMAGE_BUILD_MS),
+  pollMs: ms(MAX_IMAGE_POLL_MS),
+  digestFile: artifactPath,
+}) satisfies z.ZodType<AcrImageBuildSpec>;
+
+/** `build.image:` an image built by Azure Container Registry (ACR Tasks) from the run's source. */
+export const acrImageBuildFile = z
+  .strictObject({
+    type: z.literal('acr').default('acr').describe('Who builds the image: `acr` (Azure Container Registry Tasks). Default acr.'),
+    subscription: subscriptionId.describe('Subscription id of the registry.'),
+    resourceGroup: resourceGroupName.describe('Resource group of the registry.'),
+    registry: registryName.describe('The registry resource name (login server <registry>.azurecr.io).'),
+    repository: repositoryName.describe('Repository the image is pushed to; the tag is the commit id.'),
+    dockerfile: repoPath.default('Dockerfile').describe('Dockerfile, relative to context. Default Dockerfile.'),
+    context: repoPath.default('.').describe('Repository folder uploaded as the build context. Default . (the whole tree at the commit).'),
+    timeout: duration('How long the image build may take. Default 30m.', MAX_IMAGE_BUILD_MS).prefault('30m'),
+    poll: duration('Wait between status reads of the build. Default 5s.', MAX_IMAGE_POLL_MS).prefault('5s'),
+    digestFile: artifactPath.default('image.digest').describe('File the pushed digest is written to in the workspace (packed with the artifact). Default image.digest.'),
+  })
+  .transform(
+    (v): AcrImageBuildSpec => ({
+      type: 'acr',
+      subscription: v.subscription,
+      resourceGroup: v.resourceGroup,
+      registry: v.registry.toLowerCase(),
+      repository: v.repository,
+      dockerfile: v.dockerfile,
+      context: v.context,
+      timeoutMs: v.timeout,
+      pollMs: v.poll,
+      digestFile: v.digestFile,
+    }),
+  )
+  .pipe(acrImageBuildSpec)
+  .describe('An image built from the run\'s source by Azure Container Registry and promoted by digest (docs/kubernetes.md).');
