@@ -36,6 +36,7 @@ import { CONTAINERS, containerClient } from '../shared/storage/blob-store.js';
 import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { KubernetesTarget, kubeconfigSecrets, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
+import { AcrImageBuilder } from '../shared/targets/kubernetes/acr-build.js';
 import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
 import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -43,7 +44,8 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
-import { EventBus, EventOutbox, ServiceBusEventPublisher } from '../shared/events/index.js';
+import { EntraTokenValidator } from '../shared/azure/entra-token.js';
+import { EventBus, EventOutbox, PublishingEnvironmentControls, ServiceBusEventPublisher } from '../shared/events/index.js';
 import { AzureDevOpsReporter, FeedbackDeadLetters, GitHubReporter, GitLabReporter, type FeedbackProvider, type GitHostReporter } from '../shared/feedback/index.js';
 
 /** Everything the functions need. */
@@ -66,10 +68,14 @@ export interface Services {
   workspaces: string;
   /** Runs build and test steps. */
   steps: StepRunner;
+  /** Container images built from a run's source by Azure Container Registry (`build.image`). */
+  images: AcrImageBuilder;
   /** Apps by repository, cached for webhook deliveries. */
   appIndex: AppIndex;
   /** Who a caller is (API tokens, App Service authentication). */
   identities: CallerIdentities;
+  /** Entra ID access tokens on approval messages (undefined unless CONVEYOR_ENTRA_TENANT_ID / _CLIENT_ID are set). */
+  entraTokens?: EntraTokenValidator;
   /** Per-environment index of the ledger for DORA metrics. */
   metrics: MetricsIndex;
   /** Freezes and quarantined digests per environment. */
@@ -121,7 +127,23 @@ export function createServices(settings: Settings): Services {
   };
   const ledger = new DeploymentLedger(state, { changes });
   const runs = new RunStore(state, { changes });
-  const controls = new EnvironmentControls(state, changes);
+  // One identity and one ARM client configuration for AKS and ACR.
+  const azureCredential = new DefaultAzureCredential();
+  const armOptions = {
+    ...(settings.arm.endpoint ? { endpoint: settings.arm.endpoint, credentialScopes: ['https://management.azure.com/.default'] } : {}),
+    ...(settings.arm.ca ? { tlsOptions: { ca: settings.arm.ca } } : {}),
+  };
+  const git = new GitCache({
+    cacheDir: join(settings.dataDir, 'git-cache'),
+    credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
+  });
+  const events = new EventBus({
+    outbox: new EventOutbox(state),
+    publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,
+    log: (message) => console.warn(message),
+  });
+  // Every freeze, unfreeze and quarantine is published (docs/events.md), whoever makes it.
+  const controls = new PublishingEnvironmentControls(state, changes, events);
   const syncStates = new BlobSyncStore(state, changes);
   matrix.readFrom({ apps, ledger, runs, controls, syncStates });
   return {
@@ -137,30 +159,25 @@ export function createServices(settings: Settings): Services {
     metrics: new MetricsIndex(state, ledger, runs),
     artifacts,
     artifactCache: new ArtifactCache(join(settings.dataDir, 'artifact-cache'), artifacts),
-    git: new GitCache({
-      cacheDir: join(settings.dataDir, 'git-cache'),
-      credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
-    }),
+    git,
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
       new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets) }),
       // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
-      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: new DefaultAzureCredential(), onSecrets: addSecrets }) }),
+      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }) }),
     ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
     sealed: new SealedSecrets(settings.ageIdentities),
     workspaces: join(settings.dataDir, 'workspaces'),
     steps: stepRunner(settings, sandbox),
+    images: new AcrImageBuilder({ credential: azureCredential, clientOptions: armOptions, source: (repoUrl, commit, folder) => git.archiveAtCommit(repoUrl, commit, folder) }),
     identities: new CallerIdentities(settings),
+    ...(settings.entraTokens ? { entraTokens: new EntraTokenValidator(settings.entraTokens, settings.entraGroups) } : {}),
     controls,
     syncStates,
     matrix,
-    events: new EventBus({
-      outbox: new EventOutbox(state),
-      publisher: settings.serviceBus ? new ServiceBusEventPublisher(settings.serviceBus, settings.eventsTopic) : undefined,
-      log: (message) => console.warn(message),
-    }),
+    events,
     gitFeedback: {
       reporters: { github: new GitHubReporter(), gitlab: new GitLabReporter(), 'azure-devops': new AzureDevOpsReporter() },
       deadLetters: new FeedbackDeadLetters(state),
@@ -171,11 +188,11 @@ export function createServices(settings: Settings): Services {
 /** The step runner the settings choose: the local (sandboxed) one, or a Kubernetes Job per step. */
 function stepRunner(settings: Settings, sandbox: ConstructorParameters<typeof LocalStepRunner>[0]): StepRunner {
   const s = settings.stepRunner;
-  if (s.kind === 'local') return new LocalStepRunner({ ...sandbox, killGraceMs: 2000 });
+  if (s.kind === 'local') return new LocalStepRunner({ ...sandbox, killGraceMs: 2000, limits: settings.stepLimits });
   const kubeconfig = new KubeConfig();
   if (s.kubeconfig) kubeconfig.loadFromString(s.kubeconfig);
   else kubeconfig.loadFromCluster();
-  return new KubernetesJobStepRunner({ kubeconfig, namespace: s.namespace, image: s.image, transfer: new BlobWorkspaceTransfer(containerClient(settings.storageConnection, 'conveyor-steps')) });
+  return new KubernetesJobStepRunner({ kubeconfig, namespace: s.namespace, image: s.image, limits: settings.stepLimits, transfer: new BlobWorkspaceTransfer(containerClient(settings.storageConnection, 'conveyor-steps')) });
 }
 
 let built: Services | undefined;

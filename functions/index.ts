@@ -25,6 +25,7 @@ import { promotionOrchestrator } from '../orchestrations/promotion.orchestrator.
 import { rollbackOrchestrator } from '../orchestrations/rollback.orchestrator.js';
 import type { ActivityContracts, ActivityName } from '../shared/contracts/activities.js';
 import { buildArtifact } from './activities/build-artifact.activity.js';
+import { readImageBuild, startImageBuild } from './activities/image-build.activity.js';
 import { deployArtifact } from './activities/deploy-artifact.activity.js';
 import { findRollbackTarget } from './activities/find-rollback-target.activity.js';
 import { loadPipeline } from './activities/load-pipeline.activity.js';
@@ -66,6 +67,8 @@ import { eventsTopic } from '../shared/config/settings.js';
 // compile error rather than a run that waits forever.
 const activities: { [K in ActivityName]: (input: ActivityContracts[K]['input'], context: InvocationContext) => Promise<ActivityContracts[K]['output']> } = {
   loadPipeline: bind(loadPipeline),
+  startImageBuild: bind(startImageBuild),
+  readImageBuild: bind(readImageBuild),
   buildArtifact: bind(buildArtifact),
   runTests: bind(runTests),
   deployArtifact: bind(deployArtifact),

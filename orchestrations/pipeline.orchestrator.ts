@@ -1,5 +1,6 @@
 /**
- * `pipeline`: one run per commit. Loads the pipeline file at the commit, builds once, tests,
+ * `pipeline`: one run per commit. Loads the pipeline file at the commit, builds once (the
+ * registry's image build first, when the file asks for one), tests,
  * then promotes the same artifact digest through the environments in declared order, each in
  * its own `promotion` sub-orchestration, and stops at the first environment that does not
  * succeed. The run record is kept up to date at every stage for the status API.
@@ -10,7 +11,8 @@ import type { PipelineInput, PromotionInput, PromotionResult, RunPatch } from '.
 import type { PipelineResult } from '../shared/contracts/orchestrations.js';
 import { promotionInstanceId } from '../shared/domain/ids.js';
 import { call, callOrchestration, errorMessage, nowIso } from './activity-call.js';
-import { mergeRunPatch } from '../shared/domain/run.js';
+import { buildImage } from './image-build.js';
+import { mergeRunPatch, type StepIsolation } from '../shared/domain/run.js';
 
 /** Custom status a pipeline shows while it works. */
 export interface PipelineStatus {
@@ -19,6 +21,11 @@ export interface PipelineStatus {
   since: string;
 }
 
+
+/** The isolation a failed step ran with, when it ran at all (a validation failure has none). */
+function isolationOf(failed: { ok: false; isolation?: StepIsolation }): { isolation?: StepIsolation } {
+  return failed.isolation ? { isolation: failed.isolation } : {};
+}
 
 export function* pipelineOrchestrator(context: df.OrchestrationContext): Generator<df.Task, PipelineResult, unknown> {
   const { subject, pipelinePath } = context.df.getInput<PipelineInput>();
@@ -78,14 +85,25 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
     });
 
     stage('build');
-    const built = yield* call(context, 'buildArtifact', { subject, build: spec.build, keepWorkspace: spec.test !== undefined });
+    // An image built by the registry comes first: its digest goes into the artifact, so every
+    // environment (and every later rollback) pins that same image.
+    let imageDigest: string | undefined;
+    if (spec.build.image) {
+      const image = yield* buildImage(context, subject, spec.build.image);
+      if (!image.ok) {
+        later({ stages: { build: { status: 'Failed', reason: `image build failed: ${image.reason}`, finishedAt: nowIso(context), ...(image.logName ? { logName: image.logName } : {}) } } });
+        return yield* finish('Failed', `build failed: image build failed: ${image.reason}`);
+      }
+      imageDigest = image.digest;
+    }
+    const built = yield* call(context, 'buildArtifact', { subject, build: spec.build, keepWorkspace: spec.test !== undefined, ...(imageDigest ? { imageDigest } : {}) });
     if (!built.ok) {
-      later({ stages: { build: { status: 'Failed', reason: built.reason, finishedAt: nowIso(context) } } });
+      later({ stages: { build: { status: 'Failed', reason: built.reason, finishedAt: nowIso(context), ...isolationOf(built) } } });
       return yield* finish('Failed', `build failed: ${built.reason}`);
     }
     later({
       digest: built.digest,
-      stages: { build: { status: 'Succeeded', finishedAt: nowIso(context), logName: built.logName } },
+      stages: { build: { status: 'Succeeded', finishedAt: nowIso(context), logName: built.logName, isolation: built.isolation } },
     });
 
     if (spec.test) {
@@ -93,10 +111,10 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
       yield* record({ stages: { test: { status: 'Running', startedAt: nowIso(context) } } });
       const tested = yield* call(context, 'runTests', { subject, build: spec.build, test: spec.test });
       if (!tested.ok) {
-        later({ stages: { test: { status: 'Failed', reason: tested.reason, finishedAt: nowIso(context) } } });
+        later({ stages: { test: { status: 'Failed', reason: tested.reason, finishedAt: nowIso(context), ...isolationOf(tested) } } });
         return yield* finish('Failed', `tests failed: ${tested.reason}`, built.digest);
       }
-      later({ stages: { test: { status: 'Succeeded', finishedAt: nowIso(context), logName: tested.logName } } });
+      later({ stages: { test: { status: 'Succeeded', finishedAt: nowIso(context), logName: tested.logName, isolation: tested.isolation } } });
     }
 
     for (let i = 0; i < spec.environments.length; i++) {
@@ -113,6 +131,7 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
             reason: result.reason,
             revision: result.revision,
             rolledBackTo: result.rolledBackTo,
+            ...(result.isolation ? { isolation: result.isolation } : {}),
             finishedAt: nowIso(context),
           },
         },

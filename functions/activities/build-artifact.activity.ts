@@ -2,7 +2,8 @@
  * `buildArtifact`: checks out the commit, runs the build command, packs the declared paths and
  * stores the archive by digest (once: an existing digest is not uploaded again).
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
 import type { Services } from '../composition-root.js';
 import { reportingVerdicts } from './expected-failure.js';
@@ -14,11 +15,18 @@ export function buildArtifact(services: WorkspaceServices & Pick<Services, 'arti
     const { subject, build } = input;
     return reportingVerdicts(async () => {
       const dir = await freshCheckout(services, subject);
+      // The digest of the image the registry built for this commit: the command may read it,
+      // and it is packed with the artifact (every environment pins it from there).
+      if (input.imageDigest && build.image) {
+        const file = join(dir, build.image.digestFile);
+        await mkdir(dirname(file), { recursive: true });
+        await writeFile(file, `${input.imageDigest}\n`);
+      }
       const result = await runLoggedStep(services, subject, 'build', build, dir, input.keepWorkspace ? undefined : build.artifact);
       const failed = stepFailure('build', result);
       if (failed) {
         await rm(dir, { recursive: true, force: true });
-        return { ok: false as const, reason: failed, details: tailLines(result) };
+        return { ok: false as const, reason: failed, details: tailLines(result), isolation: result.isolation };
       }
       const stored = await services.artifacts.publish(dir, { app: subject.app, commit: subject.commit, paths: build.artifact });
       if (!input.keepWorkspace) await rm(dir, { recursive: true, force: true });
@@ -29,6 +37,7 @@ export function buildArtifact(services: WorkspaceServices & Pick<Services, 'arti
         durationMs: result.durationMs,
         logName: result.logName,
         reused: !stored.uploaded,
+        isolation: result.isolation,
       };
     });
   };

@@ -6,14 +6,18 @@
  */
 import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
 import { breakGlassRefusal, decideEntry, gateOf, type BreakGlass } from '../../shared/domain/windows.js';
+import { quarantineEvent } from '../../shared/events/index.js';
 import type { Services } from '../composition-root.js';
 
 /** The `checkEnvironmentGate` activity, given its collaborators. */
-export function checkEnvironmentGate({ controls, apps }: Pick<Services, 'controls' | 'apps'>) {
+export function checkEnvironmentGate({ controls, apps, events }: Pick<Services, 'controls' | 'apps' | 'events'>) {
   return async (input: ActivityInput<'checkEnvironmentGate'>): Promise<ActivityOutput<'checkEnvironmentGate'>> => {
     if (input.digest && !(input.kind === 'rollback' && input.force)) {
       const q = await controls.quarantined(input.app, input.environment, input.digest);
       if (q) {
+        // The orchestrator's time of the check makes the id stable for a retried activity.
+        const at = input.now ?? new Date().toISOString();
+        await events.record([quarantineEvent(input.app, input.environment, q, { kind: input.kind, check: input.now ?? at, at })]);
         return {
           state: 'refused',
           reason: `artifact ${input.digest} is quarantined in ${input.environment}: revision ${q.revision} (commit ${q.commit.slice(0, 12)}) was rolled back by ${q.by} at ${q.at}${q.reason ? ` (${q.reason})` : ''}; only a forced rollback (force: true) may deploy it there again`,

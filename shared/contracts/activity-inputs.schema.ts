@@ -12,7 +12,7 @@
  * with the pipeline file's schema when it was loaded; here they are checked for shape only.
  */
 import { z } from 'zod';
-import type { BuildStep, CommandStep, TargetSpec, VerifySpec } from '../domain/pipeline.js';
+import type { AcrImageBuildSpec, BuildStep, CommandStep, TargetSpec, VerifySpec } from '../domain/pipeline.js';
 import { DEPLOYMENT_KINDS, upgradeStoredNames } from '../domain/deployment.js';
 import { NAME_PATTERN } from '../domain/ids.js';
 import type { RunPatch } from '../domain/run.js';
@@ -28,6 +28,7 @@ const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex
 const actor = z.looseObject({ id: text, name: z.string().optional() });
 const command = z.custom<CommandStep>((v) => isObject(v) && typeof v.command === 'string', 'must be a command step');
 const buildStep = z.custom<BuildStep>((v) => isObject(v) && typeof v.command === 'string' && Array.isArray(v.artifact), 'must be a build step');
+const imageBuild = z.custom<AcrImageBuildSpec>((v) => isObject(v) && v.type === 'acr' && typeof v.registry === 'string' && typeof v.repository === 'string', 'must be an image build spec');
 const target = z.custom<TargetSpec>((v) => isObject(v) && typeof v.type === 'string', 'must be a target spec');
 const check = z.custom<VerifySpec>((v) => isObject(v) && typeof v.type === 'string', 'must be a check spec');
 const patch = z.custom<RunPatch>((v) => isObject(v) && (v.status === undefined || (STATUSES as readonly unknown[]).includes(v.status)), 'must be a run patch with a known status');
@@ -37,7 +38,9 @@ const attempt = z.looseObject({ check: z.number().int(), attempt: z.number().int
 /** Input schema of every activity, by name. */
 export const activityInputSchemas = {
   loadPipeline: z.looseObject({ app: name, repoUrl: text, commit: text, pipelinePath: text }),
-  buildArtifact: z.looseObject({ subject, build: buildStep, keepWorkspace: z.boolean() }),
+  startImageBuild: z.looseObject({ subject, image: imageBuild }),
+  readImageBuild: z.looseObject({ subject, image: imageBuild, buildRunId: text, logOffset: z.number().int().nonnegative() }),
+  buildArtifact: z.looseObject({ subject, build: buildStep, keepWorkspace: z.boolean(), imageDigest: digest.optional() }),
   runTests: z.looseObject({ subject, build: buildStep, test: command }),
   // Inputs scheduled before the vocabulary was unified (kept in a durable history across an
   // upgrade) may say `rollbackOf`: renamed, not dropped.

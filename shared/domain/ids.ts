@@ -81,7 +81,7 @@ export function lockEntityKey(app: string, environment: string): string {
 }
 
 /** Pipeline steps that write a log blob. */
-export const LOGGED_STEPS = ['build', 'test', 'build-for-test'] as const;
+export const LOGGED_STEPS = ['build', 'test', 'build-for-test', 'image'] as const;
 
 /** A step that writes a log blob. */
 export type LoggedStep = (typeof LOGGED_STEPS)[number];

@@ -22,6 +22,11 @@ export interface SecretBinding {
   reference: string;
   /** ASCII-armored age ciphertext (read from the repository by `loadPipeline` for `file:` secrets). */
   sealed: string;
+  /**
+   * `file`: the value is a read-only file in memory inside the sandbox (`/run/secrets/<VARIABLE>`)
+   * and the variable holds its path; absent: the variable holds the value.
+   */
+  as?: 'file';
 }
 
 /** Environment variable name -> sealed secret. */
@@ -35,6 +40,16 @@ export interface SealedSecretSource {
   sealed?: string;
 }
 
+/** What a step asks for (each at most the installation's; shared/steps/step-limits.ts). */
+export interface StepResources {
+  /** CPUs. */
+  cpu?: number;
+  /** Bytes of memory. */
+  memoryBytes?: number;
+  /** Bytes of disk. */
+  diskBytes?: number;
+}
+
 /** A shell step run in the checked-out workspace. */
 export interface CommandStep {
   /** Run with `bash -c` in the workspace. */
@@ -45,14 +60,45 @@ export interface CommandStep {
   env: Record<string, string>;
   /** `none`: the step's sandbox has no network. Absent means `on`. */
   network?: 'on' | 'none';
-  /** Sealed secrets handed to the step as environment variables. */
+  /** Sealed secrets handed to the step as environment variables (or files). */
   secrets?: SecretBindings;
+  /** CPU, memory and disk the step asks for; absent: the installation's defaults. */
+  resources?: StepResources;
+}
+
+/**
+ * A container image built by Azure Container Registry (ACR Tasks) from the run's source: the
+ * repository at the commit (or a folder of it) is uploaded as the build context, built with the
+ * Dockerfile, pushed as `<repository>:<commit>`, and its digest written to `digestFile` in the
+ * workspace before the build command runs (and packed with the artifact), so every environment
+ * pins that same digest (shared/targets/kubernetes/acr-build.ts, docs/kubernetes.md).
+ */
+export interface AcrImageBuildSpec {
+  type: 'acr';
+  subscription: string;
+  resourceGroup: string;
+  /** The registry's resource name (its login server is `<registry>.azurecr.io` in Azure's public cloud). */
+  registry: string;
+  /** Repository in the registry, e.g. `shop/web`. */
+  repository: string;
+  /** Dockerfile, relative to `context`. */
+  dockerfile: string;
+  /** Repository-relative folder uploaded as the build context (`.`: the whole tree). */
+  context: string;
+  /** The image build may take this long. */
+  timeoutMs: number;
+  /** Wait between status reads of the registry's run (a durable timer). */
+  pollMs: number;
+  /** Workspace-relative file the digest is written to (packed with the artifact). */
+  digestFile: string;
 }
 
 /** The build step: runs once per commit and packages `artifact` paths. */
 export interface BuildStep extends CommandStep {
   /** Workspace-relative paths (files or folders) packed into the artifact. */
   artifact: string[];
+  /** An image built from the run's source before the command runs (promoted by digest). */
+  image?: AcrImageBuildSpec;
 }
 
 /** Runs the artifact as a local process per environment (the embedded default target). */

@@ -78,6 +78,30 @@ export const syncChangedData = z.object({
   at: z.string().describe('when the sweep saw it (ISO 8601)'),
 });
 
+/** `data` of a freeze or unfreeze of an environment. */
+export const freezeEventData = z.object({
+  app: z.string(),
+  environment: z.string(),
+  kind: z.enum(['manual', 'rollback']).describe('manual: through the API; rollback: set by a rollback that asked to freeze'),
+  by: z.string().describe('who froze (for unfreeze: who lifted the freeze)'),
+  at: z.string().describe('when (ISO 8601)'),
+  reason: z.string(),
+  frozenBy: z.string().optional().describe('for unfreeze: who had frozen the environment'),
+});
+
+/** `data` of a quarantine change: a digest quarantined in an environment, or a quarantine that refused a deployment. */
+export const quarantineEventData = z.object({
+  app: z.string(),
+  environment: z.string(),
+  digest: z.string().describe('the quarantined artifact digest, sha256:<hex>'),
+  revision: z.number().int().describe('the revision that was rolled back'),
+  commit: z.string(),
+  by: z.string().describe('who rolled it back'),
+  at: z.string().describe('when it was quarantined (ISO 8601)'),
+  reason: z.string(),
+  refused: z.enum(['promotion', 'rollback', 'heal']).optional().describe('for quarantine.enforced: the kind of deployment it refused'),
+});
+
 /** One entry of the catalogue. */
 export interface EventDefinition {
   type: string;
@@ -112,6 +136,10 @@ export const EVENT_CATALOGUE: readonly EventDefinition[] = [
   { type: 'dev.conveyor.rollback.succeeded', when: 'a rollback (automatic or requested) redeployed a known-good revision', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
   { type: 'dev.conveyor.rollback.failed', when: 'a rollback was recorded as failed', source: envSource, subject: 'revisions/{revision}', data: deploymentEventData },
   { type: 'dev.conveyor.environment.sync-changed', when: 'the reconcile sweep saw an environment go in sync, drift (it does not run what the ledger says) or become unknown', source: envSource, subject: 'sync/{at}', data: syncChangedData },
+  { type: 'dev.conveyor.environment.frozen', when: 'an environment was frozen (through the API, or by a rollback that asked to freeze); promotions and heals wait until it is lifted', source: envSource, subject: 'freeze/{at}', data: freezeEventData },
+  { type: 'dev.conveyor.environment.unfrozen', when: 'the freeze of an environment was lifted', source: envSource, subject: 'freeze/{at}', data: freezeEventData },
+  { type: 'dev.conveyor.quarantine.added', when: 'a rolled-back digest was quarantined in an environment (later runs carrying it are refused there)', source: envSource, subject: 'quarantine/{digest}', data: quarantineEventData },
+  { type: 'dev.conveyor.quarantine.enforced', when: 'a deployment carrying a quarantined digest was refused in that environment', source: envSource, subject: 'quarantine/{digest}', data: quarantineEventData },
   { type: 'dev.conveyor.approval.refused', when: 'a message on the approvals queue could not be applied (bad credential, not an approver, not waiting, malformed)', source: '/approvals', subject: 'messages/{messageId}', data: approvalRefusedData },
 ];
 

@@ -5,3 +5,4 @@ export * from './run-events.js';
 export * from './event-bus.js';
 export * from './service-bus.publisher.js';
 export * from './approval-message.js';
+export * from './control-events.js';

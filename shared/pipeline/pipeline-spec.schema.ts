@@ -19,10 +19,12 @@ import type {
   ProcessTargetSpec,
   SealedSecretSource,
   SecretBindings,
+  StepResources,
   VerifySpec,
 } from '../domain/pipeline.js';
+import { parseBytes } from '../steps/step-limits.js';
 import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
-import { aksTargetFile, coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
+import { acrImageBuildFile, aksTargetFile, coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
 
 /** Default location of the pipeline file in an application's repository. */
 export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
@@ -84,18 +86,56 @@ const DEFAULT_STEP_TIMEOUT = '30m';
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const secretName = z.string().regex(SECRET_NAME, 'must be 1-64 letters, digits, ".", "_" or "-"');
 
+/** One use: the secret's name (the variable holds the value), or `{ secret, as: file }` (the variable holds a file's path). */
+const secretUse = z.union([
+  secretName,
+  z
+    .strictObject({ secret: secretName, as: z.literal('file') })
+    .describe('The value as a read-only file in memory inside the sandbox, /run/secrets/<VARIABLE>; the variable holds that path.'),
+]);
+
 /** `secrets:` of a step or environment: variable name -> name of a top-level secret. */
 const secretUses = z
-  .record(envName, secretName)
-  .describe('Environment variables filled from sealed secrets: VARIABLE: <name in the top-level secrets>. Opened only where used, masked in logs.');
+  .record(envName, secretUse)
+  .describe('Environment variables filled from sealed secrets: VARIABLE: <name in the top-level secrets>, or VARIABLE: { secret: <name>, as: file } for a file. Opened only where used, masked in logs.');
 
 /** Bindings as parsed; the ciphertext is filled in by the top-level transform (or the loader, for files). */
-function bindSecrets(uses: Record<string, string> | undefined, where: string): { secrets: SecretBindings } | Record<string, never> {
+function bindSecrets(uses: Record<string, string | { secret: string; as: 'file' }> | undefined, where: string): { secrets: SecretBindings } | Record<string, never> {
   if (!uses || Object.keys(uses).length === 0) return {};
   const secrets: SecretBindings = {};
-  for (const [variable, secret] of Object.entries(uses)) secrets[variable] = { secret, reference: `secrets.${secret} (${where}.secrets.${variable})`, sealed: '' };
+  for (const [variable, use] of Object.entries(uses)) {
+    const secret = typeof use === 'string' ? use : use.secret;
+    secrets[variable] = { secret, reference: `secrets.${secret} (${where}.secrets.${variable})`, sealed: '', ...(typeof use === 'string' ? {} : { as: 'file' as const }) };
+  }
   return { secrets };
 }
+
+const byteSize = (what: string) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((v, ctx) => {
+      const bytes = typeof v === 'number' ? (Number.isInteger(v) && v > 0 ? v : undefined) : parseBytes(v);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'must be a size such as 512Mi, 2Gi or 1G' });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .describe(what);
+
+/** `resources:` of a step. */
+const resources = z
+  .strictObject({
+    cpu: z.number().positive().max(1024).optional().describe('CPUs the step may use (whole CPUs locally: rounded up).'),
+    memory: byteSize('Memory, e.g. 2Gi. Locally: what each process may allocate.').optional(),
+    disk: byteSize('Disk, e.g. 5Gi. Locally: the largest file, the private /tmp and HOME, and the workspace growth.').optional(),
+  })
+  .transform((v): StepResources => ({
+    ...(v.cpu !== undefined ? { cpu: v.cpu } : {}),
+    ...(v.memory !== undefined ? { memoryBytes: v.memory } : {}),
+    ...(v.disk !== undefined ? { diskBytes: v.disk } : {}),
+  }))
+  .describe('CPU, memory and disk limits; each defaults to, and is at most, the installation\'s (CONVEYOR_STEP_CPU, CONVEYOR_STEP_MEMORY, CONVEYOR_STEP_DISK).');
 
 /** Largest sealed value accepted inline or from a file (armored). */
 export const MAX_SEALED_BYTES = 64 * 1024;
@@ -118,24 +158,41 @@ const network = z
 /** `build:` in the file. */
 export const buildStepFile = z
   .strictObject({
-    command,
-    artifact: z.array(relativePath).min(1).max(100).describe('Workspace-relative files or folders packed into the artifact.'),
+    command: command.optional(),
+    artifact: z.array(relativePath).min(1).max(100).optional().describe('Workspace-relative files or folders packed into the artifact.'),
+    image: acrImageBuildFile.optional(),
     timeout: duration('Kill the whole step after this long. Default 30m.').prefault(DEFAULT_STEP_TIMEOUT),
     env: envMap.optional(),
     network: network.optional(),
     secrets: secretUses.optional(),
+    resources: resources.optional(),
+  })
+  .superRefine((v, ctx) => {
+    // With an image build, the command and the artifact are optional (the digest file is packed).
+    if (v.image) return;
+    if (v.command === undefined) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required' });
+    if (v.artifact === undefined) ctx.addIssue({ code: 'custom', path: ['artifact'], message: 'is required' });
   })
   .transform(
     (v): BuildStep => ({
-      command: v.command,
-      artifact: v.artifact,
+      // No command with an image build: the step does nothing but leave the digest file to pack.
+      command: v.command ?? ':',
+      artifact: v.image && !coveredBy(v.image.digestFile, v.artifact ?? []) ? [...(v.artifact ?? []), v.image.digestFile] : (v.artifact ?? []),
       timeoutMs: v.timeout,
       env: v.env ?? {},
       ...(v.network ? { network: v.network } : {}),
       ...bindSecrets(v.secrets, 'build'),
+      ...(v.resources ? { resources: v.resources } : {}),
+      ...(v.image ? { image: v.image } : {}),
     }),
   )
-  .describe('How the commit is built, once; the artifact is promoted through every environment.');
+  .describe('How the commit is built, once; the artifact (and image) is promoted through every environment.');
+
+/** True when `name` (an image name without tag) is the one `image` builds: `<registry>.<domain>/<repository>`. */
+function imageBuiltBy(name: string, image: { registry: string; repository: string }): boolean {
+  const slash = name.indexOf('/');
+  return slash > 0 && name.slice(0, slash).toLowerCase().startsWith(`${image.registry}.`) && name.slice(slash + 1) === image.repository;
+}
 
 /** `test:` in the file. */
 export const commandStepFile = z
@@ -145,9 +202,17 @@ export const commandStepFile = z
     env: envMap.optional(),
     network: network.optional(),
     secrets: secretUses.optional(),
+    resources: resources.optional(),
   })
   .transform(
-    (v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}), ...bindSecrets(v.secrets, 'test') }),
+    (v): CommandStep => ({
+      command: v.command,
+      timeoutMs: v.timeout,
+      env: v.env ?? {},
+      ...(v.network ? { network: v.network } : {}),
+      ...bindSecrets(v.secrets, 'test'),
+      ...(v.resources ? { resources: v.resources } : {}),
+    }),
   )
   .describe('Tests run in the built workspace before any environment is deployed.');
 
@@ -288,7 +353,11 @@ export const pipelineFileSchema = z
         // The manifests are read from the repository at the commit; the image digest from the
         // artifact, so the build must pack it.
         const path = env.target.image.digestFile;
-        if (!path.split('/').includes('..') && !coveredBy(path, v.build.artifact)) {
+        const image = v.build.image;
+        if (image && !imageBuiltBy(env.target.image.name, image)) {
+          ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'image', 'name'], message: `the build's image is ${image.registry}.<registry domain>/${image.repository}; name that image here (e.g. ${image.registry}.azurecr.io/${image.repository})` });
+        }
+        if (!path.split('/').includes('..') && !coveredBy(path, [...(v.build.artifact ?? []), ...(image ? [image.digestFile] : [])])) {
           ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'image', 'digestFile'], message: `${path} is not packed with the artifact: add it (or a folder holding it) to build.artifact` });
         }
       }

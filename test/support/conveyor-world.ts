@@ -39,9 +39,16 @@ export type WorldActivities<S extends WorldState> = { [K in keyof ActivityContra
 /** The activities that are use-cases over the in-memory ledger and run store, and the lock's wake-ups. */
 export function coordinationActivities<S extends WorldState>(): Pick<
   WorldActivities<S>,
-  'recordDeployment' | 'findRollbackTarget' | 'recordRun' | 'notifySuperseded' | 'checkEnvironmentGate' | 'freezeAfterRollback' | 'wakeLockParty' | 'readRollout' | 'currentDeployment'
+  'recordDeployment' | 'findRollbackTarget' | 'recordRun' | 'notifySuperseded' | 'checkEnvironmentGate' | 'freezeAfterRollback' | 'wakeLockParty' | 'readRollout' | 'currentDeployment' | 'startImageBuild' | 'readImageBuild'
 > {
   return {
+    // The pipelines these worlds run have no `build.image`; an image build is tested against the fake ARM.
+    startImageBuild: () => {
+      throw new Error('this world has no image builds');
+    },
+    readImageBuild: () => {
+      throw new Error('this world has no image builds');
+    },
     recordDeployment: async (state, input) => ({ revision: (await recordDeployment(new InMemoryLedger(state.ledger), input)).revision }),
     findRollbackTarget: async (state, input) => {
       const target = await findRollbackTarget(new InMemoryLedger(state.ledger), input);

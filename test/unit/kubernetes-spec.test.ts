@@ -279,3 +279,39 @@ test('the step runner is chosen by settings: local by default, Kubernetes Jobs w
   assert.equal(s.kubeconfig('CONVEYOR_KUBECONFIG_DEV'), 'kc');
   assert.equal(s.kubeconfig('OTHER_SECRET'), undefined);
 });
+
+test('build.image (ACR Tasks): defaults filled, command and artifact optional, the digest file packed, and each environment must pin the built image', () => {
+  const file = (imageName: string, build = '') => `version: 1
+build:
+${build}  image: { subscription: 11111111-2222-3333-4444-555555555555, resourceGroup: rg-shop, registry: ShopAcr, repository: shop/web }
+environments:
+  - name: dev
+    target: { type: kubernetes, namespace: shop-dev, manifests: deploy, image: { name: ${imageName}, digestFile: image.digest }, url: https://dev.shop.example }
+`;
+  const spec = parsePipelineSpec(file('shopacr.azurecr.io/shop/web'));
+  assert.deepEqual(spec.build.image, {
+    type: 'acr',
+    subscription: '11111111-2222-3333-4444-555555555555',
+    resourceGroup: 'rg-shop',
+    registry: 'shopacr',
+    repository: 'shop/web',
+    dockerfile: 'Dockerfile',
+    context: '.',
+    timeoutMs: 1_800_000,
+    pollMs: 5000,
+    digestFile: 'image.digest',
+  });
+  assert.equal(spec.build.command, ':');
+  assert.deepEqual(spec.build.artifact, ['image.digest']);
+  // With a command and artifact of its own, the digest file joins the artifact.
+  assert.deepEqual(parsePipelineSpec(file('shopacr.azurecr.io/shop/web', '  command: make\n  artifact: [dist]\n')).build.artifact, ['dist', 'image.digest']);
+  assert.throws(
+    () => parsePipelineSpec(file('otheracr.azurecr.io/shop/web')),
+    (err: unknown) => err instanceof ValidationError && err.issues.some((i) => i.path === 'environments[0].target.image.name' && /the build's image is shopacr.<registry domain>\/shop\/web/.test(i.message)),
+  );
+  // Without an image build, command and artifact stay required.
+  assert.throws(
+    () => parsePipelineSpec('version: 1\nbuild: { timeout: 5m }\nenvironments: [{ name: dev, target: { type: process, start: x, port: 4000 } }]\n'),
+    (err: unknown) => err instanceof ValidationError && ['build.command', 'build.artifact'].every((p) => err.issues.some((i) => i.path === p && i.message === 'is required')),
+  );
+});

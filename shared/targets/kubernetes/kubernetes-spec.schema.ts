@@ -4,7 +4,7 @@
  * {@link KubernetesTargetSpec}. Durations use the pipeline file's syntax (`90s`, `10m`).
  */
 import { z } from 'zod';
-import type { AksTargetSpec, KubernetesTargetSpec } from '../../domain/pipeline.js';
+import type { AcrImageBuildSpec, AksTargetSpec, KubernetesTargetSpec } from '../../domain/pipeline.js';
 
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
@@ -127,3 +127,40 @@ export function coveredBy(path: string, roots: readonly string[]): boolean {
     return root === '' || root === '.' || p === root || p.startsWith(`${root}/`);
   });
 }
+
+/** A repository-relative path (`.` for the root), without `..`. */
+const repoPath = z
+  .string()
+  .min(1)
+  .max(512)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a path relative to the repository root, without ".."');
+
+/** `build.image:` an image built by Azure Container Registry (ACR Tasks) from the run's source. */
+export const acrImageBuildFile = z
+  .strictObject({
+    type: z.literal('acr').default('acr').describe('Who builds the image: `acr` (Azure Container Registry Tasks). Default acr.'),
+    subscription: z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a subscription id (a GUID)').describe('Subscription id of the registry.'),
+    resourceGroup: z.string().min(1).max(90).regex(/^[-\w._()]+$/, 'must be a resource group name').describe('Resource group of the registry.'),
+    registry: z.string().regex(/^[a-zA-Z0-9]{5,50}$/, 'must be a container registry name: 5-50 letters and digits').describe('The registry resource name (login server <registry>.azurecr.io).'),
+    repository: z.string().max(255).regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a repository name such as shop/web').describe('Repository the image is pushed to; the tag is the commit id.'),
+    dockerfile: repoPath.default('Dockerfile').describe('Dockerfile, relative to context. Default Dockerfile.'),
+    context: repoPath.default('.').describe('Repository folder uploaded as the build context. Default . (the whole tree at the commit).'),
+    timeout: duration('How long the image build may take. Default 30m.', 8 * UNITS.h).prefault('30m'),
+    poll: duration('Wait between status reads of the build. Default 5s.', 10 * UNITS.m).prefault('5s'),
+    digestFile: artifactPath.default('image.digest').describe('File the pushed digest is written to in the workspace (packed with the artifact). Default image.digest.'),
+  })
+  .transform(
+    (v): AcrImageBuildSpec => ({
+      type: 'acr',
+      subscription: v.subscription,
+      resourceGroup: v.resourceGroup,
+      registry: v.registry.toLowerCase(),
+      repository: v.repository,
+      dockerfile: v.dockerfile,
+      context: v.context,
+      timeoutMs: v.timeout,
+      pollMs: v.poll,
+      digestFile: v.digestFile,
+    }),
+  )
+  .describe('An image built from the run\'s source by Azure Container Registry and promoted by digest (docs/kubernetes.md).');

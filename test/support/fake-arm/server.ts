@@ -7,14 +7,19 @@
 // - Every request needs `api-version`; answers use ARM's error shape `{ error: { code, message } }`.
 // - Managed clusters: GET the cluster, POST listClusterUserCredential (a kubeconfig pointing at
 //   a fake Kubernetes API server; for Entra ID clusters the exec-plugin form that names kubelogin).
+// - Container registries (ACR Tasks): source upload URLs, scheduleRun as a long-running
+//   operation, runs moving through their statuses, log links (./acr.ts).
+// - A managed-identity endpoint (`identityEndpoint`) for processes whose DefaultAzureCredential
+//   must get this fake's token.
 // - Faults: `injectFault` answers the next matching requests with 429 (Retry-After) or 5xx.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { stringify as toYaml } from 'yaml';
 import { testCertificate } from '../fake-kube/test-cert.js';
+import { FakeAcr } from './acr.js';
 
 /** The ARM scope the SDK clients ask tokens for. */
 export const ARM_SCOPE = 'https://management.azure.com/.default';
@@ -72,6 +77,9 @@ export class FakeArm {
   private readonly clusters: FakeCluster[] = [];
   private readonly faults: Array<{ code: number; retryAfter?: number; match: (r: ArmRequest) => boolean }> = [];
   private readonly sockets = new Set<Socket>();
+  /** Azure Container Registry (Tasks): registries, scheduled runs, their logs. */
+  readonly acr = new FakeAcr(() => this.url);
+  private identity: HttpServer | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -122,8 +130,36 @@ export class FakeArm {
     this.faults.length = 0;
   }
 
+  /**
+   * Serves the App Service managed-identity protocol on plain http (as App Service does on its
+   * loopback), so `DefaultAzureCredential` in a process under test gets this fake's ARM token:
+   * set `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` to what this returns.
+   */
+  async identityEndpoint(): Promise<{ IDENTITY_ENDPOINT: string; IDENTITY_HEADER: string }> {
+    const header = randomBytes(16).toString('hex');
+    const server = createHttpServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      const resource = url.searchParams.get('resource') ?? '';
+      if (req.headers['x-identity-header'] !== header || !resource) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid_request', error_description: 'X-IDENTITY-HEADER and resource are required' }));
+        return;
+      }
+      const scope = `${resource.replace(/\/+$/, '')}/.default`;
+      const expiresOn = Math.floor(Date.now() / 1000) + 3600;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: this.credential.tokenFor(scope), expires_on: String(expiresOn), resource, token_type: 'Bearer' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    this.identity = server;
+    return { IDENTITY_ENDPOINT: `http://127.0.0.1:${(server.address() as AddressInfo).port}/msi/token`, IDENTITY_HEADER: header };
+  }
+
   /** Stops the server. */
   async stop(): Promise<void> {
+    if (this.identity) {
+      const identity = this.identity;
+      identity.closeAllConnections();
+      await new Promise<void>((resolve) => identity.close(() => resolve()));
+    }
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -136,9 +172,9 @@ export class FakeArm {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
-    for await (const _chunk of req) {
-      // The calls served here carry no body worth reading; drain it.
-    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
     const rec: ArmRequest = { method: req.method ?? 'GET', path: url.pathname, ...(url.searchParams.get('api-version') ? { apiVersion: url.searchParams.get('api-version')! } : {}), status: 0 };
     this.requests.push(rec);
     const reply = (status: number, payload: unknown, headers?: Record<string, string>) => {
@@ -155,6 +191,7 @@ export class FakeArm {
       return reply(401, { error: { code: 'InvalidAuthenticationToken', message: 'The access token is invalid or was issued for another audience.' } });
     }
     if (!rec.apiVersion) return reply(400, { error: { code: 'MissingApiVersionParameter', message: "The api-version query parameter (?api-version=) is required for all requests." } });
+    if (await this.acr.handle(rec.method, url, body, rec.apiVersion, reply)) return;
     const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/(Microsoft\.ContainerService\/managedClusters)\/([^/]+)(?:\/(.*))?$/i.exec(url.pathname);
     if (!m) return reply(404, { error: { code: 'InvalidResourceType', message: `no route for ${url.pathname}` } });
     const [, sub, rg, provider, name, rest] = m as unknown as [string, string, string, string, string, string | undefined];
