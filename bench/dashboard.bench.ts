@@ -3,8 +3,8 @@
 // the matrix snapshots stay current); Debian's Chromium (playwright-core) loads the dashboard
 // cold (cache disabled) five times: first contentful paint, the first matrix rows on screen
 // (first meaningful paint), interactive (rows shown and no long task for 500 ms), all 100 apps
-// on screen, and the bytes the browser downloaded (transfer sizes: gzipped assets and API
-// answers). Then, on the open apps page, live updates: a freeze / unfreeze through the API,
+// on screen, and the bytes the browser downloaded until then (what the DevTools protocol counts
+// on the wire: headers and gzipped assets and API answers). Then, on the open apps page, live updates: a freeze / unfreeze through the API,
 // timed from the API's answer to the badge on screen. Then the `conveyor status` CLI, as a
 // process, five times.
 import { execFile } from 'node:child_process';
@@ -96,7 +96,13 @@ export async function run(): Promise<BenchRow[]> {
 
     const page = browser.context.pages()[0] ?? (await browser.context.newPage());
     const cdp = await browser.context.newCDPSession(page);
+    await cdp.send('Network.enable');
     await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+    // Bytes on the wire (headers and gzipped bodies) of every response the page finished loading.
+    let received = 0;
+    cdp.on('Network.loadingFinished', (e: { encodedDataLength: number }) => {
+      received += e.encodedDataLength;
+    });
     await page.addInitScript(`
       sessionStorage.setItem('conveyor.session', ${JSON.stringify(JSON.stringify({ key: conveyor.host.keys.function, token: TOKEN }))});
       window.__longTaskEnd = 0;
@@ -114,11 +120,13 @@ export async function run(): Promise<BenchRow[]> {
       // answers they were waiting for are drained (one full overview answered after them).
       await page.goto('about:blank');
       await (await conveyor.api('/api/overview')).arrayBuffer();
+      received = 0;
       await page.goto(`${conveyor.origin}/api/dashboard#/`, { waitUntil: 'commit' });
       await page.waitForSelector('table.matrix tbody tr:nth-child(1)', { timeout: 60_000 });
       const shown = await page.evaluate<number>('performance.now()');
       await page.waitForSelector(`table.matrix tbody tr:nth-child(${APPS})`, { timeout: 60_000 });
       all.push(await page.evaluate<number>('performance.now()'));
+      bytes.push(received);
       // Interactive: the matrix is shown and the main thread had no long task for 500 ms.
       for (;;) {
         const [now, lastLong] = await page.evaluate<[number, number]>('[performance.now(), window.__longTaskEnd]');
@@ -130,11 +138,6 @@ export async function run(): Promise<BenchRow[]> {
       }
       fmp.push(shown);
       fcp.push(await page.evaluate<number>("performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN"));
-      bytes.push(
-        await page.evaluate<number>(
-          `[...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')].filter((e) => e.startTime <= ${all[all.length - 1]}).reduce((n, e) => n + e.transferSize, 0)`,
-        ),
-      );
     }
     await browser.screenshot('bench', `dashboard-${APPS}-apps`);
 

@@ -60,7 +60,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function cell(env: Json | undefined, p: Palette): string {
   if (!env) return p.dim('-');
-  const health = env.healthy ? p.green('ok') : env.running ? p.yellow('unhealthy') : p.red('down');
+  // The overview's health is what the records say (sweep or verification); `unknown` is not a fault.
+  const health = env.health?.state === 'unknown' ? p.dim('health?') : env.healthy ? p.green('ok') : env.running ? p.yellow('unhealthy') : p.red('down');
   const mark = env.status === 'Failed' ? p.red('!') : '';
   const frozen = env.freeze ? ` ${p.yellow('frozen')}` : '';
   const drift = env.sync?.state === 'drifted' ? ` ${p.red('drift')}` : '';

@@ -44,6 +44,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
+import { EntraTokenValidator } from '../shared/azure/entra-token.js';
 import { EventBus, EventOutbox, PublishingEnvironmentControls, ServiceBusEventPublisher } from '../shared/events/index.js';
 import { AzureDevOpsReporter, FeedbackDeadLetters, GitHubReporter, GitLabReporter, type FeedbackProvider, type GitHostReporter } from '../shared/feedback/index.js';
 
@@ -76,6 +77,8 @@ export interface Services {
   appIndex: AppIndex;
   /** Who a caller is (API tokens, App Service authentication). */
   identities: CallerIdentities;
+  /** Entra ID access tokens on approval messages (undefined unless CONVEYOR_ENTRA_TENANT_ID / _CLIENT_ID are set). */
+  entraTokens?: EntraTokenValidator;
   /** Per-environment index of the ledger for DORA metrics. */
   metrics: MetricsIndex;
   /** Freezes and quarantined digests per environment. */
@@ -175,6 +178,7 @@ export function createServices(settings: Settings): Services {
     steps: settings.stepRunner.kind === 'kubernetes' && runners.kubernetes ? runners.kubernetes : runners.local,
     images: new AcrImageBuilder({ credential: azureCredential, clientOptions: armOptions, source: (repoUrl, commit, folder) => git.archiveAtCommit(repoUrl, commit, folder) }),
     identities: new CallerIdentities(settings),
+    ...(settings.entraTokens ? { entraTokens: new EntraTokenValidator(settings.entraTokens, settings.entraGroups) } : {}),
     controls,
     syncStates,
     matrix,
@@ -188,7 +192,7 @@ export function createServices(settings: Settings): Services {
 
 /** The step runners the settings provide: the local (sandboxed) one, and Kubernetes Jobs when configured. */
 function stepRunners(settings: Settings, sandbox: ConstructorParameters<typeof LocalStepRunner>[0]): Services['stepRunners'] {
-  const local = new LocalStepRunner({ ...sandbox, killGraceMs: 2000 });
+  const local = new LocalStepRunner({ ...sandbox, killGraceMs: 2000, limits: settings.stepLimits });
   const k = settings.kubernetesSteps;
   if (!k) return { local };
   const kubeconfig = new KubeConfig();
@@ -199,6 +203,7 @@ function stepRunners(settings: Settings, sandbox: ConstructorParameters<typeof L
     namespace: k.namespace,
     image: k.image,
     source: k.source,
+    limits: settings.stepLimits,
     ...(settings.gitToken ? { gitAuth: { token: settings.gitToken, ...(settings.gitUser ? { username: settings.gitUser } : {}) } } : {}),
     transfer: new BlobWorkspaceTransfer(containerClient(settings.storageConnection, 'conveyor-steps')),
   });

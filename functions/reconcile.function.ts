@@ -7,7 +7,8 @@
  *   app + commit, so a webhook arriving at the same moment starts nothing twice);
  * - the drift sweep (shared/reconcile/drift-sweep.ts): the ledger's current revision against what
  *   each environment's target reports, stored with since-when, changes recorded, and heals
- *   (the `heal` orchestration) started for `drift: heal` environments within the back-off.
+ *   (the `heal` orchestration) started for `drift: heal` environments within the back-off; and
+ *   each environment's lock repaired (shared/use-cases/repair-lock.use-case.ts).
  * This file holds only the adapters from those use-cases' ports to the durable client, the
  * stores, the git cache and the deploy targets. One sweep at a time per process.
  */
@@ -21,7 +22,9 @@ import { listRemoteHeads } from '../shared/git/index.js';
 import { DEFAULT_PIPELINE_PATH, parsePipelineSpec } from '../shared/pipeline/index.js';
 import { publishingSyncStore, sweepDrift, sweepHeads, type DriftEnvironment, type DriftSweepPorts, type HealLauncher, type RunLauncher, type TargetObserver } from '../shared/reconcile/index.js';
 import { portAcceptsConnections, type TargetStatus } from '../shared/targets/index.js';
+import { repairLock } from '../shared/use-cases/repair-lock.use-case.js';
 import { startRun } from '../shared/use-cases/start-run.use-case.js';
+import { lockRepairPorts } from './entities/environment-lock.repair.js';
 import type { Services } from './composition-root.js';
 
 type ReconcileServices = Pick<Services, 'apps' | 'runs' | 'ledger' | 'targets' | 'git' | 'settings' | 'syncStates' | 'events'>;
@@ -48,9 +51,16 @@ function runLauncher(services: ReconcileServices, client: df.DurableClient): Run
   };
 }
 
-function targetObserver(services: ReconcileServices, client: df.DurableClient): TargetObserver {
+function targetObserver(services: ReconcileServices, client: df.DurableClient, log: (message: string) => void): TargetObserver {
+  const repairs = lockRepairPorts(client);
   return {
     async observe(app, env) {
+      // The environment's lock first: a holder that went away is released, a lost wake-up raised again.
+      await repairLock(repairs, app, env.name, new Date())
+        .then((r) => {
+          if (r.released.length > 0 || r.woken.length > 0) log(`reconcile: lock of ${app}/${env.name}: released ${r.released.join(', ') || 'none'} (gone); woke ${r.woken.join(', ') || 'none'} again`);
+        })
+        .catch((err: unknown) => log(`reconcile: lock of ${app}/${env.name} not checked: ${err instanceof Error ? err.message : String(err)}`));
       const lock = await client.readEntityState<LockState>(new df.EntityId(LOCK_ENTITY_NAME, lockEntityKey(app, env.name))).catch(() => undefined);
       if (lock?.entityExists && lock.entityState?.slot) return { busy: true };
       let status: TargetStatus | undefined;
@@ -148,7 +158,7 @@ export function reconcile(services: ReconcileServices) {
         },
       },
       ledger: services.ledger,
-      observer: targetObserver(services, client),
+      observer: targetObserver(services, client, (m) => context.log(m)),
       store: publishingSyncStore(
         {
           get: (app, env) => services.syncStates.get(app, env),

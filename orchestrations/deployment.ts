@@ -7,6 +7,7 @@ import type * as df from 'durable-functions';
 import type { DeploymentStatus, DeploymentSubject } from '../shared/domain/deployment.js';
 import type { VerifyAttempt } from '../shared/domain/verification.js';
 import type { TargetSpec, VerifySpec } from '../shared/domain/pipeline.js';
+import type { StepIsolation } from '../shared/domain/run.js';
 import { call, nowIso } from './activity-call.js';
 import { verifyAll } from './verification.js';
 import { awaitRollout } from './rollout.js';
@@ -21,8 +22,8 @@ export interface DeploymentAttempt extends DeploymentSubject {
 
 /** How the attempt ended. */
 export type AttemptResult =
-  | { outcome: 'succeeded'; revision: number; baseUrl: string }
-  | { outcome: 'verification-failed'; revision: number; reason: string }
+  | { outcome: 'succeeded'; revision: number; baseUrl: string; isolation?: StepIsolation }
+  | { outcome: 'verification-failed'; revision: number; reason: string; isolation?: StepIsolation }
   | { outcome: 'deploy-failed'; revision?: number; reason: string };
 
 /** Deploys, verifies and records; `onStep` is told the phase (for the custom status). */
@@ -81,7 +82,8 @@ export function* deployVerifyRecord(
   const verification = yield* verifyAll(context, deployed.baseUrl, a.checks);
   onStep('recording', deployed.revision);
   yield* record(deployed.revision, verification.passed ? 'Succeeded' : 'Failed', verification.passed ? undefined : `verification failed: ${verification.reason}`, verification.attempts);
+  const isolation = deployed.isolation ? { isolation: deployed.isolation } : {};
   return verification.passed
-    ? { outcome: 'succeeded', revision: deployed.revision, baseUrl: deployed.baseUrl }
-    : { outcome: 'verification-failed', revision: deployed.revision, reason: verification.reason ?? 'verification failed' };
+    ? { outcome: 'succeeded', revision: deployed.revision, baseUrl: deployed.baseUrl, ...isolation }
+    : { outcome: 'verification-failed', revision: deployed.revision, reason: verification.reason ?? 'verification failed', ...isolation };
 }

@@ -12,7 +12,7 @@ import type { PipelineResult } from '../shared/contracts/orchestrations.js';
 import { promotionInstanceId } from '../shared/domain/ids.js';
 import { call, callOrchestration, errorMessage, nowIso } from './activity-call.js';
 import { buildImage } from './image-build.js';
-import { mergeRunPatch } from '../shared/domain/run.js';
+import { mergeRunPatch, type StepIsolation } from '../shared/domain/run.js';
 
 /** Custom status a pipeline shows while it works. */
 export interface PipelineStatus {
@@ -21,6 +21,11 @@ export interface PipelineStatus {
   since: string;
 }
 
+
+/** The isolation a failed step ran with, when it ran at all (a validation failure has none). */
+function isolationOf(failed: { ok: false; isolation?: StepIsolation }): { isolation?: StepIsolation } {
+  return failed.isolation ? { isolation: failed.isolation } : {};
+}
 
 export function* pipelineOrchestrator(context: df.OrchestrationContext): Generator<df.Task, PipelineResult, unknown> {
   const { subject, pipelinePath } = context.df.getInput<PipelineInput>();
@@ -93,12 +98,12 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
     }
     const built = yield* call(context, 'buildArtifact', { subject, build: spec.build, keepWorkspace: spec.test !== undefined, ...(imageDigest ? { imageDigest } : {}) });
     if (!built.ok) {
-      later({ stages: { build: { status: 'Failed', reason: built.reason, finishedAt: nowIso(context) } } });
+      later({ stages: { build: { status: 'Failed', reason: built.reason, finishedAt: nowIso(context), ...isolationOf(built) } } });
       return yield* finish('Failed', `build failed: ${built.reason}`);
     }
     later({
       digest: built.digest,
-      stages: { build: { status: 'Succeeded', finishedAt: nowIso(context), logName: built.logName } },
+      stages: { build: { status: 'Succeeded', finishedAt: nowIso(context), logName: built.logName, isolation: built.isolation } },
     });
 
     if (spec.test) {
@@ -106,10 +111,10 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
       yield* record({ stages: { test: { status: 'Running', startedAt: nowIso(context) } } });
       const tested = yield* call(context, 'runTests', { subject, build: spec.build, test: spec.test });
       if (!tested.ok) {
-        later({ stages: { test: { status: 'Failed', reason: tested.reason, finishedAt: nowIso(context) } } });
+        later({ stages: { test: { status: 'Failed', reason: tested.reason, finishedAt: nowIso(context), ...isolationOf(tested) } } });
         return yield* finish('Failed', `tests failed: ${tested.reason}`, built.digest);
       }
-      later({ stages: { test: { status: 'Succeeded', finishedAt: nowIso(context), logName: tested.logName } } });
+      later({ stages: { test: { status: 'Succeeded', finishedAt: nowIso(context), logName: tested.logName, isolation: tested.isolation } } });
     }
 
     for (let i = 0; i < spec.environments.length; i++) {
@@ -126,6 +131,7 @@ export function* pipelineOrchestrator(context: df.OrchestrationContext): Generat
             reason: result.reason,
             revision: result.revision,
             rolledBackTo: result.rolledBackTo,
+            ...(result.isolation ? { isolation: result.isolation } : {}),
             finishedAt: nowIso(context),
           },
         },

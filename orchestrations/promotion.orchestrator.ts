@@ -154,17 +154,18 @@ function* deployAndVerify(
     },
     (s, revision) => step(s, { revision }),
   );
+  const isolation = result.outcome !== 'deploy-failed' && result.isolation ? { isolation: result.isolation } : {};
   if (result.outcome === 'succeeded') {
-    if (env.soakMs) return yield* soak(context, input, result.revision, result.baseUrl, step);
+    if (env.soakMs) return { ...(yield* soak(context, input, result.revision, result.baseUrl, step)), ...isolation };
     step('done', { revision: result.revision });
-    return { environment: env.name, status: 'Succeeded', revision: result.revision };
+    return { environment: env.name, status: 'Succeeded', revision: result.revision, ...isolation };
   }
   const failure = result.outcome === 'verification-failed' ? `verification failed in ${env.name}: ${result.reason}` : `deployment to ${env.name} failed: ${result.reason}`;
   if (result.revision === undefined) {
     return { environment: env.name, status: 'Failed', reason: `${failure}; nothing was deployed, so ${env.name} still runs what it ran before` };
   }
   if (env.rollback !== 'auto') {
-    return { environment: env.name, status: 'Failed', reason: `${failure}; automatic rollback is off for ${env.name}`, revision: result.revision };
+    return { environment: env.name, status: 'Failed', reason: `${failure}; automatic rollback is off for ${env.name}`, revision: result.revision, ...isolation };
   }
   step('rolling-back', { revision: result.revision });
   const rolledBack = yield* redeployLastGood(context, input, result.revision);
@@ -174,6 +175,7 @@ function* deployAndVerify(
     reason: `${failure}; ${rolledBack.summary}`,
     revision: result.revision,
     ...(rolledBack.target !== undefined ? { rolledBackTo: rolledBack.target } : {}),
+    ...isolation,
   };
 }
 

@@ -27,7 +27,7 @@ export function buildArtifact(services: WorkspaceServices & Pick<Services, 'arti
       const failed = stepFailure('build', result);
       if (failed) {
         await rm(dir, { recursive: true, force: true });
-        return { ok: false as const, reason: failed, details: tailLines(result) };
+        return { ok: false as const, reason: failed, details: tailLines(result), isolation: result.isolation };
       }
       const stored = await services.artifacts.publish(dir, { app: subject.app, commit: subject.commit, paths: build.artifact });
       if (!input.keepWorkspace) await rm(dir, { recursive: true, force: true });
@@ -38,6 +38,7 @@ export function buildArtifact(services: WorkspaceServices & Pick<Services, 'arti
         durationMs: result.durationMs,
         logName: result.logName,
         reused: !stored.uploaded,
+        isolation: result.isolation,
       };
     });
   };

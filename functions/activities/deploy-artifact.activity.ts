@@ -8,6 +8,7 @@ import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activ
 import { assertDigest, extractArtifact } from '../../shared/artifacts/index.js';
 import type { Services } from '../composition-root.js';
 import { reportingVerdicts } from './expected-failure.js';
+import { secretDelivery } from '../../shared/steps/index.js';
 
 /** What `deployArtifact` uses of each collaborator (narrow, so a test can pass fakes of the ports). */
 export interface DeployServices {
@@ -29,8 +30,9 @@ export function deployArtifact(s: DeployServices) {
       const target = s.targets.forSpec(input.target);
       const revision = (await s.ledger.latestRevision(input.app, input.environment)) + 1;
       // The service's sealed secrets are opened here only, and masked wherever output is kept.
-      const secretEnv = input.target.secrets ? await s.sealed.openAll(input.app, input.target.secrets) : {};
-      for (const value of Object.values(secretEnv)) s.secrets.add(value);
+      const opened = input.target.secrets ? await s.sealed.openAll(input.app, input.target.secrets) : {};
+      for (const value of Object.values(opened)) s.secrets.add(value);
+      const { secretEnv, secretFiles } = secretDelivery(input.target.secrets, opened);
       const startedAt = new Date().toISOString();
       // A rollback or heal re-applies what was recorded for that revision, not a fresh render.
       const recorded = input.rolledBackTo !== undefined && input.target.type !== 'process' ? (await s.ledger.get(input.app, input.environment, input.rolledBackTo)).target : undefined;
@@ -44,6 +46,7 @@ export function deployArtifact(s: DeployServices) {
         digest,
         spec: input.target,
         secretEnv,
+        secretFiles,
         materialize: async (destDir) => {
           await extractArtifact(await s.artifactCache.archive(digest), destDir);
         },
@@ -65,6 +68,14 @@ export function deployArtifact(s: DeployServices) {
       }
       // Only targets with facts worth keeping (kubernetes: digest, manifests) report them for the ledger.
       const targetDetails = input.target.type === 'process' ? undefined : result.details;
-      return { ok: true as const, revision, baseUrl: result.baseUrl, startedAt, finishedAt: new Date().toISOString(), ...(targetDetails ? { targetDetails } : {}) };
+      return {
+        ok: true as const,
+        revision,
+        baseUrl: result.baseUrl,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        ...(targetDetails ? { targetDetails } : {}),
+        ...(result.isolation ? { isolation: result.isolation } : {}),
+      };
     });
 }

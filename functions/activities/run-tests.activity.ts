@@ -20,12 +20,12 @@ export function runTests(services: WorkspaceServices) {
           dir = await freshCheckout(services, subject);
           const rebuilt = await runLoggedStep(services, subject, 'build-for-test', build, dir);
           const failed = stepFailure('build (for tests)', rebuilt);
-          if (failed) return { ok: false as const, reason: failed, details: tailLines(rebuilt) };
+          if (failed) return { ok: false as const, reason: failed, details: tailLines(rebuilt), isolation: rebuilt.isolation };
         }
         const result = await runLoggedStep(services, subject, 'test', test, dir, []);
         const failed = stepFailure('tests', result);
-        if (failed) return { ok: false as const, reason: failed, details: tailLines(result) };
-        return { ok: true as const, durationMs: result.durationMs, logName: result.logName };
+        if (failed) return { ok: false as const, reason: failed, details: tailLines(result), isolation: result.isolation };
+        return { ok: true as const, durationMs: result.durationMs, logName: result.logName, isolation: result.isolation };
       } finally {
         await rm(dir, { recursive: true, force: true });
       }

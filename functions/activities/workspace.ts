@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import type { RunSubject } from '../../shared/contracts/activities.js';
 import { BlobLogSink } from '../../shared/executor/index.js';
-import type { StepOutcome } from '../../shared/steps/index.js';
+import { secretDelivery, type StepOutcome } from '../../shared/steps/index.js';
 import type { CommandStep } from '../../shared/domain/pipeline.js';
 import { logBlobName, workspaceFolderName } from '../../shared/domain/ids.js';
 import { ValidationError } from '../../shared/errors.js';
@@ -50,8 +50,9 @@ export async function runLoggedStep(
   const name = logBlobName(subject.app, subject.runId, stepName);
   // Sealed secrets are opened here, in the activity that runs the step, and registered for
   // redaction before the step can print them.
-  const secretEnv = step.secrets ? await s.sealed.openAll(subject.app, step.secrets) : {};
-  for (const value of Object.values(secretEnv)) s.secrets.add(value);
+  const opened = step.secrets ? await s.sealed.openAll(subject.app, step.secrets) : {};
+  for (const value of Object.values(opened)) s.secrets.add(value);
+  const { secretEnv, secretFiles } = secretDelivery(step.secrets, opened);
   const sink = await BlobLogSink.open(s.logs, name);
   try {
     const result = await runner.run({
@@ -60,6 +61,8 @@ export async function runLoggedStep(
       workspace: { dir: cwd, outputs },
       env: step.env,
       secretEnv,
+      secretFiles,
+      ...(step.resources ? { resources: step.resources } : {}),
       timeoutMs: step.timeoutMs,
       network: step.network ?? 'on',
       conveyorVars: {
@@ -84,6 +87,10 @@ export async function runLoggedStep(
 /** Why a finished step failed, in words, or undefined when it succeeded. */
 export function stepFailure(stepName: string, result: StepOutcome): string | undefined {
   if (result.timedOut) return `${stepName} timed out after ${Math.round(result.durationMs / 1000)} s`;
+  if (result.limitHit) {
+    const how = result.exitCode === 0 ? 'exited with code 0' : result.exitCode === null ? `was killed by ${result.signal ?? 'a signal'}` : `exited with code ${result.exitCode}`;
+    return `${stepName} hit its ${result.limitHit.limit} limit: ${result.limitHit.why} (${how})`;
+  }
   if (result.exitCode === 0) return undefined;
   if (result.exitCode === null) return `${stepName} was killed by ${result.signal ?? 'a signal'}`;
   return `${stepName} exited with code ${result.exitCode}`;

@@ -18,6 +18,7 @@ import { resolveConnection, type Connection } from '../azure/connection.js';
 import { parseEntraGroupMap, type EntraGroupMap } from '../azure/entra-groups.js';
 import { ValidationError } from '../errors.js';
 import { parseIdentities } from '../secrets/sealed-secrets.js';
+import { DEFAULT_STEP_LIMITS, parseBytes, type StepLimits } from '../steps/step-limits.js';
 
 /** One entry of the catalogue. */
 export interface SettingEntry {
@@ -95,6 +96,27 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     secret: false,
     kind: 'fixed',
   },
+  {
+    name: 'CONVEYOR_STEP_CPU',
+    meaning: "CPUs a build or test step may use: its default and its ceiling (a pipeline's `resources.cpu` may only lower it); locally the step is pinned to that many CPUs",
+    default: '`2`',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_STEP_MEMORY',
+    meaning: "memory of a step (`512Mi`, `4Gi`, ...): default and ceiling of `resources.memory`; locally what each process of the step may allocate (RLIMIT_DATA)",
+    default: '`4Gi`',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_STEP_DISK',
+    meaning: "disk of a step (`5Gi`, ...): default and ceiling of `resources.disk`; locally the largest file, the private /tmp and HOME, and the workspace's growth",
+    default: '`10Gi`',
+    secret: false,
+    kind: 'fixed',
+  },
   { name: 'CONVEYOR_STEP_NAMESPACE', meaning: 'namespace of the step Jobs (`CONVEYOR_STEP_RUNNER=kubernetes`)', default: '`conveyor-steps`', secret: false, kind: 'fixed' },
   { name: 'CONVEYOR_STEP_IMAGE', meaning: 'image the step Jobs run in (needs bash, curl, tar and git); required with `CONVEYOR_STEP_RUNNER=kubernetes`, and what lets a pipeline choose `runner: kubernetes`', secret: false, kind: 'fixed' },
   {
@@ -129,6 +151,27 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     name: 'CONVEYOR_ENTRA_GROUPS',
     meaning: 'Entra ID groups behind App Service authentication -> Conveyor approver groups: JSON `{ "<group>": ["<Entra group object id or name>", ...] }` (docs/azure.md)',
     default: 'no mapping (claim values are groups as they are)',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_ENTRA_TENANT_ID',
+    meaning: 'Entra ID tenant whose access tokens approval messages may carry (`credential.entraToken`, docs/events.md); unset: such tokens are refused',
+    default: 'none (approval messages need an API token)',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_ENTRA_CLIENT_ID',
+    meaning: "Conveyor's application (client) id in that tenant: the audience an approval message's Entra ID token must have (`<id>` or `api://<id>`)",
+    default: 'none (Entra ID tokens are refused)',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_ENTRA_AUTHORITY',
+    meaning: "the Entra ID authority host: issuer `<authority>/<tenant>/v2.0` and the signing keys from its OpenID configuration (another cloud's login endpoint; tests point it at 127.0.0.1)",
+    default: '`https://login.microsoftonline.com`',
     secret: false,
     kind: 'fixed',
   },
@@ -212,10 +255,14 @@ export interface Settings {
   appServiceAuth: boolean;
   /** Entra ID group -> Conveyor group mapping (`CONVEYOR_ENTRA_GROUPS`). */
   entraGroups: EntraGroupMap;
+  /** Entra ID access tokens on approval messages: tenant, Conveyor's app id (audience) and authority; undefined when not configured. */
+  entraTokens?: { tenantId: string; clientId: string; authority: string };
   /** Run steps and services unsandboxed where bubblewrap is unusable (`CONVEYOR_ALLOW_UNSANDBOXED_STEPS=true`). */
   allowUnsandboxedSteps: boolean;
   /** Where steps run (`CONVEYOR_STEP_RUNNER` and, for Kubernetes Jobs, its namespace, image and kubeconfig). */
   stepRunner: { kind: 'local' } | { kind: 'kubernetes'; namespace: string; image: string; kubeconfig?: string };
+  /** Each step's default and ceiling of CPU, memory and disk (`CONVEYOR_STEP_CPU`, `_MEMORY`, `_DISK`). */
+  stepLimits: StepLimits;
   /**
    * The Kubernetes Jobs step runner, configured whenever `CONVEYOR_STEP_IMAGE` is set: the
    * default with `CONVEYOR_STEP_RUNNER=kubernetes`, else what a pipeline's `runner: kubernetes`
@@ -254,6 +301,21 @@ export interface Settings {
 const nonEmpty = z.string().trim().min(1);
 const tokenEntry = z.strictObject({ id: z.string().min(1).max(320), name: z.string().max(200).optional(), groups: z.array(z.string().min(1).max(200)).max(100).default([]) });
 const tokenTable = z.record(z.string().min(16, 'tokens must be at least 16 characters'), tokenEntry);
+
+/** The step limits from `CONVEYOR_STEP_CPU`, `_MEMORY` and `_DISK`; unset ones take the defaults. */
+export function parseStepLimits(env: NodeJS.ProcessEnv): StepLimits {
+  const fail = (name: string, message: string): never => {
+    throw new ValidationError(`invalid settings: ${name}: ${message}`, [{ path: name, message }]);
+  };
+  const text = (name: string) => (env[name] ?? '').trim();
+  const cpu = text('CONVEYOR_STEP_CPU') === '' ? DEFAULT_STEP_LIMITS.cpu : Number(text('CONVEYOR_STEP_CPU'));
+  if (!Number.isFinite(cpu) || cpu <= 0) fail('CONVEYOR_STEP_CPU', 'must be a positive number of CPUs');
+  const size = (name: string, dflt: number): number => {
+    if (text(name) === '') return dflt;
+    return parseBytes(text(name)) ?? fail(name, 'must be a size such as 512Mi, 4Gi or 1G');
+  };
+  return { cpu, memoryBytes: size('CONVEYOR_STEP_MEMORY', DEFAULT_STEP_LIMITS.memoryBytes), diskBytes: size('CONVEYOR_STEP_DISK', DEFAULT_STEP_LIMITS.diskBytes) };
+}
 
 /** Parses `CONVEYOR_API_TOKENS`. */
 export function parseApiTokens(raw: string | undefined): Settings['apiTokens'] {
@@ -348,6 +410,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
   return {
     storageConnection: storage.data,
     stepRunner,
+    stepLimits: parseStepLimits(env),
     ...(kubernetesSteps ? { kubernetesSteps } : {}),
     arm: { ...(armEndpoint ? { endpoint: armEndpoint.replace(/\/+$/, '') } : {}), ...(armCa ? { ca: armCa } : {}) },
     dataDir: resolve(env.CONVEYOR_DATA_DIR || (env.WEBSITE_INSTANCE_ID ? join(tmpdir(), 'conveyor') : '.conveyor/data')),
@@ -356,6 +419,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     apiTokens: parseApiTokens(env.CONVEYOR_API_TOKENS),
     appServiceAuth: (env.WEBSITE_AUTH_ENABLED ?? '').toLowerCase() === 'true',
     entraGroups: parseEntraGroupMap(env.CONVEYOR_ENTRA_GROUPS),
+    ...entraTokenSettings(env),
     allowUnsandboxedSteps: allowUnsandboxed === 'true',
     sandboxReadOnlyPaths: readOnlyPaths,
     ageIdentities: parseIdentities(env.CONVEYOR_AGE_IDENTITY),
@@ -455,4 +519,19 @@ export function killPoint(env: Readonly<Record<string, string | undefined>> = pr
 /** The settings of this process, read from its environment (the composition root calls this once). */
 export function processSettings(): Settings {
   return readSettings(process.env);
+}
+
+/** `CONVEYOR_ENTRA_TENANT_ID` / `_CLIENT_ID` / `_AUTHORITY`: both ids or neither; the authority an http(s) URL. */
+function entraTokenSettings(env: NodeJS.ProcessEnv): Pick<Settings, 'entraTokens'> {
+  const tenantId = env.CONVEYOR_ENTRA_TENANT_ID?.trim();
+  const clientId = env.CONVEYOR_ENTRA_CLIENT_ID?.trim();
+  if (!tenantId && !clientId) return {};
+  if (!tenantId || !clientId) {
+    const missing = tenantId ? 'CONVEYOR_ENTRA_CLIENT_ID' : 'CONVEYOR_ENTRA_TENANT_ID';
+    throw new ValidationError(`invalid settings: ${missing} must be set with ${missing === 'CONVEYOR_ENTRA_CLIENT_ID' ? 'CONVEYOR_ENTRA_TENANT_ID' : 'CONVEYOR_ENTRA_CLIENT_ID'}`, [{ path: missing, message: 'required when the other Entra ID setting is set' }]);
+  }
+  if (!/^[A-Za-z0-9.-]{1,128}$/.test(tenantId)) throw new ValidationError('invalid settings: CONVEYOR_ENTRA_TENANT_ID must be a tenant id or domain', [{ path: 'CONVEYOR_ENTRA_TENANT_ID', message: 'a GUID or a domain name' }]);
+  const authority = (env.CONVEYOR_ENTRA_AUTHORITY?.trim() || 'https://login.microsoftonline.com').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/\s]+(\/[^\s]*)?$/.test(authority)) throw new ValidationError('invalid settings: CONVEYOR_ENTRA_AUTHORITY must be an http(s) URL', [{ path: 'CONVEYOR_ENTRA_AUTHORITY', message: 'an http(s) URL' }]);
+  return { entraTokens: { tenantId, clientId, authority } };
 }

@@ -11,6 +11,7 @@ import type { DeploymentOutcome, DeploymentSubject, TargetDetails } from '../dom
 import type { Actor, RunPatch } from '../domain/run.js';
 import type { CurrentDeployment } from '../domain/deployment.js';
 import type { VerifyAttempt } from '../domain/verification.js';
+import type { StepIsolation } from '../domain/run.js';
 
 
 // The shapes these contracts carry that are domain types have their one home in shared/domain;
@@ -31,6 +32,9 @@ export interface RunSubject {
   branch?: string;
   pusher: Actor;
 }
+
+/** A step that ran and failed: the reason, and how it was isolated (recorded in the run). */
+export type StepFailure = { ok: false; reason: string; details?: string[]; isolation: StepIsolation };
 
 /** A result that is either a value or an expected failure with a reason. */
 export type Outcome<T> = ({ ok: true } & T) | { ok: false; reason: string; details?: string[] };
@@ -78,17 +82,26 @@ export interface ActivityContracts {
       /** The digest `build.image` built: written to its `digestFile` before the command runs, and packed. */
       imageDigest?: string;
     };
-    output: Outcome<{ digest: string; sizeBytes: number; durationMs: number; logName: string; reused: boolean }>;
+    output: Outcome<{ digest: string; sizeBytes: number; durationMs: number; logName: string; reused: boolean; isolation: StepIsolation }> | StepFailure;
   };
   /** Runs the test command in the run's workspace. */
   runTests: {
     input: { subject: RunSubject; build: BuildStep; test: CommandStep };
-    output: Outcome<{ durationMs: number; logName: string }>;
+    output: Outcome<{ durationMs: number; logName: string; isolation: StepIsolation }> | StepFailure;
   };
   /** Deploys an artifact digest to an environment's target as the environment's next revision. */
   deployArtifact: {
     input: Pick<DeploymentSubject, 'app' | 'environment' | 'runId' | 'commit' | 'digest' | 'kind' | 'rolledBackTo'> & { target: TargetSpec };
-    output: Outcome<{ revision: number; baseUrl: string; startedAt: string; finishedAt: string; /** Target facts for the ledger (kubernetes: image digest, rendered manifests). */ targetDetails?: TargetDetails }> | { ok: false; reason: string; details?: string[]; revision: number };
+    output:
+      | Outcome<{
+          revision: number;
+          baseUrl: string;
+          startedAt: string;
+          finishedAt: string;
+          /** Target facts for the ledger (kubernetes: image digest, rendered manifests). */ targetDetails?: TargetDetails;
+          /** How the service was isolated (targets that run it here: `process`). */ isolation?: StepIsolation;
+        }>
+      | { ok: false; reason: string; details?: string[]; revision: number };
   };
   /**
    * Reads once where the rollout of a deployed revision stands (targets with rollouts, e.g.
@@ -268,4 +281,6 @@ export interface PromotionResult {
   revision?: number;
   /** The revision whose artifact an automatic rollback redeployed. */
   rolledBackTo?: number;
+  /** How the deployed service was isolated (targets that run it here: `process`). */
+  isolation?: StepIsolation;
 }

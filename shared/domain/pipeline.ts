@@ -22,6 +22,11 @@ export interface SecretBinding {
   reference: string;
   /** ASCII-armored age ciphertext (read from the repository by `loadPipeline` for `file:` secrets). */
   sealed: string;
+  /**
+   * `file`: the value is a read-only file in memory inside the sandbox (`/run/secrets/<VARIABLE>`)
+   * and the variable holds its path; absent: the variable holds the value.
+   */
+  as?: 'file';
 }
 
 /** Environment variable name -> sealed secret. */
@@ -35,6 +40,16 @@ export interface SealedSecretSource {
   sealed?: string;
 }
 
+/** What a step asks for (each at most the installation's; shared/steps/step-limits.ts). */
+export interface StepResources {
+  /** CPUs. */
+  cpu?: number;
+  /** Bytes of memory. */
+  memoryBytes?: number;
+  /** Bytes of disk. */
+  diskBytes?: number;
+}
+
 /** A shell step run in the checked-out workspace. */
 export interface CommandStep {
   /** Run with `bash -c` in the workspace. */
@@ -45,8 +60,10 @@ export interface CommandStep {
   env: Record<string, string>;
   /** `none`: the step's sandbox has no network. Absent means `on`. */
   network?: 'on' | 'none';
-  /** Sealed secrets handed to the step as environment variables. */
+  /** Sealed secrets handed to the step as environment variables (or files). */
   secrets?: SecretBindings;
+  /** CPU, memory and disk the step asks for; absent: the installation's defaults. */
+  resources?: StepResources;
   /**
    * Where the step runs: `local` (this machine, sandboxed) or `kubernetes` (a Job). Absent: the
    * installation's default (`CONVEYOR_STEP_RUNNER`). The file's top-level `runner:` fills it in.

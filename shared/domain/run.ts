@@ -27,6 +27,24 @@ export interface RunStageRecord {
   finishedAt?: string;
   /** Blob name of the stage's log in the logs container. */
   logName?: string;
+  /** How the stage's step was isolated (runner, sandbox, network, limits and their enforcement). */
+  isolation?: StepIsolation;
+}
+
+/** How a step or service actually ran: shared/steps/step-limits.ts produces it, the run records it. */
+export interface StepIsolation {
+  /** Which runner ran it: `bubblewrap`, `unsandboxed`, `kubernetes-job`. */
+  runner: string;
+  /** True when it ran in a sandbox or container of its own. */
+  sandbox: boolean;
+  /** `on` or `none`. */
+  network: 'on' | 'none';
+  /** The limits applied; absent where none could be (unsandboxed). */
+  limits?: { cpu: number; memory: string; disk: string };
+  /** How each limit was enforced, or why not. */
+  enforcement: string[];
+  /** Asked limits lowered to the installation's. */
+  notes?: string[];
 }
 
 /** What happened in one environment during a run (the one shape: recorded, patched and read). */
@@ -39,6 +57,8 @@ export interface RunEnvironmentRecord {
   revision?: number;
   /** The revision whose artifact an automatic rollback redeployed. */
   rolledBackTo?: number;
+  /** How this run's service was isolated where it was deployed (`process` targets). */
+  isolation?: StepIsolation;
   /** Verification tries. */
   verification?: VerifyAttempt[];
   /** A break-glass override that let this run through a closed deploy window. */

@@ -66,6 +66,8 @@ export interface StepLaunch {
   args: string[];
   /** The step's environment (replaces {@link stepEnvironment}'s result). */
   env: Record<string, string>;
+  /** Data written to descriptors 3, 4, ... of the wrapper (pipes, closed after writing): secret files. */
+  inputs?: readonly string[];
 }
 
 /** How a step ended. */
@@ -151,7 +153,7 @@ export async function runStep(options: StepOptions): Promise<StepResult> {
 
   const launch = options.launch;
   const child = launch
-    ? spawn(launch.file, launch.args, { cwd: options.cwd, env: launch.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn(launch.file, launch.args, { cwd: options.cwd, env: launch.env, detached: true, stdio: ['ignore', 'pipe', 'pipe', ...(launch.inputs ?? []).map(() => 'pipe' as const)] })
     : spawn('bash', ['-c', WATCHED_STEP, 'conveyor-step', options.command], {
         cwd: options.cwd,
         env: stepEnvironment(options),
@@ -162,6 +164,11 @@ export async function runStep(options: StepOptions): Promise<StepResult> {
       });
   const lifeline = launch ? null : (child.stdio[3] as import('node:net').Socket | null);
   lifeline?.on('error', () => {});
+  (launch?.inputs ?? []).forEach((data, i) => {
+    const pipe = child.stdio[3 + i] as import('node:net').Socket | null;
+    pipe?.on('error', () => {});
+    pipe?.end(data);
+  });
 
   const emit = (text: string) => {
     if (!text) return;

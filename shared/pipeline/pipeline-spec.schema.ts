@@ -19,8 +19,10 @@ import type {
   ProcessTargetSpec,
   SealedSecretSource,
   SecretBindings,
+  StepResources,
   VerifySpec,
 } from '../domain/pipeline.js';
+import { parseBytes } from '../steps/step-limits.js';
 import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
 import { acrImageBuildFile, aksTargetFile, coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
 
@@ -84,18 +86,56 @@ const DEFAULT_STEP_TIMEOUT = '30m';
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const secretName = z.string().regex(SECRET_NAME, 'must be 1-64 letters, digits, ".", "_" or "-"');
 
+/** One use: the secret's name (the variable holds the value), or `{ secret, as: file }` (the variable holds a file's path). */
+const secretUse = z.union([
+  secretName,
+  z
+    .strictObject({ secret: secretName, as: z.literal('file') })
+    .describe('The value as a read-only file in memory inside the sandbox, /run/secrets/<VARIABLE>; the variable holds that path.'),
+]);
+
 /** `secrets:` of a step or environment: variable name -> name of a top-level secret. */
 const secretUses = z
-  .record(envName, secretName)
-  .describe('Environment variables filled from sealed secrets: VARIABLE: <name in the top-level secrets>. Opened only where used, masked in logs.');
+  .record(envName, secretUse)
+  .describe('Environment variables filled from sealed secrets: VARIABLE: <name in the top-level secrets>, or VARIABLE: { secret: <name>, as: file } for a file. Opened only where used, masked in logs.');
 
 /** Bindings as parsed; the ciphertext is filled in by the top-level transform (or the loader, for files). */
-function bindSecrets(uses: Record<string, string> | undefined, where: string): { secrets: SecretBindings } | Record<string, never> {
+function bindSecrets(uses: Record<string, string | { secret: string; as: 'file' }> | undefined, where: string): { secrets: SecretBindings } | Record<string, never> {
   if (!uses || Object.keys(uses).length === 0) return {};
   const secrets: SecretBindings = {};
-  for (const [variable, secret] of Object.entries(uses)) secrets[variable] = { secret, reference: `secrets.${secret} (${where}.secrets.${variable})`, sealed: '' };
+  for (const [variable, use] of Object.entries(uses)) {
+    const secret = typeof use === 'string' ? use : use.secret;
+    secrets[variable] = { secret, reference: `secrets.${secret} (${where}.secrets.${variable})`, sealed: '', ...(typeof use === 'string' ? {} : { as: 'file' as const }) };
+  }
   return { secrets };
 }
+
+const byteSize = (what: string) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((v, ctx) => {
+      const bytes = typeof v === 'number' ? (Number.isInteger(v) && v > 0 ? v : undefined) : parseBytes(v);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'must be a size such as 512Mi, 2Gi or 1G' });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .describe(what);
+
+/** `resources:` of a step. */
+const resources = z
+  .strictObject({
+    cpu: z.number().positive().max(1024).optional().describe('CPUs the step may use (whole CPUs locally: rounded up).'),
+    memory: byteSize('Memory, e.g. 2Gi. Locally: what each process may allocate.').optional(),
+    disk: byteSize('Disk, e.g. 5Gi. Locally: the largest file, the private /tmp and HOME, and the workspace growth.').optional(),
+  })
+  .transform((v): StepResources => ({
+    ...(v.cpu !== undefined ? { cpu: v.cpu } : {}),
+    ...(v.memory !== undefined ? { memoryBytes: v.memory } : {}),
+    ...(v.disk !== undefined ? { diskBytes: v.disk } : {}),
+  }))
+  .describe('CPU, memory and disk limits; each defaults to, and is at most, the installation\'s (CONVEYOR_STEP_CPU, CONVEYOR_STEP_MEMORY, CONVEYOR_STEP_DISK).');
 
 /** Largest sealed value accepted inline or from a file (armored). */
 export const MAX_SEALED_BYTES = 64 * 1024;
@@ -140,6 +180,7 @@ export const buildStepFile = z
     env: envMap.optional(),
     network: network.optional(),
     secrets: secretUses.optional(),
+    resources: resources.optional(),
     runner: runner.optional(),
     jobImage: stepImage.optional(),
   })
@@ -158,6 +199,7 @@ export const buildStepFile = z
       env: v.env ?? {},
       ...(v.network ? { network: v.network } : {}),
       ...bindSecrets(v.secrets, 'build'),
+      ...(v.resources ? { resources: v.resources } : {}),
       ...(v.image ? { image: v.image } : {}),
       ...placement(v),
     }),
@@ -178,11 +220,20 @@ export const commandStepFile = z
     env: envMap.optional(),
     network: network.optional(),
     secrets: secretUses.optional(),
+    resources: resources.optional(),
     runner: runner.optional(),
     jobImage: stepImage.optional(),
   })
   .transform(
-    (v): CommandStep => ({ command: v.command, timeoutMs: v.timeout, env: v.env ?? {}, ...(v.network ? { network: v.network } : {}), ...bindSecrets(v.secrets, 'test'), ...placement(v) }),
+    (v): CommandStep => ({
+      command: v.command,
+      timeoutMs: v.timeout,
+      env: v.env ?? {},
+      ...(v.network ? { network: v.network } : {}),
+      ...bindSecrets(v.secrets, 'test'),
+      ...(v.resources ? { resources: v.resources } : {}),
+      ...placement(v),
+    }),
   )
   .describe('Tests run in the built workspace before any environment is deployed.');
 

@@ -51,6 +51,13 @@ export interface SandboxOptions {
   hostname?: string;
   /** Whether this bubblewrap knows `--disable-userns` (0.8+); see {@link probeBubblewrap}. */
   disableUserns?: boolean;
+  /** Size of the private `/tmp` and `HOME` tmpfs each, bytes; default: the kernel's (half the RAM). */
+  tmpfsBytes?: number;
+  /**
+   * Secret files: `name` is read by bubblewrap from descriptor `fd` (a pipe) into a read-only
+   * file (mode 0400) on a memory-backed tmpfs at `/run/secrets/<name>`; nothing on disk.
+   */
+  secretFiles?: readonly { name: string; fd: number }[];
 }
 
 /** Top-level system folders a shell, Node and common build tools need. */
@@ -197,7 +204,12 @@ export function bubblewrapArgs(options: SandboxOptions): string[] {
     args.push('--ro-bind-try', path, path);
     bound.push(path);
   }
-  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', SANDBOX_HOME);
+  const size = options.tmpfsBytes ? ['--size', String(options.tmpfsBytes)] : [];
+  args.push('--proc', '/proc', '--dev', '/dev', ...size, '--tmpfs', '/tmp', ...size, '--tmpfs', SANDBOX_HOME);
+  for (const file of options.secretFiles ?? []) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(file.name)) throw new Error(`secret file name ${JSON.stringify(file.name)} is not a variable name`);
+    args.push('--perms', '0400', '--ro-bind-data', String(file.fd), `/run/secrets/${file.name}`);
+  }
   // Conveyor's folders must not show through a bound system folder (say, a checkout in /usr/src).
   for (const hidden of options.hidden ?? []) {
     const path = real(hidden);

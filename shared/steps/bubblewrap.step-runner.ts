@@ -6,12 +6,15 @@
  * that called `setsid` included); and the sandbox dies with Conveyor (`--die-with-parent`), so a
  * step resumed after a crash never shares its workspace with a leftover copy.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { ExternalFailureError } from '../errors.js';
 import { runStep, stepEnvironment } from '../executor/run-step.js';
 import { BUBBLEWRAP_FIX, bubblewrapArgs, probeBubblewrap, SANDBOX_ENTRY, SANDBOX_HOME, sandboxPath, SandboxUnavailableError } from './bubblewrap-sandbox.js';
 import { stepRedactor } from './step-secrets.js';
-import type { StepOutcome, StepRequest, StepRunner } from './step-runner.js';
+import { DEFAULT_STEP_LIMITS, effectiveLimits, formatBytes, limitHit, type StepIsolation, type StepLimits } from './step-limits.js';
+import { SECRET_FILES_DIR, type StepOutcome, type StepRequest, type StepRunner } from './step-runner.js';
 import { hostEnvironment } from '../config/settings.js';
 
 /** Options of {@link BubblewrapStepRunner}. */
@@ -24,6 +27,29 @@ export interface BubblewrapStepRunnerOptions {
   readOnly?: readonly string[];
   /** Time between SIGTERM and SIGKILL of the sandbox on timeout. Default 2000 ms. */
   killGraceMs?: number;
+  /** The installation's step limits: each step's default and ceiling. Default {@link DEFAULT_STEP_LIMITS}. */
+  limits?: StepLimits;
+}
+
+let nextCpu = 0;
+
+/** `taskset` CPU list of `count` CPUs out of the ones this process may use, rotating the start so steps spread. */
+function cpuList(count: number): { list?: string; used: number; of: number } {
+  const all = availableParallelism();
+  const n = Math.min(all, Math.max(1, Math.ceil(count)));
+  if (n >= all) return { used: all, of: all };
+  const start = nextCpu++ % all;
+  return { list: Array.from({ length: n }, (_, i) => (start + i) % all).join(','), used: n, of: all };
+}
+
+/** Bytes the tree at `dir` takes on disk (`du`); undefined when it cannot be measured. */
+export function treeBytes(dir: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    execFile('du', ['-s', '-x', '-B1', dir], { timeout: 60_000 }, (err, stdout) => {
+      const n = Number(/^(\d+)/.exec(stdout ?? '')?.[1]);
+      resolve(Number.isFinite(n) && n >= 0 && (!err || n > 0) ? n : undefined);
+    });
+  });
 }
 
 /** Runs steps in bubblewrap sandboxes. */
@@ -49,20 +75,33 @@ export class BubblewrapStepRunner implements StepRunner {
     const { disableUserns } = await this.ensureAvailable();
     const dir = request.workspace.dir;
     if (!existsSync(dir)) throw new ExternalFailureError(`workspace folder ${dir} does not exist`);
+    const { limits, notes } = effectiveLimits(request.resources, this.options.limits ?? DEFAULT_STEP_LIMITS);
+    const files = Object.entries(request.secretFiles ?? {});
     const env = stepEnvironment({
-      env: { ...request.env, ...request.secretEnv },
+      env: { ...request.env, ...request.secretEnv, ...Object.fromEntries(files.map(([name]) => [name, `${SECRET_FILES_DIR}/${name}`])) },
       conveyorVars: request.conveyorVars,
       baseEnv: { PATH: sandboxPath(), HOME: SANDBOX_HOME, LANG: hostEnvironment().LANG ?? 'C.UTF-8', TMPDIR: '/tmp' },
     });
+    const network = request.network === 'none' ? 'none' : 'on';
     const args = bubblewrapArgs({
       writable: dir,
-      network: request.network !== 'none',
+      network: network === 'on',
       dieWithParent: true,
       hidden: this.options.hidden,
       readOnly: this.options.readOnly,
       hostname: 'conveyor-step',
       disableUserns,
+      tmpfsBytes: limits.diskBytes,
+      secretFiles: files.map(([name], i) => ({ name, fd: 3 + i })),
     });
+    // Limits are set inside the sandbox, before the step's shell starts, on hard and soft
+    // values alike: every process of the step inherits them and none can raise them.
+    const cpus = cpuList(limits.cpu);
+    const limited = [
+      'prlimit', `--data=${limits.memoryBytes}`, `--fsize=${limits.diskBytes}`, '--',
+      ...(cpus.list ? ['taskset', '-c', cpus.list] : []),
+    ];
+    const before = await treeBytes(dir);
     const result = await runStep({
       command: request.command,
       cwd: dir,
@@ -72,8 +111,31 @@ export class BubblewrapStepRunner implements StepRunner {
       secrets: stepRedactor(request),
       signal: request.signal,
       killGraceMs: this.options.killGraceMs,
-      launch: { file: this.bwrap, args: [...args, '--', 'bash', '-c', SANDBOX_ENTRY, 'conveyor-step', request.command], env },
+      launch: {
+        file: this.bwrap,
+        args: [...args, '--', ...limited, 'bash', '-c', SANDBOX_ENTRY, 'conveyor-step', request.command],
+        env,
+        inputs: files.map(([, value]) => value),
+      },
     });
-    return { ...result, isolation: this.kind };
+    let hit = limitHit(result, limits);
+    // The workspace is a host folder: its growth is measured when the step ends.
+    const after = before === undefined ? undefined : await treeBytes(dir);
+    if (!hit && before !== undefined && after !== undefined && after - before > limits.diskBytes) {
+      hit = { limit: 'disk', why: `the workspace grew by ${formatBytes(after - before)}, past the disk limit of ${formatBytes(limits.diskBytes)}` };
+    }
+    const isolation: StepIsolation = {
+      runner: this.kind,
+      sandbox: true,
+      network,
+      limits: { cpu: cpus.used, memory: formatBytes(limits.memoryBytes), disk: formatBytes(limits.diskBytes) },
+      enforcement: [
+        cpus.list ? `cpu: pinned to ${cpus.used} of ${cpus.of} CPUs (taskset)` : `cpu: all ${cpus.of} CPUs of this machine (no more to give)`,
+        'memory: RLIMIT_DATA per process (prlimit)',
+        'disk: RLIMIT_FSIZE per file (prlimit), /tmp and HOME tmpfs of that size, workspace growth checked at the end',
+      ],
+      ...(notes.length ? { notes } : {}),
+    };
+    return { ...result, isolation, ...(hit ? { limitHit: hit } : {}) };
   }
 }

@@ -17,4 +17,6 @@ export {
   type LocalSandboxSettings,
   type BubblewrapProbe,
 } from './bubblewrap-sandbox.js';
-export { stepRedactor } from './step-secrets.js';
+export { stepRedactor, secretDelivery } from './step-secrets.js';
+export { SECRET_FILES_DIR } from './step-runner.js';
+export { DEFAULT_STEP_LIMITS, effectiveLimits, formatBytes, limitHit, parseBytes, type StepLimits, type StepIsolation, type LimitHit } from './step-limits.js';

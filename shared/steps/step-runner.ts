@@ -24,8 +24,10 @@
  * - a failing command is an outcome, not an error: only a runner that cannot run the step at
  *   all (workspace missing, sandbox unavailable, cluster unreachable) rejects.
  */
+import type { StepResources } from '../domain/pipeline.js';
 import type { LogSink } from '../executor/log-sink.js';
 import type { SecretRegistry } from '../secrets/redactor.js';
+import type { LimitHit, StepIsolation } from './step-limits.js';
 
 /** Values exposed to the step as `CONVEYOR_<NAME>` variables (`runId` -> `CONVEYOR_RUN_ID`). */
 export interface StepVars {
@@ -67,6 +69,14 @@ export interface StepRequest {
    * a secret object, never the Job spec).
    */
   secretEnv?: Readonly<Record<string, string>>;
+  /**
+   * Decrypted secret values handed to the step as files: variable -> value. The runner puts each
+   * in a read-only file kept in memory inside the step's sandbox ({@link SECRET_FILES_DIR}`/<variable>`),
+   * sets the variable to its path, and masks the value like `secretEnv`'s.
+   */
+  secretFiles?: Readonly<Record<string, string>>;
+  /** CPU, memory and disk the step asks for; each at most the runner's ceiling (step-limits.ts). */
+  resources?: StepResources;
   /** Become `CONVEYOR_*` variables; the pipeline file cannot override them. */
   conveyorVars: StepVars;
   /** Values masked in the output (Conveyor's own secrets and every registered one). */
@@ -102,9 +112,14 @@ export interface StepOutcome {
   timedOut: boolean;
   /** The last lines of (redacted) output, for failure reports. */
   outputTail: string;
-  /** Which runner ran it and how isolated it was (`bubblewrap`, `unsandboxed`, `kubernetes-job`). */
-  isolation: string;
+  /** Which runner ran it and how isolated it was: sandbox, network, limits and how they were enforced. */
+  isolation: StepIsolation;
+  /** The limit the step ran into, when it failed because of one. */
+  limitHit?: LimitHit;
 }
+
+/** Where secret files appear inside a step's or service's sandbox. */
+export const SECRET_FILES_DIR = '/run/secrets';
 
 /** Runs pipeline steps. Implementations: shared/steps/*.step-runner.ts, shared/targets/kubernetes. */
 export interface StepRunner {

@@ -9,6 +9,10 @@
 import { ExternalFailureError } from '../errors.js';
 import { runStep } from '../executor/run-step.js';
 import { stepRedactor } from './step-secrets.js';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StepIsolation } from './step-limits.js';
 import type { StepOutcome, StepRequest, StepRunner } from './step-runner.js';
 
 /** Options of {@link UnsandboxedStepRunner}. */
@@ -32,10 +36,27 @@ export class UnsandboxedStepRunner implements StepRunner {
     if (request.network === 'none') {
       throw new ExternalFailureError(`step ${request.name} asks for network: none, which needs the bubblewrap sandbox (install bubblewrap, and do not allow unsandboxed steps)`);
     }
+    // Secret files: no sandbox to keep them in memory, so a private folder (in /dev/shm, memory,
+    // where there is one) readable by this user only, removed when the step ends.
+    const files = Object.entries(request.secretFiles ?? {});
+    const folder = files.length ? mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'conveyor-secrets-')) : undefined;
+    const fileEnv: Record<string, string> = {};
+    for (const [name, value] of files) {
+      fileEnv[name] = join(folder!, name);
+      writeFileSync(fileEnv[name], value, { mode: 0o400 });
+    }
+    try {
+      return await this.runPlain(request, fileEnv);
+    } finally {
+      if (folder) rmSync(folder, { recursive: true, force: true });
+    }
+  }
+
+  private async runPlain(request: StepRequest, fileEnv: Record<string, string>): Promise<StepOutcome> {
     const result = await runStep({
       command: request.command,
       cwd: request.workspace.dir,
-      env: { ...request.env, ...request.secretEnv },
+      env: { ...request.env, ...request.secretEnv, ...fileEnv },
       timeoutMs: request.timeoutMs,
       conveyorVars: request.conveyorVars,
       log: request.log,
@@ -44,6 +65,12 @@ export class UnsandboxedStepRunner implements StepRunner {
       killGraceMs: this.options.killGraceMs,
       baseEnv: this.options.baseEnv,
     });
-    return { ...result, isolation: this.kind };
+    const isolation: StepIsolation = {
+      runner: this.kind,
+      sandbox: false,
+      network: 'on',
+      enforcement: ['none: no sandbox, no limits (CONVEYOR_ALLOW_UNSANDBOXED_STEPS)'],
+    };
+    return { ...result, isolation };
   }
 }

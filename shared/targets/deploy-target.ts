@@ -6,6 +6,7 @@
  * JSON data (they cross activity boundaries).
  */
 import type { TargetSpec } from '../domain/pipeline.js';
+import type { StepIsolation } from '../domain/run.js';
 
 /** A scalar that survives JSON (target-specific detail values). */
 export type DetailValue = string | number | boolean | null;
@@ -30,6 +31,12 @@ export interface DeployRequest<S extends TargetSpec = TargetSpec> {
    * read (a Kubernetes target: a Secret object, never the manifest).
    */
   secretEnv?: Readonly<Record<string, string>>;
+  /**
+   * Opened sealed secrets for the service as files: variable -> value. A sandboxing target puts
+   * each in a read-only file in memory inside the sandbox (`/run/secrets/<variable>`) and sets the
+   * variable to its path; a target that cannot keep them off the host's disk refuses them.
+   */
+  secretFiles?: Readonly<Record<string, string>>;
   /**
    * Writes the artifact's files into `destDir` (an empty folder the target chose). The caller
    * owns where the artifact comes from (blob download and extraction); the target owns where
@@ -70,6 +77,8 @@ export interface DeploySuccess {
   unchanged: boolean;
   /** Target-specific facts for the record (process: pid, releaseDir, logFile). */
   details: Record<string, DetailValue>;
+  /** How the service runs isolated (targets that run it on this machine). */
+  isolation?: StepIsolation;
 }
 
 /** A deployment that did not come up; an expected outcome reported as data. */

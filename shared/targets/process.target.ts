@@ -30,6 +30,8 @@ import { upgradeStoredNames } from '../domain/deployment.js';
 import { isName, NAME_RULE } from '../domain/ids.js';
 import { CorruptDataError, ValidationError } from '../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, DetailValue, StopResult, TargetStatus } from './deploy-target.js';
+import type { StepIsolation } from '../domain/run.js';
+import { SECRET_FILES_DIR } from '../steps/step-runner.js';
 import { bubblewrapArgs, resolveLocalSandbox, SANDBOX_HOME, sandboxPath, type LocalSandbox, type LocalSandboxSettings } from '../steps/bubblewrap-sandbox.js';
 import { bootId, groupHasLiveProcessSync, isSameProcessAlive, liveGroupMembers, processesWithMarker, readProcStat, signalGroup, signalProcess, type GroupIdentity, type ProcessIdentity } from './process-table.js';
 import { hostEnvironment } from '../config/settings.js';
@@ -142,6 +144,13 @@ const SERVICE_ENTRY = [
   'while :; do wait $main; rc=$?; kill -0 $main 2>/dev/null || break; done',
   'while :; do others=; for p in /proc/[0-9]*; do case ${p#/proc/} in 1|$$) ;; *) others=1; break ;; esac; done; [ -z "$others" ] && exit $rc; sleep 0.5 & wait $!; done',
 ].join('\n');
+
+/** How services of this target run: the isolation recorded with each deployment. */
+function serviceIsolation(sandbox: LocalSandbox): StepIsolation {
+  return sandbox.kind === 'bubblewrap'
+    ? { runner: 'bubblewrap', sandbox: true, network: 'on', enforcement: ['no CPU, memory or disk limits on services (steps only)'] }
+    : { runner: 'unsandboxed', sandbox: false, network: 'on', enforcement: ['none: no sandbox (CONVEYOR_ALLOW_UNSANDBOXED_STEPS)'] };
+}
 
 /** The `process` deploy target. */
 export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
@@ -282,6 +291,12 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
     const previous = await this.readState(app, environment);
     // Decided before anything is stopped: without a usable sandbox the old revision keeps serving.
     const sandbox = await resolveLocalSandbox({ allowUnsandboxed: false, ...this.sandbox });
+    if (sandbox.kind !== 'bubblewrap' && Object.keys(request.secretFiles ?? {}).length > 0) {
+      // Without the sandbox's memory-backed file the value would sit on the host's disk for the
+      // service's whole life: refused, and the old revision keeps serving.
+      return { ok: false, reason: 'secrets delivered as files need the bubblewrap sandbox (it keeps them in memory); this machine runs services unsandboxed', logTail: '' };
+    }
+    const isolation = serviceIsolation(sandbox);
 
     // Already running exactly this? Then a retried activity must not restart it.
     if (
@@ -300,6 +315,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
         revision,
         startedAt: previous.startedAt ?? new Date().toISOString(),
         unchanged: true,
+        isolation,
         details: { pid: previous.pid ?? null, releaseDir: previous.releaseDir, logFile: previous.logFile },
       };
     }
@@ -399,6 +415,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       startedAt: started.startedAt,
       unchanged: false,
       details: { pid: started.pid, releaseDir, logFile },
+      isolation,
     };
   }
 
@@ -419,7 +436,11 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       const env = this.processEnvironment(request, instanceId, sandbox.kind === 'bubblewrap');
       // Own session and process group: survives Conveyor, and can be signalled as a whole. In
       // the sandbox the leader is bwrap; the group reaches every process inside as well.
-      const options = { cwd: releaseDir, detached: true, stdio: ['ignore', log.fd, log.fd] as ['ignore', number, number], env };
+      const files = sandbox.kind === 'bubblewrap' ? Object.entries(request.secretFiles ?? {}) : [];
+      for (const [name] of files) env[name] = `${SECRET_FILES_DIR}/${name}`;
+      // Secret files reach bubblewrap through pipes (descriptors 3, 4, ...), never a host file.
+      const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', log.fd, log.fd, ...files.map(() => 'pipe' as const)];
+      const options = { cwd: releaseDir, detached: true, stdio, env };
       const child =
         sandbox.kind === 'bubblewrap'
           ? spawn(
@@ -433,6 +454,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
                   readOnly: this.sandbox.readOnly,
                   hostname: 'conveyor-service',
                   disableUserns: sandbox.disableUserns,
+                  secretFiles: files.map(([name], i) => ({ name, fd: 3 + i })),
                 }),
                 '--',
                 'bash',
@@ -444,6 +466,11 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
               options,
             )
           : spawn('bash', ['-c', request.spec.start], options);
+      files.forEach(([, value], i) => {
+        const pipe = child.stdio[3 + i] as import('node:net').Socket | null;
+        pipe?.on('error', () => {});
+        pipe?.end(value);
+      });
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
         child.once('exit', (code, signal) => resolve({ code, signal }));
         child.once('error', () => resolve({ code: null, signal: null }));

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryLogSink } from '../../shared/executor/index.js';
 import { BubblewrapStepRunner, LocalStepRunner, type StepRequest } from '../../shared/steps/index.js';
@@ -136,7 +136,7 @@ test('without a usable bubblewrap, steps are refused with the fix named, unless 
     const log = new MemoryLogSink();
     const outcome = await allowed.run(request(dir, { command: 'echo ran', log }));
     assert.equal(outcome.exitCode, 0);
-    assert.equal(outcome.isolation, 'unsandboxed');
+    assert.equal(outcome.isolation.runner, 'unsandboxed');
     assert.equal(log.text, 'ran\n');
     await allowed.run(request(dir, {}));
     assert.equal(warnings.length, 1, 'warned once');
@@ -155,7 +155,7 @@ test(`bubblewrap runner: an unprivileged user gets the same sandbox through user
       const { MemoryLogSink } = await import(${JSON.stringify(executor)});
       const log = new MemoryLogSink();
       const r = await new BubblewrapStepRunner().run({ name: 'build', command: 'id -u; grep CapEff /proc/self/status; ls /proc | grep -cE "^[0-9]+$"; echo made > out.txt', workspace: { dir: ${JSON.stringify(dir)} }, env: {}, conveyorVars: { app: 'shop', commit: 'c' }, timeoutMs: 20000, log });
-      process.stdout.write(JSON.stringify({ exitCode: r.exitCode, isolation: r.isolation, text: log.text }));`;
+      process.stdout.write(JSON.stringify({ exitCode: r.exitCode, isolation: r.isolation.runner, text: log.text }));`;
     const out = JSON.parse(execFileSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script], { env: { PATH: process.env.PATH, HOME: dir } }).toString()) as { exitCode: number; isolation: string; text: string };
     assert.equal(out.exitCode, 0, out.text);
     assert.equal(out.isolation, 'bubblewrap');
@@ -165,3 +165,56 @@ test(`bubblewrap runner: an unprivileged user gets the same sandbox through user
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('bubblewrap runner: limits — past its memory a step fails saying so; a file past its disk limit and a workspace growing past it fail too; cpu pins it', () =>
+  withDirs(async (_root, dir) => {
+    const runner = new BubblewrapStepRunner({ limits: { cpu: 2, memoryBytes: 4 * 1024 ** 3, diskBytes: 10 * 1024 ** 3 } });
+    const mib = 1024 ** 2;
+    // Memory: 64 MiB of buffers under a 256 MiB limit is fine; 512 MiB is not.
+    const alloc = (n: number) => `node -e "const a = []; for (let i = 0; i < ${n}; i++) a.push(Buffer.alloc(16 * 1024 * 1024, 1)); console.log('allocated', a.length * 16, 'MiB')"`;
+    const small = await runner.run(request(dir, { command: alloc(4), resources: { memoryBytes: 256 * mib } }));
+    assert.equal(small.exitCode, 0, small.outputTail);
+    assert.equal(small.limitHit, undefined);
+    const big = await runner.run(request(dir, { command: alloc(32), resources: { memoryBytes: 256 * mib } }));
+    assert.notEqual(big.exitCode, 0);
+    assert.deepEqual(big.limitHit, { limit: 'memory', why: 'it ran out of memory (limit 256Mi per process)' }, big.outputTail);
+    assert.deepEqual(big.isolation.limits, { cpu: 2, memory: '256Mi', disk: '10Gi' });
+
+    // Disk: one file past the limit is stopped while it is written (SIGXFSZ).
+    const file = await runner.run(request(dir, { command: 'head -c 3000000 /dev/zero > big.bin', resources: { diskBytes: 2 * mib } }));
+    assert.notEqual(file.exitCode, 0);
+    assert.equal(file.limitHit?.limit, 'disk', file.outputTail);
+    assert.ok(statSync(join(dir, 'big.bin')).size <= 2 * mib, 'the file stopped at the limit');
+    // ...so is /tmp (a tmpfs of that size)...
+    const tmp = await runner.run(request(dir, { command: 'for i in 1 2 3 4; do head -c 1000000 /dev/zero > /tmp/part$i || exit 1; done', resources: { diskBytes: 2 * mib } }));
+    assert.notEqual(tmp.exitCode, 0, 'the private /tmp is full at the disk limit');
+    // ...and files each under the limit that together grow the workspace past it fail the step when it ends.
+    const growth = await runner.run(request(dir, { command: 'for i in 1 2 3 4; do head -c 1000000 /dev/urandom > part$i.bin; done', resources: { diskBytes: 2 * mib } }));
+    assert.equal(growth.exitCode, 0, 'the command itself succeeded');
+    assert.equal(growth.limitHit?.limit, 'disk');
+    assert.match(growth.limitHit!.why, /the workspace grew by 3\.\dMi, past the disk limit of 2Mi/);
+
+    // A push cannot raise its limits past the installation's; cpu 1 pins the step to one CPU.
+    const capped = await runner.run(request(dir, { command: 'nproc', resources: { cpu: 1, memoryBytes: 64 * 1024 ** 3 } }));
+    assert.deepEqual(capped.isolation.notes, ['memory 64Gi asked, 4Gi allowed by the installation']);
+    assert.equal(capped.isolation.limits?.memory, '4Gi');
+    if (availableParallelism() > 1) assert.equal(capped.outputTail.trim(), '1', 'pinned to one CPU');
+  }));
+
+test('bubblewrap runner: a secret file is a read-only file in memory inside the sandbox, its variable holds the path, its value is masked', () =>
+  withDirs(async (_root, dir) => {
+    const value = `npm-token-${Date.now()}-secret`;
+    const log = new MemoryLogSink();
+    const command = [
+      'echo "path=$NPMRC"',
+      'stat -c "%a" "$NPMRC"',
+      'cat "$NPMRC"; echo',
+      '(echo x > "$NPMRC") 2>/dev/null && echo WRITABLE || echo READONLY',
+      'findmnt -n -o FSTYPE --target "$NPMRC"',
+      'grep -rl npm-token . 2>/dev/null || echo NOT-IN-WORKSPACE',
+    ].join('; ');
+    const outcome = await new BubblewrapStepRunner().run(request(dir, { command, secretFiles: { NPMRC: value }, log }));
+    assert.equal(outcome.exitCode, 0, log.text);
+    assert.equal(log.text, 'path=/run/secrets/NPMRC\n400\n***\nREADONLY\ntmpfs\nNOT-IN-WORKSPACE\n');
+    assert.ok(!log.text.includes(value));
+  }));

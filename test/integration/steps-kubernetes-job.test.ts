@@ -71,7 +71,7 @@ test('a build step runs as a Job: source in by read-only URL, outputs back, log 
   const req = step(dir);
   const outcome = await runner.run(req);
   assert.equal(outcome.exitCode, 0, req.log.text);
-  assert.equal(outcome.isolation, 'kubernetes-job');
+  assert.equal(outcome.isolation.runner, 'kubernetes-job');
   assert.equal(outcome.timedOut, false);
   assert.match(req.log.text, /building shop at abc123/);
   assert.match(req.log.text, /token is \*\*\*/);

@@ -57,6 +57,7 @@ let thiefRun: any;
 let victimRun: any;
 let attackerRun: any;
 let victimDigest: string;
+let victimFileDigest: string;
 /** The ports of every listener of the local host, and the probes' outcomes per phase. */
 let listeners: { functions: number; rpc: number; blob: number; queue: number; table: number; servicebus: number };
 const probes = new Map<string, Map<string, string>>();
@@ -132,6 +133,7 @@ const { createHash } = require('node:crypto');
 http.createServer((req, res) => {
   if (req.url === '/healthz') return res.end('ok');
   if (req.url === '/secret-digest') return res.end(createHash('sha256').update(process.env.DB_PASSWORD || '').digest('hex'));
+  if (req.url === '/secret-file-digest') return res.end(process.env.DB_FILE + ' ' + createHash('sha256').update(require('node:fs').readFileSync(process.env.DB_FILE)).digest('hex'));
   res.statusCode = 404; res.end();
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
@@ -214,16 +216,17 @@ before(async () => {
     onePipeline({
       port: victimPort!,
       secretsTop: 'secrets:\n  db: { file: .conveyor/secrets/db.age }\n',
-      build: 'echo "build sees DB_PASSWORD=$DB_PASSWORD (length ${#DB_PASSWORD})"; mkdir -p dist && cp server.js dist/',
-      buildSecrets: '  secrets: { DB_PASSWORD: db }\n',
+      build: 'echo "build sees DB_PASSWORD=$DB_PASSWORD (length ${#DB_PASSWORD})"; echo "build file $DB_FILE $(sha256sum < "$DB_FILE" | cut -c1-64)"; mkdir -p dist && cp server.js dist/',
+      buildSecrets: '  secrets: { DB_PASSWORD: db, DB_FILE: { secret: db, as: file } }\n',
       start: 'node dist/server.js',
-      envSecrets: '    secrets: { DB_PASSWORD: db }\n',
+      envSecrets: '    secrets: { DB_PASSWORD: db, DB_FILE: { secret: db, as: file } }\n',
     }),
     'victim with a sealed secret',
   );
   victimRun = await host.waitForRun(await push(victim, SECRET.victimWebhook, victimCommit));
   responses.push(JSON.stringify(victimRun));
   victimDigest = await (await fetch(`http://127.0.0.1:${victimPort}/secret-digest`)).text();
+  victimFileDigest = await (await fetch(`http://127.0.0.1:${victimPort}/secret-file-digest`)).text();
 
   // A workspace of another app, left on disk, for the hunter to look for.
   mkdirSync(join(root, 'data', 'workspaces', 'victim.decoy'), { recursive: true });
@@ -421,6 +424,23 @@ describe('sealed secrets', () => {
     assert.equal(victimDigest, createHash('sha256').update(SECRET.victimValue).digest('hex'), 'the service holds exactly the value');
     const log = await api(`/api/runs/${victimRun.runId}/logs/build`);
     assert.match(log.text, new RegExp(`build sees DB_PASSWORD=\\*\\*\\* \\(length ${SECRET.victimValue.length}\\)`));
+  });
+
+  test('delivered as a file, the value is a read-only file in memory at /run/secrets/<VARIABLE> for the build step and the service', async () => {
+    const sha = createHash('sha256').update(SECRET.victimValue).digest('hex');
+    assert.equal(victimFileDigest, `/run/secrets/DB_FILE ${sha}`);
+    const log = await api(`/api/runs/${victimRun.runId}/logs/build`);
+    assert.match(log.text, new RegExp(`build file /run/secrets/DB_FILE ${sha}`));
+  });
+
+  test('the run record says how the build step and the service were isolated (runner, sandbox, network, limits)', () => {
+    const build = victimRun.stages.build.isolation;
+    assert.equal(build.runner, 'bubblewrap');
+    assert.equal(build.sandbox, true);
+    assert.equal(build.network, 'on');
+    assert.deepEqual(Object.keys(build.limits).sort(), ['cpu', 'disk', 'memory']);
+    assert.ok(build.enforcement.some((e: string) => e.startsWith('memory: RLIMIT_DATA')));
+    assert.deepEqual(victimRun.environments.dev.isolation, { runner: 'bubblewrap', sandbox: true, network: 'on', enforcement: ['no CPU, memory or disk limits on services (steps only)'] });
   });
 
   test("another app cannot use the victim's value: its run fails before any step, naming the reference and the reason", async () => {

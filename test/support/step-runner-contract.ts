@@ -86,7 +86,7 @@ export function stepRunnerContract(label: string, makeRunner: () => StepRunner, 
       const allowed = new Set(['PATH', 'HOME', 'LANG', 'TMPDIR', 'PWD', 'SHLVL', '_', 'OLDPWD', 'NODE_ENV', 'NPM_TOKEN']);
       for (const name of names) assert.ok(allowed.has(name) || name.startsWith('CONVEYOR_'), `unexpected variable ${name}`);
       assert.equal(readFileSync(join(dir, 'out.txt'), 'utf8'), 'made\n', 'the workspace is writable');
-      assert.equal(outcome.isolation, makeRunner().kind);
+      assert.equal(outcome.isolation.runner, makeRunner().kind);
     }));
 
   t('reports a failing command as an exit code with the output tail', () =>

@@ -31,7 +31,8 @@ import { ExternalFailureError } from '../../errors.js';
 import { conveyorVarName } from '../../executor/run-step.js';
 import { StreamingRedactor } from '../../secrets/redactor.js';
 import { stepRedactor } from '../../steps/step-secrets.js';
-import type { StepOutcome, StepRequest, StepRunner } from '../../steps/step-runner.js';
+import { DEFAULT_STEP_LIMITS, effectiveLimits, formatBytes, type StepIsolation, type StepLimits } from '../../steps/step-limits.js';
+import { SECRET_FILES_DIR, type StepOutcome, type StepRequest, type StepRunner } from '../../steps/step-runner.js';
 import type { WorkspaceTransfer } from './workspace-transfer.js';
 
 /** Options of {@link KubernetesJobStepRunner}. */
@@ -44,6 +45,8 @@ export interface KubernetesJobStepRunnerOptions {
   transfer: WorkspaceTransfer;
   /** CPU/memory requests and limits of the step container. */
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  /** The installation's step limits (each step's default and ceiling), as container requests and limits. */
+  limits?: StepLimits;
   /** How long the pod may take to start before the step is refused (default 5 minutes). */
   startTimeoutMs?: number;
   /** Poll interval while waiting for the pod (default 200 ms). */
@@ -143,16 +146,36 @@ export class KubernetesJobStepRunner implements StepRunner {
           .map(([k, value]) => ({ name: conveyorVarName(k), value })),
       ];
       const secretEnv = request.secretEnv ?? {};
+      // Secret files: the same Secret, mounted read-only (a memory-backed volume) at /run/secrets.
+      const secretFiles = request.secretFiles ?? {};
+      // The git credential of an init container's fetch, when there is one, goes in the same Secret.
       const git = fromGit ? gitFetch(request.source!, this.options.gitAuth) : undefined;
-      const secretData = { ...secretEnv, ...(git?.secret ?? {}) };
-      if (Object.keys(secretData).length > 0) {
+      if (Object.keys(secretEnv).length > 0 || Object.keys(secretFiles).length > 0 || Object.keys(git?.secret ?? {}).length > 0) {
+        const data = { ...secretEnv, ...secretFiles, ...(git?.secret ?? {}) };
         await this.core.createNamespacedSecret({
           namespace: ns,
-          body: { metadata: { name: id, labels: { 'app.kubernetes.io/managed-by': 'conveyor' } }, type: 'Opaque', data: Object.fromEntries(Object.entries(secretData).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) },
+          body: { metadata: { name: id, labels: { 'app.kubernetes.io/managed-by': 'conveyor' } }, type: 'Opaque', data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) },
         });
         secretCreated = true;
         for (const name of Object.keys(secretEnv)) env.push({ name, valueFrom: { secretKeyRef: { name: id, key: name } } });
+        for (const name of Object.keys(secretFiles)) env.push({ name, value: `${SECRET_FILES_DIR}/${name}` });
       }
+      const fileNames = Object.keys(secretFiles);
+      const { limits, notes } = effectiveLimits(request.resources, this.options.limits ?? DEFAULT_STEP_LIMITS);
+      const quantity = { cpu: String(limits.cpu), memory: String(limits.memoryBytes), 'ephemeral-storage': String(limits.diskBytes) };
+      const resources = { requests: { ...quantity, ...this.options.resources?.requests }, limits: { ...quantity, ...this.options.resources?.limits } };
+      const isolation: StepIsolation = {
+        runner: this.kind,
+        sandbox: true,
+        // The pod's network is the cluster's: a NetworkPolicy, not this runner, would cut it.
+        network: 'on',
+        limits: { cpu: limits.cpu, memory: formatBytes(limits.memoryBytes), disk: formatBytes(limits.diskBytes) },
+        enforcement: [
+          'cpu, memory, ephemeral-storage: the container\'s requests and limits (kubelet)',
+          ...(request.network === 'none' ? ['network: none asked, not enforced by the Kubernetes Jobs runner (the namespace\'s NetworkPolicy decides)'] : []),
+        ],
+        ...(notes.length ? { notes } : {}),
+      };
       const image = request.image ?? this.options.image;
       await this.batch.createNamespacedJob({
         namespace: ns,
@@ -167,7 +190,10 @@ export class KubernetesJobStepRunner implements StepRunner {
               spec: {
                 restartPolicy: 'Never',
                 automountServiceAccountToken: false,
-                volumes: [{ name: 'work', emptyDir: {} }],
+                volumes: [
+                  { name: 'work', emptyDir: {} },
+                  ...(fileNames.length ? [{ name: 'secrets', secret: { secretName: id, defaultMode: 0o400, items: fileNames.map((key) => ({ key, path: key })) } }] : []),
+                ],
                 ...(git
                   ? {
                       initContainers: [
@@ -188,9 +214,9 @@ export class KubernetesJobStepRunner implements StepRunner {
                     image,
                     command: ['bash', '-c', SCRIPT],
                     workingDir: '/work',
-                    volumeMounts: [{ name: 'work', mountPath: '/work' }],
+                    volumeMounts: [{ name: 'work', mountPath: '/work' }, ...(fileNames.length ? [{ name: 'secrets', mountPath: SECRET_FILES_DIR, readOnly: true }] : [])],
                     env,
-                    ...(this.options.resources ? { resources: this.options.resources } : {}),
+                    resources,
                   },
                 ],
               },
@@ -204,7 +230,7 @@ export class KubernetesJobStepRunner implements StepRunner {
       const ended = await this.follow(request, id, emit, redactor);
       emit(redactor.end());
       if (ended.kind === 'timeout' || ended.kind === 'aborted') {
-        return { exitCode: null, signal: 'SIGKILL', durationMs: Date.now() - started, timedOut: ended.kind === 'timeout', outputTail: lastLines(tail), isolation: this.kind };
+        return { exitCode: null, signal: 'SIGKILL', durationMs: Date.now() - started, timedOut: ended.kind === 'timeout', outputTail: lastLines(tail), isolation };
       }
       const out = await staged.outputs();
       if (out && request.workspace.outputs?.length !== 0) {
@@ -214,7 +240,7 @@ export class KubernetesJobStepRunner implements StepRunner {
         await extractArtifact(file, into);
         await cp(into, request.workspace.dir, { recursive: true, force: true });
       }
-      return { exitCode: ended.exitCode, signal: null, durationMs: Date.now() - started, timedOut: false, outputTail: lastLines(tail), isolation: this.kind };
+      return { exitCode: ended.exitCode, signal: null, durationMs: Date.now() - started, timedOut: false, outputTail: lastLines(tail), isolation };
     } catch (err) {
       if (err instanceof k8s.ApiException) {
         throw new ExternalFailureError(`the cluster refused to run step ${request.name} (${err.code}): ${describe(err)}`, { cause: err });
