@@ -21,6 +21,7 @@ import { stringify as toYaml } from 'yaml';
 import { startConveyor, type ConveyorUnderTest } from '../e2e/conveyor-support.js';
 import { createSampleService, findFreePorts, type SampleService } from '../support/sample-service.js';
 import { dumpBlobs, twoEnvPipeline } from '../support/reliability-host.js';
+import { containerClient, CONTAINERS, listAllNames } from '../../shared/storage/blob-store.js';
 import { rawRequest, type RawResponse } from '../support/reliability-http.js';
 
 const SECRET_A = 'hostile-secret-for-app-a-1111';
@@ -118,8 +119,19 @@ function expectProblem(res: RawResponse, what: string): void {
   }
 }
 
+/** Waits until no change marker of the matrix snapshots is left (every refresh done). */
+async function waitForSnapshots(connectionString: string): Promise<void> {
+  const until = Date.now() + 30_000;
+  while ((await listAllNames(containerClient(connectionString, CONTAINERS.state), 'matrix/pending/')).length > 0) {
+    if (Date.now() > until) throw new Error('matrix snapshot markers were not cleared within 30 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('every endpoint, fuzzed', () => {
   test('random requests never get a 5xx, errors are problem+json, and the stored state is unchanged', async () => {
+    // The matrix snapshots of the set-up's changes are refreshed in the background: start once they are.
+    await waitForSnapshots(conveyor.host.storage!.connectionString);
     const before = await dumpBlobs(conveyor.host.storage!.connectionString);
     const seen = new Map<number, number>();
     await fc.assert(
@@ -150,6 +162,7 @@ describe('every endpoint, fuzzed', () => {
   });
 
   test('raw control characters and spaces in the request line are refused before any function runs', async () => {
+    await waitForSnapshots(conveyor.host.storage!.connectionString);
     const before = await dumpBlobs(conveyor.host.storage!.connectionString);
     for (const path of ['/api/apps/a\x01b', '/api/apps/a b', '/api/runs/\x7f', '/api/apps/\u00e9\u0000']) {
       const res = await rawRequest({ port, method: 'DELETE', path, headers: { 'x-functions-key': conveyor.host.keys.master } });
@@ -186,6 +199,7 @@ describe('webhook refusals', () => {
   const sign = (secret: string, b: Buffer) => `sha256=${createHmac('sha256', secret).update(b).digest('hex')}`;
 
   test('wrong, missing, foreign-body and other-app signatures are refused and start nothing', async () => {
+    await waitForSnapshots(conveyor.host.storage!.connectionString);
     const before = await dumpBlobs(conveyor.host.storage!.connectionString);
     const hook = await sampleA.pushWebhook({ secret: SECRET_A });
     const withSig = (sig: string | undefined) => {

@@ -226,7 +226,16 @@ export async function dumpBlobs(connectionString: string, withContent = false): 
   for await (const c of service.listContainers()) {
     const container = service.getContainerClient(c.name);
     for await (const b of container.listBlobsFlat()) {
-      const content = await container.getBlobClient(b.name).downloadToBuffer();
+      // A blob removed between the listing and the read (a matrix snapshot's change marker,
+      // cleared by its writer) is not part of the state.
+      const content = await container
+        .getBlobClient(b.name)
+        .downloadToBuffer()
+        .catch((err: unknown) => {
+          if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+          throw err;
+        });
+      if (!content) continue;
       out.set(`${c.name}/${b.name}`, { sha256: createHash('sha256').update(content).digest('hex'), ...(withContent ? { content } : {}) });
     }
   }
