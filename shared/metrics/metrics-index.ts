@@ -76,6 +76,11 @@ export interface MetricsIndexOptions {
   maxBytes?: number;
   /** Parsed index documents kept in memory, re-validated by ETag on every read. Default 64. */
   cacheSize?: number;
+  /**
+   * Entries those cached documents may hold together (an index grows with its environment's
+   * history, so 64 documents alone do not bound memory). Default 50,000 (~15 MiB).
+   */
+  cacheEntries?: number;
 }
 
 /** What a catch-up did (for logs and tests). */
@@ -94,8 +99,10 @@ export class MetricsIndex {
   private readonly batchSize: number;
   private readonly maxBytes: number;
   private readonly cacheSize: number;
+  private readonly cacheEntries: number;
   /** Parsed documents by blob path, only ever used after storage confirmed the ETag (304). */
   private readonly cache = new Map<string, Versioned<IndexDocument>>();
+  private cachedEntries = 0;
 
   /** Creates an index over `container` (normally `conveyor-state`), reading `ledger` and `runs`. */
   constructor(
@@ -108,6 +115,23 @@ export class MetricsIndex {
     this.batchSize = options.batchSize ?? 2000;
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.cacheSize = options.cacheSize ?? 64;
+    this.cacheEntries = options.cacheEntries ?? 50_000;
+  }
+
+  /** Keeps a parsed document, least recently stored ones leaving first past either cap. */
+  private remember(path: string, doc: Versioned<IndexDocument>): void {
+    this.forget(path);
+    if (doc.value.entries.length > this.cacheEntries) return;
+    this.cache.set(path, doc);
+    this.cachedEntries += doc.value.entries.length;
+    while (this.cache.size > this.cacheSize || this.cachedEntries > this.cacheEntries) this.forget(this.cache.keys().next().value!);
+  }
+
+  private forget(path: string): void {
+    const old = this.cache.get(path);
+    if (!old) return;
+    this.cache.delete(path);
+    this.cachedEntries -= old.value.entries.length;
   }
 
   /**
@@ -123,7 +147,7 @@ export class MetricsIndex {
     } catch (err) {
       const status = storageStatus(err);
       if (status === 304 && cached) return cached;
-      this.cache.delete(path);
+      this.forget(path);
       if (status === 404) return undefined;
       throw mapStorageError(err, `blob ${this.container.containerName}/${path}`);
     }
@@ -135,9 +159,7 @@ export class MetricsIndex {
     for await (const chunk of res.readableStreamBody ?? []) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
     const value = parseJsonRecord(Buffer.concat(chunks).toString('utf8'), indexSchema, `metrics index ${path}`);
     const found = { value, etag: res.etag ?? '' };
-    this.cache.delete(path);
-    this.cache.set(path, found);
-    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+    this.remember(path, found);
     return found;
   }
 
@@ -208,8 +230,8 @@ export class MetricsIndex {
         if (etag === undefined) written = await createJson(this.container, path, next);
         else if (etag === 'corrupt') written = await this.container.getBlockBlobClient(path).deleteIfExists().then(() => createJson(this.container, path, next));
         else written = await replaceJson(this.container, path, next, etag);
-        this.cache.delete(path);
-        if (written) this.cache.set(path, { value: next, etag: written });
+        if (written) this.remember(path, { value: next, etag: written });
+        else this.forget(path);
       } catch (err) {
         // Another writer moved the index meanwhile (or it vanished): start over from what is stored.
         if (err instanceof ConflictError || err instanceof NotFoundError) continue;

@@ -119,3 +119,15 @@ test('concurrent catch-ups of one environment agree and leave one consistent ind
 test('an environment never deployed has no entries', async () => {
   assert.deepEqual(await new MetricsIndex(state(), ledger, runs).entries('shop', 'prod'), []);
 });
+
+test('the parsed indexes kept in memory hold at most cacheEntries entries together (an index grows with its history)', async () => {
+  for (const env of ['a', 'b']) for (let n = 1; n <= 3; n++) await deploy('capped', env, n);
+  const index = new MetricsIndex(state(), ledger, runs, { cacheEntries: 5 });
+  await index.catchUp('capped', 'a');
+  await index.catchUp('capped', 'b');
+  const cache = (index as unknown as { cache: Map<string, { value: { entries: unknown[] } }> }).cache;
+  // Before the cap, 64 documents of any length stayed: here both, 6 entries.
+  assert.deepEqual([...cache.values()].map((d) => d.value.entries.length), [3]);
+  // The one that left is read again from storage, unchanged.
+  assert.deepEqual((await index.entries('capped', 'a')).map((e) => e.revision), [1, 2, 3]);
+});
