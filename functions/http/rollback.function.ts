@@ -15,7 +15,7 @@ import { breakGlassRefusal } from '../../shared/domain/windows.js';
 import { isOperationId, rollbackOperationId } from '../../shared/domain/ids.js';
 import { findRollbackTarget } from '../../shared/use-cases/rollback-target.use-case.js';
 import { currentApprovers } from '../../shared/use-cases/current-approvers.use-case.js';
-import { rollbackRefusal } from '../../shared/domain/policy.js';
+import { deployWindowOf, rollbackRefusal } from '../../shared/domain/policy.js';
 import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, problem } from './problem.js';
@@ -125,7 +125,7 @@ export function breakGlassRollback(services: Pick<Services, 'apps' | 'identities
       const input = status?.input as RollbackInput | undefined;
       if (!status || !input) return problem(404, `no operation ${id}`);
       const { value: app } = await services.apps.get(input.app);
-      const refusal = breakGlassRefusal(app.deployWindows?.[input.environment]?.breakGlass ?? [], { id: who.id, groups: [...who.groups] }, body.reason);
+      const refusal = breakGlassRefusal(deployWindowOf(app, input.environment)?.breakGlass ?? [], { id: who.id, groups: [...who.groups] }, body.reason);
       if (refusal) return problem(403, refusal);
       const step = (status.customStatus as { step?: string } | undefined)?.step;
       const live = ['Pending', 'Running'].includes(String(status.runtimeStatus));

@@ -36,8 +36,9 @@ export async function callerRights(
       const policy = app.policy?.environments[env];
       const fallback = policy?.rollback || policy?.approval ? undefined : await currentApprovers(stores, app.name, env);
       const refusal = rollbackRefusal({ environment: env, policy, currentApprovers: fallback, who });
-      // Freezing and unfreezing by hand: any identified caller (docs/api.md).
-      out[env] = { rollback: refusal === undefined, freeze: true, unfreeze: true, ...(refusal ? { why: { rollback: refusal } } : {}) };
+      // Freezing by hand: any identified caller; unfreezing: the right to roll back (environment-controls.use-case.ts).
+      const unfreezeWhy = refusal ? `unfreezing needs the right to roll ${env} back: ${refusal}` : undefined;
+      out[env] = { rollback: refusal === undefined, freeze: true, unfreeze: refusal === undefined, ...(refusal ? { why: { rollback: refusal, unfreeze: unfreezeWhy } } : {}) };
     }),
   );
   return out;
