@@ -4,13 +4,25 @@
 //   time until the next party runs holding the lock is taken from its own orchestration clock
 //   (its episode start), so polling granularity does not count. Goal p99 <= 1 s (the polling
 //   lock it replaced asked again every second).
-// - history events added per minute of waiting, with the durable test clock moved 10 minutes
-//   (the polling lock added ~4 events per second of waiting). Goal 0.
-// BENCH_LOCK_HANDOVERS (default 60) tunes the first.
+// - history of a party waiting behind the lock holder, and of a promotion waiting for its
+//   approval (the real gate of orchestrations/approval.ts, holding the turn), after a short wait
+//   (10 s) and after a long one (24 h of the durable test clock, moved in 5-minute steps so each
+//   timer due on the way fires): the ratio shows whether a waiting party's history is bounded
+//   (the polling lock added ~4 events per second of waiting). Goal: ratio ~1, 0 events a minute.
+//   A lock waiter still looks for itself after a day, then 2 and 4 days later (the last resort
+//   when no reconcile sweep repairs the lock): its figure after a week is shown too.
+// BENCH_LOCK_HANDOVERS (default 60) and BENCH_LOCK_WAIT_HOURS (default 24) tune them.
 import { fmt, percentile, type BenchRow } from './harness.js';
 import { party, startLockHost } from '../test/support/lock-app.js';
 
 const HANDOVERS = Number(process.env.BENCH_LOCK_HANDOVERS ?? 60);
+/** The long simulated wait (BENCH_LOCK_WAIT_HOURS, default 24) and the short one it is compared with. */
+const LONG_MS = Number(process.env.BENCH_LOCK_WAIT_HOURS ?? 24) * 3_600_000;
+const SHORT_MS = 10_000;
+/** A week, for the lock's last-resort safety looks (a day, then 2, then 4 days). */
+const WEEK_MS = 7 * 24 * 3_600_000;
+/** Step of simulated time: shorter than any durable timer the waits use, so each fires in turn. */
+const STEP_MS = 30 * 60_000;
 
 export async function run(): Promise<BenchRow[]> {
   const group = 'lock';
@@ -43,18 +55,54 @@ export async function run(): Promise<BenchRow[]> {
   const c = await startLockHost({ testClock: true });
   try {
     const length = async (id: string) => ((await c.status(id, true)).history ?? []).length as number;
-    await c.start('holder', party(1), 'turn', 'bench');
-    await c.waitFor('holder', (s: any) => s.customStatus?.state === 'holding');
-    await c.start('waiter', party(2), 'turn', 'bench');
-    await c.waitFor('waiter', (s: any) => s.customStatus?.state === 'waiting');
-    const before = await length('waiter');
-    await c.advance(10 * 60_000);
-    // Give the backend a moment to fire anything due, then read again.
-    await new Promise((r) => setTimeout(r, 300));
-    const after = await length('waiter');
-    const perMinute = (after - before) / 10;
-    rows.push({ group, metric: 'history events added per minute of waiting (10 min, test clock)', value: fmt(perMinute, 1), baseline: 'polling lock: ~240', goal: '0', met: perMinute === 0 ? 'yes' : 'no' });
-    rows.push({ group, metric: 'history events of a waiting party (constant)', value: String(after) });
+    // Simulated time passes in steps, each followed by the backend going idle, so every durable
+    // timer due on the way fires when it would (one big jump would fire only the first).
+    const pass = async (ms: number) => {
+      for (let t = 0; t < ms; t += STEP_MS) {
+        await c.advance(Math.min(STEP_MS, ms - t));
+        await c.idle();
+      }
+    };
+    let n = 0;
+    /** History of a party waiting `ms` behind a holder (lock) or for its approval, then served. */
+    const wait = async (kind: 'lock' | 'approval', ms: number) => {
+      const env = `${kind}-${++n}`;
+      const id = `${kind}-${n}`;
+      if (kind === 'lock') {
+        await c.start(`${id}-holder`, party(1), 'turn', env);
+        await c.waitFor(`${id}-holder`, (s: any) => s.customStatus?.state === 'holding');
+        await c.start(id, party(2), 'turn', env);
+        await c.waitFor(id, (s: any) => s.customStatus?.state === 'waiting');
+      } else {
+        await c.start(id, party(2), 'turn', env, { approvers: ['ann@example.com'], timeoutMs: 48 * 3_600_000 });
+        await c.waitFor(id, (s: any) => s.customStatus?.state === 'approval');
+      }
+      await c.idle();
+      const waiting = await length(id);
+      await pass(ms);
+      const waited = await length(id);
+      if (kind === 'lock') await c.raise(`${id}-holder`, 'Release');
+      else await c.raise(id, 'ApprovalDecided', { decision: 'approve', by: 'ann@example.com' });
+      await c.waitFor(id, (s: any) => s.customStatus?.state === 'holding');
+      await c.idle();
+      const served = await length(id);
+      await c.raise(id, 'Release');
+      await c.waitFor(id, (s: any) => s.runtimeStatus === 'Completed');
+      return { waiting, waited, served };
+    };
+    for (const kind of ['lock', 'approval'] as const) {
+      const short = await wait(kind, SHORT_MS);
+      const long = await wait(kind, LONG_MS);
+      const what = kind === 'lock' ? 'waiting behind the lock holder' : 'waiting for its approval (holding the turn)';
+      const ratio = long.waited / short.waited;
+      const perMinute = (long.waited - long.waiting) / (LONG_MS / 60_000);
+      rows.push({ group, metric: `history events of a party ${what}: after ${SHORT_MS / 1000} s / after ${LONG_MS / 3_600_000} h (test clock)`, value: `${short.waited} / ${long.waited}`, ratio: `${fmt(ratio, 2)}x`, goal: 'ratio ~1 (bounded)', met: ratio <= 1.1 ? 'yes' : 'no' });
+      rows.push({ group, metric: `  ${kind}: history events added per minute of waiting (over ${LONG_MS / 3_600_000} h)`, value: fmt(perMinute, 3), baseline: kind === 'lock' ? 'polling lock: ~240' : '', goal: '0', met: perMinute === 0 ? 'yes' : 'no' });
+      rows.push({ group, metric: `  ${kind}: whole history once served, short / long wait`, value: `${short.served} / ${long.served}` });
+    }
+    // The lock's own safety looks (the last resort when no reconcile sweep repairs the lock) over a week.
+    const week = await wait('lock', WEEK_MS);
+    rows.push({ group, metric: '  lock: history events after a week of waiting (safety looks after 1, 3 and 7 days)', value: String(week.waited), baseline: 'polling lock: ~2.4 million' });
   } finally {
     await c.stop();
   }

@@ -44,6 +44,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
+import { EntraTokenValidator } from '../shared/azure/entra-token.js';
 import { EventBus, EventOutbox, PublishingEnvironmentControls, ServiceBusEventPublisher } from '../shared/events/index.js';
 import { AzureDevOpsReporter, FeedbackDeadLetters, GitHubReporter, GitLabReporter, type FeedbackProvider, type GitHostReporter } from '../shared/feedback/index.js';
 
@@ -73,6 +74,8 @@ export interface Services {
   appIndex: AppIndex;
   /** Who a caller is (API tokens, App Service authentication). */
   identities: CallerIdentities;
+  /** Entra ID access tokens on approval messages (undefined unless CONVEYOR_ENTRA_TENANT_ID / _CLIENT_ID are set). */
+  entraTokens?: EntraTokenValidator;
   /** Per-environment index of the ledger for DORA metrics. */
   metrics: MetricsIndex;
   /** Freezes and quarantined digests per environment. */
@@ -170,6 +173,7 @@ export function createServices(settings: Settings): Services {
     steps: stepRunner(settings, sandbox),
     images: new AcrImageBuilder({ credential: azureCredential, clientOptions: armOptions, source: (repoUrl, commit, folder) => git.archiveAtCommit(repoUrl, commit, folder) }),
     identities: new CallerIdentities(settings),
+    ...(settings.entraTokens ? { entraTokens: new EntraTokenValidator(settings.entraTokens, settings.entraGroups) } : {}),
     controls,
     syncStates,
     matrix,

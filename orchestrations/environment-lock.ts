@@ -4,8 +4,8 @@
  *
  * - a party asks the `environmentLock` entity once; if it must wait, it waits for an external
  *   event (`LockGranted`, or `Superseded`) with a long safety timer, so its history does not grow
- *   while it waits (a few events per safety tick: the first after 15 minutes, then doubling up
- *   to 2 hours);
+ *   while it waits (a few events per safety tick: the first after a day, then doubling up to
+ *   4 days; the reconcile sweep repairs locks every minute, so the tick is a last resort);
  * - whoever releases hands the turn or slot on inside the entity and wakes the next party
  *   through the `wakeLockParty` activity (which also finds parties that have gone, so the
  *   releaser releases on their behalf and wakes the one after);
@@ -19,10 +19,15 @@ import type { LockAnswer, LockParty, LockPhase, Wake } from '../shared/domain/en
 import { LOCK_ENTITY_NAME, lockEntityKey } from '../shared/domain/ids.js';
 import { call, callLock, nowIso, type Call } from './activity-call.js';
 
-/** First safety timer of a waiting party (a lost wake-up is recovered after this long). */
-export const LOCK_SAFETY_FIRST_MS = 15 * 60_000;
-/** Longest safety timer: they double from the first up to this. */
-export const LOCK_SAFETY_MAX_MS = 2 * 3_600_000;
+/**
+ * First safety timer of a waiting party. The reconcile sweep repairs locks every tick (a holder
+ * that went away is released, a lost wake-up raised again: shared/use-cases/repair-lock.use-case.ts),
+ * so the party's own look is the last resort (the sweep turned off, an environment not deployed
+ * yet), and rare: each look adds a few history events.
+ */
+export const LOCK_SAFETY_FIRST_MS = 24 * 3_600_000;
+/** Longest safety timer: they double from the first up to this (JS durable timers are capped near six days). */
+export const LOCK_SAFETY_MAX_MS = 4 * 24 * 3_600_000;
 /** Most hand-overs to parties that have gone, handled in one release. */
 const MAX_HANDOVERS = 50;
 

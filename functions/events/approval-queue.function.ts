@@ -18,7 +18,7 @@ import { deadLetter, singleMessage, type ServiceBusMessageContext } from './serv
 export const APPROVALS_QUEUE = 'conveyor-approvals';
 
 /** The approval-queue handler, given its collaborators. */
-export function receiveApprovalMessage({ runs, identities, events }: Pick<Services, 'runs' | 'identities' | 'events'>) {
+export function receiveApprovalMessage({ runs, identities, events, entraTokens }: Pick<Services, 'runs' | 'identities' | 'events' | 'entraTokens'>) {
   return async (sb: ServiceBusMessageContext, context: InvocationContext): Promise<void> => {
     const message = singleMessage(sb);
     const messageId = String(message.messageId ?? context.triggerMetadata?.messageId ?? context.invocationId);
@@ -26,6 +26,7 @@ export function receiveApprovalMessage({ runs, identities, events }: Pick<Servic
       {
         runs,
         identify: (token) => identities.fromApiToken(token),
+        ...(entraTokens ? { identifyEntra: (token: string) => entraTokens.verify(token) } : {}),
         raise: (instanceId, decision) => df.getClient(context).raiseEvent(instanceId, APPROVAL_EVENT, decision),
         now: () => new Date().toISOString(),
       },

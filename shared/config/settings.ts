@@ -148,6 +148,27 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     kind: 'fixed',
   },
   {
+    name: 'CONVEYOR_ENTRA_TENANT_ID',
+    meaning: 'Entra ID tenant whose access tokens approval messages may carry (`credential.entraToken`, docs/events.md); unset: such tokens are refused',
+    default: 'none (approval messages need an API token)',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_ENTRA_CLIENT_ID',
+    meaning: "Conveyor's application (client) id in that tenant: the audience an approval message's Entra ID token must have (`<id>` or `api://<id>`)",
+    default: 'none (Entra ID tokens are refused)',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_ENTRA_AUTHORITY',
+    meaning: "the Entra ID authority host: issuer `<authority>/<tenant>/v2.0` and the signing keys from its OpenID configuration (another cloud's login endpoint; tests point it at 127.0.0.1)",
+    default: '`https://login.microsoftonline.com`',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
     name: 'CONVEYOR_AGE_IDENTITY',
     meaning: "the installation's sealed-secrets key: age X25519 identities (`AGE-SECRET-KEY-1...`, from `age-keygen`), whitespace- or comma-separated, the first current, the others still opening older values until they are re-sealed (Key Vault reference in Azure)",
     default: 'none (sealed secrets cannot be opened)',
@@ -227,6 +248,8 @@ export interface Settings {
   appServiceAuth: boolean;
   /** Entra ID group -> Conveyor group mapping (`CONVEYOR_ENTRA_GROUPS`). */
   entraGroups: EntraGroupMap;
+  /** Entra ID access tokens on approval messages: tenant, Conveyor's app id (audience) and authority; undefined when not configured. */
+  entraTokens?: { tenantId: string; clientId: string; authority: string };
   /** Run steps and services unsandboxed where bubblewrap is unusable (`CONVEYOR_ALLOW_UNSANDBOXED_STEPS=true`). */
   allowUnsandboxedSteps: boolean;
   /** Where steps run (`CONVEYOR_STEP_RUNNER` and, for Kubernetes Jobs, its namespace, image and kubeconfig). */
@@ -375,6 +398,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     apiTokens: parseApiTokens(env.CONVEYOR_API_TOKENS),
     appServiceAuth: (env.WEBSITE_AUTH_ENABLED ?? '').toLowerCase() === 'true',
     entraGroups: parseEntraGroupMap(env.CONVEYOR_ENTRA_GROUPS),
+    ...entraTokenSettings(env),
     allowUnsandboxedSteps: allowUnsandboxed === 'true',
     sandboxReadOnlyPaths: readOnlyPaths,
     ageIdentities: parseIdentities(env.CONVEYOR_AGE_IDENTITY),
@@ -474,4 +498,19 @@ export function killPoint(env: Readonly<Record<string, string | undefined>> = pr
 /** The settings of this process, read from its environment (the composition root calls this once). */
 export function processSettings(): Settings {
   return readSettings(process.env);
+}
+
+/** `CONVEYOR_ENTRA_TENANT_ID` / `_CLIENT_ID` / `_AUTHORITY`: both ids or neither; the authority an http(s) URL. */
+function entraTokenSettings(env: NodeJS.ProcessEnv): Pick<Settings, 'entraTokens'> {
+  const tenantId = env.CONVEYOR_ENTRA_TENANT_ID?.trim();
+  const clientId = env.CONVEYOR_ENTRA_CLIENT_ID?.trim();
+  if (!tenantId && !clientId) return {};
+  if (!tenantId || !clientId) {
+    const missing = tenantId ? 'CONVEYOR_ENTRA_CLIENT_ID' : 'CONVEYOR_ENTRA_TENANT_ID';
+    throw new ValidationError(`invalid settings: ${missing} must be set with ${missing === 'CONVEYOR_ENTRA_CLIENT_ID' ? 'CONVEYOR_ENTRA_TENANT_ID' : 'CONVEYOR_ENTRA_CLIENT_ID'}`, [{ path: missing, message: 'required when the other Entra ID setting is set' }]);
+  }
+  if (!/^[A-Za-z0-9.-]{1,128}$/.test(tenantId)) throw new ValidationError('invalid settings: CONVEYOR_ENTRA_TENANT_ID must be a tenant id or domain', [{ path: 'CONVEYOR_ENTRA_TENANT_ID', message: 'a GUID or a domain name' }]);
+  const authority = (env.CONVEYOR_ENTRA_AUTHORITY?.trim() || 'https://login.microsoftonline.com').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/\s]+(\/[^\s]*)?$/.test(authority)) throw new ValidationError('invalid settings: CONVEYOR_ENTRA_AUTHORITY must be an http(s) URL', [{ path: 'CONVEYOR_ENTRA_AUTHORITY', message: 'an http(s) URL' }]);
+  return { entraTokens: { tenantId, clientId, authority } };
 }

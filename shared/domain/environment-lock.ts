@@ -35,6 +35,8 @@ export type LockPhase = 'waiting' | 'approval' | 'frozen' | 'deploying';
 export interface LockHolder extends LockParty {
   since: string;
   phase: LockPhase;
+  /** False while a hand-over is not yet confirmed by the party (its wake-up may have been lost). */
+  confirmed?: boolean;
 }
 
 /** A party in a line. */
@@ -48,8 +50,8 @@ export interface LockState {
   waiters: LockWaiter[];
   /** Instances told to stop, with the run that superseded them. */
   superseded: Record<string, string>;
-  /** Who holds the deploy slot. */
-  slot?: LockParty & { since: string };
+  /** Who holds the deploy slot (`confirmed` as for the holder). */
+  slot?: LockParty & { since: string; confirmed?: boolean };
   /** Waiting for the deploy slot, in order. */
   slotWaiters: LockWaiter[];
 }
@@ -69,8 +71,8 @@ export type LockAnswer =
   | { state: 'waiting'; holder?: string; holderInstance?: string; position: number; wake: Wake[] }
   | { state: 'superseded'; by: string; wake: Wake[] };
 
-/** A waiter not heard from for this long is dropped (waiters re-ask on their safety timer, at most every 2 h). */
-export const STALE_WAITER_MS = 6 * 3_600_000;
+/** A waiter not heard from for this long is dropped (waiters re-ask on their own safety timer, at most every 4 days). */
+export const STALE_WAITER_MS = 10 * 24 * 3_600_000;
 
 /** The empty lock. */
 export function emptyLock(): LockState {
@@ -113,7 +115,7 @@ function passTurn(s: LockState, now: string): Wake[] {
   const next = s.waiters.shift();
   if (!next) return [];
   const { since: _since, lastSeen: _seen, ...party } = next;
-  s.holder = { ...party, since: now, phase: 'waiting' };
+  s.holder = { ...party, since: now, phase: 'waiting', confirmed: false };
   return [{ instanceId: next.instanceId, event: 'granted', what: 'turn' }];
 }
 
@@ -123,7 +125,7 @@ function passSlot(s: LockState, now: string): Wake[] {
   const next = s.slotWaiters.shift();
   if (!next) return [];
   const { since: _since, lastSeen: _seen, ...party } = next;
-  s.slot = { ...party, since: now };
+  s.slot = { ...party, since: now, confirmed: false };
   return [{ instanceId: next.instanceId, event: 'granted', what: 'slot' }];
 }
 
@@ -137,7 +139,11 @@ export function requestTurn(state: LockState, party: LockParty, now: string): { 
     s.waiters = s.waiters.filter((w) => w.instanceId !== party.instanceId);
     return { state: s, answer: { state: 'superseded', by, wake } };
   }
-  if (s.holder?.instanceId === party.instanceId) return { state: s, answer: { state: 'acquired', wake } };
+  if (s.holder?.instanceId === party.instanceId) {
+    // The woken party confirms: the hand-over is complete.
+    if (s.holder.confirmed === false) s.holder = { ...s.holder, confirmed: true };
+    return { state: s, answer: { state: 'acquired', wake } };
+  }
 
   if (supersedable(party)) {
     const newest = s.waiters.find((w) => w.instanceId !== party.instanceId && supersedable(w) && newer(w, party));
@@ -174,7 +180,10 @@ export function requestTurn(state: LockState, party: LockParty, now: string): { 
  */
 export function acquireSlot(state: LockState, party: LockParty, now: string): { state: LockState; answer: LockAnswer } {
   const s: LockState = structuredClone(normaliseLock(state));
-  if (s.slot?.instanceId === party.instanceId) return { state: s, answer: { state: 'acquired', wake: [] } };
+  if (s.slot?.instanceId === party.instanceId) {
+    if (s.slot.confirmed === false) s.slot = { ...s.slot, confirmed: true };
+    return { state: s, answer: { state: 'acquired', wake: [] } };
+  }
   // A promotion without the turn, or one superseded while it waited with it (its event may
   // have been lost), learns it here.
   if (party.kind === 'promotion' && (s.holder?.instanceId !== party.instanceId || s.superseded[party.instanceId] !== undefined)) {
@@ -222,4 +231,27 @@ export function releaseLock(state: LockState, instanceId: string, now: string, w
   }
   // A turn holder that gives the slot back to wait at a closed gate is moot if a newer run waits.
   return { state: s, wake: [...passSlot(s, now), ...passTurn(s, now), ...supersedeWaitingHolder(s)] };
+}
+
+/** What a repair pass (the reconcile sweep) should do about one lock. */
+export interface LockRepair {
+  /** Instances holding the turn or the slot: released on their behalf if they have gone. */
+  holders: string[];
+  /** Hand-overs not confirmed after `staleMs`: their wake-up may have been lost, so it is raised again. */
+  rewake: Wake[];
+}
+
+/**
+ * The repairs a lock may need, so a waiting party need not look for itself: a holder that went
+ * away (terminated from outside) is found by its instance, and a hand-over whose wake-up was
+ * lost is woken again (a duplicate wake-up is harmless: the party confirms with the entity).
+ */
+export function lockRepairs(state: LockState | undefined, now: string, staleMs: number): LockRepair {
+  const s = normaliseLock(state);
+  const holders = [...new Set([s.holder?.instanceId, s.slot?.instanceId].filter((x): x is string => x !== undefined))];
+  const old = (since: string) => Date.parse(now) - Date.parse(since) >= staleMs;
+  const rewake: Wake[] = [];
+  if (s.holder && s.holder.confirmed === false && old(s.holder.since)) rewake.push({ instanceId: s.holder.instanceId, event: 'granted', what: 'turn' });
+  if (s.slot && s.slot.confirmed === false && old(s.slot.since)) rewake.push({ instanceId: s.slot.instanceId, event: 'granted', what: 'slot' });
+  return { holders, rewake };
 }

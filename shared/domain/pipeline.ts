@@ -5,7 +5,7 @@
  * exactly these shapes.
  */
 
-import type { PolicyDecision } from './policy.js';
+import type { PolicyDecision } from './policy-decision.js';
 
 /** A JSON value (for `json.equals` checks and free-form inputs). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

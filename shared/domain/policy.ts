@@ -12,6 +12,10 @@
  */
 import type { ApprovalSpec, PipelineSpec } from './pipeline.js';
 import type { DeployWindowPolicy } from './windows.js';
+import type { PolicyDecision } from './policy-decision.js';
+
+// Re-exported for the modules that read policy decisions alongside the rules.
+export type { PolicyDecision } from './policy-decision.js';
 
 /** The approval an administrator requires for an environment. */
 export interface ApprovalPolicy {
@@ -49,14 +53,6 @@ export function deployWindowOf(app: { policy?: AppPolicy } | undefined, environm
 export function deployWindowsOf(app: { policy?: AppPolicy } | undefined): Record<string, DeployWindowPolicy> | undefined {
   const found = Object.entries(app?.policy?.environments ?? {}).flatMap(([env, p]) => (p.deployWindow ? [[env, p.deployWindow] as const] : []));
   return found.length ? Object.fromEntries(found) : undefined;
-}
-
-/** One rule that applied to an environment of a run, and why (recorded in the run). */
-export interface PolicyDecision {
-  /** Stable id of the rule, e.g. `approval.required-by-policy`. */
-  rule: string;
-  /** What it did, in words. */
-  why: string;
 }
 
 /** The policy outcome for one environment of one run. */

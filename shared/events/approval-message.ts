@@ -1,9 +1,10 @@
 /**
  * Approval decisions arriving as Service Bus messages (the `conveyor-approvals` queue), from
  * chat or change-management systems. Rights to send on the queue are not an identity: the
- * message carries an API token (the same `CONVEYOR_API_TOKENS` table as the HTTP API), and the
- * decision is recorded as the identity that token stands for. A message naming who decided
- * without a credential is refused.
+ * message carries an API token (the same `CONVEYOR_API_TOKENS` table as the HTTP API) or an
+ * Entra ID access token for Conveyor validated for the configured tenant
+ * (shared/azure/entra-token.ts), and the decision is recorded as the identity the credential
+ * stands for. A message naming who decided without a credential is refused.
  *
  * The rules are the HTTP approval's, in one place (shared/use-cases/decide-approval.use-case.ts):
  * the run must exist and the environment be waiting, the identity must be a listed approver (or
@@ -20,16 +21,26 @@ export const approvalMessageSchema = z.strictObject({
   environment: z.string().min(1).max(64),
   decision: z.enum(['approve', 'reject']),
   comment: z.string().max(2000).optional(),
-  credential: z.strictObject({ apiToken: z.string().min(16).max(4096) }).describe('an API token from CONVEYOR_API_TOKENS; the decision is recorded as its identity'),
+  credential: z
+    .union([
+      z.strictObject({ apiToken: z.string().min(16).max(4096) }),
+      z.strictObject({ entraToken: z.string().min(16).max(16_384) }),
+    ])
+    .describe('either an API token from CONVEYOR_API_TOKENS, or an Entra ID access token for Conveyor (CONVEYOR_ENTRA_TENANT_ID / CONVEYOR_ENTRA_CLIENT_ID); the decision is recorded as its identity'),
 });
 
 /** A decoded approval message. */
 export type ApprovalMessage = z.infer<typeof approvalMessageSchema>;
 
-/** What applying a message needs: the approval ports, and who an API token stands for. */
+/** What applying a message needs: the approval ports, and who a credential stands for. */
 export interface ApprovalMessagePorts extends ApprovalPorts {
   /** The identity of an API token, undefined when unknown. */
   identify(apiToken: string): Identity | undefined;
+  /**
+   * The identity of an Entra ID access token, or why it is refused; absent when Entra ID tokens
+   * are not configured. Throws for transient faults (the tenant's keys unreachable).
+   */
+  identifyEntra?(token: string): Promise<{ ok: true; identity: Identity } | { ok: false; reason: string }>;
 }
 
 /** How a refusal starts in a message's outcome (the kind of refusal, for whoever reads the event). */
@@ -86,8 +97,16 @@ export async function applyApprovalMessage(ports: ApprovalMessagePorts, raw: unk
   }
   const msg = parsed.data;
   const where = { runId: msg.runId, environment: msg.environment };
-  const who = ports.identify(msg.credential.apiToken);
-  if (!who) return { applied: false, code: 'unauthenticated', ...where, reason: 'unauthenticated: the credential is not a known API token' };
+  let who: Identity | undefined;
+  if ('apiToken' in msg.credential) {
+    who = ports.identify(msg.credential.apiToken);
+    if (!who) return { applied: false, code: 'unauthenticated', ...where, reason: 'unauthenticated: the credential is not a known API token' };
+  } else {
+    if (!ports.identifyEntra) return { applied: false, code: 'unauthenticated', ...where, reason: 'unauthenticated: Entra ID tokens are not accepted here (CONVEYOR_ENTRA_TENANT_ID and CONVEYOR_ENTRA_CLIENT_ID are not set)' };
+    const verdict = await ports.identifyEntra(msg.credential.entraToken);
+    if (!verdict.ok) return { applied: false, code: 'unauthenticated', ...where, reason: `unauthenticated: ${verdict.reason}` };
+    who = verdict.identity;
+  }
   const by = { ...where, by: who.id };
 
   const outcome = await decideApproval(ports, { runId: msg.runId, environment: msg.environment, who, decision: msg.decision, ...(msg.comment ? { comment: msg.comment } : {}) });

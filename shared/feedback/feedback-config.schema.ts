@@ -41,7 +41,7 @@ const baseUrl = z
 export const feedbackConfigSchema = z
   .strictObject({
     provider: z.enum(FEEDBACK_PROVIDERS),
-    /** `status`: commit statuses (every host). `deployments`: GitHub's Deployments API, one deployment per environment. */
+    /** `status`: commit statuses (every host). `deployments`: GitHub's or GitLab's Deployments API, one deployment per run and environment. */
     kind: z.enum(['status', 'deployments']).default('status'),
     /** NAME of the setting holding the token (`CONVEYOR_FEEDBACK_<NAME>`), never the token. */
     tokenSetting: z.string().regex(FEEDBACK_TOKEN_SETTING_PATTERN, 'must be the NAME of a CONVEYOR_FEEDBACK_<NAME> setting').optional(),
@@ -61,8 +61,8 @@ export const feedbackConfigSchema = z
     if ((v.tokenSetting === undefined) === (v.sealedToken === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['tokenSetting'], message: 'give exactly one of tokenSetting and sealedToken' });
     }
-    if (v.kind === 'deployments' && v.provider !== 'github') {
-      ctx.addIssue({ code: 'custom', path: ['kind'], message: 'deployments are reported to GitHub only; use status for gitlab and azure-devops' });
+    if (v.kind === 'deployments' && v.provider === 'azure-devops') {
+      ctx.addIssue({ code: 'custom', path: ['kind'], message: 'deployments are reported to GitHub and GitLab only; use status for azure-devops' });
     }
     if (v.provider === 'azure-devops' && v.repository !== undefined && v.repository.split('/').filter(Boolean).length !== 3) {
       ctx.addIssue({ code: 'custom', path: ['repository'], message: 'must be organization/project/repository' });

@@ -160,6 +160,20 @@ export const GITLAB_STATE: Readonly<Record<FeedbackState, 'pending' | 'running' 
   canceled: 'canceled',
 };
 
+/**
+ * GitLab deployment statuses (`POST /projects/:id/deployments`, `PUT .../deployments/:id`):
+ * a deployment is created `created` (waiting: approval) or `running`, and finishes `success`,
+ * `failed` or `canceled`.
+ */
+export const GITLAB_DEPLOYMENT_STATE: Readonly<Record<FeedbackState, 'created' | 'running' | 'success' | 'failed' | 'canceled'>> = {
+  pending: 'created',
+  running: 'running',
+  success: 'success',
+  failure: 'failed',
+  error: 'failed',
+  canceled: 'canceled',
+};
+
 /** Azure DevOps Git status states (`GitStatusState`). */
 export const AZURE_DEVOPS_STATE: Readonly<Record<FeedbackState, 'pending' | 'succeeded' | 'failed' | 'error' | 'notApplicable'>> = {
   pending: 'pending',

@@ -137,7 +137,9 @@ export async function deliverFeedback(deps: FeedbackSubscriberDeps, body: unknow
   };
   if (config.kind === 'deployments' && !update.environment) return { kind: 'ignored', reason: 'deployments are reported per environment' };
 
-  const run = update.commit && isFinalState(update.state) ? undefined : await deps.run(update.app, update.runId);
+  // GitLab deployments name the branch deployed: read the run for it.
+  const needsRef = config.kind === 'deployments' && config.provider === 'gitlab';
+  const run = update.commit && isFinalState(update.state) && !needsRef ? undefined : await deps.run(update.app, update.runId);
   const commit = update.commit ?? run?.commit;
   if (!commit) return deadLetter(`run ${update.runId} of ${update.app} not found: no commit to report on`);
   if (run && !isFinalState(update.state)) {
@@ -159,7 +161,7 @@ export async function deliverFeedback(deps: FeedbackSubscriberDeps, body: unknow
     repository,
     token,
   };
-  const report = (u: FeedbackUpdate) => deps.reporters[config.provider].report(target, { commit, update: u, ...(config.targetUrl ? { targetUrl: fill(config.targetUrl, u) } : {}) });
+  const report = (u: FeedbackUpdate) => deps.reporters[config.provider].report(target, { commit, update: u, ...(run?.branch ? { ref: run.branch } : {}), ...(config.targetUrl ? { targetUrl: fill(config.targetUrl, u) } : {}) });
   try {
     await report(update);
     if (!isFinalState(update.state)) {

@@ -21,6 +21,8 @@ export interface FeedbackTarget {
 /** One update for one commit. */
 export interface FeedbackPost {
   commit: string;
+  /** The branch the run came from, when known (GitLab deployments name the ref deployed). */
+  ref?: string;
   update: FeedbackUpdate;
   targetUrl?: string;
 }

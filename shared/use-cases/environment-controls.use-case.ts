@@ -15,11 +15,12 @@ import type { AppRecord } from '../apps/app-record.schema.js';
 import type { BreakGlassRequest } from '../contracts/activities.js';
 import type { Identity } from '../domain/approval.js';
 import { appOfRunId, isName, promotionInstanceId } from '../domain/ids.js';
-import { deployWindowOf, rollbackRefusal } from '../domain/policy.js';
+import { deployWindowOf } from '../domain/policy.js';
 import { breakGlassRefusal, type Freeze } from '../domain/windows.js';
 import type { EnvironmentControls } from '../environments/freeze-store.js';
 import { NotFoundError } from '../errors.js';
-import { currentApprovers } from './current-approvers.use-case.js';
+import type { currentApprovers } from './current-approvers.use-case.js';
+import { rollbackRightsRefusal } from './request-rollback.use-case.js';
 
 /** The stores the controls read and write. */
 export interface ControlStores {
@@ -76,9 +77,7 @@ export async function unfreezeEnvironment(
   const { app, environment, who } = request;
   const known = await knownEnvironment(stores, app, environment);
   if ('done' in known) return known;
-  const policy = known.record.policy?.environments[environment];
-  const fallback = policy?.rollback || policy?.approval ? undefined : await currentApprovers(stores, app, environment);
-  const refusal = rollbackRefusal({ environment, policy, currentApprovers: fallback, who });
+  const refusal = await rollbackRightsRefusal(stores, known.record, environment, who);
   if (refusal) return { done: false, code: 'not-allowed', reason: `unfreezing needs the right to roll ${environment} back: ${refusal}` };
   const lifted = await stores.controls.unfreeze(app, environment, who.id, request.reason, request.at);
   if (!lifted) return { done: false, code: 'conflict', reason: `${app}/${environment} is not frozen` };

@@ -1,7 +1,8 @@
 // Approvals over Service Bus end to end: Conveyor on the local host (which starts its Service
 // Bus emulator for CONVEYOR_SERVICEBUS), a run waiting for prod, decisions sent to the
 // conveyor-approvals queue with the real SDK. Refused messages (not an approver, a bare claimed
-// e-mail, an unknown run, a malformed body) leave the gate closed, land on the queue's
+// e-mail, an unknown run, a malformed body, Entra ID tokens of another tenant or audience,
+// expired or forged, from a fake authority on 127.0.0.1) leave the gate closed, land on the queue's
 // dead-letter sub-queue with the reason and description (read back with the SDK's receiver) and
 // are published as approval.refused events; a verified approver's message opens it and is completed. The run's events arrive on the topic.
 import { after, before, test } from 'node:test';
@@ -10,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServiceBusClient, type ServiceBusReceivedMessage, type ServiceBusReceiver } from '@azure/service-bus';
+import { startFakeEntra, type FakeEntra } from '../support/fake-entra/fake-entra.js';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
 import { REPO_ROOT, startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
 
@@ -19,8 +21,12 @@ const TOKENS = {
   'token-mallory-00000000000004': { id: 'mallory@example.com' },
 };
 
+const TENANT = '11111111-2222-3333-4444-555555555555';
+const APP_ID = '99999999-8888-7777-6666-555555555555';
+
 let conveyor: ConveyorUnderTest;
 let sample: SampleService;
+let entra: FakeEntra;
 let client: ServiceBusClient;
 let events: ServiceBusReceiver;
 const dir = mkdtempSync(join(tmpdir(), 'conveyor-approval-queue-'));
@@ -41,7 +47,17 @@ environments:
       - http: { path: /healthz, expect: 200, timeout: 2s, retries: 2, interval: 100ms }
     approval: { approvers: [carol@example.com], required: 1, timeout: 24h }
 `);
-  conveyor = await startConveyor({ env: { GATED_SECRET: SECRET, CONVEYOR_API_TOKENS: JSON.stringify(TOKENS), CONVEYOR_SERVICEBUS_TOPOLOGY: join(dir, 'topology.json') } });
+  entra = await startFakeEntra();
+  conveyor = await startConveyor({
+    env: {
+      GATED_SECRET: SECRET,
+      CONVEYOR_API_TOKENS: JSON.stringify(TOKENS),
+      CONVEYOR_SERVICEBUS_TOPOLOGY: join(dir, 'topology.json'),
+      CONVEYOR_ENTRA_TENANT_ID: TENANT,
+      CONVEYOR_ENTRA_CLIENT_ID: APP_ID,
+      CONVEYOR_ENTRA_AUTHORITY: entra.authority,
+    },
+  });
   const res = await conveyor.api('/api/apps/gated', { method: 'PUT', key: 'admin', json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'GATED_SECRET' } });
   assert.equal(res.status, 201, await res.text());
   assert.match(process.env.CONVEYOR_SERVICEBUS ?? '', /UseDevelopmentEmulator=true/, 'the host handed its emulator to CONVEYOR_SERVICEBUS');
@@ -54,6 +70,7 @@ after(async () => {
   await client?.close();
   await conveyor?.dispose();
   await sample?.dispose();
+  await entra?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -85,11 +102,22 @@ test('queue decisions: refused ones keep the gate closed and say why; a verified
   assert.match(claimed.data.reason, /^unauthenticated/);
   await sender.sendMessages({ body: { runId: 'no-such-run', environment: 'prod', decision: 'approve', credential: { apiToken: 'token-carol-0000000000000003' } }, messageId: 'm-unknown' });
   await sender.sendMessages({ body: '{"runId": ', messageId: 'm-malformed' });
+  // Entra ID access tokens that fail validation (the fake authority signs real tokens).
+  const carol = { upn: 'carol@example.com' };
+  const entraCases = {
+    'm-entra-tenant': await entra.token({ tenant: '00000000-0000-0000-0000-000000000bad', audience: APP_ID, claims: carol }),
+    'm-entra-audience': await entra.token({ tenant: TENANT, audience: 'api://another-api', claims: carol }),
+    'm-entra-expired': await entra.token({ tenant: TENANT, audience: APP_ID, expiresIn: -3600, claims: carol }),
+    'm-entra-forged': await entra.token({ tenant: TENANT, audience: APP_ID, forged: true, claims: carol }),
+  };
+  for (const [messageId, entraToken] of Object.entries(entraCases)) {
+    await sender.sendMessages({ body: { runId, environment: 'prod', decision: 'approve', credential: { entraToken } }, messageId });
+  }
   // Each refused message is on the queue's dead-letter sub-queue, with the refusal as reason and its text as description.
   const dlq = client.createReceiver('conveyor-approvals', { subQueueType: 'deadLetter' });
   const dead = new Map<string, ServiceBusReceivedMessage>();
   const deadline = Date.now() + 20_000;
-  while (dead.size < 4 && Date.now() < deadline) {
+  while (dead.size < 8 && Date.now() < deadline) {
     for (const m of await dlq.receiveMessages(10, { maxWaitTimeInMs: 500 })) {
       dead.set(String(m.messageId), m);
       await dlq.completeMessage(m);
@@ -103,6 +131,10 @@ test('queue decisions: refused ones keep the gate closed and say why; a verified
   assert.deepEqual(letters['m-unknown'], ['unknown-run', 'unknown run no-such-run']);
   assert.equal(letters['m-malformed']?.[0], 'malformed');
   assert.match(String(letters['m-malformed']?.[1]), /^malformed: \(body\): .*expected object/);
+  assert.deepEqual(letters['m-entra-tenant'], ['unauthenticated', "unauthenticated: the Entra ID token's issuer is not the configured tenant"]);
+  assert.deepEqual(letters['m-entra-audience'], ['unauthenticated', "unauthenticated: the Entra ID token's audience is not Conveyor's app id"]);
+  assert.deepEqual(letters['m-entra-expired'], ['unauthenticated', 'unauthenticated: the Entra ID token has expired']);
+  assert.deepEqual(letters['m-entra-forged'], ['unauthenticated', "unauthenticated: the Entra ID token's signature does not verify against the tenant's keys"]);
   const stillWaiting = (await (await conveyor.api(`/api/runs/${runId}`)).json()) as any;
   assert.equal(stillWaiting.environments.prod.status, 'Pending');
   assert.deepEqual(stillWaiting.environments.prod.approval.decisions, []);

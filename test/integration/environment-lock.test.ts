@@ -76,14 +76,38 @@ test('a waiting party that went away is skipped at hand-over; the one after it g
   await h.waitFor('g3', done);
 });
 
-test('a holder that went away is released by a waiter on its safety tick', async () => {
+test('a holder that went away is released by the lock repair (the reconcile sweep), and the next party woken; its history does not grow', async () => {
+  const length = async (id: string) => ((await h.status(id, true)).history ?? []).length as number;
+  await h.start('x1', party(1), 'turn', 'repair-env');
+  await h.waitFor('x1', holding);
+  await h.start('x2', party(2), 'turn', 'repair-env');
+  await h.waitFor('x2', waiting);
+  const before = await length('x2');
+  assert.deepEqual(await h.repair('repair-env'), { released: [], woken: [] }, 'nothing to repair while the holder runs');
+  await h.terminate('x1');
+  await h.waitFor('x1', done);
+  // The release is signalled on x1's behalf; the hand-over to x2 is then unconfirmed, and woken again.
+  assert.deepEqual((await h.repair('repair-env')).released, ['x1']);
+  let woken: string[] = [];
+  for (let i = 0; i < 200 && woken.length === 0; i++) {
+    woken = (await h.repair('repair-env', 0)).woken;
+    if (woken.length === 0) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.deepEqual(woken, ['x2']);
+  await h.waitFor('x2', holding);
+  assert.equal(await length('x2'), before + 3, 'only the wake-up and the confirming ask were added');
+  await h.raise('x2', 'Release');
+  await h.waitFor('x2', done);
+});
+
+test('a holder that went away is released by a waiter on its own safety tick (after a day), when nothing repairs the lock', async () => {
   await h.start('d1', party(1), 'turn', 'dead-env');
   await h.waitFor('d1', holding);
   await h.start('d2', party(2), 'turn', 'dead-env');
   await h.waitFor('d2', waiting);
   await h.terminate('d1');
   await h.waitFor('d1', done);
-  await h.advance(16 * 60_000);
+  await h.advance(24 * 3_600_000 + 60_000);
   await h.waitFor('d2', holding);
   await h.raise('d2', 'Release');
   await h.waitFor('d2', done);

@@ -123,6 +123,42 @@ describe('GitLab with @gitbeaker/rest', () => {
     await reporter.report({ ...target, repository: '42' }, post('Succeeded', 'qa'));
     assert.equal(gl.latest('group/shop', SHA)['conveyor/qa'], 'success');
   });
+
+  it('deployments: created for the environment with sha, ref, tag false and a status, then moved running -> success; redeliveries change nothing', async () => {
+    const dt = { ...target, kind: 'deployments' as const };
+    const seen = gl.requests.length;
+    const waiting: FeedbackPost = { commit: SHA, ref: 'main', update: { app: 'shop', runId: 'shop.0123456', environment: 'prod', state: 'pending', description: 'waiting for 1 approval(s)', eventId: 'e1', eventType: 'dev.conveyor.approval.requested' } };
+    await reporter.report(dt, waiting);
+    await reporter.report(dt, { ...post('Running', 'prod'), ref: 'main' });
+    await reporter.report(dt, { ...post('Running', 'prod'), ref: 'main' }); // redelivered
+    await reporter.report(dt, { ...post('Succeeded', 'prod'), ref: 'main' });
+    await reporter.report(dt, { ...post('Succeeded', 'prod'), ref: 'main' }); // redelivered
+    await reporter.report(dt, { ...post('Succeeded'), ref: 'main' }); // a run event: not a deployment
+    const mine = gl.requests.slice(seen);
+    const writes = mine.filter((r) => r.method !== 'GET');
+    assert.deepEqual(writes.map((r) => [r.method, r.path, r.status]), [
+      ['POST', '/api/v4/projects/group%2Fshop/deployments', 201],
+      ['PUT', `/api/v4/projects/group%2Fshop/deployments/${gl.deployments('group/shop')[0]!.id}`, 200],
+      ['PUT', `/api/v4/projects/group%2Fshop/deployments/${gl.deployments('group/shop')[0]!.id}`, 200],
+    ]);
+    assert.deepEqual(writes[0]!.body, { environment: 'prod', sha: SHA, ref: 'main', tag: false, status: 'created' });
+    assert.deepEqual([writes[1]!.body, writes[2]!.body], [{ status: 'running' }, { status: 'success' }]);
+    for (const r of mine) assert.equal(r.headers['private-token'], 'glpat-feedback-1');
+    const list = mine.find((r) => r.method === 'GET')!;
+    assert.equal(list.path, '/api/v4/projects/group%2Fshop/deployments');
+    assert.equal(list.query.get('environment'), 'prod');
+    assert.deepEqual(gl.deployments('group/shop').map((d) => [d.environment, d.status, d.ref, d.tag]), [['prod', 'success', 'main', false]]);
+
+    // An environment that failed before any other update is created failed; a later stale running is dropped by GitLab's rules, not posted.
+    await reporter.report(dt, { ...post('Failed', 'staging'), ref: 'main' });
+    await reporter.report(dt, { ...post('Running', 'staging'), ref: 'main' });
+    assert.deepEqual(gl.deployments('group/shop').map((d) => [d.environment, d.status]), [['prod', 'success'], ['staging', 'failed']]);
+    assert.ok(!gl.requests.slice(seen).some((r) => r.status >= 400), 'GitLab refused nothing');
+  });
+
+  it('deployments: a bad token is a permanent refusal', async () => {
+    await assert.rejects(reporter.report({ ...target, kind: 'deployments', token: 'nope' }, post('Succeeded', 'prod')), (e: unknown) => e instanceof FeedbackRejectedError && e.status === 401);
+  });
 });
 
 describe('Azure DevOps with fetch on the documented REST API', () => {

@@ -11,7 +11,10 @@ import * as df from 'durable-functions';
 import type { LockParty } from '../../shared/domain/environment-lock.js';
 import { environmentLockEntity } from '../../functions/entities/environment-lock.entity.js';
 import { wakeLockParty } from '../../functions/activities/wake-lock-party.activity.js';
-import { acquireSlot, acquireTurn, lockEntityId, releaseLock } from '../../orchestrations/environment-lock.js';
+import { awaitApproval } from '../../orchestrations/approval.js';
+import { lockRepairPorts } from '../../functions/entities/environment-lock.repair.js';
+import { repairLock } from '../../shared/use-cases/repair-lock.use-case.js';
+import { acquireSlot, acquireTurn, lockEntityId, lockPhase, releaseLock } from '../../orchestrations/environment-lock.js';
 
 /** Input of the `lockParty` orchestration. */
 export interface LockPartyInput {
@@ -43,6 +46,30 @@ export interface LockPartyInput {
     yield* releaseLock(context, input.app, input.env, context.df.instanceId);
     return { outcome: 'released' };
   });
+  // `approvalParty`: a promotion's real approval wait (orchestrations/approval.ts) holding the
+  // turn, as the promotion runs it: the turn, phase `approval`, the gate (its timeout timer and
+  // `ApprovalDecided` / `Superseded` events), then the deploy slot. Shows `approval` while it waits.
+  df.app.orchestration('approvalParty', function* (context: df.OrchestrationContext): Generator<df.Task, unknown, unknown> {
+    const input = context.df.getInput<LockPartyInput & { approvers: string[]; timeoutMs: number }>();
+    const turn = yield* acquireTurn(context, input.app, input.env, input.party, (w) => context.df.setCustomStatus({ ...w }));
+    if (!turn.acquired) return { outcome: 'superseded', by: turn.supersededBy };
+    yield* lockPhase(context, input.app, input.env, context.df.instanceId, 'approval');
+    context.df.setCustomStatus({ state: 'approval' });
+    // eslint-disable-next-line require-yield -- the gate wants a call per change; this party records nothing.
+    const gate = yield* awaitApproval(context, { approvers: input.approvers, required: 1, timeoutMs: input.timeoutMs, allowSelfApproval: true }, 'pusher@example.com', function* () {
+      return null;
+    });
+    if (gate.outcome !== 'approved') {
+      yield* releaseLock(context, input.app, input.env, context.df.instanceId);
+      return { outcome: gate.outcome };
+    }
+    const slot = yield* acquireSlot(context, input.app, input.env, input.party, (w) => context.df.setCustomStatus({ ...w, slot: true }));
+    if (!slot.acquired) return { outcome: 'superseded', by: slot.supersededBy };
+    context.df.setCustomStatus({ state: 'holding', at: context.df.currentUtcDateTime.toISOString() });
+    yield context.df.waitForExternalEvent('Release');
+    yield* releaseLock(context, input.app, input.env, context.df.instanceId);
+    return { outcome: 'released' };
+  });
   // Status and release through the app itself (anonymous), for tests that run the host as a child process.
   app.http('partyStatus', {
     route: 'parties/{id}',
@@ -64,6 +91,16 @@ export interface LockPartyInput {
     handler: async (request, context) => {
       await df.getClient(context).raiseEvent(request.params.id!, request.params.name!, {});
       return { status: 202 };
+    },
+  });
+  app.http('lockRepair', {
+    route: 'locks/{app}/{env}/repair',
+    methods: ['POST'],
+    authLevel: 'anonymous',
+    extraInputs: [client],
+    handler: async (request, context) => {
+      const staleMs = Number(request.query.get('staleMs') ?? 30_000);
+      return { status: 200, jsonBody: await repairLock(lockRepairPorts(df.getClient(context)), request.params.app!, request.params.env!, new Date(), staleMs) };
     },
   });
   app.http('lockState', {
@@ -92,7 +129,8 @@ export interface LockPartyInput {
     authLevel: 'anonymous',
     extraInputs: [client],
     handler: async (request, context) => {
-      await df.getClient(context).startNew('lockParty', { instanceId: request.params.id!, input: await request.json() });
+      const input = (await request.json()) as { approvers?: unknown };
+      await df.getClient(context).startNew(input.approvers ? 'approvalParty' : 'lockParty', { instanceId: request.params.id!, input });
       return { status: 202 };
     },
   });

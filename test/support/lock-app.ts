@@ -10,13 +10,17 @@ import type { LockParty } from '../../shared/domain/environment-lock.js';
 export interface LockHost {
   host: RunningHost;
   /** Starts a party that asks for the turn or the slot. */
-  start(id: string, party: Omit<LockParty, 'instanceId'>, what?: 'turn' | 'slot', env?: string): Promise<void>;
+  start(id: string, party: Omit<LockParty, 'instanceId'>, what?: 'turn' | 'slot', env?: string, extra?: Record<string, unknown>): Promise<void>;
   status(id: string, history?: boolean): Promise<any>;
   /** Polls the status every few ms until `pred` holds; resolves the status and when it was seen. */
   waitFor(id: string, pred: (s: any) => boolean, timeoutMs?: number): Promise<{ status: any; seenAt: number }>;
   raise(id: string, event: string, body?: unknown): Promise<void>;
   terminate(id: string): Promise<void>;
   advance(ms: number): Promise<void>;
+  /** Runs the reconcile sweep's lock repair on one environment's lock (shared/use-cases/repair-lock.use-case.ts). */
+  repair(env: string, staleMs?: number): Promise<{ released: string[]; woken: string[] }>;
+  /** Resolves once the durable backend has nothing running or ready (test clock only). */
+  idle(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -37,8 +41,8 @@ export async function startLockHost(options: { testClock?: boolean } = {}): Prom
   const durable = (path: string) => `${host.origin}/runtime/webhooks/durabletask/${path}${path.includes('?') ? '&' : '?'}code=${host.keys.master}`;
   const self: LockHost = {
     host,
-    async start(id, party, what = 'turn', env = 'prod') {
-      const res = await fetch(`${host.origin}/api/parties/${id}`, { method: 'POST', body: JSON.stringify({ app: 'shop', env, what, party: { ...party, instanceId: id } }) });
+    async start(id, party, what = 'turn', env = 'prod', extra = {}) {
+      const res = await fetch(`${host.origin}/api/parties/${id}`, { method: 'POST', body: JSON.stringify({ app: 'shop', env, what, party: { ...party, instanceId: id }, ...extra }) });
       if (res.status !== 202) throw new Error(`start ${id}: ${res.status} ${await res.text()}`);
     },
     async status(id, history = false) {
@@ -65,6 +69,19 @@ export async function startLockHost(options: { testClock?: boolean } = {}): Prom
     async advance(ms) {
       const res = await fetch(durable(`test-clock/advance?ms=${ms}`), { method: 'POST' });
       if (res.status !== 200) throw new Error(`advance: ${res.status}`);
+    },
+    async repair(env, staleMs = 30_000) {
+      const res = await fetch(`${host.origin}/api/locks/shop/${env}/repair?staleMs=${staleMs}`, { method: 'POST' });
+      if (res.status !== 200) throw new Error(`repair: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { released: string[]; woken: string[] };
+    },
+    async idle() {
+      for (let i = 0; i < 2000; i++) {
+        const res = await fetch(durable('test-clock/idle'));
+        if (res.status === 200 && ((await res.json()) as { idle?: boolean }).idle === true) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error('the durable backend did not become idle');
     },
     async stop() {
       await host.stop();

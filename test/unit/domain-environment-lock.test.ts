@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { acquireSlot, emptyLock, releaseLock, requestTurn, setLockPhase, type LockParty, type LockState } from '../../shared/domain/environment-lock.js';
+import { acquireSlot, emptyLock, lockRepairs, releaseLock, requestTurn, setLockPhase, type LockParty, type LockState } from '../../shared/domain/environment-lock.js';
 
 const T = '2026-10-01T10:00:00.000Z';
 const promo = (n: number, policy: 'latest' | 'queue' = 'latest'): LockParty => ({
@@ -27,10 +27,11 @@ test('queue: the turn is handed to the next in line on release, who is named to 
   const rel = releaseLock(s, 'run1.prod', T);
   assert.deepEqual(rel.wake, [{ instanceId: 'run2.prod', event: 'granted', what: 'turn' }]);
   assert.equal(rel.state.holder?.instanceId, 'run2.prod');
-  // The woken party confirms by asking again: acquired, nothing else changes.
+  // The woken party confirms by asking again: acquired; only the hand-over is marked confirmed.
+  assert.equal(rel.state.holder?.confirmed, false);
   const confirm = requestTurn(rel.state, promo(2, 'queue'), T);
   assert.equal(confirm.answer.state, 'acquired');
-  assert.deepEqual(confirm.state, rel.state);
+  assert.deepEqual(confirm.state, { ...rel.state, holder: { ...rel.state.holder!, confirmed: true } });
   // A stale ask from the third party does not jump the line.
   assert.equal(requestTurn(rel.state, promo(3, 'queue'), T).answer.state, 'waiting');
 });
@@ -85,6 +86,29 @@ test('a wait that starts when a newer run is already in line is moot at once; qu
   q = requestTurn(q, promo(2, 'queue'), T).state;
   assert.deepEqual(setLockPhase(q, 'run1.prod', 'frozen').wake, []);
   assert.deepEqual(setLockPhase(q, 'run1.prod', 'approval').wake, []);
+});
+
+test('repairs: holders are named for a liveness check; a hand-over not confirmed for a while is woken again, a confirmed one never', () => {
+  let s = requestTurn(emptyLock(), promo(1, 'queue'), T).state;
+  s = requestTurn(s, promo(2, 'queue'), T).state;
+  s = acquireSlot(s, rollback(1), T).state;
+  s = acquireSlot(s, rollback(2), T).state;
+  assert.deepEqual(lockRepairs(s, T, 60_000), { holders: ['run1.prod', 'rollback.1'], rewake: [] }, 'direct grants are confirmed');
+  s = releaseLock(s, 'run1.prod', T).state;
+  s = releaseLock(s, 'rollback.1', T).state;
+  assert.deepEqual(lockRepairs(s, T, 60_000).rewake, [], 'not stale yet');
+  const later = '2026-10-01T10:01:00.000Z';
+  assert.deepEqual(lockRepairs(s, later, 60_000), {
+    holders: ['run2.prod', 'rollback.2'],
+    rewake: [
+      { instanceId: 'run2.prod', event: 'granted', what: 'turn' },
+      { instanceId: 'rollback.2', event: 'granted', what: 'slot' },
+    ],
+  });
+  s = requestTurn(s, promo(2, 'queue'), later).state;
+  s = acquireSlot(s, rollback(2), later).state;
+  assert.deepEqual(lockRepairs(s, '2026-10-02T10:00:00.000Z', 60_000).rewake, [], 'confirmed');
+  assert.deepEqual(lockRepairs(undefined, T, 60_000), { holders: [], rewake: [] });
 });
 
 test('a holder that is deploying is not superseded', () => {

@@ -90,7 +90,7 @@ test('the registration field: exactly one token source, setting names only CONVE
     [{ provider: 'github', tokenSetting: 'CONVEYOR_FEEDBACK_A', sealedToken: '-----BEGIN AGE ENCRYPTED FILE-----\nx' }, 'tokenSetting'],
     [{ provider: 'github', tokenSetting: 'CONVEYOR_STORAGE_CONNECTION' }, 'tokenSetting'],
     [{ provider: 'github', tokenSetting: 'ghp_0123456789abcdef0123456789' }, 'tokenSetting'],
-    [{ provider: 'gitlab', kind: 'deployments', tokenSetting: 'CONVEYOR_FEEDBACK_GL' }, 'kind'],
+    [{ provider: 'azure-devops', kind: 'deployments', tokenSetting: 'CONVEYOR_FEEDBACK_ADO' }, 'kind'],
     [{ provider: 'github', tokenSetting: 'CONVEYOR_FEEDBACK_A', baseUrl: 'https://user:pw@ghe.example.com/api/v3' }, 'baseUrl'],
     [{ provider: 'azure-devops', tokenSetting: 'CONVEYOR_FEEDBACK_A', repository: 'org/repo' }, 'repository'],
     [{ provider: 'bitbucket', tokenSetting: 'CONVEYOR_FEEDBACK_A' }, 'provider'],
@@ -104,6 +104,7 @@ test('the registration field: exactly one token source, setting names only CONVE
   const app = appInputSchema.safeParse({ name: 'shop', repoUrl: 'https://github.com/acme/shop.git', provider: 'github', branches: ['main'], webhookSecretSetting: 'SHOP_SECRET', feedback: { provider: 'github', kind: 'deployments', tokenSetting: 'CONVEYOR_FEEDBACK_GITHUB' } });
   assert.ok(app.success, JSON.stringify(app.error?.issues));
   assert.equal(app.data.feedback?.kind, 'deployments');
+  assert.ok(feedbackConfigSchema.safeParse({ provider: 'gitlab', kind: 'deployments', tokenSetting: 'CONVEYOR_FEEDBACK_GL' }).success, 'GitLab deployments are opt-in too');
 });
 
 test('the host repository comes from feedback.repository, else from the repoUrl', () => {

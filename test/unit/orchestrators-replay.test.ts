@@ -249,7 +249,7 @@ describe('promotion orchestrator', () => {
     assert.deepEqual(run.output, { environment: 'dev', status: 'Succeeded', revision: 1 });
     // Released on its behalf, the turn passes to the asker itself: it asks again at once (no event raised on itself).
     assert.deepEqual(kinds(run).slice(0, 6), ['lock.request', 'any', 'wakeLockParty', 'lock.release', 'lock.request', 'checkEnvironmentGate']);
-    assert.equal(run.history[1]!.clock, '2026-11-30T10:15:00.010Z', 'the safety timer fired after 15 minutes');
+    assert.equal(run.history[1]!.clock, '2026-12-01T10:00:00.010Z', 'the safety timer fired after a day (the last resort: the reconcile sweep repairs locks sooner)');
   });
 });
 
