@@ -121,7 +121,8 @@ async function runs(ctx: Context, app: string | undefined, limit: number): Promi
   if (app) {
     all = (await ctx.api.get<{ runs: Json[] }>(`/apps/${enc(app)}/runs?pageSize=${limit}`)).runs;
   } else {
-    const apps = (await ctx.api.get<{ apps: Json[] }>('/apps')).apps;
+    // Only the names are needed: the overview lists them without asking any target.
+    const apps = (await ctx.api.get<{ apps: Json[] }>('/overview')).apps;
     const pages = await Promise.all(apps.map((a) => ctx.api.get<{ runs: Json[] }>(`/apps/${enc(a.name)}/runs?pageSize=${limit}`)));
     all = pages
       .flatMap((pg) => pg.runs)
@@ -281,9 +282,9 @@ async function freeze(ctx: Context, action: 'freeze' | 'unfreeze', app: string, 
 // ---------------------------------------------------------------- apps
 
 async function appsList(ctx: Context): Promise<void> {
-  // The overview answers from the per-app matrix snapshots: one request for every app.
-  const list = await ctx.api.get<{ apps: Json[] }>('/overview');
-  if (ctx.json) return ctx.out(JSON.stringify({ apps: list.apps }, null, 2));
+  // The registrations themselves (branches, policy, ...), which the overview does not carry.
+  const list = await ctx.api.get<{ apps: Json[] }>('/apps');
+  if (ctx.json) return ctx.out(JSON.stringify(list, null, 2));
   if (list.apps.length === 0) return ctx.out('no apps registered');
   ctx.out(table(['APP', 'PROVIDER', 'REPOSITORY', 'BRANCHES', 'ENVIRONMENTS'], list.apps.map((a) => [a.name, a.provider, a.repoUrl, (a.branches ?? []).join(','), ((a.environments ?? []) as Json[]).map((e) => e.name).join(' → ')])));
 }

@@ -17,7 +17,8 @@ export function withValidInput<K extends ActivityName>(
   return async (input, context) => {
     const parsed = schema.safeParse(input);
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(input)', message: i.message }));
+      // A bad record key (an env variable name) carries the rule it broke one level down.
+      const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(input)', message: (i.code === 'invalid_key' ? i.issues[0]?.message : undefined) ?? i.message }));
       throw new ValidationError(`activity ${name} refused its input: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
     }
     return handler(parsed.data as ActivityInput<K>, context);

@@ -3,14 +3,13 @@
  * `PUT/GET/DELETE /api/apps/{app}` (registration needs the admin key), `GET /api/apps`.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import type { AppInput } from '../../shared/apps/index.js';
 import { appRegistrationBody } from '../../shared/contracts/http.js';
-import { NotFoundError } from '../../shared/errors.js';
 import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, HttpProblem } from './problem.js';
 import { appView } from '../../shared/use-cases/environment-matrix.use-case.js';
 import { callerRights } from '../../shared/use-cases/caller-rights.use-case.js';
+import { registerApp, removeApp } from '../../shared/use-cases/register-app.use-case.js';
 
 function etagHeaders(etag: string): Record<string, string> {
   return { etag: `"${etag.replace(/"/g, '')}"` };
@@ -31,19 +30,9 @@ export function putApp(services: Pick<Services, 'apps' | 'appIndex' | 'identitie
       const body = await readJsonBody(request, appRegistrationBody);
       if (body.name !== undefined && body.name !== name) throw new HttpProblem(400, `body names app ${JSON.stringify(body.name)} but the URL names ${JSON.stringify(name)}`);
       const { name: _ignored, ...changes } = body;
-      const apps = services.apps;
-      const existing = await apps.get(name).catch((err: unknown) => {
-        if (err instanceof NotFoundError) return undefined;
-        throw err;
-      });
-      services.appIndex.invalidate();
-      if (!existing) {
-        const created = await apps.create({ ...changes, name } as AppInput, who?.id);
-        return { status: 201, headers: { ...etagHeaders(created.etag), location: new URL(request.url).pathname }, jsonBody: created.value };
-      }
-      const expected = ifMatch(request) ?? existing.etag;
-      const updated = await apps.update(name, changes, expected);
-      return { status: 200, headers: etagHeaders(updated.etag), jsonBody: updated.value };
+      const saved = await registerApp(services, { name, changes, ...(who ? { by: who.id } : {}), ...(ifMatch(request) ? { ifMatch: ifMatch(request) } : {}) });
+      if (saved.created) return { status: 201, headers: { ...etagHeaders(saved.etag), location: new URL(request.url).pathname }, jsonBody: saved.value };
+      return { status: 200, headers: etagHeaders(saved.etag), jsonBody: saved.value };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));
     }
@@ -69,8 +58,7 @@ export function getApp(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'ta
 export function deleteApp(services: Pick<Services, 'apps' | 'appIndex'>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
-      await services.apps.delete(request.params.app ?? '', ifMatch(request));
-      services.appIndex.invalidate();
+      await removeApp(services, request.params.app ?? '', ifMatch(request));
       return { status: 204 };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));

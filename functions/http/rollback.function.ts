@@ -1,21 +1,18 @@
 /**
  * `POST /api/apps/{app}/environments/{env}/rollback` with optional `{ toRevision, reason, force }`
- * starts a `rollback` orchestration (default target: the last good revision before the current
- * one) and answers 202 with an operation status URL; `GET /api/operations/{operationId}` reads it.
- * What can be refused is checked first (404 / 409) so the caller learns at once; the
- * orchestration checks again under the environment lock.
+ * asks the request-rollback use-case (shared/use-cases/request-rollback.use-case.ts: rights,
+ * target, the `rollback` orchestration started) and answers 202 with an operation status URL, or
+ * the refusal (403 / 404 / 409); `GET /api/operations/{operationId}` shows the operation.
  */
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { breakGlassBody, rollbackRequestBody } from '../../shared/contracts/http.js';
-import type { BreakGlassRequest, RollbackInput, RollbackResult } from '../../shared/contracts/activities.js';
+import type { BreakGlassRequest, RollbackInput } from '../../shared/contracts/activities.js';
 import { BREAK_GLASS_EVENT } from '../../shared/contracts/orchestrations.js';
 import { breakGlassRefusal } from '../../shared/domain/windows.js';
-import { isOperationId, rollbackOperationId } from '../../shared/domain/ids.js';
-import { findRollbackTarget } from '../../shared/use-cases/rollback-target.use-case.js';
-import { currentApprovers } from '../../shared/use-cases/current-approvers.use-case.js';
-import { rollbackRefusal } from '../../shared/domain/policy.js';
+import { isOperationId } from '../../shared/domain/ids.js';
+import { operationView, requestRollback as startRollback } from '../../shared/use-cases/request-rollback.use-case.js';
 import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, problem } from './problem.js';
@@ -25,58 +22,33 @@ function operationUrl(request: HttpRequest, id: string): string {
   return `${new URL(request.url).origin}/api/operations/${id}`;
 }
 
+const REFUSAL_STATUS = { forbidden: 403, 'not-found': 404, conflict: 409 } as const;
+
 /** POST /api/apps/{app}/environments/{env}/rollback. */
 export function requestRollback(services: Pick<Services, 'apps' | 'ledger' | 'runs' | 'identities'>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
-      const appName = request.params.app ?? '';
-      const envName = request.params.env ?? '';
       const who = services.identities.require(request);
       const body = await readJsonBody(request, rollbackRequestBody, { allowEmpty: true });
-      const { apps, ledger } = services;
-      const { value: app } = await apps.get(appName);
-      // Rollback rights come from the environment policy (default: its approvers).
-      const policy = app.policy?.environments[envName];
-      const fallback = policy?.rollback || policy?.approval ? undefined : await currentApprovers(services, app.name, envName);
-      const refusal = rollbackRefusal({ environment: envName, policy, currentApprovers: fallback, who });
-      if (refusal) return problem(403, refusal);
-      const target = await findRollbackTarget(ledger, { app: app.name, environment: envName, toRevision: body.toRevision, force: body.force });
-      if (!target.ok && target.code === 'never-deployed') return problem(404, `${app.name} has no deployed environment ${JSON.stringify(envName.slice(0, 60))}`);
-      if (!target.ok) return problem(409, target.reason);
-
-      const operationId = rollbackOperationId(app.name, envName, randomUUID());
-      const input: RollbackInput = {
-        operationId,
-        app: app.name,
-        environment: envName,
-        repoUrl: app.repoUrl,
-        pipelinePath: app.pipelinePath,
-        ...(body.toRevision !== undefined ? { toRevision: body.toRevision } : {}),
-        force: body.force,
-        ...(body.reason ? { reason: body.reason } : {}),
-        requestedBy: { id: who.id, ...(who.name ? { name: who.name } : {}) },
-        requestedAt: new Date().toISOString(),
-        ...(body.breakGlass ? { breakGlass: { by: who.id, groups: [...who.groups], reason: body.breakGlass.reason, at: new Date().toISOString() } } : {}),
-      };
-      await df.getClient(context).startNew('rollback', { instanceId: operationId, input });
-      context.log(`rollback ${operationId} requested by ${who.id}`);
-      const statusUrl = operationUrl(request, operationId);
-      return { status: 202, headers: { location: statusUrl }, jsonBody: { operationId, statusUrl, status: 'Pending' } };
+      const outcome = await startRollback(
+        {
+          apps: services.apps,
+          ledger: services.ledger,
+          runs: services.runs,
+          newId: randomUUID,
+          startRollback: async (instanceId, input) => void (await df.getClient(context).startNew('rollback', { instanceId, input })),
+        },
+        { app: request.params.app ?? '', environment: request.params.env ?? '', who, ...body },
+      );
+      if (!outcome.ok) return problem(REFUSAL_STATUS[outcome.code], outcome.reason);
+      context.log(`rollback ${outcome.operationId} requested by ${who.id}`);
+      const statusUrl = operationUrl(request, outcome.operationId);
+      return { status: 202, headers: { location: statusUrl }, jsonBody: { operationId: outcome.operationId, statusUrl, status: 'Pending' } };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));
     }
   };
 }
-
-const RUNTIME_TO_STATUS: Record<string, string> = {
-  Pending: 'Pending',
-  Running: 'Running',
-  ContinuedAsNew: 'Running',
-  Suspended: 'Running',
-  Failed: 'Errored',
-  Terminated: 'Aborted',
-  Canceled: 'Aborted',
-};
 
 /** GET /api/operations/{operationId}. */
 export async function getOperation(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -85,23 +57,7 @@ export async function getOperation(request: HttpRequest, context: InvocationCont
     if (!isOperationId(id)) return problem(404, `no operation ${JSON.stringify(id.slice(0, 120))}`);
     const status = await df.getClient(context).getStatus(id).catch(() => undefined);
     if (!status) return problem(404, `no operation ${id}`);
-    const input = status.input as RollbackInput | undefined;
-    const output = status.runtimeStatus === 'Completed' ? (status.output as RollbackResult) : undefined;
-    return {
-      status: 200,
-      jsonBody: {
-        operationId: id,
-        kind: 'rollback',
-        app: input?.app,
-        environment: input?.environment,
-        requestedBy: input?.requestedBy,
-        requestedAt: input?.requestedAt,
-        status: output?.status ?? RUNTIME_TO_STATUS[status.runtimeStatus] ?? status.runtimeStatus,
-        ...(output ?? {}),
-        progress: status.customStatus ?? null,
-        lastUpdatedTime: status.lastUpdatedTime,
-      },
-    };
+    return { status: 200, jsonBody: operationView(id, { ...status, runtimeStatus: String(status.runtimeStatus) }) };
   } catch (err) {
     return errorToResponse(err, (m) => context.error(m));
   }

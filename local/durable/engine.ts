@@ -21,7 +21,8 @@ import { ActivityExecutor } from './activity-executor.js';
 import type { DurableClock } from './clock.js';
 import { GroupCommitter } from './commit.js';
 import { Dispatcher } from './dispatcher.js';
-import { defaultSettings, findOrchestrator, newId, type EngineContext, type EngineHost, type EngineSettings, type StartResult } from './engine-context.js';
+import { defaultSettings, type EngineContext, type EngineSettings } from './engine-context.js';
+import { findOrchestrator, newId, type EngineHost, type StartResult } from './engine-host.js';
 import { EntityExecutor } from './entity-executor.js';
 import { EpisodeRunner } from './episode-runner.js';
 import { InstanceCache } from './instance-cache.js';
@@ -30,7 +31,8 @@ import type { DurableStore, EntityRow, InstanceRow, ListFilter } from './store.j
 import { EventType, TERMINAL, type HistoryEvent } from './types.js';
 import { WorkWriter } from './work-writer.js';
 
-export { defaultSettings, type EngineHost, type EngineSettings, type StartResult } from './engine-context.js';
+export { defaultSettings, type EngineSettings } from './engine-context.js';
+export type { EngineHost, StartResult } from './engine-host.js';
 
 export class DurableEngine {
   readonly committer: GroupCommitter;

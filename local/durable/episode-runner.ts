@@ -6,7 +6,8 @@
  * same execution (it may have been purged or restarted meanwhile).
  */
 import type { TxEffects } from './commit.js';
-import { findOrchestrator, newId, type EngineContext } from './engine-context.js';
+import type { EngineContext } from './engine-context.js';
+import { findOrchestrator, newId } from './engine-host.js';
 import { EpisodePlan, NonDeterminismError, advancesChain } from './episode-plan.js';
 import { REPLAYED, type CachedInstance, type InstanceCache } from './instance-cache.js';
 import { fromJsonText, toJsonText } from './replay.js';

@@ -5,7 +5,7 @@
  */
 import type { DurableClock } from './clock.js';
 import type { TxEffects } from './commit.js';
-import { findOrchestrator, newId, type EngineHost, type StartResult } from './engine-context.js';
+import { findOrchestrator, newId, type EngineHost, type StartResult } from './engine-host.js';
 import type { InstanceCache } from './instance-cache.js';
 import type { ActivityRow, DurableStore, InstanceRow } from './store.js';
 import { EventType, TERMINAL, emptyReplayState, type HistoryEvent } from './types.js';

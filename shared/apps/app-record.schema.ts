@@ -3,6 +3,7 @@
  * webhooks, which branches are tracked, the NAME of the setting holding its webhook secret
  * (never the secret itself) and where its pipeline file lives.
  */
+import { PROVIDER_NAMES } from '../webhooks/webhook-provider.js';
 import { z } from 'zod';
 import type { AppPolicy, ApprovalPolicy, EnvironmentPolicy } from '../domain/policy.js';
 import { parseRepoUrl } from '../git/repo-url.js';
@@ -13,8 +14,8 @@ import { feedbackConfigSchema } from '../feedback/feedback-config.schema.js';
 /** Default pipeline file location in an application's repository. */
 export { DEFAULT_PIPELINE_PATH };
 
-/** Webhook providers Conveyor understands. */
-export const PROVIDERS = ['github', 'gitlab', 'azure-devops'] as const;
+/** Webhook providers Conveyor understands: the webhook registry's own list (one home). */
+export const PROVIDERS = PROVIDER_NAMES;
 
 /** A webhook provider. */
 export type Provider = (typeof PROVIDERS)[number];

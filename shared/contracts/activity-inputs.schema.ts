@@ -8,13 +8,16 @@
  * there is accepted here too; a hand-written enum here would refuse it at run time.
  *
  * Objects are loose (unknown fields pass through unchanged) so a newer orchestrator's extra field
- * reaches the activity as sent. Pipeline spec objects (build, test, target, checks) were parsed
- * with the pipeline file's schema when it was loaded; here they are checked for shape only.
+ * reaches the activity as sent. Pipeline spec objects (build, test, target, checks) are checked
+ * with the schemas the pipeline file's own schema ends in (shared/pipeline/pipeline-spec.schema.ts):
+ * the same rules the loaded file passed, so a spec altered or hand-made on the way is refused
+ * naming the field (`build.timeoutMs: ...`).
  */
 import { z } from 'zod';
-import type { AcrImageBuildSpec, BuildStep, CommandStep, TargetSpec, VerifySpec } from '../domain/pipeline.js';
 import { DEPLOYMENT_KINDS, upgradeStoredNames } from '../domain/deployment.js';
 import { NAME_PATTERN } from '../domain/ids.js';
+import { buildStepSpec, commandStepSpec, targetSpec, verifySpec } from '../pipeline/pipeline-spec.schema.js';
+import { acrImageBuildSpec } from '../targets/kubernetes/kubernetes-spec.schema.js';
 import type { RunPatch } from '../domain/run.js';
 import { STATUSES } from '../domain/status.js';
 import type { ActivityInput, ActivityName } from './activities.js';
@@ -26,11 +29,11 @@ const iso = z.string().min(1);
 const revision = z.number().int().positive();
 const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>');
 const actor = z.looseObject({ id: text, name: z.string().optional() });
-const command = z.custom<CommandStep>((v) => isObject(v) && typeof v.command === 'string', 'must be a command step');
-const buildStep = z.custom<BuildStep>((v) => isObject(v) && typeof v.command === 'string' && Array.isArray(v.artifact), 'must be a build step');
-const imageBuild = z.custom<AcrImageBuildSpec>((v) => isObject(v) && v.type === 'acr' && typeof v.registry === 'string' && typeof v.repository === 'string', 'must be an image build spec');
-const target = z.custom<TargetSpec>((v) => isObject(v) && typeof v.type === 'string', 'must be a target spec');
-const check = z.custom<VerifySpec>((v) => isObject(v) && typeof v.type === 'string', 'must be a check spec');
+const command = commandStepSpec;
+const buildStep = buildStepSpec;
+const target = targetSpec;
+const check = verifySpec;
+const imageBuild = acrImageBuildSpec;
 const patch = z.custom<RunPatch>((v) => isObject(v) && (v.status === undefined || (STATUSES as readonly unknown[]).includes(v.status)), 'must be a run patch with a known status');
 const subject = z.looseObject({ app: name, runId: text, requestedAt: iso, repoUrl: text, commit: text, branch: z.string().optional(), pusher: actor });
 const attempt = z.looseObject({ check: z.number().int(), attempt: z.number().int(), ok: z.boolean(), at: iso, durationMs: z.number(), status: z.number().optional(), reason: z.string().optional() });

@@ -11,6 +11,10 @@
  * as new optional fields of {@link EnvironmentPolicy} and new decisions, without changing these.
  */
 import type { ApprovalSpec, PipelineSpec } from './pipeline.js';
+import type { PolicyDecision } from './policy-decision.js';
+
+// Re-exported for the modules that read policy decisions alongside the rules.
+export type { PolicyDecision } from './policy-decision.js';
 
 /** The approval an administrator requires for an environment. */
 export interface ApprovalPolicy {
@@ -35,14 +39,6 @@ export interface EnvironmentPolicy {
 /** Policy of an app: per environment name. */
 export interface AppPolicy {
   environments: Record<string, EnvironmentPolicy>;
-}
-
-/** One rule that applied to an environment of a run, and why (recorded in the run). */
-export interface PolicyDecision {
-  /** Stable id of the rule, e.g. `approval.required-by-policy`. */
-  rule: string;
-  /** What it did, in words. */
-  why: string;
 }
 
 /** The policy outcome for one environment of one run. */

@@ -4,7 +4,7 @@
  * by shared/ledger/run-store.ts, updated through shared/use-cases/record-run.use-case.ts.
  */
 import type { ApprovalRecord } from './approval.js';
-import type { PolicyDecision } from './policy.js';
+import type { PolicyDecision } from './policy-decision.js';
 import type { Status } from './status.js';
 import type { VerifyAttempt } from './verification.js';
 

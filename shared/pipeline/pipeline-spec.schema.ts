@@ -6,6 +6,11 @@
  *
  * Every object is strict: an unknown key is an error, because a typo such as `timout:` would
  * otherwise silently fall back to a default.
+ *
+ * The normalised parts have schemas of their own (`buildStepSpec`, `commandStepSpec`,
+ * `targetSpec`, `verifySpec`), built from the same validators: each file schema ends in its spec
+ * schema, and the activity inputs that carry a part of a loaded spec are checked with the very
+ * same schemas (shared/contracts/activity-inputs.schema.ts).
  */
 import { z } from 'zod';
 import type {
@@ -20,11 +25,12 @@ import type {
   SealedSecretSource,
   SecretBindings,
   StepResources,
+  TargetSpec,
   VerifySpec,
 } from '../domain/pipeline.js';
 import { parseBytes } from '../steps/step-limits.js';
 import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
-import { acrImageBuildFile, aksTargetFile, coveredBy, kubernetesTargetFile } from '../targets/kubernetes/kubernetes-spec.schema.js';
+import { acrImageBuildFile, acrImageBuildSpec, aksTargetFile, aksTargetSpec, coveredBy, kubernetesTargetFile, kubernetesTargetSpec } from '../targets/kubernetes/kubernetes-spec.schema.js';
 
 /** Default location of the pipeline file in an application's repository. */
 export const DEFAULT_PIPELINE_PATH = '.conveyor/pipeline.yaml';
@@ -151,9 +157,51 @@ const sealedSecretFile = z
   .transform((v): SealedSecretSource => (typeof v === 'string' ? { sealed: v } : { file: v.file }))
   .describe('A sealed value: armored age text sealed to the app\'s recipient (GET /api/public-key?app=<app>), or { file: <path of such a file in the repository> }.');
 
+const runner = z
+  .enum(['local', 'kubernetes'])
+  .describe("Where the step runs: `local` (Conveyor's machine, sandboxed) or `kubernetes` (a Job, docs/kubernetes.md). Default: the top-level runner, else the installation's CONVEYOR_STEP_RUNNER.");
+
+const stepImage = z
+  .string()
+  .max(512)
+  .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, 'must be an image reference such as mcr.microsoft.com/devcontainers/javascript-node:22')
+  .describe("Image a `kubernetes` step runs in (needs bash, curl, tar and git). Default: the installation's CONVEYOR_STEP_IMAGE.");
+
+/** `runner` and `image` of a step, as the domain holds them. */
+function placement(v: { runner?: 'local' | 'kubernetes' | undefined; jobImage?: string | undefined }): Pick<CommandStep, 'runner' | 'jobImage'> {
+  return { ...(v.runner ? { runner: v.runner } : {}), ...(v.jobImage ? { jobImage: v.jobImage } : {}) };
+}
+
 const network = z
   .enum(['on', 'none'])
   .describe('`on` (default): the step may use the network (e.g. to fetch dependencies). `none`: the sandbox has no network at all, not even loopback.');
+
+/** A duration in the normalised spec: whole milliseconds, at most 365 days. */
+const specMs = z.number().int().positive().max(MAX_DURATION_MS);
+/** Environment values in the normalised spec: strings (the file's numbers and booleans were turned into text). */
+const specEnv = z.record(envName, z.string());
+/** A sealed secret bound to a variable, as the spec carries it (ciphertext only). */
+const secretBindingSpec = z.object({ secret: secretName, reference: z.string().min(1).max(400), sealed: z.string().max(MAX_SEALED_BYTES), as: z.literal('file').optional() });
+/** A step's limits in the normalised spec (bytes, CPUs). */
+const stepResourcesSpec = z.object({
+  cpu: z.number().positive().max(1024).optional(),
+  memoryBytes: z.number().int().positive().optional(),
+  diskBytes: z.number().int().positive().optional(),
+}) satisfies z.ZodType<StepResources>;
+const secretBindingsSpec = z.record(envName, secretBindingSpec);
+
+/** A normalised {@link CommandStep} (the file's `test:` after parsing). */
+export const commandStepSpec = z.object({
+  command,
+  timeoutMs: specMs,
+  env: specEnv,
+  network: network.optional(),
+  secrets: secretBindingsSpec.optional(),
+  resources: stepResourcesSpec.optional(),
+}) satisfies z.ZodType<CommandStep>;
+
+/** A normalised {@link BuildStep} (the file's `build:` after parsing). */
+export const buildStepSpec = commandStepSpec.extend({ artifact: z.array(relativePath).min(1).max(100), image: acrImageBuildSpec.optional() }) satisfies z.ZodType<BuildStep>;
 
 /** `build:` in the file. */
 export const buildStepFile = z
@@ -166,6 +214,8 @@ export const buildStepFile = z
     network: network.optional(),
     secrets: secretUses.optional(),
     resources: resources.optional(),
+    runner: runner.optional(),
+    jobImage: stepImage.optional(),
   })
   .superRefine((v, ctx) => {
     // With an image build, the command and the artifact are optional (the digest file is packed).
@@ -184,8 +234,10 @@ export const buildStepFile = z
       ...bindSecrets(v.secrets, 'build'),
       ...(v.resources ? { resources: v.resources } : {}),
       ...(v.image ? { image: v.image } : {}),
+      ...placement(v),
     }),
   )
+  .pipe(buildStepSpec)
   .describe('How the commit is built, once; the artifact (and image) is promoted through every environment.');
 
 /** True when `name` (an image name without tag) is the one `image` builds: `<registry>.<domain>/<repository>`. */
@@ -203,6 +255,8 @@ export const commandStepFile = z
     network: network.optional(),
     secrets: secretUses.optional(),
     resources: resources.optional(),
+    runner: runner.optional(),
+    jobImage: stepImage.optional(),
   })
   .transform(
     (v): CommandStep => ({
@@ -212,38 +266,87 @@ export const commandStepFile = z
       ...(v.network ? { network: v.network } : {}),
       ...bindSecrets(v.secrets, 'test'),
       ...(v.resources ? { resources: v.resources } : {}),
+      ...placement(v),
     }),
   )
+  .pipe(commandStepSpec)
   .describe('Tests run in the built workspace before any environment is deployed.');
+
+const port = z.number().int().min(1024).max(65535);
+
+/** A normalised {@link ProcessTargetSpec}. */
+const processTargetSpec = z.object({
+  type: z.literal('process'),
+  start: command,
+  port,
+  env: specEnv,
+  startTimeoutMs: specMs,
+  secrets: secretBindingsSpec.optional(),
+}) satisfies z.ZodType<ProcessTargetSpec>;
+
+/**
+ * A normalised {@link TargetSpec}, any kind. Secrets are checked on every kind: the environment's
+ * `secrets:` are bound onto its target after the target itself is parsed.
+ */
+export const targetSpec = z.discriminatedUnion('type', [
+  processTargetSpec,
+  kubernetesTargetSpec.extend({ secrets: secretBindingsSpec.optional() }),
+  aksTargetSpec.extend({ secrets: secretBindingsSpec.optional() }),
+]) satisfies z.ZodType<TargetSpec>;
 
 const processTargetFile = z
   .strictObject({
     type: z.literal('process'),
     start: command.describe('Start command, run with `bash -c` in the release folder.'),
-    port: z.number().int().min(1024).max(65535).describe('Port the process listens on (127.0.0.1); passed as PORT.'),
+    port: port.describe('Port the process listens on (127.0.0.1); passed as PORT.'),
     env: envMap.optional(),
     startTimeout: duration('How long the port may take to accept connections. Default 30s.').prefault('30s'),
   })
-  .transform((v): ProcessTargetSpec => ({ type: 'process', start: v.start, port: v.port, env: v.env ?? {}, startTimeoutMs: v.startTimeout }));
+  .transform((v): ProcessTargetSpec => ({ type: 'process', start: v.start, port: v.port, env: v.env ?? {}, startTimeoutMs: v.startTimeout }))
+  .pipe(processTargetSpec);
 
 /** `target:` — a tagged union on `type`, so other target kinds (AKS) slot in later. */
 export const targetFile = z.discriminatedUnion('type', [processTargetFile, kubernetesTargetFile, aksTargetFile]).describe('Where the artifact runs for this environment.');
 
+const jsonPath = z.string().min(1).max(256);
+const checkPath = z.string().startsWith('/', 'must start with "/"').max(2048);
+const statusCode = z.number().int().min(100).max(599);
+const retryCount = z.number().int().min(0).max(100);
+const successCount = z.number().int().min(1).max(100);
+
+/** A normalised {@link HttpCheckSpec}. */
+const httpCheckSpec = z
+  .object({
+    type: z.literal('http'),
+    path: checkPath,
+    expectStatus: statusCode,
+    bodyContains: z.string().min(1).optional(),
+    json: z.object({ path: jsonPath, equals: z.json() }).optional(),
+    timeoutMs: specMs,
+    retries: retryCount,
+    intervalMs: specMs,
+    successes: successCount,
+  })
+  .refine((v) => v.successes <= v.retries + 1, { path: ['successes'], message: 'cannot need more passing tries than there are tries' });
+
+/** A normalised {@link VerifySpec} (one entry of an environment's `verify:` after parsing). */
+export const verifySpec = httpCheckSpec satisfies z.ZodType<VerifySpec, unknown>;
+
 const jsonCheckFile = z.strictObject({
-  path: z.string().min(1).max(256).describe('Dotted path into the JSON body, e.g. build.commit.'),
+  path: jsonPath.describe('Dotted path into the JSON body, e.g. build.commit.'),
   equals: z.json().describe('Value the field must equal.'),
 });
 
 const httpCheckFile = z
   .strictObject({
-    path: z.string().startsWith('/', 'must start with "/"').max(2048).describe("Path (and query) appended to the environment's base URL."),
-    expect: z.number().int().min(100).max(599).default(200).describe('Expected HTTP status. Default 200.'),
+    path: checkPath.describe("Path (and query) appended to the environment's base URL."),
+    expect: statusCode.default(200).describe('Expected HTTP status. Default 200.'),
     bodyContains: z.string().min(1).optional().describe('The body must contain this text.'),
     json: jsonCheckFile.optional(),
     timeout: duration('Per-try timeout. Default 5s.').prefault('5s'),
-    retries: z.number().int().min(0).max(100).default(0).describe('Extra tries after a failing one. Default 0.'),
+    retries: retryCount.default(0).describe('Extra tries after a failing one. Default 0.'),
     interval: duration('Wait between tries. Default 2s.').prefault('2s'),
-    successes: z.number().int().min(1).max(100).default(1).describe('Consecutive passing tries needed. Default 1.'),
+    successes: successCount.default(1).describe('Consecutive passing tries needed. Default 1.'),
   })
   .superRefine((v, ctx) => {
     if (v.successes > v.retries + 1) {
@@ -262,7 +365,8 @@ const httpCheckFile = z
       intervalMs: v.interval,
       successes: v.successes,
     }),
-  );
+  )
+  .pipe(httpCheckSpec);
 
 /**
  * One `verify:` entry. Key-tagged (`- http: {...}`) so that later check kinds become further
@@ -338,6 +442,7 @@ export const pipelineFileSchema = z
   .strictObject({
     version: z.literal(1).default(1).describe('File format version. Default 1.'),
     secrets: z.record(secretName, sealedSecretFile).optional().describe('Sealed secrets by name, used by `secrets:` of steps and environments.'),
+    runner: runner.optional().describe("Where build and test run unless a step says otherwise: `local` or `kubernetes`. Default: the installation's CONVEYOR_STEP_RUNNER."),
     build: buildStepFile,
     test: commandStepFile.optional(),
     environments: z.array(environmentFile).min(1).max(MAX_ENVIRONMENTS).describe('Promotion order: each environment is deployed and verified before the next.'),
@@ -391,8 +496,8 @@ export const pipelineFileSchema = z
     return {
       version: v.version,
       ...(v.secrets ? { secrets: v.secrets } : {}),
-      build: fill(v.build),
-      ...(v.test ? { test: fill(v.test) } : {}),
+      build: { ...(v.runner ? { runner: v.runner } : {}), ...fill(v.build) },
+      ...(v.test ? { test: { ...(v.runner ? { runner: v.runner } : {}), ...fill(v.test) } } : {}),
       environments: v.environments.map((env) => ({ ...env, target: fill(env.target) })),
     };
   })

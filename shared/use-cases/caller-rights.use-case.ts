@@ -5,8 +5,8 @@
  */
 import type { AppRecord } from '../apps/app-record.schema.js';
 import type { Identity } from '../domain/approval.js';
-import { rollbackRefusal } from '../domain/policy.js';
-import { currentApprovers } from './current-approvers.use-case.js';
+import type { currentApprovers } from './current-approvers.use-case.js';
+import { rollbackRightsRefusal } from './request-rollback.use-case.js';
 
 /** The caller's rights on one environment; a refused right says why. */
 export interface EnvironmentRights {
@@ -33,9 +33,7 @@ export async function callerRights(
         out[env] = { rollback: false, freeze: false, unfreeze: false, why: { rollback: ANONYMOUS, freeze: ANONYMOUS, unfreeze: ANONYMOUS } };
         return;
       }
-      const policy = app.policy?.environments[env];
-      const fallback = policy?.rollback || policy?.approval ? undefined : await currentApprovers(stores, app.name, env);
-      const refusal = rollbackRefusal({ environment: env, policy, currentApprovers: fallback, who });
+      const refusal = await rollbackRightsRefusal(stores, app, env, who);
       // Freezing and unfreezing by hand: any identified caller (docs/api.md).
       out[env] = { rollback: refusal === undefined, freeze: true, unfreeze: true, ...(refusal ? { why: { rollback: refusal } } : {}) };
     }),

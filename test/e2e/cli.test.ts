@@ -90,6 +90,8 @@ describe('conveyor CLI', () => {
     const list = await cli(['apps', 'list', '--json'], as());
     assert.equal(list.code, 0);
     assert.deepEqual(JSON.parse(list.stdout).apps.map((a: any) => a.name), ['shop']);
+    assert.deepEqual(JSON.parse(list.stdout).apps[0].branches, ['main'], 'the registration as recorded');
+    assert.match((await cli(['apps', 'list'], as())).stdout, /^shop\s+github\s+\S+\s+main\b/m, 'the table shows the branches');
   });
 
   test('configuration: a config file, environment over file, flags over environment; unreachable is exit 6', async () => {

@@ -118,7 +118,7 @@ test('kill -9 around request, release and wake-up: no waiter lost, never granted
   await kill(host.child);
 });
 
-test('kill -9 at exact points (grant committed / event not raised; raised / not recorded; approval decided / slot not asked): one holder, nobody stuck, history bounded', async () => {
+test('kill -9 at exact points (grant committed / event not raised; raised / not recorded; approval decided / slot not asked; release and request not applied): one holder, nobody stuck, history bounded', async () => {
   let host = await startCli(exactDir, 'lock.wake.before-raise');
   const api = (path: string, init?: RequestInit) => fetch(`${host.origin}/api/${path}`, init);
   const status = async (id: string, history = false): Promise<any> => {
@@ -190,8 +190,16 @@ test('kill -9 at exact points (grant committed / event not raised; raised / not 
   // Nobody is stuck, and the party that waited through four kills has the history it had at the start.
   assert.equal((await status('a2', true)).historyLength, waitingHistory, 'a waiting party\'s history did not grow');
   assert.equal(await state('a2'), 'waiting');
+
+  // a1 releases and the host dies before the release applies; on restart it applies, a2 is woken
+  // and the host dies as a2 asks the entity to confirm; on the next restart a2 holds.
+  await kill(host.child);
+  host = await startCli(exactDir, 'lock.release');
   await api('parties/a1/release', { method: 'POST' });
+  await killedAt('lock.release', 'lock.request');
+  await killedAt('lock.request');
   await until('a2 holds', async () => (await state('a2')) === 'holding');
+  assert.equal((await lock()).holder.instanceId, 'a2');
   await api('parties/a2/release', { method: 'POST' });
   await until('everyone finished', async () => (await Promise.all(ids.map((id) => status(id)))).every((s) => s?.runtimeStatus === 'Completed'));
   const end = await lock();

@@ -20,7 +20,7 @@ import fc from 'fast-check';
 import { stringify as toYaml } from 'yaml';
 import { startConveyor, type ConveyorUnderTest } from '../e2e/conveyor-support.js';
 import { createSampleService, findFreePorts, type SampleService } from '../support/sample-service.js';
-import { dumpBlobs, twoEnvPipeline } from '../support/reliability-host.js';
+import { dumpRecordedBlobs, twoEnvPipeline } from '../support/reliability-host.js';
 import { rawRequest, type RawResponse } from '../support/reliability-http.js';
 
 const SECRET_A = 'hostile-secret-for-app-a-1111';
@@ -120,7 +120,7 @@ function expectProblem(res: RawResponse, what: string): void {
 
 describe('every endpoint, fuzzed', () => {
   test('random requests never get a 5xx, errors are problem+json, and the stored state is unchanged', async () => {
-    const before = await dumpBlobs(conveyor.host.storage!.connectionString);
+    const before = await dumpRecordedBlobs(conveyor.host.storage!.connectionString);
     const seen = new Map<number, number>();
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...ENDPOINTS), fc.array(segment, { minLength: 3, maxLength: 3 }), body, contentType, keyChoice, query, fc.boolean(), authorization, async (ep, segs, b, type, key, q, otherMethod, auth) => {
@@ -144,19 +144,19 @@ describe('every endpoint, fuzzed', () => {
       }),
       { numRuns: 400, seed: 7_077 },
     );
-    const after = await dumpBlobs(conveyor.host.storage!.connectionString);
+    const after = await dumpRecordedBlobs(conveyor.host.storage!.connectionString);
     assert.deepEqual([...after.entries()].sort(), [...before.entries()].sort(), 'every blob is byte-identical');
     assert.ok((seen.get(404) ?? 0) + (seen.get(400) ?? 0) + (seen.get(401) ?? 0) > 100, `a spread of refusals: ${JSON.stringify([...seen])}`);
   });
 
   test('raw control characters and spaces in the request line are refused before any function runs', async () => {
-    const before = await dumpBlobs(conveyor.host.storage!.connectionString);
+    const before = await dumpRecordedBlobs(conveyor.host.storage!.connectionString);
     for (const path of ['/api/apps/a\x01b', '/api/apps/a b', '/api/runs/\x7f', '/api/apps/\u00e9\u0000']) {
       const res = await rawRequest({ port, method: 'DELETE', path, headers: { 'x-functions-key': conveyor.host.keys.master } });
       // Node's HTTP parser answers these itself (400, no body): they never reach Conveyor.
       assert.equal(res.status, 400, JSON.stringify(path));
     }
-    assert.deepEqual([...(await dumpBlobs(conveyor.host.storage!.connectionString)).entries()].sort(), [...before.entries()].sort());
+    assert.deepEqual([...(await dumpRecordedBlobs(conveyor.host.storage!.connectionString)).entries()].sort(), [...before.entries()].sort());
   });
 
   test('huge bodies and lying Content-Length get 413 problem+json', async () => {
@@ -186,7 +186,7 @@ describe('webhook refusals', () => {
   const sign = (secret: string, b: Buffer) => `sha256=${createHmac('sha256', secret).update(b).digest('hex')}`;
 
   test('wrong, missing, foreign-body and other-app signatures are refused and start nothing', async () => {
-    const before = await dumpBlobs(conveyor.host.storage!.connectionString);
+    const before = await dumpRecordedBlobs(conveyor.host.storage!.connectionString);
     const hook = await sampleA.pushWebhook({ secret: SECRET_A });
     const withSig = (sig: string | undefined) => {
       const h = { ...hook.headers };
@@ -211,7 +211,7 @@ describe('webhook refusals', () => {
       const res = await post(c.body, c.headers, c.provider);
       assert.ok(c.expect.includes(res.status), `${c.what}: ${res.status} ${JSON.stringify(res.body)}`);
     }
-    const after = await dumpBlobs(conveyor.host.storage!.connectionString);
+    const after = await dumpRecordedBlobs(conveyor.host.storage!.connectionString);
     assert.deepEqual([...after.entries()].sort(), [...before.entries()].sort(), 'nothing was written');
   });
 

@@ -219,18 +219,34 @@ export async function spawnConveyorHost(options: SpawnOptions): Promise<ChildHos
   };
 }
 
-/** Every container of the account, every blob: name -> sha256 of the content (plus the content when `withContent`). */
+/**
+ * Every container of the account, every blob: name -> sha256 of the content (plus the content
+ * when `withContent`). A blob deleted between the listing and its download (a change marker of
+ * the matrix snapshot being cleared) is left out rather than failing the dump.
+ */
 export async function dumpBlobs(connectionString: string, withContent = false): Promise<Map<string, { sha256: string; content?: Buffer }>> {
   const service = BlobServiceClient.fromConnectionString(connectionString);
   const out = new Map<string, { sha256: string; content?: Buffer }>();
   for await (const c of service.listContainers()) {
     const container = service.getContainerClient(c.name);
     for await (const b of container.listBlobsFlat()) {
-      const content = await container.getBlobClient(b.name).downloadToBuffer();
+      let content: Buffer;
+      try {
+        content = await container.getBlobClient(b.name).downloadToBuffer();
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) continue;
+        throw err;
+      }
       out.set(`${c.name}/${b.name}`, { sha256: createHash('sha256').update(content).digest('hex'), ...(withContent ? { content } : {}) });
     }
   }
   return out;
+}
+
+/** `dumpBlobs` without the derived read models (matrix snapshots and their change markers), which refresh themselves. */
+export async function dumpRecordedBlobs(connectionString: string): Promise<Map<string, { sha256: string; content?: Buffer }>> {
+  const all = await dumpBlobs(connectionString);
+  return new Map([...all].filter(([name]) => !name.includes('/matrix/')));
 }
 
 /** A ledger reader over the host's storage. */

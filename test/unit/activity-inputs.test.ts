@@ -6,9 +6,27 @@ import { withValidInput } from '../../functions/activities/valid-input.js';
 import { activityInputSchemas } from '../../shared/contracts/activity-inputs.schema.js';
 import { ValidationError } from '../../shared/errors.js';
 import { DEPLOYMENT_KINDS } from '../../shared/domain/deployment.js';
+import { parsePipelineSpec } from '../../shared/pipeline/parse-pipeline.js';
 
 const context = new functions.InvocationContext({ functionName: 'recordDeployment', invocationId: 't' });
 const DIGEST = `sha256:${'a'.repeat(64)}`;
+
+// A spec as the pipeline loader makes it: every spec object below is taken from here.
+const loaded = parsePipelineSpec(`
+build: { command: make, artifact: [dist, deploy] }
+test: { command: make test, timeout: 5m, env: { CI: true } }
+environments:
+  - name: dev
+    target: { type: process, start: node dist/server.js, port: 8080 }
+    verify: [{ http: { path: /healthz, retries: 2 } }]
+  - name: prod
+    target:
+      type: kubernetes
+      namespace: shop
+      manifests: deploy
+      image: { name: registry.example/shop, digestFile: deploy/digest.txt }
+      url: https://shop.example
+`);
 const outcome = {
   app: 'shop',
   environment: 'prod',
@@ -62,7 +80,7 @@ test('every activity has a schema, and each refuses a non-object input', () => {
 test('every deployment kind the domain knows is accepted (deploy, rollback, heal)', () => {
   for (const kind of DEPLOYMENT_KINDS) {
     assert.ok(activityInputSchemas.recordDeployment.safeParse({ ...outcome, kind }).success, kind);
-    assert.ok(activityInputSchemas.deployArtifact.safeParse({ app: 'shop', environment: 'prod', runId: 'r', commit: 'c', digest: DIGEST, kind, target: { type: 'process' } }).success, kind);
+    assert.ok(activityInputSchemas.deployArtifact.safeParse({ app: 'shop', environment: 'prod', runId: 'r', commit: 'c', digest: DIGEST, kind, target: loaded.environments[0]!.target }).success, kind);
   }
 });
 
@@ -75,3 +93,43 @@ test('a recordDeployment input scheduled before the names were unified (rollback
   await handler({ ...outcome, kind: 'rollback', rollbackOf: 2 }, context);
   assert.deepEqual(seen, { ...outcome, kind: 'rollback', rolledBackTo: 2 });
 });
+
+const subject = { app: 'shop', runId: 'shop.abcdef0', requestedAt: 't', repoUrl: 'https://example.com/shop.git', commit: 'abcdef0', pusher: { id: 'pat@example.com' } };
+const spec = { build: loaded.build, test: loaded.test!, target: loaded.environments[1]!.target, check: loaded.environments[0]!.verify[0]! };
+
+test('spec objects exactly as the pipeline loader made them are accepted (build, test, process and kubernetes targets, checks)', () => {
+  assert.ok(activityInputSchemas.runTests.safeParse({ subject, build: spec.build, test: spec.test }).success);
+  for (const env of loaded.environments) {
+    assert.ok(activityInputSchemas.readRollout.safeParse({ app: 'shop', environment: env.name, target: env.target, revision: 1 }).success, env.name);
+  }
+  assert.ok(activityInputSchemas.verifyEnvironment.safeParse({ baseUrl: 'http://127.0.0.1:8080', check: spec.check, checkIndex: 0, attempt: 1 }).success);
+});
+
+// Each is shaped right (an object with the fields' names) but breaks a rule of the pipeline schema.
+const malformedSpecs: [string, 'buildArtifact' | 'runTests' | 'deployArtifact' | 'verifyEnvironment', Record<string, unknown>, RegExp][] = [
+  ['a build with an absolute artifact path', 'buildArtifact', { subject, keepWorkspace: false, build: { ...spec.build, artifact: ['/etc'] } }, /build\.artifact\.0: must be relative to the repository root/],
+  ['a build whose artifact climbs out with ..', 'buildArtifact', { subject, keepWorkspace: false, build: { ...spec.build, artifact: ['../x'] } }, /build\.artifact\.0: must not contain "\.\." segments/],
+  ['a test step with a zero timeout', 'runTests', { subject, build: spec.build, test: { ...spec.test, timeoutMs: 0 } }, /test\.timeoutMs/],
+  ['a test step that sets a CONVEYOR_ variable', 'runTests', { subject, build: spec.build, test: { ...spec.test, env: { CONVEYOR_API_TOKENS: 'x' } } }, /test\.env\.CONVEYOR_API_TOKENS: CONVEYOR_\* variables are set by Conveyor/],
+  ['a process target on a privileged port', 'deployArtifact', { app: 'shop', environment: 'dev', runId: 'r', commit: 'c', digest: DIGEST, kind: 'deploy', target: { ...loaded.environments[0]!.target, port: 80 } }, /target\.port/],
+  ['a kubernetes target with a namespace that is no DNS label', 'deployArtifact', { app: 'shop', environment: 'prod', runId: 'r', commit: 'c', digest: DIGEST, kind: 'deploy', target: { ...spec.target, namespace: 'Shop_Prod' } }, /target\.namespace: must be a Kubernetes namespace name/],
+  ['a target of an unknown type', 'deployArtifact', { app: 'shop', environment: 'prod', runId: 'r', commit: 'c', digest: DIGEST, kind: 'deploy', target: { type: 'ftp' } }, /target\.type/],
+  ['a check whose path is not a path', 'verifyEnvironment', { baseUrl: 'http://127.0.0.1:1', check: { ...spec.check, path: 'healthz' }, checkIndex: 0, attempt: 1 }, /check\.path: must start with "\/"/],
+  ['a check that needs more passes than tries', 'verifyEnvironment', { baseUrl: 'http://127.0.0.1:1', check: { ...spec.check, retries: 0, successes: 3 }, checkIndex: 0, attempt: 1 }, /check\.successes: cannot need more passing tries than there are tries/],
+];
+for (const [what, name, input, message] of malformedSpecs) {
+  test(`a malformed spec in an activity input is refused with the field and the rule: ${what}`, async () => {
+    let ran = false;
+    const handler = withValidInput(name, async () => {
+      ran = true;
+      throw new Error('unreachable');
+    });
+    await assert.rejects(handler(input, context), (err: unknown) => {
+      assert.ok(err instanceof ValidationError, String(err));
+      assert.match(err.message, new RegExp(`^activity ${name} refused its input: `));
+      assert.match(err.message, message);
+      return true;
+    });
+    assert.equal(ran, false);
+  });
+}

@@ -2,11 +2,15 @@
  * `target: { type: kubernetes, … }` in the pipeline file: the zod schema the pipeline schema
  * puts in its target union (shared/pipeline/pipeline-spec.schema.ts), normalised into
  * {@link KubernetesTargetSpec}. Durations use the pipeline file's syntax (`90s`, `10m`).
+ * The normalised specs have schemas too (`kubernetesTargetSpec`, `aksTargetSpec`): the file
+ * schemas end in them, and activity inputs carrying a target are checked with them.
  */
 import { z } from 'zod';
 import type { AcrImageBuildSpec, AksTargetSpec, KubernetesTargetSpec } from '../../domain/pipeline.js';
 
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+const MAX_ROLLOUT_TIMEOUT_MS = 6 * UNITS.h;
+const MAX_ROLLOUT_POLL_MS = 10 * UNITS.m;
 
 function duration(description: string, max: number) {
   return z
@@ -21,6 +25,8 @@ function duration(description: string, max: number) {
     })
     .describe(description);
 }
+
+const baseUrl = z.url({ protocol: /^https?$/ });
 
 /** A DNS-1123 label (namespace names). */
 const namespaceName = z
@@ -59,21 +65,53 @@ export const kubernetesCommonFields = {
     .describe('The image the build pushes, promoted by digest.'),
   forceConflicts: z.boolean().default(false).describe('Take over fields another field manager owns instead of failing. Default false.'),
   prune: z.boolean().default(false).describe("Delete this environment's objects (carrying Conveyor's labels) that the manifests no longer contain. Default false."),
-  rolloutTimeout: duration('How long the rollout may take before verification fails. Default 10m.', 6 * UNITS.h).prefault('10m'),
-  rolloutPoll: duration('Wait between rollout status reads. Default 5s.', 10 * UNITS.m).prefault('5s'),
-  url: z.url({ protocol: /^https?$/ }).describe('Base URL where HTTP checks reach the environment.'),
+  rolloutTimeout: duration('How long the rollout may take before verification fails. Default 10m.', MAX_ROLLOUT_TIMEOUT_MS).prefault('10m'),
+  rolloutPoll: duration('Wait between rollout status reads. Default 5s.', MAX_ROLLOUT_POLL_MS).prefault('5s'),
+  url: baseUrl.describe('Base URL where HTTP checks reach the environment.'),
 };
+
+const kubeconfigSetting = z.string().regex(KUBECONFIG_SETTING_PATTERN, 'must name a setting CONVEYOR_KUBECONFIG_<NAME> (letters, digits, _)');
+const kubeContext = z.string().min(1).max(253);
+const subscriptionId = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a subscription id (a GUID)');
+const resourceGroupName = z.string().min(1).max(90).regex(/^[-\w._()]+$/, 'must be a resource group name');
+const clusterName = z.string().min(1).max(63).regex(/^[a-zA-Z0-9]([-_a-zA-Z0-9]*[a-zA-Z0-9])?$/, 'must be an AKS cluster name');
+const ms = (max: number) => z.number().int().positive().max(max);
+
+/** The normalised fields shared by both Kubernetes target specs, from the same validators as the file's. */
+const kubeDeploySpecFields = {
+  namespace: namespaceName,
+  manifests: artifactPath,
+  image: z.object({ name: imageName, digestFile: artifactPath }),
+  forceConflicts: z.boolean(),
+  prune: z.boolean(),
+  rolloutTimeoutMs: ms(MAX_ROLLOUT_TIMEOUT_MS),
+  rolloutPollMs: ms(MAX_ROLLOUT_POLL_MS),
+  url: baseUrl,
+};
+
+/** A normalised {@link KubernetesTargetSpec} (what the file schema produces; what activity inputs carry), without its sealed secrets. */
+export const kubernetesTargetSpec = z.object({
+  type: z.literal('kubernetes'),
+  kubeconfigSetting: kubeconfigSetting.optional(),
+  context: kubeContext.optional(),
+  ...kubeDeploySpecFields,
+});
+
+/** A normalised {@link AksTargetSpec}, without its sealed secrets. */
+export const aksTargetSpec = z.object({
+  type: z.literal('aks'),
+  subscription: subscriptionId,
+  resourceGroup: resourceGroupName,
+  cluster: clusterName,
+  ...kubeDeploySpecFields,
+});
 
 /** `target:` for `type: kubernetes`. */
 export const kubernetesTargetFile = z
   .strictObject({
     type: z.literal('kubernetes'),
-    kubeconfigSetting: z
-      .string()
-      .regex(KUBECONFIG_SETTING_PATTERN, 'must name a setting CONVEYOR_KUBECONFIG_<NAME> (letters, digits, _)')
-      .optional()
-      .describe('Setting holding the kubeconfig (YAML). Absent: the in-cluster service account.'),
-    context: z.string().min(1).max(253).optional().describe('kubeconfig context (default: its current context).'),
+    kubeconfigSetting: kubeconfigSetting.optional().describe('Setting holding the kubeconfig (YAML). Absent: the in-cluster service account.'),
+    context: kubeContext.optional().describe('kubeconfig context (default: its current context).'),
     ...kubernetesCommonFields,
   })
   .transform(
@@ -90,15 +128,16 @@ export const kubernetesTargetFile = z
       rolloutPollMs: v.rolloutPoll,
       url: v.url,
     }),
-  );
+  )
+  .pipe(kubernetesTargetSpec);
 
 /** `target:` for `type: aks`: the cluster is found through Azure Resource Manager. */
 export const aksTargetFile = z
   .strictObject({
     type: z.literal('aks'),
-    subscription: z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a subscription id (a GUID)').describe('Subscription id of the cluster.'),
-    resourceGroup: z.string().min(1).max(90).regex(/^[-\w._()]+$/, 'must be a resource group name').describe('Resource group of the cluster.'),
-    cluster: z.string().min(1).max(63).regex(/^[a-zA-Z0-9]([-_a-zA-Z0-9]*[a-zA-Z0-9])?$/, 'must be an AKS cluster name').describe('Name of the managed cluster.'),
+    subscription: subscriptionId.describe('Subscription id of the cluster.'),
+    resourceGroup: resourceGroupName.describe('Resource group of the cluster.'),
+    cluster: clusterName.describe('Name of the managed cluster.'),
     ...kubernetesCommonFields,
   })
   .transform(
@@ -116,7 +155,8 @@ export const aksTargetFile = z
       rolloutPollMs: v.rolloutPoll,
       url: v.url,
     }),
-  );
+  )
+  .pipe(aksTargetSpec);
 
 /** True when `path` is `root` or inside it (artifact-relative paths). */
 export function coveredBy(path: string, roots: readonly string[]): boolean {
@@ -135,18 +175,37 @@ const repoPath = z
   .max(512)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a path relative to the repository root, without ".."');
 
+const registryName = z.string().regex(/^[a-zA-Z0-9]{5,50}$/, 'must be a container registry name: 5-50 letters and digits');
+const repositoryName = z.string().max(255).regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a repository name such as shop/web');
+const MAX_IMAGE_BUILD_MS = 8 * UNITS.h;
+const MAX_IMAGE_POLL_MS = 10 * UNITS.m;
+
+/** A normalised {@link AcrImageBuildSpec} (what the file schema produces; what the image-build activities' inputs carry). */
+export const acrImageBuildSpec = z.object({
+  type: z.literal('acr'),
+  subscription: subscriptionId,
+  resourceGroup: resourceGroupName,
+  registry: registryName,
+  repository: repositoryName,
+  dockerfile: repoPath,
+  context: repoPath,
+  timeoutMs: ms(MAX_IMAGE_BUILD_MS),
+  pollMs: ms(MAX_IMAGE_POLL_MS),
+  digestFile: artifactPath,
+}) satisfies z.ZodType<AcrImageBuildSpec>;
+
 /** `build.image:` an image built by Azure Container Registry (ACR Tasks) from the run's source. */
 export const acrImageBuildFile = z
   .strictObject({
     type: z.literal('acr').default('acr').describe('Who builds the image: `acr` (Azure Container Registry Tasks). Default acr.'),
-    subscription: z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a subscription id (a GUID)').describe('Subscription id of the registry.'),
-    resourceGroup: z.string().min(1).max(90).regex(/^[-\w._()]+$/, 'must be a resource group name').describe('Resource group of the registry.'),
-    registry: z.string().regex(/^[a-zA-Z0-9]{5,50}$/, 'must be a container registry name: 5-50 letters and digits').describe('The registry resource name (login server <registry>.azurecr.io).'),
-    repository: z.string().max(255).regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be a repository name such as shop/web').describe('Repository the image is pushed to; the tag is the commit id.'),
+    subscription: subscriptionId.describe('Subscription id of the registry.'),
+    resourceGroup: resourceGroupName.describe('Resource group of the registry.'),
+    registry: registryName.describe('The registry resource name (login server <registry>.azurecr.io).'),
+    repository: repositoryName.describe('Repository the image is pushed to; the tag is the commit id.'),
     dockerfile: repoPath.default('Dockerfile').describe('Dockerfile, relative to context. Default Dockerfile.'),
     context: repoPath.default('.').describe('Repository folder uploaded as the build context. Default . (the whole tree at the commit).'),
-    timeout: duration('How long the image build may take. Default 30m.', 8 * UNITS.h).prefault('30m'),
-    poll: duration('Wait between status reads of the build. Default 5s.', 10 * UNITS.m).prefault('5s'),
+    timeout: duration('How long the image build may take. Default 30m.', MAX_IMAGE_BUILD_MS).prefault('30m'),
+    poll: duration('Wait between status reads of the build. Default 5s.', MAX_IMAGE_POLL_MS).prefault('5s'),
     digestFile: artifactPath.default('image.digest').describe('File the pushed digest is written to in the workspace (packed with the artifact). Default image.digest.'),
   })
   .transform(
@@ -163,4 +222,5 @@ export const acrImageBuildFile = z
       digestFile: v.digestFile,
     }),
   )
+  .pipe(acrImageBuildSpec)
   .describe('An image built from the run\'s source by Azure Container Registry and promoted by digest (docs/kubernetes.md).');
