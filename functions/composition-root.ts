@@ -67,7 +67,10 @@ export interface Services {
   /** Folder for per-run workspaces. */
   workspaces: string;
   /** Runs build and test steps. */
+  /** The installation's default step runner (`CONVEYOR_STEP_RUNNER`). */
   steps: StepRunner;
+  /** Every step runner a pipeline may choose with `runner:` (kubernetes only when configured). */
+  stepRunners: { local: StepRunner; kubernetes?: StepRunner };
   /** Container images built from a run's source by Azure Container Registry (`build.image`). */
   images: AcrImageBuilder;
   /** Apps by repository, cached for webhook deliveries. */
@@ -102,7 +105,7 @@ export function createServices(settings: Settings): Services {
   const addSecrets = (values: readonly string[]) => {
     for (const v of values) secrets.add(v);
   };
-  for (const text of [...settings.kubeconfigs(), ...(settings.stepRunner.kind === 'kubernetes' && settings.stepRunner.kubeconfig ? [settings.stepRunner.kubeconfig] : [])]) {
+  for (const text of [...settings.kubeconfigs(), ...(settings.kubernetesSteps?.kubeconfig ? [settings.kubernetesSteps.kubeconfig] : [])]) {
     const kc = new KubeConfig();
     try {
       kc.loadFromString(text);
@@ -125,6 +128,7 @@ export function createServices(settings: Settings): Services {
     hidden: [process.cwd(), settings.dataDir],
     readOnly: settings.sandboxReadOnlyPaths,
   };
+  const runners = stepRunners(settings, sandbox);
   const ledger = new DeploymentLedger(state, { changes });
   const runs = new RunStore(state, { changes });
   // One identity and one ARM client configuration for AKS and ACR.
@@ -170,7 +174,8 @@ export function createServices(settings: Settings): Services {
     secrets,
     sealed: new SealedSecrets(settings.ageIdentities),
     workspaces: join(settings.dataDir, 'workspaces'),
-    steps: stepRunner(settings, sandbox),
+    stepRunners: runners,
+    steps: settings.stepRunner.kind === 'kubernetes' && runners.kubernetes ? runners.kubernetes : runners.local,
     images: new AcrImageBuilder({ credential: azureCredential, clientOptions: armOptions, source: (repoUrl, commit, folder) => git.archiveAtCommit(repoUrl, commit, folder) }),
     identities: new CallerIdentities(settings),
     ...(settings.entraTokens ? { entraTokens: new EntraTokenValidator(settings.entraTokens, settings.entraGroups) } : {}),
@@ -185,14 +190,24 @@ export function createServices(settings: Settings): Services {
   };
 }
 
-/** The step runner the settings choose: the local (sandboxed) one, or a Kubernetes Job per step. */
-function stepRunner(settings: Settings, sandbox: ConstructorParameters<typeof LocalStepRunner>[0]): StepRunner {
-  const s = settings.stepRunner;
-  if (s.kind === 'local') return new LocalStepRunner({ ...sandbox, killGraceMs: 2000, limits: settings.stepLimits });
+/** The step runners the settings provide: the local (sandboxed) one, and Kubernetes Jobs when configured. */
+function stepRunners(settings: Settings, sandbox: ConstructorParameters<typeof LocalStepRunner>[0]): Services['stepRunners'] {
+  const local = new LocalStepRunner({ ...sandbox, killGraceMs: 2000, limits: settings.stepLimits });
+  const k = settings.kubernetesSteps;
+  if (!k) return { local };
   const kubeconfig = new KubeConfig();
-  if (s.kubeconfig) kubeconfig.loadFromString(s.kubeconfig);
+  if (k.kubeconfig) kubeconfig.loadFromString(k.kubeconfig);
   else kubeconfig.loadFromCluster();
-  return new KubernetesJobStepRunner({ kubeconfig, namespace: s.namespace, image: s.image, limits: settings.stepLimits, transfer: new BlobWorkspaceTransfer(containerClient(settings.storageConnection, 'conveyor-steps')) });
+  const kubernetes = new KubernetesJobStepRunner({
+    kubeconfig,
+    namespace: k.namespace,
+    image: k.image,
+    source: k.source,
+    limits: settings.stepLimits,
+    ...(settings.gitToken ? { gitAuth: { token: settings.gitToken, ...(settings.gitUser ? { username: settings.gitUser } : {}) } } : {}),
+    transfer: new BlobWorkspaceTransfer(containerClient(settings.storageConnection, 'conveyor-steps')),
+  });
+  return { local, kubernetes };
 }
 
 let built: Services | undefined;

@@ -22,7 +22,8 @@ export function buildArtifact(services: WorkspaceServices & Pick<Services, 'arti
         await mkdir(dirname(file), { recursive: true });
         await writeFile(file, `${input.imageDigest}\n`);
       }
-      const result = await runLoggedStep(services, subject, 'build', build, dir, input.keepWorkspace ? undefined : build.artifact);
+      // A fresh checkout: a Kubernetes Job may fetch the commit itself (unless the image build wrote its digest file here).
+      const result = await runLoggedStep(services, subject, 'build', build, dir, input.keepWorkspace ? undefined : build.artifact, !(input.imageDigest && build.image));
       const failed = stepFailure('build', result);
       if (failed) {
         await rm(dir, { recursive: true, force: true });

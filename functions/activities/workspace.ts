@@ -6,10 +6,11 @@ import { BlobLogSink } from '../../shared/executor/index.js';
 import { secretDelivery, type StepOutcome } from '../../shared/steps/index.js';
 import type { CommandStep } from '../../shared/domain/pipeline.js';
 import { logBlobName, workspaceFolderName } from '../../shared/domain/ids.js';
+import { ValidationError } from '../../shared/errors.js';
 import type { Services } from '../composition-root.js';
 
 /** What the workspace helpers need. */
-export type WorkspaceServices = Pick<Services, 'workspaces' | 'git' | 'appIndex' | 'logs' | 'secrets' | 'steps' | 'sealed'>;
+export type WorkspaceServices = Pick<Services, 'workspaces' | 'git' | 'appIndex' | 'logs' | 'secrets' | 'steps' | 'sealed'> & Partial<Pick<Services, 'stepRunners'>>;
 
 /** Folder of a run's workspace. */
 export function workspaceDir(services: Pick<Services, 'workspaces'>, runId: string): string {
@@ -28,7 +29,23 @@ export async function freshCheckout(services: Pick<Services, 'workspaces' | 'git
  * Runs a pipeline step in `cwd`, streaming its redacted output to the step's log blob.
  * Untrusted webhook values reach the command only as CONVEYOR_* environment variables.
  */
-export async function runLoggedStep(s: WorkspaceServices, subject: RunSubject, stepName: string, step: CommandStep, cwd: string, outputs?: readonly string[]): Promise<StepOutcome & { logName: string }> {
+export async function runLoggedStep(
+  s: WorkspaceServices,
+  subject: RunSubject,
+  stepName: string,
+  step: CommandStep,
+  cwd: string,
+  outputs?: readonly string[],
+  /** True when `cwd` is a fresh checkout of the commit: a remote runner may fetch the commit itself. */
+  freshCheckout = false,
+): Promise<StepOutcome & { logName: string }> {
+  // The pipeline may choose where its steps run; the installation decides what is available.
+  const runner = step.runner === undefined ? s.steps : step.runner === 'kubernetes' ? s.stepRunners?.kubernetes : (s.stepRunners?.local ?? s.steps);
+  if (!runner) {
+    throw new ValidationError(`the pipeline asks for ${stepName} to run as a Kubernetes Job, and this installation has no Kubernetes step runner`, [
+      { path: `${stepName}.runner`, message: 'set CONVEYOR_STEP_IMAGE (and CONVEYOR_KUBECONFIG_STEPS) to offer it, or choose runner: local' },
+    ]);
+  }
   await s.appIndex.ensureLoaded();
   const name = logBlobName(subject.app, subject.runId, stepName);
   // Sealed secrets are opened here, in the activity that runs the step, and registered for
@@ -38,7 +55,7 @@ export async function runLoggedStep(s: WorkspaceServices, subject: RunSubject, s
   const { secretEnv, secretFiles } = secretDelivery(step.secrets, opened);
   const sink = await BlobLogSink.open(s.logs, name);
   try {
-    const result = await s.steps.run({
+    const result = await runner.run({
       name: stepName,
       command: step.command,
       workspace: { dir: cwd, outputs },
@@ -58,6 +75,8 @@ export async function runLoggedStep(s: WorkspaceServices, subject: RunSubject, s
       },
       log: sink,
       redact: s.secrets,
+      ...(step.jobImage ? { image: step.jobImage } : {}),
+      ...(freshCheckout ? { source: { repoUrl: subject.repoUrl, commit: subject.commit } } : {}),
     });
     return { ...result, logName: name };
   } finally {

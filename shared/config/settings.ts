@@ -118,7 +118,14 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     kind: 'fixed',
   },
   { name: 'CONVEYOR_STEP_NAMESPACE', meaning: 'namespace of the step Jobs (`CONVEYOR_STEP_RUNNER=kubernetes`)', default: '`conveyor-steps`', secret: false, kind: 'fixed' },
-  { name: 'CONVEYOR_STEP_IMAGE', meaning: 'image the step Jobs run in (needs bash, curl and tar); required with `CONVEYOR_STEP_RUNNER=kubernetes`', secret: false, kind: 'fixed' },
+  { name: 'CONVEYOR_STEP_IMAGE', meaning: 'image the step Jobs run in (needs bash, curl, tar and git); required with `CONVEYOR_STEP_RUNNER=kubernetes`, and what lets a pipeline choose `runner: kubernetes`', secret: false, kind: 'fixed' },
+  {
+    name: 'CONVEYOR_STEP_SOURCE',
+    meaning: 'how a step Job gets the commit it builds: `git` (an init container fetches it, with `CONVEYOR_GIT_TOKEN` from a Secret) or `upload` (the checked-out workspace by a read-only SAS URL, for clusters that cannot reach the git host)',
+    default: '`git`',
+    secret: false,
+    kind: 'fixed',
+  },
   {
     name: 'CONVEYOR_ARM_ENDPOINT',
     meaning: 'Azure Resource Manager endpoint for the AKS and ACR calls (a private endpoint or proxy; the token audience stays `https://management.azure.com`)',
@@ -256,6 +263,12 @@ export interface Settings {
   stepRunner: { kind: 'local' } | { kind: 'kubernetes'; namespace: string; image: string; kubeconfig?: string };
   /** Each step's default and ceiling of CPU, memory and disk (`CONVEYOR_STEP_CPU`, `_MEMORY`, `_DISK`). */
   stepLimits: StepLimits;
+  /**
+   * The Kubernetes Jobs step runner, configured whenever `CONVEYOR_STEP_IMAGE` is set: the
+   * default with `CONVEYOR_STEP_RUNNER=kubernetes`, else what a pipeline's `runner: kubernetes`
+   * picks. Absent: pipelines cannot ask for it.
+   */
+  kubernetesSteps?: { namespace: string; image: string; source: 'git' | 'upload'; kubeconfig?: string };
   /** Azure Resource Manager for AKS and ACR (`CONVEYOR_ARM_ENDPOINT`, `CONVEYOR_ARM_CA`); empty: the public endpoint. */
   arm: { endpoint?: string; ca?: string };
   /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
@@ -378,9 +391,16 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
   if (runnerKind === 'kubernetes' && !stepImage) {
     throw new ValidationError('invalid settings: CONVEYOR_STEP_IMAGE: required when CONVEYOR_STEP_RUNNER is kubernetes', [{ path: 'CONVEYOR_STEP_IMAGE', message: 'required when CONVEYOR_STEP_RUNNER is kubernetes' }]);
   }
+  const stepSource = (env.CONVEYOR_STEP_SOURCE ?? '').trim() || 'git';
+  if (stepSource !== 'git' && stepSource !== 'upload') {
+    throw new ValidationError('invalid settings: CONVEYOR_STEP_SOURCE: must be git or upload', [{ path: 'CONVEYOR_STEP_SOURCE', message: 'must be git or upload' }]);
+  }
+  const kubernetesSteps: Settings['kubernetesSteps'] = stepImage
+    ? { namespace: (env.CONVEYOR_STEP_NAMESPACE ?? '').trim() || 'conveyor-steps', image: stepImage, source: stepSource, ...(env.CONVEYOR_KUBECONFIG_STEPS ? { kubeconfig: env.CONVEYOR_KUBECONFIG_STEPS } : {}) }
+    : undefined;
   const stepRunner: Settings['stepRunner'] =
     runnerKind === 'kubernetes'
-      ? { kind: 'kubernetes', namespace: (env.CONVEYOR_STEP_NAMESPACE ?? '').trim() || 'conveyor-steps', image: stepImage, ...(env.CONVEYOR_KUBECONFIG_STEPS ? { kubeconfig: env.CONVEYOR_KUBECONFIG_STEPS } : {}) }
+      ? { kind: 'kubernetes', namespace: kubernetesSteps!.namespace, image: stepImage, ...(env.CONVEYOR_KUBECONFIG_STEPS ? { kubeconfig: env.CONVEYOR_KUBECONFIG_STEPS } : {}) }
       : { kind: 'local' };
   const armEndpoint = (env.CONVEYOR_ARM_ENDPOINT ?? '').trim();
   if (armEndpoint && !/^https:\/\/[^\s/]+(\/.*)?$/.test(armEndpoint)) {
@@ -391,6 +411,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     storageConnection: storage.data,
     stepRunner,
     stepLimits: parseStepLimits(env),
+    ...(kubernetesSteps ? { kubernetesSteps } : {}),
     arm: { ...(armEndpoint ? { endpoint: armEndpoint.replace(/\/+$/, '') } : {}), ...(armCa ? { ca: armCa } : {}) },
     dataDir: resolve(env.CONVEYOR_DATA_DIR || (env.WEBSITE_INSTANCE_ID ? join(tmpdir(), 'conveyor') : '.conveyor/data')),
     ...(env.CONVEYOR_GIT_TOKEN ? { gitToken: env.CONVEYOR_GIT_TOKEN } : {}),

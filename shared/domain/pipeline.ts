@@ -64,7 +64,17 @@ export interface CommandStep {
   secrets?: SecretBindings;
   /** CPU, memory and disk the step asks for; absent: the installation's defaults. */
   resources?: StepResources;
+  /**
+   * Where the step runs: `local` (this machine, sandboxed) or `kubernetes` (a Job). Absent: the
+   * installation's default (`CONVEYOR_STEP_RUNNER`). The file's top-level `runner:` fills it in.
+   */
+  runner?: StepRunnerKind;
+  /** The image a `kubernetes` step's Job runs in (default: the installation's `CONVEYOR_STEP_IMAGE`). */
+  jobImage?: string;
 }
+
+/** Where steps run. */
+export type StepRunnerKind = 'local' | 'kubernetes';
 
 /**
  * A container image built by Azure Container Registry (ACR Tasks) from the run's source: the

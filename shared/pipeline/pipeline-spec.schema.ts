@@ -157,6 +157,21 @@ const sealedSecretFile = z
   .transform((v): SealedSecretSource => (typeof v === 'string' ? { sealed: v } : { file: v.file }))
   .describe('A sealed value: armored age text sealed to the app\'s recipient (GET /api/public-key?app=<app>), or { file: <path of such a file in the repository> }.');
 
+const runner = z
+  .enum(['local', 'kubernetes'])
+  .describe("Where the step runs: `local` (Conveyor's machine, sandboxed) or `kubernetes` (a Job, docs/kubernetes.md). Default: the top-level runner, else the installation's CONVEYOR_STEP_RUNNER.");
+
+const stepImage = z
+  .string()
+  .max(512)
+  .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, 'must be an image reference such as mcr.microsoft.com/devcontainers/javascript-node:22')
+  .describe("Image a `kubernetes` step runs in (needs bash, curl, tar and git). Default: the installation's CONVEYOR_STEP_IMAGE.");
+
+/** `runner` and `image` of a step, as the domain holds them. */
+function placement(v: { runner?: 'local' | 'kubernetes' | undefined; jobImage?: string | undefined }): Pick<CommandStep, 'runner' | 'jobImage'> {
+  return { ...(v.runner ? { runner: v.runner } : {}), ...(v.jobImage ? { jobImage: v.jobImage } : {}) };
+}
+
 const network = z
   .enum(['on', 'none'])
   .describe('`on` (default): the step may use the network (e.g. to fetch dependencies). `none`: the sandbox has no network at all, not even loopback.');
@@ -199,6 +214,8 @@ export const buildStepFile = z
     network: network.optional(),
     secrets: secretUses.optional(),
     resources: resources.optional(),
+    runner: runner.optional(),
+    jobImage: stepImage.optional(),
   })
   .superRefine((v, ctx) => {
     // With an image build, the command and the artifact are optional (the digest file is packed).
@@ -217,6 +234,7 @@ export const buildStepFile = z
       ...bindSecrets(v.secrets, 'build'),
       ...(v.resources ? { resources: v.resources } : {}),
       ...(v.image ? { image: v.image } : {}),
+      ...placement(v),
     }),
   )
   .pipe(buildStepSpec)
@@ -237,6 +255,8 @@ export const commandStepFile = z
     network: network.optional(),
     secrets: secretUses.optional(),
     resources: resources.optional(),
+    runner: runner.optional(),
+    jobImage: stepImage.optional(),
   })
   .transform(
     (v): CommandStep => ({
@@ -246,6 +266,7 @@ export const commandStepFile = z
       ...(v.network ? { network: v.network } : {}),
       ...bindSecrets(v.secrets, 'test'),
       ...(v.resources ? { resources: v.resources } : {}),
+      ...placement(v),
     }),
   )
   .pipe(commandStepSpec)
@@ -421,6 +442,7 @@ export const pipelineFileSchema = z
   .strictObject({
     version: z.literal(1).default(1).describe('File format version. Default 1.'),
     secrets: z.record(secretName, sealedSecretFile).optional().describe('Sealed secrets by name, used by `secrets:` of steps and environments.'),
+    runner: runner.optional().describe("Where build and test run unless a step says otherwise: `local` or `kubernetes`. Default: the installation's CONVEYOR_STEP_RUNNER."),
     build: buildStepFile,
     test: commandStepFile.optional(),
     environments: z.array(environmentFile).min(1).max(MAX_ENVIRONMENTS).describe('Promotion order: each environment is deployed and verified before the next.'),
@@ -474,8 +496,8 @@ export const pipelineFileSchema = z
     return {
       version: v.version,
       ...(v.secrets ? { secrets: v.secrets } : {}),
-      build: fill(v.build),
-      ...(v.test ? { test: fill(v.test) } : {}),
+      build: { ...(v.runner ? { runner: v.runner } : {}), ...fill(v.build) },
+      ...(v.test ? { test: { ...(v.runner ? { runner: v.runner } : {}), ...fill(v.test) } } : {}),
       environments: v.environments.map((env) => ({ ...env, target: fill(env.target) })),
     };
   })

@@ -89,6 +89,16 @@ export interface StepRequest {
   log: LogSink;
   /** Aborting kills the step like a timeout (but `timedOut` stays false). */
   signal?: AbortSignal;
+  /**
+   * A remote runner's image for this step (a Kubernetes Job's container); local runners ignore it.
+   */
+  image?: string;
+  /**
+   * The commit the workspace is a fresh checkout of, when it is one (the build step): a remote
+   * runner may fetch it from git where the step runs instead of copying the workspace in.
+   * Local runners ignore it.
+   */
+  source?: { repoUrl: string; commit: string };
 }
 
 /** How a step ended. */

@@ -88,8 +88,31 @@ ${ENVS.map(
 `,
 ).join('')}`;
 
+// A third app whose build and test steps run as Kubernetes Jobs (`runner: kubernetes`) on the
+// fake, whose pods run them as real local processes; the build's Job fetches the commit from git.
+const JOBS_PIPELINE = `version: 1
+runner: kubernetes
+build:
+  command: mkdir -p dist && cp server.js dist/ && printf 'sha256:%s\\n' "$(sha256sum server.js | cut -d' ' -f1)" > image.digest && echo "built in $HOSTNAME"
+  artifact: [dist, image.digest]
+test:
+  command: test -f dist/server.js && grep -q '^sha256:' image.digest && echo "tests passed in $HOSTNAME"
+environments:
+  - name: dev
+    target:
+      type: kubernetes
+      namespace: jobs-dev
+      manifests: deploy
+      image: { name: ${IMAGE}, digestFile: image.digest }
+      kubeconfigSetting: CONVEYOR_KUBECONFIG_E2E
+      rolloutTimeout: 30s
+      rolloutPoll: 100ms
+      url: https://dev.jobs.example
+`;
+
 let fake: FakeKube;
 let arm: FakeArm;
+let jobsSample: SampleService;
 let acrSample: SampleService;
 let conveyor: ConveyorUnderTest;
 let sample: SampleService;
@@ -99,10 +122,16 @@ let tmp: string;
 /** Images that never become available (the broken commit's). */
 const broken = new Set<string>();
 
-async function digestOf(commit: string): Promise<string> {
+async function digestOf(commit: string, repo: SampleService = sample): Promise<string> {
   const dir = join(tmp, commit);
-  await sample.exportCommit(commit, dir);
+  await repo.exportCommit(commit, dir);
   return `sha256:${createHash('sha256').update(await readFile(join(dir, 'server.js'))).digest('hex')}`;
+}
+
+/** Registers an app (the other apps are registered by their tests, so their runs do not slow the first ones). */
+async function register(app: string, repo: SampleService): Promise<void> {
+  const res = await conveyor.api(`/api/apps/${app}`, { method: 'PUT', key: 'admin', json: { repoUrl: repo.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'SAMPLE_WEBHOOK_SECRET' } });
+  assert.equal(res.status, 201, await res.text());
 }
 
 async function push(commit: string, repo: SampleService = sample): Promise<any> {
@@ -119,7 +148,7 @@ const liveImage = (env: string) => (fake.get('apps/v1', 'Deployment', `shop-${en
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'k8s-e2e-'));
   fake = await FakeKube.start({
-    namespaces: ENVS.flatMap((e) => [`shop-${e}`, `api-${e}`]),
+    namespaces: [...ENVS.flatMap((e) => [`shop-${e}`, `api-${e}`]), 'jobs-dev', 'conveyor-steps'],
     rollout: (d) => ([...broken].some((b) => JSON.stringify(d['spec']).includes(b)) ? { outcome: 'deadline', afterMs: 300 } : { outcome: 'available', afterMs: 150 }),
   });
   kc = new k8s.KubeConfig();
@@ -137,8 +166,16 @@ before(async () => {
   await writeFile(join(acrSample.dir, 'deploy', 'api.yaml'), MANIFESTS.replaceAll(`${IMAGE}:dev`, `${ACR_IMAGE}:latest`));
   await acrSample.git('add', '-A');
   await acrSample.git('commit', '-q', '-m', 'Dockerfile and manifests');
+  jobsSample = await createSampleService({ pipelineYaml: JOBS_PIPELINE });
+  await mkdir(join(jobsSample.dir, 'deploy'), { recursive: true });
+  await writeFile(join(jobsSample.dir, 'deploy', 'web.yaml'), MANIFESTS);
+  await jobsSample.git('add', '-A');
+  await jobsSample.git('commit', '-q', '-m', 'Kubernetes manifests');
   conveyor = await startConveyor({
     env: {
+      // The installation offers Kubernetes Jobs (the default runner stays local).
+      CONVEYOR_STEP_IMAGE: 'registry.test/conveyor-steps:1',
+      CONVEYOR_KUBECONFIG_STEPS: fake.kubeconfig('conveyor-steps'),
       SAMPLE_WEBHOOK_SECRET: SECRET,
       CONVEYOR_KUBECONFIG_E2E: fake.kubeconfig(),
       CONVEYOR_RECONCILE_SCHEDULE: '*/2 * * * * *',
@@ -149,10 +186,7 @@ before(async () => {
     },
   });
   arm.acr.registries.push({ subscription: SUB, resourceGroup: 'rg-shop', name: 'shopacr', storage: containerClient(conveyor.host.storage!.connectionString, 'fake-acr') });
-  for (const [app, repo] of [['shop', sample], ['api', acrSample]] as const) {
-    const res = await conveyor.api(`/api/apps/${app}`, { method: 'PUT', key: 'admin', json: { repoUrl: repo.url, provider: 'github', branches: ['main'], webhookSecretSetting: 'SAMPLE_WEBHOOK_SECRET' } });
-    assert.equal(res.status, 201, await res.text());
-  }
+  await register('shop', sample);
   ledger = new DeploymentLedger(containerClient(conveyor.host.storage!.connectionString, CONTAINERS.state));
 });
 
@@ -160,6 +194,7 @@ after(async () => {
   await conveyor?.dispose();
   await sample?.dispose();
   await acrSample?.dispose();
+  await jobsSample?.dispose();
   await arm?.stop();
   await fake?.stop();
   await rm(tmp, { recursive: true, force: true });
@@ -271,6 +306,7 @@ describe('push to Kubernetes', () => {
   });
 
   test('an image built by ACR Tasks from the pushed commit is promoted by its digest to dev, staging and prod', async () => {
+    await register('api', acrSample);
     const commit = await acrSample.head();
     const run = await push(commit, acrSample);
     assert.equal(run.status, 'Succeeded', JSON.stringify(run, null, 2));
@@ -287,6 +323,26 @@ describe('push to Kubernetes', () => {
     const log = await (await conveyor.api(`/api/runs/${encodeURIComponent(run.runId)}/logs/image`)).text();
     assert.match(log, new RegExp(`pushed ${ACR_IMAGE}:${commit} digest: ${digest}`));
     assert.deepEqual(arm.acr.violations, []);
+    assert.deepEqual(fake.violations(), []);
+  });
+
+  test('a pipeline with runner: kubernetes builds and tests as Jobs (the build fetching the commit from git inside its Job), then deploys', async () => {
+    await register('jobs', jobsSample);
+    const commit = await jobsSample.head();
+    const run = await push(commit, jobsSample);
+    assert.equal(run.status, 'Succeeded', JSON.stringify(run, null, 2));
+    // Only this app's steps run as Jobs (the others' run locally).
+    assert.equal(fake.requests.filter((r) => r.method === 'POST' && r.path === '/apis/batch/v1/namespaces/conveyor-steps/jobs').length, 2, 'one Job for the build, one for the tests');
+    const log = async (step: string) => (await conveyor.api(`/api/runs/${encodeURIComponent(run.runId)}/logs/${step}`)).text();
+    const build = await log('build');
+    assert.match(build, new RegExp(`the source is commit ${commit}, fetched from git inside the Job`));
+    assert.match(build, /built in conveyor-build-[0-9a-f]{8}-/, 'the build ran in the Job\'s pod');
+    const tests = await log('test');
+    assert.match(tests, /the workspace is handed over by a read-only SAS URL/);
+    assert.match(tests, /tests passed in conveyor-test-[0-9a-f]{8}-/, 'the tests ran in their Job\'s pod, on the built workspace');
+    const jobs = await kc.makeApiClient(k8s.BatchV1Api).listNamespacedJob({ namespace: 'conveyor-steps' });
+    assert.deepEqual(jobs.items.map((j) => j.metadata?.name), [], 'the Jobs are deleted afterwards');
+    assert.equal((fake.get('apps/v1', 'Deployment', 'jobs-dev', 'web') as any)?.spec.template.spec.containers[0].image, `${IMAGE}@${await digestOf(commit, jobsSample)}`);
     assert.deepEqual(fake.violations(), []);
   });
 });

@@ -15,6 +15,7 @@ import { BlobWorkspaceTransfer } from '../../shared/targets/kubernetes/workspace
 import type { StepRequest } from '../../shared/steps/step-runner.js';
 import { FakeKube } from '../support/fake-kube/server.js';
 import { withAzurite } from '../support/azurite.js';
+import { createRepo } from '../support/git-repo.js';
 
 let fake: FakeKube;
 let azurite: Awaited<ReturnType<typeof withAzurite>>;
@@ -110,4 +111,35 @@ test('a step that outlives its timeout is stopped and its Job deleted', async ()
   assert.match(req.log.text, /started/);
   assert.doesNotMatch(req.log.text, /never/);
   assert.equal(fake.list('batch/v1', 'Job', 'conveyor-steps').length, 0);
+});
+
+test('a fresh checkout is fetched from git inside the Job by an init container; a fetch that fails is the step\'s failure, with git\'s words', async () => {
+  const repo = createRepo();
+  try {
+    const commit = repo.commit({ 'hello.txt': 'from git\n' });
+    const dir = await workspace('git-source');
+    const req = step(dir, { name: 'build', command: 'cat hello.txt && ls -a | tr "\\n" " "', workspace: { dir, outputs: [] }, secretEnv: {}, source: { repoUrl: repo.dir, commit } });
+    const outcome = await runner.run(req);
+    assert.equal(outcome.exitCode, 0, req.log.text);
+    assert.match(req.log.text, new RegExp(`the source is commit ${commit}, fetched from git inside the Job`));
+    assert.match(req.log.text, /from git/);
+    assert.doesNotMatch(req.log.text, / \.git /, 'no repository metadata is left in the workspace');
+    const job = createdJobs.at(-1);
+    assert.equal(job.spec.template.spec.initContainers[0].name, 'source');
+    assert.deepEqual(
+      job.spec.template.spec.initContainers[0].env.filter((e: any) => e.name.startsWith('CONVEYOR_GIT')).map((e: any) => [e.name, e.value]),
+      [
+        ['CONVEYOR_GIT_URL', `file://${repo.dir}`],
+        ['CONVEYOR_GIT_COMMIT', commit],
+      ],
+    );
+
+    const missing = step(dir, { name: 'build', command: 'echo never', workspace: { dir, outputs: [] }, secretEnv: {}, source: { repoUrl: repo.dir, commit: 'f'.repeat(40) } });
+    const failed = await runner.run(missing);
+    assert.notEqual(failed.exitCode, 0);
+    assert.match(missing.log.text, /fetching the source in the Job failed/);
+    assert.doesNotMatch(missing.log.text, /never/);
+  } finally {
+    repo.dispose();
+  }
 });

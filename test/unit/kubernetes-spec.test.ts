@@ -274,6 +274,13 @@ test('the step runner is chosen by settings: local by default, Kubernetes Jobs w
   });
   assert.throws(() => readSettings({ ...base, CONVEYOR_STEP_RUNNER: 'kubernetes' }), /CONVEYOR_STEP_IMAGE: required when CONVEYOR_STEP_RUNNER is kubernetes/);
   assert.throws(() => readSettings({ ...base, CONVEYOR_STEP_RUNNER: 'docker' }), /CONVEYOR_STEP_RUNNER: must be local or kubernetes/);
+  // A step image alone offers Kubernetes Jobs to the pipelines that ask (the default stays local).
+  const offered = readSettings({ ...base, CONVEYOR_STEP_IMAGE: 'registry.test/steps:1' });
+  assert.deepEqual(offered.stepRunner, { kind: 'local' });
+  assert.deepEqual(offered.kubernetesSteps, { namespace: 'conveyor-steps', image: 'registry.test/steps:1', source: 'git' });
+  assert.equal(readSettings({ ...base, CONVEYOR_STEP_IMAGE: 'i', CONVEYOR_STEP_SOURCE: 'upload' }).kubernetesSteps?.source, 'upload');
+  assert.throws(() => readSettings({ ...base, CONVEYOR_STEP_SOURCE: 'ftp' }), /CONVEYOR_STEP_SOURCE: must be git or upload/);
+  assert.equal(readSettings(base).kubernetesSteps, undefined);
   // Only CONVEYOR_KUBECONFIG_* settings can be named by a pipeline's kubeconfigSetting.
   const s = readSettings({ ...base, CONVEYOR_KUBECONFIG_DEV: 'kc', OTHER_SECRET: 'x' });
   assert.equal(s.kubeconfig('CONVEYOR_KUBECONFIG_DEV'), 'kc');
@@ -314,4 +321,19 @@ environments:
     () => parsePipelineSpec('version: 1\nbuild: { timeout: 5m }\nenvironments: [{ name: dev, target: { type: process, start: x, port: 4000 } }]\n'),
     (err: unknown) => err instanceof ValidationError && ['build.command', 'build.artifact'].every((p) => err.issues.some((i) => i.path === p && i.message === 'is required')),
   );
+});
+
+test('runner: at the top fills in build and test; a step may choose its own runner and Job image', () => {
+  const spec = parsePipelineSpec(`version: 1
+runner: kubernetes
+build: { command: make, artifact: [dist], jobImage: mcr.microsoft.com/devcontainers/javascript-node:22 }
+test: { command: make test, runner: local }
+environments: [{ name: dev, target: { type: process, start: x, port: 4000 } }]
+`);
+  assert.equal(spec.build.runner, 'kubernetes');
+  assert.equal(spec.build.jobImage, 'mcr.microsoft.com/devcontainers/javascript-node:22');
+  assert.equal(spec.test?.runner, 'local');
+  const plain = parsePipelineSpec('version: 1\nbuild: { command: make, artifact: [dist] }\nenvironments: [{ name: dev, target: { type: process, start: x, port: 4000 } }]\n');
+  assert.equal(plain.build.runner, undefined, "no runner: the installation's default");
+  assert.throws(() => parsePipelineSpec('version: 1\nrunner: docker\nbuild: { command: make, artifact: [dist] }\nenvironments: [{ name: dev, target: { type: process, start: x, port: 4000 } }]\n'), (err: unknown) => err instanceof ValidationError && err.issues.some((i) => i.path === 'runner'));
 });

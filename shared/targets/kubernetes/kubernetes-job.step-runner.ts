@@ -3,8 +3,12 @@
  * runs in Azure: a Functions worker is no place for a 20-minute build).
  *
  * For one step the runner:
- * 1. packs the workspace and stages it with {@link WorkspaceTransfer} (a read-only SAS URL for
- *    the source blob, a create/write-only SAS URL for exactly the outputs blob);
+ * 1. gets the source into the Job: for a fresh checkout of a commit (`request.source`, the build
+ *    step) an init container fetches exactly that commit from git (the credential from a Secret);
+ *    otherwise (the test step runs in the built workspace), or with `source: 'upload'`, it packs
+ *    the workspace and stages it with {@link WorkspaceTransfer} (a read-only SAS URL for the
+ *    source blob); the outputs always go back through a create/write-only SAS URL for exactly the
+ *    outputs blob;
  * 2. puts `secretEnv` into a Secret (never into the Job spec) and creates a Job with
  *    `backoffLimit: 0`, `activeDeadlineSeconds` from the step's timeout, the image from the
  *    options, the step's variables as plain env and the secrets as `secretKeyRef`s; the
@@ -47,11 +51,20 @@ export interface KubernetesJobStepRunnerOptions {
   startTimeoutMs?: number;
   /** Poll interval while waiting for the pod (default 200 ms). */
   pollMs?: number;
+  /**
+   * How a step whose workspace is a fresh checkout (`request.source`) gets its source: `git`
+   * (default) fetches the commit inside the Job, in an init container running `git` (the step
+   * image needs it) with the credential from a Secret; `upload` ships the checked-out workspace
+   * through the SAS path, for clusters that cannot reach the git host.
+   */
+  source?: 'git' | 'upload';
+  /** Credential for https git remotes (a token; sent as HTTP basic auth, from a Secret). */
+  gitAuth?: { token: string; username?: string };
 }
 
 const SCRIPT = `set -eu
 mkdir -p conveyor-workspace && cd conveyor-workspace
-curl -fsS --retry 3 "$CONVEYOR_JOB_SOURCE_URL" | tar -xzf -
+if [ -n "$CONVEYOR_JOB_SOURCE_URL" ]; then curl -fsS --retry 3 "$CONVEYOR_JOB_SOURCE_URL" | tar -xzf -; fi
 out_url="$CONVEYOR_JOB_OUTPUT_URL"; outputs="$CONVEYOR_JOB_OUTPUTS"; step="$CONVEYOR_JOB_COMMAND"
 unset CONVEYOR_JOB_SOURCE_URL CONVEYOR_JOB_OUTPUT_URL CONVEYOR_JOB_OUTPUTS CONVEYOR_JOB_COMMAND
 set +e
@@ -63,6 +76,20 @@ if [ -n "$outputs" ]; then
   curl -fsS --retry 3 -X PUT -H 'x-ms-blob-type: BlockBlob' --data-binary @../conveyor-outputs.tgz "$out_url" >/dev/null
 fi
 exit $code
+`;
+
+/**
+ * The init container's script: fetch exactly the commit (shallow) into the shared volume. The
+ * URL and commit come as variables (never spliced into the script); a credential, when there
+ * is one, as git configuration from the Secret (never on a command line).
+ */
+const FETCH_SCRIPT = `set -eu
+git init -q conveyor-workspace
+cd conveyor-workspace
+git fetch -q --depth 1 "$CONVEYOR_GIT_URL" "$CONVEYOR_GIT_COMMIT"
+git -c advice.detachedHead=false checkout -q FETCH_HEAD
+rm -rf .git
+echo "fetched $CONVEYOR_GIT_COMMIT"
 `;
 
 /** Runs steps as Kubernetes Jobs. */
@@ -96,13 +123,20 @@ export class KubernetesJobStepRunner implements StepRunner {
     let jobCreated = false;
     let secretCreated = false;
     try {
-      const archive = join(work, 'source.tar.gz');
-      const entries = await readdir(request.workspace.dir);
-      await packArtifact(request.workspace.dir, entries.length > 0 ? entries : [], archive);
-      staged = await this.options.transfer.stage(id, await readFile(archive), request.timeoutMs + (this.options.startTimeoutMs ?? 300_000));
+      // The source: fetched from git inside the Job (a fresh checkout's commit), or the
+      // workspace as it is here, packed and handed over by a read-only SAS URL.
+      const fromGit = request.source !== undefined && (this.options.source ?? 'git') === 'git';
+      let sourceArchive = Buffer.alloc(0);
+      if (!fromGit) {
+        const archive = join(work, 'source.tar.gz');
+        const entries = await readdir(request.workspace.dir);
+        await packArtifact(request.workspace.dir, entries.length > 0 ? entries : [], archive);
+        sourceArchive = await readFile(archive);
+      }
+      staged = await this.options.transfer.stage(id, sourceArchive, request.timeoutMs + (this.options.startTimeoutMs ?? 300_000));
       const outputs = request.workspace.outputs === undefined ? '.' : request.workspace.outputs.join('\n');
       const env: k8s.V1EnvVar[] = [
-        { name: 'CONVEYOR_JOB_SOURCE_URL', value: staged.sourceUrl },
+        { name: 'CONVEYOR_JOB_SOURCE_URL', value: fromGit ? '' : staged.sourceUrl },
         { name: 'CONVEYOR_JOB_OUTPUT_URL', value: staged.outputUrl },
         { name: 'CONVEYOR_JOB_OUTPUTS', value: outputs },
         { name: 'CONVEYOR_JOB_COMMAND', value: request.command },
@@ -114,8 +148,10 @@ export class KubernetesJobStepRunner implements StepRunner {
       const secretEnv = request.secretEnv ?? {};
       // Secret files: the same Secret, mounted read-only (a memory-backed volume) at /run/secrets.
       const secretFiles = request.secretFiles ?? {};
-      if (Object.keys(secretEnv).length > 0 || Object.keys(secretFiles).length > 0) {
-        const data = { ...secretEnv, ...secretFiles };
+      // The git credential of an init container's fetch, when there is one, goes in the same Secret.
+      const git = fromGit ? gitFetch(request.source!, this.options.gitAuth) : undefined;
+      if (Object.keys(secretEnv).length > 0 || Object.keys(secretFiles).length > 0 || Object.keys(git?.secret ?? {}).length > 0) {
+        const data = { ...secretEnv, ...secretFiles, ...(git?.secret ?? {}) };
         await this.core.createNamespacedSecret({
           namespace: ns,
           body: { metadata: { name: id, labels: { 'app.kubernetes.io/managed-by': 'conveyor' } }, type: 'Opaque', data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) },
@@ -140,6 +176,7 @@ export class KubernetesJobStepRunner implements StepRunner {
         ],
         ...(notes.length ? { notes } : {}),
       };
+      const image = request.image ?? this.options.image;
       await this.batch.createNamespacedJob({
         namespace: ns,
         body: {
@@ -157,10 +194,24 @@ export class KubernetesJobStepRunner implements StepRunner {
                   { name: 'work', emptyDir: {} },
                   ...(fileNames.length ? [{ name: 'secrets', secret: { secretName: id, defaultMode: 0o400, items: fileNames.map((key) => ({ key, path: key })) } }] : []),
                 ],
+                ...(git
+                  ? {
+                      initContainers: [
+                        {
+                          name: 'source',
+                          image,
+                          command: ['sh', '-c', FETCH_SCRIPT],
+                          workingDir: '/work',
+                          volumeMounts: [{ name: 'work', mountPath: '/work' }],
+                          env: [...git.env, ...Object.keys(git.secret).map((name) => ({ name, valueFrom: { secretKeyRef: { name: id, key: name } } }))],
+                        },
+                      ],
+                    }
+                  : {}),
                 containers: [
                   {
                     name: 'step',
-                    image: this.options.image,
+                    image,
                     command: ['bash', '-c', SCRIPT],
                     workingDir: '/work',
                     volumeMounts: [{ name: 'work', mountPath: '/work' }, ...(fileNames.length ? [{ name: 'secrets', mountPath: SECRET_FILES_DIR, readOnly: true }] : [])],
@@ -174,6 +225,8 @@ export class KubernetesJobStepRunner implements StepRunner {
         },
       });
       jobCreated = true;
+      // Conveyor's own note: in the log, not in the step's output tail.
+      request.log.write(fromGit ? `[conveyor] Job ${id}: the source is commit ${request.source!.commit}, fetched from git inside the Job\n` : `[conveyor] Job ${id}: the workspace is handed over by a read-only SAS URL\n`);
       const ended = await this.follow(request, id, emit, redactor);
       emit(redactor.end());
       if (ended.kind === 'timeout' || ended.kind === 'aborted') {
@@ -227,6 +280,13 @@ export class KubernetesJobStepRunner implements StepRunner {
       await sleep(poll);
     }
     const podName = pod.metadata!.name!;
+    // The source fetch (init container) failed: the step never started; its log says why.
+    const init = pod.status?.initContainerStatuses?.find((c) => c.state?.terminated && c.state.terminated.exitCode !== 0);
+    if (init) {
+      const text = await this.core.readNamespacedPodLog({ name: podName, namespace: ns, container: init.name }).catch(() => '');
+      emit(redactor.push(`fetching the source in the Job failed:\n${String(text)}`));
+      return { kind: 'exited', exitCode: init.state!.terminated!.exitCode };
+    }
     // Follow the log until the container ends (the stream closes), or the step is stopped.
     const stream = new PassThrough();
     stream.setEncoding('utf8');
@@ -261,6 +321,27 @@ export class KubernetesJobStepRunner implements StepRunner {
       await sleep(poll);
     }
   }
+}
+
+/**
+ * The init container's plain variables and Secret entries for fetching `source`: the URL (local
+ * paths as file:// URLs, so a shallow fetch works) and commit as variables, and for https remotes
+ * with a credential an `http.<origin>.extraHeader` as git configuration from the Secret.
+ */
+function gitFetch(source: { repoUrl: string; commit: string }, auth: { token: string; username?: string } | undefined): { env: k8s.V1EnvVar[]; secret: Record<string, string> } {
+  const url = source.repoUrl.startsWith('/') ? `file://${source.repoUrl}` : source.repoUrl;
+  const env: k8s.V1EnvVar[] = [
+    { name: 'CONVEYOR_GIT_URL', value: url },
+    { name: 'CONVEYOR_GIT_COMMIT', value: source.commit },
+    { name: 'GIT_TERMINAL_PROMPT', value: '0' },
+  ];
+  const secret: Record<string, string> = {};
+  if (auth && /^https?:\/\//.test(url)) {
+    const origin = new URL(url).origin;
+    env.push({ name: 'GIT_CONFIG_COUNT', value: '1' }, { name: 'GIT_CONFIG_KEY_0', value: `http.${origin}/.extraHeader` });
+    secret['GIT_CONFIG_VALUE_0'] = `Authorization: Basic ${Buffer.from(`${auth.username ?? 'x-access-token'}:${auth.token}`).toString('base64')}`;
+  }
+  return { env, secret };
 }
 
 function lastLines(text: string, n = 20): string {

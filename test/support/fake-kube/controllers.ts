@@ -5,8 +5,9 @@
 //   follows the fields `kubectl rollout status` and Conveyor read: observedGeneration, replicas,
 //   updatedReplicas, readyReplicas, availableReplicas, the Available and Progressing conditions.
 // - Jobs: a pod per attempt (up to backoffLimit retries, activeDeadlineSeconds enforced), whose
-//   first container's command and args run as a real local child process (image ignored): its
-//   output is the pod's log, its exit code the container's. Environment variables resolve
+//   init containers, then first container's command and args, run as real local child processes
+//   (image ignored) in one folder standing for the pod's shared volume: their output is the
+//   containers' logs, the main container's exit code the pod's. Environment variables resolve
 //   `value`, `secretKeyRef` and `configMapKeyRef` from the fake's store.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -100,9 +101,9 @@ export class Controllers {
     this.rollout = rollout ?? (() => ({ outcome: 'available' }));
   }
 
-  /** The log of a pod whose container started, or undefined. */
-  podLog(namespace: string, pod: string): PodLog | undefined {
-    return this.logs.get(`${namespace}/${pod}`);
+  /** The log of a pod whose (main, or the named init) container started, or undefined. */
+  podLog(namespace: string, pod: string, initContainer?: string): PodLog | undefined {
+    return this.logs.get(initContainer ? `${namespace}/${pod}/${initContainer}` : `${namespace}/${pod}`);
   }
 
   /** Called by the server after every stored write. */
@@ -292,10 +293,40 @@ export class Controllers {
       resolveExit();
       return;
     }
-    this.logs.set(k, log);
-    const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir, HOSTNAME: podName };
-    for (const e of (container['env'] ?? []) as JsonObject[]) env[String(e['name'])] = this.envValue(namespace, e);
     const ip = `10.244.0.${this.ipCounter++}`;
+    const envOf = (c: JsonObject) => {
+      const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir, HOSTNAME: podName };
+      for (const e of (c['env'] ?? []) as JsonObject[]) env[String(e['name'])] = this.envValue(namespace, e);
+      return env;
+    };
+    // Init containers run one after the other, to completion, in the same folder (the pod's
+    // shared emptyDir volume); the pod stays Pending meanwhile. One that fails fails the pod
+    // (restartPolicy Never), and the main container never starts.
+    const initStatuses: JsonObject[] = [];
+    for (const ic of (((pod?.['spec'] ?? {}) as JsonObject)['initContainers'] ?? []) as JsonObject[]) {
+      const icLog = new PodLog();
+      this.logs.set(`${k}/${String(ic['name'])}`, icLog);
+      const icArgv = [...((ic['command'] ?? []) as string[]), ...((ic['args'] ?? []) as string[])];
+      const icStarted = now();
+      const exitCode = icArgv.length === 0 ? 128 : await new Promise<number>((resolve) => {
+        const c = spawn(icArgv[0]!, icArgv.slice(1), { cwd: dir, env: envOf(ic), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+        running.child = c;
+        c.stdout.setEncoding('utf8').on('data', (t: string) => icLog.append(t));
+        c.stderr.setEncoding('utf8').on('data', (t: string) => icLog.append(t));
+        c.on('error', (err) => {
+          icLog.append(`error: ${err.message}\n`);
+          resolve(128);
+        });
+        c.on('close', (code, signal) => resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 9) : 9)));
+      });
+      icLog.end();
+      initStatuses.push({ name: String(ic['name'] ?? ''), image: String(ic['image'] ?? ''), imageID: '', ready: exitCode === 0, restartCount: 0, state: { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: icStarted, finishedAt: now() } } });
+      if (exitCode !== 0 || !this.api.peek(podDef, namespace, podName) || this.stopped) break;
+      this.api.writeStatus(podDef, namespace, podName, { phase: 'Pending', qosClass: 'BestEffort', initContainerStatuses: initStatuses }, 'kubelet');
+    }
+    const initFailed = initStatuses.some((st) => ((st['state'] as JsonObject)['terminated'] as JsonObject)['exitCode'] !== 0);
+    this.logs.set(k, log);
+    const env = envOf(container);
     const containerStatus = (state: JsonObject, ready: boolean): JsonObject => ({ name: String(container['name'] ?? ''), image: String(container['image'] ?? ''), imageID: '', ready, started: ready, restartCount: 0, state });
     const finish = (exitCode: number) => {
       log.end();
@@ -303,7 +334,13 @@ export class Controllers {
       void rm(dir, { recursive: true, force: true }).finally(resolveExit);
       const terminated = { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: started, finishedAt: now() };
       if (this.api.peek(podDef, namespace, podName)) {
-        this.api.writeStatus(podDef, namespace, podName, { phase: exitCode === 0 ? 'Succeeded' : 'Failed', podIP: ip, startTime: started, containerStatuses: [containerStatus({ terminated }, false)] }, 'kubelet');
+        this.api.writeStatus(
+          podDef,
+          namespace,
+          podName,
+          { phase: exitCode === 0 ? 'Succeeded' : 'Failed', podIP: ip, startTime: started, ...(initStatuses.length > 0 ? { initContainerStatuses: initStatuses } : {}), containerStatuses: [initFailed ? containerStatus({ waiting: { reason: 'PodInitializing' } }, false) : containerStatus({ terminated }, false)] },
+          'kubelet',
+        );
       }
       if (state.finished) return;
       if (exitCode === 0) {
@@ -321,6 +358,10 @@ export class Controllers {
       // The real controller backs off 10 s, 20 s, …; the fake scales that to milliseconds.
       this.later(10 * 2 ** (state.failures - 1), () => this.createPod(jobDef, namespace, jobName, jobUid, state));
     };
+    if (initFailed) {
+      finish(((initStatuses.at(-1)!['state'] as JsonObject)['terminated'] as JsonObject)['exitCode'] as number);
+      return;
+    }
     if (argv.length === 0) {
       log.append('error: the fake runs a container\'s command and args; this container has neither\n');
       finish(128);
@@ -337,7 +378,7 @@ export class Controllers {
       finish(128);
     });
     child.on('spawn', () => {
-      this.api.writeStatus(podDef, namespace, podName, { phase: 'Running', podIP: ip, startTime: started, containerStatuses: [containerStatus({ running: { startedAt: started } }, true)] }, 'kubelet');
+      this.api.writeStatus(podDef, namespace, podName, { phase: 'Running', podIP: ip, startTime: started, ...(initStatuses.length > 0 ? { initContainerStatuses: initStatuses } : {}), containerStatuses: [containerStatus({ running: { startedAt: started } }, true)] }, 'kubelet');
       this.api.writeStatus(jobDef, namespace, jobName, { startTime: state.startTime, active: 1, ready: 1, ...(state.failures ? { failed: state.failures } : {}), terminating: 0, uncountedTerminatedPods: {} }, MANAGER);
     });
     child.on('close', (code, signal) => {

@@ -501,9 +501,12 @@ export class FakeKube {
   private logs(req: IncomingMessage, res: ServerResponse, def: ResourceDef, namespace: string, name: string, q: URLSearchParams, rec: RecordedRequest): Answer | 'streamed' {
     const pod = this.objects.get(key(def, namespace, name));
     if (!pod) throw notFound(def, name);
-    const log = this.controllers.podLog(namespace, name);
-    const container = q.get('container') ?? String(((((pod['spec'] as JsonObject)['containers'] as JsonObject[]) ?? [])[0] ?? {})['name'] ?? '');
-    if (!log) throw new ApiError(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ContainerCreating`);
+    const main = String(((((pod['spec'] as JsonObject)['containers'] as JsonObject[]) ?? [])[0] ?? {})['name'] ?? '');
+    const container = q.get('container') ?? main;
+    const inits = (((pod['spec'] as JsonObject)['initContainers'] ?? []) as JsonObject[]).map((c) => String(c['name']));
+    if (container !== main && !inits.includes(container)) throw new ApiError(400, 'BadRequest', `container ${container} is not valid for pod ${name}`);
+    const log = this.controllers.podLog(namespace, name, container === main ? undefined : container);
+    if (!log) throw new ApiError(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ${inits.length > 0 && container === main ? 'PodInitializing' : 'ContainerCreating'}`);
     const follow = q.get('follow') === 'true';
     const tail = q.get('tailLines');
     const select = (text: string) => {
