@@ -34,7 +34,8 @@ import type { AppRecord } from '../apps/app-record.schema.js';
 import type { AppRegistry } from '../apps/app-registry.js';
 import type { HeadCommit, RunRecord } from '../domain/run.js';
 import { isName } from '../domain/ids.js';
-import type { GateVerdict } from '../domain/windows.js';
+import type { DeployWindowPolicy, GateVerdict } from '../domain/windows.js';
+import { deployWindowsOf } from '../domain/policy.js';
 import { ConflictError, CorruptDataError, NotFoundError } from '../errors.js';
 import type { RunStore } from '../ledger/run-store.js';
 import type { ChangeFeed, ChangeTicket } from '../storage/change-feed.js';
@@ -69,7 +70,8 @@ export interface MatrixRow {
   name: string;
   provider: AppRecord['provider'];
   repoUrl: string;
-  deployWindows?: AppRecord['deployWindows'];
+  /** Each environment's deploy windows (from the registration's policy). */
+  deployWindows?: Record<string, DeployWindowPolicy>;
   environments: RowEnvironment[];
   /** The three newest runs. */
   runs: RunSummary[];
@@ -175,7 +177,7 @@ export async function buildRow(sources: Omit<RowSources, 'apps'>, app: AppRecord
     name: app.name,
     provider: app.provider,
     repoUrl: app.repoUrl,
-    ...(app.deployWindows ? { deployWindows: app.deployWindows } : {}),
+    ...(deployWindowsOf(app) ? { deployWindows: deployWindowsOf(app) } : {}),
     environments: environments.map((e) => {
       const head = known.get(e.runId)?.headCommit;
       return head ? { ...e, headCommit: { message: head.message, author: head.author } } : e;
@@ -202,7 +204,7 @@ export function overviewApp(row: MatrixRow, now: Date): OverviewApp {
     repoUrl: row.repoUrl,
     environments: row.environments.map((e) => {
       const health = recordedHealth(e);
-      const gate = gateNow(row, e.name, e.freeze, now);
+      const gate = gateNow(row.deployWindows?.[e.name], e.freeze, now);
       const notRunning = health.source === 'sweep' && health.state === 'unhealthy' && /not running/.test(health.reason);
       return { ...e, health, healthy: health.state === 'healthy', running: !notRunning, ...(gate ? { gate } : {}) };
     }),
