@@ -7,7 +7,8 @@ import type { AppRecord } from '../apps/app-record.schema.js';
 import type { DeploymentLedger } from '../ledger/deployment-ledger.js';
 import type { RunStore } from '../ledger/run-store.js';
 import type { TargetRegistry } from '../targets/target-registry.js';
-import { evaluateGate, gateOf, type Freeze, type GateVerdict } from '../domain/windows.js';
+import { evaluateGate, gateOf, type DeployWindowPolicy, type Freeze, type GateVerdict } from '../domain/windows.js';
+import { deployWindowOf } from '../domain/policy.js';
 import type { EnvironmentSync } from '../reconcile/drift.js';
 
 /** The reads the matrix needs (in-memory fakes implement them in tests). */
@@ -64,8 +65,8 @@ export interface EnvironmentView extends RecordedEnvironment {
 }
 
 /** The gate verdict of an environment now, when a deploy window or a freeze applies to it. */
-export function gateNow(record: Pick<AppRecord, 'deployWindows'> | undefined, env: string, freeze: Freeze | undefined, now: Date): GateVerdict | undefined {
-  return freeze || record?.deployWindows?.[env]?.windows.length ? evaluateGate(gateOf(record?.deployWindows?.[env], freeze), now) : undefined;
+export function gateNow(window: DeployWindowPolicy | undefined, freeze: Freeze | undefined, now: Date): GateVerdict | undefined {
+  return freeze || window?.windows.length ? evaluateGate(gateOf(window, freeze), now) : undefined;
 }
 
 /**
@@ -100,7 +101,7 @@ export async function recordedEnvironments({ ledger, runs, controls, syncStates 
 }
 
 /** What runs in each environment of an app, in promotion order, with each target's live view. */
-export async function environmentMatrix(sources: MatrixSources, app: string, record?: Pick<AppRecord, 'deployWindows'>): Promise<EnvironmentView[]> {
+export async function environmentMatrix(sources: MatrixSources, app: string, record?: Pick<AppRecord, 'policy'>): Promise<EnvironmentView[]> {
   const recorded = await recordedEnvironments(sources, app);
   const now = new Date();
   return Promise.all(
@@ -117,7 +118,7 @@ export async function environmentMatrix(sources: MatrixSources, app: string, rec
           break;
         }
       }
-      const gate = gateNow(record, env.name, env.freeze, now);
+      const gate = gateNow(deployWindowOf(record, env.name), env.freeze, now);
       const { freeze, sync, ...rest } = env;
       return { ...rest, healthy, running, ...(actual ? { actual } : {}), ...(freeze ? { freeze } : {}), ...(gate ? { gate } : {}), ...(sync ? { sync } : {}) };
     }),
