@@ -27,7 +27,7 @@ export class Dispatcher {
   private readonly runningInstances = new Set<string>();
   private readonly readyEntities = new Set<string>();
   private readonly runningEntities = new Set<string>();
-  private activityQueue: ActivityRow[] = [];
+  private activityQueue: (ActivityRow | undefined)[] = [];
   private activityHead = 0;
   private readonly queuedActivityIds = new Set<number>();
   private activitiesRunning = 0;
@@ -185,7 +185,10 @@ export class Dispatcher {
       );
     }
     while (this.activitiesRunning < this.settings.maxConcurrentActivities && this.activityHead < this.activityQueue.length) {
-      const a = this.activityQueue[this.activityHead++]!;
+      const a = this.activityQueue[this.activityHead]!;
+      // A dispatched row is not kept by the queue until the next compaction (up to 1024
+      // rows with their inputs): the running activity holds it as long as it needs it.
+      this.activityQueue[this.activityHead++] = undefined;
       this.activitiesRunning++;
       void this.track(
         this.runners.runActivity(a)

@@ -302,6 +302,21 @@ describe('durable engine', () => {
     assert.equal(engine.readEntity('box', 'k')!.locked_by, null);
   });
 
+  test('dispatched activity rows are not kept by the queue once the engine is idle (soak retention)', async () => {
+    const { host, engine } = setup();
+    host.activity('big', (n: number) => n);
+    host.orchestration('many', function* (ctx) {
+      for (let i = 0; i < 40; i++) yield ctx.df.callActivity('big', i);
+      return 'ok';
+    });
+    const id = await run(engine, 'many');
+    assert.equal((await done(engine, id)).status, 'Completed');
+    await engine.whenIdle();
+    // Before the fix the queue kept every dispatched row (input included) until 1024 had run.
+    const queue = (engine as unknown as { dispatcher: { activityQueue: unknown[] } }).dispatcher.activityQueue;
+    assert.equal(queue.filter((row) => row !== undefined).length, 0);
+  });
+
   test('a new engine on the same database resumes unfinished instances', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'durable-unit-'));
     const host = new FakeHost();
