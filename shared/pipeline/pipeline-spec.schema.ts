@@ -198,6 +198,8 @@ export const commandStepSpec = z.object({
   network: network.optional(),
   secrets: secretBindingsSpec.optional(),
   resources: stepResourcesSpec.optional(),
+  runner: runner.optional(),
+  jobImage: stepImage.optional(),
 }) satisfies z.ZodType<CommandStep>;
 
 /** A normalised {@link BuildStep} (the file's `build:` after parsing). */

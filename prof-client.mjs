@@ -1,0 +1,12 @@
+import { ServiceBusClient } from '@azure/service-bus';
+const client = new ServiceBusClient(process.argv[2]);
+const sender = client.createSender('bench'); const receiver = client.createReceiver('bench');
+await sender.sendMessages({ body: { warm: true } });
+const [w] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 5000 }); if (w) await receiver.completeMessage(w);
+const N = 4000; let completed = 0, next = 0; let waiting = [];
+const t0 = performance.now();
+const done = new Promise((resolve) => receiver.subscribe({ processMessage: async (m) => { await receiver.completeMessage(m); if (++completed === N) resolve(); const x = waiting; waiting = []; x.forEach((f) => f()); }, processError: async (e) => console.error(e.error.message) }, { autoCompleteMessages: false, maxConcurrentCalls: 32 }));
+await Promise.all(Array.from({ length: 64 }, async () => { while (next < N) { while (next - completed >= 256) await new Promise((r) => waiting.push(r)); if (next >= N) break; next++; await sender.sendMessages({ body: { i: next } }); } }));
+await done;
+console.log('msg/s', (N / ((performance.now() - t0) / 1000)).toFixed(0));
+await receiver.close(); await sender.close(); await client.close();

@@ -1,0 +1,18 @@
+import { mkdtempSync } from 'node:fs';
+import { startEmulator } from './dist/local/servicebus/emulator.js';
+import { parseTopology } from './dist/local/servicebus/topology.js';
+import { ServiceBusClient } from '@azure/service-bus';
+const dir = mkdtempSync('/tmp/sbt/emu-');
+const emu = await startEmulator({ dataDir: dir, topology: parseTopology({ UserConfig: { Namespaces: [{ Name: 'b', Queues: [{ Name: 'bench' }] }] } }) });
+const client = new ServiceBusClient(emu.connectionString);
+const sender = client.createSender('bench'); const receiver = client.createReceiver('bench');
+await sender.sendMessages({ body: { warm: true } });
+const [w] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 5000 }); if (w) await receiver.completeMessage(w);
+const N = 4000; let completed = 0, next = 0; let waiting = [];
+const t0 = performance.now(); const cpu0 = process.cpuUsage();
+const done = new Promise((resolve) => receiver.subscribe({ processMessage: async (m) => { await receiver.completeMessage(m); if (++completed === N) resolve(); const x = waiting; waiting = []; x.forEach((f) => f()); }, processError: async (e) => console.error(e.error.message) }, { autoCompleteMessages: false, maxConcurrentCalls: 32 }));
+await Promise.all(Array.from({ length: 64 }, async () => { while (next < N) { while (next - completed >= 256) await new Promise((r) => waiting.push(r)); if (next >= N) break; next++; await sender.sendMessages({ body: { i: next } }); } }));
+await done;
+const cpu = process.cpuUsage(cpu0);
+console.log('msg/s', (N / ((performance.now() - t0) / 1000)).toFixed(0), 'cpu ms/msg', ((cpu.user + cpu.system) / 1000 / N).toFixed(3));
+await receiver.close(); await sender.close(); await client.close(); await emu.stop();
