@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { normaliseRepoUrl, repoCacheKey } from '../git/repo-url.js';
 import { createJson, deleteBlob, ensureContainer, listAllNames, listWithMetadata, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
-import { NAME_PATTERN } from '../domain/ids.js';
+import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
 import { announced, type ChangeFeed } from '../storage/change-feed.js';
 import { appChangesSchema, appInputSchema, appRecordSchema, foldDeployWindows, type AppChanges, type AppInput, type AppRecord } from './app-record.schema.js';
 
@@ -47,7 +47,7 @@ export class AppRegistry {
   }
 
   private path(name: string): string {
-    if (!NAME_PATTERN.test(name)) throw new ValidationError(`invalid app name ${JSON.stringify(name.slice(0, 80))}`, [{ path: 'name', message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
+    if (!NAME_PATTERN.test(name)) throw new ValidationError(`invalid app name ${JSON.stringify(name.slice(0, 80))}`, [{ path: 'name', message: NAME_RULE }]);
     return `apps/${name}.json`;
   }
 

@@ -23,6 +23,7 @@ import type {
   PipelineSpec,
   ProcessTargetSpec,
   SealedSecretSource,
+  SecretBinding,
   SecretBindings,
   StepResources,
   TargetSpec,
@@ -198,6 +199,8 @@ export const commandStepSpec = z.object({
   network: network.optional(),
   secrets: secretBindingsSpec.optional(),
   resources: stepResourcesSpec.optional(),
+  runner: runner.optional(),
+  jobImage: stepImage.optional(),
 }) satisfies z.ZodType<CommandStep>;
 
 /** A normalised {@link BuildStep} (the file's `build:` after parsing). */
@@ -508,6 +511,17 @@ export type PipelineFile = z.input<typeof pipelineFileSchema>;
 
 // Compile-time proof that the schema produces exactly the domain contract, both ways.
 type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// The same for each spec schema: a field added to a domain type without its spec schema would
+// otherwise be stripped from every loaded pipeline by the file schema's final spec stage.
+type ExactlyKeys<A, B> = Exactly<keyof A, keyof B>;
+const _specsAreExact: [
+  ExactlyKeys<z.output<typeof commandStepSpec>, CommandStep>,
+  ExactlyKeys<z.output<typeof buildStepSpec>, BuildStep>,
+  ExactlyKeys<z.output<typeof processTargetSpec>, ProcessTargetSpec>,
+  ExactlyKeys<z.output<typeof httpCheckSpec>, HttpCheckSpec>,
+  ExactlyKeys<z.output<typeof stepResourcesSpec>, StepResources>,
+  ExactlyKeys<z.output<typeof secretBindingSpec>, SecretBinding>,
+] = [true, true, true, true, true, true];
 const _producesPipelineSpec: Exactly<z.output<typeof pipelineFileSchema>, PipelineSpec> = true;
 const _schemaIsTyped = pipelineFileSchema satisfies z.ZodType<PipelineSpec, PipelineFile>;
 

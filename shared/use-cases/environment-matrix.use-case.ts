@@ -10,6 +10,7 @@ import type { TargetRegistry } from '../targets/target-registry.js';
 import { evaluateGate, gateOf, type DeployWindowPolicy, type Freeze, type GateVerdict } from '../domain/windows.js';
 import { deployWindowOf } from '../domain/policy.js';
 import type { EnvironmentSync } from '../reconcile/drift.js';
+import type { AppHeadsStatus } from '../reconcile/sync-store.js';
 
 /** The reads the matrix needs (in-memory fakes implement them in tests). */
 export interface MatrixSources {
@@ -18,8 +19,8 @@ export interface MatrixSources {
   targets: Pick<TargetRegistry, 'types' | 'get'>;
   /** Active freezes (optional: shown when given). */
   controls?: { freeze(app: string, env: string): Promise<Freeze | undefined> };
-  /** Sync states written by the reconcile sweep (optional: shown when given). */
-  syncStates?: { get(app: string, env: string): Promise<EnvironmentSync | undefined> };
+  /** Sync states written by the reconcile sweep (optional: shown when given), and whether it can read the app's repository. */
+  syncStates?: { get(app: string, env: string): Promise<EnvironmentSync | undefined>; getHeads?(app: string): Promise<AppHeadsStatus | undefined> };
 }
 
 /**
@@ -126,7 +127,10 @@ export async function environmentMatrix(sources: MatrixSources, app: string, rec
 }
 
 /** An app with its environment matrix. */
-export async function appView(sources: MatrixSources, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
-  return { ...app, environments: await environmentMatrix(sources, app.name, app) };
+export async function appView(sources: MatrixSources, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[]; reconcile?: { heads: Omit<AppHeadsStatus, 'app'> } }> {
+  const [environments, heads] = await Promise.all([environmentMatrix(sources, app.name, app), sources.syncStates?.getHeads?.(app.name).catch(() => undefined)]);
+  // Whether the reconcile sweep could read the repository's heads (a failing one is reported here).
+  const reconcile = heads ? { heads: { repository: heads.repository, ok: heads.ok, ...(heads.error !== undefined ? { error: heads.error } : {}), since: heads.since } } : undefined;
+  return { ...app, environments, ...(reconcile ? { reconcile } : {}) };
 }
 

@@ -4,6 +4,7 @@
  * service account (the token and CA Kubernetes mounts into a pod). Kubeconfigs are parsed once
  * per setting value, and their credentials are handed to the redaction list when loaded.
  */
+import * as https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { KubeTargetSpec } from '../../domain/pipeline.js';
 import { ValidationError } from '../../errors.js';
@@ -23,7 +24,7 @@ export function settingKubeconfig(
   return async (spec: KubeTargetSpec) => {
     if (spec.type !== 'kubernetes') throw new Error(`settingKubeconfig serves kubernetes targets, not ${spec.type}`);
     if (!spec.kubeconfigSetting) {
-      const kc = new KubeConfig();
+      const kc = new KeepAliveKubeConfig();
       loadInCluster(kc);
       onSecrets(kubeconfigSecrets(kc));
       if (!kc.getCurrentCluster()) throw new ValidationError('no kubeconfigSetting given and Conveyor does not run in a cluster (no service account mounted)', [{ path: 'target.kubeconfigSetting', message: 'name the setting that holds the kubeconfig' }]);
@@ -34,7 +35,7 @@ export function settingKubeconfig(
     const key = `${spec.context ?? ''}\u0000${text}`;
     let kc = cache.get(key);
     if (!kc) {
-      kc = new KubeConfig();
+      kc = new KeepAliveKubeConfig();
       try {
         kc.loadFromString(text);
       } catch (err) {
@@ -75,4 +76,29 @@ export function kubeconfigSecrets(kc: KubeConfig): string[] {
     for (const e of exec?.env ?? []) add(e.value);
   }
   return out;
+}
+
+/**
+ * A KubeConfig whose API clients reuse TLS connections. `@kubernetes/client-node` builds a new
+ * `https.Agent` for every request (so every request paid a TCP and TLS handshake); this one
+ * hands each request a keep-alive agent shared by every request with the same TLS options
+ * (server CA, client certificate and key, verification settings).
+ */
+export class KeepAliveKubeConfig extends KubeConfig {
+  private readonly agents = new Map<string, https.Agent>();
+
+  override async applySecurityAuthentication(context: Parameters<KubeConfig['applySecurityAuthentication']>[0]): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const fresh = context.getAgent();
+    // Only the plain https case: proxy agents keep their own behaviour.
+    if (!fresh || fresh.constructor !== https.Agent) return;
+    const o = (fresh as https.Agent).options;
+    const key = JSON.stringify([o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername]);
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new https.Agent({ ...o, keepAlive: true, maxSockets: 16 });
+      this.agents.set(key, agent);
+    }
+    context.setAgent(agent);
+  }
 }

@@ -224,3 +224,12 @@ export const acrImageBuildFile = z
   )
   .pipe(acrImageBuildSpec)
   .describe('An image built from the run\'s source by Azure Container Registry and promoted by digest (docs/kubernetes.md).');
+
+// A field added to a domain type without its spec schema would be stripped from every loaded
+// pipeline by the file schema's final spec stage: the key sets must match exactly.
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+const _specsAreExact: [
+  SameKeys<z.output<typeof kubernetesTargetSpec>, Omit<KubernetesTargetSpec, 'secrets'>>,
+  SameKeys<z.output<typeof aksTargetSpec>, Omit<AksTargetSpec, 'secrets'>>,
+  SameKeys<z.output<typeof acrImageBuildSpec>, AcrImageBuildSpec>,
+] = [true, true, true];

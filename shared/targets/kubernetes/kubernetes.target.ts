@@ -96,8 +96,17 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     return spec.url;
   }
 
+  /** One client per kubeconfig (resolvers cache those), so API discovery is read once per process. */
+  private readonly apis = new WeakMap<KubeConfig, KubeApi>();
+
   private async api(spec: KubeTargetSpec): Promise<KubeApi> {
-    return new KubeApi(await this.options.kubeconfig(spec), this.retry);
+    const kc = await this.options.kubeconfig(spec);
+    let api = this.apis.get(kc);
+    if (!api) {
+      api = new KubeApi(kc, this.retry);
+      this.apis.set(kc, api);
+    }
+    return api;
   }
 
   /**
