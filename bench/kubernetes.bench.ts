@@ -33,21 +33,17 @@ const IMAGE = 'registry.test/bench/web';
 interface HistoryRow {
   EventType: string;
   FunctionName?: string;
-  Name?: string;
-  EventId?: number;
-  TaskScheduledId?: number;
   Timestamp?: string;
+  ScheduledTime?: string;
   Result?: unknown;
 }
 
-/** Time from scheduling to completion of each activity in a history, summed by activity name. */
+/** Time from scheduling to completion of each activity in a history, summed by activity name (timers too). */
 function activityTimes(rows: HistoryRow[], into: Map<string, number>): void {
-  const scheduled = new Map<number, { name: string; at: number }>();
   for (const r of rows) {
-    if (r.EventType === 'TaskScheduled' && r.EventId !== undefined && r.Timestamp) scheduled.set(r.EventId, { name: r.Name ?? r.FunctionName ?? '?', at: Date.parse(r.Timestamp) });
-    if (r.EventType === 'TaskCompleted' && r.TaskScheduledId !== undefined && r.Timestamp) {
-      const s = scheduled.get(r.TaskScheduledId);
-      if (s) into.set(s.name, (into.get(s.name) ?? 0) + Date.parse(r.Timestamp) - s.at);
+    if ((r.EventType === 'TaskCompleted' || r.EventType === 'TaskFailed') && r.ScheduledTime && r.Timestamp) {
+      const name = r.FunctionName ?? '?';
+      into.set(name, (into.get(name) ?? 0) + Date.parse(r.Timestamp) - Date.parse(r.ScheduledTime));
     }
   }
 }

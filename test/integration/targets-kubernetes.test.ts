@@ -92,7 +92,7 @@ function request(dir: string, revision: string, s = spec()): DeployRequest<Kuber
     app: 'shop',
     environment: 'dev',
     revision,
-    commit: `c0mm1t${revision}`.padEnd(40, '0'),
+    commit: `c0mm1t${revision.padStart(34, '0')}`,
     runId: `run-${revision}`,
     digest: `sha256:${revision.padStart(64, '0')}`,
     spec: s,

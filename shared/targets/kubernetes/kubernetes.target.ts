@@ -96,6 +96,10 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     return spec.url;
   }
 
+  /** Image digests read from artifacts, by artifact digest and file (immutable). */
+  private readonly digests = new Map<string, string>();
+  /** Manifest files read from repositories, by app, commit and folder (immutable). */
+  private readonly sources = new Map<string, ReadonlyArray<{ file: string; text: string }>>();
   /** One client per kubeconfig (resolvers cache those), so API discovery is read once per process. */
   private readonly apis = new WeakMap<KubeConfig, KubeApi>();
 
@@ -126,9 +130,15 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
         digest = String(request.recorded?.['imageDigest'] ?? '');
         rendered = relabelRecorded(recordedYaml, { revision: request.revision, ...(request.runId ? { runId: request.runId } : {}) });
       } else {
-        await request.materialize(dir);
-        const digestPath = safeJoin(dir, spec.image.digestFile);
-        digest = digestPath ? (await readFile(digestPath, 'utf8').catch(() => '')).trim() : '';
+        // An artifact and a commit never change: what was read for one environment serves the next.
+        const digestKey = `${request.digest}\u0000${spec.image.digestFile}`;
+        digest = this.digests.get(digestKey) ?? '';
+        if (!digest) {
+          await request.materialize(dir);
+          const digestPath = safeJoin(dir, spec.image.digestFile);
+          digest = digestPath ? (await readFile(digestPath, 'utf8').catch(() => '')).trim() : '';
+          if (isImageDigest(digest)) remember(this.digests, digestKey, digest);
+        }
         if (!isImageDigest(digest)) {
           return fail(
             digest === ''
@@ -137,10 +147,14 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
           );
         }
         if (!request.readRepository) return fail(`the kubernetes target reads the manifests (${spec.manifests}) from the repository at the commit, and this deployment has no repository access; nothing was applied`);
-        const files = await request.readRepository(spec.manifests, /\.ya?ml$/).catch((err: unknown) => {
-          if (err instanceof NotFoundError) throw new ValidationError(`the manifests folder ${spec.manifests} does not exist at commit ${request.commit.slice(0, 12)}`, [{ path: 'target.manifests', message: `${spec.manifests} is not a folder of the repository at that commit` }]);
-          throw err;
-        });
+        const sourceKey = `${request.app}\u0000${request.commit}\u0000${spec.manifests}`;
+        const files =
+          this.sources.get(sourceKey) ??
+          (await request.readRepository(spec.manifests, /\.ya?ml$/).catch((err: unknown) => {
+            if (err instanceof NotFoundError) throw new ValidationError(`the manifests folder ${spec.manifests} does not exist at commit ${request.commit.slice(0, 12)}`, [{ path: 'target.manifests', message: `${spec.manifests} is not a folder of the repository at that commit` }]);
+            throw err;
+          }));
+        remember(this.sources, sourceKey, files);
         if (files.length === 0) return fail(`no manifests in ${spec.manifests} at commit ${request.commit.slice(0, 12)} (it holds no *.yaml or *.yml files); nothing was applied`);
         rendered = renderManifests(parseManifests(files.map((f) => ({ file: `${spec.manifests}/${f.file}`, text: f.text })), spec.namespace), {
           app: request.app,
@@ -353,6 +367,13 @@ function containerImages(o: ManifestObject): Map<string, string> {
   const containers = podSpec(o)?.['containers'];
   if (Array.isArray(containers)) for (const c of containers as Obj[]) out.set(String(c['name']), String(c['image']));
   return out;
+}
+
+/** Keeps `value` under `key`, dropping the oldest entries beyond a few dozen. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  cache.delete(key);
+  cache.set(key, value);
+  while (cache.size > 64) cache.delete(cache.keys().next().value!);
 }
 
 function fail(reason: string, details: string[] = []): DeployResult {
