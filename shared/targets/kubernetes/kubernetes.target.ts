@@ -39,8 +39,8 @@ export function hasRollout(target: DeployTarget): target is DeployTarget & Rollo
   return typeof (target as Partial<RolloutReader>).rollout === 'function';
 }
 
-/** Returns the kubeconfig to use for an environment's spec. */
-export type KubeconfigResolver = (spec: KubeTargetSpec) => Promise<KubeConfig>;
+/** Returns the kubeconfig to use for an environment's spec (`app` opens a sealed kubeconfig with that app's key). */
+export type KubeconfigResolver = (spec: KubeTargetSpec, app?: string) => Promise<KubeConfig>;
 
 /** Checks that the registry holds an image digest before anything is applied. */
 export type ImageChecker = (imageName: string, digest: string) => Promise<boolean>;
@@ -103,8 +103,8 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
   /** One client per kubeconfig (resolvers cache those), so API discovery is read once per process. */
   private readonly apis = new WeakMap<KubeConfig, KubeApi>();
 
-  private async api(spec: KubeTargetSpec): Promise<KubeApi> {
-    const kc = await this.options.kubeconfig(spec);
+  private async api(spec: KubeTargetSpec, app: string): Promise<KubeApi> {
+    const kc = await this.options.kubeconfig(spec, app);
     let api = this.apis.get(kc);
     if (!api) {
       api = new KubeApi(kc, this.retry);
@@ -171,7 +171,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
       if (this.options.imageExists && isImageDigest(digest) && !(await this.options.imageExists(spec.image.name, digest))) {
         return fail(`the registry has no image ${spec.image.name}@${digest}; nothing was applied`);
       }
-      const api = await this.api(spec);
+      const api = await this.api(spec, request.app);
       const applied: string[] = [];
       for (const o of rendered.objects) {
         try {
@@ -232,7 +232,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
   async rollout(app: string, environment: string, anySpec: TargetSpec, revision?: string): Promise<RolloutReport> {
     if (anySpec.type === 'process' || anySpec.type !== this.type) throw new Error(`the ${this.type} target cannot read a ${anySpec.type} target's rollout`);
     const spec: KubeTargetSpec = anySpec;
-    const api = await this.api(spec);
+    const api = await this.api(spec, app);
     const deployments = await api.list('apps/v1', 'Deployment', spec.namespace, selector(app, environment));
     if (deployments.length === 0) return { state: 'failed', message: `no Deployment of ${app} in namespace ${spec.namespace} (was it deleted?)`, deployments: [] };
     const report = environmentRollout(deployments);
@@ -247,7 +247,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
   async status(app: string, environment: string, spec?: KubeTargetSpec): Promise<TargetStatus> {
     const base: TargetStatus = { app, environment, state: 'absent', running: false, healthy: false, details: {} };
     if (!spec) return { ...base, reason: 'the kubernetes target needs the environment spec to find its cluster' };
-    const api = await this.api(spec);
+    const api = await this.api(spec, app);
     const deployments = await api.list('apps/v1', 'Deployment', spec.namespace, selector(app, environment));
     if (deployments.length === 0) return { ...base, details: { namespace: spec.namespace } };
     const report = environmentRollout(deployments);
@@ -272,7 +272,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
   async stop(app: string, environment: string, spec?: KubeTargetSpec): Promise<StopResult> {
     if (!spec) return { ok: false, reason: 'the kubernetes target needs the environment spec to find its cluster' };
     try {
-      const api = await this.api(spec);
+      const api = await this.api(spec, app);
       let wasRunning = false;
       let revision: string | undefined;
       for (const k of [...SUPPORTED_KINDS].reverse()) {
@@ -297,7 +297,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
    * the replica count. Objects carrying Conveyor's labels that the record lacks are drift too.
    */
   async drift(app: string, environment: string, spec: KubeTargetSpec, recordedYaml: string): Promise<DriftReport> {
-    const api = await this.api(spec);
+    const api = await this.api(spec, app);
     const recorded = parseRendered(recordedYaml);
     const items: DriftItem[] = [];
     for (const r of recorded) {
@@ -328,20 +328,6 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
       }
     }
     return { drifted: items.length > 0, items };
-  }
-
-  /** Applies recorded manifests again as they are (heal after drift, forcing ownership back when asked). */
-  async reapply(spec: KubeTargetSpec, recordedYaml: string, force = spec.forceConflicts): Promise<{ ok: true } | { ok: false; reason: string }> {
-    const api = await this.api(spec);
-    for (const o of parseRendered(recordedYaml)) {
-      try {
-        await api.apply(o, force);
-      } catch (err) {
-        if (err instanceof KubeRequestError) return { ok: false, reason: err.message };
-        throw err;
-      }
-    }
-    return { ok: true };
   }
 }
 
