@@ -1,4 +1,4 @@
-// Sandbox overhead per step (issue 11): the same no-op step (`true`) run through the bubblewrap
+// Sandbox overhead per step: the same no-op step (`true`) run through the bubblewrap
 // runner and through the unsandboxed executor, interleaved in one run so both see the same
 // machine load. The difference is what the sandbox costs each build or test step: creating the
 // user, PID, IPC, UTS, mount and cgroup namespaces, the bind mounts, and bwrap's init.

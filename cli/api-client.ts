@@ -2,7 +2,51 @@
  * The CLI's HTTP client: JSON in and out, keys and identity in headers (never in URLs), and
  * RFC 9457 problems turned into {@link ApiError}s that carry the exit code they mean.
  */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
 import type { CliConfig } from './cli-config.js';
+
+const gunzipAsync = promisify(gunzip);
+
+/** An answer of the API (read once). */
+export interface ApiResponse {
+  status: number;
+  ok: boolean;
+  statusText: string;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}
+
+/**
+ * One request with node:http(s) rather than `fetch`: a CLI command is one short process, and
+ * loading fetch's HTTP stack and waiting out its pooled connection cost a few hundred
+ * milliseconds of a command's wall time; node:http without a keep-alive agent lets the process
+ * exit as soon as the answer is read.
+ */
+function sendRequest(url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<ApiResponse> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(url, { method, headers: { ...headers, 'accept-encoding': 'gzip', ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, agent: false }, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const decoded = res.headers['content-encoding'] === 'gzip' ? gunzipAsync(raw) : Promise.resolve(raw);
+        const text = decoded.then((b) => b.toString('utf8'));
+        // Reported when read; a body nobody reads must not become an unhandled rejection.
+        text.catch(() => undefined);
+        const status = res.statusCode ?? 0;
+        resolve({ status, ok: status >= 200 && status < 300, statusText: res.statusMessage ?? '', text: () => text, json: async () => JSON.parse(await text) as unknown });
+      });
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /** Exit codes: what a script can rely on. */
 export const EXIT = {
@@ -54,7 +98,7 @@ export class ApiClient {
   ) {}
 
   /** Sends a request; resolves the raw response when it is 2xx, throws {@link ApiError} otherwise. */
-  async send(method: string, path: string, options: { body?: unknown; key?: KeyKind; identify?: boolean; headers?: Record<string, string> } = {}): Promise<Response> {
+  async send(method: string, path: string, options: { body?: unknown; key?: KeyKind; identify?: boolean; headers?: Record<string, string> } = {}): Promise<ApiResponse> {
     const headers: Record<string, string> = { accept: 'application/json, application/problem+json, text/plain', ...options.headers };
     const key = options.key === 'admin' ? this.config.adminKey : this.config.key;
     if (key) headers['x-functions-key'] = key;
@@ -64,11 +108,11 @@ export class ApiClient {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.body);
     }
-    let res: Response;
+    let res: ApiResponse;
     try {
-      res = await fetch(`${this.config.url}/api${path}`, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await sendRequest(new URL(`${this.config.url}/api${path}`), method, headers, body, this.timeoutMs);
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      const cause = (err as { code?: string }).code ?? (err as Error).message;
       throw new ApiError(`cannot reach Conveyor at ${this.config.url} (${cause})`, EXIT.unreachable);
     }
     if (res.ok) return res;

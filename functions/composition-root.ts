@@ -129,6 +129,7 @@ export function createServices(settings: Settings): Services {
     readOnly: settings.sandboxReadOnlyPaths,
   };
   const runners = stepRunners(settings, sandbox);
+  const sealed = new SealedSecrets(settings.ageIdentities);
   const ledger = new DeploymentLedger(state, { changes });
   const runs = new RunStore(state, { changes });
   // One identity and one ARM client configuration for AKS and ACR.
@@ -166,13 +167,13 @@ export function createServices(settings: Settings): Services {
     git,
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
-      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets) }),
+      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets, (app, text, reference) => sealed.open(app, text, reference)) }),
       // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
       new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }) }),
     ]),
     logs: containerClient(settings.storageConnection, CONTAINERS.logs),
     secrets,
-    sealed: new SealedSecrets(settings.ageIdentities),
+    sealed,
     workspaces: join(settings.dataDir, 'workspaces'),
     stepRunners: runners,
     steps: settings.stepRunner.kind === 'kubernetes' && runners.kubernetes ? runners.kubernetes : runners.local,

@@ -43,6 +43,7 @@ export function reconcile(services: ReconcileServices) {
     readFileAtCommit: (repoUrl, commit, path) => services.git.readFileAtCommit(repoUrl, commit, path),
     readHeads: (url, signal) => listRemoteHeads(url, { credentials, signal, timeoutMs: HEADS_TIMEOUT_MS }),
     syncStates: services.syncStates,
+    headsStates: services.syncStates,
     events: services.events,
   });
   return async (_timer: Timer, context: InvocationContext): Promise<void> => {

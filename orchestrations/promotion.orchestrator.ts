@@ -8,7 +8,7 @@
  * its last good revision (unless the environment says `rollback: manual`).
  */
 import type * as df from 'durable-functions';
-import type { BreakGlassRequest, PromotionInput, PromotionResult } from '../shared/contracts/activities.js';
+import { isBreakGlassRequest, type BreakGlassRequest, type PromotionInput, type PromotionResult } from '../shared/contracts/activities.js';
 import { BREAK_GLASS_EVENT, SUPERSEDED_EVENT, UNFROZEN_EVENT } from '../shared/contracts/orchestrations.js';
 import type { RunEnvironmentRecord } from '../shared/domain/run.js';
 import { awaitApproval } from './approval.js';
@@ -117,7 +117,8 @@ export function* promotionOrchestrator(context: df.OrchestrationContext): Genera
       const winner = yield context.df.Task.any([timer, unfrozen, glass, superseded]);
       if (winner !== timer) timer.cancel();
       if (winner === superseded) return supersededAt(supersededByOf(superseded.result), waitingFor);
-      if (winner === glass) breakGlass = glass.result as BreakGlassRequest;
+      // A malformed payload is no break-glass: the gate is checked again without one.
+      if (winner === glass) breakGlass = isBreakGlassRequest(glass.result) ? glass.result : undefined;
     }
     yield* lockPhase(context, subject.app, env.name, instanceId, 'deploying');
     return yield* deployAndVerify(context, input, step);

@@ -9,7 +9,7 @@
  * redeployed, so the artifact starts the way it was built to.
  */
 import type * as df from 'durable-functions';
-import type { BreakGlassRequest, RollbackInput, RollbackResult } from '../shared/contracts/activities.js';
+import { isBreakGlassRequest, type RollbackInput, type RollbackResult } from '../shared/contracts/activities.js';
 import { BREAK_GLASS_EVENT } from '../shared/contracts/orchestrations.js';
 import { call, errorMessage, nowIso } from './activity-call.js';
 import { deployVerifyRecord } from './deployment.js';
@@ -96,7 +96,8 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
       const glass = context.df.waitForExternalEvent(BREAK_GLASS_EVENT);
       const winner = yield context.df.Task.any([timer, glass]);
       if (winner !== timer) timer.cancel();
-      breakGlass = winner === glass ? (glass.result as BreakGlassRequest) : undefined;
+      // A malformed payload is no break-glass: the gate is checked again without one.
+      breakGlass = winner === glass && isBreakGlassRequest(glass.result) ? glass.result : undefined;
       const again = yield* acquireSlot(context, input.app, input.environment, rollbackParty, (wait) => step('waiting-for-lock', { holder: wait.holder }));
       if (!again.acquired) return { status: 'Failed', reason: `superseded by ${again.supersededBy}` };
     }

@@ -6,6 +6,7 @@
  */
 import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
 import { breakGlassRefusal, decideEntry, gateOf, type BreakGlass } from '../../shared/domain/windows.js';
+import { deployWindowOf } from '../../shared/domain/policy.js';
 import { quarantineEvent } from '../../shared/events/index.js';
 import type { Services } from '../composition-root.js';
 
@@ -25,7 +26,7 @@ export function checkEnvironmentGate({ controls, apps, events }: Pick<Services, 
       }
     }
     const [freeze, app] = await Promise.all([controls.freeze(input.app, input.environment), apps.get(input.app).then((r) => r.value)]);
-    const policy = app.deployWindows?.[input.environment];
+    const policy = deployWindowOf(app, input.environment);
     let glass: BreakGlass | undefined;
     let breakGlassRefused: string | undefined;
     if (input.breakGlass) {

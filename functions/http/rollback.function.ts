@@ -13,6 +13,7 @@ import { BREAK_GLASS_EVENT } from '../../shared/contracts/orchestrations.js';
 import { breakGlassRefusal } from '../../shared/domain/windows.js';
 import { isOperationId } from '../../shared/domain/ids.js';
 import { operationView, requestRollback as startRollback } from '../../shared/use-cases/request-rollback.use-case.js';
+import { deployWindowOf } from '../../shared/domain/policy.js';
 import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, problem } from './problem.js';
@@ -81,7 +82,7 @@ export function breakGlassRollback(services: Pick<Services, 'apps' | 'identities
       const input = status?.input as RollbackInput | undefined;
       if (!status || !input) return problem(404, `no operation ${id}`);
       const { value: app } = await services.apps.get(input.app);
-      const refusal = breakGlassRefusal(app.deployWindows?.[input.environment]?.breakGlass ?? [], { id: who.id, groups: [...who.groups] }, body.reason);
+      const refusal = breakGlassRefusal(deployWindowOf(app, input.environment)?.breakGlass ?? [], { id: who.id, groups: [...who.groups] }, body.reason);
       if (refusal) return problem(403, refusal);
       const step = (status.customStatus as { step?: string } | undefined)?.step;
       const live = ['Pending', 'Running'].includes(String(status.runtimeStatus));

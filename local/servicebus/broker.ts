@@ -432,40 +432,48 @@ export class Broker {
     const target = this.#target(address);
     const now = this.#now();
     const touched = new Set<ReceivableEntity>();
-    const seqs = this.db.transaction(() => {
+    // Everything that can refuse the send is checked before anything is written.
+    const prepared = messages.map((msg) => {
+      // Service Bus gives every message an id; a sender that set none gets one from the broker.
+      if (msg.message_id === undefined || msg.message_id === null) msg.message_id = randomUUID().replace(/-/g, '');
+      const at = scheduleAt ?? scheduledTime(msg);
+      if (scheduleAt !== undefined && at !== undefined && at > now) {
+        msg.message_annotations = { ...(msg.message_annotations ?? {}), 'x-opt-scheduled-enqueue-time': new Date(at) };
+      }
+      const encoded = rhea.message.encode(msg);
+      if (encoded.length > MAX_MESSAGE_BYTES) {
+        throw new BrokerError(CONDITION.tooLarge, `The message of ${encoded.length} bytes exceeds the maximum size of ${MAX_MESSAGE_BYTES} bytes.`);
+      }
+      return { msg, at, encoded, idKey: messageIdKey(msg.message_id) };
+    });
+    const write = () => {
       const out: number[] = [];
-      for (const msg of messages) {
-        // Service Bus gives every message an id; a sender that set none gets one from the broker.
-        if (msg.message_id === undefined || msg.message_id === null) msg.message_id = randomUUID().replace(/-/g, '');
-        const idKey = messageIdKey(msg.message_id);
-        if (target.dedupe && idKey !== null) {
+      for (const { msg, at, encoded, idKey } of prepared) {
+        const dedupe = target.dedupe && idKey !== null;
+        if (dedupe) {
           const seen = this.#st.dedupeGet.get(target.path, idKey);
           if (seen && seen.expires_at > now) {
             out.push(0);
             continue;
           }
-          this.#st.dedupePut.run(target.path, idKey, now + target.dedupeWindowMs);
-        }
-        const at = scheduleAt ?? scheduledTime(msg);
-        if (scheduleAt !== undefined && at !== undefined && at > now) {
-          msg.message_annotations = { ...(msg.message_annotations ?? {}), 'x-opt-scheduled-enqueue-time': new Date(at) };
-        }
-        const encoded = rhea.message.encode(msg);
-        if (encoded.length > MAX_MESSAGE_BYTES) {
-          throw new BrokerError(CONDITION.tooLarge, `The message of ${encoded.length} bytes exceeds the maximum size of ${MAX_MESSAGE_BYTES} bytes.`);
         }
         const seq = this.#nextSeq();
         out.push(seq);
         if (at !== undefined && at > now) {
           this.#st.insert.run(target.path, seq, STATE.scheduled, at, null, idKey, encoded);
           this.#schedule.push({ entity: target.path, seq, at });
-          continue;
+        } else {
+          this.#enqueue(target, msg, seq, now, idKey, touched, encoded);
         }
-        this.#enqueue(target, msg, seq, now, idKey, touched, encoded);
+        // After the message: a failed write leaves no id marked as seen without its message.
+        if (dedupe) this.#st.dedupePut.run(target.path, idKey, now + target.dedupeWindowMs);
       }
       this.#st.seqPut.run(this.#seq);
       return out;
-    })();
+    };
+    // Inside the group's transaction already: a batch gets a savepoint of its own (all or none of
+    // it), a single message needs none.
+    const seqs = prepared.length > 1 ? this.db.transaction(write)() : write();
     for (const e of touched) this.#onReady(e);
     return seqs;
   }
@@ -494,7 +502,9 @@ export class Broker {
     const now = this.#now();
     const out: Delivered[] = [];
     const dlqTouched = new Set<ReceivableEntity>();
-    this.db.transaction(() => {
+    // No savepoint: the in-memory ready set and locks change as rows are taken, so rolling the
+    // rows back alone would not undo a partial take; a lock whose delivery never left expires.
+    {
       while (out.length < max && entity.ready.size > 0) {
         const seq = entity.ready.pop()!;
         entity.readySet.delete(seq);
@@ -516,7 +526,7 @@ export class Broker {
         this.#lockExpiry.push({ token, until });
         out.push({ seq, lockToken: token, lockedUntil: until, bytes: this.#outgoing(row, row.delivery_count, until) });
       }
-    })();
+    }
     for (const e of dlqTouched) this.#onReady(e);
     return out;
   }

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { AppPolicy, ApprovalPolicy, EnvironmentPolicy } from '../domain/policy.js';
 import { parseRepoUrl } from '../git/repo-url.js';
 import { DEFAULT_PIPELINE_PATH, safeName } from '../pipeline/pipeline-spec.schema.js';
-import { deployWindowPolicySchema } from '../domain/windows.js';
+import { deployWindowPolicySchema, type DeployWindowPolicy } from '../domain/windows.js';
 import { feedbackConfigSchema } from '../feedback/feedback-config.schema.js';
 
 /** Default pipeline file location in an application's repository. */
@@ -98,7 +98,40 @@ export const environmentPolicySchema = z.strictObject({
   approval: approvalPolicySchema.optional(),
   branches: z.array(branch).min(1).max(50).optional(),
   rollback: z.array(approverEntry).min(1).max(100).optional(),
+  /**
+   * Deploy windows: allow/deny windows as iCalendar recurrence rules in an IANA zone, whether
+   * rollbacks may enter closed windows, and who may break the glass (shared/domain/windows.ts).
+   */
+  deployWindow: deployWindowPolicySchema.optional(),
 }) satisfies z.ZodType<EnvironmentPolicy, unknown>;
+
+/**
+ * The policy with the windows of the old top-level `deployWindows` field (registrations made
+ * before windows moved into `policy.environments.<env>.deployWindow`) folded in: each fills the
+ * environment's `deployWindow` where the policy has none (the policy's own wins).
+ */
+export function foldDeployWindows(policy: AppPolicy | undefined, legacy: Record<string, DeployWindowPolicy> | undefined): AppPolicy | undefined {
+  if (!legacy || Object.keys(legacy).length === 0) return policy;
+  const environments: Record<string, EnvironmentPolicy> = { ...(policy?.environments ?? {}) };
+  for (const [env, window] of Object.entries(legacy)) {
+    if (!environments[env]?.deployWindow) environments[env] = { ...environments[env], deployWindow: window };
+  }
+  return { environments };
+}
+
+/** A stored record as written before the move: its `deployWindows` folded into `policy` (upgrade on read). */
+function upgradeStoredRecord(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || !('deployWindows' in raw)) return raw;
+  const { deployWindows, ...rest } = raw as Record<string, unknown> & { deployWindows?: unknown; policy?: unknown };
+  const legacy = deployWindowsSchema.safeParse(deployWindows);
+  const policy = appPolicySchema.optional().safeParse(rest.policy);
+  // Unreadable old windows are left for the record schema to reject (a corrupt record).
+  if (!legacy.success || !policy.success) return raw;
+  const folded = foldDeployWindows(policy.data, legacy.data);
+  return { ...rest, ...(folded ? { policy: folded } : {}) };
+}
+
+const deployWindowsSchema = z.record(safeName, deployWindowPolicySchema);
 
 /** Environment policy of an app: what a push cannot weaken (docs/security.md). */
 export const appPolicySchema = z.strictObject({
@@ -118,11 +151,11 @@ export const appInputSchema = z.strictObject({
   pipelinePath: pipelinePath.default(DEFAULT_PIPELINE_PATH),
   policy: appPolicySchema.optional(),
   /**
-   * Deploy windows per environment (platform-owned policy: the repository cannot widen them):
-   * allow/deny windows as iCalendar recurrence rules in an IANA zone, whether rollbacks may
-   * enter closed windows, and who may break the glass. See shared/domain/windows.ts.
+   * Deprecated: deploy windows per environment, as registrations gave them before windows moved
+   * into `policy.environments.<env>.deployWindow`. Still accepted; folded into the policy when
+   * the app is stored (never stored as is).
    */
-  deployWindows: z.record(safeName, deployWindowPolicySchema).optional(),
+  deployWindows: deployWindowsSchema.optional(),
   /** Opt-in: report each run back to the Git host (commit statuses or deployments). See shared/feedback. */
   feedback: feedbackConfigSchema.optional(),
 });
@@ -130,12 +163,15 @@ export const appInputSchema = z.strictObject({
 /** Input accepted by `AppRegistry.create` (pipelinePath optional). */
 export type AppInput = z.input<typeof appInputSchema>;
 
-/** A stored app record. */
-export const appRecordSchema = appInputSchema.extend({
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  createdBy: z.string().max(320).optional(),
-});
+/** A stored app record (a record stored before deploy windows moved into the policy is upgraded on read). */
+export const appRecordSchema = z.preprocess(
+  upgradeStoredRecord,
+  appInputSchema.omit({ deployWindows: true }).extend({
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    createdBy: z.string().max(320).optional(),
+  }),
+);
 
 /** A stored app record. */
 export type AppRecord = z.output<typeof appRecordSchema>;

@@ -8,9 +8,9 @@ import type { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { normaliseRepoUrl, repoCacheKey } from '../git/repo-url.js';
 import { createJson, deleteBlob, ensureContainer, listAllNames, listWithMetadata, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
-import { NAME_PATTERN } from '../domain/ids.js';
+import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
 import { announced, type ChangeFeed } from '../storage/change-feed.js';
-import { appChangesSchema, appInputSchema, appRecordSchema, type AppChanges, type AppInput, type AppRecord } from './app-record.schema.js';
+import { appChangesSchema, appInputSchema, appRecordSchema, foldDeployWindows, type AppChanges, type AppInput, type AppRecord } from './app-record.schema.js';
 
 /** Blob metadata naming the app's repository (a hash of its normalised URL), for lookups by listing. */
 const REPO_KEY = 'repokey';
@@ -47,7 +47,7 @@ export class AppRegistry {
   }
 
   private path(name: string): string {
-    if (!NAME_PATTERN.test(name)) throw new ValidationError(`invalid app name ${JSON.stringify(name.slice(0, 80))}`, [{ path: 'name', message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
+    if (!NAME_PATTERN.test(name)) throw new ValidationError(`invalid app name ${JSON.stringify(name.slice(0, 80))}`, [{ path: 'name', message: NAME_RULE }]);
     return `apps/${name}.json`;
   }
 
@@ -56,7 +56,9 @@ export class AppRegistry {
     const parsed = appInputSchema.safeParse(input);
     if (!parsed.success) throw invalid('app', parsed.error);
     const at = this.now().toISOString();
-    const record: AppRecord = { ...parsed.data, createdAt: at, updatedAt: at, ...(createdBy ? { createdBy } : {}) };
+    const { deployWindows, ...fields } = parsed.data;
+    const policy = foldDeployWindows(fields.policy, deployWindows);
+    const record: AppRecord = { ...fields, ...(policy ? { policy } : {}), createdAt: at, updatedAt: at, ...(createdBy ? { createdBy } : {}) };
     await ensureContainer(this.container);
     const etag = await announced(this.options.changes, record.name, () => createJson(this.container, this.path(record.name), record, { metadata: repoMetadata(record.repoUrl) }));
     return { value: record, etag };
@@ -80,8 +82,11 @@ export class AppRegistry {
     const parsed = appChangesSchema.safeParse(changes);
     if (!parsed.success) throw invalid('app changes', parsed.error);
     const { value } = await this.get(name);
-    const defined = Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
-    const record = appRecordSchema.parse({ ...value, ...defined, updatedAt: this.now().toISOString() });
+    const { deployWindows, ...changed } = parsed.data;
+    const defined = Object.fromEntries(Object.entries(changed).filter(([, v]) => v !== undefined));
+    // Old-style windows in a change land in the policy it leaves (the changed one, else the stored one).
+    const policy = foldDeployWindows(changed.policy ?? value.policy, deployWindows);
+    const record = appRecordSchema.parse({ ...value, ...defined, ...(policy ? { policy } : {}), updatedAt: this.now().toISOString() });
     const newEtag = await announced(this.options.changes, name, () => replaceJson(this.container, this.path(name), record, etag, { metadata: repoMetadata(record.repoUrl) }));
     return { value: record, etag: newEtag };
   }

@@ -239,6 +239,13 @@ export interface BreakGlassRequest {
   at: string;
 }
 
+/** Whether an event payload is a break-glass request (events can arrive through the durable management API unchecked). */
+export function isBreakGlassRequest(value: unknown): value is BreakGlassRequest {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return typeof r.by === 'string' && Array.isArray(r.groups) && r.groups.every((g) => typeof g === 'string') && typeof r.reason === 'string' && typeof r.at === 'string';
+}
+
 /** Input of the `heal` orchestration: redeploy the ledger's current revision where drift was found. */
 export interface HealInput {
   app: string;

@@ -161,6 +161,11 @@ export interface KubernetesTargetSpec extends KubeDeploySpec {
   type: 'kubernetes';
   /** Setting holding the kubeconfig (YAML); absent means the in-cluster service account. */
   kubeconfigSetting?: string;
+  /**
+   * The kubeconfig as a sealed secret of the pipeline file (`kubeconfigSecret:`): only its
+   * ciphertext travels; the target opens it with the app's key where it connects.
+   */
+  kubeconfigSealed?: SecretBinding;
   /** kubeconfig context to use (default: its current context). */
   context?: string;
 }

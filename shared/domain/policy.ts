@@ -11,6 +11,7 @@
  * as new optional fields of {@link EnvironmentPolicy} and new decisions, without changing these.
  */
 import type { ApprovalSpec, PipelineSpec } from './pipeline.js';
+import type { DeployWindowPolicy } from './windows.js';
 import type { PolicyDecision } from './policy-decision.js';
 
 // Re-exported for the modules that read policy decisions alongside the rules.
@@ -32,13 +33,26 @@ export interface EnvironmentPolicy {
   approval?: ApprovalPolicy;
   /** Branches (wildcard `*` within a path segment) allowed to deploy here. */
   branches?: string[];
-  /** Who may roll this environment back (users or `group:<name>`); default: its approvers. */
+  /** Who may roll this environment back, and unfreeze it (users or `group:<name>`); default: its approvers. */
   rollback?: string[];
+  /** When deploys may enter (allow/deny windows), and who may break the glass (shared/domain/windows.ts). */
+  deployWindow?: DeployWindowPolicy;
 }
 
 /** Policy of an app: per environment name. */
 export interface AppPolicy {
   environments: Record<string, EnvironmentPolicy>;
+}
+
+/** The deploy-window policy of `environment` in an app's registration, if any. */
+export function deployWindowOf(app: { policy?: AppPolicy } | undefined, environment: string): DeployWindowPolicy | undefined {
+  return app?.policy?.environments[environment]?.deployWindow;
+}
+
+/** Every environment's deploy-window policy of an app (absent when none has one). */
+export function deployWindowsOf(app: { policy?: AppPolicy } | undefined): Record<string, DeployWindowPolicy> | undefined {
+  const found = Object.entries(app?.policy?.environments ?? {}).flatMap(([env, p]) => (p.deployWindow ? [[env, p.deployWindow] as const] : []));
+  return found.length ? Object.fromEntries(found) : undefined;
 }
 
 /** The policy outcome for one environment of one run. */

@@ -1,11 +1,13 @@
 /**
- * Publishing events at least once without ever failing a deployment: an activity first writes
- * its events to an outbox in blob storage (the same storage its own record went to), then
- * tries to publish them to the Service Bus topic and, once the topic acknowledged, removes
- * them from the outbox. When Service Bus is down the events wait in the outbox and the
- * `flushEvents` timer publishes them later; since each event's message id is its stable
- * CloudEvents id, a publish repeated after a partial failure is dropped by the topic's
- * duplicate detection.
+ * Publishing events at least once without ever failing a deployment: an activity, after its own
+ * record is stored, publishes the events of that change to the Service Bus topic; when the topic
+ * does not acknowledge (in time), it writes them to an outbox in blob storage (the same storage
+ * its record went to) instead, and the `flushEvents` timer publishes them later. Should the
+ * process die between the record and the publish, the activity has not completed, so the
+ * durable runtime runs it again, and it builds and publishes the same events; since each
+ * event's message id is its stable CloudEvents id, a repeated publish is dropped by the topic's
+ * duplicate detection. (Writing the outbox first and removing it after the publish, as an
+ * earlier version did, cost two storage round trips per change for the same guarantee.)
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
@@ -99,20 +101,22 @@ export class EventBus {
   }
 
   /**
-   * Records events of one change: into the outbox (a storage failure throws, so the activity
-   * is retried), then publishes them if the topic is reachable. A publish failure never throws.
+   * Records events of one change: published to the topic when it acknowledges in time, otherwise
+   * kept in the outbox for the timer (a storage failure then throws, so the activity is retried).
+   * While the topic is known to be down, events go straight to the outbox.
    */
   async record(events: readonly CloudEvent[]): Promise<void> {
     if (!this.enabled || events.length === 0) return;
-    const name = await this.options.outbox.add(events);
-    if (this.now() < this.downUntil) return;
-    try {
-      await this.publishWithin(events);
-      await this.options.outbox.remove(name);
-    } catch (err) {
-      this.downUntil = this.now() + (this.options.backoffMs ?? 30_000);
-      this.options.log?.(`events: publish delayed (${(err as Error).message}); they wait in the outbox`);
+    if (this.now() >= this.downUntil) {
+      try {
+        await this.publishWithin(events);
+        return;
+      } catch (err) {
+        this.downUntil = this.now() + (this.options.backoffMs ?? 30_000);
+        this.options.log?.(`events: publish delayed (${(err as Error).message}); they wait in the outbox`);
+      }
     }
+    await this.options.outbox.add(events);
   }
 
   /** Publishes everything waiting in the outbox, oldest first; stops at the first failure. Resolves how many events went out. */

@@ -21,7 +21,7 @@ import { z } from 'zod';
 import type { Actor } from '../domain/run.js';
 import { upgradeStoredNames, type BadRevisionMarker, type CurrentDeployment, type DeploymentRecord, type NewDeployment } from '../domain/deployment.js';
 import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../errors.js';
-import { NAME_PATTERN } from '../domain/ids.js';
+import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
 import { createJson, ensureContainer, listAllNames, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
 import { announced, type ChangeFeed } from '../storage/change-feed.js';
 
@@ -100,7 +100,7 @@ export interface LedgerOptions {
 }
 
 function checkName(kind: string, value: string): void {
-  if (!NAME_PATTERN.test(value)) throw new ValidationError(`invalid ${kind} name ${JSON.stringify(value)}`, [{ path: kind, message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
+  if (!NAME_PATTERN.test(value)) throw new ValidationError(`invalid ${kind} name ${JSON.stringify(value)}`, [{ path: kind, message: NAME_RULE }]);
 }
 
 function historyName(revision: number): string {

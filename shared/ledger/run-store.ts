@@ -12,7 +12,7 @@ import { z } from 'zod';
 import type { RunRecord } from '../domain/run.js';
 import { STATUSES } from '../domain/status.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
-import { NAME_PATTERN, STORED_ID_PATTERN } from '../domain/ids.js';
+import { NAME_PATTERN, NAME_RULE, STORED_ID_PATTERN } from '../domain/ids.js';
 import { createJson, ensureContainer, listNames, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
 import { announced, type ChangeFeed } from '../storage/change-feed.js';
 
@@ -93,7 +93,7 @@ export class RunStore {
   }
 
   private path(app: string, runId: string): string {
-    if (!NAME_PATTERN.test(app)) throw new ValidationError(`invalid app name ${JSON.stringify(app)}`, [{ path: 'app', message: 'must match ^[a-z][a-z0-9-]{0,31}$' }]);
+    if (!NAME_PATTERN.test(app)) throw new ValidationError(`invalid app name ${JSON.stringify(app)}`, [{ path: 'app', message: NAME_RULE }]);
     if (!STORED_ID_PATTERN.test(runId)) throw new ValidationError(`invalid run id ${JSON.stringify(runId.slice(0, 80))}`, [{ path: 'runId', message: 'letters, digits and ._:@- only' }]);
     return `runs/${app}/${runId}.json`;
   }

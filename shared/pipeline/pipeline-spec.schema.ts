@@ -23,6 +23,7 @@ import type {
   PipelineSpec,
   ProcessTargetSpec,
   SealedSecretSource,
+  SecretBinding,
   SecretBindings,
   StepResources,
   TargetSpec,
@@ -198,6 +199,8 @@ export const commandStepSpec = z.object({
   network: network.optional(),
   secrets: secretBindingsSpec.optional(),
   resources: stepResourcesSpec.optional(),
+  runner: runner.optional(),
+  jobImage: stepImage.optional(),
 }) satisfies z.ZodType<CommandStep>;
 
 /** A normalised {@link BuildStep} (the file's `build:` after parsing). */
@@ -472,6 +475,13 @@ export const pipelineFileSchema = z
       if (firstPort !== undefined) ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'port'], message: `port ${port} is already used by environments[${firstPort}]` });
       else ports.set(port, i);
     });
+    // A sealed kubeconfig names a declared secret.
+    v.environments.forEach((env, i) => {
+      const sealedKc = env.target.type === 'kubernetes' ? env.target.kubeconfigSealed : undefined;
+      if (sealedKc && (!v.secrets || !Object.hasOwn(v.secrets, sealedKc.secret))) {
+        ctx.addIssue({ code: 'custom', path: ['environments', i, 'target', 'kubeconfigSecret'], message: `secret "${sealedKc.secret}" is not declared in the top-level secrets` });
+      }
+    });
     // Every `secrets:` use names a declared secret, and does not also appear in `env`.
     const uses: [Array<string | number>, { secrets?: SecretBindings; env?: Record<string, string> }][] = [[['build'], v.build]];
     if (v.test) uses.push([['test'], v.test]);
@@ -487,6 +497,8 @@ export const pipelineFileSchema = z
     }
   })
   .transform((v): PipelineSpec => {
+    const fillKubeconfig = <T extends TargetSpec>(target: T): T =>
+      target.type === 'kubernetes' && target.kubeconfigSealed ? { ...target, kubeconfigSealed: { ...target.kubeconfigSealed, sealed: v.secrets?.[target.kubeconfigSealed.secret]?.sealed ?? '' } } : target;
     const fill = <T extends { secrets?: SecretBindings }>(holder: T): T => {
       if (!holder.secrets) return holder;
       const secrets: SecretBindings = {};
@@ -498,7 +510,7 @@ export const pipelineFileSchema = z
       ...(v.secrets ? { secrets: v.secrets } : {}),
       build: { ...(v.runner ? { runner: v.runner } : {}), ...fill(v.build) },
       ...(v.test ? { test: { ...(v.runner ? { runner: v.runner } : {}), ...fill(v.test) } } : {}),
-      environments: v.environments.map((env) => ({ ...env, target: fill(env.target) })),
+      environments: v.environments.map((env) => ({ ...env, target: fillKubeconfig(fill(env.target)) })),
     };
   })
   .describe('Conveyor pipeline (.conveyor/pipeline.yaml): how an app is built, tested and promoted.');
@@ -508,6 +520,17 @@ export type PipelineFile = z.input<typeof pipelineFileSchema>;
 
 // Compile-time proof that the schema produces exactly the domain contract, both ways.
 type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// The same for each spec schema: a field added to a domain type without its spec schema would
+// otherwise be stripped from every loaded pipeline by the file schema's final spec stage.
+type ExactlyKeys<A, B> = Exactly<keyof A, keyof B>;
+const _specsAreExact: [
+  ExactlyKeys<z.output<typeof commandStepSpec>, CommandStep>,
+  ExactlyKeys<z.output<typeof buildStepSpec>, BuildStep>,
+  ExactlyKeys<z.output<typeof processTargetSpec>, ProcessTargetSpec>,
+  ExactlyKeys<z.output<typeof httpCheckSpec>, HttpCheckSpec>,
+  ExactlyKeys<z.output<typeof stepResourcesSpec>, StepResources>,
+  ExactlyKeys<z.output<typeof secretBindingSpec>, SecretBinding>,
+] = [true, true, true, true, true, true];
 const _producesPipelineSpec: Exactly<z.output<typeof pipelineFileSchema>, PipelineSpec> = true;
 const _schemaIsTyped = pipelineFileSchema satisfies z.ZodType<PipelineSpec, PipelineFile>;
 

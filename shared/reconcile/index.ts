@@ -2,6 +2,6 @@
 export * from './heads-sweep.js';
 export * from './drift.js';
 export * from './drift-sweep.js';
-export { BlobSyncStore, environmentSyncSchema, syncChangeSchema } from './sync-store.js';
+export { appHeadsSchema, BlobSyncStore, environmentSyncSchema, syncChangeSchema, type AppHeadsStatus } from './sync-store.js';
 export { mapBounded, withDeadline, type Settled } from './pool.js';
 export { publishingSyncStore, syncChangedEvent, type EventRecorder } from './sync-events.js';

@@ -3,6 +3,8 @@
  *   reconcile/<app>/<env>/sync.json                 the latest sync state (ETag-conditioned writes)
  *   reconcile/<app>/<env>/changes/<inv-ms>-<r>.json one create-only record per change of state,
  *                                                  newest first in a plain listing
+ *   reconcile/<app>/heads.json                      whether the app's repository heads could be
+ *                                                  read, since when (written when it changes)
  */
 import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -48,6 +50,21 @@ export const syncChangeSchema = z.object({
   reason: z.string(),
   at: z.string(),
 }) satisfies z.ZodType<SyncChange>;
+
+/** Whether the heads sweep could read an app's repository, and since when (shown on the app). */
+export const appHeadsSchema = z.object({
+  app: z.string(),
+  /** The repository, without credentials. */
+  repository: z.string(),
+  ok: z.boolean(),
+  /** Why the heads could not be read (timeout, refused, credentials), redacted. */
+  error: z.string().optional(),
+  /** When the sweep first saw this outcome. */
+  since: z.string(),
+});
+
+/** See {@link appHeadsSchema}. */
+export type AppHeadsStatus = z.output<typeof appHeadsSchema>;
 
 const MAX_MS = 9_999_999_999_999;
 
@@ -104,6 +121,29 @@ export class BlobSyncStore implements SyncStore {
     await this.ensure();
     const inv = String(MAX_MS - Date.parse(change.at)).padStart(13, '0');
     await createJson(this.container, `${base(change.app, change.environment)}/changes/${inv}-${randomBytes(3).toString('hex')}.json`, change);
+  }
+
+  /** The last heads outcome of an app's repository, if the sweep has read it. */
+  async getHeads(app: string): Promise<AppHeadsStatus | undefined> {
+    if (!isName(app)) return undefined;
+    return (await tryReadJson(this.container, `reconcile/${app}/heads.json`, appHeadsSchema))?.value;
+  }
+
+  /** Stores an app's heads outcome (the sweep is the only writer: a lost race is written again). */
+  async putHeads(status: AppHeadsStatus): Promise<void> {
+    if (!isName(status.app)) throw new NotFoundError(`no app ${status.app}`);
+    const path = `reconcile/${status.app}/heads.json`;
+    await this.ensure();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const found = await tryReadJson(this.container, path, appHeadsSchema);
+      try {
+        await (found ? replaceJson(this.container, path, status, found.etag) : createJson(this.container, path, status));
+        return;
+      } catch (err) {
+        if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
+      }
+    }
+    throw new ConflictError(`heads status ${path} kept changing while it was written`);
   }
 
   /** The newest `limit` changes of an environment, newest first. */

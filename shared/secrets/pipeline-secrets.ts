@@ -4,7 +4,7 @@
  * value that does not open fails the run before any step runs. The opened values are dropped
  * at once: only ciphertext leaves this function (into durable history and records).
  */
-import type { CommandStep, PipelineSpec, SecretBindings, TargetSpec } from '../domain/pipeline.js';
+import type { CommandStep, PipelineSpec, SecretBinding, SecretBindings, TargetSpec } from '../domain/pipeline.js';
 import { NotFoundError } from '../errors.js';
 import { MAX_SEALED_BYTES } from '../pipeline/pipeline-spec.schema.js';
 import { UnsealError, type SealedSecrets } from './sealed-secrets.js';
@@ -18,7 +18,8 @@ export type ReadRepositoryFile = (path: string) => Promise<string>;
  */
 export async function loadSealedSecrets(spec: PipelineSpec, app: string, readFile: ReadRepositoryFile, sealed: SealedSecrets): Promise<PipelineSpec> {
   const holders = (): { secrets?: SecretBindings }[] => [spec.build, ...(spec.test ? [spec.test] : []), ...spec.environments.map((e) => e.target)];
-  const used = holders().flatMap((h) => Object.values(h.secrets ?? {}));
+  const sealedKubeconfigs = (): SecretBinding[] => spec.environments.flatMap((e) => (e.target.type === 'kubernetes' && e.target.kubeconfigSealed ? [e.target.kubeconfigSealed] : []));
+  const used = [...holders().flatMap((h) => Object.values(h.secrets ?? {})), ...sealedKubeconfigs()];
   if (used.length === 0) return spec;
 
   const texts = new Map<string, string>();
@@ -53,7 +54,11 @@ export async function loadSealedSecrets(spec: PipelineSpec, app: string, readFil
       : {}),
     build: fill(spec.build),
     ...(spec.test ? { test: fill<CommandStep>(spec.test) } : {}),
-    environments: spec.environments.map((env) => ({ ...env, target: fill<TargetSpec>(env.target) })),
+    environments: spec.environments.map((env) => {
+      const target = fill<TargetSpec>(env.target);
+      // A sealed kubeconfig (kubernetes targets) is filled in the same way.
+      return { ...env, target: target.type === 'kubernetes' && target.kubeconfigSealed ? { ...target, kubeconfigSealed: { ...target.kubeconfigSealed, sealed: texts.get(target.kubeconfigSealed.secret) ?? '' } } : target };
+    }),
   };
 
   // Open each use once (a value may open for nobody, whatever the file claims): a failure
@@ -61,5 +66,6 @@ export async function loadSealedSecrets(spec: PipelineSpec, app: string, readFil
   for (const holder of [resolved.build, ...(resolved.test ? [resolved.test] : []), ...resolved.environments.map((e) => e.target)]) {
     for (const binding of Object.values(holder.secrets ?? {})) await sealed.open(app, binding.sealed, binding.reference);
   }
+  for (const env of resolved.environments) if (env.target.type === 'kubernetes' && env.target.kubeconfigSealed) await sealed.open(app, env.target.kubeconfigSealed.sealed, env.target.kubeconfigSealed.reference);
   return resolved;
 }

@@ -8,6 +8,8 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { ExternalFailureError } from '../errors.js';
 import { runStep, stepEnvironment } from '../executor/run-step.js';
@@ -43,13 +45,41 @@ function cpuList(count: number): { list?: string; used: number; of: number } {
 }
 
 /** Bytes the tree at `dir` takes on disk (`du`); undefined when it cannot be measured. */
-export function treeBytes(dir: string): Promise<number | undefined> {
+function duBytes(dir: string): Promise<number | undefined> {
   return new Promise((resolve) => {
     execFile('du', ['-s', '-x', '-B1', dir], { timeout: 60_000 }, (err, stdout) => {
       const n = Number(/^(\d+)/.exec(stdout ?? '')?.[1]);
       resolve(Number.isFinite(n) && n >= 0 && (!err || n > 0) ? n : undefined);
     });
   });
+}
+
+/** Entries walked in-process before the measurement is left to `du` (a spawn costs more than a small walk). */
+const WALK_LIMIT = 2000;
+
+/**
+ * Bytes the tree at `dir` takes on disk (allocated blocks, as `du` counts them): walked here for
+ * a small tree, by `du` for a large one; undefined when it cannot be measured.
+ */
+export async function treeBytes(dir: string): Promise<number | undefined> {
+  let entries = 0;
+  let bytes = 0;
+  const pending = [dir];
+  try {
+    while (pending.length > 0) {
+      const current = pending.pop()!;
+      for (const entry of await readdir(current, { withFileTypes: true })) {
+        if (++entries > WALK_LIMIT) return duBytes(dir);
+        const path = join(current, entry.name);
+        const st = await lstat(path);
+        bytes += st.blocks * 512;
+        if (entry.isDirectory()) pending.push(path);
+      }
+    }
+    return bytes + (await lstat(dir)).blocks * 512;
+  } catch {
+    return duBytes(dir);
+  }
 }
 
 /** Runs steps in bubblewrap sandboxes. */

@@ -34,8 +34,9 @@ export async function callerRights(
         return;
       }
       const refusal = await rollbackRightsRefusal(stores, app, env, who);
-      // Freezing and unfreezing by hand: any identified caller (docs/api.md).
-      out[env] = { rollback: refusal === undefined, freeze: true, unfreeze: true, ...(refusal ? { why: { rollback: refusal } } : {}) };
+      // Freezing by hand: any identified caller; unfreezing: the right to roll back (environment-controls.use-case.ts).
+      const unfreezeWhy = refusal ? `unfreezing needs the right to roll ${env} back: ${refusal}` : undefined;
+      out[env] = { rollback: refusal === undefined, freeze: true, unfreeze: refusal === undefined, ...(refusal ? { why: { rollback: refusal, unfreeze: unfreezeWhy } } : {}) };
     }),
   );
   return out;

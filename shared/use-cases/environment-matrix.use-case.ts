@@ -7,8 +7,10 @@ import type { AppRecord } from '../apps/app-record.schema.js';
 import type { DeploymentLedger } from '../ledger/deployment-ledger.js';
 import type { RunStore } from '../ledger/run-store.js';
 import type { TargetRegistry } from '../targets/target-registry.js';
-import { evaluateGate, gateOf, type Freeze, type GateVerdict } from '../domain/windows.js';
+import { evaluateGate, gateOf, type DeployWindowPolicy, type Freeze, type GateVerdict } from '../domain/windows.js';
+import { deployWindowOf } from '../domain/policy.js';
 import type { EnvironmentSync } from '../reconcile/drift.js';
+import type { AppHeadsStatus } from '../reconcile/sync-store.js';
 
 /** The reads the matrix needs (in-memory fakes implement them in tests). */
 export interface MatrixSources {
@@ -17,8 +19,8 @@ export interface MatrixSources {
   targets: Pick<TargetRegistry, 'types' | 'get'>;
   /** Active freezes (optional: shown when given). */
   controls?: { freeze(app: string, env: string): Promise<Freeze | undefined> };
-  /** Sync states written by the reconcile sweep (optional: shown when given). */
-  syncStates?: { get(app: string, env: string): Promise<EnvironmentSync | undefined> };
+  /** Sync states written by the reconcile sweep (optional: shown when given), and whether it can read the app's repository. */
+  syncStates?: { get(app: string, env: string): Promise<EnvironmentSync | undefined>; getHeads?(app: string): Promise<AppHeadsStatus | undefined> };
 }
 
 /**
@@ -64,8 +66,8 @@ export interface EnvironmentView extends RecordedEnvironment {
 }
 
 /** The gate verdict of an environment now, when a deploy window or a freeze applies to it. */
-export function gateNow(record: Pick<AppRecord, 'deployWindows'> | undefined, env: string, freeze: Freeze | undefined, now: Date): GateVerdict | undefined {
-  return freeze || record?.deployWindows?.[env]?.windows.length ? evaluateGate(gateOf(record?.deployWindows?.[env], freeze), now) : undefined;
+export function gateNow(window: DeployWindowPolicy | undefined, freeze: Freeze | undefined, now: Date): GateVerdict | undefined {
+  return freeze || window?.windows.length ? evaluateGate(gateOf(window, freeze), now) : undefined;
 }
 
 /**
@@ -100,7 +102,7 @@ export async function recordedEnvironments({ ledger, runs, controls, syncStates 
 }
 
 /** What runs in each environment of an app, in promotion order, with each target's live view. */
-export async function environmentMatrix(sources: MatrixSources, app: string, record?: Pick<AppRecord, 'deployWindows'>): Promise<EnvironmentView[]> {
+export async function environmentMatrix(sources: MatrixSources, app: string, record?: Pick<AppRecord, 'policy'>): Promise<EnvironmentView[]> {
   const recorded = await recordedEnvironments(sources, app);
   const now = new Date();
   return Promise.all(
@@ -117,7 +119,7 @@ export async function environmentMatrix(sources: MatrixSources, app: string, rec
           break;
         }
       }
-      const gate = gateNow(record, env.name, env.freeze, now);
+      const gate = gateNow(deployWindowOf(record, env.name), env.freeze, now);
       const { freeze, sync, ...rest } = env;
       return { ...rest, healthy, running, ...(actual ? { actual } : {}), ...(freeze ? { freeze } : {}), ...(gate ? { gate } : {}), ...(sync ? { sync } : {}) };
     }),
@@ -125,7 +127,10 @@ export async function environmentMatrix(sources: MatrixSources, app: string, rec
 }
 
 /** An app with its environment matrix. */
-export async function appView(sources: MatrixSources, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[] }> {
-  return { ...app, environments: await environmentMatrix(sources, app.name, app) };
+export async function appView(sources: MatrixSources, app: AppRecord): Promise<AppRecord & { environments: EnvironmentView[]; reconcile?: { heads: Omit<AppHeadsStatus, 'app'> } }> {
+  const [environments, heads] = await Promise.all([environmentMatrix(sources, app.name, app), sources.syncStates?.getHeads?.(app.name).catch(() => undefined)]);
+  // Whether the reconcile sweep could read the repository's heads (a failing one is reported here).
+  const reconcile = heads ? { heads: { repository: heads.repository, ok: heads.ok, ...(heads.error !== undefined ? { error: heads.error } : {}), since: heads.since } } : undefined;
+  return { ...app, environments, ...(reconcile ? { reconcile } : {}) };
 }
 

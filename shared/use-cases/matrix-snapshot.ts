@@ -19,6 +19,9 @@
  *   `apps/` anyway (names and ETags in one request), so a registration changed by any writer is
  *   noticed without an extra read;
  * - a missing, unreadable or older-schema snapshot is rebuilt from the sources on read;
+ * - a snapshot older than `recheckAfterMs` is served and then rebuilt in the background, so a
+ *   write that bypassed the stores (a hand edit, an older version during an upgrade) shows
+ *   within that long of a read;
  * - writes are ETag-conditioned (create-only, or If-Match on the version read before the
  *   sources were read), so a rebuild from older sources can never overwrite a newer one.
  * Target health is not stored: the row shows what the records say (the reconcile sweep's last
@@ -31,7 +34,8 @@ import type { AppRecord } from '../apps/app-record.schema.js';
 import type { AppRegistry } from '../apps/app-registry.js';
 import type { HeadCommit, RunRecord } from '../domain/run.js';
 import { isName } from '../domain/ids.js';
-import type { GateVerdict } from '../domain/windows.js';
+import type { DeployWindowPolicy, GateVerdict } from '../domain/windows.js';
+import { deployWindowsOf } from '../domain/policy.js';
 import { ConflictError, CorruptDataError, NotFoundError } from '../errors.js';
 import type { RunStore } from '../ledger/run-store.js';
 import type { ChangeFeed, ChangeTicket } from '../storage/change-feed.js';
@@ -66,7 +70,8 @@ export interface MatrixRow {
   name: string;
   provider: AppRecord['provider'];
   repoUrl: string;
-  deployWindows?: AppRecord['deployWindows'];
+  /** Each environment's deploy windows (from the registration's policy). */
+  deployWindows?: Record<string, DeployWindowPolicy>;
   environments: RowEnvironment[];
   /** The three newest runs. */
   runs: RunSummary[];
@@ -172,7 +177,7 @@ export async function buildRow(sources: Omit<RowSources, 'apps'>, app: AppRecord
     name: app.name,
     provider: app.provider,
     repoUrl: app.repoUrl,
-    ...(app.deployWindows ? { deployWindows: app.deployWindows } : {}),
+    ...(deployWindowsOf(app) ? { deployWindows: deployWindowsOf(app) } : {}),
     environments: environments.map((e) => {
       const head = known.get(e.runId)?.headCommit;
       return head ? { ...e, headCommit: { message: head.message, author: head.author } } : e;
@@ -199,7 +204,7 @@ export function overviewApp(row: MatrixRow, now: Date): OverviewApp {
     repoUrl: row.repoUrl,
     environments: row.environments.map((e) => {
       const health = recordedHealth(e);
-      const gate = gateNow(row, e.name, e.freeze, now);
+      const gate = gateNow(row.deployWindows?.[e.name], e.freeze, now);
       const notRunning = health.source === 'sweep' && health.state === 'unhealthy' && /not running/.test(health.reason);
       return { ...e, health, healthy: health.state === 'healthy', running: !notRunning, ...(gate ? { gate } : {}) };
     }),
@@ -211,6 +216,12 @@ export function overviewApp(row: MatrixRow, now: Date): OverviewApp {
 export interface MatrixSnapshotOptions {
   /** A change marker older than this belongs to a writer that is gone: readers rebuild and clear it. Default 60 s. */
   staleMarkerMs?: number;
+  /**
+   * A snapshot built longer ago than this is served, then rebuilt from the records in the
+   * background: a write that bypassed the stores (a hand edit, an older Conveyor during an
+   * upgrade) shows within this long of the next read. Default 5 minutes.
+   */
+  recheckAfterMs?: number;
   /** Where background refresh failures are reported (the marker stays, so readers stay correct). */
   log?: (message: string) => void;
   /** Clock (tests). */
@@ -220,6 +231,13 @@ export interface MatrixSnapshotOptions {
 /** An ETag without its quotes: listings give it bare, reads and writes quoted. */
 function bare(etag: string | undefined): string {
   return (etag ?? '').replace(/^"|"$/g, '');
+}
+
+/** Background refreshes of one app: the change markers they clear, and whether one more is wanted. */
+interface RefreshQueue {
+  markers: string[];
+  wanted: boolean;
+  running?: Promise<void>;
 }
 
 /** One listed blob. */
@@ -250,13 +268,14 @@ export interface OverviewPage {
 /** Keeps and reads the per-app matrix snapshots; the {@link ChangeFeed} the stores announce changes to. */
 export class MatrixSnapshots implements ChangeFeed {
   private readonly staleMarkerMs: number;
+  private readonly recheckAfterMs: number;
   private readonly log: (message: string) => void;
   private readonly now: () => Date;
   private sources: RowSources | undefined;
   /** Parsed snapshots by app, used only when a listing shows the same ETag. */
   private readonly cache = new Map<string, { etag: string; doc: SnapshotDocument }>();
   /** Background refreshes: per app, the markers waiting and the refresh running. */
-  private readonly queues = new Map<string, { markers: string[]; running?: Promise<void> }>();
+  private readonly queues = new Map<string, RefreshQueue>();
 
   /** Creates the snapshots over `container` (normally `conveyor-state`); {@link readFrom} names the sources. */
   constructor(
@@ -266,6 +285,7 @@ export class MatrixSnapshots implements ChangeFeed {
   ) {
     this.sources = sources;
     this.staleMarkerMs = options.staleMarkerMs ?? 60_000;
+    this.recheckAfterMs = options.recheckAfterMs ?? 5 * 60_000;
     this.log = options.log ?? ((m) => console.warn(m));
     this.now = options.now ?? (() => new Date());
   }
@@ -290,19 +310,21 @@ export class MatrixSnapshots implements ChangeFeed {
     return { done: () => this.schedule(app, marker) };
   }
 
-  private schedule(app: string, marker: string): void {
+  private schedule(app: string, marker?: string): void {
     let queue = this.queues.get(app);
     if (!queue) {
-      queue = { markers: [] };
+      queue = { markers: [], wanted: false };
       this.queues.set(app, queue);
     }
-    queue.markers.push(marker);
+    if (marker) queue.markers.push(marker);
+    queue.wanted = true;
     if (!queue.running) queue.running = this.drain(app, queue);
   }
 
-  private async drain(app: string, queue: { markers: string[]; running?: Promise<void> }): Promise<void> {
+  private async drain(app: string, queue: RefreshQueue): Promise<void> {
     // Changes that arrive while a refresh runs are folded into one more refresh after it.
-    while (queue.markers.length > 0) {
+    while (queue.wanted) {
+      queue.wanted = false;
       const batch = queue.markers.splice(0);
       try {
         await this.refresh(app);
@@ -455,6 +477,9 @@ export class MatrixSnapshots implements ChangeFeed {
         const doc = listed && stale.length === 0 ? await this.read(app, listed.etag) : undefined;
         if (doc && doc.schema === SCHEMA && doc.appEtag === apps.get(app)) {
           report.fromSnapshot++;
+          // Old enough to recheck against the records: served now, rebuilt in the background
+          // (unless a refresh of this app is under way already).
+          if (now.getTime() - Date.parse(doc.builtAt) > this.recheckAfterMs && !this.queues.has(app)) this.schedule(app);
           return doc.row;
         }
         // Missing, unreadable, older schema, registration changed, or a writer died mid-way: rebuild.

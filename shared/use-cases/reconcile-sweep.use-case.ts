@@ -30,6 +30,8 @@ import {
   type RunLauncher,
   type SyncStore,
   type TargetObserver,
+  type AppHeadsReport,
+  type AppHeadsStatus,
 } from '../reconcile/index.js';
 import { portAcceptsConnections, type TargetRegistry, type TargetStatus } from '../targets/index.js';
 import { repairLock, type LockRepairPorts } from './repair-lock.use-case.js';
@@ -71,6 +73,8 @@ export interface ReconcilePorts {
   /** The branch heads of a repository (`git ls-remote`). */
   readHeads: HeadReader;
   syncStates: SyncStore;
+  /** Where each app's heads outcome is kept, so the app shows a repository the sweep cannot read (optional). */
+  headsStates?: { getHeads(app: string): Promise<AppHeadsStatus | undefined>; putHeads(status: AppHeadsStatus): Promise<void> };
   events: EventRecorder;
 }
 
@@ -173,9 +177,26 @@ export function reconcileSweeper(ports: ReconcilePorts): (tick: SweepTick) => Pr
     return spec;
   };
 
+  // The last heads outcome stored per app: written only when it changes (one read per app at start).
+  const lastHeads = new Map<string, AppHeadsStatus>();
+  const recordHeads = async (store: NonNullable<ReconcilePorts['headsStates']>, a: AppHeadsReport, at: string): Promise<void> => {
+    const known = lastHeads.get(a.app) ?? (await store.getHeads(a.app));
+    if (known && known.ok === a.ok && known.error === a.error && known.repository === a.repository) {
+      lastHeads.set(a.app, known);
+      return;
+    }
+    const next: AppHeadsStatus = { app: a.app, repository: a.repository, ok: a.ok, ...(a.error !== undefined ? { error: a.error } : {}), since: at };
+    await store.putHeads(next);
+    lastHeads.set(a.app, next);
+  };
+
   const sweep = async ({ instances, log }: SweepTick): Promise<void> => {
     const apps = await ports.apps.list();
     const heads = await sweepHeads(apps, ports.readHeads, runLauncher(ports, instances), { concurrency: 8, timeoutMs: HEADS_TIMEOUT_MS + 5_000 });
+    if (ports.headsStates) {
+      const store = ports.headsStates;
+      await Promise.all(heads.apps.map((a) => recordHeads(store, a, heads.finishedAt).catch((err: unknown) => log.warn(`reconcile: ${a.app}: heads outcome not stored: ${err instanceof Error ? err.message : String(err)}`))));
+    }
     for (const a of heads.apps) {
       if (!a.ok) log.warn(`reconcile: ${a.app}: heads of ${a.repository} not read: ${a.error}`);
       for (const h of a.heads) if (h.outcome === 'started' || h.outcome === 'failed') log.info(`reconcile: ${a.app}: ${h.branch} at ${h.commit.slice(0, 12)} had no run: ${h.outcome}${h.reason ? ` (${h.reason})` : ''}`);

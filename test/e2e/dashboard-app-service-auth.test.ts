@@ -131,7 +131,7 @@ describe('dashboard behind App Service authentication', () => {
     await browser.screenshot('dashboard', '11-app-service-auth-release-manager');
   });
 
-  test('someone outside the release managers sees neither roll back nor approve, and is told why', async () => {
+  test('someone outside the release managers sees neither roll back, unfreeze nor approve, and is told why', async () => {
     signedIn = 'bob';
     await page.goto(`${origin}/api/dashboard#/apps/shop`);
     await page.reload();
@@ -139,6 +139,8 @@ describe('dashboard behind App Service authentication', () => {
     const prod = page.getByRole('article', { name: 'prod' });
     await prod.getByText(/bob@example.com may not roll prod back/).waitFor();
     assert.equal(await prod.getByRole('button', { name: 'Roll back…' }).count(), 0);
+    // Alice's freeze stays: lifting it needs the right to roll back.
+    assert.deepEqual([await prod.getByText(/Frozen .* by alice@example.com/).count(), await prod.getByRole('button', { name: 'Unfreeze…' }).count()], [1, 0]);
     await page.goto(`${origin}/api/dashboard#/runs/${RUN}`);
     await page.locator('li.stage[data-env="prod"]').getByText(/waiting since/).waitFor();
     assert.equal(await page.locator('li.stage[data-env="prod"]').getByRole('button', { name: 'Approve…' }).count(), 0);

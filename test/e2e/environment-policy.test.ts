@@ -128,3 +128,13 @@ test('a non-approver cannot roll prod back; an approver can', async () => {
   const dev = await conveyor.api('/api/apps/shop/environments/dev/rollback', { method: 'POST', headers: as('alice'), json: { reason: 'dev is open' } });
   assert.equal(dev.status, 202, await dev.text());
 });
+
+test('a non-approver can freeze prod but cannot unfreeze it (the right to roll back); an approver can', async () => {
+  const frozen = await conveyor.api('/api/apps/shop/environments/prod/freeze', { method: 'POST', headers: as('alice'), json: { reason: 'looks wrong' } });
+  assert.ok([200, 201].includes(frozen.status), await frozen.text());
+  const refused = await conveyor.api('/api/apps/shop/environments/prod/unfreeze', { method: 'POST', headers: as('alice'), json: {} });
+  assert.equal(refused.status, 403);
+  assert.match(((await refused.json()) as any).detail, /unfreezing needs the right to roll prod back: alice@example.com may not roll prod back: the app's policy \(the environment's approvers\) allows carol@example.com/);
+  const lifted = await conveyor.api('/api/apps/shop/environments/prod/unfreeze', { method: 'POST', headers: as('carol'), json: { reason: 'checked' } });
+  assert.equal(lifted.status, 200, await lifted.text());
+});

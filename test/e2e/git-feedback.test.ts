@@ -1,6 +1,6 @@
 // Git host feedback end to end: Conveyor on the local host (which starts its Service Bus
 // emulator with the repository's topology, git-feedback subscription included), an app that
-// opted into GitHub commit statuses, a push. The run's events go through the outbox to the
+// opted into GitHub commit statuses, a push. The run's events are published to the
 // conveyor-events topic, the emulator delivers the reported types to the gitFeedback
 // serviceBusTopic trigger, and @octokit/rest posts them to a fake GitHub on 127.0.0.1 that
 // checks each request as GitHub documents it. The commit ends with success for the run and

@@ -106,8 +106,12 @@ test('the incident: rollback during a pending approval, freeze, unfreeze, quaran
   assert.match(waiting.progress.prod.reason, /frozen by alice@example.com .*incident 42/);
   assert.equal((await served(sample.ports.prod))?.commit, v1.commit, 'still v1 while frozen');
 
-  // Unfreezing (someone allowed to roll back) lets v3 through at once.
-  const unfrozen = await conveyor.api('/api/apps/shop/environments/prod/unfreeze', { method: 'POST', headers: as('bob'), json: { reason: 'fix verified' } });
+  // Unfreezing needs the right to roll back: bob (not on the policy's rollback list) may not...
+  const notBob = await conveyor.api('/api/apps/shop/environments/prod/unfreeze', { method: 'POST', headers: as('bob'), json: { reason: 'fix verified' } });
+  assert.equal(notBob.status, 403, await notBob.clone().text());
+  assert.equal((await conveyor.waitForRun(v3, (r) => r.progress?.prod?.step === 'frozen')).progress.prod.step, 'frozen', 'still frozen');
+  // ...carol (on it) lets v3 through at once.
+  const unfrozen = await conveyor.api('/api/apps/shop/environments/prod/unfreeze', { method: 'POST', headers: as('carol'), json: { reason: 'fix verified' } });
   assert.equal(unfrozen.status, 200, await unfrozen.clone().text());
   assert.equal(((await unfrozen.json()) as any).woke, v3);
   const v3done = await conveyor.waitForRun(v3);

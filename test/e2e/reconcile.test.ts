@@ -138,3 +138,21 @@ test('a foreign process on a drift: report environment is reported and left alon
   assert.equal(later.sync.since, drifted.sync.since, 'since when stays');
   assert.equal((await served(sample.ports.staging))?.text, 'not conveyor');
 });
+
+test('a repository the sweep cannot read is reported on its app; the others are not held up', async () => {
+  const res = await conveyor.api('/api/apps/lost', {
+    method: 'PUT',
+    key: 'admin',
+    json: { repoUrl: `file://${join(conveyor.dataDir, 'no-such-repository')}`, provider: 'github', branches: ['main'], webhookSecretSetting: 'LOOP_SECRET' },
+  });
+  assert.equal(res.status, 201, await res.text());
+  const lost = await until('the unreadable repository reported', async () => {
+    const app = (await (await conveyor.api('/api/apps/lost')).json()) as any;
+    return app.reconcile?.heads?.ok === false ? app : undefined;
+  });
+  assert.match(lost.reconcile.heads.repository, /no-such-repository/);
+  assert.ok(lost.reconcile.heads.error.length > 0, 'says why');
+  const loop = (await (await conveyor.api('/api/apps/loop')).json()) as any;
+  assert.equal(loop.reconcile.heads.ok, true);
+  assert.equal(loop.reconcile.heads.error, undefined);
+});

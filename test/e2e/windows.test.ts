@@ -54,10 +54,15 @@ before(async () => {
       provider: 'github',
       branches: ['main'],
       webhookSecretSetting: 'WIN_SECRET',
-      deployWindows: {
-        prod: {
-          windows: [{ kind: 'deny', name: 'winter holiday', start: '2026-11-01T00:00', duration: '148d8h', timeZone: 'Europe/Berlin' }],
-          breakGlass: ['group:sre'],
+      // Deploy windows are part of the environment's policy, beside its approvers.
+      policy: {
+        environments: {
+          prod: {
+            deployWindow: {
+              windows: [{ kind: 'deny', name: 'winter holiday', start: '2026-11-01T00:00', duration: '148d8h', timeZone: 'Europe/Berlin' }],
+              breakGlass: ['group:sre'],
+            },
+          },
         },
       },
     },
@@ -70,7 +75,14 @@ after(async () => {
   await sample?.dispose();
 });
 
-test('a registration refuses a window it cannot evaluate', async () => {
+test('a registration refuses a window it cannot evaluate (in the policy, and in the old top-level deployWindows field)', async () => {
+  const inPolicy = await conveyor.api('/api/apps/win', {
+    method: 'PUT',
+    key: 'admin',
+    json: { policy: { environments: { prod: { deployWindow: { windows: [{ kind: 'deny', rrule: 'FREQ=MINUTELY', start: '2026-11-01T00:00', duration: '1h', timeZone: 'Europe/Berlin' }] } } } } },
+  });
+  assert.equal(inPolicy.status, 400);
+  assert.match(await inPolicy.text(), /HOURLY or coarser/);
   const res = await conveyor.api('/api/apps/win', {
     method: 'PUT',
     key: 'admin',
@@ -162,4 +174,24 @@ test('a rollback in a closed window waits for it to open (break-glass checked), 
   assert.equal(after.status, 'Succeeded', JSON.stringify(after));
   assert.equal(after.environments.prod.breakGlass, undefined);
   assert.equal((await served(sample.ports.prod))?.commit, v4commit);
+});
+
+test('the old top-level deployWindows field still registers windows: they land in the policy', async () => {
+  const res = await conveyor.api('/api/apps/win-old', {
+    method: 'PUT',
+    key: 'admin',
+    json: {
+      repoUrl: sample.url,
+      provider: 'github',
+      branches: ['main'],
+      webhookSecretSetting: 'WIN_SECRET',
+      deployWindows: { prod: { windows: [{ kind: 'deny', name: 'old style', start: '2026-11-01T00:00', duration: '1h', timeZone: 'Europe/Berlin' }], breakGlass: ['group:sre'] } },
+    },
+  });
+  assert.equal(res.status, 201, await res.text());
+  const app = (await (await conveyor.api('/api/apps/win-old')).json()) as any;
+  assert.equal(app.deployWindows, undefined);
+  assert.equal(app.policy.environments.prod.deployWindow.windows[0].name, 'old style');
+  assert.deepEqual(app.policy.environments.prod.deployWindow.breakGlass, ['group:sre']);
+  assert.equal((await conveyor.api('/api/apps/win-old', { method: 'DELETE', key: 'admin' })).status, 204);
 });

@@ -1,5 +1,5 @@
 // Deployment events through the outbox (real Azurite) to a Service Bus topic (the local
-// emulator, real SDK): published and removed from the outbox when the topic is up; kept in the
+// emulator, real SDK): published when the topic is up, the outbox untouched; kept in the
 // outbox during an outage without failing the caller, and published by a later flush; a
 // repeated publish of the same change is dropped by the topic's duplicate detection.
 import { after, before, test } from 'node:test';
@@ -57,7 +57,7 @@ async function drain(n: number, timeoutMs = 5000): Promise<ServiceBusReceivedMes
 
 const T = '2026-11-30T03:00:00.000Z';
 
-test('recorded events reach the topic as CloudEvents and leave the outbox; a retried change is published once', async () => {
+test('recorded events reach the topic as CloudEvents without touching the outbox; a retried change is published once', async () => {
   const publisher = new ServiceBusEventPublisher({ connectionString: emulator.connectionString }, 'conveyor-events');
   const bus = new EventBus({ outbox: new EventOutbox(container, 'outbox-a/'), publisher });
   const events = eventsFromRunPatch('shop', 'shop.abc1234', { status: 'Succeeded', environments: { prod: { status: 'Succeeded', revision: 4 } } }, T);

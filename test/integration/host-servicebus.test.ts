@@ -5,7 +5,9 @@
 // their messages through the host's Settlement gRPC service. The test talks to the queues with the real SDK.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -165,6 +167,19 @@ describe('local host: Service Bus triggers on the local emulator', () => {
     assert.deepEqual(left, [], 'completed messages left the queue');
     await peeker.close();
     await sender.close();
+  });
+
+  it('the Settlement service settles only messages a trigger is processing: any other lock token is NOT_FOUND', async () => {
+    const port = Number(/--port (\d+)/.exec(process.argv.slice(2).join(' '))![1]);
+    const req = createRequire(join(root, 'package.json'));
+    const grpc = req('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
+    const loader = req('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
+    const proto = join(dirname(req.resolve('@azure/functions-extensions-servicebus/package.json')), 'dist', 'proto', 'settlement.proto');
+    const Settlement = (grpc.loadPackageDefinition(loader.loadSync(proto)) as any).Settlement;
+    const stub = new Settlement(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const code = await new Promise<number>((resolve) => stub.complete({ locktoken: randomUUID() }, (err: { code: number } | null) => resolve(err ? err.code : 0)));
+    stub.close();
+    assert.equal(code, grpc.status.NOT_FOUND);
   });
 
   it('an SDK-bound trigger that throws has its unsettled message abandoned and redelivered', async () => {

@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeploymentLedger, RunStore } from '../../shared/ledger/index.js';
+import { EnvironmentControls } from '../../shared/environments/index.js';
+import { BlobSyncStore } from '../../shared/reconcile/index.js';
 import type { NewDeployment } from '../../shared/domain/deployment.js';
 import { containerClient, CONTAINERS } from '../../shared/storage/blob-store.js';
 import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../../shared/errors.js';
@@ -184,6 +186,21 @@ test('records stored under the old names (artifactDigest, rollbackOf, deployedAt
   assert.deepEqual([pointer.revision, pointer.digest, pointer.finishedAt, 'deployedAt' in pointer], [4, `sha256:${hex(4, 64)}`, '2026-03-01T10:01:00Z', false]);
   // Reading never rewrote the old records.
   assert.equal((await raw('ledger/shop/legacy/history/9999999998.json')).artifactDigest, `sha256:${hex(1, 64)}`);
+});
+
+test('a quarantine and a sync state stored under the old name (artifactDigest) read as digest', async () => {
+  const c = state();
+  const put = (name: string, value: unknown) => {
+    const text = JSON.stringify(value);
+    return c.getBlockBlobClient(name).upload(text, Buffer.byteLength(text));
+  };
+  const d = `sha256:${hex(7, 64)}`;
+  const q = { revision: 7, commit: hex(7, 40), by: 'ann@example.com', at: '2026-02-01T10:00:00Z', reason: 'rolled back' };
+  await put(`environments/shop/legacy/quarantine/${hex(7, 64)}.json`, { artifactDigest: d, ...q });
+  assert.deepEqual(await new EnvironmentControls(c).quarantined('shop', 'legacy', d), { digest: d, ...q });
+  const sync = { app: 'shop', environment: 'legacy', sync: 'in-sync', reason: 'runs revision 7', since: 't0', checkedAt: 't1' };
+  await put('reconcile/shop/legacy/sync.json', { ...sync, expected: { revision: 7, commit: hex(7, 40), artifactDigest: d } });
+  assert.deepEqual(await new BlobSyncStore(c).get('shop', 'legacy'), { ...sync, expected: { revision: 7, commit: hex(7, 40), digest: d } });
 });
 
 test('invalid input is rejected before anything is written', async () => {

@@ -162,4 +162,17 @@ describe('matrix snapshot', () => {
       await assertSnapshotCurrent('pay', `${what}, then read again`);
     }
   });
+  test('a write that bypassed the stores shows once the snapshot is old enough to be rechecked', async () => {
+    await sources.apps.create({ name: 'ship', repoUrl: 'https://git.example.com/acme/ship.git', provider: 'github', branches: ['main'], webhookSecretSetting: 'S' });
+    await deploy('ship', 'dev', 5);
+    await assertSnapshotCurrent('ship', 'deployed');
+    await silent.controls.setFreeze('ship', 'dev', { kind: 'manual', by: 'ops@example.com', at: NOW.toISOString(), reason: 'by hand' });
+    const reader = new MatrixSnapshots(state(), sources, { now: () => new Date(NOW.getTime() + 6 * 60_000), log: () => undefined });
+    const served = (await reader.overview()).apps.find((a) => a.name === 'ship');
+    assert.equal(served?.environments[0]?.freeze, undefined, 'served from the snapshot as it was');
+    await reader.idle();
+    const rechecked = await reader.overview();
+    assert.equal(rechecked.apps.find((a) => a.name === 'ship')?.environments[0]?.freeze?.reason, 'by hand');
+    assert.equal(rechecked.report.rebuilt, 0, 'rebuilt in the background, not on the read');
+  });
 });

@@ -8,6 +8,8 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { generateX25519Identity } from 'age-encryption';
+import { SealedSecrets } from '../../shared/secrets/index.js';
 import type { KubernetesTargetSpec } from '../../shared/domain/pipeline.js';
 import type { DeployRequest, DeploySuccess } from '../../shared/targets/deploy-target.js';
 import { ClusterUnavailableError, KubernetesTarget, settingKubeconfig, type RolloutReport } from '../../shared/targets/kubernetes/index.js';
@@ -92,7 +94,7 @@ function request(dir: string, revision: string, s = spec()): DeployRequest<Kuber
     app: 'shop',
     environment: 'dev',
     revision,
-    commit: `c0mm1t${revision}`.padEnd(40, '0'),
+    commit: `c0mm1t${revision.padStart(34, '0')}`,
     runId: `run-${revision}`,
     digest: `sha256:${revision.padStart(64, '0')}`,
     spec: s,
@@ -331,4 +333,22 @@ test('without kubeconfigSetting the in-cluster service account (token and CA fil
       else process.env[k] = v;
     }
   }
+});
+
+test('a kubeconfig sealed into the pipeline file (kubeconfigSecret) is opened with the app\'s key where the target connects, and joins the redaction list', async () => {
+  const keys = new SealedSecrets([await generateX25519Identity()]);
+  const sealedText = await keys.seal('shop', cluster.kubeconfig);
+  const redaction: string[] = [];
+  const sealedTarget = new KubernetesTarget({ kubeconfig: settingKubeconfig(() => undefined, undefined, (v) => redaction.push(...v), (app, text, reference) => keys.open(app, text, reference)), retry: { attempts: 2, baseMs: 10, maxMs: 20 } });
+  const s = spec({ kubeconfigSetting: undefined, kubeconfigSealed: { secret: 'kubeconfig', reference: 'secrets.kubeconfig (target.kubeconfigSecret)', sealed: sealedText } });
+  const result = await sealedTarget.deploy(request(await artifact('sealed', DIGEST_A), '60', s));
+  assert.equal(result.ok, true, JSON.stringify(result));
+  assert.ok(redaction.includes(cluster.kubeconfig), 'the opened kubeconfig is masked as a whole');
+  assert.equal((await sealedTarget.status('shop', 'dev', s)).revision, '60');
+  // Sealed for another app, it opens for nobody here: nothing is applied.
+  const other = new KubernetesTarget({ kubeconfig: settingKubeconfig(() => undefined, undefined, undefined, (_app, text, reference) => keys.open('other-app', text, reference)) });
+  const refused = await other.deploy(request(await artifact('sealed', DIGEST_A), '61', s));
+  assert.equal(refused.ok, false);
+  assert.match(refused.ok ? '' : refused.reason, /secrets\.kubeconfig \(target\.kubeconfigSecret\)/);
+  assert.equal((await sealedTarget.status('shop', 'dev', s)).revision, '60', 'nothing was applied');
 });

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -512,4 +512,14 @@ test('parseProcStat reads fields after a command name with spaces and parenthese
   const self = await readProcStat(process.pid);
   assert.equal(self?.pid, process.pid);
   assert.equal(self?.state === 'R' || self?.state === 'S', true);
+});
+
+test('a state file written before the vocabulary was unified (artifactDigest) reads as digest, nothing else changed', async () => {
+  const t = newTarget();
+  const dir = t.environmentDir('legacy', 'dev');
+  await mkdir(dir, { recursive: true });
+  const old = { version: 1, app: 'legacy', environment: 'dev', revision: '3', commit: 'c'.repeat(40), artifactDigest: `sha256:${'d'.repeat(64)}`, status: 'stopped', port: 1, baseUrl: 'http://127.0.0.1:1', releaseDir: join(dir, 'releases', '3'), logFile: join(dir, 'releases', '3', 'service.log'), stoppedAt: 't' };
+  await writeFile(join(dir, 'state.json'), JSON.stringify(old));
+  const { artifactDigest, ...rest } = old;
+  assert.deepEqual(await t.readState('legacy', 'dev'), { ...rest, digest: artifactDigest });
 });

@@ -50,6 +50,8 @@ let host: ChildHost;
 let attacker: SampleService;
 let victim: SampleService;
 let thief: SampleService;
+let hog: SampleService;
+let hogRun: any;
 const responses: string[] = [];
 const dumps = new Map<string, string>();
 let victimRecipient: string;
@@ -185,16 +187,18 @@ function extractDumps(text: string, into: Map<string, string>, prefix: string): 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'conveyor-attack-'));
   ageIdentity = await generateX25519Identity();
-  const [attackerPort, victimPort, thiefPort] = await findFreePorts(3);
+  const [attackerPort, victimPort, thiefPort, hogPort] = await findFreePorts(4);
   victim = await createSampleService();
   attacker = await createSampleService();
   thief = await createSampleService();
+  hog = await createSampleService();
   host = await spawnConveyorHost({
     root,
     env: {
       ATTACKER_WEBHOOK: SECRET.attackerWebhook,
       VICTIM_WEBHOOK: SECRET.victimWebhook,
       THIEF_WEBHOOK: SECRET.thiefWebhook,
+      HOG_WEBHOOK: `hog-webhook-${tag}`,
       CONVEYOR_GIT_TOKEN: SECRET.gitToken,
       CONVEYOR_API_TOKENS: JSON.stringify({ [SECRET.apiToken]: { id: 'approver@example.com' } }),
       CONVEYOR_AGE_IDENTITY: ageIdentity,
@@ -203,6 +207,7 @@ before(async () => {
   await register('victim', victim, 'VICTIM_WEBHOOK');
   await register('attacker', attacker, 'ATTACKER_WEBHOOK');
   await register('thief', thief, 'THIEF_WEBHOOK');
+  await register('hog', hog, 'HOG_WEBHOOK');
 
   // The victim seals its database password with the age CLI to its own recipient.
   const key = await api('/api/public-key?app=victim');
@@ -264,6 +269,19 @@ before(async () => {
   const probe = JSON.stringify({ ...listeners, storageKey: DEV_KEY, sbKey: PUBLIC_EMULATOR_KEY });
   vendorProbe(attacker.dir);
 
+  // A build that allocates past the memory its pipeline file gives it.
+  const hogCommit = await hog.commitPipeline(
+    onePipeline({
+      port: hogPort!,
+      build: `node -e "const a = []; for (let i = 0; i < 64; i++) a.push(Buffer.alloc(16 * 1024 * 1024, 1))" && mkdir -p dist && cp server.js dist/`,
+      buildSecrets: '  resources: { memory: 256Mi }\n',
+      start: 'node dist/server.js',
+    }),
+    'a build that needs more memory than it asked for',
+  );
+  hogRun = await host.waitForRun(await push(hog, `hog-webhook-${tag}`, hogCommit));
+  responses.push(JSON.stringify(hogRun));
+
   // The attacker: build, test and service all hunt.
   const env = {
     PROBE: probe,
@@ -313,7 +331,7 @@ before(async () => {
 after(async () => {
   await host?.stop().catch(() => undefined);
   if (root) await stopAllEnvironments(root).catch(() => undefined);
-  for (const s of [attacker, victim, thief]) await s?.dispose();
+  for (const s of [attacker, victim, thief, hog]) await s?.dispose();
   if (root) rmSync(root, { recursive: true, force: true });
   for (const phase of ['build', 'test', 'service']) rmSync(`/tmp/attack-${tag}-${phase}`, { force: true });
 });
@@ -382,6 +400,14 @@ describe('a hostile build step, test step and deployed service', () => {
     }
     assert.ok(alive(host.pid), 'Conveyor is alive');
     if (host.azurite) assert.ok(alive(host.azurite.pid), 'Azurite is alive');
+  });
+});
+
+describe('limits', () => {
+  test('a build that allocates past its memory limit fails, and the run record says so', () => {
+    assert.equal(hogRun.status, 'Failed', JSON.stringify(hogRun).slice(0, 2000));
+    assert.match(hogRun.stages.build.reason, /^build hit its memory limit: it ran out of memory \(limit 256Mi per process\)/);
+    assert.equal(hogRun.stages.build.isolation.limits.memory, '256Mi');
   });
 });
 

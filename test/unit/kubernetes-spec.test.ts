@@ -337,3 +337,19 @@ environments: [{ name: dev, target: { type: process, start: x, port: 4000 } }]
   assert.equal(plain.build.runner, undefined, "no runner: the installation's default");
   assert.throws(() => parsePipelineSpec('version: 1\nrunner: docker\nbuild: { command: make, artifact: [dist] }\nenvironments: [{ name: dev, target: { type: process, start: x, port: 4000 } }]\n'), (err: unknown) => err instanceof ValidationError && err.issues.some((i) => i.path === 'runner'));
 });
+
+test('kubeconfigSecret names a sealed secret of the file: its ciphertext travels in the spec; undeclared or beside kubeconfigSetting it is refused', () => {
+  const armored = '-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCg==\n-----END AGE ENCRYPTED FILE-----';
+  const file = (target: string, secrets = `secrets:\n  prod-kubeconfig: |\n${armored.split('\n').map((l) => `    ${l}`).join('\n')}\n`) => `version: 1
+${secrets}build: { command: make, artifact: [image.digest] }
+environments:
+  - name: prod
+    target: { type: kubernetes, namespace: shop, manifests: deploy, image: { name: r.example/shop/web, digestFile: image.digest }, url: https://shop.example, ${target} }
+`;
+  const spec = parsePipelineSpec(file('kubeconfigSecret: prod-kubeconfig'));
+  const target = spec.environments[0]!.target;
+  assert.equal(target.type, 'kubernetes');
+  assert.deepEqual(target.type === 'kubernetes' ? { ...target.kubeconfigSealed, sealed: target.kubeconfigSealed?.sealed.trim() } : undefined, { secret: 'prod-kubeconfig', reference: 'secrets.prod-kubeconfig (target.kubeconfigSecret)', sealed: armored });
+  assert.throws(() => parsePipelineSpec(file('kubeconfigSecret: nope')), (err: unknown) => err instanceof ValidationError && err.issues.some((i) => i.path === 'environments[0].target.kubeconfigSecret' && /"nope" is not declared/.test(i.message)));
+  assert.throws(() => parsePipelineSpec(file('kubeconfigSecret: prod-kubeconfig, kubeconfigSetting: CONVEYOR_KUBECONFIG_PROD')), (err: unknown) => err instanceof ValidationError && err.issues.some((i) => /either kubeconfigSetting or kubeconfigSecret/.test(i.message)));
+});

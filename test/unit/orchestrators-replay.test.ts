@@ -322,6 +322,19 @@ describe('rollback orchestrator', () => {
     assert.match(output.reason ?? '', /entered a closed deploy window by break-glass of sre@example.com: outage/);
   });
 
+  test('a malformed break-glass event (raised unchecked through the management API) lets nothing in: it waits for the window', async () => {
+    const opens = '2026-11-30T10:20:00.000Z';
+    const w = inWindow(await seeded(), opens);
+    const withEvent: World<State> = { ...w, initial: () => ({ ...w.initial(), events: [{ name: BREAK_GLASS_EVENT, payload: { by: 'sre@example.com', reason: 42 } }] }) };
+    const run = await scenario(rollbackOrchestrator, request(), withEvent, operationId);
+    const output = run.output as RollbackResult;
+    assert.equal(output.status, 'Succeeded', JSON.stringify(output));
+    assert.doesNotMatch(output.reason ?? '', /break-glass/);
+    const gates = run.history.filter((h) => h.action.kind === 'activity' && h.action.name === 'checkEnvironmentGate');
+    assert.ok(gates.length >= 3, 'checked again after the event, and again when the window opened');
+    assert.ok(gates.every((h) => h.action.kind === 'activity' && !(h.action.input as { breakGlass?: unknown }).breakGlass), 'no check carried a break-glass');
+  });
+
   test('a named revision marked bad is refused without force, and nothing is deployed', async () => {
     const run = await scenario(rollbackOrchestrator, request({ toRevision: 2 }), await seeded(), operationId);
     assert.deepEqual(run.output, { status: 'Failed', reason: 'revision 2 of dev is marked bad (verification failed); ask with force to redeploy it anyway' });

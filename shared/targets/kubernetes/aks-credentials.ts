@@ -19,7 +19,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { KubeTargetSpec } from '../../domain/pipeline.js';
 import { ValidationError } from '../../errors.js';
 import { ClusterUnavailableError } from './kube-api.js';
-import { kubeconfigSecrets } from './kubeconfig.js';
+import { KeepAliveKubeConfig, kubeconfigSecrets } from './kubeconfig.js';
 import type { KubeconfigResolver } from './kubernetes.target.js';
 
 /** The Entra ID application every AKS API server accepts tokens for. */
@@ -82,7 +82,7 @@ export function aksKubeconfig(options: AksCredentialOptions): KubeconfigResolver
     const creds = await arm('list the cluster user credentials', () => client.managedClusters.listClusterUserCredentials(spec.resourceGroup, spec.cluster));
     const raw = creds.kubeconfigs?.[0]?.value;
     if (!raw) throw new ClusterUnavailableError(`Azure Resource Manager returned no kubeconfig for ${where}`);
-    const fromArm = new KubeConfig();
+    const fromArm = new KeepAliveKubeConfig();
     fromArm.loadFromString(Buffer.from(raw).toString('utf8'));
     options.onSecrets?.(kubeconfigSecrets(fromArm));
     const server = fromArm.getCurrentCluster();
@@ -93,7 +93,7 @@ export function aksKubeconfig(options: AksCredentialOptions): KubeconfigResolver
       const token = await options.credential.getToken(`${AKS_SERVER_APP_ID}/.default`);
       if (!token) throw new ClusterUnavailableError(`no Entra ID token for the AKS server application (${AKS_SERVER_APP_ID}) to reach ${where}`);
       options.onSecrets?.([token.token]);
-      kc = new KubeConfig();
+      kc = new KeepAliveKubeConfig();
       kc.loadFromClusterAndUser({ ...server, name: spec.cluster }, { name: 'conveyor', token: token.token });
       expiresAt = token.expiresOnTimestamp;
     } else {

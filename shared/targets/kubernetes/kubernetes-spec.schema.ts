@@ -93,6 +93,7 @@ const kubeDeploySpecFields = {
 export const kubernetesTargetSpec = z.object({
   type: z.literal('kubernetes'),
   kubeconfigSetting: kubeconfigSetting.optional(),
+  kubeconfigSealed: z.object({ secret: z.string().min(1), reference: z.string().min(1), sealed: z.string() }).optional(),
   context: kubeContext.optional(),
   ...kubeDeploySpecFields,
 });
@@ -111,9 +112,15 @@ export const kubernetesTargetFile = z
   .strictObject({
     type: z.literal('kubernetes'),
     kubeconfigSetting: kubeconfigSetting.optional().describe('Setting holding the kubeconfig (YAML). Absent: the in-cluster service account.'),
+    kubeconfigSecret: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must name a secret of the top-level secrets')
+      .optional()
+      .describe('Name of a top-level sealed secret holding the kubeconfig (YAML), instead of kubeconfigSetting.'),
     context: kubeContext.optional().describe('kubeconfig context (default: its current context).'),
     ...kubernetesCommonFields,
   })
+  .refine((v) => !(v.kubeconfigSetting && v.kubeconfigSecret), { message: 'name either kubeconfigSetting or kubeconfigSecret, not both', path: ['kubeconfigSecret'] })
   .transform(
     (v): KubernetesTargetSpec => ({
       type: 'kubernetes',
@@ -121,6 +128,8 @@ export const kubernetesTargetFile = z
       manifests: v.manifests,
       image: v.image,
       ...(v.kubeconfigSetting ? { kubeconfigSetting: v.kubeconfigSetting } : {}),
+      // The ciphertext is filled in from the top-level secrets (or the loader, for files).
+      ...(v.kubeconfigSecret ? { kubeconfigSealed: { secret: v.kubeconfigSecret, reference: `secrets.${v.kubeconfigSecret} (target.kubeconfigSecret)`, sealed: '' } } : {}),
       ...(v.context ? { context: v.context } : {}),
       forceConflicts: v.forceConflicts,
       prune: v.prune,
@@ -224,3 +233,12 @@ export const acrImageBuildFile = z
   )
   .pipe(acrImageBuildSpec)
   .describe('An image built from the run\'s source by Azure Container Registry and promoted by digest (docs/kubernetes.md).');
+
+// A field added to a domain type without its spec schema would be stripped from every loaded
+// pipeline by the file schema's final spec stage: the key sets must match exactly.
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+const _specsAreExact: [
+  SameKeys<z.output<typeof kubernetesTargetSpec>, Omit<KubernetesTargetSpec, 'secrets'>>,
+  SameKeys<z.output<typeof aksTargetSpec>, Omit<AksTargetSpec, 'secrets'>>,
+  SameKeys<z.output<typeof acrImageBuildSpec>, AcrImageBuildSpec>,
+] = [true, true, true];

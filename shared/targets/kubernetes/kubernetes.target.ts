@@ -39,8 +39,8 @@ export function hasRollout(target: DeployTarget): target is DeployTarget & Rollo
   return typeof (target as Partial<RolloutReader>).rollout === 'function';
 }
 
-/** Returns the kubeconfig to use for an environment's spec. */
-export type KubeconfigResolver = (spec: KubeTargetSpec) => Promise<KubeConfig>;
+/** Returns the kubeconfig to use for an environment's spec (`app` opens a sealed kubeconfig with that app's key). */
+export type KubeconfigResolver = (spec: KubeTargetSpec, app?: string) => Promise<KubeConfig>;
 
 /** Checks that the registry holds an image digest before anything is applied. */
 export type ImageChecker = (imageName: string, digest: string) => Promise<boolean>;
@@ -96,8 +96,21 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     return spec.url;
   }
 
-  private async api(spec: KubeTargetSpec): Promise<KubeApi> {
-    return new KubeApi(await this.options.kubeconfig(spec), this.retry);
+  /** Image digests read from artifacts, by artifact digest and file (immutable). */
+  private readonly digests = new Map<string, string>();
+  /** Manifest files read from repositories, by app, commit and folder (immutable). */
+  private readonly sources = new Map<string, ReadonlyArray<{ file: string; text: string }>>();
+  /** One client per kubeconfig (resolvers cache those), so API discovery is read once per process. */
+  private readonly apis = new WeakMap<KubeConfig, KubeApi>();
+
+  private async api(spec: KubeTargetSpec, app: string): Promise<KubeApi> {
+    const kc = await this.options.kubeconfig(spec, app);
+    let api = this.apis.get(kc);
+    if (!api) {
+      api = new KubeApi(kc, this.retry);
+      this.apis.set(kc, api);
+    }
+    return api;
   }
 
   /**
@@ -117,9 +130,15 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
         digest = String(request.recorded?.['imageDigest'] ?? '');
         rendered = relabelRecorded(recordedYaml, { revision: request.revision, ...(request.runId ? { runId: request.runId } : {}) });
       } else {
-        await request.materialize(dir);
-        const digestPath = safeJoin(dir, spec.image.digestFile);
-        digest = digestPath ? (await readFile(digestPath, 'utf8').catch(() => '')).trim() : '';
+        // An artifact and a commit never change: what was read for one environment serves the next.
+        const digestKey = `${request.digest}\u0000${spec.image.digestFile}`;
+        digest = this.digests.get(digestKey) ?? '';
+        if (!digest) {
+          await request.materialize(dir);
+          const digestPath = safeJoin(dir, spec.image.digestFile);
+          digest = digestPath ? (await readFile(digestPath, 'utf8').catch(() => '')).trim() : '';
+          if (isImageDigest(digest)) remember(this.digests, digestKey, digest);
+        }
         if (!isImageDigest(digest)) {
           return fail(
             digest === ''
@@ -128,10 +147,14 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
           );
         }
         if (!request.readRepository) return fail(`the kubernetes target reads the manifests (${spec.manifests}) from the repository at the commit, and this deployment has no repository access; nothing was applied`);
-        const files = await request.readRepository(spec.manifests, /\.ya?ml$/).catch((err: unknown) => {
-          if (err instanceof NotFoundError) throw new ValidationError(`the manifests folder ${spec.manifests} does not exist at commit ${request.commit.slice(0, 12)}`, [{ path: 'target.manifests', message: `${spec.manifests} is not a folder of the repository at that commit` }]);
-          throw err;
-        });
+        const sourceKey = `${request.app}\u0000${request.commit}\u0000${spec.manifests}`;
+        const files =
+          this.sources.get(sourceKey) ??
+          (await request.readRepository(spec.manifests, /\.ya?ml$/).catch((err: unknown) => {
+            if (err instanceof NotFoundError) throw new ValidationError(`the manifests folder ${spec.manifests} does not exist at commit ${request.commit.slice(0, 12)}`, [{ path: 'target.manifests', message: `${spec.manifests} is not a folder of the repository at that commit` }]);
+            throw err;
+          }));
+        remember(this.sources, sourceKey, files);
         if (files.length === 0) return fail(`no manifests in ${spec.manifests} at commit ${request.commit.slice(0, 12)} (it holds no *.yaml or *.yml files); nothing was applied`);
         rendered = renderManifests(parseManifests(files.map((f) => ({ file: `${spec.manifests}/${f.file}`, text: f.text })), spec.namespace), {
           app: request.app,
@@ -148,7 +171,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
       if (this.options.imageExists && isImageDigest(digest) && !(await this.options.imageExists(spec.image.name, digest))) {
         return fail(`the registry has no image ${spec.image.name}@${digest}; nothing was applied`);
       }
-      const api = await this.api(spec);
+      const api = await this.api(spec, request.app);
       const applied: string[] = [];
       for (const o of rendered.objects) {
         try {
@@ -209,7 +232,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
   async rollout(app: string, environment: string, anySpec: TargetSpec, revision?: string): Promise<RolloutReport> {
     if (anySpec.type === 'process' || anySpec.type !== this.type) throw new Error(`the ${this.type} target cannot read a ${anySpec.type} target's rollout`);
     const spec: KubeTargetSpec = anySpec;
-    const api = await this.api(spec);
+    const api = await this.api(spec, app);
     const deployments = await api.list('apps/v1', 'Deployment', spec.namespace, selector(app, environment));
     if (deployments.length === 0) return { state: 'failed', message: `no Deployment of ${app} in namespace ${spec.namespace} (was it deleted?)`, deployments: [] };
     const report = environmentRollout(deployments);
@@ -224,7 +247,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
   async status(app: string, environment: string, spec?: KubeTargetSpec): Promise<TargetStatus> {
     const base: TargetStatus = { app, environment, state: 'absent', running: false, healthy: false, details: {} };
     if (!spec) return { ...base, reason: 'the kubernetes target needs the environment spec to find its cluster' };
-    const api = await this.api(spec);
+    const api = await this.api(spec, app);
     const deployments = await api.list('apps/v1', 'Deployment', spec.namespace, selector(app, environment));
     if (deployments.length === 0) return { ...base, details: { namespace: spec.namespace } };
     const report = environmentRollout(deployments);
@@ -249,7 +272,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
   async stop(app: string, environment: string, spec?: KubeTargetSpec): Promise<StopResult> {
     if (!spec) return { ok: false, reason: 'the kubernetes target needs the environment spec to find its cluster' };
     try {
-      const api = await this.api(spec);
+      const api = await this.api(spec, app);
       let wasRunning = false;
       let revision: string | undefined;
       for (const k of [...SUPPORTED_KINDS].reverse()) {
@@ -274,7 +297,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
    * the replica count. Objects carrying Conveyor's labels that the record lacks are drift too.
    */
   async drift(app: string, environment: string, spec: KubeTargetSpec, recordedYaml: string): Promise<DriftReport> {
-    const api = await this.api(spec);
+    const api = await this.api(spec, app);
     const recorded = parseRendered(recordedYaml);
     const items: DriftItem[] = [];
     for (const r of recorded) {
@@ -306,20 +329,6 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     }
     return { drifted: items.length > 0, items };
   }
-
-  /** Applies recorded manifests again as they are (heal after drift, forcing ownership back when asked). */
-  async reapply(spec: KubeTargetSpec, recordedYaml: string, force = spec.forceConflicts): Promise<{ ok: true } | { ok: false; reason: string }> {
-    const api = await this.api(spec);
-    for (const o of parseRendered(recordedYaml)) {
-      try {
-        await api.apply(o, force);
-      } catch (err) {
-        if (err instanceof KubeRequestError) return { ok: false, reason: err.message };
-        throw err;
-      }
-    }
-    return { ok: true };
-  }
 }
 
 /** Differences between a live workload and what Conveyor applied (its image and replicas annotations). */
@@ -344,6 +353,13 @@ function containerImages(o: ManifestObject): Map<string, string> {
   const containers = podSpec(o)?.['containers'];
   if (Array.isArray(containers)) for (const c of containers as Obj[]) out.set(String(c['name']), String(c['image']));
   return out;
+}
+
+/** Keeps `value` under `key`, dropping the oldest entries beyond a few dozen. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  cache.delete(key);
+  cache.set(key, value);
+  while (cache.size > 64) cache.delete(cache.keys().next().value!);
 }
 
 function fail(reason: string, details: string[] = []): DeployResult {
