@@ -460,6 +460,11 @@ export const pipelineFileSchema = z
       if (env.target.type === 'kubernetes' || env.target.type === 'aks') {
         // The manifests are read from the repository at the commit; the image digest from the
         // artifact, so the build must pack it.
+        // Conveyor does not hand an environment's sealed secrets to a cluster: refused here
+        // rather than dropped without a word.
+        if (env.target.secrets && Object.keys(env.target.secrets).length > 0) {
+          ctx.addIssue({ code: 'custom', path: ['environments', i, 'secrets'], message: `a ${env.target.type} environment's service does not receive sealed secrets from Conveyor: keep them in a Kubernetes Secret its manifests reference` });
+        }
         const path = env.target.image.digestFile;
         const image = v.build.image;
         if (image && !imageBuiltBy(env.target.image.name, image)) {

@@ -353,3 +353,21 @@ environments:
   assert.throws(() => parsePipelineSpec(file('kubeconfigSecret: nope')), (err: unknown) => err instanceof ValidationError && err.issues.some((i) => i.path === 'environments[0].target.kubeconfigSecret' && /"nope" is not declared/.test(i.message)));
   assert.throws(() => parsePipelineSpec(file('kubeconfigSecret: prod-kubeconfig, kubeconfigSetting: CONVEYOR_KUBECONFIG_PROD')), (err: unknown) => err instanceof ValidationError && err.issues.some((i) => /either kubeconfigSetting or kubeconfigSecret/.test(i.message)));
 });
+
+test("a kubernetes environment's secrets: are refused (Conveyor does not hand them to the cluster), not silently dropped", () => {
+  const armored = '-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----';
+  assert.throws(
+    () =>
+      parsePipelineSpec(`version: 1
+secrets:
+  db: |
+${armored.split('\n').map((l) => `    ${l}`).join('\n')}
+build: { command: make, artifact: [image.digest] }
+environments:
+  - name: prod
+    secrets: { DB_PASSWORD: db }
+    target: { type: kubernetes, namespace: shop, manifests: deploy, image: { name: r.example/shop/web, digestFile: image.digest }, url: https://shop.example }
+`),
+    (err: unknown) => err instanceof ValidationError && err.issues.some((i) => i.path === 'environments[0].secrets' && /does not receive sealed secrets from Conveyor/.test(i.message)),
+  );
+});
