@@ -111,8 +111,11 @@ test('a good commit goes through dev, staging and prod; a broken one fails in de
   const good = svc.initialCommit;
   const goodDigest = await build(good);
   for (const env of pipeline.environments) {
-    const result = await promote(w, env, good, goodDigest);
+    const { isolation, ...result } = await promote(w, env, good, goodDigest);
     assert.deepEqual(result, { environment: env.name, status: 'Succeeded', revision: 1 }, env.name);
+    // The service's isolation is reported with the result (what the run record shows).
+    assert.equal(isolation?.network, 'on', env.name);
+    assert.ok(isolation && ['bubblewrap', 'unsandboxed'].includes(isolation.runner), `${env.name}: ${JSON.stringify(isolation)}`);
   }
   for (const env of pipeline.environments) assert.equal(await servedCommit(env), good, env.name);
 
