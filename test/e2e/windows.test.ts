@@ -107,7 +107,7 @@ test('a run waits for the deny window across the DST change; break-glass is chec
   assert.equal(glass.status, 202, await glass.clone().text());
   const done = await conveyor.waitForRun(run);
   assert.equal(done.status, 'Succeeded', JSON.stringify(done));
-  assert.equal(done.environments.prod.breakGlass.by, 'bob@example.com');
+  assert.equal(done.environments.prod.breakGlass.by.id, 'bob@example.com');
   assert.equal(done.environments.prod.breakGlass.reason, 'customer outage');
   assert.equal((await served(sample.ports.prod))?.commit, v1);
 
