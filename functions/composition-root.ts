@@ -44,6 +44,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
+import { BlobStepLogs, type StepLogReader } from '../shared/executor/index.js';
 import { EntraTokenValidator } from '../shared/azure/entra-token.js';
 import { EventBus, EventOutbox, PublishingEnvironmentControls, ServiceBusEventPublisher } from '../shared/events/index.js';
 import { AzureDevOpsReporter, FeedbackDeadLetters, GitHubReporter, GitLabReporter, type FeedbackProvider, type GitHostReporter } from '../shared/feedback/index.js';
@@ -60,6 +61,8 @@ export interface Services {
   git: GitCache;
   targets: TargetRegistry;
   logs: ContainerClient;
+  /** Step logs as the API reads them (over {@link Services.logs}). */
+  stepLogs: StepLogReader;
   /** Values that must never reach a log, a status or a blob. */
   secrets: SecretRegistry;
   /** The installation's sealed-secrets keys (opens an app's sealed values, publishes its recipient). */
@@ -150,6 +153,7 @@ export function createServices(settings: Settings): Services {
   // Every freeze, unfreeze and quarantine is published (docs/events.md), whoever makes it.
   const controls = new PublishingEnvironmentControls(state, changes, events);
   const syncStates = new BlobSyncStore(state, changes);
+  const logs = containerClient(settings.storageConnection, CONTAINERS.logs);
   matrix.readFrom({ apps, ledger, runs, controls, syncStates });
   return {
     settings,
@@ -171,7 +175,8 @@ export function createServices(settings: Settings): Services {
       // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
       new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }) }),
     ]),
-    logs: containerClient(settings.storageConnection, CONTAINERS.logs),
+    logs,
+    stepLogs: new BlobStepLogs(logs),
     secrets,
     sealed,
     workspaces: join(settings.dataDir, 'workspaces'),
