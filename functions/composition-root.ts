@@ -37,6 +37,7 @@ import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { KubernetesTarget, kubeconfigSecrets, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
 import { AcrImageBuilder } from '../shared/targets/kubernetes/acr-build.js';
+import { armClientOptions } from '../shared/targets/kubernetes/arm-options.js';
 import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
 import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -137,10 +138,7 @@ export function createServices(settings: Settings): Services {
   const runs = new RunStore(state, { changes });
   // One identity and one ARM client configuration for AKS and ACR.
   const azureCredential = new DefaultAzureCredential();
-  const armOptions = {
-    ...(settings.arm.endpoint ? { endpoint: settings.arm.endpoint, credentialScopes: ['https://management.azure.com/.default'] } : {}),
-    ...(settings.arm.ca ? { tlsOptions: { ca: settings.arm.ca } } : {}),
-  };
+  const armOptions = armClientOptions(settings.arm);
   const git = new GitCache({
     cacheDir: join(settings.dataDir, 'git-cache'),
     credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
