@@ -37,6 +37,8 @@ import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { KubernetesTarget, kubeconfigSecrets, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
 import { AcrImageBuilder } from '../shared/targets/kubernetes/acr-build.js';
+import { armClientOptions, armScope } from '../shared/targets/kubernetes/arm-options.js';
+import { OciRegistry } from '../shared/targets/kubernetes/oci-registry.js';
 import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
 import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -137,10 +139,10 @@ export function createServices(settings: Settings): Services {
   const runs = new RunStore(state, { changes });
   // One identity and one ARM client configuration for AKS and ACR.
   const azureCredential = new DefaultAzureCredential();
-  const armOptions = {
-    ...(settings.arm.endpoint ? { endpoint: settings.arm.endpoint, credentialScopes: ['https://management.azure.com/.default'] } : {}),
-    ...(settings.arm.ca ? { tlsOptions: { ca: settings.arm.ca } } : {}),
-  };
+  const armOptions = armClientOptions(settings.arm);
+  // Image digests are checked against their registry before a Kubernetes deployment applies them.
+  addSecrets([...settings.registryAuth.values()].flatMap((c) => [c.password, Buffer.from(`${c.username}:${c.password}`).toString('base64')]));
+  const registry = new OciRegistry({ credentials: settings.registryAuth, azure: { credential: azureCredential, scope: armScope(settings.arm) } });
   const git = new GitCache({
     cacheDir: join(settings.dataDir, 'git-cache'),
     credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
@@ -171,9 +173,9 @@ export function createServices(settings: Settings): Services {
     git,
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
-      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets, (app, text, reference) => sealed.open(app, text, reference)) }),
+      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets, (app, text, reference) => sealed.open(app, text, reference)), imageExists: (name, digest) => registry.check(name, digest) }),
       // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
-      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }) }),
+      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }), imageExists: (name, digest) => registry.check(name, digest) }),
     ]),
     logs,
     stepLogs: new BlobStepLogs(logs),

@@ -5,7 +5,8 @@
  * rolls back away from. In a closed deploy window it waits durably (without the slot) for the
  * window to open, unless break-glass or the policy flag lets it in. Verifies it like a
  * deployment and records a new revision saying it is a rollback to which revision, by whom and
- * why. The environment's target and checks come from the pipeline file at the commit being
+ * why (and, when it entered a closed window by break-glass, who broke the glass, when and why).
+ * The environment's target and checks come from the pipeline file at the commit being
  * redeployed, so the artifact starts the way it was built to.
  */
 import type * as df from 'durable-functions';
@@ -114,7 +115,7 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
     if (!env) return { status: 'Failed', reason: `the pipeline file at commit ${target.commit.slice(0, 12)} has no environment ${input.environment}`, rolledBackTo: target.revision };
 
     // A gate answered before actors were whole (still in a replayed history) names the id as a string.
-    const glass = entered ? `; entered a closed deploy window by break-glass of ${typeof (entered.by as unknown) === 'string' ? String(entered.by) : entered.by.id}: ${entered.reason}` : '';
+    const glass = entered ? `; entered a closed deploy window by break-glass of ${typeof (entered.by as unknown) === 'string' ? String(entered.by) : entered.by.id} at ${entered.at}: ${entered.reason}` : '';
     const why = `rollback to revision ${target.revision} requested by ${input.requestedBy.id}${input.reason ? `: ${input.reason}` : ''}${glass}`;
     const result = yield* deployVerifyRecord(
       context,
