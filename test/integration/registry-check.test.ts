@@ -90,6 +90,10 @@ test("Azure Container Registry: Conveyor's Entra ID token is exchanged for a ref
     const stranger = new TestTokenCredential();
     const refused = await new OciRegistry({ azure: { credential: stranger, scope }, isAzureRegistry: () => true }).check(`${acr.host}/shop/api`, digest);
     assert.match(refused.state === 'unverified' ? refused.reason : '', /refused to exchange Conveyor's Entra ID token \(401\); grant the identity AcrPull/);
+    // No identity at all (a laptop without Azure sign-in): unverified, saying so.
+    const nobody = { getToken: async () => Promise.reject(new Error('CredentialUnavailableError: no managed identity endpoint')) };
+    const unavailable = await new OciRegistry({ azure: { credential: nobody, scope }, isAzureRegistry: () => true }).check(`${acr.host}/shop/api`, digest);
+    assert.deepEqual(unavailable, { state: 'unverified', reason: `no Entra ID token for registry ${acr.host} (CredentialUnavailableError: no managed identity endpoint)` });
   } finally {
     await acr.stop();
   }

@@ -183,8 +183,11 @@ export class OciRegistry {
     const cached = this.refreshTokens.get(host);
     if (cached && cached.expiresAt > Date.now()) return cached.token;
     const azure = this.options.azure!;
-    const aad = await azure.credential.getToken(azure.scope);
-    if (!aad) return { state: 'unverified', reason: `no Entra ID token for registry ${host}` };
+    const aad = await azure.credential.getToken(azure.scope).catch((err: unknown) => {
+      // No identity here (a laptop without Azure sign-in): the registry cannot be asked as Conveyor.
+      return { failed: err instanceof Error ? err.message.split('\n')[0] ?? err.name : String(err) };
+    });
+    if (!aad || 'failed' in aad) return { state: 'unverified', reason: `no Entra ID token for registry ${host}${aad ? ` (${aad.failed})` : ''}` };
     const res = await fetch(`${baseUrl(host)}/oauth2/exchange`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
