@@ -67,7 +67,7 @@ function sync(e: EnvironmentView) {
   }
   const actual = e.actual;
   if (!actual || actual.state === 'absent') return html`<${Badge} tone="muted" title="the target reports nothing deployed">sync unknown<//>`;
-  if ((actual.commit && actual.commit !== e.commit) || (actual.revision && actual.revision !== String(e.revision))) {
+  if ((actual.commit && actual.commit !== e.commit) || (actual.revision !== undefined && actual.revision !== e.revision)) {
     return html`<${Badge} tone="bad" title=${`target runs ${short(actual.commit)} r${actual.revision}`}>drift<//>`;
   }
   return html`<${Badge} tone="ok">in sync<//>`;

@@ -21,7 +21,7 @@ export interface EnvironmentView {
   kind: string;
   healthy: boolean;
   running: boolean;
-  actual?: { revision?: string; commit?: string; state: string };
+  actual?: { revision?: number; commit?: string; state: string };
   headCommit?: HeadCommit;
   /** The active freeze, if any (a requested rollback sets one; so can a person). */
   freeze?: { kind: 'manual' | 'rollback'; by: { id: string; name?: string }; at: string; reason: string };

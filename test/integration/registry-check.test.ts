@@ -144,7 +144,7 @@ test('the kubernetes target asks the registry before applying: a digest it lacks
     target.deploy({
       app: 'shop',
       environment: 'dev',
-      revision,
+      revision: Number(revision),
       commit: 'a'.repeat(40),
       digest: `sha256:${revision.repeat(64).slice(0, 64)}`,
       spec: s,
