@@ -175,7 +175,7 @@ describe('environment matrix', () => {
     const views = await environmentMatrix({ ledger, runs, targets: new TargetRegistry([target]) }, 'shop');
     assert.deepEqual(views.map((v) => v.name), ['dev', 'prod', 'old']);
     assert.deepEqual(views.map((v) => [v.healthy, v.running]), [[true, true], [false, false], [false, false]]);
-    assert.equal(views[1]!.actual?.revision, '7', 'prod runs something else than the ledger says (drift)');
+    assert.equal(views[1]!.actual?.revision, 7, 'prod runs something else than the ledger says (drift)');
     assert.equal(views[0]!.finishedAt, 't1');
   });
 });
