@@ -333,6 +333,9 @@ describe('infra/main.json: every data-plane operation has its role assignment', 
     assert.equal(tasks[0]!.condition, "[not(empty(parameters('buildRegistryName')))]");
     assert.match(String(tasks[0]!.scope), /parameters\('buildRegistryName'\)/);
     assert.equal((template.parameters['buildRegistryName'] as { defaultValue?: unknown }).defaultValue, '', 'no ACR build registry unless one is named');
+    // The digest check pulls a token for the build registry too; the same registry as registryName is covered once.
+    const pulls = resourcesOfType(template, 'Microsoft.Authorization/roleAssignments').filter((r) => String(r.properties?.roleDefinitionId).includes('acrPull'));
+    assert.ok(pulls.some((r) => /parameters\('buildRegistryName'\)/.test(String(r.scope)) && /not\(equals\(parameters\('buildRegistryName'\), parameters\('registryName'\)\)\)/.test(String(r.condition))));
   });
 
   it('each role id is the built-in role of that name, and ACR builds get the narrowest role with the Tasks actions', () => {

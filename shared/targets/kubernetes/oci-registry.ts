@@ -167,7 +167,10 @@ export class OciRegistry {
       u.searchParams.set('scope', scope);
       res = await fetch(u, { headers: credential ? { authorization: basic(credential) } : {}, signal: AbortSignal.timeout(this.timeoutMs) });
     }
-    if (!res.ok) return { state: 'unverified', reason: `the token service of registry ${host} refused ${this.credentialName(host)} (${res.status})` };
+    if (!res.ok) {
+      await res.body?.cancel();
+      return { state: 'unverified', reason: `the token service of registry ${host} refused ${this.credentialName(host)} (${res.status})` };
+    }
     const body = (await res.json().catch(() => ({}))) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
     const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
     if (!token) return { state: 'unverified', reason: `the token service of registry ${host} returned no token` };
@@ -194,6 +197,7 @@ export class OciRegistry {
       body: new URLSearchParams({ grant_type: 'access_token', service, access_token: aad.token }),
       signal: AbortSignal.timeout(this.timeoutMs),
     });
+    if (!res.ok) await res.body?.cancel();
     if (!res.ok) return { state: 'unverified', reason: `registry ${host} refused to exchange Conveyor's Entra ID token (${res.status}); grant the identity AcrPull on it` };
     const body = (await res.json().catch(() => ({}))) as { refresh_token?: unknown };
     if (typeof body.refresh_token !== 'string' || !body.refresh_token) return { state: 'unverified', reason: `registry ${host} returned no refresh token` };
