@@ -11,7 +11,7 @@ import type { KubernetesTargetSpec } from '../../shared/domain/pipeline.js';
 import { ValidationError } from '../../shared/errors.js';
 import { KubernetesTarget, settingKubeconfig } from '../../shared/targets/kubernetes/index.js';
 import { kubernetesTargetFile } from '../../shared/targets/kubernetes/kubernetes-spec.schema.js';
-import { OciRegistry, parseChallenge, parseImageName, parseRegistryAuth } from '../../shared/targets/kubernetes/oci-registry.js';
+import { ACR_SCOPE, OciRegistry, parseChallenge, parseImageName, parseRegistryAuth } from '../../shared/targets/kubernetes/oci-registry.js';
 import { TestTokenCredential } from '../support/fake-arm/server.js';
 import { FakeKube } from '../support/fake-kube/server.js';
 import { FakeRegistry } from '../support/fake-registry/server.js';
@@ -78,7 +78,7 @@ test('a Basic-only registry gets the credential directly; without one the digest
 
 test("Azure Container Registry: Conveyor's Entra ID token is exchanged for a refresh token, which buys the pull token at the realm", async () => {
   const credential = new TestTokenCredential();
-  const scope = 'https://management.azure.com/.default';
+  const scope = ACR_SCOPE;
   const acr = await FakeRegistry.start({ auth: 'acr', aadToken: credential.tokenFor(scope) });
   try {
     const digest = acr.push('shop/api');

@@ -45,6 +45,12 @@ export interface OciRegistryOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The Entra ID scope for registry sign-in: ACR's own audience, which every registry accepts (ARM's
+ * audience is refused by registries that turned authentication-as-arm off, as Azure Policy advises).
+ */
+export const ACR_SCOPE = 'https://containerregistry.azure.net/.default';
+
 /** Manifest media types asked for (an index or a single-platform manifest, OCI or Docker). */
 const ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
