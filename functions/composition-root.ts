@@ -37,6 +37,8 @@ import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { KubernetesTarget, kubeconfigSecrets, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
 import { AcrImageBuilder } from '../shared/targets/kubernetes/acr-build.js';
+import { armClientOptions, armScope } from '../shared/targets/kubernetes/arm-options.js';
+import { OciRegistry } from '../shared/targets/kubernetes/oci-registry.js';
 import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
 import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -44,6 +46,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { LocalStepRunner, type StepRunner } from '../shared/steps/index.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import { CallerIdentities } from './http/identity.js';
+import { BlobStepLogs, type StepLogReader } from '../shared/executor/index.js';
 import { EntraTokenValidator } from '../shared/azure/entra-token.js';
 import { EventBus, EventOutbox, PublishingEnvironmentControls, ServiceBusEventPublisher } from '../shared/events/index.js';
 import { AzureDevOpsReporter, FeedbackDeadLetters, GitHubReporter, GitLabReporter, type FeedbackProvider, type GitHostReporter } from '../shared/feedback/index.js';
@@ -60,6 +63,8 @@ export interface Services {
   git: GitCache;
   targets: TargetRegistry;
   logs: ContainerClient;
+  /** Step logs as the API reads them (over {@link Services.logs}). */
+  stepLogs: StepLogReader;
   /** Values that must never reach a log, a status or a blob. */
   secrets: SecretRegistry;
   /** The installation's sealed-secrets keys (opens an app's sealed values, publishes its recipient). */
@@ -134,10 +139,10 @@ export function createServices(settings: Settings): Services {
   const runs = new RunStore(state, { changes });
   // One identity and one ARM client configuration for AKS and ACR.
   const azureCredential = new DefaultAzureCredential();
-  const armOptions = {
-    ...(settings.arm.endpoint ? { endpoint: settings.arm.endpoint, credentialScopes: ['https://management.azure.com/.default'] } : {}),
-    ...(settings.arm.ca ? { tlsOptions: { ca: settings.arm.ca } } : {}),
-  };
+  const armOptions = armClientOptions(settings.arm);
+  // Image digests are checked against their registry before a Kubernetes deployment applies them.
+  addSecrets([...settings.registryAuth.values()].flatMap((c) => [c.password, Buffer.from(`${c.username}:${c.password}`).toString('base64')]));
+  const registry = new OciRegistry({ credentials: settings.registryAuth, azure: { credential: azureCredential, scope: armScope(settings.arm) } });
   const git = new GitCache({
     cacheDir: join(settings.dataDir, 'git-cache'),
     credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
@@ -150,6 +155,7 @@ export function createServices(settings: Settings): Services {
   // Every freeze, unfreeze and quarantine is published (docs/events.md), whoever makes it.
   const controls = new PublishingEnvironmentControls(state, changes, events);
   const syncStates = new BlobSyncStore(state, changes);
+  const logs = containerClient(settings.storageConnection, CONTAINERS.logs);
   matrix.readFrom({ apps, ledger, runs, controls, syncStates });
   return {
     settings,
@@ -167,11 +173,12 @@ export function createServices(settings: Settings): Services {
     git,
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
-      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets, (app, text, reference) => sealed.open(app, text, reference)) }),
+      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets, (app, text, reference) => sealed.open(app, text, reference)), imageExists: (name, digest) => registry.check(name, digest) }),
       // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
-      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }) }),
+      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }), imageExists: (name, digest) => registry.check(name, digest) }),
     ]),
-    logs: containerClient(settings.storageConnection, CONTAINERS.logs),
+    logs,
+    stepLogs: new BlobStepLogs(logs),
     secrets,
     sealed,
     workspaces: join(settings.dataDir, 'workspaces'),

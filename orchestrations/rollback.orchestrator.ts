@@ -5,7 +5,8 @@
  * rolls back away from. In a closed deploy window it waits durably (without the slot) for the
  * window to open, unless break-glass or the policy flag lets it in. Verifies it like a
  * deployment and records a new revision saying it is a rollback to which revision, by whom and
- * why. The environment's target and checks come from the pipeline file at the commit being
+ * why (and, when it entered a closed window by break-glass, who broke the glass, when and why).
+ * The environment's target and checks come from the pipeline file at the commit being
  * redeployed, so the artifact starts the way it was built to.
  */
 import type * as df from 'durable-functions';
@@ -112,7 +113,7 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
     const env = loaded.spec.environments.find((e) => e.name === input.environment);
     if (!env) return { status: 'Failed', reason: `the pipeline file at commit ${target.commit.slice(0, 12)} has no environment ${input.environment}`, rolledBackTo: target.revision };
 
-    const glass = entered ? `; entered a closed deploy window by break-glass of ${entered.by}: ${entered.reason}` : '';
+    const glass = entered ? `; entered a closed deploy window by break-glass of ${entered.by} at ${entered.at}: ${entered.reason}` : '';
     const why = `rollback to revision ${target.revision} requested by ${input.requestedBy.id}${input.reason ? `: ${input.reason}` : ''}${glass}`;
     const result = yield* deployVerifyRecord(
       context,

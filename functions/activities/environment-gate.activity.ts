@@ -1,64 +1,13 @@
-/**
- * `checkEnvironmentGate` and `freezeAfterRollback`: the activities behind freezes and
- * quarantine. The rules are those of shared/domain/windows.ts (a freeze holds back promotions
- * and heals, never a rollback); a promotion carrying a digest quarantined in the environment is
- * refused with the reason.
- */
+/** `checkEnvironmentGate` and `freezeAfterRollback`: the durable adapters of shared/use-cases/environment-gate.use-case.ts. */
 import type { ActivityInput, ActivityOutput } from '../../shared/contracts/activities.js';
-import { breakGlassRefusal, decideEntry, gateOf, type BreakGlass } from '../../shared/domain/windows.js';
-import { deployWindowOf } from '../../shared/domain/policy.js';
-import { quarantineEvent } from '../../shared/events/index.js';
-import type { Services } from '../composition-root.js';
+import { checkEnvironmentGate as check, freezeAfterRollback as freeze, type GatePorts, type RollbackControlPorts } from '../../shared/use-cases/environment-gate.use-case.js';
 
 /** The `checkEnvironmentGate` activity, given its collaborators. */
-export function checkEnvironmentGate({ controls, apps, events }: Pick<Services, 'controls' | 'apps' | 'events'>) {
-  return async (input: ActivityInput<'checkEnvironmentGate'>): Promise<ActivityOutput<'checkEnvironmentGate'>> => {
-    if (input.digest && !(input.kind === 'rollback' && input.force)) {
-      const q = await controls.quarantined(input.app, input.environment, input.digest);
-      if (q) {
-        // The orchestrator's time of the check makes the id stable for a retried activity.
-        const at = input.now ?? new Date().toISOString();
-        await events.record([quarantineEvent(input.app, input.environment, q, { kind: input.kind, check: input.now ?? at, at })]);
-        return {
-          state: 'refused',
-          reason: `artifact ${input.digest} is quarantined in ${input.environment}: revision ${q.revision} (commit ${q.commit.slice(0, 12)}) was rolled back by ${q.by} at ${q.at}${q.reason ? ` (${q.reason})` : ''}; only a forced rollback (force: true) may deploy it there again`,
-        };
-      }
-    }
-    const [freeze, app] = await Promise.all([controls.freeze(input.app, input.environment), apps.get(input.app).then((r) => r.value)]);
-    const policy = deployWindowOf(app, input.environment);
-    let glass: BreakGlass | undefined;
-    let breakGlassRefused: string | undefined;
-    if (input.breakGlass) {
-      breakGlassRefused = breakGlassRefusal(policy?.breakGlass ?? [], { id: input.breakGlass.by, groups: input.breakGlass.groups }, input.breakGlass.reason);
-      if (!breakGlassRefused) glass = { by: input.breakGlass.by, reason: input.breakGlass.reason, at: input.breakGlass.at };
-    }
-    const now = input.now ? new Date(input.now) : new Date();
-    const decision = decideEntry(gateOf(policy, freeze), now, input.kind, glass);
-    if (decision.enter) return { state: 'open', ...(decision.breakGlass ? { breakGlass: decision.breakGlass } : {}), ...(decision.note ? { note: decision.note } : {}) };
-    return {
-      state: 'closed',
-      frozen: decision.verdict.closedBy === 'freeze',
-      reason: decision.reason,
-      ...(decision.retryAt ? { retryAt: decision.retryAt } : {}),
-      ...(breakGlassRefused ? { breakGlassRefused } : {}),
-    };
-  };
+export function checkEnvironmentGate(ports: GatePorts) {
+  return (input: ActivityInput<'checkEnvironmentGate'>): Promise<ActivityOutput<'checkEnvironmentGate'>> => check(ports, input);
 }
 
 /** The `freezeAfterRollback` activity, given its collaborators. */
-export function freezeAfterRollback({ controls, ledger }: Pick<Services, 'controls' | 'ledger'>) {
-  return async (input: ActivityInput<'freezeAfterRollback'>): Promise<null> => {
-    const at = new Date().toISOString();
-    if (input.freeze) await controls.setFreeze(input.app, input.environment, { kind: 'rollback', by: input.by, at, reason: input.reason });
-    let q = input.quarantine === 'current' ? undefined : input.quarantine;
-    if (input.quarantine === 'current') {
-      const current = await ledger.current(input.app, input.environment);
-      if (current && current.digest !== input.keepDigest) q = { revision: current.revision, commit: current.commit, digest: current.digest };
-    }
-    if (q) {
-      await controls.quarantine(input.app, input.environment, { digest: q.digest, revision: q.revision, commit: q.commit, by: input.by, at, reason: input.reason });
-    }
-    return null;
-  };
+export function freezeAfterRollback(ports: RollbackControlPorts) {
+  return (input: ActivityInput<'freezeAfterRollback'>): Promise<null> => freeze(ports, input);
 }

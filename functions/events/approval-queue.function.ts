@@ -3,14 +3,14 @@
  * (shared/events/approval-message.ts has the rules). The trigger is bound to the SDK type and
  * settles each message itself: an applied decision completes it; one that can never be applied
  * (malformed, bad credential, unknown run, not waiting, not an approver) is dead-lettered with
- * the refusal's code as the reason and its text as the description, and is also published as a
- * `dev.conveyor.approval.refused` event; a transient fault throws, so the host abandons the
+ * the refusal's code as the reason and its text as the description (the use-case has published it as a
+ * `dev.conveyor.approval.refused` event); a transient fault throws, so the host abandons the
  * message and Service Bus redelivers it (past the queue's max delivery count it is dead-lettered).
  */
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { APPROVAL_EVENT } from '../../shared/contracts/orchestrations.js';
-import { applyApprovalMessage, buildEvent } from '../../shared/events/index.js';
+import { handleApprovalMessage } from '../../shared/events/index.js';
 import type { Services } from '../composition-root.js';
 import { deadLetter, singleMessage, type ServiceBusMessageContext } from './service-bus-sdk.js';
 
@@ -22,15 +22,17 @@ export function receiveApprovalMessage({ runs, identities, events, entraTokens }
   return async (sb: ServiceBusMessageContext, context: InvocationContext): Promise<void> => {
     const message = singleMessage(sb);
     const messageId = String(message.messageId ?? context.triggerMetadata?.messageId ?? context.invocationId);
-    const outcome = await applyApprovalMessage(
+    const outcome = await handleApprovalMessage(
       {
         runs,
         identify: (token) => identities.fromApiToken(token),
         ...(entraTokens ? { identifyEntra: (token: string) => entraTokens.verify(token) } : {}),
         raise: (instanceId, decision) => df.getClient(context).raiseEvent(instanceId, APPROVAL_EVENT, decision),
         now: () => new Date().toISOString(),
+        events,
       },
       message.body,
+      messageId,
     );
     if (outcome.applied) {
       context.log(`approval message ${messageId}: ${outcome.decision.by} ${outcome.decision.decision}d ${outcome.environment} of ${outcome.runId}`);
@@ -38,21 +40,6 @@ export function receiveApprovalMessage({ runs, identities, events, entraTokens }
       return;
     }
     context.warn(`approval message ${messageId} refused (${outcome.code}): ${outcome.reason}`);
-    await events.record([
-      buildEvent('dev.conveyor.approval.refused', {
-        source: '/approvals',
-        subject: `messages/${messageId}`,
-        time: new Date().toISOString(),
-        change: messageId,
-        data: {
-          messageId,
-          reason: outcome.reason,
-          ...(outcome.runId ? { runId: outcome.runId } : {}),
-          ...(outcome.environment ? { environment: outcome.environment } : {}),
-          ...(outcome.by ? { by: outcome.by } : {}),
-        },
-      }),
-    ]);
     await deadLetter(sb, message, outcome.code, outcome.reason);
   };
 }

@@ -8,45 +8,18 @@
  * 5xx/429, network, storage) throws, so the host abandons it and Service Bus redelivers it.
  */
 import type { InvocationContext } from '@azure/functions';
-import { UnsealError } from '../../shared/secrets/index.js';
-import { deliverFeedback, orUndefined, type FeedbackConfig } from '../../shared/feedback/index.js';
-import type { Services } from '../composition-root.js';
+import { deliverFeedback, feedbackDeps, type FeedbackPorts } from '../../shared/feedback/index.js';
 import { deadLetter, singleMessage, type ServiceBusMessageContext } from './service-bus-sdk.js';
 
 export { FEEDBACK_SUBSCRIPTION } from '../../shared/feedback/index.js';
 
-/** The feedback trigger's handler, given its collaborators. */
-export function reportToGitHost({ apps, runs, settings, sealed, secrets, gitFeedback }: Pick<Services, 'apps' | 'runs' | 'settings' | 'sealed' | 'secrets' | 'gitFeedback'>) {
-  const token = async (app: string, config: FeedbackConfig): Promise<string> => {
-    let value: string | undefined;
-    if (config.tokenSetting) {
-      value = settings.feedbackToken(config.tokenSetting);
-      if (!value) throw new Error(`setting ${config.tokenSetting} (feedback.tokenSetting) is not set`);
-    } else {
-      try {
-        value = await sealed.open(app, config.sealedToken!, 'feedback.sealedToken');
-      } catch (err) {
-        if (err instanceof UnsealError) throw new Error(err.message);
-        throw err;
-      }
-    }
-    secrets.add(value);
-    return value;
-  };
+/** The feedback trigger's handler, given its collaborators (shared/feedback/feedback-ports.ts). */
+export function reportToGitHost(ports: FeedbackPorts) {
+  const deps = feedbackDeps(ports);
   return async (sb: ServiceBusMessageContext, context: InvocationContext): Promise<void> => {
     const message = singleMessage(sb);
     const messageId = String(message.messageId ?? context.triggerMetadata?.messageId ?? context.invocationId);
-    const outcome = await deliverFeedback(
-      {
-        app: async (name) => (await orUndefined(apps.get(name)))?.value,
-        run: async (app, runId) => (await orUndefined(runs.get(app, runId)))?.value,
-        token,
-        reporters: gitFeedback.reporters,
-        deadLetters: gitFeedback.deadLetters,
-      },
-      message.body,
-      messageId,
-    );
+    const outcome = await deliverFeedback(deps, message.body, messageId);
     if (outcome.kind === 'reported') {
       const { update } = outcome;
       context.log(`git feedback: ${update.app} ${update.runId}${update.environment ? ` ${update.environment}` : ''} -> ${outcome.provider} ${update.state} on ${outcome.commit.slice(0, 12)}`);

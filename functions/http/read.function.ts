@@ -1,11 +1,12 @@
 /**
- * The read side: environment history, runs of an app, and step logs. What runs where (the
- * environment matrix) is shared/use-cases/environment-matrix.use-case.ts.
+ * The read side: environment history, runs of an app, and step logs
+ * (shared/use-cases/read-step-log.use-case.ts). What runs where (the environment matrix) is
+ * shared/use-cases/environment-matrix.use-case.ts.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { Services } from '../composition-root.js';
 import { PAGE_SIZE } from '../../shared/contracts/http.js';
-import { appOfRunId, isLoggedStep, LOGGED_STEPS, logBlobName } from '../../shared/domain/ids.js';
+import { readStepLog } from '../../shared/use-cases/read-step-log.use-case.js';
 import { errorToResponse, HttpProblem, problem } from './problem.js';
 
 function paging(request: HttpRequest): { pageSize: number; continuation?: string } {
@@ -48,23 +49,15 @@ export function listRuns(services: Pick<Services, 'apps' | 'runs'>) {
 }
 
 /** GET /api/runs/{runId}/logs/{step}: the step's log as text (what was written so far while it runs). */
-export function getLog(services: Pick<Services, 'runs' | 'logs'>) {
+export function getLog(services: Pick<Services, 'runs' | 'stepLogs'>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     try {
-      const runId = request.params.runId ?? '';
-      const step = request.params.step ?? '';
-      const app = appOfRunId(runId);
-      if (!app) return problem(404, `no run ${JSON.stringify(runId.slice(0, 120))}`);
-      if (!isLoggedStep(step)) return problem(404, `no step ${JSON.stringify(step.slice(0, 40))}; steps with logs: ${LOGGED_STEPS.join(', ')}`);
-      await services.runs.get(app, runId);
-      const blob = services.logs.getBlobClient(logBlobName(app, runId, step));
-      const exists = await blob.exists();
-      if (!exists) return problem(404, `run ${runId} has no ${step} log (yet)`);
-      const download = await blob.download();
+      const result = await readStepLog(services, request.params.runId ?? '', request.params.step ?? '');
+      if (!result.found) return problem(404, result.reason);
       return {
         status: 200,
         headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
-        body: download.readableStreamBody as unknown as NodeJS.ReadableStream as never,
+        body: result.log as never,
       };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));

@@ -68,7 +68,7 @@ export async function getOperation(request: HttpRequest, context: InvocationCont
  * POST /api/operations/{operationId}/break-glass with `{ reason }`: lets a rollback that waits
  * for a closed deploy window in now. Only someone the environment's deploy-window policy names
  * in `breakGlass` may (403); 409 when the operation is not waiting for a window. The rollback
- * checks the override again and records who and why in its new revision's note.
+ * checks the override again and records who, when and why in its new revision's reason.
  */
 export function breakGlassRollback(services: Pick<Services, 'apps' | 'identities'>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {

@@ -18,6 +18,7 @@ import { resolveConnection, type Connection } from '../azure/connection.js';
 import { parseEntraGroupMap, type EntraGroupMap } from '../azure/entra-groups.js';
 import { ValidationError } from '../errors.js';
 import { parseIdentities } from '../secrets/sealed-secrets.js';
+import { parseRegistryAuth, type RegistryCredential } from '../targets/kubernetes/oci-registry.js';
 import { DEFAULT_STEP_LIMITS, parseBytes, type StepLimits } from '../steps/step-limits.js';
 
 /** One entry of the catalogue. */
@@ -128,8 +129,22 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
   },
   {
     name: 'CONVEYOR_ARM_ENDPOINT',
-    meaning: 'Azure Resource Manager endpoint for the AKS and ACR calls (a private endpoint or proxy; the token audience stays `https://management.azure.com`)',
+    meaning: 'Azure Resource Manager endpoint for the AKS and ACR calls (a sovereign cloud, Azure Stack, a private endpoint or proxy); the token audience is `CONVEYOR_ARM_AUDIENCE`',
     default: '`https://management.azure.com`',
+    secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_REGISTRY_AUTH',
+    meaning: 'registry credentials (a Docker config JSON: `{"auths": {"<host>": {"auth": "<base64 user:password>"}}}`) for the check that the registry holds an image digest before it is deployed; ACR hosts without an entry are asked with Conveyor\'s identity, others anonymously',
+    default: 'none',
+    secret: true,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_ARM_AUDIENCE',
+    meaning: 'audience (resource) of the Entra ID token for the AKS and ACR calls: the ARM of your cloud (e.g. `https://management.usgovcloudapi.net` with that cloud\'s `CONVEYOR_ARM_ENDPOINT`); Conveyor asks for `<audience>/.default`',
+    default: '`https://management.azure.com` (also when only the endpoint is changed: a proxy or private endpoint of public ARM)',
     secret: false,
     kind: 'fixed',
   },
@@ -269,8 +284,10 @@ export interface Settings {
    * picks. Absent: pipelines cannot ask for it.
    */
   kubernetesSteps?: { namespace: string; image: string; source: 'git' | 'upload'; kubeconfig?: string };
-  /** Azure Resource Manager for AKS and ACR (`CONVEYOR_ARM_ENDPOINT`, `CONVEYOR_ARM_CA`); empty: the public endpoint. */
-  arm: { endpoint?: string; ca?: string };
+  /** Registry credentials by host (`CONVEYOR_REGISTRY_AUTH`), for the image digest check. */
+  registryAuth: ReadonlyMap<string, RegistryCredential>;
+  /** Azure Resource Manager for AKS and ACR (`CONVEYOR_ARM_ENDPOINT`, `CONVEYOR_ARM_CA`, `CONVEYOR_ARM_AUDIENCE`); empty: public ARM. */
+  arm: { endpoint?: string; ca?: string; audience?: string };
   /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
   sandboxReadOnlyPaths: readonly string[];
   /** Sealed-secrets identities (`CONVEYOR_AGE_IDENTITY`), current first. */
@@ -407,12 +424,17 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     throw new ValidationError('invalid settings: CONVEYOR_ARM_ENDPOINT: must be an https URL', [{ path: 'CONVEYOR_ARM_ENDPOINT', message: 'must be an https URL' }]);
   }
   const armCa = (env.CONVEYOR_ARM_CA ?? '').trim();
+  const armAudience = (env.CONVEYOR_ARM_AUDIENCE ?? '').trim();
+  if (armAudience && !/^https:\/\/[^\s/]+\/?$/.test(armAudience)) {
+    throw new ValidationError('invalid settings: CONVEYOR_ARM_AUDIENCE: must be an https URL with no path (the resource, e.g. https://management.usgovcloudapi.net)', [{ path: 'CONVEYOR_ARM_AUDIENCE', message: 'must be an https URL with no path' }]);
+  }
   return {
     storageConnection: storage.data,
     stepRunner,
     stepLimits: parseStepLimits(env),
     ...(kubernetesSteps ? { kubernetesSteps } : {}),
-    arm: { ...(armEndpoint ? { endpoint: armEndpoint.replace(/\/+$/, '') } : {}), ...(armCa ? { ca: armCa } : {}) },
+    registryAuth: parseRegistryAuth(env.CONVEYOR_REGISTRY_AUTH),
+    arm: { ...(armEndpoint ? { endpoint: armEndpoint.replace(/\/+$/, '') } : {}), ...(armCa ? { ca: armCa } : {}), ...(armAudience ? { audience: armAudience.replace(/\/+$/, '') } : {}) },
     dataDir: resolve(env.CONVEYOR_DATA_DIR || (env.WEBSITE_INSTANCE_ID ? join(tmpdir(), 'conveyor') : '.conveyor/data')),
     ...(env.CONVEYOR_GIT_TOKEN ? { gitToken: env.CONVEYOR_GIT_TOKEN } : {}),
     ...(env.CONVEYOR_GIT_USER ? { gitUser: env.CONVEYOR_GIT_USER } : {}),

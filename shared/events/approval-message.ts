@@ -14,6 +14,7 @@
 import { z } from 'zod';
 import type { ApprovalDecision, Identity } from '../domain/approval.js';
 import { decideApproval, type ApprovalPorts, type ApprovalRefusalCode } from '../use-cases/decide-approval.use-case.js';
+import { buildEvent, type CloudEvent } from './cloud-event.js';
 
 /** The message body (JSON). Unknown fields — such as a bare `by` — are refused. */
 export const approvalMessageSchema = z.strictObject({
@@ -113,4 +114,38 @@ export async function applyApprovalMessage(ports: ApprovalMessagePorts, raw: unk
   if (!outcome.applied) return { applied: false, code: REFUSAL_CODE[outcome.code], ...by, reason: `${REFUSAL_PREFIX[outcome.code](msg.runId)}${outcome.code === 'no-run' ? '' : `: ${outcome.reason}`}` };
   const decision = outcome.decision;
   return { applied: true, ...where, decision };
+}
+
+/** The `dev.conveyor.approval.refused` event of a refused message (its id follows the message id, so a redelivery is one event). */
+export function approvalRefusedEvent(messageId: string, refusal: Extract<ApprovalMessageOutcome, { applied: false }>, time: string): CloudEvent {
+  return buildEvent('dev.conveyor.approval.refused', {
+    source: '/approvals',
+    subject: `messages/${messageId}`,
+    time,
+    change: messageId,
+    data: {
+      messageId,
+      reason: refusal.reason,
+      ...(refusal.runId ? { runId: refusal.runId } : {}),
+      ...(refusal.environment ? { environment: refusal.environment } : {}),
+      ...(refusal.by ? { by: refusal.by } : {}),
+    },
+  });
+}
+
+/** What receiving a message needs: applying it, and where a refusal is published. */
+export interface ApprovalReceiverPorts extends ApprovalMessagePorts {
+  events: { record(events: readonly CloudEvent[]): Promise<unknown> };
+}
+
+/**
+ * Receives one approval message, for every adapter a message arrives through: applies it, and
+ * publishes a refusal as a `dev.conveyor.approval.refused` event before answering. The adapter
+ * settles the message by the outcome (applied: complete; refused: dead-letter with the code).
+ * Throws only for transient faults.
+ */
+export async function handleApprovalMessage(ports: ApprovalReceiverPorts, raw: unknown, messageId: string): Promise<ApprovalMessageOutcome> {
+  const outcome = await applyApprovalMessage(ports, raw);
+  if (!outcome.applied) await ports.events.record([approvalRefusedEvent(messageId, outcome, ports.now())]);
+  return outcome;
 }

@@ -159,3 +159,23 @@ export async function readLog(container: ContainerClient, path: string): Promise
     throw mapStorageError(err, `log blob ${container.containerName}/${path}`);
   }
 }
+
+/** Reads step logs by blob name (the port behind `GET /api/runs/{runId}/logs/{step}`). */
+export interface StepLogReader {
+  /** The log as a stream (what was written so far while the step runs); undefined when there is none yet. */
+  open(name: string): Promise<NodeJS.ReadableStream | undefined>;
+}
+
+/** {@link StepLogReader} over the logs container. */
+export class BlobStepLogs implements StepLogReader {
+  /** Reads from `container` (normally `conveyor-logs`). */
+  constructor(private readonly container: ContainerClient) {}
+
+  /** {@inheritDoc StepLogReader.open} */
+  async open(name: string): Promise<NodeJS.ReadableStream | undefined> {
+    const blob = this.container.getBlobClient(name);
+    if (!(await blob.exists())) return undefined;
+    const download = await blob.download();
+    return download.readableStreamBody;
+  }
+}

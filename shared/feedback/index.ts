@@ -6,3 +6,4 @@ export * from './github.reporter.js';
 export * from './gitlab.reporter.js';
 export * from './azure-devops.reporter.js';
 export * from './feedback-subscriber.js';
+export * from './feedback-ports.js';

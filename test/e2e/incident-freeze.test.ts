@@ -2,7 +2,9 @@
 // v1 completes without anyone deciding v3's approval (it never waits behind an approval); prod is
 // frozen, recorded by whom and why; approving v3 does not deploy it until prod is unfrozen; the
 // digest rolled back away from is quarantined in prod, so a revert of the revert carrying the
-// same artifact is refused there (and only there).
+// same artifact is refused there (and only there). Under `concurrency: latest`, a run that got its
+// approval and then waits on a freeze is superseded by a newer run (naming it); the unfreeze
+// deploys only the newer one.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
@@ -156,4 +158,44 @@ test('a manual freeze needs a reason and an identity; it is recorded and shown',
   const view = await prodView();
   assert.deepEqual([view.freeze.kind, view.freeze.by, view.freeze.reason], ['manual', 'bob@example.com', 'change freeze for the sale']);
   assert.equal((await conveyor.api('/api/apps/shop/environments/prod/unfreeze', { method: 'POST', headers: as('alice'), json: {} })).status, 200);
+});
+
+test('concurrency latest: a run approved and then waiting on a freeze is superseded by a newer run; after the unfreeze only the newer one deploys', async () => {
+  const before = (await served(sample.ports.prod))?.commit;
+  const frozen = await conveyor.api('/api/apps/shop/environments/prod/freeze', { method: 'POST', headers: as('bob'), json: { reason: 'release freeze' } });
+  assert.equal(frozen.status, 201, await frozen.clone().text());
+
+  // The older run gets its approval, then waits on the freeze (approved, not deployed).
+  const olderCommit = await sample.commitChange('freeze-older');
+  const older = await push(olderCommit);
+  await conveyor.waitForRun(older, waitingForApproval);
+  await approveProd(older);
+  const waiting = await conveyor.waitForRun(older, (r) => r.progress?.prod?.step === 'frozen');
+  assert.match(waiting.progress.prod.reason, /frozen by bob@example\.com .*release freeze/);
+
+  // A newer run reaches prod: the older one's wait is moot.
+  const newerCommit = await sample.commitChange('freeze-newer');
+  const newer = await push(newerCommit);
+  const superseded = await conveyor.waitForRun(older);
+  assert.equal(superseded.status, 'Superseded', JSON.stringify(superseded));
+  assert.equal(superseded.environments.prod.status, 'Superseded');
+  assert.equal(superseded.environments.prod.reason, `superseded by run ${newer} while waiting for prod to be unfrozen`);
+  assert.equal((await served(sample.ports.prod))?.commit, before, 'prod untouched while frozen');
+
+  // The newer run is approved and waits on the same freeze; the unfreeze wakes only it.
+  await conveyor.waitForRun(newer, waitingForApproval);
+  await approveProd(newer);
+  await conveyor.waitForRun(newer, (r) => r.progress?.prod?.step === 'frozen');
+  const unfrozen = await conveyor.api('/api/apps/shop/environments/prod/unfreeze', { method: 'POST', headers: as('carol'), json: { reason: 'freeze over' } });
+  assert.equal(unfrozen.status, 200, await unfrozen.clone().text());
+  assert.equal(((await unfrozen.json()) as any).woke, newer);
+  const done = await conveyor.waitForRun(newer);
+  assert.equal(done.status, 'Succeeded', JSON.stringify(done));
+  assert.equal((await served(sample.ports.prod))?.commit, newerCommit);
+
+  // The ledger: the newer run's deployment is the newest record and the older run deployed nowhere in prod.
+  const history = (await (await conveyor.api('/api/apps/shop/environments/prod/history')).json()) as any;
+  assert.equal(history.records[0].runId, newer);
+  assert.equal(history.records[0].commit, newerCommit);
+  assert.deepEqual(history.records.filter((r: any) => r.runId === older || r.commit === olderCommit), []);
 });

@@ -23,13 +23,15 @@ import { startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
 
 const SECRET = 'e2e-k8s-webhook-secret-0123456';
 const ENVS = ['dev', 'staging', 'prod'] as const;
+// The images' registries are not loopback servers, so the pipelines turn the registry check off
+// (test/integration/registry-check covers it against a fake registry).
 const IMAGE = 'registry.test/shop/web';
 
 const target = (env: string) => `${env === 'staging' ? '    drift: heal\n' : ''}    target:
       type: kubernetes
       namespace: shop-${env}
       manifests: deploy
-      image: { name: ${IMAGE}, digestFile: image.digest }
+      image: { name: ${IMAGE}, digestFile: image.digest, registryCheck: false }
       kubeconfigSetting: CONVEYOR_KUBECONFIG_E2E
       rolloutTimeout: 30s
       rolloutPoll: 100ms
@@ -80,7 +82,7 @@ ${ENVS.map(
       type: kubernetes
       namespace: api-${e}
       manifests: deploy
-      image: { name: ${ACR_IMAGE}, digestFile: image.digest }
+      image: { name: ${ACR_IMAGE}, digestFile: image.digest, registryCheck: false }
       kubeconfigSetting: CONVEYOR_KUBECONFIG_E2E
       rolloutTimeout: 30s
       rolloutPoll: 100ms
@@ -103,7 +105,7 @@ environments:
       type: kubernetes
       namespace: jobs-dev
       manifests: deploy
-      image: { name: ${IMAGE}, digestFile: image.digest }
+      image: { name: ${IMAGE}, digestFile: image.digest, registryCheck: false }
       kubeconfigSetting: CONVEYOR_KUBECONFIG_E2E
       rolloutTimeout: 30s
       rolloutPoll: 100ms

@@ -4,7 +4,9 @@
 // policy does not name and recorded for someone it does; the read API shows when prod next
 // opens; under `concurrency: latest` a newer run supersedes one waiting for the window; a
 // rollback requested in the window waits for it (freezing prod at once) and goes through when
-// the clock passes the window's end; the run waiting behind it then waits for the unfreeze.
+// the clock passes the window's end; the run waiting behind it then waits for the unfreeze; a
+// rollback waiting for a later window is let in at once by break-glass through
+// POST /api/operations/{id}/break-glass and the ledger records who broke the glass, when and why.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
@@ -194,4 +196,76 @@ test('the old top-level deployWindows field still registers windows: they land i
   assert.equal(app.policy.environments.prod.deployWindow.windows[0].name, 'old style');
   assert.deepEqual(app.policy.environments.prod.deployWindow.breakGlass, ['group:sre']);
   assert.equal((await conveyor.api('/api/apps/win-old', { method: 'DELETE', key: 'admin' })).status, 204);
+});
+
+test('break-glass lets a rollback waiting for a closed window in at once: 202, deployed, recorded in the ledger (who, when, why), Succeeded', async () => {
+  // After the holiday window: a new deny window over the present moment, same break-glass list.
+  const now = await clockNow();
+  assert.ok(now > Date.parse(WINDOW_END), 'the earlier test moved the clock past the holiday window');
+  const reopened = '2027-06-01T06:00:00.000Z';
+  const put = await conveyor.api('/api/apps/win', {
+    method: 'PUT',
+    key: 'admin',
+    json: {
+      policy: {
+        environments: {
+          prod: { deployWindow: { windows: [{ kind: 'deny', name: 'spring freeze', start: '2027-03-01T00:00', duration: '92d8h', timeZone: 'Europe/Berlin' }], breakGlass: ['group:sre'] } },
+        },
+      },
+    },
+  });
+  assert.equal(put.status, 200, await put.clone().text());
+  assert.ok(now < Date.parse(reopened));
+
+  const servedBefore = (await served(sample.ports.prod))?.commit;
+  const history = (await (await conveyor.api('/api/apps/win/environments/prod/history')).json()) as any;
+  const first = history.records.at(-1);
+  assert.notEqual(first.commit, servedBefore, 'prod runs something else than the rollback target');
+  const started = await conveyor.api('/api/apps/win/environments/prod/rollback', { method: 'POST', headers: as('alice'), json: { toRevision: first.revision, reason: 'bad v4' } });
+  assert.equal(started.status, 202, await started.clone().text());
+  const { operationId, statusUrl } = (await started.json()) as any;
+  const opPath = new URL(statusUrl).pathname;
+  assert.equal(opPath, `/api/operations/${operationId}`);
+  const op = async (pred: (o: any) => boolean) => {
+    for (let i = 0; i < 600; i++) {
+      const o: any = await (await conveyor.api(opPath)).json();
+      if (pred(o)) return o;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`operation ${opPath}: condition not reached`);
+  };
+  const waiting = await op((o) => o.progress?.step === 'waiting-for-window' || !['Pending', 'Running'].includes(o.status));
+  assert.equal(waiting.progress.step, 'waiting-for-window', JSON.stringify(waiting));
+  assert.equal(waiting.progress.until, reopened);
+  assert.match(waiting.progress.reason, /spring freeze/);
+  assert.equal((await served(sample.ports.prod))?.commit, servedBefore, 'not rolled back while it waits');
+
+  // bob is on the break-glass list (group:sre): the rollback goes in now, without the clock moving.
+  const glass = await conveyor.api(`${opPath}/break-glass`, { method: 'POST', headers: as('bob'), json: { reason: 'incident 7: data loss' } });
+  assert.equal(glass.status, 202, await glass.clone().text());
+  const answer = (await glass.json()) as any;
+  assert.equal(answer.operationId, operationId);
+  assert.equal(answer.environment, 'prod');
+  assert.equal(answer.breakGlass.by, 'bob@example.com');
+  assert.equal(answer.breakGlass.reason, 'incident 7: data loss');
+  assert.ok(!Number.isNaN(Date.parse(answer.breakGlass.at)));
+  const done = await op((o) => !['Pending', 'Running'].includes(o.status));
+  assert.equal(done.status, 'Succeeded', JSON.stringify(done));
+  assert.equal(done.rolledBackTo, first.revision);
+  assert.equal((await served(sample.ports.prod))?.commit, first.commit, 'prod serves the rollback target');
+  assert.equal(await clockNow() < Date.parse(reopened), true, 'inside the window still');
+
+  // The ledger's newest record is the rollback, saying who broke the glass, when and why.
+  const after = (await (await conveyor.api('/api/apps/win/environments/prod/history')).json()) as any;
+  const record = after.records[0];
+  assert.deepEqual([record.kind, record.status, record.rolledBackTo, record.runId, record.commit], ['rollback', 'Succeeded', first.revision, operationId, first.commit]);
+  assert.equal(record.requestedBy.id, 'alice@example.com');
+  assert.ok(
+    record.reason.includes(`entered a closed deploy window by break-glass of bob@example.com at ${answer.breakGlass.at}: incident 7: data loss`),
+    record.reason,
+  );
+  assert.equal((await conveyor.api(`${opPath}/break-glass`, { method: 'POST', headers: as('bob'), json: { reason: 'again' } })).status, 409, 'no longer waiting');
+  const unknown = operationId.replace(/[0-9a-f](?=[0-9a-f]*$)/, (c: string) => (c === '0' ? '1' : '0'));
+  assert.equal((await conveyor.api(`/api/operations/${unknown}/break-glass`, { method: 'POST', headers: as('bob'), json: { reason: 'x' } })).status, 404, `no operation ${unknown}`);
+  assert.equal((await conveyor.api('/api/apps/win/environments/prod/unfreeze', { method: 'POST', headers: as('bob'), json: { reason: 'incident 7 over' } })).status, 200);
 });

@@ -131,7 +131,7 @@ test('a registry that does not exist, or forbids the identity, is a verdict nami
   const commit = repo.commit({ 'app/Dockerfile': 'FROM scratch\n', 'app/x.txt': 'x\n' });
   await assert.rejects(builder.start(repo.url, commit, spec({ registry: 'nosuchacr' })), (err: unknown) => err instanceof ValidationError && /container registry nosuchacr .* was not found/.test(err.message));
   arm.injectFault(403, 1, (r) => r.path.endsWith('/listBuildSourceUploadUrl'));
-  await assert.rejects(builder.start(repo.url, commit, spec()), (err: unknown) => err instanceof ValidationError && /may not get a source upload URL of container registry shopacr/.test(err.message));
+  await assert.rejects(builder.start(repo.url, commit, spec()), (err: unknown) => err instanceof ValidationError && /may not get a source upload URL of container registry shopacr.*"Container Registry Tasks Contributor"/.test(err.message));
   // A build of the app/ folder: its Dockerfile is at the context's root.
   const started = await builder.start(repo.url, commit, spec({ context: 'app' }));
   assert.equal((await untilDone(spec({ context: 'app' }), started.runId, commit)).last.state, 'succeeded');

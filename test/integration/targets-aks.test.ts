@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import type { AksTargetSpec } from '../../shared/domain/pipeline.js';
 import { ClusterUnavailableError, KubernetesTarget } from '../../shared/targets/kubernetes/index.js';
 import { AKS_SERVER_APP_ID, aksKubeconfig } from '../../shared/targets/kubernetes/aks-credentials.js';
+import { readSettings } from '../../shared/config/settings.js';
+import { ValidationError } from '../../shared/errors.js';
+import { armClientOptions } from '../../shared/targets/kubernetes/arm-options.js';
 import { ARM_SCOPE, FakeArm, TestTokenCredential } from '../support/fake-arm/server.js';
 import { FakeKube } from '../support/fake-kube/server.js';
 
@@ -142,4 +145,34 @@ test('ARM faults: a missing cluster and a 403 are verdicts naming the cluster; t
     return true;
   });
   arm.clearFaults();
+});
+
+test('CONVEYOR_ARM_AUDIENCE sets the audience of the ARM token; moving only CONVEYOR_ARM_ENDPOINT keeps public ARM\'s audience', async () => {
+  const GOV = 'https://management.usgovcloudapi.net';
+  // A sovereign cloud's ARM: its own endpoint and its own audience, checked on every request.
+  const gov = await FakeArm.start(credential, { audience: GOV });
+  try {
+    gov.addCluster({ subscription: SUB, resourceGroup: 'rg-apps', name: 'aks-local', server: local.url, caPem: local.caPem, entraId: false, localToken: 'local-account-token' });
+    const through = (env: Record<string, string>) => {
+      const settings = readSettings({ AzureWebJobsStorage: 'UseDevelopmentStorage=true', CONVEYOR_ARM_ENDPOINT: gov.url, CONVEYOR_ARM_CA: gov.caPem, ...env });
+      const clientOptions = { ...armClientOptions(settings.arm), retryOptions: { maxRetries: 0 } };
+      return new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential, clientOptions }), retry: { attempts: 1, baseMs: 5, maxMs: 5 } });
+    };
+
+    const ok = await deploy(through({ CONVEYOR_ARM_AUDIENCE: `${GOV}/` }), spec('aks-local'), '5');
+    assert.equal(ok.ok, true, JSON.stringify(ok));
+    assert.ok(gov.audiences.length >= 2);
+    assert.deepEqual(new Set(gov.audiences), new Set([GOV]), 'every ARM call carried a token for the configured audience');
+
+    // Endpoint alone (a proxy of public ARM): the token is public ARM's, which this ARM refuses.
+    gov.audiences.length = 0;
+    const refused = await deploy(through({}), spec('aks-local'), '6');
+    assert.equal(refused.ok, false);
+    assert.match(refused.ok ? '' : refused.reason, /may not read the managed cluster of AKS cluster aks-local/);
+    assert.deepEqual(gov.audiences, ['https://management.azure.com']);
+  } finally {
+    await gov.stop();
+  }
+  assert.throws(() => readSettings({ AzureWebJobsStorage: 'x', CONVEYOR_ARM_AUDIENCE: 'https://management.usgovcloudapi.net/.default' }), (err: unknown) => err instanceof ValidationError && /CONVEYOR_ARM_AUDIENCE/.test(err.message));
+  assert.throws(() => readSettings({ AzureWebJobsStorage: 'x', CONVEYOR_ARM_AUDIENCE: 'http://management.azure.com' }), ValidationError);
 });

@@ -214,7 +214,7 @@ metadata:
   assert.equal(noDigest.ok, false);
   assert.match(noDigest.ok ? '' : noDigest.reason, /reported no image digest: image.digest is missing or empty in the artifact; nothing was applied/);
 
-  const picky = new KubernetesTarget({ kubeconfig: settingKubeconfig(() => cluster.kubeconfig), imageExists: async (_name, digest) => digest === DIGEST_A });
+  const picky = new KubernetesTarget({ kubeconfig: settingKubeconfig(() => cluster.kubeconfig), imageExists: async (_name, digest) => (digest === DIGEST_A ? { state: 'present' } : { state: 'missing', detail: 'HEAD answered 404' }) });
   const unknown = await picky.deploy(request(await artifact('b', DIGEST_B === DIGEST_A ? `sha256:${'e'.repeat(64)}` : DIGEST_B), '12'));
   assert.equal(unknown.ok, false);
   assert.match(unknown.ok ? '' : unknown.reason, /the registry has no image .*@sha256:.*; nothing was applied/);

@@ -231,6 +231,51 @@ describe('infra/main.json: identity instead of keys', () => {
   });
 });
 
+/**
+ * The built-in roles the template grants: id, and (for registry roles) ARM actions from the role's
+ * definition that matter here — a subset of each role's list — as Microsoft's built-in role
+ * reference lists them (learn.microsoft.com, role-based-access-control/
+ * built-in-roles/containers: "Container Registry Tasks Contributor", fb382eab-…, lists
+ * scheduleRun, listBuildSourceUploadUrl, runs/read, runs/listLogSasUrl among its actions).
+ */
+const BUILT_IN_ROLES: Record<string, { id: string; name: string; actions?: string[] }> = {
+  storageBlobDataOwner: { id: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b', name: 'Storage Blob Data Owner' },
+  storageQueueDataContributor: { id: '974c5e8b-45b9-4653-ba55-5f855dd0fb88', name: 'Storage Queue Data Contributor' },
+  storageTableDataContributor: { id: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3', name: 'Storage Table Data Contributor' },
+  serviceBusDataSender: { id: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39', name: 'Azure Service Bus Data Sender' },
+  serviceBusDataReceiver: { id: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0', name: 'Azure Service Bus Data Receiver' },
+  keyVaultSecretsUser: { id: '4633458b-17de-408a-b874-0445c86b69e6', name: 'Key Vault Secrets User' },
+  monitoringMetricsPublisher: { id: '3913510d-42f4-4e42-8a64-420c390055eb', name: 'Monitoring Metrics Publisher' },
+  acrPull: { id: '7f951dda-4ed3-4680-a7ca-43fe172d538d', name: 'AcrPull', actions: ['Microsoft.ContainerRegistry/registries/pull/read'] },
+  acrPush: { id: '8311e382-0749-4cb8-b61a-304f252e45ec', name: 'AcrPush', actions: ['Microsoft.ContainerRegistry/registries/pull/read', 'Microsoft.ContainerRegistry/registries/push/write'] },
+  acrTasksContributor: {
+    id: 'fb382eab-e894-4461-af04-94435c366c3f',
+    name: 'Container Registry Tasks Contributor',
+    actions: [
+      'Microsoft.ContainerRegistry/registries/read',
+      'Microsoft.ContainerRegistry/registries/scheduleRun/action',
+      'Microsoft.ContainerRegistry/registries/listBuildSourceUploadUrl/action',
+      'Microsoft.ContainerRegistry/registries/runs/read',
+      'Microsoft.ContainerRegistry/registries/runs/write',
+      'Microsoft.ContainerRegistry/registries/runs/listLogSasUrl/action',
+      'Microsoft.ContainerRegistry/registries/runs/cancel/action',
+      'Microsoft.ContainerRegistry/registries/tasks/read',
+      'Microsoft.ContainerRegistry/registries/tasks/write',
+      'Microsoft.ContainerRegistry/registries/taskruns/read',
+      'Microsoft.ContainerRegistry/registries/agentpools/read',
+    ],
+  },
+  aksClusterUser: { id: '4abbcc35-e782-43d8-92c5-2d3f1bd2253f', name: 'Azure Kubernetes Service Cluster User Role' },
+  aksRbacWriter: { id: 'a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb', name: 'Azure Kubernetes Service RBAC Writer' },
+};
+
+/** The template's role keys whose built-in role includes `action`. */
+function rolesWith(action: string): string[] {
+  return Object.entries(BUILT_IN_ROLES)
+    .filter(([, r]) => r.actions?.includes(action))
+    .map(([k]) => k);
+}
+
 describe('infra/main.json: every data-plane operation has its role assignment', () => {
   const assignments = roleAssignments(template);
   const settings = appSettings(template);
@@ -250,6 +295,11 @@ describe('infra/main.json: every data-plane operation has its role assignment', 
     { what: 'image pull with the managed identity', uses: () => resourcesOfType(template, 'Microsoft.Web/sites').some((s) => s.properties?.siteConfig?.acrUseManagedIdentityCreds === true), roles: ['acrPull'], scope: 'Microsoft.ContainerRegistry/registries' },
     { what: 'AKS user credentials (listClusterUserCredentials)', uses: () => /listClusterUserCredentials\(/.test(appSource), roles: ['aksClusterUser'], scope: 'Microsoft.ContainerService/managedClusters' },
     { what: 'AKS admin credentials (listClusterAdminCredentials)', uses: () => /listClusterAdminCredentials\(/.test(appSource), roles: ['aksClusterAdmin'], scope: 'Microsoft.ContainerService/managedClusters' },
+    // ACR Tasks image builds (shared/targets/kubernetes/acr-build.ts), each with the action ARM checks.
+    { what: 'ACR Tasks: source upload URL (listBuildSourceUploadUrl)', uses: () => /\.getBuildSourceUploadUrl\(/.test(appSource), roles: rolesWith('Microsoft.ContainerRegistry/registries/listBuildSourceUploadUrl/action'), scope: 'Microsoft.ContainerRegistry/registries' },
+    { what: 'ACR Tasks: schedule a build (scheduleRun)', uses: () => /\.beginScheduleRun(AndWait)?\(/.test(appSource), roles: rolesWith('Microsoft.ContainerRegistry/registries/scheduleRun/action'), scope: 'Microsoft.ContainerRegistry/registries' },
+    { what: 'ACR Tasks: read a run (runs get)', uses: () => /\.runs\.get\(/.test(appSource), roles: rolesWith('Microsoft.ContainerRegistry/registries/runs/read'), scope: 'Microsoft.ContainerRegistry/registries' },
+    { what: 'ACR Tasks: a run\'s log link (listLogSasUrl)', uses: () => /\.runs\.getLogSasUrl\(/.test(appSource), roles: rolesWith('Microsoft.ContainerRegistry/registries/runs/listLogSasUrl/action'), scope: 'Microsoft.ContainerRegistry/registries' },
   ];
 
   for (const op of operations) {
@@ -260,7 +310,7 @@ describe('infra/main.json: every data-plane operation has its role assignment', 
   }
 
   it('the operations above are found in the code as it is (the detectors are live)', () => {
-    for (const what of ['blob reads/writes', 'Durable Task (Azure Storage provider): control', 'Key Vault references', 'AKS user credentials']) {
+    for (const what of ['blob reads/writes', 'Durable Task (Azure Storage provider): control', 'Key Vault references', 'AKS user credentials', 'ACR Tasks: source', 'ACR Tasks: schedule', 'ACR Tasks: read', 'ACR Tasks: a run']) {
       assert.ok(operations.find((o) => o.what.startsWith(what))!.uses(), what);
     }
   });
@@ -274,9 +324,21 @@ describe('infra/main.json: every data-plane operation has its role assignment', 
     }
   });
 
-  it('AKS and ACR roles are parameters (conditional on a cluster name / push flag)', () => {
+  it('AKS and ACR roles are parameters (conditional on a cluster name / push flag / build registry)', () => {
     for (const a of assignments.filter((x) => /managedClusters/.test(x.scopeType))) assert.ok(a.conditional);
     assert.ok(assignments.filter((x) => x.roleKey === 'acrPush').every((x) => x.conditional));
+    const tasks = resourcesOfType(template, 'Microsoft.Authorization/roleAssignments').filter((r) => String(r.properties?.roleDefinitionId).includes('acrTasksContributor'));
+    assert.equal(tasks.length, 1);
+    assert.equal(tasks[0]!.condition, "[not(empty(parameters('buildRegistryName')))]");
+    assert.match(String(tasks[0]!.scope), /parameters\('buildRegistryName'\)/);
+    assert.equal((template.parameters['buildRegistryName'] as { defaultValue?: unknown }).defaultValue, '', 'no ACR build registry unless one is named');
+  });
+
+  it('each role id is the built-in role of that name, and ACR builds get the narrowest role with the Tasks actions', () => {
+    assert.deepEqual(template.variables.roles, Object.fromEntries(Object.entries(BUILT_IN_ROLES).map(([k, r]) => [k, r.id])));
+    // Narrowest: no other built-in registry role named here covers the Tasks actions, and the
+    // one granted is not Contributor (which would also let the identity change or delete the registry).
+    assert.deepEqual(rolesWith('Microsoft.ContainerRegistry/registries/scheduleRun/action'), ['acrTasksContributor']);
   });
 });
 

@@ -319,7 +319,7 @@ describe('rollback orchestrator', () => {
     const run = await scenario(rollbackOrchestrator, request(), withEvent, operationId);
     const output = run.output as RollbackResult;
     assert.equal(output.status, 'Succeeded', JSON.stringify(output));
-    assert.match(output.reason ?? '', /entered a closed deploy window by break-glass of sre@example.com: outage/);
+    assert.match(output.reason ?? '', /entered a closed deploy window by break-glass of sre@example\.com at 2026-11-30T10:00:01\.000Z: outage/);
   });
 
   test('a malformed break-glass event (raised unchecked through the management API) lets nothing in: it waits for the window', async () => {

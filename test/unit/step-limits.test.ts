@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePipelineSpec } from '../../shared/pipeline/parse-pipeline.js';
 import { effectiveLimits, limitHit, parseBytes } from '../../shared/steps/index.js';
-import { stepFailure } from '../../functions/activities/workspace.js';
+import { stepFailure } from '../../shared/use-cases/run-step.use-case.js';
 
 const pipeline = (build: string) => `build:\n  command: make\n  artifact: [dist]\n${build}environments:\n  - name: dev\n    target: { type: process, start: node a.js, port: 4000 }\n`;
 

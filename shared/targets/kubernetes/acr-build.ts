@@ -42,7 +42,7 @@ export interface ImageBuildRead {
 
 /** Collaborators of {@link AcrImageBuilder}. */
 export interface AcrImageBuilderOptions {
-  /** Conveyor's identity (managed identity in Azure); needs a role that may schedule runs (e.g. Contributor on the registry). */
+  /** Conveyor's identity (managed identity in Azure); needs Container Registry Tasks Contributor on the registry (docs/kubernetes.md). */
   credential: TokenCredential;
   /** The build context at a commit: a gzipped tar of the repository (or a folder of it). */
   source: (repoUrl: string, commit: string, folder: string) => Promise<Buffer>;
@@ -141,7 +141,7 @@ export class AcrImageBuilder {
       const where = `container registry ${spec.registry} (resource group ${spec.resourceGroup}, subscription ${spec.subscription})`;
       if (e.statusCode === 404) throw new ValidationError(`${where} was not found`, [{ path: 'build.image.registry', message: `${action}: ${e.code ?? 'NotFound'}` }]);
       if (e.statusCode === 401 || e.statusCode === 403) {
-        throw new ValidationError(`Conveyor's identity may not ${action} of ${where} (${e.code ?? e.statusCode}); grant it a role with Microsoft.ContainerRegistry/registries/scheduleRun/action, listBuildSourceUploadUrl/action and runs/read (e.g. Contributor on the registry)`, [
+        throw new ValidationError(`Conveyor's identity may not ${action} of ${where} (${e.code ?? e.statusCode}); grant it "Container Registry Tasks Contributor" on the registry (it has scheduleRun/action, listBuildSourceUploadUrl/action, runs/read and runs/listLogSasUrl/action)`, [
           { path: 'build.image.registry', message: e.message.split('\n')[0] ?? 'forbidden' },
         ]);
       }

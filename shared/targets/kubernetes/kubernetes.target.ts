@@ -27,6 +27,7 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import type { DeployRequest, DeployResult, DeployTarget, StopResult, TargetStatus } from '../deploy-target.js';
 import { ClusterUnavailableError, DEFAULT_RETRY, KubeApi, KubeRequestError, type RetryOptions } from './kube-api.js';
 import { ANNOTATIONS, imageName, isImageDigest, kindOf, LABELS, name as nameOf, parseManifests, parseRendered, podSpec, relabelRecorded, renderManifests, SUPPORTED_KINDS, type ManifestObject, type ManifestValue, type RenderedManifests } from './manifests.js';
+import type { ImageCheck } from './oci-registry.js';
 import { environmentRollout, type RolloutReport } from './rollout.js';
 
 /** A deploy target whose deployments roll out after `deploy` returns (read with {@link KubernetesTarget.rollout}). */
@@ -42,14 +43,14 @@ export function hasRollout(target: DeployTarget): target is DeployTarget & Rollo
 /** Returns the kubeconfig to use for an environment's spec (`app` opens a sealed kubeconfig with that app's key). */
 export type KubeconfigResolver = (spec: KubeTargetSpec, app?: string) => Promise<KubeConfig>;
 
-/** Checks that the registry holds an image digest before anything is applied. */
-export type ImageChecker = (imageName: string, digest: string) => Promise<boolean>;
+/** Asks the registry whether it holds an image digest, before anything is applied (oci-registry.ts). */
+export type ImageChecker = (imageName: string, digest: string) => Promise<ImageCheck>;
 
 /** Collaborators of {@link KubernetesTarget}. */
 export interface KubernetesTargetOptions {
   /** Where cluster credentials come from (a setting's kubeconfig, in-cluster, AKS). */
   kubeconfig: KubeconfigResolver;
-  /** Optional registry check of the image digest (e.g. ACR); skipped when absent. */
+  /** The registry check of the image digest (on unless a pipeline's `image.registryCheck` is false); none when absent. */
   imageExists?: ImageChecker;
   /** Back-off for unreachable clusters, 429 and 5xx. */
   retry?: RetryOptions;
@@ -168,9 +169,14 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
           imageDigest: digest,
         });
       }
-      if (this.options.imageExists && isImageDigest(digest) && !(await this.options.imageExists(spec.image.name, digest))) {
-        return fail(`the registry has no image ${spec.image.name}@${digest}; nothing was applied`);
-      }
+      let registryCheck = 'off (image.registryCheck: false)';
+      if (this.options.imageExists && spec.image.registryCheck !== false && isImageDigest(digest)) {
+        const found = await this.options.imageExists(spec.image.name, digest);
+        if (found.state === 'missing') {
+          return fail(`the registry has no image ${spec.image.name}@${digest}: the build reported a digest that was never pushed there; nothing was applied`, [found.detail]);
+        }
+        registryCheck = found.state === 'present' ? 'present' : `unverified: ${found.reason}`;
+      } else if (!this.options.imageExists) registryCheck = 'not configured';
       const api = await this.api(spec, request.app);
       const applied: string[] = [];
       for (const o of rendered.objects) {
@@ -198,6 +204,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
           image: `${spec.image.name}@${digest}`,
           imageDigest: digest,
           manifestsHash: rendered.hash,
+          registryCheck,
           renderedManifests: rendered.yaml,
           objects: applied.join(', '),
           pruned: pruned.join(', '),

@@ -2,8 +2,10 @@
 // `@azure/arm-containerservice` client: a real HTTPS server on 127.0.0.1 with a test certificate
 // (clients trust its CA through `tlsOptions`).
 //
-// - Authentication: every request must carry `Authorization: Bearer <token>` for the ARM scope,
-//   as issued by {@link TestTokenCredential}; anything else is 401 InvalidAuthenticationToken.
+// - Authentication: every request must carry `Authorization: Bearer <token>` for this fake's
+//   audience (public ARM's unless started with another, as a sovereign cloud's ARM has), as issued
+//   by {@link TestTokenCredential}; anything else is 401 InvalidAuthenticationToken naming the
+//   audience the token was for. The audience of every token received is recorded.
 // - Every request needs `api-version`; answers use ARM's error shape `{ error: { code, message } }`.
 // - Managed clusters: GET the cluster, POST listClusterUserCredential (a kubeconfig pointing at
 //   a fake Kubernetes API server; for Entra ID clusters the exec-plugin form that names kubelogin).
@@ -40,6 +42,12 @@ export class TestTokenCredential implements TokenCredential {
     return t;
   }
 
+  /** The scope a token of this credential was issued for (undefined: not one of its tokens). */
+  scopeOf(token: string): string | undefined {
+    for (const [scope, t] of this.tokens) if (t === token) return scope;
+    return undefined;
+  }
+
   async getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
     const scope = Array.isArray(scopes) ? scopes[0]! : scopes;
     this.requested.push(scope);
@@ -74,6 +82,8 @@ export interface ArmRequest {
 export class FakeArm {
   /** Requests received. */
   readonly requests: ArmRequest[] = [];
+  /** The audience (scope without `/.default`) of the bearer token of each request, in order. */
+  readonly audiences: string[] = [];
   private readonly clusters: FakeCluster[] = [];
   private readonly faults: Array<{ code: number; retryAfter?: number; match: (r: ArmRequest) => boolean }> = [];
   private readonly sockets = new Set<Socket>();
@@ -88,17 +98,20 @@ export class FakeArm {
     /** CA clients must trust. */
     readonly caPem: string,
     private readonly credential: TestTokenCredential,
+    /** The token scope this ARM accepts (`<audience>/.default`). */
+    readonly scope: string,
   ) {}
 
-  /** Starts the fake; it accepts only tokens `credential` issued for the ARM scope. */
-  static async start(credential: TestTokenCredential): Promise<FakeArm> {
+  /** Starts the fake; it accepts only tokens `credential` issued for its audience (default: public ARM's). */
+  static async start(credential: TestTokenCredential, options: { audience?: string } = {}): Promise<FakeArm> {
     const cert = await testCertificate();
     const server = createServer({ key: cert.keyPem, cert: cert.certPem });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
-    const fake = new FakeArm(server, `https://127.0.0.1:${(server.address() as AddressInfo).port}`, cert.caPem, credential);
+    const scope = options.audience ? `${options.audience.replace(/\/+$/, '')}/.default` : ARM_SCOPE;
+    const fake = new FakeArm(server, `https://127.0.0.1:${(server.address() as AddressInfo).port}`, cert.caPem, credential, scope);
     server.on('secureConnection', (s: Socket) => {
       fake.sockets.add(s);
       s.on('close', () => fake.sockets.delete(s));
@@ -111,8 +124,8 @@ export class FakeArm {
 
   /** Client options for the real SDK clients: this endpoint, its CA, quick retries. */
   clientOptions(): { endpoint: string; credentialScopes: string[]; tlsOptions: { ca: string }; retryOptions: { maxRetries: number; retryDelayInMs: number; maxRetryDelayInMs: number } } {
-    // The endpoint moves, the audience stays ARM's (as for a sovereign cloud's endpoint and audience).
-    return { endpoint: this.url, credentialScopes: [ARM_SCOPE], tlsOptions: { ca: this.caPem }, retryOptions: { maxRetries: 2, retryDelayInMs: 10, maxRetryDelayInMs: 50 } };
+    // The endpoint moves; the scope is this fake's audience.
+    return { endpoint: this.url, credentialScopes: [this.scope], tlsOptions: { ca: this.caPem }, retryOptions: { maxRetries: 2, retryDelayInMs: 10, maxRetryDelayInMs: 50 } };
   }
 
   /** Registers a managed cluster. */
@@ -187,8 +200,12 @@ export class FakeArm {
       const code = f!.code === 429 ? 'TooManyRequests' : f!.code === 403 ? 'AuthorizationFailed' : 'InternalServerError';
       return reply(f!.code, { error: { code, message: `injected ${f!.code}` } }, f!.retryAfter !== undefined ? { 'retry-after': String(f!.retryAfter) } : {});
     }
-    if (req.headers.authorization !== `Bearer ${this.credential.tokenFor(ARM_SCOPE)}`) {
-      return reply(401, { error: { code: 'InvalidAuthenticationToken', message: 'The access token is invalid or was issued for another audience.' } });
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const tokenScope = this.credential.scopeOf(bearer);
+    this.audiences.push(tokenScope ? tokenScope.replace(/\/\.default$/, '') : '(unknown token)');
+    if (tokenScope !== this.scope) {
+      const aud = tokenScope ? tokenScope.replace(/\/\.default$/, '') : 'unknown';
+      return reply(401, { error: { code: 'InvalidAuthenticationToken', message: `The access token is invalid or was issued for another audience (${aud}); this endpoint accepts ${this.scope.replace(/\/\.default$/, '')}.` } });
     }
     if (!rec.apiVersion) return reply(400, { error: { code: 'MissingApiVersionParameter', message: "The api-version query parameter (?api-version=) is required for all requests." } });
     if (await this.acr.handle(rec.method, url, body, rec.apiVersion, reply)) return;

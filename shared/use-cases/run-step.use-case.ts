@@ -1,27 +1,49 @@
-/** The per-run workspace shared by the build and test activities of one run. */
+/**
+ * Running one pipeline step of a run, for every adapter that runs steps (the build and test
+ * activities today): the run's workspace folder, a fresh checkout of the commit, the runner the
+ * pipeline chose, sealed secrets opened and registered for redaction, the output streamed to the
+ * step's log blob, and the outcome in words.
+ */
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
-import type { RunSubject } from '../../shared/contracts/activities.js';
-import { BlobLogSink } from '../../shared/executor/index.js';
-import { secretDelivery, type StepOutcome } from '../../shared/steps/index.js';
-import type { CommandStep } from '../../shared/domain/pipeline.js';
-import { logBlobName, workspaceFolderName } from '../../shared/domain/ids.js';
-import { ValidationError } from '../../shared/errors.js';
-import type { Services } from '../composition-root.js';
+import type { ContainerClient } from '@azure/storage-blob';
+import type { RunSubject } from '../contracts/activities.js';
+import { BlobLogSink } from '../executor/index.js';
+import { secretDelivery, type StepOutcome, type StepRunner } from '../steps/index.js';
+import type { CommandStep } from '../domain/pipeline.js';
+import { logBlobName, workspaceFolderName } from '../domain/ids.js';
+import { ValidationError } from '../errors.js';
+import type { GitCache } from '../git/index.js';
+import type { AppIndex } from '../apps/index.js';
+import type { SealedSecrets, SecretRegistry } from '../secrets/index.js';
 
-/** What the workspace helpers need. */
-export type WorkspaceServices = Pick<Services, 'workspaces' | 'git' | 'appIndex' | 'logs' | 'secrets' | 'steps' | 'sealed'> & Partial<Pick<Services, 'stepRunners'>>;
+/** What running a step needs. */
+export interface StepPorts {
+  /** Folder for per-run workspaces. */
+  workspaces: string;
+  git: Pick<GitCache, 'checkout'>;
+  /** Loaded before a step runs, so every app's webhook secret is masked in its output. */
+  appIndex: Pick<AppIndex, 'ensureLoaded'>;
+  /** The step logs container. */
+  logs: ContainerClient;
+  secrets: SecretRegistry;
+  sealed: Pick<SealedSecrets, 'openAll'>;
+  /** The installation's default step runner. */
+  steps: StepRunner;
+  /** Every runner a pipeline may choose with `runner:` (kubernetes only when configured). */
+  stepRunners?: { local: StepRunner; kubernetes?: StepRunner };
+}
 
 /** Folder of a run's workspace. */
-export function workspaceDir(services: Pick<Services, 'workspaces'>, runId: string): string {
-  return join(services.workspaces, workspaceFolderName(runId));
+export function workspaceDir(ports: Pick<StepPorts, 'workspaces'>, runId: string): string {
+  return join(ports.workspaces, workspaceFolderName(runId));
 }
 
 /** Fresh checkout of the run's commit into its workspace (anything left from an earlier attempt is removed). */
-export async function freshCheckout(services: Pick<Services, 'workspaces' | 'git'>, subject: RunSubject): Promise<string> {
-  const dir = workspaceDir(services, subject.runId);
+export async function freshCheckout(ports: Pick<StepPorts, 'workspaces' | 'git'>, subject: RunSubject): Promise<string> {
+  const dir = workspaceDir(ports, subject.runId);
   await rm(dir, { recursive: true, force: true });
-  await services.git.checkout(subject.repoUrl, subject.commit, dir);
+  await ports.git.checkout(subject.repoUrl, subject.commit, dir);
   return dir;
 }
 
@@ -30,7 +52,7 @@ export async function freshCheckout(services: Pick<Services, 'workspaces' | 'git
  * Untrusted webhook values reach the command only as CONVEYOR_* environment variables.
  */
 export async function runLoggedStep(
-  s: WorkspaceServices,
+  s: StepPorts,
   subject: RunSubject,
   stepName: string,
   step: CommandStep,
@@ -48,8 +70,8 @@ export async function runLoggedStep(
   }
   await s.appIndex.ensureLoaded();
   const name = logBlobName(subject.app, subject.runId, stepName);
-  // Sealed secrets are opened here, in the activity that runs the step, and registered for
-  // redaction before the step can print them.
+  // Sealed secrets are opened here, where the step runs, and registered for redaction before
+  // the step can print them.
   const opened = step.secrets ? await s.sealed.openAll(subject.app, step.secrets) : {};
   for (const value of Object.values(opened)) s.secrets.add(value);
   const { secretEnv, secretFiles } = secretDelivery(step.secrets, opened);
