@@ -37,8 +37,8 @@ import { ProcessTarget, TargetRegistry } from '../shared/targets/index.js';
 import { KubernetesTarget, kubeconfigSecrets, settingKubeconfig } from '../shared/targets/kubernetes/index.js';
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
 import { AcrImageBuilder } from '../shared/targets/kubernetes/acr-build.js';
-import { armClientOptions, armScope } from '../shared/targets/kubernetes/arm-options.js';
-import { OciRegistry } from '../shared/targets/kubernetes/oci-registry.js';
+import { armClientOptions } from '../shared/targets/kubernetes/arm-options.js';
+import { ACR_SCOPE, OciRegistry } from '../shared/targets/kubernetes/oci-registry.js';
 import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
 import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -142,7 +142,7 @@ export function createServices(settings: Settings): Services {
   const armOptions = armClientOptions(settings.arm);
   // Image digests are checked against their registry before a Kubernetes deployment applies them.
   addSecrets([...settings.registryAuth.values()].flatMap((c) => [c.password, Buffer.from(`${c.username}:${c.password}`).toString('base64')]));
-  const registry = new OciRegistry({ credentials: settings.registryAuth, azure: { credential: azureCredential, scope: armScope(settings.arm) } });
+  const registry = new OciRegistry({ credentials: settings.registryAuth, azure: { credential: azureCredential, scope: ACR_SCOPE } });
   const git = new GitCache({
     cacheDir: join(settings.dataDir, 'git-cache'),
     credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,

@@ -11,7 +11,7 @@ import type { KubernetesTargetSpec } from '../../shared/domain/pipeline.js';
 import { ValidationError } from '../../shared/errors.js';
 import { KubernetesTarget, settingKubeconfig } from '../../shared/targets/kubernetes/index.js';
 import { kubernetesTargetFile } from '../../shared/targets/kubernetes/kubernetes-spec.schema.js';
-import { OciRegistry, parseChallenge, parseImageName, parseRegistryAuth } from '../../shared/targets/kubernetes/oci-registry.js';
+import { ACR_SCOPE, OciRegistry, parseChallenge, parseImageName, parseRegistryAuth } from '../../shared/targets/kubernetes/oci-registry.js';
 import { TestTokenCredential } from '../support/fake-arm/server.js';
 import { FakeKube } from '../support/fake-kube/server.js';
 import { FakeRegistry } from '../support/fake-registry/server.js';
@@ -78,7 +78,7 @@ test('a Basic-only registry gets the credential directly; without one the digest
 
 test("Azure Container Registry: Conveyor's Entra ID token is exchanged for a refresh token, which buys the pull token at the realm", async () => {
   const credential = new TestTokenCredential();
-  const scope = 'https://management.azure.com/.default';
+  const scope = ACR_SCOPE;
   const acr = await FakeRegistry.start({ auth: 'acr', aadToken: credential.tokenFor(scope) });
   try {
     const digest = acr.push('shop/api');
@@ -90,6 +90,10 @@ test("Azure Container Registry: Conveyor's Entra ID token is exchanged for a ref
     const stranger = new TestTokenCredential();
     const refused = await new OciRegistry({ azure: { credential: stranger, scope }, isAzureRegistry: () => true }).check(`${acr.host}/shop/api`, digest);
     assert.match(refused.state === 'unverified' ? refused.reason : '', /refused to exchange Conveyor's Entra ID token \(401\); grant the identity AcrPull/);
+    // No identity at all (a laptop without Azure sign-in): unverified, saying so.
+    const nobody = { getToken: async () => Promise.reject(new Error('CredentialUnavailableError: no managed identity endpoint')) };
+    const unavailable = await new OciRegistry({ azure: { credential: nobody, scope }, isAzureRegistry: () => true }).check(`${acr.host}/shop/api`, digest);
+    assert.deepEqual(unavailable, { state: 'unverified', reason: `no Entra ID token for registry ${acr.host} (CredentialUnavailableError: no managed identity endpoint)` });
   } finally {
     await acr.stop();
   }
@@ -140,7 +144,7 @@ test('the kubernetes target asks the registry before applying: a digest it lacks
     target.deploy({
       app: 'shop',
       environment: 'dev',
-      revision,
+      revision: Number(revision),
       commit: 'a'.repeat(40),
       digest: `sha256:${revision.repeat(64).slice(0, 64)}`,
       spec: s,

@@ -45,6 +45,12 @@ export interface OciRegistryOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The Entra ID scope for registry sign-in: ACR's own audience, which every registry accepts (ARM's
+ * audience is refused by registries that turned authentication-as-arm off, as Azure Policy advises).
+ */
+export const ACR_SCOPE = 'https://containerregistry.azure.net/.default';
+
 /** Manifest media types asked for (an index or a single-platform manifest, OCI or Docker). */
 const ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
@@ -167,7 +173,10 @@ export class OciRegistry {
       u.searchParams.set('scope', scope);
       res = await fetch(u, { headers: credential ? { authorization: basic(credential) } : {}, signal: AbortSignal.timeout(this.timeoutMs) });
     }
-    if (!res.ok) return { state: 'unverified', reason: `the token service of registry ${host} refused ${this.credentialName(host)} (${res.status})` };
+    if (!res.ok) {
+      await res.body?.cancel();
+      return { state: 'unverified', reason: `the token service of registry ${host} refused ${this.credentialName(host)} (${res.status})` };
+    }
     const body = (await res.json().catch(() => ({}))) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
     const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
     if (!token) return { state: 'unverified', reason: `the token service of registry ${host} returned no token` };
@@ -183,14 +192,18 @@ export class OciRegistry {
     const cached = this.refreshTokens.get(host);
     if (cached && cached.expiresAt > Date.now()) return cached.token;
     const azure = this.options.azure!;
-    const aad = await azure.credential.getToken(azure.scope);
-    if (!aad) return { state: 'unverified', reason: `no Entra ID token for registry ${host}` };
+    const aad = await azure.credential.getToken(azure.scope).catch((err: unknown) => {
+      // No identity here (a laptop without Azure sign-in): the registry cannot be asked as Conveyor.
+      return { failed: err instanceof Error ? err.message.split('\n')[0] ?? err.name : String(err) };
+    });
+    if (!aad || 'failed' in aad) return { state: 'unverified', reason: `no Entra ID token for registry ${host}${aad ? ` (${aad.failed})` : ''}` };
     const res = await fetch(`${baseUrl(host)}/oauth2/exchange`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ grant_type: 'access_token', service, access_token: aad.token }),
       signal: AbortSignal.timeout(this.timeoutMs),
     });
+    if (!res.ok) await res.body?.cancel();
     if (!res.ok) return { state: 'unverified', reason: `registry ${host} refused to exchange Conveyor's Entra ID token (${res.status}); grant the identity AcrPull on it` };
     const body = (await res.json().catch(() => ({}))) as { refresh_token?: unknown };
     if (typeof body.refresh_token !== 'string' || !body.refresh_token) return { state: 'unverified', reason: `registry ${host} returned no refresh token` };
