@@ -231,6 +231,33 @@ test('foreign or corrupt ledger content is a CorruptDataError with a clear messa
   await assert.rejects(ledger.history('shop', 'moved'), CorruptDataError);
 });
 
+test('run records: an update starts from the version its store wrote, and re-reads when another store wrote since (no change lost)', async () => {
+  // Two stores over one container: two processes running activities of one run.
+  const mine = new RunStore(state());
+  const theirs = new RunStore(state());
+  await mine.create({ app: 'depot', runId: 'two-writers', status: 'Running', commit: hex(3, 40) });
+  await mine.update('depot', 'two-writers', (r) => ({ ...r, stages: { ...r.stages, build: { status: 'Succeeded' } } }));
+  await theirs.update('depot', 'two-writers', (r) => ({ ...r, stages: { ...r.stages, test: { status: 'Running' } } }));
+  // `mine` last wrote the version before theirs: its conditioned write is refused, it re-reads.
+  const seen: string[][] = [];
+  const after = await mine.update('depot', 'two-writers', (r) => {
+    seen.push(Object.keys(r.stages).sort());
+    return { ...r, stages: { ...r.stages, test: { status: 'Succeeded' } }, status: 'Succeeded' };
+  });
+  assert.deepEqual(seen, [['build'], ['build', 'test']], 'first from its own version, then from the stored one');
+  assert.deepEqual((await theirs.get('depot', 'two-writers')).value, after);
+  assert.deepEqual(Object.keys(after.stages).sort(), ['build', 'test']);
+  // What a caller does to the returned record does not leak into the next update.
+  after.stages.build!.status = 'Failed';
+  await mine.update('depot', 'two-writers', (r) => {
+    assert.equal(r.stages.build?.status, 'Succeeded');
+    return r;
+  });
+  // A record removed behind the store's back: the update reports it missing, as without the kept version.
+  await state().getBlobClient('runs/depot/two-writers.json').delete();
+  await assert.rejects(mine.update('depot', 'two-writers', (r) => r), NotFoundError);
+});
+
 test('run records: create once, update with ETags under concurrency, list newest first', async () => {
   const created = await runs.create({ app: 'shop', runId: 'r-1', status: 'Running', commit: hex(1, 40), branch: 'main' });
   assert.deepEqual(created.value.stages, {});
