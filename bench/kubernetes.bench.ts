@@ -61,7 +61,7 @@ build:
 environments:
 ${ENVS.map(
   (e) => `  - name: ${e}
-    target: { type: kubernetes, namespace: bench-${e}, manifests: deploy, image: { name: ${IMAGE}, digestFile: image.digest }, kubeconfigSetting: CONVEYOR_KUBECONFIG_BENCH, rolloutTimeout: 60s, rolloutPoll: ${pollMs}ms, url: https://${e}.bench.example }
+    target: { type: kubernetes, namespace: bench-${e}, manifests: deploy, image: { name: ${IMAGE}, digestFile: image.digest, registryCheck: false }, kubeconfigSetting: CONVEYOR_KUBECONFIG_BENCH, rolloutTimeout: 60s, rolloutPoll: ${pollMs}ms, url: https://${e}.bench.example }
 `,
 ).join('')}`;
   const sample = await createSampleService({ pipelineYaml: pipeline });

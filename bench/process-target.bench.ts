@@ -29,7 +29,7 @@ export async function run(): Promise<BenchRow[]> {
       const r = await target.deploy({
         app: 'bench',
         environment: 'dev',
-        revision: `r${i}`,
+        revision: i,
         commit: svc.initialCommit,
         digest: `sha256:${i}`,
         spec,

@@ -85,7 +85,7 @@ async function status(ctx: Context, app?: string): Promise<void> {
           statusWord(e.status, ctx.p),
           e.healthy ? ctx.p.green('healthy') : e.running ? ctx.p.yellow('unhealthy') : ctx.p.red('not running'),
           e.sync?.state ?? '-',
-          e.freeze ? ctx.p.yellow(`yes (${e.freeze.kind}: ${clean(e.freeze.by, 30)})`) : 'no',
+          e.freeze ? ctx.p.yellow(`yes (${e.freeze.kind}: ${clean(e.freeze.by.id, 30)})`) : 'no',
           `${age(e.finishedAt, ctx.now())} ago`,
           e.runId ?? '',
         ]),

@@ -38,6 +38,7 @@ import { KubernetesTarget, kubeconfigSecrets, settingKubeconfig } from '../share
 import { aksKubeconfig } from '../shared/targets/kubernetes/aks-credentials.js';
 import { AcrImageBuilder } from '../shared/targets/kubernetes/acr-build.js';
 import { armClientOptions } from '../shared/targets/kubernetes/arm-options.js';
+import { ACR_SCOPE, OciRegistry } from '../shared/targets/kubernetes/oci-registry.js';
 import { KubernetesJobStepRunner } from '../shared/targets/kubernetes/kubernetes-job.step-runner.js';
 import { BlobWorkspaceTransfer } from '../shared/targets/kubernetes/workspace-transfer.js';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -139,6 +140,9 @@ export function createServices(settings: Settings): Services {
   // One identity and one ARM client configuration for AKS and ACR.
   const azureCredential = new DefaultAzureCredential();
   const armOptions = armClientOptions(settings.arm);
+  // Image digests are checked against their registry before a Kubernetes deployment applies them.
+  addSecrets([...settings.registryAuth.values()].flatMap((c) => [c.password, Buffer.from(`${c.username}:${c.password}`).toString('base64')]));
+  const registry = new OciRegistry({ credentials: settings.registryAuth, azure: { credential: azureCredential, scope: ACR_SCOPE } });
   const git = new GitCache({
     cacheDir: join(settings.dataDir, 'git-cache'),
     credentials: settings.gitToken ? { token: settings.gitToken, username: settings.gitUser } : undefined,
@@ -169,9 +173,9 @@ export function createServices(settings: Settings): Services {
     git,
     targets: new TargetRegistry([
       new ProcessTarget({ root: join(settings.dataDir, 'targets', 'process'), sandbox }),
-      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets, (app, text, reference) => sealed.open(app, text, reference)) }),
+      new KubernetesTarget({ kubeconfig: settingKubeconfig((name) => settings.kubeconfig(name), undefined, addSecrets, (app, text, reference) => sealed.open(app, text, reference)), imageExists: (name, digest) => registry.check(name, digest) }),
       // AKS: Conveyor's own identity (managed identity in Azure) asks ARM for the cluster.
-      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }) }),
+      new KubernetesTarget({ type: 'aks', kubeconfig: aksKubeconfig({ credential: azureCredential, clientOptions: armOptions, onSecrets: addSecrets }), imageExists: (name, digest) => registry.check(name, digest) }),
     ]),
     logs,
     stepLogs: new BlobStepLogs(logs),

@@ -239,7 +239,7 @@ function* redeployLastGood(
   yield* call(context, 'freezeAfterRollback', {
     app: subject.app,
     environment: env.name,
-    by: 'system',
+    by: { id: 'system' },
     reason: `automatic rollback after revision ${failedRevision} failed verification`,
     freeze: false,
     quarantine: { revision: failedRevision, commit: subject.commit, digest: input.digest },

@@ -12,6 +12,7 @@
 import type * as df from 'durable-functions';
 import { isBreakGlassRequest, type RollbackInput, type RollbackResult } from '../shared/contracts/activities.js';
 import { BREAK_GLASS_EVENT } from '../shared/contracts/orchestrations.js';
+import type { BreakGlass } from '../shared/domain/windows.js';
 import { call, errorMessage, nowIso } from './activity-call.js';
 import { deployVerifyRecord } from './deployment.js';
 import { acquireSlot, releaseLock } from './environment-lock.js';
@@ -57,7 +58,7 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
     // /api/operations/{id}/break-glass), without holding the deploy slot.
     let breakGlass = input.breakGlass;
     let frozen = false;
-    let entered: { by: string; reason: string; at: string } | undefined;
+    let entered: BreakGlass | undefined;
     for (;;) {
       const gate = yield* call(context, 'checkEnvironmentGate', {
         app: input.app,
@@ -76,7 +77,7 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
         yield* call(context, 'freezeAfterRollback', {
           app: input.app,
           environment: input.environment,
-          by: input.requestedBy.id,
+          by: input.requestedBy,
           reason: `rollback to revision ${target.revision}${input.reason ? `: ${input.reason}` : ''}`,
           freeze: true,
           quarantine: 'current',
@@ -113,7 +114,8 @@ export function* rollbackOrchestrator(context: df.OrchestrationContext): Generat
     const env = loaded.spec.environments.find((e) => e.name === input.environment);
     if (!env) return { status: 'Failed', reason: `the pipeline file at commit ${target.commit.slice(0, 12)} has no environment ${input.environment}`, rolledBackTo: target.revision };
 
-    const glass = entered ? `; entered a closed deploy window by break-glass of ${entered.by} at ${entered.at}: ${entered.reason}` : '';
+    // A gate answered before actors were whole (still in a replayed history) names the id as a string.
+    const glass = entered ? `; entered a closed deploy window by break-glass of ${typeof (entered.by as unknown) === 'string' ? String(entered.by) : entered.by.id} at ${entered.at}: ${entered.reason}` : '';
     const why = `rollback to revision ${target.revision} requested by ${input.requestedBy.id}${input.reason ? `: ${input.reason}` : ''}${glass}`;
     const result = yield* deployVerifyRecord(
       context,

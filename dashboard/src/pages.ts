@@ -67,7 +67,7 @@ function sync(e: EnvironmentView) {
   }
   const actual = e.actual;
   if (!actual || actual.state === 'absent') return html`<${Badge} tone="muted" title="the target reports nothing deployed">sync unknown<//>`;
-  if ((actual.commit && actual.commit !== e.commit) || (actual.revision && actual.revision !== String(e.revision))) {
+  if ((actual.commit && actual.commit !== e.commit) || (actual.revision !== undefined && actual.revision !== e.revision)) {
     return html`<${Badge} tone="bad" title=${`target runs ${short(actual.commit)} r${actual.revision}`}>drift<//>`;
   }
   return html`<${Badge} tone="ok">in sync<//>`;
@@ -75,7 +75,7 @@ function sync(e: EnvironmentView) {
 
 function frozenBadge(e: EnvironmentView) {
   if (!e.freeze) return null;
-  return html`<${Badge} tone="busy" title=${`${e.freeze.kind === 'rollback' ? 'frozen by a rollback' : 'frozen'}: ${e.freeze.by}, ${e.freeze.reason}`}>frozen<//>`;
+  return html`<${Badge} tone="busy" title=${`${e.freeze.kind === 'rollback' ? 'frozen by a rollback' : 'frozen'}: ${e.freeze.by.id}, ${e.freeze.reason}`}>frozen<//>`;
 }
 
 /** What a run is doing in an environment right now, for the matrix. */
@@ -200,7 +200,7 @@ function EnvironmentColumn({ signed, app, env, metrics, onRollback }: { signed: 
     <p><strong>r${env.revision}</strong> <code>${short(env.commit)}</code> <${Status} status=${env.status} /></p>
     ${env.headCommit ? html`<p class="msg">${firstLine(env.headCommit.message, 60)} <span class="muted">${env.headCommit.author}</span></p>` : null}
     <p class="badges">${health(env)} ${sync(env)} ${frozenBadge(env)}</p>
-    ${env.freeze ? html`<p class="muted">Frozen ${ago(env.freeze.at)} by ${env.freeze.by}: ${firstLine(env.freeze.reason, 100)}</p>` : null}
+    ${env.freeze ? html`<p class="muted">Frozen ${ago(env.freeze.at)} by ${env.freeze.by.id}: ${firstLine(env.freeze.reason, 100)}</p>` : null}
     ${metrics
       ? html`<div class="metrics" aria-label=${`${env.name} DORA metrics, 30 days`}>
           <${Bars} days=${metrics.daily} label=${`${metrics.deployments.succeeded} deployments and ${metrics.changeFailureRate.failures} failures in 30 days`} />
@@ -257,7 +257,7 @@ function EnvironmentColumn({ signed, app, env, metrics, onRollback }: { signed: 
           confirmLabel=${dialog === 'freeze' ? 'Freeze' : 'Unfreeze'}
           field=${{ label: 'Reason', required: dialog === 'freeze' }}
           body=${html`<p>${dialog === 'freeze' ? 'No promotion will enter' : 'Promotions may enter'} ${env.name} ${dialog === 'freeze' ? 'until it is unfrozen (rollbacks still run)' : 'again, and a run waiting for it continues'}.</p>
-            ${env.freeze ? html`<p class="muted">Frozen ${ago(env.freeze.at)} by ${env.freeze.by}: ${env.freeze.reason}</p>` : null}`}
+            ${env.freeze ? html`<p class="muted">Frozen ${ago(env.freeze.at)} by ${env.freeze.by.id}: ${env.freeze.reason}</p>` : null}`}
           onConfirm=${async (reason: string) => {
             try {
               await api(signed.session, 'POST', `/apps/${enc(app)}/environments/${enc(env.name)}/${dialog}`, reason ? { reason } : {});

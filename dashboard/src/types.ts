@@ -21,10 +21,10 @@ export interface EnvironmentView {
   kind: string;
   healthy: boolean;
   running: boolean;
-  actual?: { revision?: string; commit?: string; state: string };
+  actual?: { revision?: number; commit?: string; state: string };
   headCommit?: HeadCommit;
   /** The active freeze, if any (a requested rollback sets one; so can a person). */
-  freeze?: { kind: 'manual' | 'rollback'; by: string; at: string; reason: string };
+  freeze?: { kind: 'manual' | 'rollback'; by: { id: string; name?: string }; at: string; reason: string };
   /** Drift as the reconcile sweep last saw it. */
   sync?: { state: 'in-sync' | 'drifted' | 'unknown'; reason: string; since: string; checkedAt: string };
   /** On the app page: what the signed-in caller may do here (the API's rules). */

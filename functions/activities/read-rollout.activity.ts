@@ -12,7 +12,7 @@ export function readRollout({ targets }: Pick<Services, 'targets'>) {
   return async (input: ActivityInput<'readRollout'>): Promise<ActivityOutput<'readRollout'>> => {
     const target = targets.forSpec(input.target);
     if (!hasRollout(target)) return { state: 'complete', message: `the ${input.target.type} target has no rollout to wait for` };
-    const report = await target.rollout(input.app, input.environment, input.target, String(input.revision));
+    const report = await target.rollout(input.app, input.environment, input.target, input.revision);
     return { state: report.state, message: report.message };
   };
 }

@@ -4,6 +4,7 @@
  * shared/use-cases/environment-controls.use-case.ts (the promotion checks again; the run record
  * keeps who and why). A freeze is never overridden this way: unfreeze it.
  */
+import { actorOf } from '../../shared/domain/run.js';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { breakGlassBody } from '../../shared/contracts/http.js';
 import { BREAK_GLASS_EVENT } from '../../shared/contracts/orchestrations.js';
@@ -24,7 +25,7 @@ export function breakGlass(services: Pick<Services, 'apps' | 'identities'>) {
       const result = await breakTheGlass(services, controlSignals(context), { runId, environment: envName, who, reason: body.reason, at: new Date().toISOString(), breakGlassEvent: BREAK_GLASS_EVENT });
       if (!result.done) return refusalResponse(result);
       context.log(`break-glass for ${runId} in ${envName} by ${who.id}: ${body.reason}`);
-      return { status: 202, jsonBody: { runId, environment: envName, breakGlass: { by: who.id, reason: body.reason, at: result.event.at } } };
+      return { status: 202, jsonBody: { runId, environment: envName, breakGlass: { by: actorOf(who), reason: body.reason, at: result.event.at } } };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));
     }

@@ -3,6 +3,7 @@
  * `POST .../unfreeze` with optional `{ reason }`: set or lift a freeze by hand. The rules (who
  * may, what is recorded, who is woken) are shared/use-cases/environment-controls.use-case.ts.
  */
+import { actorOf } from '../../shared/domain/run.js';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { freezeBody, unfreezeBody } from '../../shared/contracts/http.js';
@@ -66,7 +67,7 @@ export function unfreezeEnvironment(services: ControlServices) {
       const result = await unfreeze(services, controlSignals(context), { app, environment: env, who, reason: body.reason ?? '', at: new Date().toISOString(), unfrozenEvent: UNFROZEN_EVENT });
       if (!result.done) return refusalResponse(result);
       context.log(`${app}/${env} unfrozen by ${who.id}${result.woke ? `; woke run ${result.woke}` : ''}`);
-      return { status: 200, jsonBody: { app, environment: env, frozen: false, lifted: result.lifted, by: who.id, ...(result.woke ? { woke: result.woke } : {}) } };
+      return { status: 200, jsonBody: { app, environment: env, frozen: false, lifted: result.lifted, by: actorOf(who), ...(result.woke ? { woke: result.woke } : {}) } };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));
     }

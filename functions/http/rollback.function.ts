@@ -12,6 +12,7 @@ import type { BreakGlassRequest, RollbackInput } from '../../shared/contracts/ac
 import { BREAK_GLASS_EVENT } from '../../shared/contracts/orchestrations.js';
 import { breakGlassRefusal } from '../../shared/domain/windows.js';
 import { isOperationId } from '../../shared/domain/ids.js';
+import { actorOf } from '../../shared/domain/run.js';
 import { operationView, requestRollback as startRollback } from '../../shared/use-cases/request-rollback.use-case.js';
 import { deployWindowOf } from '../../shared/domain/policy.js';
 import type { Services } from '../composition-root.js';
@@ -87,10 +88,10 @@ export function breakGlassRollback(services: Pick<Services, 'apps' | 'identities
       const step = (status.customStatus as { step?: string } | undefined)?.step;
       const live = ['Pending', 'Running'].includes(String(status.runtimeStatus));
       if (!live || step !== 'waiting-for-window') return problem(409, `rollback ${id} is not waiting for a deploy window${step ? ` (it is ${step})` : ''}`);
-      const event: BreakGlassRequest = { by: who.id, groups: [...who.groups], reason: body.reason, at: new Date().toISOString() };
+      const event: BreakGlassRequest = { by: who.id, ...(who.name ? { name: who.name } : {}), groups: [...who.groups], reason: body.reason, at: new Date().toISOString() };
       await client.raiseEvent(id, BREAK_GLASS_EVENT, event);
       context.log(`break-glass for rollback ${id} by ${who.id}: ${body.reason}`);
-      return { status: 202, jsonBody: { operationId: id, environment: input.environment, breakGlass: { by: who.id, reason: body.reason, at: event.at } } };
+      return { status: 202, jsonBody: { operationId: id, environment: input.environment, breakGlass: { by: actorOf(who), reason: body.reason, at: event.at } } };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));
     }

@@ -18,6 +18,7 @@ import { resolveConnection, type Connection } from '../azure/connection.js';
 import { parseEntraGroupMap, type EntraGroupMap } from '../azure/entra-groups.js';
 import { ValidationError } from '../errors.js';
 import { parseIdentities } from '../secrets/sealed-secrets.js';
+import { parseRegistryAuth, type RegistryCredential } from '../targets/kubernetes/oci-registry.js';
 import { DEFAULT_STEP_LIMITS, parseBytes, type StepLimits } from '../steps/step-limits.js';
 
 /** One entry of the catalogue. */
@@ -131,6 +132,13 @@ export const SETTING_CATALOGUE: readonly SettingEntry[] = [
     meaning: 'Azure Resource Manager endpoint for the AKS and ACR calls (a sovereign cloud, Azure Stack, a private endpoint or proxy); the token audience is `CONVEYOR_ARM_AUDIENCE`',
     default: '`https://management.azure.com`',
     secret: false,
+    kind: 'fixed',
+  },
+  {
+    name: 'CONVEYOR_REGISTRY_AUTH',
+    meaning: 'registry credentials (a Docker config JSON: `{"auths": {"<host>": {"auth": "<base64 user:password>"}}}`) for the check that the registry holds an image digest before it is deployed; ACR hosts without an entry are asked with Conveyor\'s identity, others anonymously',
+    default: 'none',
+    secret: true,
     kind: 'fixed',
   },
   {
@@ -276,6 +284,8 @@ export interface Settings {
    * picks. Absent: pipelines cannot ask for it.
    */
   kubernetesSteps?: { namespace: string; image: string; source: 'git' | 'upload'; kubeconfig?: string };
+  /** Registry credentials by host (`CONVEYOR_REGISTRY_AUTH`), for the image digest check. */
+  registryAuth: ReadonlyMap<string, RegistryCredential>;
   /** Azure Resource Manager for AKS and ACR (`CONVEYOR_ARM_ENDPOINT`, `CONVEYOR_ARM_CA`, `CONVEYOR_ARM_AUDIENCE`); empty: public ARM. */
   arm: { endpoint?: string; ca?: string; audience?: string };
   /** Extra read-only folders for the sandbox (`CONVEYOR_SANDBOX_READONLY_PATHS`), absolute. */
@@ -423,6 +433,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     stepRunner,
     stepLimits: parseStepLimits(env),
     ...(kubernetesSteps ? { kubernetesSteps } : {}),
+    registryAuth: parseRegistryAuth(env.CONVEYOR_REGISTRY_AUTH),
     arm: { ...(armEndpoint ? { endpoint: armEndpoint.replace(/\/+$/, '') } : {}), ...(armCa ? { ca: armCa } : {}), ...(armAudience ? { audience: armAudience.replace(/\/+$/, '') } : {}) },
     dataDir: resolve(env.CONVEYOR_DATA_DIR || (env.WEBSITE_INSTANCE_ID ? join(tmpdir(), 'conveyor') : '.conveyor/data')),
     ...(env.CONVEYOR_GIT_TOKEN ? { gitToken: env.CONVEYOR_GIT_TOKEN } : {}),

@@ -12,6 +12,7 @@ import type { Actor, RunPatch } from '../domain/run.js';
 import type { CurrentDeployment } from '../domain/deployment.js';
 import type { VerifyAttempt } from '../domain/verification.js';
 import type { StepIsolation } from '../domain/run.js';
+import type { BreakGlass } from '../domain/windows.js';
 
 
 // The shapes these contracts carry that are domain types have their one home in shared/domain;
@@ -157,7 +158,7 @@ export interface ActivityContracts {
       force?: boolean;
     };
     output:
-      | { state: 'open'; breakGlass?: { by: string; reason: string; at: string }; note?: string }
+      | { state: 'open'; breakGlass?: BreakGlass; note?: string }
       | { state: 'closed'; frozen: boolean; reason: string; retryAt?: string; breakGlassRefused?: string }
       | { state: 'refused'; reason: string };
   };
@@ -169,7 +170,8 @@ export interface ActivityContracts {
     input: {
       app: string;
       environment: string;
-      by: string;
+      /** Who the freeze and quarantine are recorded as (`system` for an automatic rollback). */
+      by: Actor;
       reason: string;
       /** Freeze too (a requested rollback), or only quarantine (an automatic one). */
       freeze: boolean;
@@ -233,7 +235,10 @@ export interface RollbackInput {
 
 /** A break-glass override as asked for (the gate checks who may). */
 export interface BreakGlassRequest {
+  /** The id of who asks (checked against the policy's `breakGlass` list with `groups`). */
   by: string;
+  /** Their display name, when known (recorded with the id). */
+  name?: string;
   groups: string[];
   reason: string;
   at: string;

@@ -15,6 +15,7 @@
  */
 import { z } from 'zod';
 import { DEPLOYMENT_KINDS, upgradeStoredNames } from '../domain/deployment.js';
+import { upgradeStoredActor } from '../domain/run.js';
 import { NAME_PATTERN } from '../domain/ids.js';
 import { buildStepSpec, commandStepSpec, targetSpec, verifySpec } from '../pipeline/pipeline-spec.schema.js';
 import { acrImageBuildSpec } from '../targets/kubernetes/kubernetes-spec.schema.js';
@@ -82,13 +83,14 @@ export const activityInputSchemas = {
     kind: z.enum(['promotion', 'rollback', 'heal']),
     digest: z.string().optional(),
     now: iso.optional(),
-    breakGlass: z.looseObject({ by: text, groups: z.array(z.string()), reason: text, at: iso }).optional(),
+    breakGlass: z.looseObject({ by: text, name: z.string().optional(), groups: z.array(z.string()), reason: text, at: iso }).optional(),
     force: z.boolean().optional(),
   }),
   freezeAfterRollback: z.looseObject({
     app: name,
     environment: name,
-    by: text,
+    // Scheduled before actors were whole (still in a history): the id string, upgraded here.
+    by: z.preprocess(upgradeStoredActor, actor),
     reason: z.string(),
     freeze: z.boolean(),
     quarantine: z.union([z.literal('current'), z.looseObject({ revision, commit: text, digest: text })]).optional(),

@@ -137,8 +137,11 @@ export interface KubeDeploySpec {
   namespace: string;
   /** Repository-relative folder of `*.yaml` / `*.yml` manifests, read at the run's commit. */
   manifests: string;
-  /** The image the build pushed: containers using `name` (any tag) are pinned to `name@<digest>`. */
-  image: { name: string; digestFile: string };
+  /**
+   * The image the build pushed: containers using `name` (any tag) are pinned to `name@<digest>`.
+   * `registryCheck: false` skips asking the registry whether it holds the digest (absent: on).
+   */
+  image: { name: string; digestFile: string; registryCheck?: boolean };
   /** Take over fields another field manager owns instead of failing with the conflict. */
   forceConflicts: boolean;
   /** Delete objects of this app and environment that the manifests no longer contain. */

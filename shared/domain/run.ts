@@ -19,6 +19,25 @@ export interface Actor {
   name?: string;
 }
 
+/**
+ * An actor from a stored or received value: records written before freezes, quarantines and
+ * break-glass kept whole actors hold only the id string (upgraded here, on read); anything else
+ * is returned as it is, for the schema to check.
+ */
+export function upgradeStoredActor(value: unknown): unknown {
+  return typeof value === 'string' ? { id: value } : value;
+}
+
+/** The actor an identity acts as (its id and display name; groups are not recorded). */
+export function actorOf(who: { id: string; name?: string }): Actor {
+  return { id: who.id, ...(who.name ? { name: who.name } : {}) };
+}
+
+/** How an actor is shown to people: the display name when known, else the id. */
+export function actorLabel(actor: Actor): string {
+  return actor.name ?? actor.id;
+}
+
 /** One stage (load, build, test) of a run. */
 export interface RunStageRecord {
   status: Status;
@@ -62,7 +81,7 @@ export interface RunEnvironmentRecord {
   /** Verification tries. */
   verification?: VerifyAttempt[];
   /** A break-glass override that let this run through a closed deploy window. */
-  breakGlass?: { by: string; reason: string; at: string };
+  breakGlass?: { by: Actor; reason: string; at: string };
   /** The approval gate, while and after it waits. */
   approval?: ApprovalRecord;
   /** Environment policy rules that applied to this run here, and why (shared/domain/policy.ts). */

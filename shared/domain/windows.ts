@@ -28,6 +28,7 @@
  */
 import rrulePackage from 'rrule';
 import { z } from 'zod';
+import type { Actor } from './run.js';
 
 const { RRule } = rrulePackage;
 
@@ -53,7 +54,8 @@ export interface WindowRule {
 export interface Freeze {
   /** `rollback`: set by a requested rollback; `manual`: set through the freeze API. */
   kind: 'manual' | 'rollback';
-  by: string;
+  /** Who froze it (`system` for an automatic rollback). */
+  by: Actor;
   at: string;
   reason: string;
 }
@@ -241,7 +243,7 @@ export function evaluateGate(gate: EnvironmentGate, now: Date): GateVerdict {
   const horizon = t0 + WINDOW_HORIZON_MS;
   if (gate.freeze) {
     const f = gate.freeze;
-    return { open: false, closedBy: 'freeze', reason: `frozen by ${f.by} at ${f.at}${f.kind === 'rollback' ? ' (rollback)' : ''}: ${f.reason}` };
+    return { open: false, closedBy: 'freeze', reason: `frozen by ${f.by.id} at ${f.at}${f.kind === 'rollback' ? ' (rollback)' : ''}: ${f.reason}` };
   }
   const first = closedAt(gate.windows, t0, horizon);
   if (!first) return { open: true, ...closesAtOf(gate.windows, t0, horizon) };
@@ -287,7 +289,8 @@ export type EntryKind = 'promotion' | 'heal' | 'rollback';
 
 /** A recorded override of closed windows. */
 export interface BreakGlass {
-  by: string;
+  /** Who broke the glass. */
+  by: Actor;
   reason: string;
   at: string;
 }
@@ -309,7 +312,7 @@ export function decideEntry(gate: EnvironmentGate, now: Date, kind: EntryKind, b
     return { enter: false, verdict, reason: `${verdict.reason}; waits until the environment is unfrozen` };
   }
   if (kind === 'rollback' && gate.allowRollbackInDenyWindow) return { enter: true, verdict, note: `${verdict.reason}; rollbacks are allowed in closed windows by policy` };
-  if (breakGlass) return { enter: true, verdict, breakGlass, note: `${verdict.reason}; entered by break-glass of ${breakGlass.by}: ${breakGlass.reason}` };
+  if (breakGlass) return { enter: true, verdict, breakGlass, note: `${verdict.reason}; entered by break-glass of ${breakGlass.by.id}: ${breakGlass.reason}` };
   return {
     enter: false,
     verdict,

@@ -8,23 +8,26 @@ import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
 import type { Freeze } from '../domain/windows.js';
+import { upgradeStoredActor, type Actor } from '../domain/run.js';
 import { upgradeStoredNames } from '../domain/deployment.js';
 import { isName } from '../domain/ids.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { createJson, deleteBlob, ensureContainer, listNames, readJson, tryReadJson } from '../storage/blob-store.js';
 import { announced, type ChangeFeed } from '../storage/change-feed.js';
 
-const freezeSchema = z.object({ kind: z.enum(['manual', 'rollback']), by: z.string(), at: z.string(), reason: z.string() }) satisfies z.ZodType<Freeze>;
+/** A whole actor; records written before actors were whole hold the id string (upgraded on read). */
+const actorSchema = z.preprocess(upgradeStoredActor, z.object({ id: z.string(), name: z.string().optional() }));
+const freezeSchema = z.object({ kind: z.enum(['manual', 'rollback']), by: actorSchema, at: z.string(), reason: z.string() }) satisfies z.ZodType<Freeze>;
 
 /** One entry of the freeze log. */
 export interface FreezeEvent {
   action: 'freeze' | 'unfreeze';
   kind: Freeze['kind'];
-  by: string;
+  by: Actor;
   at: string;
   reason: string;
 }
-const freezeEventSchema = z.object({ action: z.enum(['freeze', 'unfreeze']), kind: z.enum(['manual', 'rollback']), by: z.string(), at: z.string(), reason: z.string() }) satisfies z.ZodType<FreezeEvent>;
+const freezeEventSchema = z.object({ action: z.enum(['freeze', 'unfreeze']), kind: z.enum(['manual', 'rollback']), by: actorSchema, at: z.string(), reason: z.string() }) satisfies z.ZodType<FreezeEvent>;
 
 /** A digest that was rolled back in an environment: later runs carrying it are refused there. */
 export interface Quarantine {
@@ -32,12 +35,13 @@ export interface Quarantine {
   /** The revision that was rolled back. */
   revision: number;
   commit: string;
-  by: string;
+  /** Who rolled it back (`system` for an automatic rollback). */
+  by: Actor;
   at: string;
   reason: string;
 }
-// Quarantines recorded before the vocabulary was unified say `artifactDigest`: upgraded on read.
-const quarantineSchema = z.preprocess(upgradeStoredNames, z.object({ digest: z.string(), revision: z.number().int(), commit: z.string(), by: z.string(), at: z.string(), reason: z.string() })) satisfies z.ZodType<Quarantine>;
+// Quarantines recorded before the vocabulary was unified say `artifactDigest`, and before actors were whole a bare `by` id: upgraded on read.
+const quarantineSchema = z.preprocess(upgradeStoredNames, z.object({ digest: z.string(), revision: z.number().int(), commit: z.string(), by: actorSchema, at: z.string(), reason: z.string() })) satisfies z.ZodType<Quarantine>;
 
 const MAX_MS = 9_999_999_999_999;
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
@@ -92,11 +96,11 @@ export class EnvironmentControls {
   }
 
   /** Lifts the freeze (recorded). Not frozen: resolves undefined. */
-  async unfreeze(app: string, env: string, by: string, reason: string, at: string): Promise<Freeze | undefined> {
+  async unfreeze(app: string, env: string, by: Actor, reason: string, at: string): Promise<Freeze | undefined> {
     return announced(this.changes, app, () => this.unfreezeNow(app, env, by, reason, at));
   }
 
-  private async unfreezeNow(app: string, env: string, by: string, reason: string, at: string): Promise<Freeze | undefined> {
+  private async unfreezeNow(app: string, env: string, by: Actor, reason: string, at: string): Promise<Freeze | undefined> {
     const path = `${base(app, env)}/freeze.json`;
     const found = await tryReadJson(this.container, path, freezeSchema);
     if (!found) return undefined;

@@ -10,6 +10,7 @@
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import type { Freeze } from '../domain/windows.js';
+import type { Actor } from '../domain/run.js';
 import { EnvironmentControls, type Quarantine } from '../environments/freeze-store.js';
 import type { ChangeFeed } from '../storage/change-feed.js';
 import { buildEvent, type CloudEvent } from './cloud-event.js';
@@ -22,7 +23,7 @@ export interface EventRecorder {
 const source = (app: string, env: string) => `/apps/${app}/environments/${env}`;
 
 /** `dev.conveyor.environment.frozen` / `unfrozen`. */
-export function freezeEvent(action: 'frozen' | 'unfrozen', app: string, env: string, freeze: Freeze, lifted?: { by: string; at: string; reason: string }): CloudEvent {
+export function freezeEvent(action: 'frozen' | 'unfrozen', app: string, env: string, freeze: Freeze, lifted?: { by: Actor; at: string; reason: string }): CloudEvent {
   const at = lifted?.at ?? freeze.at;
   return buildEvent(`dev.conveyor.environment.${action}`, {
     source: source(app, env),
@@ -64,7 +65,7 @@ export class PublishingEnvironmentControls extends EnvironmentControls {
   }
 
   /** Lifts the freeze (see {@link EnvironmentControls.unfreeze}) and publishes it. */
-  override async unfreeze(app: string, env: string, by: string, reason: string, at: string): Promise<Freeze | undefined> {
+  override async unfreeze(app: string, env: string, by: Actor, reason: string, at: string): Promise<Freeze | undefined> {
     const lifted = await super.unfreeze(app, env, by, reason, at);
     if (lifted) await this.events.record([freezeEvent('unfrozen', app, env, lifted, { by, at, reason })]);
     return lifted;

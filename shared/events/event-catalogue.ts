@@ -78,15 +78,18 @@ export const syncChangedData = z.object({
   at: z.string().describe('when the sweep saw it (ISO 8601)'),
 });
 
+/** Who did something: an id (e-mail or user name, or `system`) and the display name when known. */
+const actorData = z.object({ id: z.string().describe('e-mail or user name, or system'), name: z.string().optional() });
+
 /** `data` of a freeze or unfreeze of an environment. */
 export const freezeEventData = z.object({
   app: z.string(),
   environment: z.string(),
   kind: z.enum(['manual', 'rollback']).describe('manual: through the API; rollback: set by a rollback that asked to freeze'),
-  by: z.string().describe('who froze (for unfreeze: who lifted the freeze)'),
+  by: actorData.describe('who froze (for unfreeze: who lifted the freeze)'),
   at: z.string().describe('when (ISO 8601)'),
   reason: z.string(),
-  frozenBy: z.string().optional().describe('for unfreeze: who had frozen the environment'),
+  frozenBy: actorData.optional().describe('for unfreeze: who had frozen the environment'),
 });
 
 /** `data` of a quarantine change: a digest quarantined in an environment, or a quarantine that refused a deployment. */
@@ -96,7 +99,7 @@ export const quarantineEventData = z.object({
   digest: z.string().describe('the quarantined artifact digest, sha256:<hex>'),
   revision: z.number().int().describe('the revision that was rolled back'),
   commit: z.string(),
-  by: z.string().describe('who rolled it back'),
+  by: actorData.describe('who rolled it back (system for an automatic rollback)'),
   at: z.string().describe('when it was quarantined (ISO 8601)'),
   reason: z.string(),
   refused: z.enum(['promotion', 'rollback', 'heal']).optional().describe('for quarantine.enforced: the kind of deployment it refused'),

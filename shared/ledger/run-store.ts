@@ -9,7 +9,7 @@
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
-import type { RunRecord } from '../domain/run.js';
+import { upgradeStoredActor, type RunRecord } from '../domain/run.js';
 import { STATUSES } from '../domain/status.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { NAME_PATTERN, NAME_RULE, STORED_ID_PATTERN } from '../domain/ids.js';
@@ -46,6 +46,8 @@ export const runRecordSchema = z.looseObject({
       revision: z.number().int().optional(),
       rolledBackTo: z.number().int().optional(),
       verification: verification.optional(),
+      // Break-glass recorded before actors were whole names only the id: upgraded on read.
+      breakGlass: z.looseObject({ by: z.preprocess(upgradeStoredActor, z.looseObject({ id: z.string(), name: z.string().optional() })), reason: z.string(), at: z.string() }).optional(),
     }),
   ),
   environmentOrder: z.array(z.string()).optional(),

@@ -55,7 +55,7 @@ export function assessDrift(current: CurrentDeployment | undefined, obs: Observa
     const foreign = obs.foreignOnPort ? `; an unknown process accepts connections on its port${typeof s.details.port === 'number' ? ` ${s.details.port}` : ''}` : '';
     return { sync: 'drifted', reason: `the ledger says ${wanted} runs, but it is not running (${why})${foreign}` };
   }
-  if (s.revision !== String(current.revision)) return { sync: 'drifted', reason: `the ledger says ${wanted}, but the target runs ${runs}` };
+  if (s.revision !== current.revision) return { sync: 'drifted', reason: `the ledger says ${wanted}, but the target runs ${runs}` };
   if (s.digest !== undefined && s.digest !== current.digest) {
     return { sync: 'drifted', reason: `revision ${current.revision} runs artifact ${s.digest}, but the ledger recorded ${current.digest}` };
   }

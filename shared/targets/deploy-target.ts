@@ -8,6 +8,15 @@
 import type { TargetSpec } from '../domain/pipeline.js';
 import type { StepIsolation } from '../domain/run.js';
 
+/**
+ * A revision number from a target's own text (a label, an annotation, an older state file),
+ * or undefined when the text is not a revision number.
+ */
+export function revisionFromText(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  return typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
+}
+
 /** A scalar that survives JSON (target-specific detail values). */
 export type DetailValue = string | number | boolean | null;
 
@@ -15,8 +24,8 @@ export type DetailValue = string | number | boolean | null;
 export interface DeployRequest<S extends TargetSpec = TargetSpec> {
   app: string;
   environment: string;
-  /** Conveyor's id of this deployment's revision (a release name; path-safe). */
-  revision: string;
+  /** The ledger's revision number of this deployment (targets use it in names and labels as its decimal text). */
+  revision: number;
   /** The git commit the artifact was built from. */
   commit: string;
   /** The run deploying it, when a run does (targets may label what they create with it). */
@@ -70,7 +79,7 @@ export interface DeploySuccess {
   ok: true;
   /** Where verification (and users) reach the environment, e.g. `http://127.0.0.1:4101`. */
   baseUrl: string;
-  revision: string;
+  revision: number;
   /** When the running instance started (ISO 8601). */
   startedAt: string;
   /** True when nothing had to be done (the revision already ran and was healthy). */
@@ -112,7 +121,8 @@ export interface TargetStatus {
   running: boolean;
   /** True when it also accepts connections (process: its port answers on 127.0.0.1). */
   healthy: boolean;
-  revision?: string;
+  /** The ledger revision that runs there, as the target recorded it. */
+  revision?: number;
   commit?: string;
   digest?: string;
   startedAt?: string;
@@ -124,7 +134,7 @@ export interface TargetStatus {
 }
 
 /** The outcome of {@link DeployTarget.stop}. */
-export type StopResult = { ok: true; wasRunning: boolean; revision?: string } | { ok: false; reason: string };
+export type StopResult = { ok: true; wasRunning: boolean; revision?: number } | { ok: false; reason: string };
 
 /** One kind of deploy target, keyed by `spec.type`. */
 export interface DeployTarget<S extends TargetSpec = TargetSpec> {

@@ -29,7 +29,7 @@ import type { ProcessTargetSpec } from '../domain/pipeline.js';
 import { upgradeStoredNames } from '../domain/deployment.js';
 import { isName, NAME_RULE } from '../domain/ids.js';
 import { CorruptDataError, ValidationError } from '../errors.js';
-import type { DeployRequest, DeployResult, DeployTarget, DetailValue, StopResult, TargetStatus } from './deploy-target.js';
+import { revisionFromText, type DeployRequest, type DeployResult, type DeployTarget, type DetailValue, type StopResult, type TargetStatus } from './deploy-target.js';
 import type { StepIsolation } from '../domain/run.js';
 import { SECRET_FILES_DIR } from '../steps/step-runner.js';
 import { bubblewrapArgs, resolveLocalSandbox, SANDBOX_HOME, sandboxPath, type LocalSandbox, type LocalSandboxSettings } from '../steps/bubblewrap-sandbox.js';
@@ -73,7 +73,7 @@ export interface ProcessState {
   version: 1;
   app: string;
   environment: string;
-  revision: string;
+  revision: number;
   commit: string;
   digest: string;
   status: 'starting' | 'running' | 'stopped' | 'failed';
@@ -103,7 +103,8 @@ const processStateSchema: z.ZodType<ProcessState> = z.preprocess(upgradeStoredNa
   version: z.literal(1),
   app: z.string(),
   environment: z.string(),
-  revision: z.string(),
+  // Older state files hold the revision as decimal text: upgraded on read.
+  revision: z.preprocess((v) => revisionFromText(v) ?? v, z.number().int().nonnegative()),
   commit: z.string(),
   digest: z.string(),
   status: z.enum(['starting', 'running', 'stopped', 'failed']),
@@ -122,7 +123,6 @@ const processStateSchema: z.ZodType<ProcessState> = z.preprocess(upgradeStoredNa
 }));
 
 /** Revision labels (folder names under an environment's releases). App and environment names follow shared/domain/ids.ts. */
-const REVISION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // Readiness and stop polls: a refused connect or a /proc scan costs well under a millisecond,
 // and every poll interval is pure latency added to a deployment.
 const POLL_MS = 10;
@@ -346,7 +346,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       // reports the old one as exited, which is true.
     }
 
-    const releaseDir = join(releasesDir, revision);
+    const releaseDir = join(releasesDir, String(revision));
     const logFile = join(releaseDir, 'logs', 'output.log');
     const base: ProcessState = {
       version: 1,
@@ -407,7 +407,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       return { ok: false, reason: ready.reason, logTail: await readTail(logFile, this.logTailBytes) };
     }
     await this.writeState({ ...running, status: 'running' });
-    await this.pruneReleases(releasesDir, revision);
+    await this.pruneReleases(releasesDir, String(revision));
     return {
       ok: true,
       baseUrl,
@@ -509,7 +509,7 @@ export class ProcessTarget implements DeployTarget<ProcessTargetSpec> {
       PORT: String(request.spec.port),
       CONVEYOR_APP: request.app,
       CONVEYOR_ENV: request.environment,
-      CONVEYOR_REVISION: request.revision,
+      CONVEYOR_REVISION: String(request.revision),
       CONVEYOR_COMMIT: request.commit,
       CONVEYOR_ARTIFACT_DIGEST: request.digest,
       [INSTANCE_VARIABLE]: instanceId,
@@ -660,11 +660,9 @@ function checkName(what: 'app' | 'environment', value: string): void {
   if (!isName(value)) throw new ValidationError(`invalid ${what} name for the process target: ${JSON.stringify(value)}`, [{ path: what, message: NAME_RULE }]);
 }
 
-function checkRevision(value: string): void {
-  if (!REVISION_PATTERN.test(value) || value === '.' || value === '..') {
-    throw new ValidationError(`invalid revision name for the process target: ${JSON.stringify(value)}`, [
-      { path: 'revision', message: 'must be 1-128 characters: letters, digits, ".", "_" or "-", not starting with "." or "-"' },
-    ]);
+function checkRevision(value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new ValidationError(`invalid revision for the process target: ${JSON.stringify(value)}`, [{ path: 'revision', message: 'must be a whole number, 0 or more' }]);
   }
 }
 

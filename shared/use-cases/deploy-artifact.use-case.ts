@@ -42,7 +42,7 @@ export async function deployArtifact(s: DeployPorts, input: ActivityInput<'deplo
   const result = await target.deploy({
     app: input.app,
     environment: input.environment,
-    revision: String(revision),
+    revision,
     commit: input.commit,
     runId: input.runId,
     digest,

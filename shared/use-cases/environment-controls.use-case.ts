@@ -15,6 +15,7 @@ import type { AppRecord } from '../apps/app-record.schema.js';
 import type { BreakGlassRequest } from '../contracts/activities.js';
 import type { Identity } from '../domain/approval.js';
 import { appOfRunId, isName, promotionInstanceId } from '../domain/ids.js';
+import { actorOf } from '../domain/run.js';
 import { deployWindowOf } from '../domain/policy.js';
 import { breakGlassRefusal, type Freeze } from '../domain/windows.js';
 import type { EnvironmentControls } from '../environments/freeze-store.js';
@@ -64,7 +65,7 @@ export async function freezeEnvironment(
 ): Promise<{ done: true; already: boolean; freeze: Freeze } | ControlRefusal> {
   const known = await knownEnvironment(stores, request.app, request.environment);
   if ('done' in known) return known;
-  const result = await stores.controls.setFreeze(request.app, request.environment, { kind: 'manual', by: request.who.id, at: request.at, reason: request.reason });
+  const result = await stores.controls.setFreeze(request.app, request.environment, { kind: 'manual', by: actorOf(request.who), at: request.at, reason: request.reason });
   return { done: true, already: result.already, freeze: result.freeze };
 }
 
@@ -79,7 +80,7 @@ export async function unfreezeEnvironment(
   if ('done' in known) return known;
   const refusal = await rollbackRightsRefusal(stores, known.record, environment, who);
   if (refusal) return { done: false, code: 'not-allowed', reason: `unfreezing needs the right to roll ${environment} back: ${refusal}` };
-  const lifted = await stores.controls.unfreeze(app, environment, who.id, request.reason, request.at);
+  const lifted = await stores.controls.unfreeze(app, environment, actorOf(who), request.reason, request.at);
   if (!lifted) return { done: false, code: 'conflict', reason: `${app}/${environment} is not frozen` };
   // The freeze is gone from storage first; then whoever registered as waiting is woken. A
   // promotion registers before it looks, so it either saw no freeze or is found here.
@@ -112,7 +113,7 @@ export async function breakGlass(
   if (step !== 'waiting-for-window') {
     return { done: false, code: 'conflict', reason: `run ${runId} is not waiting for a deploy window of ${shown(environment)}${step ? ` (it is ${step})` : ''}` };
   }
-  const event: BreakGlassRequest = { by: who.id, groups: [...who.groups], reason: request.reason, at: request.at };
+  const event: BreakGlassRequest = { by: who.id, ...(who.name ? { name: who.name } : {}), groups: [...who.groups], reason: request.reason, at: request.at };
   await signals.raise(instanceId, request.breakGlassEvent, event);
   return { done: true, event };
 }

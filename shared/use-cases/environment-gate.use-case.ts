@@ -8,6 +8,7 @@
 import type { ActivityInput, ActivityOutput } from '../contracts/activities.js';
 import { breakGlassRefusal, decideEntry, gateOf, type BreakGlass } from '../domain/windows.js';
 import { deployWindowOf } from '../domain/policy.js';
+import { actorOf } from '../domain/run.js';
 import { quarantineEvent, type EventBus } from '../events/index.js';
 import type { EnvironmentControls } from '../environments/index.js';
 import type { AppRegistry } from '../apps/index.js';
@@ -30,7 +31,7 @@ export async function checkEnvironmentGate({ controls, apps, events }: GatePorts
       await events.record([quarantineEvent(input.app, input.environment, q, { kind: input.kind, check: input.now ?? at, at })]);
       return {
         state: 'refused',
-        reason: `artifact ${input.digest} is quarantined in ${input.environment}: revision ${q.revision} (commit ${q.commit.slice(0, 12)}) was rolled back by ${q.by} at ${q.at}${q.reason ? ` (${q.reason})` : ''}; only a forced rollback (force: true) may deploy it there again`,
+        reason: `artifact ${input.digest} is quarantined in ${input.environment}: revision ${q.revision} (commit ${q.commit.slice(0, 12)}) was rolled back by ${q.by.id} at ${q.at}${q.reason ? ` (${q.reason})` : ''}; only a forced rollback (force: true) may deploy it there again`,
       };
     }
   }
@@ -40,7 +41,7 @@ export async function checkEnvironmentGate({ controls, apps, events }: GatePorts
   let breakGlassRefused: string | undefined;
   if (input.breakGlass) {
     breakGlassRefused = breakGlassRefusal(policy?.breakGlass ?? [], { id: input.breakGlass.by, groups: input.breakGlass.groups }, input.breakGlass.reason);
-    if (!breakGlassRefused) glass = { by: input.breakGlass.by, reason: input.breakGlass.reason, at: input.breakGlass.at };
+    if (!breakGlassRefused) glass = { by: actorOf({ id: input.breakGlass.by, ...(input.breakGlass.name ? { name: input.breakGlass.name } : {}) }), reason: input.breakGlass.reason, at: input.breakGlass.at };
   }
   const now = input.now ? new Date(input.now) : new Date();
   const decision = decideEntry(gateOf(policy, freeze), now, input.kind, glass);

@@ -60,7 +60,7 @@ export interface EnvironmentView extends RecordedEnvironment {
   healthy: boolean;
   running: boolean;
   /** What the target reports actually runs (for drift detection). */
-  actual?: { revision?: string; commit?: string; state: string };
+  actual?: { revision?: number; commit?: string; state: string };
   /** Whether promotions may enter now by its deploy windows and freeze, why not, and when it next opens (shown when a window policy or a freeze applies). */
   gate?: GateVerdict;
 }
@@ -114,7 +114,7 @@ export async function environmentMatrix(sources: MatrixSources, app: string, rec
         const status = await sources.targets.get(type)!.status(app, env.name).catch(() => undefined);
         if (status && status.state !== 'absent') {
           actual = { revision: status.revision, commit: status.commit, state: status.state };
-          running = status.running && status.revision === String(env.revision);
+          running = status.running && status.revision === env.revision;
           healthy = running && status.healthy;
           break;
         }

@@ -43,7 +43,8 @@ import { createJson, deleteBlob, ensureContainer, mapStorageError, parseJsonReco
 import { gateNow, recordedEnvironments, type MatrixSources, type RecordedEnvironment } from './environment-matrix.use-case.js';
 
 /** Bumped when the stored row changes shape: older snapshots are rebuilt on read (2: `digest`/`finishedAt`, were `artifactDigest`/`deployedAt`). */
-const SCHEMA = 2;
+// 3: freezes carry a whole actor in `by` (older snapshots hold the id string: rebuilt).
+const SCHEMA = 3;
 const SNAPSHOTS = 'matrix/apps/';
 const PENDING = 'matrix/pending/';
 

@@ -66,7 +66,7 @@ export async function requestRollback(ports: RequestRollbackPorts, request: Roll
 
   const at = (ports.now?.() ?? new Date()).toISOString();
   const operationId = rollbackOperationId(app.name, environment, ports.newId());
-  const breakGlass: BreakGlassRequest | undefined = request.breakGlass ? { by: who.id, groups: [...who.groups], reason: request.breakGlass.reason, at } : undefined;
+  const breakGlass: BreakGlassRequest | undefined = request.breakGlass ? { by: who.id, ...(who.name ? { name: who.name } : {}), groups: [...who.groups], reason: request.breakGlass.reason, at } : undefined;
   const input: RollbackInput = {
     operationId,
     app: app.name,

@@ -228,7 +228,7 @@ describe('rollback API', () => {
     // The rollback froze dev, recorded by whom and why, until someone allowed to roll back unfreezes it.
     const dev = ((await (await conveyor.api('/api/apps/gated')).json()) as any).environments.find((e: any) => e.name === 'dev');
     assert.equal(dev.freeze.kind, 'rollback');
-    assert.equal(dev.freeze.by, 'alice@example.com');
+    assert.equal(dev.freeze.by.id, 'alice@example.com');
     assert.match(dev.freeze.reason, /customer reports/);
     assert.equal((await conveyor.api('/api/apps/gated/environments/dev/unfreeze', { method: 'POST', json: {} })).status, 401);
     const unfrozen = await conveyor.api('/api/apps/gated/environments/dev/unfreeze', { method: 'POST', headers: as('bob'), json: { reason: 'fixed' } });

@@ -99,7 +99,7 @@ test('the incident: rollback during a pending approval, freeze, unfreeze, quaran
   // prod is frozen, by whom and why.
   const frozen = await prodView();
   assert.equal(frozen.freeze.kind, 'rollback');
-  assert.equal(frozen.freeze.by, 'alice@example.com');
+  assert.equal(frozen.freeze.by.id, 'alice@example.com');
   assert.match(frozen.freeze.reason, /incident 42/);
 
   // Approving v3 does not deploy it: it waits, saying why.
@@ -154,9 +154,9 @@ test('a manual freeze needs a reason and an identity; it is recorded and shown',
   assert.equal(res.status, 201, await res.clone().text());
   const again = await conveyor.api('/api/apps/shop/environments/prod/freeze', { method: 'POST', headers: as('alice'), json: { reason: 'other' } });
   assert.equal(again.status, 200);
-  assert.equal(((await again.json()) as any).freeze.by, 'bob@example.com', 'the first freeze stays');
+  assert.equal(((await again.json()) as any).freeze.by.id, 'bob@example.com', 'the first freeze stays');
   const view = await prodView();
-  assert.deepEqual([view.freeze.kind, view.freeze.by, view.freeze.reason], ['manual', 'bob@example.com', 'change freeze for the sale']);
+  assert.deepEqual([view.freeze.kind, view.freeze.by.id, view.freeze.reason], ['manual', 'bob@example.com', 'change freeze for the sale']);
   assert.equal((await conveyor.api('/api/apps/shop/environments/prod/unfreeze', { method: 'POST', headers: as('alice'), json: {} })).status, 200);
 });
 

@@ -18,18 +18,21 @@ import { CONTAINERS, containerClient } from '../../shared/storage/blob-store.js'
 import { KubernetesTarget, settingKubeconfig } from '../../shared/targets/kubernetes/index.js';
 import { FakeArm, TestTokenCredential } from '../support/fake-arm/server.js';
 import { FakeKube } from '../support/fake-kube/server.js';
+import { FakeRegistry } from '../support/fake-registry/server.js';
 import { createSampleService, type SampleService } from '../support/sample-service.js';
 import { startConveyor, type ConveyorUnderTest } from './conveyor-support.js';
 
 const SECRET = 'e2e-k8s-webhook-secret-0123456';
 const ENVS = ['dev', 'staging', 'prod'] as const;
+// The images' registries are not loopback servers, so the pipelines turn the registry check off
+// (test/integration/registry-check covers it against a fake registry).
 const IMAGE = 'registry.test/shop/web';
 
 const target = (env: string) => `${env === 'staging' ? '    drift: heal\n' : ''}    target:
       type: kubernetes
       namespace: shop-${env}
       manifests: deploy
-      image: { name: ${IMAGE}, digestFile: image.digest }
+      image: { name: ${IMAGE}, digestFile: image.digest, registryCheck: false }
       kubeconfigSetting: CONVEYOR_KUBECONFIG_E2E
       rolloutTimeout: 30s
       rolloutPoll: 100ms
@@ -80,7 +83,7 @@ ${ENVS.map(
       type: kubernetes
       namespace: api-${e}
       manifests: deploy
-      image: { name: ${ACR_IMAGE}, digestFile: image.digest }
+      image: { name: ${ACR_IMAGE}, digestFile: image.digest, registryCheck: false }
       kubeconfigSetting: CONVEYOR_KUBECONFIG_E2E
       rolloutTimeout: 30s
       rolloutPoll: 100ms
@@ -103,13 +106,33 @@ environments:
       type: kubernetes
       namespace: jobs-dev
       manifests: deploy
-      image: { name: ${IMAGE}, digestFile: image.digest }
+      image: { name: ${IMAGE}, digestFile: image.digest, registryCheck: false }
       kubeconfigSetting: CONVEYOR_KUBECONFIG_E2E
       rolloutTimeout: 30s
       rolloutPoll: 100ms
       url: https://dev.jobs.example
 `;
 
+// A fourth app whose image is on a loopback registry, so the registry check runs (on by default).
+const PINNED_PIPELINE = (image: string) => `version: 1
+build:
+  command: mkdir -p dist && cp server.js dist/ && printf 'sha256:%s\\n' "$(sha256sum server.js | cut -d' ' -f1)" > image.digest
+  artifact: [dist, image.digest]
+environments:
+  - name: dev
+    target:
+      type: kubernetes
+      namespace: pinned-dev
+      manifests: deploy
+      image: { name: ${image}, digestFile: image.digest }
+      kubeconfigSetting: CONVEYOR_KUBECONFIG_E2E
+      rolloutTimeout: 30s
+      rolloutPoll: 100ms
+      url: https://dev.pinned.example
+`;
+
+let registry: FakeRegistry;
+let pinnedSample: SampleService;
 let fake: FakeKube;
 let arm: FakeArm;
 let jobsSample: SampleService;
@@ -148,7 +171,7 @@ const liveImage = (env: string) => (fake.get('apps/v1', 'Deployment', `shop-${en
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'k8s-e2e-'));
   fake = await FakeKube.start({
-    namespaces: [...ENVS.flatMap((e) => [`shop-${e}`, `api-${e}`]), 'jobs-dev', 'conveyor-steps'],
+    namespaces: [...ENVS.flatMap((e) => [`shop-${e}`, `api-${e}`]), 'jobs-dev', 'pinned-dev', 'conveyor-steps'],
     rollout: (d) => ([...broken].some((b) => JSON.stringify(d['spec']).includes(b)) ? { outcome: 'deadline', afterMs: 300 } : { outcome: 'available', afterMs: 150 }),
   });
   kc = new k8s.KubeConfig();
@@ -166,6 +189,12 @@ before(async () => {
   await writeFile(join(acrSample.dir, 'deploy', 'api.yaml'), MANIFESTS.replaceAll(`${IMAGE}:dev`, `${ACR_IMAGE}:latest`));
   await acrSample.git('add', '-A');
   await acrSample.git('commit', '-q', '-m', 'Dockerfile and manifests');
+  registry = await FakeRegistry.start({ publicRepositories: ['shop/pinned'] });
+  pinnedSample = await createSampleService({ pipelineYaml: PINNED_PIPELINE(`${registry.host}/shop/pinned`) });
+  await mkdir(join(pinnedSample.dir, 'deploy'), { recursive: true });
+  await writeFile(join(pinnedSample.dir, 'deploy', 'web.yaml'), MANIFESTS.replaceAll(`${IMAGE}:dev`, `${registry.host}/shop/pinned:dev`));
+  await pinnedSample.git('add', '-A');
+  await pinnedSample.git('commit', '-q', '-m', 'Kubernetes manifests');
   jobsSample = await createSampleService({ pipelineYaml: JOBS_PIPELINE });
   await mkdir(join(jobsSample.dir, 'deploy'), { recursive: true });
   await writeFile(join(jobsSample.dir, 'deploy', 'web.yaml'), MANIFESTS);
@@ -195,6 +224,8 @@ after(async () => {
   await sample?.dispose();
   await acrSample?.dispose();
   await jobsSample?.dispose();
+  await pinnedSample?.dispose();
+  await registry?.stop();
   await arm?.stop();
   await fake?.stop();
   await rm(tmp, { recursive: true, force: true });
@@ -344,5 +375,28 @@ describe('push to Kubernetes', () => {
     assert.deepEqual(jobs.items.map((j) => j.metadata?.name), [], 'the Jobs are deleted afterwards');
     assert.equal((fake.get('apps/v1', 'Deployment', 'jobs-dev', 'web') as any)?.spec.template.spec.containers[0].image, `${IMAGE}@${await digestOf(commit, jobsSample)}`);
     assert.deepEqual(fake.violations(), []);
+  });
+
+  test('a digest the build reported but never pushed fails the run before dev is deployed; once the registry has it, the next push deploys', async () => {
+    await register('pinned', pinnedSample);
+    const first = await pinnedSample.head();
+    const run = await push(first, pinnedSample);
+    assert.equal(run.status, 'Failed', JSON.stringify(run, null, 2));
+    const digest = await digestOf(first, pinnedSample);
+    assert.match(run.reason, new RegExp(`the registry has no image ${registry.host.replace(/\./g, '\\.')}/shop/pinned@${digest}: the build reported a digest that was never pushed there; nothing was applied`));
+    assert.equal(fake.get('apps/v1', 'Deployment', 'pinned-dev', 'web'), undefined, 'nothing reached the cluster');
+    assert.ok(registry.requests.some((r) => r.method === 'HEAD' && r.status === 404), 'the registry was asked (after the token handshake)');
+
+    // The build now pushes what it reports: the registry holds the next commit's digest.
+    const next = await pinnedSample.commitChange('a release that is pushed');
+    const dir = join(tmp, `pinned-${next}`);
+    await pinnedSample.exportCommit(next, dir);
+    const pushed = registry.push('shop/pinned', await readFile(join(dir, 'server.js'), 'utf8'));
+    assert.equal(pushed, await digestOf(next, pinnedSample));
+    const ok = await push(next, pinnedSample);
+    assert.equal(ok.status, 'Succeeded', JSON.stringify(ok, null, 2));
+    assert.equal((fake.get('apps/v1', 'Deployment', 'pinned-dev', 'web') as any)?.spec.template.spec.containers[0].image, `${registry.host}/shop/pinned@${pushed}`);
+    const [record] = (await ledger.history('pinned', 'dev')).records;
+    assert.equal(record!.target?.['registryCheck'], 'present');
   });
 });

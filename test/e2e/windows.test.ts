@@ -109,7 +109,7 @@ test('a run waits for the deny window across the DST change; break-glass is chec
   assert.equal(glass.status, 202, await glass.clone().text());
   const done = await conveyor.waitForRun(run);
   assert.equal(done.status, 'Succeeded', JSON.stringify(done));
-  assert.equal(done.environments.prod.breakGlass.by, 'bob@example.com');
+  assert.equal(done.environments.prod.breakGlass.by.id, 'bob@example.com');
   assert.equal(done.environments.prod.breakGlass.reason, 'customer outage');
   assert.equal((await served(sample.ports.prod))?.commit, v1);
 
@@ -246,7 +246,7 @@ test('break-glass lets a rollback waiting for a closed window in at once: 202, d
   const answer = (await glass.json()) as any;
   assert.equal(answer.operationId, operationId);
   assert.equal(answer.environment, 'prod');
-  assert.equal(answer.breakGlass.by, 'bob@example.com');
+  assert.equal(answer.breakGlass.by.id, 'bob@example.com');
   assert.equal(answer.breakGlass.reason, 'incident 7: data loss');
   assert.ok(!Number.isNaN(Date.parse(answer.breakGlass.at)));
   const done = await op((o) => !['Pending', 'Running'].includes(o.status));

@@ -98,9 +98,9 @@ describe('matrix snapshot', () => {
     const decided = await assertSnapshotCurrent('shop', 'approval decided');
     assert.equal(decided.runs[0]?.environments.prod?.waitingSince, undefined);
 
-    await sources.controls.setFreeze('shop', 'prod', { kind: 'manual', by: 'alice@example.com', at: NOW.toISOString(), reason: 'sale weekend' });
+    await sources.controls.setFreeze('shop', 'prod', { kind: 'manual', by: { id: 'alice@example.com' }, at: NOW.toISOString(), reason: 'sale weekend' });
     assert.equal((await assertSnapshotCurrent('shop', 'frozen')).environments[1]?.freeze?.reason, 'sale weekend');
-    await sources.controls.unfreeze('shop', 'prod', 'alice@example.com', 'over', NOW.toISOString());
+    await sources.controls.unfreeze('shop', 'prod', { id: 'alice@example.com' }, 'over', NOW.toISOString());
     assert.equal((await assertSnapshotCurrent('shop', 'unfrozen')).environments[1]?.freeze, undefined);
 
     await sources.syncStates.put({ app: 'shop', environment: 'dev', sync: 'drifted', reason: 'the ledger says revision 1 runs, but it is not running (exited)', since: NOW.toISOString(), checkedAt: NOW.toISOString() });
@@ -166,7 +166,7 @@ describe('matrix snapshot', () => {
     await sources.apps.create({ name: 'ship', repoUrl: 'https://git.example.com/acme/ship.git', provider: 'github', branches: ['main'], webhookSecretSetting: 'S' });
     await deploy('ship', 'dev', 5);
     await assertSnapshotCurrent('ship', 'deployed');
-    await silent.controls.setFreeze('ship', 'dev', { kind: 'manual', by: 'ops@example.com', at: NOW.toISOString(), reason: 'by hand' });
+    await silent.controls.setFreeze('ship', 'dev', { kind: 'manual', by: { id: 'ops@example.com' }, at: NOW.toISOString(), reason: 'by hand' });
     const reader = new MatrixSnapshots(state(), sources, { now: () => new Date(NOW.getTime() + 6 * 60_000), log: () => undefined });
     const served = (await reader.overview()).apps.find((a) => a.name === 'ship');
     assert.equal(served?.environments[0]?.freeze, undefined, 'served from the snapshot as it was');

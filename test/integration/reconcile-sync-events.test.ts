@@ -58,8 +58,8 @@ async function drain(n: number): Promise<ServiceBusReceivedMessage[]> {
 
 test('a drift change publishes exactly one sync-changed event with its data; an unchanged sweep publishes none', async () => {
   const current: CurrentDeployment = { app: 'shop', environment: 'prod', revision: 7, commit: 'c'.repeat(40), digest: `sha256:${'d'.repeat(64)}`, finishedAt: '2026-11-30T01:00:00.000Z', runId: `shop.${'c'.repeat(40)}`, status: 'Succeeded', kind: 'deploy' };
-  const running: Observation = { status: { app: 'shop', environment: 'prod', state: 'running', running: true, healthy: true, revision: '7', commit: current.commit, digest: current.digest, details: { port: 4100 } } };
-  const killed: Observation = { status: { app: 'shop', environment: 'prod', state: 'exited', running: false, healthy: false, revision: '7', reason: 'killed by SIGKILL', details: { port: 4100 } } };
+  const running: Observation = { status: { app: 'shop', environment: 'prod', state: 'running', running: true, healthy: true, revision: 7, commit: current.commit, digest: current.digest, details: { port: 4100 } } };
+  const killed: Observation = { status: { app: 'shop', environment: 'prod', state: 'exited', running: false, healthy: false, revision: 7, reason: 'killed by SIGKILL', details: { port: 4100 } } };
   let observation = running;
   let clock = Date.parse('2026-11-30T02:00:00.000Z');
   const publisher = new ServiceBusEventPublisher({ connectionString: emulator.connectionString }, 'conveyor-events');

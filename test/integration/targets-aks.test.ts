@@ -81,14 +81,14 @@ function target(): KubernetesTarget {
 }
 
 const deploy = (t: KubernetesTarget, s: AksTargetSpec, revision = '1') =>
-  t.deploy({ app: 'shop', environment: 'prod', revision, commit: 'a'.repeat(40), digest: `sha256:${'0'.repeat(64)}`, spec: s,
+  t.deploy({ app: 'shop', environment: 'prod', revision: Number(revision), commit: 'a'.repeat(40), digest: `sha256:${'0'.repeat(64)}`, spec: s,
     materialize: (dest) => cp(join(dir, 'artifact'), dest, { recursive: true }),
     readRepository: async (folder) => [{ file: 'web.yaml', text: await readFile(join(dir, 'artifact', folder, 'web.yaml'), 'utf8') }],
   });
 
 async function complete(t: KubernetesTarget, s: AksTargetSpec, revision: string): Promise<string> {
   for (;;) {
-    const r = await t.rollout('shop', 'prod', s, revision);
+    const r = await t.rollout('shop', 'prod', s, Number(revision));
     if (r.state !== 'progressing') return r.state;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

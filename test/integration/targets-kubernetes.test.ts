@@ -93,7 +93,7 @@ function request(dir: string, revision: string, s = spec()): DeployRequest<Kuber
   return {
     app: 'shop',
     environment: 'dev',
-    revision,
+    revision: Number(revision),
     commit: `c0mm1t${revision.padStart(34, '0')}`,
     runId: `run-${revision}`,
     digest: `sha256:${revision.padStart(64, '0')}`,
@@ -110,7 +110,7 @@ function request(dir: string, revision: string, s = spec()): DeployRequest<Kuber
 
 async function rolledOut(s: KubernetesTargetSpec, revision: string): Promise<RolloutReport> {
   for (;;) {
-    const r = await target.rollout('shop', 'dev', s, revision);
+    const r = await target.rollout('shop', 'dev', s, Number(revision));
     if (r.state !== 'progressing') return r;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -159,7 +159,7 @@ test('deploy pins the image by digest, labels and annotates every object, applie
   const st = await target.status('shop', 'dev', spec());
   assert.equal(st.state, 'running');
   assert.equal(st.healthy, true);
-  assert.equal(st.revision, '1');
+  assert.equal(st.revision, 1);
   if (cluster.fake) assert.deepEqual(cluster.fake.violations(), []);
 });
 
@@ -214,7 +214,7 @@ metadata:
   assert.equal(noDigest.ok, false);
   assert.match(noDigest.ok ? '' : noDigest.reason, /reported no image digest: image.digest is missing or empty in the artifact; nothing was applied/);
 
-  const picky = new KubernetesTarget({ kubeconfig: settingKubeconfig(() => cluster.kubeconfig), imageExists: async (_name, digest) => digest === DIGEST_A });
+  const picky = new KubernetesTarget({ kubeconfig: settingKubeconfig(() => cluster.kubeconfig), imageExists: async (_name, digest) => (digest === DIGEST_A ? { state: 'present' } : { state: 'missing', detail: 'HEAD answered 404' }) });
   const unknown = await picky.deploy(request(await artifact('b', DIGEST_B === DIGEST_A ? `sha256:${'e'.repeat(64)}` : DIGEST_B), '12'));
   assert.equal(unknown.ok, false);
   assert.match(unknown.ok ? '' : unknown.reason, /the registry has no image .*@sha256:.*; nothing was applied/);
@@ -326,7 +326,7 @@ test('without kubeconfigSetting the in-cluster service account (token and CA fil
     delete s.kubeconfigSetting;
     const result = await inCluster.deploy(request(await artifact('a', DIGEST_A), '50', s));
     assert.equal(result.ok, true, JSON.stringify(result));
-    assert.equal((await inCluster.status('shop', 'dev', s)).revision, '50');
+    assert.equal((await inCluster.status('shop', 'dev', s)).revision, 50);
   } finally {
     for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
       if (v === undefined) delete process.env[k];
@@ -344,11 +344,11 @@ test('a kubeconfig sealed into the pipeline file (kubeconfigSecret) is opened wi
   const result = await sealedTarget.deploy(request(await artifact('sealed', DIGEST_A), '60', s));
   assert.equal(result.ok, true, JSON.stringify(result));
   assert.ok(redaction.includes(cluster.kubeconfig), 'the opened kubeconfig is masked as a whole');
-  assert.equal((await sealedTarget.status('shop', 'dev', s)).revision, '60');
+  assert.equal((await sealedTarget.status('shop', 'dev', s)).revision, 60);
   // Sealed for another app, it opens for nobody here: nothing is applied.
   const other = new KubernetesTarget({ kubeconfig: settingKubeconfig(() => undefined, undefined, undefined, (_app, text, reference) => keys.open('other-app', text, reference)) });
   const refused = await other.deploy(request(await artifact('sealed', DIGEST_A), '61', s));
   assert.equal(refused.ok, false);
   assert.match(refused.ok ? '' : refused.reason, /secrets\.kubeconfig \(target\.kubeconfigSecret\)/);
-  assert.equal((await sealedTarget.status('shop', 'dev', s)).revision, '60', 'nothing was applied');
+  assert.equal((await sealedTarget.status('shop', 'dev', s)).revision, 60, 'nothing was applied');
 });

@@ -70,12 +70,15 @@ function spec(port: number, over: Partial<ProcessTargetSpec> = {}): ProcessTarge
   return { type: 'process', start: SAMPLE_START_COMMAND, port, env: { GREETING: 'hello' }, startTimeoutMs: 10_000, ...over };
 }
 
+/** The revision a test deploys a commit as: a number of its own per commit (the same commit, the same revision). */
+const rev = (commit: string): number => parseInt(commit.slice(0, 8), 16);
+
 function request(app: string, environment: string, commit: string, s: ProcessTargetSpec, over: Partial<DeployRequest<ProcessTargetSpec>> = {}): DeployRequest<ProcessTargetSpec> {
   deployed.add(`${app}/${environment}`);
   return {
     app,
     environment,
-    revision: `r-${commit.slice(0, 12)}`,
+    revision: rev(commit),
     commit,
     digest: `sha256:${commit}`,
     spec: s,
@@ -130,13 +133,13 @@ test('deploys a revision, replaces it without leaving any old process, recognise
   const v1 = await version(port!);
   assert.deepEqual(
     { commit: v1.commit, revision: v1.revision, env: v1.env, app: v1.app, message: v1.message },
-    { commit: commits.first, revision: `r-${commits.first.slice(0, 12)}`, env: 'dev', app: 'shop', message: 'initial' },
+    { commit: commits.first, revision: String(rev(commits.first)), env: 'dev', app: 'shop', message: 'initial' },
   );
   const s1 = await state(t, 'shop', 'dev');
   assert.equal(s1.status, 'running');
   assert.equal(s1.pgid, s1.pid);
   assert.match(s1.procStartTime ?? '', /^\d+$/);
-  assert.equal(s1.releaseDir, join(tmp, 'targets', 'shop', 'dev', 'releases', `r-${commits.first.slice(0, 12)}`));
+  assert.equal(s1.releaseDir, join(tmp, 'targets', 'shop', 'dev', 'releases', String(rev(commits.first))));
   assert.match(await readFile(s1.logFile, 'utf8'), /listening on 127\.0\.0\.1:\d+ commit=[0-9a-f]{40}/);
   assert.equal(s1.logFile, join(s1.releaseDir, 'logs', 'output.log'));
 
@@ -156,7 +159,7 @@ test('deploys a revision, replaces it without leaving any old process, recognise
   assert.equal(status.running, true);
   assert.equal(status.healthy, true);
   assert.equal(status.commit, commits.second);
-  assert.equal(status.revision, `r-${commits.second.slice(0, 12)}`);
+  assert.equal(status.revision, rev(commits.second));
   assert.equal(status.digest, `sha256:${commits.second}`);
   assert.equal(status.details.pid, s2.pid);
 
@@ -170,17 +173,17 @@ test('deploys a revision, replaces it without leaving any old process, recognise
   const s3 = await state(restarted, 'shop', 'dev');
 
   const stopped = await restarted.stop('shop', 'dev');
-  assert.deepEqual(stopped, { ok: true, wasRunning: true, revision: `r-${commits.third.slice(0, 12)}` });
+  assert.deepEqual(stopped, { ok: true, wasRunning: true, revision: rev(commits.third) });
   assert.deepEqual(await groupMembers(s3.pgid!), []);
   assert.equal(await portIsClosed(port!), true);
   const after = await restarted.status('shop', 'dev');
   assert.equal(after.state, 'stopped');
   assert.equal(after.running, false);
   assert.equal(after.healthy, false);
-  assert.deepEqual(await restarted.stop('shop', 'dev'), { ok: true, wasRunning: false, revision: `r-${commits.third.slice(0, 12)}` });
+  assert.deepEqual(await restarted.stop('shop', 'dev'), { ok: true, wasRunning: false, revision: rev(commits.third) });
 
   // Release folders per revision are kept (three, under the default limit of five).
-  assert.deepEqual((await readdir(join(tmp, 'targets', 'shop', 'dev', 'releases'))).sort(), [commits.first, commits.second, commits.third].map((c) => `r-${c.slice(0, 12)}`).sort());
+  assert.deepEqual((await readdir(join(tmp, 'targets', 'shop', 'dev', 'releases'))).sort(), [commits.first, commits.second, commits.third].map((c) => String(rev(c))).sort());
 });
 
 test('processes keep running when the Conveyor process that started them exits', async () => {
@@ -195,7 +198,7 @@ test('processes keep running when the Conveyor process that started them exits',
     const { ProcessTarget } = await import(${JSON.stringify(moduleUrl)});
     const t = new ProcessTarget({ root: ${JSON.stringify(root)} });
     const r = await t.deploy({
-      app: 'shop', environment: 'restart', revision: 'r1', commit: ${JSON.stringify(commits.first)}, digest: 'sha256:x',
+      app: 'shop', environment: 'restart', revision: 1, commit: ${JSON.stringify(commits.first)}, digest: 'sha256:x',
       spec: { type: 'process', start: ${JSON.stringify(SAMPLE_START_COMMAND)}, port: ${port}, env: {}, startTimeoutMs: 10000 },
       materialize: (dest) => cp(${JSON.stringify(dist)}, join(dest, 'dist'), { recursive: true }),
     });
@@ -342,7 +345,7 @@ test('old release folders are pruned beyond the limit, the current one always ke
     await state(t, 'prune', 'dev');
   }
   const left = (await readdir(join(tmp, 'targets', 'prune', 'dev', 'releases'))).sort();
-  assert.deepEqual(left, [commits.second, commits.third].map((c) => `r-${c.slice(0, 12)}`).sort());
+  assert.deepEqual(left, [commits.second, commits.third].map((c) => String(rev(c))).sort());
   await t.stop('prune', 'dev');
 });
 
@@ -376,7 +379,7 @@ test('a recorded pid that now belongs to another process is not recognised or si
   await mkdir(envDir, { recursive: true });
   const self = await readProcStat(process.pid);
   const forged: ProcessState = {
-    version: 1, app: 'forged', environment: 'dev', revision: 'r1', commit: commits.first, digest: 'sha256:x', status: 'running',
+    version: 1, app: 'forged', environment: 'dev', revision: 1, commit: commits.first, digest: 'sha256:x', status: 'running',
     port: 1, baseUrl: 'http://127.0.0.1:1', releaseDir: envDir, logFile: join(envDir, 'none.log'),
     pid: process.pid, pgid: self!.pgrp, procStartTime: String(BigInt(self!.startTime) + 1n), startedAt: new Date().toISOString(),
   };
@@ -385,7 +388,7 @@ test('a recorded pid that now belongs to another process is not recognised or si
   assert.equal(status.running, false);
   assert.equal(status.state, 'exited');
   const stopped = await t.stop('forged', 'dev');
-  assert.deepEqual(stopped, { ok: true, wasRunning: false, revision: 'r1' });
+  assert.deepEqual(stopped, { ok: true, wasRunning: false, revision: 1 });
   // Still alive, obviously: we are that process.
   assert.ok((await stat(`/proc/${process.pid}`)).isDirectory());
 });
@@ -393,7 +396,7 @@ test('a recorded pid that now belongs to another process is not recognised or si
 test('names that could escape the root are rejected, and the registry finds the target by spec type', async () => {
   const t = newTarget();
   await assert.rejects(async () => t.status('../etc', 'dev'), /invalid app name/);
-  await assert.rejects(async () => t.deploy(request('shop', 'dev', commits.first, spec(4999), { revision: '../x' })), /invalid revision name/);
+  await assert.rejects(async () => t.deploy(request('shop', 'dev', commits.first, spec(4999), { revision: -1 })), /invalid revision for the process target/);
   assert.throws(() => t.environmentDir('shop', '..'), /invalid environment name/);
 
   // A damaged state file is reported as such, never acted on.
@@ -435,7 +438,7 @@ test('orphans of a group whose leader died are recognised by their marker, and o
     writeFile(
       join(envDir, 'state.json'),
       JSON.stringify({
-        version: 1, app: 'orphans', environment: 'dev', revision: 'r1', commit: commits.first, digest: 'sha256:x', status: 'running',
+        version: 1, app: 'orphans', environment: 'dev', revision: 1, commit: commits.first, digest: 'sha256:x', status: 'running',
         port: 1, baseUrl: 'http://127.0.0.1:1', releaseDir: envDir, logFile: join(envDir, 'none.log'), pid: pgid, pgid,
         ...(instanceId ? { instanceId } : {}),
       } satisfies ProcessState),
@@ -444,13 +447,13 @@ test('orphans of a group whose leader died are recognised by their marker, and o
   for (const other of ['someone-else', undefined]) {
     await forge(other);
     assert.equal((await t.status('orphans', 'dev')).running, false, `with marker ${other} the orphan is not ours`);
-    assert.deepEqual(await t.stop('orphans', 'dev'), { ok: true, wasRunning: false, revision: 'r1' });
+    assert.deepEqual(await t.stop('orphans', 'dev'), { ok: true, wasRunning: false, revision: 1 });
     assert.deepEqual(await groupMembers(pgid), [orphan], 'and it was not signalled');
   }
 
   await forge('the-right-one');
   assert.equal((await t.status('orphans', 'dev')).running, true, 'with the marker it is recognised');
-  assert.deepEqual(await t.stop('orphans', 'dev'), { ok: true, wasRunning: true, revision: 'r1' });
+  assert.deepEqual(await t.stop('orphans', 'dev'), { ok: true, wasRunning: true, revision: 1 });
   assert.deepEqual(await groupMembers(pgid), [], 'and stopping leaves nothing behind');
 });
 
@@ -514,12 +517,13 @@ test('parseProcStat reads fields after a command name with spaces and parenthese
   assert.equal(self?.state === 'R' || self?.state === 'S', true);
 });
 
-test('a state file written before the vocabulary was unified (artifactDigest) reads as digest, nothing else changed', async () => {
+test('a state file written before the vocabulary was unified (artifactDigest, the revision as text) reads as digest and a revision number, nothing else changed', async () => {
   const t = newTarget();
   const dir = t.environmentDir('legacy', 'dev');
   await mkdir(dir, { recursive: true });
   const old = { version: 1, app: 'legacy', environment: 'dev', revision: '3', commit: 'c'.repeat(40), artifactDigest: `sha256:${'d'.repeat(64)}`, status: 'stopped', port: 1, baseUrl: 'http://127.0.0.1:1', releaseDir: join(dir, 'releases', '3'), logFile: join(dir, 'releases', '3', 'service.log'), stoppedAt: 't' };
   await writeFile(join(dir, 'state.json'), JSON.stringify(old));
   const { artifactDigest, ...rest } = old;
-  assert.deepEqual(await t.readState('legacy', 'dev'), { ...rest, digest: artifactDigest });
+  assert.deepEqual(await t.readState('legacy', 'dev'), { ...rest, revision: 3, digest: artifactDigest });
+  assert.equal((await t.status('legacy', 'dev')).revision, 3);
 });

@@ -92,12 +92,12 @@ test('allow windows: outside them the environment opens at the next one, skippin
 });
 
 test('a freeze closes the environment with no opening time, but never holds back a rollback', () => {
-  const gate: EnvironmentGate = { windows: [], freeze: { kind: 'rollback', by: 'ops@example.com', at: '2026-10-01T10:00:00Z', reason: 'incident 42' } };
+  const gate: EnvironmentGate = { windows: [], freeze: { kind: 'rollback', by: { id: 'ops@example.com' }, at: '2026-10-01T10:00:00Z', reason: 'incident 42' } };
   const v = evaluateGate(gate, at('2026-10-01T11:00:00Z'));
   assert.equal(!v.open && v.closedBy, 'freeze');
   assert.equal(!v.open && v.nextOpensAt, undefined);
   assert.match(!v.open ? v.reason : '', /ops@example.com.*incident 42/);
-  const promo = decideEntry(gate, at('2026-10-01T11:00:00Z'), 'promotion', { by: 'boss@example.com', reason: 'urgent', at: '2026-10-01T11:00:00Z' });
+  const promo = decideEntry(gate, at('2026-10-01T11:00:00Z'), 'promotion', { by: { id: 'boss@example.com' }, reason: 'urgent', at: '2026-10-01T11:00:00Z' });
   assert.equal(promo.enter, false, 'break-glass does not lift a freeze');
   assert.equal(decideEntry(gate, at('2026-10-01T11:00:00Z'), 'rollback').enter, true);
 });
@@ -108,7 +108,7 @@ test('rollbacks in a deny window need break-glass or the policy flag; break-glas
   assert.equal(refused.enter, false);
   assert.equal(!refused.enter && refused.retryAt, '2026-10-26T07:00:00.000Z');
   assert.equal(decideEntry({ windows: [weekend], allowRollbackInDenyWindow: true }, now, 'rollback').enter, true);
-  const glass = { by: 'lead@example.com', reason: 'customer outage', at: now.toISOString() };
+  const glass = { by: { id: 'lead@example.com', name: 'Lead' }, reason: 'customer outage', at: now.toISOString() };
   const promo = decideEntry({ windows: [weekend] }, now, 'promotion', glass);
   assert.equal(promo.enter, true);
   assert.deepEqual(promo.enter && promo.breakGlass, glass);

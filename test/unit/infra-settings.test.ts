@@ -28,6 +28,7 @@ const NOT_SET_IN_AZURE: Record<string, string> = {
   CONVEYOR_ALLOW_UNSANDBOXED_STEPS: 'never in Azure: an unsandboxed step would run beside the managed identity; steps run as Kubernetes Jobs there (CONVEYOR_STEP_RUNNER)',
   CONVEYOR_ARM_ENDPOINT: 'the default public ARM endpoint is the one a Function App in Azure uses',
   CONVEYOR_ARM_CA: 'the public ARM endpoint has a publicly trusted certificate',
+  CONVEYOR_REGISTRY_AUTH: "images in ACR are checked with the app's identity (AcrPull on the template's registry); credentials for other registries are added as a Key Vault reference (docs/kubernetes.md)",
   CONVEYOR_ARM_AUDIENCE: "public ARM's audience is the default, as CONVEYOR_ARM_ENDPOINT's endpoint is; in a sovereign cloud both are set to that cloud's ARM (docs/kubernetes.md)",
   CONVEYOR_STEP_SOURCE: 'the default git fits a cluster that reaches the git host; docs/kubernetes.md says when to set upload',
   CONVEYOR_STEP_NAMESPACE: 'the default conveyor-steps is the namespace docs/azure.md prepares',

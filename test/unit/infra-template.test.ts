@@ -299,6 +299,7 @@ describe('infra/main.json: every data-plane operation has its role assignment', 
     { what: 'ACR Tasks: source upload URL (listBuildSourceUploadUrl)', uses: () => /\.getBuildSourceUploadUrl\(/.test(appSource), roles: rolesWith('Microsoft.ContainerRegistry/registries/listBuildSourceUploadUrl/action'), scope: 'Microsoft.ContainerRegistry/registries' },
     { what: 'ACR Tasks: schedule a build (scheduleRun)', uses: () => /\.beginScheduleRun(AndWait)?\(/.test(appSource), roles: rolesWith('Microsoft.ContainerRegistry/registries/scheduleRun/action'), scope: 'Microsoft.ContainerRegistry/registries' },
     { what: 'ACR Tasks: read a run (runs get)', uses: () => /\.runs\.get\(/.test(appSource), roles: rolesWith('Microsoft.ContainerRegistry/registries/runs/read'), scope: 'Microsoft.ContainerRegistry/registries' },
+    { what: 'ACR pull token for the image digest check (oauth2/exchange with the identity)', uses: () => /\/oauth2\/exchange/.test(appSource), roles: ['acrPull'], scope: 'Microsoft.ContainerRegistry/registries' },
     { what: 'ACR Tasks: a run\'s log link (listLogSasUrl)', uses: () => /\.runs\.getLogSasUrl\(/.test(appSource), roles: rolesWith('Microsoft.ContainerRegistry/registries/runs/listLogSasUrl/action'), scope: 'Microsoft.ContainerRegistry/registries' },
   ];
 
@@ -310,7 +311,7 @@ describe('infra/main.json: every data-plane operation has its role assignment', 
   }
 
   it('the operations above are found in the code as it is (the detectors are live)', () => {
-    for (const what of ['blob reads/writes', 'Durable Task (Azure Storage provider): control', 'Key Vault references', 'AKS user credentials', 'ACR Tasks: source', 'ACR Tasks: schedule', 'ACR Tasks: read', 'ACR Tasks: a run']) {
+    for (const what of ['blob reads/writes', 'Durable Task (Azure Storage provider): control', 'Key Vault references', 'AKS user credentials', 'ACR Tasks: source', 'ACR Tasks: schedule', 'ACR Tasks: read', 'ACR Tasks: a run', 'ACR pull token']) {
       assert.ok(operations.find((o) => o.what.startsWith(what))!.uses(), what);
     }
   });
@@ -332,6 +333,9 @@ describe('infra/main.json: every data-plane operation has its role assignment', 
     assert.equal(tasks[0]!.condition, "[not(empty(parameters('buildRegistryName')))]");
     assert.match(String(tasks[0]!.scope), /parameters\('buildRegistryName'\)/);
     assert.equal((template.parameters['buildRegistryName'] as { defaultValue?: unknown }).defaultValue, '', 'no ACR build registry unless one is named');
+    // The digest check pulls a token for the build registry too; the same registry as registryName is covered once.
+    const pulls = resourcesOfType(template, 'Microsoft.Authorization/roleAssignments').filter((r) => String(r.properties?.roleDefinitionId).includes('acrPull'));
+    assert.ok(pulls.some((r) => /parameters\('buildRegistryName'\)/.test(String(r.scope)) && /not\(equals\(parameters\('buildRegistryName'\), parameters\('registryName'\)\)\)/.test(String(r.condition))));
   });
 
   it('each role id is the built-in role of that name, and ACR builds get the narrowest role with the Tasks actions', () => {

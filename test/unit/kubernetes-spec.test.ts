@@ -256,7 +256,7 @@ url: https://shop.example`),
 test('an edit the kubernetes target sees on the cluster makes the environment drifted', async () => {
   const { assessDrift } = await import('../../shared/reconcile/drift.js');
   const current = { app: 'shop', environment: 'dev', revision: 4, commit: 'c'.repeat(40), digest: `sha256:${'f'.repeat(64)}`, finishedAt: '2026-01-01T00:00:00Z', runId: 'r', status: 'Succeeded' as const, kind: 'deploy' as const };
-  const status = { app: 'shop', environment: 'dev', state: 'running' as const, running: true, healthy: true, revision: '4', commit: 'c'.repeat(40), digest: current.digest, details: {} };
+  const status = { app: 'shop', environment: 'dev', state: 'running' as const, running: true, healthy: true, revision: 4, commit: 'c'.repeat(40), digest: current.digest, details: {} };
   assert.equal(assessDrift(current, { status }).sync, 'in-sync');
   const edited = assessDrift(current, { status: { ...status, details: { drift: 'Deployment web has 5 replicas instead of 2' } } });
   assert.deepEqual(edited, { sync: 'drifted', reason: `revision 4 (commit ${'c'.repeat(12)}) was changed on the target: Deployment web has 5 replicas instead of 2` });

@@ -34,7 +34,7 @@ const status = (patch: Partial<TargetStatus>): TargetStatus => ({
   state: 'running',
   running: true,
   healthy: true,
-  revision: '7',
+  revision: 7,
   commit: current.commit,
   digest: digestA,
   details: { port: 4101 },
@@ -46,14 +46,14 @@ test('drift assessment: what the target reports against the ledger', () => {
     ['as recorded', current, { status: status({}) }, 'in-sync', /runs revision 7/],
     ['killed', current, { status: status({ state: 'exited', running: false, healthy: false, reason: 'the process is no longer running' }) }, 'drifted', /not running \(exited: the process is no longer running\)/],
     ['foreign process on the port', current, { status: status({ state: 'exited', running: false, healthy: false }), foreignOnPort: true }, 'drifted', /unknown process accepts connections on its port 4101/],
-    ['another revision', current, { status: status({ revision: '6', commit: 'd'.repeat(40) }) }, 'drifted', /ledger says revision 7 .* runs revision 6/],
+    ['another revision', current, { status: status({ revision: 6, commit: 'd'.repeat(40) }) }, 'drifted', /ledger says revision 7 .* runs revision 6/],
     ['another digest', current, { status: status({ digest: digestB }) }, 'drifted', /runs artifact sha256:b+, but the ledger recorded sha256:a+/],
     ['up but not answering', current, { status: status({ healthy: false }) }, 'drifted', /does not accept connections/],
     ['never deployed anywhere', undefined, { status: status({ state: 'absent', running: false, healthy: false, revision: undefined }) }, 'in-sync', /nothing recorded and nothing running/],
     ['runs without a record', undefined, { status: status({}) }, 'drifted', /records no deployment/],
     ['never deployed but recorded', current, { status: status({ state: 'absent', running: false, healthy: false }) }, 'drifted', /nothing is deployed there/],
     ['target unreachable', current, { error: 'ECONNREFUSED' }, 'unknown', /could not be asked: ECONNREFUSED/],
-    ['deployment in progress', current, { busy: true, status: status({ revision: '8' }) }, 'unknown', /in progress/],
+    ['deployment in progress', current, { busy: true, status: status({ revision: 8 }) }, 'unknown', /in progress/],
   ];
   for (const [name, cur, obs, sync, reason] of cases) {
     const a = assessDrift(cur, obs);

@@ -170,12 +170,12 @@ describe('environment matrix', () => {
     const runs = new InMemoryRunStore();
     await runs.create({ app: 'shop', runId: 'shop.abcdef0', status: 'Succeeded', commit: 'abcdef0', environmentOrder: ['dev', 'prod'] });
     const target = new FakeTarget();
-    target.statuses.set('shop/dev', { app: 'shop', environment: 'dev', state: 'running', running: true, healthy: true, revision: '1', commit: commit(1), details: {} });
-    target.statuses.set('shop/prod', { app: 'shop', environment: 'prod', state: 'running', running: true, healthy: true, revision: '7', commit: commit(7), details: {} });
+    target.statuses.set('shop/dev', { app: 'shop', environment: 'dev', state: 'running', running: true, healthy: true, revision: 1, commit: commit(1), details: {} });
+    target.statuses.set('shop/prod', { app: 'shop', environment: 'prod', state: 'running', running: true, healthy: true, revision: 7, commit: commit(7), details: {} });
     const views = await environmentMatrix({ ledger, runs, targets: new TargetRegistry([target]) }, 'shop');
     assert.deepEqual(views.map((v) => v.name), ['dev', 'prod', 'old']);
     assert.deepEqual(views.map((v) => [v.healthy, v.running]), [[true, true], [false, false], [false, false]]);
-    assert.equal(views[1]!.actual?.revision, '7', 'prod runs something else than the ledger says (drift)');
+    assert.equal(views[1]!.actual?.revision, 7, 'prod runs something else than the ledger says (drift)');
     assert.equal(views[0]!.finishedAt, 't1');
   });
 });

@@ -61,6 +61,10 @@ export const kubernetesCommonFields = {
     .strictObject({
       name: imageName.describe('Image the build pushes; containers using it (any tag) are pinned to name@digest.'),
       digestFile: artifactPath.describe('File in the artifact where the build wrote the pushed digest (sha256:…).'),
+      registryCheck: z
+        .boolean()
+        .default(true)
+        .describe("Before deploying, ask the image's registry whether it holds the digest (a missing digest fails before anything is applied; an unreachable registry is noted and skipped). Default true."),
     })
     .describe('The image the build pushes, promoted by digest.'),
   forceConflicts: z.boolean().default(false).describe('Take over fields another field manager owns instead of failing. Default false.'),
@@ -81,7 +85,7 @@ const ms = (max: number) => z.number().int().positive().max(max);
 const kubeDeploySpecFields = {
   namespace: namespaceName,
   manifests: artifactPath,
-  image: z.object({ name: imageName, digestFile: artifactPath }),
+  image: z.object({ name: imageName, digestFile: artifactPath, registryCheck: z.boolean().optional() }),
   forceConflicts: z.boolean(),
   prune: z.boolean(),
   rolloutTimeoutMs: ms(MAX_ROLLOUT_TIMEOUT_MS),
@@ -126,7 +130,7 @@ export const kubernetesTargetFile = z
       type: 'kubernetes',
       namespace: v.namespace,
       manifests: v.manifests,
-      image: v.image,
+      image: { name: v.image.name, digestFile: v.image.digestFile, ...(v.image.registryCheck ? {} : { registryCheck: false }) },
       ...(v.kubeconfigSetting ? { kubeconfigSetting: v.kubeconfigSetting } : {}),
       // The ciphertext is filled in from the top-level secrets (or the loader, for files).
       ...(v.kubeconfigSecret ? { kubeconfigSealed: { secret: v.kubeconfigSecret, reference: `secrets.${v.kubeconfigSecret} (target.kubeconfigSecret)`, sealed: '' } } : {}),
@@ -157,7 +161,7 @@ export const aksTargetFile = z
       cluster: v.cluster,
       namespace: v.namespace,
       manifests: v.manifests,
-      image: v.image,
+      image: { name: v.image.name, digestFile: v.image.digestFile, ...(v.image.registryCheck ? {} : { registryCheck: false }) },
       forceConflicts: v.forceConflicts,
       prune: v.prune,
       rolloutTimeoutMs: v.rolloutTimeout,

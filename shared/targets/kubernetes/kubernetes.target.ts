@@ -24,14 +24,15 @@ import { join, normalize } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeTargetSpec, TargetSpec } from '../../domain/pipeline.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import type { DeployRequest, DeployResult, DeployTarget, StopResult, TargetStatus } from '../deploy-target.js';
+import { revisionFromText, type DeployRequest, type DeployResult, type DeployTarget, type StopResult, type TargetStatus } from '../deploy-target.js';
 import { ClusterUnavailableError, DEFAULT_RETRY, KubeApi, KubeRequestError, type RetryOptions } from './kube-api.js';
 import { ANNOTATIONS, imageName, isImageDigest, kindOf, LABELS, name as nameOf, parseManifests, parseRendered, podSpec, relabelRecorded, renderManifests, SUPPORTED_KINDS, type ManifestObject, type ManifestValue, type RenderedManifests } from './manifests.js';
+import type { ImageCheck } from './oci-registry.js';
 import { environmentRollout, type RolloutReport } from './rollout.js';
 
 /** A deploy target whose deployments roll out after `deploy` returns (read with {@link KubernetesTarget.rollout}). */
 export interface RolloutReader {
-  rollout(app: string, environment: string, spec: TargetSpec, revision?: string): Promise<RolloutReport>;
+  rollout(app: string, environment: string, spec: TargetSpec, revision?: number): Promise<RolloutReport>;
 }
 
 /** True for targets that report rollouts (kubernetes, aks). */
@@ -42,14 +43,14 @@ export function hasRollout(target: DeployTarget): target is DeployTarget & Rollo
 /** Returns the kubeconfig to use for an environment's spec (`app` opens a sealed kubeconfig with that app's key). */
 export type KubeconfigResolver = (spec: KubeTargetSpec, app?: string) => Promise<KubeConfig>;
 
-/** Checks that the registry holds an image digest before anything is applied. */
-export type ImageChecker = (imageName: string, digest: string) => Promise<boolean>;
+/** Asks the registry whether it holds an image digest, before anything is applied (oci-registry.ts). */
+export type ImageChecker = (imageName: string, digest: string) => Promise<ImageCheck>;
 
 /** Collaborators of {@link KubernetesTarget}. */
 export interface KubernetesTargetOptions {
   /** Where cluster credentials come from (a setting's kubeconfig, in-cluster, AKS). */
   kubeconfig: KubeconfigResolver;
-  /** Optional registry check of the image digest (e.g. ACR); skipped when absent. */
+  /** The registry check of the image digest (on unless a pipeline's `image.registryCheck` is false); none when absent. */
   imageExists?: ImageChecker;
   /** Back-off for unreachable clusters, 429 and 5xx. */
   retry?: RetryOptions;
@@ -128,7 +129,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
       const recordedYaml = request.recorded?.['renderedManifests'];
       if (typeof recordedYaml === 'string' && recordedYaml.length > 0) {
         digest = String(request.recorded?.['imageDigest'] ?? '');
-        rendered = relabelRecorded(recordedYaml, { revision: request.revision, ...(request.runId ? { runId: request.runId } : {}) });
+        rendered = relabelRecorded(recordedYaml, { revision: String(request.revision), ...(request.runId ? { runId: request.runId } : {}) });
       } else {
         // An artifact and a commit never change: what was read for one environment serves the next.
         const digestKey = `${request.digest}\u0000${spec.image.digestFile}`;
@@ -160,7 +161,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
           app: request.app,
           environment: request.environment,
           namespace: spec.namespace,
-          revision: request.revision,
+          revision: String(request.revision),
           commit: request.commit,
           ...(request.runId ? { runId: request.runId } : {}),
           digest: request.digest,
@@ -168,9 +169,14 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
           imageDigest: digest,
         });
       }
-      if (this.options.imageExists && isImageDigest(digest) && !(await this.options.imageExists(spec.image.name, digest))) {
-        return fail(`the registry has no image ${spec.image.name}@${digest}; nothing was applied`);
-      }
+      let registryCheck = 'off (image.registryCheck: false)';
+      if (this.options.imageExists && spec.image.registryCheck !== false && isImageDigest(digest)) {
+        const found = await this.options.imageExists(spec.image.name, digest);
+        if (found.state === 'missing') {
+          return fail(`the registry has no image ${spec.image.name}@${digest}: the build reported a digest that was never pushed there; nothing was applied`, [found.detail]);
+        }
+        registryCheck = found.state === 'present' ? 'present' : `unverified: ${found.reason}`;
+      } else if (!this.options.imageExists) registryCheck = 'not configured';
       const api = await this.api(spec, request.app);
       const applied: string[] = [];
       for (const o of rendered.objects) {
@@ -198,6 +204,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
           image: `${spec.image.name}@${digest}`,
           imageDigest: digest,
           manifestsHash: rendered.hash,
+          registryCheck,
           renderedManifests: rendered.yaml,
           objects: applied.join(', '),
           pruned: pruned.join(', '),
@@ -229,7 +236,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
    * Reads the rollout of the environment's Deployments once (no waiting). `revision`, when
    * given, must be the one the Deployments carry: anything else is still progressing.
    */
-  async rollout(app: string, environment: string, anySpec: TargetSpec, revision?: string): Promise<RolloutReport> {
+  async rollout(app: string, environment: string, anySpec: TargetSpec, revision?: number): Promise<RolloutReport> {
     if (anySpec.type === 'process' || anySpec.type !== this.type) throw new Error(`the ${this.type} target cannot read a ${anySpec.type} target's rollout`);
     const spec: KubeTargetSpec = anySpec;
     const api = await this.api(spec, app);
@@ -237,7 +244,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     if (deployments.length === 0) return { state: 'failed', message: `no Deployment of ${app} in namespace ${spec.namespace} (was it deleted?)`, deployments: [] };
     const report = environmentRollout(deployments);
     if (revision !== undefined) {
-      const stale = deployments.filter((d) => String(((meta(d)['labels'] ?? {}) as Obj)[LABELS.revision]) !== revision);
+      const stale = deployments.filter((d) => String(((meta(d)['labels'] ?? {}) as Obj)[LABELS.revision]) !== String(revision));
       if (stale.length > 0) return { state: 'failed', message: `Deployment ${stale.map((d) => String(meta(d)['name'])).join(', ')} no longer carries revision ${revision}: another deployment replaced it`, deployments: report.deployments };
     }
     return report;
@@ -255,7 +262,7 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     const annotations = (first['annotations'] ?? {}) as Obj;
     const image = podSpec(deployments[0]!)?.['containers'];
     const common: Pick<TargetStatus, 'revision' | 'commit' | 'digest' | 'baseUrl' | 'details'> = {
-      revision: String(annotations[ANNOTATIONS.revision] ?? ''),
+      revision: revisionFromText(annotations[ANNOTATIONS.revision]),
       commit: String(annotations[ANNOTATIONS.commit] ?? ''),
       digest: String(annotations[ANNOTATIONS.artifact] ?? ''),
       baseUrl: spec.url,
@@ -274,17 +281,17 @@ export class KubernetesTarget implements DeployTarget<KubeTargetSpec>, RolloutRe
     try {
       const api = await this.api(spec, app);
       let wasRunning = false;
-      let revision: string | undefined;
+      let revision: number | undefined;
       for (const k of [...SUPPORTED_KINDS].reverse()) {
         for (const live of await api.list(k.apiVersion, k.kind, spec.namespace, selector(app, environment))) {
           if (k.kind === 'Deployment') {
             wasRunning = true;
-            revision ??= String(((meta(live)['labels'] ?? {}) as Obj)[LABELS.revision] ?? '');
+            revision ??= revisionFromText(((meta(live)['labels'] ?? {}) as Obj)[LABELS.revision]);
           }
           await api.remove(k.apiVersion, k.kind, spec.namespace, String(meta(live)['name']));
         }
       }
-      return { ok: true, wasRunning, ...(revision ? { revision } : {}) };
+      return { ok: true, wasRunning, ...(revision !== undefined ? { revision } : {}) };
     } catch (err) {
       if (err instanceof KubeRequestError || err instanceof ClusterUnavailableError) return { ok: false, reason: err.message };
       throw err;
