@@ -22,8 +22,8 @@ import type { Actor } from '../domain/run.js';
 import { upgradeStoredNames, type BadRevisionMarker, type CurrentDeployment, type DeploymentRecord, type NewDeployment } from '../domain/deployment.js';
 import { ConflictError, CorruptDataError, NotFoundError, ValidationError } from '../errors.js';
 import { NAME_PATTERN, NAME_RULE } from '../domain/ids.js';
-import { createJson, ensureContainer, listAllNames, listNames, readJson, replaceJson, tryReadJson } from '../storage/blob-store.js';
-import { announced, type ChangeFeed } from '../storage/change-feed.js';
+import { createJson, ensureContainer, listAllNames, listNames, readJson, replaceJson, tryReadJson, type Versioned } from '../storage/blob-store.js';
+import { announce, type ChangeFeed } from '../storage/change-feed.js';
 
 const MAX_REVISION = 9_999_999_999;
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date');
@@ -150,12 +150,10 @@ export class DeploymentLedger {
   /**
    * Appends a deployment or rollback: assigns the next revision (gap-free under races), stores
    * the immutable history record, then moves `current` forward. Resolves the stored record.
+   * The change is announced to the change feed while the reads that precede the first write
+   * (the newest revision, the `current` pointer) are under way; no write is sent before it is durable.
    */
   async record(app: string, env: string, entry: NewDeployment, options: { revision?: number } = {}): Promise<DeploymentRecord> {
-    return announced(this.changes, app, () => this.recordNow(app, env, entry, options));
-  }
-
-  private async recordNow(app: string, env: string, entry: NewDeployment, options: { revision?: number }): Promise<DeploymentRecord> {
     const base = this.base(app, env);
     const parsed = newDeploymentSchema.safeParse(entry);
     if (!parsed.success) {
@@ -164,43 +162,50 @@ export class DeploymentLedger {
         parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
       );
     }
-    await ensureContainer(this.container);
-    if (options.revision !== undefined) return this.recordAt(app, env, parsed.data, options.revision);
-
-    const cur = await tryReadJson(this.container, `${base}/current.json`, currentDeploymentSchema);
-    let revision = (cur?.value.revision ?? 0) + 1;
-    let record: DeploymentRecord | undefined;
-    for (let attempt = 0; attempt < this.maxAttempts && !record; attempt++) {
-      const candidate: DeploymentRecord = { ...parsed.data, app, environment: env, revision, recordedAt: this.now().toISOString() };
-      try {
-        await createJson(this.container, `${base}/history/${historyName(revision)}`, candidate);
-        record = candidate;
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-        // Taken. Skip straight past the newest existing revision: every number up to it exists
-        // (each was created only after its predecessor), so this cannot open a gap.
-        const newest = await listNames(this.container, `${base}/history/`, { pageSize: 1 });
-        const top = newest.names[0] ? revisionFromHistoryName(newest.names[0]) : undefined;
-        revision = Math.max(revision + 1, (top ?? 0) + 1);
-      }
+    if (options.revision !== undefined && (!Number.isInteger(options.revision) || options.revision < 1 || options.revision > MAX_REVISION)) {
+      throw new ValidationError(`invalid revision ${options.revision}`, [{ path: 'revision', message: 'must be a positive integer' }]);
     }
-    if (!record) throw new ConflictError(`could not allocate a revision for ${app}/${env} after ${this.maxAttempts} attempts`);
-    await this.advanceCurrent(base, record);
-    return record;
+    const announcement = announce(this.changes, app);
+    try {
+      const ready = Promise.all([announcement.ready(), ensureContainer(this.container)]);
+      if (options.revision !== undefined) return await this.recordAt(app, env, parsed.data, options.revision, ready);
+      const [cur] = await Promise.all([tryReadJson(this.container, `${base}/current.json`, currentDeploymentSchema), ready]);
+      let revision = (cur?.value.revision ?? 0) + 1;
+      let record: DeploymentRecord | undefined;
+      for (let attempt = 0; attempt < this.maxAttempts && !record; attempt++) {
+        const candidate: DeploymentRecord = { ...parsed.data, app, environment: env, revision, recordedAt: this.now().toISOString() };
+        try {
+          await createJson(this.container, `${base}/history/${historyName(revision)}`, candidate);
+          record = candidate;
+        } catch (err) {
+          if (!(err instanceof ConflictError)) throw err;
+          // Taken. Skip straight past the newest existing revision: every number up to it exists
+          // (each was created only after its predecessor), so this cannot open a gap.
+          const newest = await listNames(this.container, `${base}/history/`, { pageSize: 1 });
+          const top = newest.names[0] ? revisionFromHistoryName(newest.names[0]) : undefined;
+          revision = Math.max(revision + 1, (top ?? 0) + 1);
+        }
+      }
+      if (!record) throw new ConflictError(`could not allocate a revision for ${app}/${env} after ${this.maxAttempts} attempts`);
+      await this.advanceCurrent(base, record, { found: cur });
+      return record;
+    } finally {
+      announcement.done();
+    }
   }
 
   /**
    * Stores a deployment under exactly `revision` (the number it was deployed as, taken from
    * {@link latestRevision} under the environment lock). Idempotent for the same run: a retry that
    * finds its own record returns it; a different record there -> ConflictError. Gap-free as long
-   * as `revision` is at most the newest + 1, which is checked.
+   * as `revision` is at most the newest + 1, which is checked. `ready` resolves once writing may
+   * begin (the change is announced); the reads do not wait for it.
    */
-  private async recordAt(app: string, env: string, entry: NewDeployment, revision: number): Promise<DeploymentRecord> {
+  private async recordAt(app: string, env: string, entry: NewDeployment, revision: number, ready: Promise<unknown>): Promise<DeploymentRecord> {
     const base = this.base(app, env);
-    if (!Number.isInteger(revision) || revision < 1 || revision > MAX_REVISION) {
-      throw new ValidationError(`invalid revision ${revision}`, [{ path: 'revision', message: 'must be a positive integer' }]);
-    }
-    const latest = await this.latestRevision(app, env);
+    // `current` is read now, beside the other reads, for the move after the history record; a
+    // writer that moves it meanwhile makes that move re-read (its write is conditioned on this ETag).
+    const [latest, cur] = await Promise.all([this.latestRevision(app, env), tryReadJson(this.container, `${base}/current.json`, currentDeploymentSchema), ready]);
     if (revision > latest + 1) throw new ConflictError(`revision ${revision} of ${app}/${env} would leave a gap after revision ${latest}`);
     const candidate: DeploymentRecord = { ...entry, app, environment: env, revision, recordedAt: this.now().toISOString() };
     try {
@@ -211,10 +216,10 @@ export class DeploymentLedger {
       if (existing.runId !== entry.runId || existing.kind !== entry.kind || existing.digest !== entry.digest) {
         throw new ConflictError(`revision ${revision} of ${app}/${env} is already recorded by run ${existing.runId}`, { cause: err });
       }
-      await this.advanceCurrent(base, existing);
+      await this.advanceCurrent(base, existing, { found: cur });
       return existing;
     }
-    await this.advanceCurrent(base, candidate);
+    await this.advanceCurrent(base, candidate, { found: cur });
     return candidate;
   }
 
@@ -241,8 +246,12 @@ export class DeploymentLedger {
     return top ?? 0;
   }
 
-  /** Moves `current` to `record` unless something newer is already there. */
-  private async advanceCurrent(base: string, record: DeploymentRecord): Promise<void> {
+  /**
+   * Moves `current` to `record` unless something newer is already there. `read` holds the
+   * pointer as read before (`found` undefined: it was absent then), used for the first attempt
+   * instead of reading it again.
+   */
+  private async advanceCurrent(base: string, record: DeploymentRecord, read?: { found: Versioned<CurrentDeployment> | undefined }): Promise<void> {
     const path = `${base}/current.json`;
     const pointer: CurrentDeployment = {
       app: record.app,
@@ -255,15 +264,17 @@ export class DeploymentLedger {
       status: record.status,
       kind: record.kind,
     };
+    let known = read;
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const cur = await tryReadJson(this.container, path, currentDeploymentSchema);
+      const cur = known ? known.found : await tryReadJson(this.container, path, currentDeploymentSchema);
+      known = undefined;
       if (cur && cur.value.revision >= record.revision) return;
       try {
         if (cur) await replaceJson(this.container, path, pointer, cur.etag);
         else await createJson(this.container, path, pointer);
         return;
       } catch (err) {
-        // 409/412: someone moved it meanwhile. 404: it vanished between read and write. Re-read.
+        // 409/412: someone moved it meanwhile (or since it was read). 404: it vanished between read and write. Re-read.
         if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
       }
     }

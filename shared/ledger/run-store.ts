@@ -6,6 +6,11 @@
  * Newest-first listing: run ids are not time-ordered, so `create` also writes an empty marker
  * `runs-index/<app>/<inverted ms>_<runId>`; a plain ascending listing of that prefix is newest
  * first and pages with the storage continuation token.
+ *
+ * A run's record is patched many times by its own activities, one after another. The store
+ * keeps the version it last wrote (value and ETag) of recent runs, and `update` starts from it
+ * instead of reading the record again: the write is conditioned on that ETag, so if anyone else
+ * wrote in between, storage answers 412 and the update re-reads and retries as always.
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
@@ -14,7 +19,7 @@ import { STATUSES } from '../domain/status.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { NAME_PATTERN, NAME_RULE, STORED_ID_PATTERN } from '../domain/ids.js';
 import { createJson, ensureContainer, listNames, readJson, replaceJson, type Versioned } from '../storage/blob-store.js';
-import { announced, type ChangeFeed } from '../storage/change-feed.js';
+import { announce, announced, type ChangeFeed } from '../storage/change-feed.js';
 
 const status = z.enum(STATUSES);
 const verification = z.array(
@@ -73,6 +78,8 @@ export interface RunStoreOptions {
   maxAttempts?: number;
   /** Told before a run record is written (read models that show runs, such as the matrix snapshot). */
   changes?: ChangeFeed;
+  /** Runs whose last written version is kept to start the next update from. Default 256. */
+  writtenCacheSize?: number;
 }
 
 /** What `create` needs; timestamps are filled in. */
@@ -83,6 +90,9 @@ export class RunStore {
   private readonly now: () => Date;
   private readonly maxAttempts: number;
   private readonly changes: ChangeFeed | undefined;
+  private readonly writtenCacheSize: number;
+  /** The version this store last wrote of recent runs, by path (least recently written first). */
+  private readonly written = new Map<string, Versioned<RunRecord>>();
 
   /** Creates a store over `container` (normally `conveyor-state`). */
   constructor(
@@ -92,6 +102,16 @@ export class RunStore {
     this.now = options.now ?? (() => new Date());
     this.maxAttempts = options.maxAttempts ?? 100;
     this.changes = options.changes;
+    this.writtenCacheSize = options.writtenCacheSize ?? 256;
+  }
+
+  /** Remembers the version just written (the only version update may start from without reading). */
+  private remember(path: string, version: Versioned<RunRecord>): Versioned<RunRecord> {
+    this.written.delete(path);
+    // A copy: what the caller gets back is theirs to change.
+    this.written.set(path, { value: structuredClone(version.value), etag: version.etag });
+    if (this.written.size > this.writtenCacheSize) this.written.delete(this.written.keys().next().value!);
+    return version;
   }
 
   private path(app: string, runId: string): string {
@@ -117,6 +137,7 @@ export class RunStore {
     // Announced around both writes: the run shows in listings once its index marker exists.
     return announced(this.changes, run.app, async () => {
       const etag = await createJson(this.container, path, record);
+      this.remember(path, { value: record, etag });
       const index = `runs-index/${run.app}/${String(MAX_MS - at.getTime()).padStart(13, '0')}_${run.runId}`;
       await createJson(this.container, index, { runId: run.runId }).catch((err: unknown) => {
         if (!(err instanceof ConflictError)) throw err;
@@ -140,25 +161,39 @@ export class RunStore {
   async replace(record: RunRecord, etag: string): Promise<Versioned<RunRecord>> {
     const path = this.path(record.app, record.runId);
     const value = this.validate({ ...record, updatedAt: this.now().toISOString() });
-    return { value, etag: await announced(this.changes, record.app, () => replaceJson(this.container, path, value, etag)) };
+    return this.remember(path, { value, etag: await announced(this.changes, record.app, () => replaceJson(this.container, path, value, etag)) });
   }
 
   /**
    * Read-modify-write with ETag retries: `mutate` gets the current record (a copy) and returns
-   * the new one; on a lost race it runs again on the fresh record.
+   * the new one; on a lost race it runs again on the fresh record. It starts from the version this
+   * store last wrote, when it has it (see the module comment), and announces the change while it
+   * reads.
    */
   async update(app: string, runId: string, mutate: (run: RunRecord) => RunRecord): Promise<RunRecord> {
-    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const { value, etag } = await this.get(app, runId);
-      const next = mutate(structuredClone(value));
-      if (next.app !== app || next.runId !== runId) throw new ValidationError('a run update cannot change app or runId', [{ path: 'runId', message: 'immutable' }]);
-      try {
-        return (await this.replace(next, etag)).value;
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
+    const path = this.path(app, runId);
+    const announcement = announce(this.changes, app);
+    try {
+      let known = this.written.get(path);
+      for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+        const { value, etag } = known ?? (await this.get(app, runId));
+        const next = mutate(structuredClone(value));
+        if (next.app !== app || next.runId !== runId) throw new ValidationError('a run update cannot change app or runId', [{ path: 'runId', message: 'immutable' }]);
+        const record = this.validate({ ...next, updatedAt: this.now().toISOString() });
+        await announcement.ready();
+        try {
+          return this.remember(path, { value: record, etag: await replaceJson(this.container, path, record, etag) }).value;
+        } catch (err) {
+          // Someone else wrote (or removed) it since that version: read what is stored now.
+          if (!(err instanceof ConflictError) && !(err instanceof NotFoundError && known)) throw err;
+          if (this.written.get(path)?.etag === etag) this.written.delete(path);
+          known = undefined;
+        }
       }
+      throw new ConflictError(`run ${runId} of ${app} kept changing; gave up after ${this.maxAttempts} attempts`);
+    } finally {
+      announcement.done();
     }
-    throw new ConflictError(`run ${runId} of ${app} kept changing; gave up after ${this.maxAttempts} attempts`);
   }
 
   /** Runs of an app, newest first, one page at a time (page size 1-200, default 50). */

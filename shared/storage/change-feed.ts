@@ -7,6 +7,10 @@
  * it writes (`changing`, which leaves a durable marker the read model's readers can see), and
  * calls `done()` after the write, success or not (which refreshes the read model and clears the
  * marker). While a marker exists, readers do not trust the read model for that app.
+ *
+ * The announcement only has to be durable before the write is sent, not before the reads that
+ * precede it: {@link announce} starts it beside those reads (one round trip fewer on the path of
+ * every read-modify-write), and the write waits for {@link PendingAnnouncement.ready}.
  */
 
 /** The handle of one announced change. */
@@ -19,6 +23,39 @@ export interface ChangeTicket {
 export interface ChangeFeed {
   /** Announces a change to `app`'s records; resolves once the announcement is durable. */
   changing(app: string): Promise<ChangeTicket>;
+}
+
+/** An announcement under way (see {@link announce}). */
+export interface PendingAnnouncement {
+  /** Resolves once the announcement is durable; the write must not be sent before. Rejects when it failed. */
+  ready(): Promise<void>;
+  /** The write is over, or will not happen: as {@link ChangeTicket.done}. Never throws. */
+  done(): void;
+}
+
+const NOTHING_TO_ANNOUNCE: PendingAnnouncement = { ready: () => Promise.resolve(), done: () => undefined };
+
+/**
+ * Starts announcing a change to `app` on `feed` (when there is one) without waiting for it, so
+ * the reads before a write overlap it. The caller awaits `ready()` before it writes and calls
+ * `done()` exactly once afterwards (in a `finally`).
+ */
+export function announce(feed: ChangeFeed | undefined, app: string): PendingAnnouncement {
+  if (!feed) return NOTHING_TO_ANNOUNCE;
+  const ticket = feed.changing(app);
+  // Observed by ready(); a caller that fails before ready() must not leave an unhandled rejection.
+  ticket.catch(() => undefined);
+  return {
+    ready: async () => {
+      await ticket;
+    },
+    done: () => {
+      ticket.then(
+        (t) => t.done(),
+        () => undefined,
+      );
+    },
+  };
 }
 
 /**

@@ -11,7 +11,8 @@
  * - every store whose records it shows (ledger, run records, freezes, sync states, the app
  *   registry) announces a change BEFORE it writes (shared/storage/change-feed.ts): a durable
  *   marker under `matrix/pending/<app>/`. After the write the snapshot of that app is rebuilt
- *   from the sources and the marker removed. While an app has a marker, readers build its row
+ *   from the sources and the marker removed (a burst of writes, such as the records of one run,
+ *   shares one marker and one rebuild once it pauses). While an app has a marker, readers build its row
  *   from the sources instead of reading the snapshot, so a change is visible at once and a
  *   writer that dies mid-way leaves a marker, never a silently stale snapshot; a marker older
  *   than `staleMarkerMs` (its writer is gone) makes the next reader rebuild and clear it;
@@ -223,6 +224,10 @@ export interface MatrixSnapshotOptions {
    * upgrade) shows within this long of the next read. Default 5 minutes.
    */
   recheckAfterMs?: number;
+  /** A refresh waits until writes to an app pause this long, so a burst of writes costs one refresh. Default 500 ms. */
+  refreshDelayMs?: number;
+  /** ... but not longer than this after the first write it serves. Default 3 s. */
+  refreshMaxDelayMs?: number;
   /** Where background refresh failures are reported (the marker stays, so readers stay correct). */
   log?: (message: string) => void;
   /** Clock (tests). */
@@ -234,10 +239,28 @@ function bare(etag: string | undefined): string {
   return (etag ?? '').replace(/^"|"$/g, '');
 }
 
-/** Background refreshes of one app: the change markers they clear, and whether one more is wanted. */
+/** A change marker this process created, and the writes that rely on it. */
+interface Marker {
+  name: string;
+  /** When it was created (this process's clock; only its age matters). */
+  born: number;
+  /** Writes announced with it that are not over yet: it is never cleared while any is. */
+  holders: number;
+  /** Resolves once the marker is stored. */
+  stored: Promise<void>;
+}
+
+/** One app's change markers and its background refresh. */
 interface RefreshQueue {
-  markers: string[];
+  /** Markers this process created and has not cleared yet. */
+  markers: Marker[];
+  /** The marker a new write may share (see `changing`). */
+  open?: Marker;
+  /** A refresh is wanted (a write ended, or the snapshot is old). */
   wanted: boolean;
+  /** When the oldest unserved want arose (bounds how long refreshes are put off). */
+  wantedSince?: number;
+  timer?: NodeJS.Timeout;
   running?: Promise<void>;
 }
 
@@ -270,6 +293,8 @@ export interface OverviewPage {
 export class MatrixSnapshots implements ChangeFeed {
   private readonly staleMarkerMs: number;
   private readonly recheckAfterMs: number;
+  private readonly refreshDelayMs: number;
+  private readonly refreshMaxDelayMs: number;
   private readonly log: (message: string) => void;
   private readonly now: () => Date;
   private sources: RowSources | undefined;
@@ -287,6 +312,8 @@ export class MatrixSnapshots implements ChangeFeed {
     this.sources = sources;
     this.staleMarkerMs = options.staleMarkerMs ?? 60_000;
     this.recheckAfterMs = options.recheckAfterMs ?? 5 * 60_000;
+    this.refreshDelayMs = options.refreshDelayMs ?? 500;
+    this.refreshMaxDelayMs = options.refreshMaxDelayMs ?? 3000;
     this.log = options.log ?? ((m) => console.warn(m));
     this.now = options.now ?? (() => new Date());
   }
@@ -302,48 +329,121 @@ export class MatrixSnapshots implements ChangeFeed {
     return this.sources;
   }
 
-  /** See {@link ChangeFeed.changing}: a durable marker, then a background refresh once the write is over. */
+  /**
+   * See {@link ChangeFeed.changing}: a durable marker, then a background refresh once the write
+   * is over. Writes that follow each other closely share one marker and one refresh: a write may
+   * rely on a marker this process created when it is stored, no refresh has taken it yet (a
+   * refresh only takes markers none of whose writes is still going on, and clears them after
+   * reading the sources), and it is young (a quarter of `staleMarkerMs`, so no reader takes it for
+   * a dead writer's while the write goes on). The refresh waits until writes to the app pause for
+   * `refreshDelayMs` (at most `refreshMaxDelayMs` after the first write it serves); until it ran,
+   * readers build the app's row from the records, so nothing is ever shown stale.
+   */
   async changing(app: string): Promise<ChangeTicket> {
     if (!isName(app)) return { done: () => undefined };
-    await ensureContainer(this.container);
-    const marker = `${PENDING}${app}/${String(this.now().getTime()).padStart(13, '0')}-${randomBytes(4).toString('hex')}`;
-    await createJson(this.container, marker, {});
-    return { done: () => this.schedule(app, marker) };
+    const queue = this.queue(app);
+    const open = queue.open;
+    if (open && Date.now() - open.born < this.staleMarkerMs / 4) {
+      open.holders++;
+      try {
+        await open.stored;
+      } catch (err) {
+        open.holders--;
+        throw err;
+      }
+      return this.ticket(app, open);
+    }
+    const name = `${PENDING}${app}/${String(this.now().getTime()).padStart(13, '0')}-${randomBytes(4).toString('hex')}`;
+    const marker: Marker = {
+      name,
+      born: Date.now(),
+      holders: 1,
+      stored: ensureContainer(this.container).then(() => createJson(this.container, name, {}).then(() => undefined)),
+    };
+    queue.markers.push(marker);
+    queue.open = marker;
+    try {
+      await marker.stored;
+    } catch (err) {
+      // Not stored: nobody may rely on it, and there is nothing to clear.
+      queue.markers = queue.markers.filter((m) => m !== marker);
+      if (queue.open === marker) queue.open = undefined;
+      this.release(app, queue);
+      throw err;
+    }
+    return this.ticket(app, marker);
   }
 
-  private schedule(app: string, marker?: string): void {
+  private ticket(app: string, marker: Marker): ChangeTicket {
+    let done = false;
+    return {
+      done: () => {
+        if (done) return;
+        done = true;
+        marker.holders--;
+        this.schedule(app);
+      },
+    };
+  }
+
+  private queue(app: string): RefreshQueue {
     let queue = this.queues.get(app);
     if (!queue) {
       queue = { markers: [], wanted: false };
       this.queues.set(app, queue);
     }
-    if (marker) queue.markers.push(marker);
+    return queue;
+  }
+
+  /** Forgets an app's queue once nothing of it is left. */
+  private release(app: string, queue: RefreshQueue): void {
+    if (!queue.wanted && !queue.running && !queue.timer && queue.markers.length === 0) this.queues.delete(app);
+  }
+
+  /** Wants a refresh of `app`: after writes pause for `refreshDelayMs`, or at once with `now`. */
+  private schedule(app: string, now = false): void {
+    const queue = this.queue(app);
     queue.wanted = true;
-    if (!queue.running) queue.running = this.drain(app, queue);
+    queue.wantedSince ??= Date.now();
+    // A refresh under way looks again when it ends.
+    if (queue.running) return;
+    if (queue.timer) clearTimeout(queue.timer);
+    const delay = now ? 0 : Math.max(0, Math.min(this.refreshDelayMs, queue.wantedSince + this.refreshMaxDelayMs - Date.now()));
+    queue.timer = setTimeout(() => {
+      queue.timer = undefined;
+      queue.running = this.drain(app, queue);
+    }, delay);
+    // A pending refresh never keeps a process alive: its markers make readers use the records.
+    queue.timer.unref();
   }
 
   private async drain(app: string, queue: RefreshQueue): Promise<void> {
-    // Changes that arrive while a refresh runs are folded into one more refresh after it.
-    while (queue.wanted) {
-      queue.wanted = false;
-      const batch = queue.markers.splice(0);
-      try {
-        await this.refresh(app);
-        await Promise.all(batch.map((m) => deleteBlob(this.container, m).catch(() => undefined)));
-      } catch (err) {
-        this.log(`matrix snapshot of ${app}: refresh failed (readers rebuild it from the records until it succeeds): ${(err as Error).message}`);
-      }
+    queue.wanted = false;
+    queue.wantedSince = undefined;
+    // The markers whose writes are all over; writes still going on keep theirs for a later refresh.
+    const batch = queue.markers.filter((m) => m.holders === 0);
+    if (queue.open && batch.includes(queue.open)) queue.open = undefined;
+    queue.markers = queue.markers.filter((m) => m.holders > 0);
+    try {
+      await this.refresh(app);
+      await Promise.all(batch.map((m) => deleteBlob(this.container, m.name).catch(() => undefined)));
+    } catch (err) {
+      // The markers stay in storage: readers use the records, and clear them once they are stale.
+      this.log(`matrix snapshot of ${app}: refresh failed (readers rebuild it from the records until it succeeds): ${(err as Error).message}`);
     }
     queue.running = undefined;
-    this.queues.delete(app);
+    if (queue.wanted) this.schedule(app);
+    else this.release(app, queue);
   }
 
-  /** Resolves when no background refresh is running (tests, graceful shutdown). */
+  /** Runs the refreshes that are waiting now and resolves when none is running or waiting (tests, graceful shutdown). */
   async idle(): Promise<void> {
     for (;;) {
-      const running = [...this.queues.values()].map((q) => q.running).filter((p): p is Promise<void> => p !== undefined);
-      if (running.length === 0) return;
-      await Promise.all(running);
+      for (const [app, queue] of this.queues) if (queue.timer) this.schedule(app, true);
+      const pending = [...this.queues.values()].filter((q) => q.running || q.timer);
+      if (pending.length === 0) return;
+      await Promise.all(pending.map((q) => q.running));
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -480,7 +580,8 @@ export class MatrixSnapshots implements ChangeFeed {
           report.fromSnapshot++;
           // Old enough to recheck against the records: served now, rebuilt in the background
           // (unless a refresh of this app is under way already).
-          if (now.getTime() - Date.parse(doc.builtAt) > this.recheckAfterMs && !this.queues.has(app)) this.schedule(app);
+          const queue = this.queues.get(app);
+          if (now.getTime() - Date.parse(doc.builtAt) > this.recheckAfterMs && !queue?.running && !queue?.timer) this.schedule(app, true);
           return doc.row;
         }
         // Missing, unreadable, older schema, registration changed, or a writer died mid-way: rebuild.

@@ -32,29 +32,34 @@ export interface AnnouncePorts {
   now?: () => Date;
 }
 
-/** Records `outcome`, then keeps the metrics index current and records the deployment's event. */
+/**
+ * Records `outcome`, then keeps the metrics index current and records the deployment's event.
+ * Those two only depend on the stored record, not on each other, so they run side by side.
+ */
 export async function recordAndAnnounce(ports: AnnouncePorts, outcome: DeploymentOutcome): Promise<DeploymentRecord> {
   const record = await recordDeployment(ports.ledger, outcome);
-  // Best effort while the records are fresh: a metrics read catches the index up from the ledger
-  // anyway, so a failure here loses nothing.
-  await ports.metrics.catchUp(outcome.app, outcome.environment).catch(() => undefined);
-  await ports.events.record(
-    eventsFromDeployment(
-      {
-        app: outcome.app,
-        environment: outcome.environment,
-        runId: outcome.runId,
-        revision: record.revision,
-        kind: outcome.kind,
-        status: outcome.status,
-        commit: outcome.commit,
-        digest: outcome.digest,
-        requestedBy: outcome.requestedBy,
-        ...(outcome.rolledBackTo !== undefined ? { rolledBackTo: outcome.rolledBackTo } : {}),
-        ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
-      },
-      (ports.now?.() ?? new Date()).toISOString(),
+  await Promise.all([
+    // Best effort while the records are fresh: a metrics read catches the index up from the
+    // ledger anyway, so a failure here loses nothing.
+    ports.metrics.catchUp(outcome.app, outcome.environment).catch(() => undefined),
+    ports.events.record(
+      eventsFromDeployment(
+        {
+          app: outcome.app,
+          environment: outcome.environment,
+          runId: outcome.runId,
+          revision: record.revision,
+          kind: outcome.kind,
+          status: outcome.status,
+          commit: outcome.commit,
+          digest: outcome.digest,
+          requestedBy: outcome.requestedBy,
+          ...(outcome.rolledBackTo !== undefined ? { rolledBackTo: outcome.rolledBackTo } : {}),
+          ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
+        },
+        (ports.now?.() ?? new Date()).toISOString(),
+      ),
     ),
-  );
+  ]);
   return record;
 }

@@ -197,7 +197,8 @@ test('a quarantine and a sync state stored under the old name (artifactDigest) r
   const d = `sha256:${hex(7, 64)}`;
   const q = { revision: 7, commit: hex(7, 40), by: 'ann@example.com', at: '2026-02-01T10:00:00Z', reason: 'rolled back' };
   await put(`environments/shop/legacy/quarantine/${hex(7, 64)}.json`, { artifactDigest: d, ...q });
-  assert.deepEqual(await new EnvironmentControls(c).quarantined('shop', 'legacy', d), { digest: d, ...q });
+  // The old id string in `by` reads as a whole actor, too.
+  assert.deepEqual(await new EnvironmentControls(c).quarantined('shop', 'legacy', d), { digest: d, ...q, by: { id: 'ann@example.com' } });
   const sync = { app: 'shop', environment: 'legacy', sync: 'in-sync', reason: 'runs revision 7', since: 't0', checkedAt: 't1' };
   await put('reconcile/shop/legacy/sync.json', { ...sync, expected: { revision: 7, commit: hex(7, 40), artifactDigest: d } });
   assert.deepEqual(await new BlobSyncStore(c).get('shop', 'legacy'), { ...sync, expected: { revision: 7, commit: hex(7, 40), digest: d } });
@@ -229,6 +230,33 @@ test('foreign or corrupt ledger content is a CorruptDataError with a clear messa
   await assert.rejects(ledger.get('shop', 'moved', 2), /claims shop\/moved revision 1/);
   await c.getBlockBlobClient('ledger/shop/moved/history/notes.txt').upload('hi', 2);
   await assert.rejects(ledger.history('shop', 'moved'), CorruptDataError);
+});
+
+test('run records: an update starts from the version its store wrote, and re-reads when another store wrote since (no change lost)', async () => {
+  // Two stores over one container: two processes running activities of one run.
+  const mine = new RunStore(state());
+  const theirs = new RunStore(state());
+  await mine.create({ app: 'depot', runId: 'two-writers', status: 'Running', commit: hex(3, 40) });
+  await mine.update('depot', 'two-writers', (r) => ({ ...r, stages: { ...r.stages, build: { status: 'Succeeded' } } }));
+  await theirs.update('depot', 'two-writers', (r) => ({ ...r, stages: { ...r.stages, test: { status: 'Running' } } }));
+  // `mine` last wrote the version before theirs: its conditioned write is refused, it re-reads.
+  const seen: string[][] = [];
+  const after = await mine.update('depot', 'two-writers', (r) => {
+    seen.push(Object.keys(r.stages).sort());
+    return { ...r, stages: { ...r.stages, test: { status: 'Succeeded' } }, status: 'Succeeded' };
+  });
+  assert.deepEqual(seen, [['build'], ['build', 'test']], 'first from its own version, then from the stored one');
+  assert.deepEqual((await theirs.get('depot', 'two-writers')).value, after);
+  assert.deepEqual(Object.keys(after.stages).sort(), ['build', 'test']);
+  // What a caller does to the returned record does not leak into the next update.
+  after.stages.build!.status = 'Failed';
+  await mine.update('depot', 'two-writers', (r) => {
+    assert.equal(r.stages.build?.status, 'Succeeded');
+    return r;
+  });
+  // A record removed behind the store's back: the update reports it missing, as without the kept version.
+  await state().getBlobClient('runs/depot/two-writers.json').delete();
+  await assert.rejects(mine.update('depot', 'two-writers', (r) => r), NotFoundError);
 });
 
 test('run records: create once, update with ETags under concurrency, list newest first', async () => {

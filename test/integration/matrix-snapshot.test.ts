@@ -138,6 +138,34 @@ describe('matrix snapshot', () => {
     await assertSnapshotCurrent('cart', 'after the dead writer');
   });
 
+  test('writes close together share one marker and one refresh, and a marker stays while a write relying on it goes on', async () => {
+    // A feed whose refresh waits a minute for writes to pause: only idle() runs it.
+    const feed = new MatrixSnapshots(state(), undefined, { now: () => NOW, log: () => undefined, refreshDelayMs: 60_000, refreshMaxDelayMs: 60_000 });
+    const runs = new RunStore(state(), { changes: feed });
+    feed.readFrom({ ...sources, runs });
+    await sources.apps.create({ name: 'bulk', repoUrl: 'https://git.example.com/acme/bulk.git', provider: 'github', branches: ['main'], webhookSecretSetting: 'S' });
+    await assertSnapshotCurrent('bulk', 'registered');
+    const runId = `bulk.${commit(9)}`;
+    await runs.create({ app: 'bulk', runId, status: 'Running', commit: commit(9) });
+    for (const stage of ['build', 'test', 'package']) await runs.update('bulk', runId, (r) => ({ ...r, stages: { ...r.stages, [stage]: { status: 'Succeeded' } } }));
+    assert.equal((await listAllNames(state(), 'matrix/pending/bulk/')).length, 1, 'four writes, one marker');
+    const during = await readFresh('bulk');
+    assert.equal(during.report.fromSources, 1, 'while the refresh waits, readers use the records');
+    assert.equal(during.row?.runs[0]?.runId, runId, 'the new run shows at once');
+    assert.deepEqual(during.row, await recomputed('bulk'));
+    // A write in flight when the refresh runs keeps the marker it relies on.
+    const inFlight = await feed.changing('bulk');
+    await feed.idle();
+    assert.equal((await listAllNames(state(), 'matrix/pending/bulk/')).length, 1, 'the marker of the write in flight stays');
+    assert.equal((await readFresh('bulk')).report.fromSources, 1);
+    inFlight.done();
+    await feed.idle();
+    assert.deepEqual(await listAllNames(state(), 'matrix/pending/bulk/'), []);
+    const { row, report } = await readFresh('bulk');
+    assert.deepEqual([report.fromSources, report.rebuilt], [0, 0], 'served from the refreshed snapshot');
+    assert.deepEqual(row, await recomputed('bulk'));
+  });
+
   test('a deleted, corrupt, foreign-shaped or out-of-date snapshot is rebuilt from the records on read', async () => {
     await sources.apps.create({ name: 'pay', repoUrl: 'https://git.example.com/acme/pay.git', provider: 'github', branches: ['main'], webhookSecretSetting: 'S' });
     await deploy('pay', 'dev', 3);
