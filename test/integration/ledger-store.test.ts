@@ -197,7 +197,8 @@ test('a quarantine and a sync state stored under the old name (artifactDigest) r
   const d = `sha256:${hex(7, 64)}`;
   const q = { revision: 7, commit: hex(7, 40), by: 'ann@example.com', at: '2026-02-01T10:00:00Z', reason: 'rolled back' };
   await put(`environments/shop/legacy/quarantine/${hex(7, 64)}.json`, { artifactDigest: d, ...q });
-  assert.deepEqual(await new EnvironmentControls(c).quarantined('shop', 'legacy', d), { digest: d, ...q });
+  // The old id string in `by` reads as a whole actor, too.
+  assert.deepEqual(await new EnvironmentControls(c).quarantined('shop', 'legacy', d), { digest: d, ...q, by: { id: 'ann@example.com' } });
   const sync = { app: 'shop', environment: 'legacy', sync: 'in-sync', reason: 'runs revision 7', since: 't0', checkedAt: 't1' };
   await put('reconcile/shop/legacy/sync.json', { ...sync, expected: { revision: 7, commit: hex(7, 40), artifactDigest: d } });
   assert.deepEqual(await new BlobSyncStore(c).get('shop', 'legacy'), { ...sync, expected: { revision: 7, commit: hex(7, 40), digest: d } });

@@ -15,6 +15,14 @@
 // every file of the state and data folders including the durable store, run records, API
 // answers), and a third app that copies the ciphertext into its own pipeline fails before any
 // step runs, with an error naming the reference.
+//
+// The host's loopback listeners: the build step and the service probe each (Functions, durable
+// RPC, Azurite, the Service Bus emulator, and the Service Bus Settlement gRPC service that
+// SDK-bound triggers settle their messages through). For Settlement, the attacker app reports to
+// a fake GitHub that holds its first commit statuses, so the gitFeedback trigger holds that
+// message's lock while the build step tries to complete, dead-letter or renew with random and
+// guessed lock tokens and to enumerate; every try is NOT_FOUND (or UNIMPLEMENTED), and the held
+// message is then processed normally: answered once, not redelivered, not dead-lettered.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -22,12 +30,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ServiceBusClient } from '@azure/service-bus';
 import { gunzipSync } from 'node:zlib';
 import { generateX25519Identity } from 'age-encryption';
 import { createSampleService, findFreePorts, type SampleService } from '../support/sample-service.js';
 import { azuriteAccountKey, DEV_KEY } from '../../local/storage/azurite.js';
 import { emulatorKey } from '../../local/servicebus/emulator.js';
-import { PUBLIC_EMULATOR_KEY } from '../../local/servicebus/connection-string.js';
+import { emulatorConnectionString, PUBLIC_EMULATOR_KEY } from '../../local/servicebus/connection-string.js';
 import { REPO_ROOT } from '../e2e/conveyor-support.js';
 import { alive, dumpBlobs, filesUnder, spawnConveyorHost, stopAllEnvironments, type ChildHost } from '../support/reliability-host.js';
 
@@ -41,6 +51,7 @@ const SECRET = {
   victimValue: `victim-db-password-${tag}-Z9`,
   victimSource: `PROPRIETARY-VICTIM-SOURCE-${tag}`,
   otherWorkspace: `OTHER-WORKSPACE-CONTENT-${tag}`,
+  feedbackToken: `ghs_attackSuite${tag}FeedbackToken7`,
 };
 const PROBE_SCRIPT = join(REPO_ROOT, 'test', 'fixtures', 'attack', 'probe-listeners.cjs');
 
@@ -61,7 +72,82 @@ let attackerRun: any;
 let victimDigest: string;
 let victimFileDigest: string;
 /** The ports of every listener of the local host, and the probes' outcomes per phase. */
-let listeners: { functions: number; rpc: number; blob: number; queue: number; table: number; servicebus: number };
+let listeners: { functions: number; rpc: number; blob: number; queue: number; table: number; servicebus: number; settlement: number };
+/** The attacker's fake GitHub: commit statuses it was sent, held until released. */
+let held: HeldGitHub;
+/** Dead-lettered messages of the git-feedback subscription after the attack (read with the real key). */
+let feedbackDeadLetters: string[] = [];
+
+interface HeldGitHub {
+  url: string;
+  /** Every status POST, in arrival order, with when it was answered (and with what). */
+  posts: { context: string; state: string; description?: string; answered?: number }[];
+  /** When the hold was released, and by whom (the probe after its tries, or the safety timer). */
+  releasedAt?: number;
+  releasedBy?: 'probe' | 'timer';
+  close(): Promise<void>;
+}
+
+/**
+ * A minimal GitHub commit-status endpoint that holds every status POST from its start until
+ * released (POST /release, or 40 s after the first one came, within the message lock's minute): while it holds one, the gitFeedback trigger holds that
+ * message's lock. GET /held tells the probe whether a status is held right now. It answers like
+ * GitHub (201 with the status) once released.
+ */
+async function startHeldGitHub(token: string): Promise<HeldGitHub> {
+  const waiting: (() => void)[] = [];
+  const state: HeldGitHub = { url: '', posts: [], close: async () => undefined };
+  let holding = true;
+  const release = (by: 'probe' | 'timer') => {
+    if (!holding) return;
+    holding = false;
+    state.releasedAt = Date.now();
+    state.releasedBy = by;
+    for (const answer of waiting.splice(0)) answer();
+  };
+  let safety: NodeJS.Timeout | undefined;
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/held') return res.end(JSON.stringify({ holding, held: waiting.length }));
+      if (req.method === 'POST' && req.url === '/release') {
+        release('probe');
+        return res.end('{}');
+      }
+      if (req.headers.authorization !== `token ${token}` && req.headers.authorization !== `Bearer ${token}`) {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ message: 'Bad credentials' }));
+      }
+      const m = /^\/repos\/acme\/attacker\/statuses\/([0-9a-f]{40})$/.exec(req.url ?? '');
+      if (req.method !== 'POST' || !m) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ message: 'Not Found' }));
+      }
+      const json = JSON.parse(body) as { state: string; context?: string; description?: string };
+      const post: HeldGitHub['posts'][number] = { context: json.context ?? 'default', state: json.state, ...(json.description ? { description: json.description } : {}) };
+      state.posts.push(post);
+      const answer = () => {
+        post.answered = Date.now();
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: state.posts.indexOf(post) + 1, state: post.state, context: post.context, description: post.description ?? null, target_url: null }));
+      };
+      safety ??= setTimeout(() => release('timer'), 40_000);
+      if (holding) waiting.push(answer);
+      else answer();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  state.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  state.close = () => {
+    clearTimeout(safety);
+    release('timer');
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return state;
+}
 const probes = new Map<string, Map<string, string>>();
 
 function extractProbes(text: string, phase: string): void {
@@ -166,8 +252,8 @@ async function api(path: string, init: Parameters<ChildHost['api']>[1] = {}): Pr
   return { status: res.status, text };
 }
 
-async function register(name: string, sample: SampleService, setting: string): Promise<void> {
-  const put = await api(`/api/apps/${name}`, { method: 'PUT', key: 'admin', json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: setting } });
+async function register(name: string, sample: SampleService, setting: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const put = await api(`/api/apps/${name}`, { method: 'PUT', key: 'admin', json: { repoUrl: sample.url, provider: 'github', branches: ['main'], webhookSecretSetting: setting, ...extra } });
   assert.equal(put.status, 201, put.text);
 }
 
@@ -192,6 +278,7 @@ before(async () => {
   attacker = await createSampleService();
   thief = await createSampleService();
   hog = await createSampleService();
+  held = await startHeldGitHub(SECRET.feedbackToken);
   host = await spawnConveyorHost({
     root,
     env: {
@@ -202,10 +289,12 @@ before(async () => {
       CONVEYOR_GIT_TOKEN: SECRET.gitToken,
       CONVEYOR_API_TOKENS: JSON.stringify({ [SECRET.apiToken]: { id: 'approver@example.com' } }),
       CONVEYOR_AGE_IDENTITY: ageIdentity,
+      CONVEYOR_FEEDBACK_GITHUB: SECRET.feedbackToken,
     },
   });
   await register('victim', victim, 'VICTIM_WEBHOOK');
-  await register('attacker', attacker, 'ATTACKER_WEBHOOK');
+  // The attacker's runs are reported to its (held) GitHub, so a feedback message is in flight while it attacks.
+  await register('attacker', attacker, 'ATTACKER_WEBHOOK', { feedback: { provider: 'github', tokenSetting: 'CONVEYOR_FEEDBACK_GITHUB', baseUrl: held.url, repository: 'acme/attacker' } });
   await register('thief', thief, 'THIEF_WEBHOOK');
   await register('hog', hog, 'HOG_WEBHOOK');
 
@@ -264,9 +353,10 @@ before(async () => {
     rpc: grab(/RPC on 127\.0\.0\.1:(\d+)/),
     ...azuritePorts,
     servicebus: grab(/Service Bus emulator started \(port (\d+)\)/),
+    settlement: grab(/Service Bus Settlement service on 127\.0\.0\.1:(\d+)/),
   };
   assert.ok(Object.values(listeners).every((p) => Number.isInteger(p) && p > 0), JSON.stringify(listeners));
-  const probe = JSON.stringify({ ...listeners, storageKey: DEV_KEY, sbKey: PUBLIC_EMULATOR_KEY });
+  const probe = JSON.stringify({ ...listeners, storageKey: DEV_KEY, sbKey: PUBLIC_EMULATOR_KEY, hold: held.url });
   vendorProbe(attacker.dir);
 
   // A build that allocates past the memory its pipeline file gives it.
@@ -322,6 +412,17 @@ before(async () => {
   }).toString();
   extractProbes(control, 'control');
 
+  // Once released, the held feedback is processed: the run's final status reaches the fake GitHub.
+  for (let i = 0; i < 300 && !held.posts.some((p) => p.context === 'conveyor' && p.state === 'success' && p.answered); i++) await new Promise((r) => setTimeout(r, 100));
+  const sb = new ServiceBusClient(emulatorConnectionString(listeners.servicebus, conveyorSecrets().serviceBusKey));
+  try {
+    const dlq = sb.createReceiver('conveyor-events', 'git-feedback', { subQueueType: 'deadLetter', receiveMode: 'peekLock' });
+    feedbackDeadLetters = (await dlq.peekMessages(50)).map((m) => `${String(m.messageId)}: ${m.deadLetterReason}`);
+    await dlq.close();
+  } finally {
+    await sb.close();
+  }
+
   for (const path of [
     `/api/runs/${victimRun.runId}`, `/api/runs/${victimRun.runId}/logs/build`, `/api/runs/${thiefRunId}`, `/api/runs/${attackerRun.runId}`,
     '/api/apps', '/api/apps/victim', '/api/apps/victim/runs', '/api/apps/victim/environments/dev/history', '/api/apps/thief/runs',
@@ -332,6 +433,7 @@ after(async () => {
   await host?.stop().catch(() => undefined);
   if (root) await stopAllEnvironments(root).catch(() => undefined);
   for (const s of [attacker, victim, thief, hog]) await s?.dispose();
+  await held?.close();
   if (root) rmSync(root, { recursive: true, force: true });
   for (const phase of ['build', 'test', 'service']) rmSync(`/tmp/attack-${tag}-${phase}`, { force: true });
 });
@@ -441,6 +543,41 @@ describe("the host's loopback listeners", () => {
       const wrong = Object.entries(refused).filter(([name, want]) => !want.test(seen.get(name) ?? 'missing')).map(([name]) => `${name}=${seen.get(name)}`);
       assert.deepEqual(wrong, [], `${phase}: ${JSON.stringify([...seen])}`);
     }
+  });
+
+  test('the Service Bus Settlement gRPC service: a build step racing a message the gitFeedback trigger holds, and a service, settle nothing (NOT_FOUND, nothing to enumerate)', () => {
+    const want = {
+      'settlement-complete-random': 'grpc-5',
+      'settlement-deadletter-random': 'grpc-5',
+      'settlement-renew-random': 'grpc-5',
+      // 123 guesses: the empty and nil tokens, counters, random tokens in both cases.
+      'settlement-guesses': 'grpc-5x123',
+      // No list call, no server reflection, no sessions to name.
+      'settlement-reflection': 'grpc-12',
+      'settlement-reflection-v1': 'grpc-12',
+      'settlement-session-state': 'grpc-12',
+    };
+    for (const phase of ['build', 'service', 'control']) {
+      const seen = probes.get(phase)!;
+      assert.deepEqual(Object.fromEntries(Object.keys(want).map((k) => [k, seen.get(k)])), want, `${phase}: ${JSON.stringify([...seen])}`);
+      // The answer came from the Settlement handler itself, not from a transport error.
+      assert.match(decodeURIComponent(seen.get('settlement-complete-random-said') ?? ''), /^no message with lock token <token> is being processed by a trigger/);
+    }
+    // The build step's tries ran while a real message was held, before it was let go.
+    assert.equal(probes.get('build')!.get('settlement-during-held-message'), 'yes', 'the build probed while the trigger held a feedback message');
+    assert.equal(held.releasedBy, 'probe', 'still held when the build step had finished its tries (the probe let it go)');
+    assert.ok(held.posts.length > 0 && held.posts[0]!.answered! >= held.releasedAt!, 'a status was held until then');
+  });
+
+  test('the message the trigger held while the build step attacked is then processed normally: answered once, not redelivered, not dead-lettered', () => {
+    const first = held.posts[0]!;
+    assert.deepEqual([first.context, first.state], ['conveyor', 'pending'], JSON.stringify(held.posts));
+    assert.ok(first.answered !== undefined && first.answered >= held.releasedAt!, 'answered only after the release');
+    const same = held.posts.filter((p) => p.context === first.context && p.state === first.state && p.description === first.description);
+    assert.equal(same.length, 1, `posted once (a redelivery would post it again): ${JSON.stringify(held.posts)}`);
+    const final = held.posts.filter((p) => p.context === 'conveyor').at(-1)!;
+    assert.deepEqual([final.state, final.answered !== undefined], ['success', true], 'the run was reported to the end');
+    assert.deepEqual(feedbackDeadLetters, []);
   });
 });
 
