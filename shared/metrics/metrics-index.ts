@@ -177,14 +177,22 @@ export class MetricsIndex {
     return doc.entries.map(fromTuple);
   }
 
-  /** Brings the stored index of one environment up to the ledger's newest revision. */
-  async catchUp(app: string, env: string): Promise<CatchUpResult> {
+  /**
+   * Brings the stored index of one environment up to the ledger's newest revision. `known` are
+   * history records the caller has just stored or read (immutable, so they need not be read again).
+   */
+  async catchUp(app: string, env: string, known: readonly DeploymentRecord[] = []): Promise<CatchUpResult> {
     let rebuilt = false;
     let before = 0;
-    const doc = await this.sync(app, env, (r, b) => {
-      rebuilt ||= r;
-      before = b;
-    });
+    const doc = await this.sync(
+      app,
+      env,
+      (r, b) => {
+        rebuilt ||= r;
+        before = b;
+      },
+      known,
+    );
     return { revisions: doc.entries.length, added: doc.entries.length - before, rebuilt };
   }
 
@@ -193,7 +201,8 @@ export class MetricsIndex {
     return Promise.all(environments.map(async (env) => environmentMetrics(env, await this.entries(app, env), window, options)));
   }
 
-  private async sync(app: string, env: string, report?: (rebuilt: boolean, before: number) => void): Promise<IndexDocument> {
+  private async sync(app: string, env: string, report?: (rebuilt: boolean, before: number) => void, known: readonly DeploymentRecord[] = []): Promise<IndexDocument> {
+    const given = new Map(known.filter((r) => r.app === app && r.environment === env).map((r) => [r.revision, r]));
     const path = this.path(app, env);
     let reported = false;
     for (let attempt = 0; attempt < 20; attempt++) {
@@ -208,7 +217,14 @@ export class MetricsIndex {
       let doc = stored?.value;
       const etag = stored?.etag;
       let rebuilt = stored !== undefined && doc === undefined;
-      if (doc && !(await this.consistent(doc, app, env, latest))) {
+      // The records after the stored ones are read while the stored tip is checked: they are
+      // only used if it holds.
+      const after = (doc?.entries.length ?? 0) + 1;
+      const [holds, newer] = await Promise.all([
+        doc ? this.consistent(doc, app, env, latest) : Promise.resolve(true),
+        after <= latest ? this.read(app, env, after, Math.min(latest, after + this.batchSize - 1), given) : Promise.resolve([]),
+      ]);
+      if (!holds) {
         doc = undefined;
         rebuilt = true;
       }
@@ -222,7 +238,7 @@ export class MetricsIndex {
       if (base.entries.length === latest && !rebuilt && doc) return base;
       const from = base.entries.length + 1;
       const to = Math.min(latest, from + this.batchSize - 1);
-      const added = await this.read(app, env, from, to);
+      const added = from === after ? newer : await this.read(app, env, from, to, given);
       const next: IndexDocument = { ...base, entries: [...base.entries, ...added.map(toTuple)] };
       try {
         await ensureContainer(this.container);
@@ -255,8 +271,8 @@ export class MetricsIndex {
     return record.runId === tip[4] && record.commit === tip[3] && record.kind === tip[1] && record.status === tip[2];
   }
 
-  /** Reads ledger records from..to (inclusive) and the creation time of their runs. */
-  private async read(app: string, env: string, from: number, to: number): Promise<MetricsEntry[]> {
+  /** Reads ledger records from..to (inclusive; those `given` are not read again) and the creation time of their runs. */
+  private async read(app: string, env: string, from: number, to: number, given: ReadonlyMap<number, DeploymentRecord>): Promise<MetricsEntry[]> {
     const revisions: number[] = [];
     for (let r = from; r <= to; r++) revisions.push(r);
     const records: DeploymentRecord[] = new Array<DeploymentRecord>(revisions.length);
@@ -281,7 +297,7 @@ export class MetricsIndex {
     const worker = async (): Promise<void> => {
       while (next < revisions.length) {
         const i = next++;
-        const record = await this.ledger.get(app, env, revisions[i]!);
+        const record = given.get(revisions[i]!) ?? (await this.ledger.get(app, env, revisions[i]!));
         records[i] = record;
         times[i] = record.kind === 'deploy' ? await runCreated(record.runId) : undefined;
       }

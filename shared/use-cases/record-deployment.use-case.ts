@@ -27,7 +27,7 @@ export async function recordDeployment(ledger: RecordingLedger, outcome: Deploym
 export interface AnnouncePorts {
   ledger: RecordingLedger;
   /** Brings the metrics index of an environment up to date with its ledger. */
-  metrics: { catchUp(app: string, environment: string): Promise<unknown> };
+  metrics: { catchUp(app: string, environment: string, known?: readonly DeploymentRecord[]): Promise<unknown> };
   events: { record(events: readonly CloudEvent[]): Promise<unknown> };
   now?: () => Date;
 }
@@ -41,7 +41,7 @@ export async function recordAndAnnounce(ports: AnnouncePorts, outcome: Deploymen
   await Promise.all([
     // Best effort while the records are fresh: a metrics read catches the index up from the
     // ledger anyway, so a failure here loses nothing.
-    ports.metrics.catchUp(outcome.app, outcome.environment).catch(() => undefined),
+    ports.metrics.catchUp(outcome.app, outcome.environment, [record]).catch(() => undefined),
     ports.events.record(
       eventsFromDeployment(
         {

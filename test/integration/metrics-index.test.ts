@@ -79,6 +79,26 @@ test('the index holds every ledger record in order, with the change time from th
   assert.equal(m!.timeToRestore.p50Seconds, 3600);
 });
 
+test('a catch-up given the record just stored does not read it again, and ends equal to one that reads everything', async () => {
+  const reads: number[] = [];
+  const counting = { latestRevision: ledger.latestRevision.bind(ledger), get: (app: string, env: string, revision: number) => (reads.push(revision), ledger.get(app, env, revision)) };
+  const index = new MetricsIndex(state(), counting, runs);
+  for (let n = 1; n <= 3; n++) await deploy('kiosk', 'dev', n);
+  await index.catchUp('kiosk', 'dev');
+  await deploy('kiosk', 'dev', 4);
+  const fourth = await ledger.get('kiosk', 'dev', 4);
+  reads.length = 0;
+  assert.deepEqual(await index.catchUp('kiosk', 'dev', [fourth]), { revisions: 4, added: 1, rebuilt: false });
+  assert.deepEqual(reads, [3], 'only the stored tip is read (to check it), not the given record');
+  const stored = await new MetricsIndex(state(), ledger, runs).entries('kiosk', 'dev');
+  assert.deepEqual(stored[3], { revision: 4, kind: 'deploy', status: 'Succeeded', commit: hex(4, 40), runId: `kiosk.${hex(4, 40)}`, startedAt: T0 + 4 * 3_600_000 - 60_000, finishedAt: T0 + 4 * 3_600_000, changeAt: T0 + 4 * 3_600_000 - 600_000 });
+  // A record of another environment given by mistake is not taken for this one's.
+  await deploy('kiosk', 'dev', 5);
+  reads.length = 0;
+  await index.catchUp('kiosk', 'dev', [{ ...fourth, environment: 'prod', revision: 5 }]);
+  assert.deepEqual(reads.sort(), [4, 5]);
+});
+
 /** Overwrites the stored index document (what a bug, an operator or an old ledger could leave). */
 async function tamper(app: string, env: string, change: (doc: { entries: unknown[][] } & Record<string, unknown>) => unknown): Promise<void> {
   const blob = state().getBlockBlobClient(`metrics-index/${app}/${env}.json`);
