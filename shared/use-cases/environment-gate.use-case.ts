@@ -23,8 +23,12 @@ export interface GatePorts {
 
 /** May this party enter the environment now: open (maybe by break-glass), closed (and until when), or refused for good. */
 export async function checkEnvironmentGate({ controls, apps, events }: GatePorts, input: ActivityInput<'checkEnvironmentGate'>): Promise<ActivityOutput<'checkEnvironmentGate'>> {
-  if (input.digest && !(input.kind === 'rollback' && input.force)) {
-    const q = await controls.quarantined(input.app, input.environment, input.digest);
+  // The three reads are independent: all start at once (a quarantine still decides first).
+  const checked = input.digest && !(input.kind === 'rollback' && input.force) ? controls.quarantined(input.app, input.environment, input.digest) : undefined;
+  const rest = Promise.all([controls.freeze(input.app, input.environment), apps.get(input.app).then((r) => r.value)]);
+  rest.catch(() => undefined); // awaited below unless the quarantine refuses first
+  if (checked) {
+    const q = await checked;
     if (q) {
       // The orchestrator's time of the check makes the id stable for a retried activity.
       const at = input.now ?? new Date().toISOString();
@@ -35,7 +39,7 @@ export async function checkEnvironmentGate({ controls, apps, events }: GatePorts
       };
     }
   }
-  const [freeze, app] = await Promise.all([controls.freeze(input.app, input.environment), apps.get(input.app).then((r) => r.value)]);
+  const [freeze, app] = await rest;
   const policy = deployWindowOf(app, input.environment);
   let glass: BreakGlass | undefined;
   let breakGlassRefused: string | undefined;
