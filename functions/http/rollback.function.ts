@@ -8,16 +8,16 @@ import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { breakGlassBody, rollbackRequestBody } from '../../shared/contracts/http.js';
-import type { BreakGlassRequest, RollbackInput } from '../../shared/contracts/activities.js';
+import type { RollbackInput } from '../../shared/contracts/activities.js';
 import { BREAK_GLASS_EVENT } from '../../shared/contracts/orchestrations.js';
-import { breakGlassRefusal } from '../../shared/domain/windows.js';
 import { isOperationId } from '../../shared/domain/ids.js';
 import { actorOf } from '../../shared/domain/run.js';
 import { operationView, requestRollback as startRollback } from '../../shared/use-cases/request-rollback.use-case.js';
-import { deployWindowOf } from '../../shared/domain/policy.js';
+import { breakGlassOperation } from '../../shared/use-cases/environment-controls.use-case.js';
 import type { Services } from '../composition-root.js';
 import { readJsonBody } from './body.js';
 import { errorToResponse, problem } from './problem.js';
+import { refusalResponse } from './freeze.function.js';
 
 /** URL of an operation's status. */
 function operationUrl(request: HttpRequest, id: string): string {
@@ -68,8 +68,9 @@ export async function getOperation(request: HttpRequest, context: InvocationCont
 /**
  * POST /api/operations/{operationId}/break-glass with `{ reason }`: lets a rollback that waits
  * for a closed deploy window in now. Only someone the environment's deploy-window policy names
- * in `breakGlass` may (403); 409 when the operation is not waiting for a window. The rollback
- * checks the override again and records who, when and why in its new revision's reason.
+ * in `breakGlass` may (403); 409 when the operation is not waiting for a window. The rules are
+ * shared/use-cases/environment-controls.use-case.ts (`breakGlassOperation`); the rollback checks
+ * the override again and records who, when and why in its new revision's reason.
  */
 export function breakGlassRollback(services: Pick<Services, 'apps' | 'identities'>) {
   return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
@@ -79,19 +80,23 @@ export function breakGlassRollback(services: Pick<Services, 'apps' | 'identities
       const body = await readJsonBody(request, breakGlassBody);
       if (!isOperationId(id)) return problem(404, `no operation ${JSON.stringify(id.slice(0, 120))}`);
       const client = df.getClient(context);
-      const status = await client.getStatus(id).catch(() => undefined);
-      const input = status?.input as RollbackInput | undefined;
-      if (!status || !input) return problem(404, `no operation ${id}`);
-      const { value: app } = await services.apps.get(input.app);
-      const refusal = breakGlassRefusal(deployWindowOf(app, input.environment)?.breakGlass ?? [], { id: who.id, groups: [...who.groups] }, body.reason);
-      if (refusal) return problem(403, refusal);
-      const step = (status.customStatus as { step?: string } | undefined)?.step;
-      const live = ['Pending', 'Running'].includes(String(status.runtimeStatus));
-      if (!live || step !== 'waiting-for-window') return problem(409, `rollback ${id} is not waiting for a deploy window${step ? ` (it is ${step})` : ''}`);
-      const event: BreakGlassRequest = { by: who.id, ...(who.name ? { name: who.name } : {}), groups: [...who.groups], reason: body.reason, at: new Date().toISOString() };
-      await client.raiseEvent(id, BREAK_GLASS_EVENT, event);
+      const result = await breakGlassOperation(
+        services,
+        {
+          operation: async (operationId) => {
+            const status = await client.getStatus(operationId).catch(() => undefined);
+            const input = status?.input as RollbackInput | undefined;
+            if (!status || !input) return undefined;
+            const step = (status.customStatus as { step?: string } | undefined)?.step;
+            return { app: input.app, environment: input.environment, live: ['Pending', 'Running'].includes(String(status.runtimeStatus)), ...(step ? { step } : {}) };
+          },
+          raise: (instanceId, event, payload) => client.raiseEvent(instanceId, event, payload),
+        },
+        { operationId: id, who, reason: body.reason, at: new Date().toISOString(), breakGlassEvent: BREAK_GLASS_EVENT },
+      );
+      if (!result.done) return refusalResponse(result);
       context.log(`break-glass for rollback ${id} by ${who.id}: ${body.reason}`);
-      return { status: 202, jsonBody: { operationId: id, environment: input.environment, breakGlass: { by: actorOf(who), reason: body.reason, at: event.at } } };
+      return { status: 202, jsonBody: { operationId: id, environment: result.environment, breakGlass: { by: actorOf(who), reason: body.reason, at: result.event.at } } };
     } catch (err) {
       return errorToResponse(err, (m) => context.error(m));
     }

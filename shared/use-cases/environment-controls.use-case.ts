@@ -9,7 +9,8 @@
  *   current deployment, else anyone identified) — lifting a freeze lets waiting promotions in,
  *   so it is as strong as a rollback; then the promotion waiting for it is woken;
  * - **break-glass**: only someone the environment's deploy-window policy lists in `breakGlass`,
- *   with a reason, for a run that waits for a window (the promotion checks again).
+ *   with a reason, for a run or a rollback operation that waits for a window (the promotion or
+ *   the rollback checks again).
  */
 import type { AppRecord } from '../apps/app-record.schema.js';
 import type { BreakGlassRequest } from '../contracts/activities.js';
@@ -116,4 +117,40 @@ export async function breakGlass(
   const event: BreakGlassRequest = { by: who.id, ...(who.name ? { name: who.name } : {}), groups: [...who.groups], reason: request.reason, at: request.at };
   await signals.raise(instanceId, request.breakGlassEvent, event);
   return { done: true, event };
+}
+
+/** A rollback operation as the orchestration engine reports it (undefined when there is none). */
+export interface RollbackOperationState {
+  app: string;
+  environment: string;
+  /** True while it is pending or running. */
+  live: boolean;
+  /** The step it reports (`waiting-for-window` while a closed window holds it). */
+  step?: string;
+}
+
+/** Lets a rollback operation waiting for a closed deploy window in now, if `who` may break the glass. */
+export async function breakGlassOperation(
+  stores: Pick<ControlStores, 'apps'>,
+  signals: Pick<ControlSignals, 'raise'> & { operation(operationId: string): Promise<RollbackOperationState | undefined> },
+  request: { operationId: string; who: Identity; reason: string; at: string; breakGlassEvent: string },
+): Promise<{ done: true; environment: string; event: BreakGlassRequest } | ControlRefusal> {
+  const { operationId, who } = request;
+  const op = await signals.operation(operationId);
+  if (!op) return { done: false, code: 'not-found', reason: `no operation ${operationId}` };
+  let app: AppRecord;
+  try {
+    app = (await stores.apps.get(op.app)).value;
+  } catch (err) {
+    if (err instanceof NotFoundError) return { done: false, code: 'not-found', reason: err.message };
+    throw err;
+  }
+  const refusal = breakGlassRefusal(deployWindowOf(app, op.environment)?.breakGlass ?? [], { id: who.id, groups: [...who.groups] }, request.reason);
+  if (refusal) return { done: false, code: 'not-allowed', reason: refusal };
+  if (!op.live || op.step !== 'waiting-for-window') {
+    return { done: false, code: 'conflict', reason: `rollback ${operationId} is not waiting for a deploy window${op.step ? ` (it is ${op.step})` : ''}` };
+  }
+  const event: BreakGlassRequest = { by: who.id, ...(who.name ? { name: who.name } : {}), groups: [...who.groups], reason: request.reason, at: request.at };
+  await signals.raise(operationId, request.breakGlassEvent, event);
+  return { done: true, environment: op.environment, event };
 }

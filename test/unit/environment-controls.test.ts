@@ -7,7 +7,7 @@ import { appInputSchema, appRecordSchema, foldDeployWindows, type AppRecord } fr
 import { deployWindowOf } from '../../shared/domain/policy.js';
 import type { Freeze } from '../../shared/domain/windows.js';
 import { NotFoundError } from '../../shared/errors.js';
-import { breakGlass, freezeEnvironment, unfreezeEnvironment, type ControlStores } from '../../shared/use-cases/environment-controls.use-case.js';
+import { breakGlass, breakGlassOperation, freezeEnvironment, unfreezeEnvironment, type ControlStores } from '../../shared/use-cases/environment-controls.use-case.js';
 
 const window = { windows: [{ kind: 'deny' as const, start: '2026-12-24T00:00', duration: '48h', timeZone: 'Europe/Berlin' }], allowRollbackInDenyWindow: false, breakGlass: ['group:sre'] };
 const base = { name: 'shop', repoUrl: 'https://github.com/acme/shop.git', provider: 'github' as const, branches: ['main'], webhookSecretSetting: 'SHOP_SECRET', pipelinePath: '.conveyor/pipeline.yaml', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
@@ -71,6 +71,32 @@ test('break-glass: only the window policy\'s list, with a reason, for a run wait
   assert.equal(w.raised[0]?.event, 'BreakGlass');
   const noRun = await breakGlass(w.stores, w.signals, req('dana@example.com', ['sre'], 'not a run id'));
   assert.equal(!noRun.done && noRun.code, 'not-found');
+});
+
+test('break-glass on a rollback operation: only the window policy\'s list, and only while it waits for a window', async () => {
+  const w = world({ environments: { prod: { deployWindow: window } } });
+  const ops: Record<string, { app: string; environment: string; live: boolean; step?: string }> = {
+    waiting: { app: 'shop', environment: 'prod', live: true, step: 'waiting-for-window' },
+    deploying: { app: 'shop', environment: 'prod', live: true, step: 'deploying' },
+    over: { app: 'shop', environment: 'prod', live: false, step: 'waiting-for-window' },
+    orphan: { app: 'gone', environment: 'prod', live: true, step: 'waiting-for-window' },
+  };
+  const signals = { operation: async (id: string) => ops[id], raise: w.signals.raise };
+  const req = (operationId: string, id: string, groups: string[]) => ({ operationId, who: { id, name: 'Dana', groups }, reason: 'incident', at, breakGlassEvent: 'BreakGlass' });
+  const refused = await breakGlassOperation(w.stores, signals, req('waiting', 'alice@example.com', []));
+  assert.equal(!refused.done && refused.code, 'not-allowed');
+  const busy = await breakGlassOperation(w.stores, signals, req('deploying', 'dana@example.com', ['sre']));
+  assert.deepEqual(busy, { done: false, code: 'conflict', reason: 'rollback deploying is not waiting for a deploy window (it is deploying)' });
+  const ended = await breakGlassOperation(w.stores, signals, req('over', 'dana@example.com', ['sre']));
+  assert.equal(!ended.done && ended.code, 'conflict');
+  for (const missing of ['none', 'orphan']) {
+    const r = await breakGlassOperation(w.stores, signals, req(missing, 'dana@example.com', ['sre']));
+    assert.equal(!r.done && r.code, 'not-found', missing);
+  }
+  assert.deepEqual(w.raised, [], 'nothing raised while refused');
+  const done = await breakGlassOperation(w.stores, signals, req('waiting', 'dana@example.com', ['sre']));
+  assert.equal(done.done && done.environment, 'prod');
+  assert.deepEqual(w.raised, [{ instanceId: 'waiting', event: 'BreakGlass', payload: { by: 'dana@example.com', name: 'Dana', groups: ['sre'], reason: 'incident', at } }]);
 });
 
 test('old-style deployWindows: a stored record is read with them in the policy; a registration sending them has them folded in; the policy\'s own window wins', () => {
