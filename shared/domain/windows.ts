@@ -28,7 +28,7 @@
  */
 import rrulePackage from 'rrule';
 import { z } from 'zod';
-import type { Actor } from './run.js';
+import type { Actor } from './actor.js';
 
 const { RRule } = rrulePackage;
 

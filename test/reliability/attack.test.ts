@@ -386,7 +386,8 @@ before(async () => {
   const attackerCommit = await attacker.commitPipeline(
     onePipeline({
       port: attackerPort!,
-      build: 'bash hunt.sh build && node probe/probe-listeners.cjs && mkdir -p dist && cp -r server.js hunt.sh probe dist/',
+      // The probe first: it races the feedback message the trigger holds from the run's start.
+      build: 'node probe/probe-listeners.cjs && bash hunt.sh build && mkdir -p dist && cp -r server.js hunt.sh probe dist/',
       test: 'bash hunt.sh test',
       start: 'bash dist/hunt.sh service; node dist/probe/probe-listeners.cjs; exec node dist/server.js',
       env,

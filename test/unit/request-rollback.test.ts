@@ -67,7 +67,7 @@ describe('requesting a rollback', () => {
     const w = await world({ ...shop, policy: { environments: { prod: { rollback: ['group:release'] } } } });
     const outcome = await requestRollback(w.ports, { app: 'shop', environment: 'prod', who: ann, force: true, toRevision: 2, breakGlass: { reason: 'outage' } });
     assert.equal(outcome.ok, true);
-    assert.deepEqual(w.started[0]!.input.breakGlass, { by: 'ann@example.com', groups: ['release'], reason: 'outage', at: '2026-11-30T12:00:00.000Z' });
+    assert.deepEqual(w.started[0]!.input.breakGlass, { by: 'ann@example.com', name: 'Ann', groups: ['release'], reason: 'outage', at: '2026-11-30T12:00:00.000Z' });
   });
 
   test('the operation view speaks the status vocabulary and shows the result once done', () => {
