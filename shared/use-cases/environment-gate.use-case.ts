@@ -25,7 +25,7 @@ export interface GatePorts {
 export async function checkEnvironmentGate({ controls, apps, events }: GatePorts, input: ActivityInput<'checkEnvironmentGate'>): Promise<ActivityOutput<'checkEnvironmentGate'>> {
   // The three reads are independent: all start at once (a quarantine still decides first).
   const checked = input.digest && !(input.kind === 'rollback' && input.force) ? controls.quarantined(input.app, input.environment, input.digest) : undefined;
-  const rest = Promise.all([controls.freeze(input.app, input.environment), apps.get(input.app).then((r) => r.value)]);
+  const rest = (async () => Promise.all([controls.freeze(input.app, input.environment), apps.get(input.app).then((r) => r.value)]))();
   rest.catch(() => undefined); // awaited below unless the quarantine refuses first
   if (checked) {
     const q = await checked;
