@@ -94,6 +94,19 @@ test('a recordDeployment input scheduled before the names were unified (rollback
   assert.deepEqual(seen, { ...outcome, kind: 'rollback', rolledBackTo: 2 });
 });
 
+test('a freezeAfterRollback input scheduled before actors were whole (`by` as the id, kept in a durable history) arrives with a whole actor', async () => {
+  let seen: unknown;
+  const handler = withValidInput('freezeAfterRollback', async (input) => {
+    seen = input.by;
+    return null;
+  });
+  await handler({ app: 'shop', environment: 'prod', by: 'ops@example.com', reason: 'r', freeze: true, quarantine: 'current' }, context);
+  assert.deepEqual(seen, { id: 'ops@example.com' });
+  await handler({ app: 'shop', environment: 'prod', by: { id: 'ann@example.com', name: 'Ann' }, reason: 'r', freeze: false }, context);
+  assert.deepEqual(seen, { id: 'ann@example.com', name: 'Ann' });
+  await assert.rejects(async () => handler({ app: 'shop', environment: 'prod', by: 7, reason: 'r', freeze: false }, context), ValidationError);
+});
+
 const subject = { app: 'shop', runId: 'shop.abcdef0', requestedAt: 't', repoUrl: 'https://example.com/shop.git', commit: 'abcdef0', pusher: { id: 'pat@example.com' } };
 const spec = { build: loaded.build, test: loaded.test!, target: loaded.environments[1]!.target, check: loaded.environments[0]!.verify[0]! };
 
