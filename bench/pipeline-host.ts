@@ -9,7 +9,7 @@
 import { startConveyor } from '../test/e2e/conveyor-support.js';
 
 const env = JSON.parse(process.env.BENCH_CONVEYOR_ENV ?? '{}') as Record<string, string>;
-const conveyor = await startConveyor({ env });
+const conveyor = await startConveyor({ env, startServiceBus: process.env.BENCH_PIPELINE_SERVICEBUS !== 'off' });
 
 let stopping: Promise<void> | undefined;
 function stop(): Promise<void> {

@@ -22,7 +22,9 @@
 // polling never share its event loop. Knobs: BENCH_PIPELINE_PUSHES (10),
 // BENCH_PIPELINE_REALISTIC_RUNS (1; 0 skips it), BENCH_PIPELINE_BUILD_SECONDS (25),
 // BENCH_PIPELINE_LOAD_SECONDS (5; 0 skips the load part), BENCH_PIPELINE_PROFILE=<dir> (the
-// host runs with --cpu-prof; its hottest functions are printed to stderr).
+// host runs with --cpu-prof; its hottest functions are printed to stderr),
+// BENCH_PIPELINE_SERVICEBUS=off (the host starts no Service Bus emulator, so no event is
+// published: run it back to back with the default to see what publishing adds to a run).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';

@@ -24,7 +24,7 @@ export interface ConveyorUnderTest {
   dispose(): Promise<void>;
 }
 
-export async function startConveyor(options: { env?: Record<string, string>; testClock?: boolean } = {}): Promise<ConveyorUnderTest> {
+export async function startConveyor(options: { env?: Record<string, string>; testClock?: boolean; startServiceBus?: boolean } = {}): Promise<ConveyorUnderTest> {
   const root = mkdtempSync(join(tmpdir(), 'conveyor-e2e-'));
   const dataDir = join(root, 'data');
   const logs: string[] = [];
@@ -33,6 +33,8 @@ export async function startConveyor(options: { env?: Record<string, string>; tes
     port: 0,
     stateDir: join(root, 'state'),
     testClock: options.testClock ?? false,
+    // Without the emulator (the pipeline bench's "without Service Bus" mode) no event is published.
+    startServiceBus: options.startServiceBus ?? true,
     graceMs: 2000,
     // The reconcile timer is off unless a test of the loop gives a schedule: it would otherwise
     // start runs for pushed heads on its own and race the webhooks a test sends.
