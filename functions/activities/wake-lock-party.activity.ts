@@ -21,11 +21,15 @@ export async function wakeLockParty(input: ActivityInput<'wakeLockParty'>, conte
   if (!status || !LIVE.has(String(status.runtimeStatus))) return { delivered: false, gone: true };
   if (!input.event) return { delivered: false, gone: false };
   passKillPoint('lock.wake.before-raise');
-  if (input.event === 'granted') {
-    await client.raiseEvent(input.instanceId, LOCK_GRANTED_EVENT, { what: input.what ?? 'turn' } satisfies LockGrantedEvent);
-  } else {
-    await client.raiseEvent(input.instanceId, SUPERSEDED_EVENT, { by: input.by ?? 'a newer run' } satisfies SupersededEvent);
-  }
+  // The party may wait through a waiter sub-orchestration: the event goes where it is awaited
+  // (a waiter that has just ended gets nothing; the party confirms with the entity anyway).
+  const target = input.raiseOn ?? input.instanceId;
+  const raise = (id: string) => input.event === 'granted'
+    ? client.raiseEvent(id, LOCK_GRANTED_EVENT, { what: input.what ?? 'turn' } satisfies LockGrantedEvent)
+    : client.raiseEvent(id, SUPERSEDED_EVENT, { by: input.by ?? 'a newer run' } satisfies SupersededEvent);
+  // A waiter that already ended cannot take the event: the party itself gets it (a stale event
+  // there is harmless, as any duplicate).
+  await raise(target).catch((err: unknown) => (target === input.instanceId ? Promise.reject(err) : raise(input.instanceId)));
   passKillPoint('lock.wake.after-raise');
   return { delivered: true, gone: false };
 }

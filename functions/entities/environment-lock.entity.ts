@@ -18,6 +18,7 @@ const party = z.object({
   requestedAt: z.string().min(1),
   kind: z.enum(['promotion', 'rollback', 'heal']),
   policy: z.enum(['latest', 'queue']),
+  waiter: z.string().min(1).optional(),
 });
 
 const inputs = {

@@ -29,6 +29,12 @@ export function lockRepairPorts(client: df.DurableClient): LockRepairPorts {
       }
     },
     releaseOnBehalf: (app, env, instanceId) => client.signalEntity(entity(app, env), 'release', { instanceId, now: new Date().toISOString(), what: 'all' }),
-    wake: (w) => client.raiseEvent(w.instanceId, LOCK_GRANTED_EVENT, { what: w.what } satisfies LockGrantedEvent),
+    // On the instance waiting on the party's behalf (a waiter sub-orchestration), or on the party;
+    // a waiter that has just ended cannot take it, so the party gets it (a stale event is harmless).
+    wake: async (w) => {
+      const raise = (id: string) => client.raiseEvent(id, LOCK_GRANTED_EVENT, { what: w.what } satisfies LockGrantedEvent);
+      if (w.raiseOn === undefined) return raise(w.instanceId);
+      return raise(w.raiseOn).catch(() => raise(w.instanceId));
+    },
   };
 }

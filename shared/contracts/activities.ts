@@ -187,7 +187,7 @@ export interface ActivityContracts {
     output: CurrentDeployment | null;
   };
   wakeLockParty: {
-    input: { instanceId: string; event?: 'granted' | 'superseded'; what?: 'turn' | 'slot'; by?: string };
+    input: { instanceId: string; event?: 'granted' | 'superseded'; what?: 'turn' | 'slot'; by?: string; raiseOn?: string };
     output: { delivered: boolean; gone: boolean };
   };
   /** Creates or updates the run record (stage times, statuses, environment outcomes). */

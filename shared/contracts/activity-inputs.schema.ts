@@ -97,7 +97,7 @@ export const activityInputSchemas = {
     keepDigest: z.string().optional(),
   }),
   currentDeployment: z.looseObject({ app: name, environment: name }),
-  wakeLockParty: z.looseObject({ instanceId: text, event: z.enum(['granted', 'superseded']).optional(), what: z.enum(['turn', 'slot']).optional(), by: z.string().optional() }),
+  wakeLockParty: z.looseObject({ instanceId: text, event: z.enum(['granted', 'superseded']).optional(), what: z.enum(['turn', 'slot']).optional(), by: z.string().optional(), raiseOn: text.optional() }),
   recordRun: z.looseObject({ app: name, runId: text, patch }),
 } satisfies { [K in ActivityName]: z.ZodType<ActivityInput<K>> };
 

@@ -28,6 +28,21 @@ export interface OrchestrationContracts {
   rollback: { input: RollbackInput; output: RollbackResult };
   /** Redeploys the ledger's current revision of an environment that drifted (`drift: heal`). */
   heal: { input: HealInput; output: HealResult };
+  /** Waits for the environment lock on a party's behalf, one generation per safety look (continue-as-new). */
+  environmentLockWaiter: { input: LockWaiterInput; output: { acquired: true } | { acquired: false; supersededBy: string } };
+}
+
+/** Input of one generation of `environmentLockWaiter`. */
+export interface LockWaiterInput {
+  app: string;
+  environment: string;
+  /** `request`: the turn; `acquire`: the deploy slot. */
+  operation: 'request' | 'acquire';
+  party: LockParty;
+  /** Safety timer of this generation (ms). */
+  safetyMs: number;
+  /** Set when the previous generation's safety timer fired: look whether the party and the holder still exist. */
+  look?: { holderInstance?: string };
 }
 
 /** Orchestration names. */

@@ -26,6 +26,11 @@ export interface LockParty {
   requestedAt: string;
   kind: 'promotion' | 'rollback' | 'heal';
   policy: 'latest' | 'queue';
+  /**
+   * The instance that actually waits for the wake-up, when it is not `instanceId` itself (a
+   * waiter sub-orchestration, so the party's own history stays constant while it waits).
+   */
+  waiter?: string;
 }
 
 /** What the turn holder is doing (`frozen`: looking at or waiting at a closed gate, a freeze or a deploy window). */
@@ -54,6 +59,8 @@ export interface LockState {
   slot?: LockParty & { since: string; confirmed?: boolean };
   /** Waiting for the deploy slot, in order. */
   slotWaiters: LockWaiter[];
+  /** Party instance -> the instance waiting on its behalf now (wake-ups are raised there). */
+  waiterOf?: Record<string, string>;
 }
 
 /** Someone to wake: the releaser raises `LockGranted` (what) or `Superseded` on it. */
@@ -63,6 +70,8 @@ export interface Wake {
   what: 'turn' | 'slot';
   /** For `superseded`: the run that superseded it. */
   by?: string;
+  /** The instance to raise the event on, when the party waits through a waiter sub-orchestration. */
+  raiseOn?: string;
 }
 
 /** Answer to `request` (the turn) and `acquire` (the slot). */
@@ -81,7 +90,32 @@ export function emptyLock(): LockState {
 
 /** Fills fields added after a state was stored (entity state outlives code versions). */
 export function normaliseLock(state: Partial<LockState> | undefined): LockState {
-  return { waiters: state?.waiters ?? [], superseded: state?.superseded ?? {}, slotWaiters: state?.slotWaiters ?? [], ...(state?.holder ? { holder: state.holder } : {}), ...(state?.slot ? { slot: state.slot } : {}) };
+  return {
+    waiters: state?.waiters ?? [], superseded: state?.superseded ?? {}, slotWaiters: state?.slotWaiters ?? [],
+    ...(state?.holder ? { holder: state.holder } : {}), ...(state?.slot ? { slot: state.slot } : {}),
+    ...(state?.waiterOf && Object.keys(state.waiterOf).length > 0 ? { waiterOf: state.waiterOf } : {}),
+  };
+}
+
+/**
+ * Notes who waits on `party`'s behalf (its answer is `waiting`), or forgets it (any other
+ * answer: the waiter ends with it), and addresses the wake-ups to the instances that wait.
+ */
+function addressed(s: LockState, party: LockParty, answer: LockAnswer): LockAnswer {
+  const map = { ...(s.waiterOf ?? {}) };
+  if (answer.state === 'waiting' && party.waiter) map[party.instanceId] = party.waiter;
+  else delete map[party.instanceId];
+  if (Object.keys(map).length > 0) s.waiterOf = map;
+  else delete s.waiterOf;
+  return { ...answer, wake: address(s, answer.wake) };
+}
+
+/** Sets `raiseOn` on each wake-up whose party waits through a waiter instance. */
+function address(s: LockState, wake: Wake[]): Wake[] {
+  return wake.map((w) => {
+    const on = s.waiterOf?.[w.instanceId];
+    return on ? { ...w, raiseOn: on } : w;
+  });
 }
 
 const newer = (a: LockParty, b: LockParty) => a.requestedAt > b.requestedAt || (a.requestedAt === b.requestedAt && a.runId > b.runId);
@@ -137,19 +171,19 @@ export function requestTurn(state: LockState, party: LockParty, now: string): { 
   if (by !== undefined) {
     delete s.superseded[party.instanceId];
     s.waiters = s.waiters.filter((w) => w.instanceId !== party.instanceId);
-    return { state: s, answer: { state: 'superseded', by, wake } };
+    return { state: s, answer: addressed(s, party, { state: 'superseded', by, wake }) };
   }
   if (s.holder?.instanceId === party.instanceId) {
     // The woken party confirms: the hand-over is complete.
     if (s.holder.confirmed === false) s.holder = { ...s.holder, confirmed: true };
-    return { state: s, answer: { state: 'acquired', wake } };
+    return { state: s, answer: addressed(s, party, { state: 'acquired', wake }) };
   }
 
   if (supersedable(party)) {
     const newest = s.waiters.find((w) => w.instanceId !== party.instanceId && supersedable(w) && newer(w, party));
     if (newest) {
       s.waiters = s.waiters.filter((w) => w.instanceId !== party.instanceId);
-      return { state: s, answer: { state: 'superseded', by: newest.runId, wake } };
+      return { state: s, answer: addressed(s, party, { state: 'superseded', by: newest.runId, wake }) };
     }
     for (const w of s.waiters) {
       if (w.instanceId !== party.instanceId && supersedable(w) && newer(party, w)) {
@@ -165,13 +199,13 @@ export function requestTurn(state: LockState, party: LockParty, now: string): { 
   if (!s.holder && (queued === 0 || (queued === -1 && s.waiters.length === 0))) {
     s.waiters = s.waiters.filter((w) => w.instanceId !== party.instanceId);
     s.holder = { ...party, since: now, phase: 'waiting' };
-    return { state: s, answer: { state: 'acquired', wake } };
+    return { state: s, answer: addressed(s, party, { state: 'acquired', wake }) };
   }
   if (queued === -1) s.waiters.push({ ...party, since: now, lastSeen: now });
   else s.waiters[queued]!.lastSeen = now;
   wake.push(...supersedeWaitingHolder(s));
   const position = s.waiters.findIndex((w) => w.instanceId === party.instanceId) + 1;
-  return { state: s, answer: { state: 'waiting', holder: s.holder?.runId, holderInstance: s.holder?.instanceId, position, wake } };
+  return { state: s, answer: addressed(s, party, { state: 'waiting', holder: s.holder?.runId, holderInstance: s.holder?.instanceId, position, wake }) };
 }
 
 /**
@@ -182,26 +216,26 @@ export function acquireSlot(state: LockState, party: LockParty, now: string): { 
   const s: LockState = structuredClone(normaliseLock(state));
   if (s.slot?.instanceId === party.instanceId) {
     if (s.slot.confirmed === false) s.slot = { ...s.slot, confirmed: true };
-    return { state: s, answer: { state: 'acquired', wake: [] } };
+    return { state: s, answer: addressed(s, party, { state: 'acquired', wake: [] }) };
   }
   // A promotion without the turn, or one superseded while it waited with it (its event may
   // have been lost), learns it here.
   if (party.kind === 'promotion' && (s.holder?.instanceId !== party.instanceId || s.superseded[party.instanceId] !== undefined)) {
     const by = s.superseded[party.instanceId] ?? 'a newer run';
     delete s.superseded[party.instanceId];
-    return { state: s, answer: { state: 'superseded', by, wake: [] } };
+    return { state: s, answer: addressed(s, party, { state: 'superseded', by, wake: [] }) };
   }
   s.slotWaiters = dropStale(s.slotWaiters, party.instanceId, now);
   const queued = s.slotWaiters.findIndex((w) => w.instanceId === party.instanceId);
   if (!s.slot && (queued === 0 || (queued === -1 && s.slotWaiters.length === 0))) {
     s.slotWaiters = s.slotWaiters.filter((w) => w.instanceId !== party.instanceId);
     s.slot = { ...party, since: now };
-    return { state: s, answer: { state: 'acquired', wake: [] } };
+    return { state: s, answer: addressed(s, party, { state: 'acquired', wake: [] }) };
   }
   if (queued === -1) s.slotWaiters.push({ ...party, since: now, lastSeen: now });
   else s.slotWaiters[queued]!.lastSeen = now;
   const position = s.slotWaiters.findIndex((w) => w.instanceId === party.instanceId) + 1;
-  return { state: s, answer: { state: 'waiting', holder: s.slot?.runId, holderInstance: s.slot?.instanceId, position, wake: [] } };
+  return { state: s, answer: addressed(s, party, { state: 'waiting', holder: s.slot?.runId, holderInstance: s.slot?.instanceId, position, wake: [] }) };
 }
 
 /**
@@ -213,7 +247,7 @@ export function setLockPhase(state: LockState, instanceId: string, phase: LockPh
   const s: LockState = structuredClone(normaliseLock(state));
   if (s.holder?.instanceId !== instanceId) return { state: s, wake: [] };
   s.holder = { ...s.holder, phase };
-  return { state: s, wake: supersedeWaitingHolder(s) };
+  return { state: s, wake: address(s, supersedeWaitingHolder(s)) };
 }
 
 /**
@@ -228,9 +262,14 @@ export function releaseLock(state: LockState, instanceId: string, now: string, w
     if (s.holder?.instanceId === instanceId) delete s.holder;
     s.waiters = s.waiters.filter((w) => w.instanceId !== instanceId);
     delete s.superseded[instanceId];
+    if (s.waiterOf?.[instanceId] !== undefined) {
+      const { [instanceId]: _gone, ...rest } = s.waiterOf;
+      if (Object.keys(rest).length > 0) s.waiterOf = rest;
+      else delete s.waiterOf;
+    }
   }
   // A turn holder that gives the slot back to wait at a closed gate is moot if a newer run waits.
-  return { state: s, wake: [...passSlot(s, now), ...passTurn(s, now), ...supersedeWaitingHolder(s)] };
+  return { state: s, wake: address(s, [...passSlot(s, now), ...passTurn(s, now), ...supersedeWaitingHolder(s)]) };
 }
 
 /** What a repair pass (the reconcile sweep) should do about one lock. */
@@ -253,5 +292,5 @@ export function lockRepairs(state: LockState | undefined, now: string, staleMs: 
   const rewake: Wake[] = [];
   if (s.holder && s.holder.confirmed === false && old(s.holder.since)) rewake.push({ instanceId: s.holder.instanceId, event: 'granted', what: 'turn' });
   if (s.slot && s.slot.confirmed === false && old(s.slot.since)) rewake.push({ instanceId: s.slot.instanceId, event: 'granted', what: 'slot' });
-  return { holders, rewake };
+  return { holders, rewake: address(s, rewake) };
 }
