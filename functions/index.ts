@@ -23,6 +23,7 @@ import * as df from 'durable-functions';
 import { pipelineOrchestrator } from '../orchestrations/pipeline.orchestrator.js';
 import { promotionOrchestrator } from '../orchestrations/promotion.orchestrator.js';
 import { rollbackOrchestrator } from '../orchestrations/rollback.orchestrator.js';
+import { lockWaiterOrchestrator } from '../orchestrations/environment-lock.js';
 import type { ActivityContracts, ActivityName } from '../shared/contracts/activities.js';
 import { buildArtifact } from './activities/build-artifact.activity.js';
 import { readImageBuild, startImageBuild } from './activities/image-build.activity.js';
@@ -93,6 +94,7 @@ df.app.orchestration('pipeline', pipelineOrchestrator);
 df.app.orchestration('promotion', promotionOrchestrator);
 df.app.orchestration('rollback', rollbackOrchestrator);
 df.app.orchestration('heal', healOrchestrator);
+df.app.orchestration('environmentLockWaiter', lockWaiterOrchestrator);
 df.app.entity('environmentLock', environmentLockEntity);
 
 

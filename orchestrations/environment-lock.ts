@@ -14,10 +14,10 @@
  *   terminated from outside is released on its behalf).
  */
 import * as df from 'durable-functions';
-import { LOCK_GRANTED_EVENT, SUPERSEDED_EVENT, type LockOperations } from '../shared/contracts/orchestrations.js';
+import { LOCK_GRANTED_EVENT, SUPERSEDED_EVENT, type LockWaiterInput } from '../shared/contracts/orchestrations.js';
 import type { LockAnswer, LockParty, LockPhase, Wake } from '../shared/domain/environment-lock.js';
 import { LOCK_ENTITY_NAME, lockEntityKey } from '../shared/domain/ids.js';
-import { call, callLock, nowIso, type Call } from './activity-call.js';
+import { call, callLock, callOrchestration, nowIso, type Call } from './activity-call.js';
 
 /**
  * First safety timer of a waiting party. The reconcile sweep repairs locks every tick (a holder
@@ -47,20 +47,20 @@ export interface LockWait {
 export type LockOutcome = { acquired: true } | { acquired: false; supersededBy: string };
 
 /**
- * Delivers wake-ups: raises the event on each party; a party that has gone is released on its
- * behalf, which may hand the lock to the next one, who is woken in turn.
+ * Delivers wake-ups: raises the event on each party (on the instance waiting on its behalf, if
+ * any); a party that has gone is released on its behalf, which may hand the lock to the next
+ * one, who is woken in turn. `self` is the party delivering: told by the answer, not an event.
  */
-function* deliver(context: df.OrchestrationContext, entity: df.EntityId, wakes: readonly Wake[]): Call<{ supersededBy?: string }> {
+function* deliver(context: df.OrchestrationContext, entity: df.EntityId, wakes: readonly Wake[], self: string): Call<{ supersededBy?: string }> {
   const queue = [...wakes];
   let supersededBy: string | undefined;
   for (let n = 0; queue.length > 0 && n < MAX_HANDOVERS; n++) {
     const w = queue.shift()!;
-    // The caller itself (a waiting turn holder made moot): told by the answer, not by an event.
-    if (w.instanceId === context.df.instanceId) {
+    if (w.instanceId === self) {
       if (w.event === 'superseded') supersededBy = w.by ?? 'a newer run';
       continue;
     }
-    const result = yield* call(context, 'wakeLockParty', { instanceId: w.instanceId, event: w.event, what: w.what, ...(w.by ? { by: w.by } : {}) });
+    const result = yield* call(context, 'wakeLockParty', { instanceId: w.instanceId, event: w.event, what: w.what, ...(w.by ? { by: w.by } : {}), ...(w.raiseOn ? { raiseOn: w.raiseOn } : {}) });
     if (result.gone && w.event === 'granted') {
       const released = yield* callLock(context, entity, 'release', { instanceId: w.instanceId, now: nowIso(context) });
       queue.push(...released.wake);
@@ -69,49 +69,86 @@ function* deliver(context: df.OrchestrationContext, entity: df.EntityId, wakes: 
   return supersededBy === undefined ? {} : { supersededBy };
 }
 
-/** Asks, and while the answer is "waiting", waits for an event or the safety timer and asks again. */
+/**
+ * Asks once; if the answer is "waiting", the wait runs in a waiter sub-orchestration
+ * (`environmentLockWaiter`), so this party's history gains the same few events however long
+ * it waits.
+ */
 function* waitFor(
   context: df.OrchestrationContext,
-  entity: df.EntityId,
-  operation: keyof Pick<LockOperations, 'request' | 'acquire'>,
+  app: string,
+  environment: string,
+  operation: LockWaiterInput['operation'],
   party: LockParty,
   onWait: (wait: LockWait) => void,
 ): Call<LockOutcome> {
-  let safety = LOCK_SAFETY_FIRST_MS;
-  for (;;) {
-    const answer: LockAnswer = yield* callLock(context, entity, operation, { party, now: nowIso(context) });
-    if (answer.wake.length > 0) yield* deliver(context, entity, answer.wake);
-    if (answer.state === 'acquired') return { acquired: true };
-    if (answer.state === 'superseded') return { acquired: false, supersededBy: answer.by };
-    onWait({ state: 'waiting', holder: answer.holder, position: answer.position });
-    const granted = context.df.waitForExternalEvent(LOCK_GRANTED_EVENT);
-    const superseded = context.df.waitForExternalEvent(SUPERSEDED_EVENT);
-    const timer = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + safety));
-    const winner = yield context.df.Task.any([granted, superseded, timer]);
-    if (winner !== timer) {
-      timer.cancel();
-      continue;
+  const entity = lockEntityId(app, environment);
+  const answer: LockAnswer = yield* callLock(context, entity, operation, { party, now: nowIso(context) });
+  if (answer.wake.length > 0) yield* deliver(context, entity, answer.wake, party.instanceId);
+  if (answer.state === 'acquired') return { acquired: true };
+  if (answer.state === 'superseded') return { acquired: false, supersededBy: answer.by };
+  onWait({ state: 'waiting', holder: answer.holder, position: answer.position });
+  const waiterId = `${context.df.instanceId}:lock-${operation}-${context.df.currentUtcDateTime.getTime()}`;
+  return yield* callOrchestration(context, 'environmentLockWaiter', { app, environment, operation, party, safetyMs: LOCK_SAFETY_FIRST_MS }, waiterId);
+}
+
+/**
+ * `environmentLockWaiter`: waits for the lock on a party's behalf, one generation per look.
+ * Each generation asks the entity (naming itself as the instance to wake), waits for
+ * `LockGranted` / `Superseded` or its safety timer, and continues as new — so its history stays
+ * a handful of events. On a safety tick the next generation first looks whether the party and
+ * the holder still exist (one that went away is released on its behalf). A stale or duplicate
+ * event grants nothing: the generation it reaches asks the entity.
+ */
+export function* lockWaiterOrchestrator(context: df.OrchestrationContext): Generator<df.Task, LockOutcome, unknown> {
+  const input = context.df.getInput<LockWaiterInput>();
+  const entity = lockEntityId(input.app, input.environment);
+  const self = input.party.instanceId;
+  if (input.look) {
+    const me = yield* call(context, 'wakeLockParty', { instanceId: self });
+    if (me.gone) {
+      const released = yield* callLock(context, entity, 'release', { instanceId: self, now: nowIso(context) });
+      yield* deliver(context, entity, released.wake, self);
+      return { acquired: false, supersededBy: 'the waiting party has gone' };
     }
-    safety = Math.min(safety * 2, LOCK_SAFETY_MAX_MS);
-    // A lost wake-up, or a holder that went away without releasing: find out, and free it.
-    if (answer.holderInstance) {
-      const holder = yield* call(context, 'wakeLockParty', { instanceId: answer.holderInstance });
+    const holderInstance = input.look.holderInstance;
+    if (holderInstance) {
+      const holder = yield* call(context, 'wakeLockParty', { instanceId: holderInstance });
       if (holder.gone) {
-        const released = yield* callLock(context, entity, 'release', { instanceId: answer.holderInstance, now: nowIso(context), what: operation === 'acquire' ? 'slot' : 'all' });
-        yield* deliver(context, entity, released.wake);
+        const released = yield* callLock(context, entity, 'release', { instanceId: holderInstance, now: nowIso(context), what: input.operation === 'acquire' ? 'slot' : 'all' });
+        yield* deliver(context, entity, released.wake, self);
       }
     }
   }
+  const party: LockParty = { ...input.party, waiter: context.df.instanceId };
+  const answer: LockAnswer = yield* callLock(context, entity, input.operation, { party, now: nowIso(context) });
+  if (answer.wake.length > 0) yield* deliver(context, entity, answer.wake, self);
+  if (answer.state === 'acquired') return { acquired: true };
+  if (answer.state === 'superseded') return { acquired: false, supersededBy: answer.by };
+  context.df.setCustomStatus({ state: 'waiting', holder: answer.holder, position: answer.position } satisfies LockWait);
+  const granted = context.df.waitForExternalEvent(LOCK_GRANTED_EVENT);
+  const superseded = context.df.waitForExternalEvent(SUPERSEDED_EVENT);
+  const timer = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + input.safetyMs));
+  const winner = yield context.df.Task.any([granted, superseded, timer]);
+  const { look: _look, ...rest } = input;
+  if (winner !== timer) {
+    timer.cancel();
+    context.df.continueAsNew(rest satisfies LockWaiterInput);
+  } else {
+    const next: LockWaiterInput = { ...rest, safetyMs: Math.min(input.safetyMs * 2, LOCK_SAFETY_MAX_MS), look: answer.holderInstance ? { holderInstance: answer.holderInstance } : {} };
+    context.df.continueAsNew(next);
+  }
+  return { acquired: false, supersededBy: 'continued as new' };
 }
 
 /** Waits for the environment's turn (promotions). `onWait` is told the holder and our place in line. */
 export function acquireTurn(context: df.OrchestrationContext, app: string, environment: string, party: LockParty, onWait: (wait: LockWait) => void): Call<LockOutcome> {
-  return waitFor(context, lockEntityId(app, environment), 'request', party, onWait);
+  return waitFor(context, app, environment, 'request', party, onWait);
 }
 
 /** Waits for the deploy slot (a promotion holding the turn, a rollback, a heal). */
 export function acquireSlot(context: df.OrchestrationContext, app: string, environment: string, party: LockParty, onWait: (wait: LockWait) => void): Call<LockOutcome> {
-  return waitFor(context, lockEntityId(app, environment), 'acquire', party, onWait);
+  return waitFor(context, app, environment, 'acquire', party, onWait);
 }
 
 /**
@@ -124,7 +161,7 @@ export function* lockPhase(context: df.OrchestrationContext, app: string, enviro
   // Histories recorded before `phase` answered anything hold null for it.
   const answer: { wake: Wake[] } | null = yield* callLock(context, entity, 'phase', { instanceId, phase });
   const wake = answer === null ? [] : answer.wake;
-  return wake.length > 0 ? yield* deliver(context, entity, wake) : {};
+  return wake.length > 0 ? yield* deliver(context, entity, wake, instanceId) : {};
 }
 
 /**
@@ -135,5 +172,5 @@ export function* lockPhase(context: df.OrchestrationContext, app: string, enviro
 export function* releaseLock(context: df.OrchestrationContext, app: string, environment: string, instanceId: string, what: 'all' | 'slot' = 'all'): Call<{ supersededBy?: string }> {
   const entity = lockEntityId(app, environment);
   const released = yield* callLock(context, entity, 'release', { instanceId, now: nowIso(context), what });
-  return released.wake.length > 0 ? yield* deliver(context, entity, released.wake) : {};
+  return released.wake.length > 0 ? yield* deliver(context, entity, released.wake, instanceId) : {};
 }

@@ -14,7 +14,7 @@ import { wakeLockParty } from '../../functions/activities/wake-lock-party.activi
 import { awaitApproval } from '../../orchestrations/approval.js';
 import { lockRepairPorts } from '../../functions/entities/environment-lock.repair.js';
 import { repairLock } from '../../shared/use-cases/repair-lock.use-case.js';
-import { acquireSlot, acquireTurn, lockEntityId, lockPhase, releaseLock } from '../../orchestrations/environment-lock.js';
+import { acquireSlot, acquireTurn, lockEntityId, lockPhase, lockWaiterOrchestrator, releaseLock } from '../../orchestrations/environment-lock.js';
 
 /** Input of the `lockParty` orchestration. */
 export interface LockPartyInput {
@@ -30,6 +30,7 @@ export interface LockPartyInput {
   const client = df.input.durableClient();
   df.app.entity('environmentLock', environmentLockEntity);
   df.app.activity('wakeLockParty', { extraInputs: [client], handler: wakeLockParty });
+  df.app.orchestration('environmentLockWaiter', lockWaiterOrchestrator);
   df.app.orchestration('lockParty', function* (context: df.OrchestrationContext): Generator<df.Task, unknown, unknown> {
     const input = context.df.getInput<LockPartyInput>();
     const acquire = input.what === 'turn' ? acquireTurn : acquireSlot;
