@@ -95,7 +95,7 @@ test('a holder that went away is released by the lock repair (the reconcile swee
   }
   assert.deepEqual(woken, ['x2']);
   await h.waitFor('x2', holding);
-  assert.equal(await length('x2'), before + 3, 'only the wake-up and the confirming ask were added');
+  assert.equal(await length('x2'), before + 1, 'only the waiter sub-orchestration answer was added (the wake-up and the confirming ask happen in the waiter)');
   await h.raise('x2', 'Release');
   await h.waitFor('x2', done);
 });

@@ -54,7 +54,8 @@ export interface World<S extends { events: ExternalEvent[] }> {
 
 /** How a drive ended. */
 export interface DriveResult {
-  status: 'completed' | 'failed' | 'waiting';
+  /** `continued`: the orchestrator called continueAsNew; `output` is the next generation's input. */
+  status: 'completed' | 'failed' | 'waiting' | 'continued';
   output?: unknown;
   error?: string;
   history: Step[];
@@ -110,6 +111,7 @@ export async function drive<S extends { events: ExternalEvent[] }>(
   const snapshots: unknown[] = [structuredClone(state)];
   let clock = new Date(options.start ?? '2026-11-30T10:00:00.000Z').getTime();
   let customStatus: unknown = null;
+  let continued: { input: unknown } | undefined;
   const instanceId = options.instanceId ?? 'instance';
 
   const ctx = {
@@ -129,6 +131,9 @@ export async function drive<S extends { events: ExternalEvent[] }>(
       new FakeTask({ kind: 'entity', entity: `${entity.name}@${entity.key}`, operation, input: json(opInput) }),
     createTimer: (fireAt: Date) => new FakeTimer({ kind: 'timer', fireAt: fireAt.toISOString() }),
     waitForExternalEvent: (name: string) => new FakeTask({ kind: 'event', name }),
+    continueAsNew: (next: unknown) => {
+      continued = { input: json(next) };
+    },
     Task: { any: (tasks: FakeTask[]) => new FakeAny(tasks) },
   };
   const context = { df: ctx, log: () => undefined } as unknown as df.OrchestrationContext;
@@ -228,6 +233,7 @@ export async function drive<S extends { events: ExternalEvent[] }>(
         next = gen.next(outcome.value);
       }
     }
+    if (continued) return { status: 'continued', output: continued.input, history, snapshots, customStatus };
     return { status: 'completed', output: json(next.value), history, snapshots, customStatus };
   } catch (err) {
     if (err instanceof NonDeterminismError) throw err;

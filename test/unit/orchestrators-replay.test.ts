@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { pipelineOrchestrator } from '../../orchestrations/pipeline.orchestrator.js';
 import { promotionOrchestrator } from '../../orchestrations/promotion.orchestrator.js';
 import { rollbackOrchestrator } from '../../orchestrations/rollback.orchestrator.js';
+import { lockWaiterOrchestrator } from '../../orchestrations/environment-lock.js';
 import type { ActivityInput, PipelineInput, PromotionInput, RollbackInput, RollbackResult } from '../../shared/contracts/activities.js';
 import { APPROVAL_EVENT, BREAK_GLASS_EVENT, SUPERSEDED_EVENT } from '../../shared/contracts/orchestrations.js';
 import type { ApprovalDecision } from '../../shared/domain/approval.js';
@@ -89,6 +90,22 @@ function world(over: Partial<State> = {}): World<State> {
     activity: (state, name, input) => (activities as Record<string, (s: State, i: unknown) => unknown>)[name]!(state, input),
     entity: lockOperation,
     subOrchestration: async (state, name, input, instanceId, now) => {
+      if (name === 'environmentLockWaiter') {
+        // One generation per drive: each ends by continuing as new, or with the waiter's outcome.
+        let next = input;
+        let start = now;
+        for (let generation = 0; generation < 20; generation++) {
+          const result = await drive(lockWaiterOrchestrator, next, { ...world(), initial: () => state }, { instanceId, start, from: undefined });
+          waiterGenerations.push(result);
+          if (result.status !== 'continued') {
+            assert.equal(result.status, 'completed', result.error);
+            return result.output;
+          }
+          next = result.output;
+          start = result.history.at(-1)?.clock ?? start;
+        }
+        assert.fail('the lock waiter did not finish within 20 generations');
+      }
       assert.equal(name, 'promotion');
       const result = await drive(promotionOrchestrator, input, { ...world(), initial: () => state }, { instanceId, start: now, from: undefined });
       assert.equal(result.status, 'completed', result.error);
@@ -96,6 +113,9 @@ function world(over: Partial<State> = {}): World<State> {
     },
   };
 }
+
+/** Every generation of a lock waiter sub-orchestration driven so far (tests reset it). */
+let waiterGenerations: DriveResult[] = [];
 
 /** Runs a scenario live, then checks replays and every cut against it; returns the live result. */
 async function scenario(orchestrator: Parameters<typeof drive>[0], input: unknown, w: World<State>, instanceId: string): Promise<DriveResult & { state: State }> {
@@ -245,11 +265,22 @@ describe('promotion orchestrator', () => {
   test('a turn held by a run that went away is recovered on the safety timer, and the promotion then deploys', async () => {
     const key = lockEntityKey('shop', 'dev');
     const holder = { instanceId: 'shop.ddddddd.dev', runId: 'shop.ddddddd', requestedAt: '2026-11-30T09:00:00.000Z', kind: 'promotion' as const, policy: 'latest' as const, since: 't', phase: 'deploying' as const };
+    waiterGenerations = [];
     const run = await scenario(promotionOrchestrator, promotion(env('dev')), world({ locks: { [key]: { ...emptyLock(), holder } }, gone: [holder.instanceId] }), instanceId('dev'));
     assert.deepEqual(run.output, { environment: 'dev', status: 'Succeeded', revision: 1 });
-    // Released on its behalf, the turn passes to the asker itself: it asks again at once (no event raised on itself).
-    assert.deepEqual(kinds(run).slice(0, 6), ['lock.request', 'any', 'wakeLockParty', 'lock.release', 'lock.request', 'checkEnvironmentGate']);
-    assert.equal(run.history[1]!.clock, '2026-12-01T10:00:00.010Z', 'the safety timer fired after a day (the last resort: the reconcile sweep repairs locks sooner)');
+    // The promotion asks once, then waits through a waiter sub-orchestration: its own history has no timer.
+    assert.deepEqual(kinds(run).slice(0, 3), ['lock.request', 'sub', 'checkEnvironmentGate']);
+    // The waiter's first generation asks and waits; its safety timer fires after a day and it continues as new.
+    const [first, second] = waiterGenerations;
+    assert.equal(first?.status, 'continued');
+    assert.deepEqual(kinds(first!), ['lock.request', 'any']);
+    const waited = Date.parse(first!.history[1]!.clock) - Date.parse(first!.history[0]!.clock);
+    assert.ok(waited >= 24 * 3_600_000 && waited < 24 * 3_600_000 + 60_000, `the safety timer fired after a day (the last resort: the reconcile sweep repairs locks sooner); waited ${waited} ms`);
+    // The next generation looks: the party is alive, the holder gone, so it is released on its behalf;
+    // the turn passes to the asker itself, which asks again at once (no event raised on itself).
+    assert.equal(second?.status, 'completed');
+    assert.deepEqual(kinds(second!), ['wakeLockParty', 'wakeLockParty', 'lock.release', 'lock.request']);
+    assert.deepEqual(second!.output, { acquired: true });
   });
 });
 
