@@ -95,31 +95,16 @@ function* waitFor(
 /**
  * `environmentLockWaiter`: waits for the lock on a party's behalf, one generation per look.
  * Each generation asks the entity (naming itself as the instance to wake), waits for
- * `LockGranted` / `Superseded` or its safety timer, and continues as new — so its history stays
- * a handful of events. On a safety tick the next generation first looks whether the party and
- * the holder still exist (one that went away is released on its behalf). A stale or duplicate
+ * `LockGranted` / `Superseded` or its safety timer, and continues as new — so the history of the
+ * generation that waits is always the same few events. When the safety timer fires, the
+ * generation first looks whether the party and the holder still exist (one that went away is
+ * released on its behalf), then continues as new with a longer timer. A stale or duplicate
  * event grants nothing: the generation it reaches asks the entity.
  */
 export function* lockWaiterOrchestrator(context: df.OrchestrationContext): Generator<df.Task, LockOutcome, unknown> {
   const input = context.df.getInput<LockWaiterInput>();
   const entity = lockEntityId(input.app, input.environment);
   const self = input.party.instanceId;
-  if (input.look) {
-    const me = yield* call(context, 'wakeLockParty', { instanceId: self });
-    if (me.gone) {
-      const released = yield* callLock(context, entity, 'release', { instanceId: self, now: nowIso(context) });
-      yield* deliver(context, entity, released.wake, self);
-      return { acquired: false, supersededBy: 'the waiting party has gone' };
-    }
-    const holderInstance = input.look.holderInstance;
-    if (holderInstance) {
-      const holder = yield* call(context, 'wakeLockParty', { instanceId: holderInstance });
-      if (holder.gone) {
-        const released = yield* callLock(context, entity, 'release', { instanceId: holderInstance, now: nowIso(context), what: input.operation === 'acquire' ? 'slot' : 'all' });
-        yield* deliver(context, entity, released.wake, self);
-      }
-    }
-  }
   const party: LockParty = { ...input.party, waiter: context.df.instanceId };
   const answer: LockAnswer = yield* callLock(context, entity, input.operation, { party, now: nowIso(context) });
   if (answer.wake.length > 0) yield* deliver(context, entity, answer.wake, self);
@@ -130,14 +115,27 @@ export function* lockWaiterOrchestrator(context: df.OrchestrationContext): Gener
   const superseded = context.df.waitForExternalEvent(SUPERSEDED_EVENT);
   const timer = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + input.safetyMs));
   const winner = yield context.df.Task.any([granted, superseded, timer]);
-  const { look: _look, ...rest } = input;
   if (winner !== timer) {
     timer.cancel();
-    context.df.continueAsNew(rest satisfies LockWaiterInput);
-  } else {
-    const next: LockWaiterInput = { ...rest, safetyMs: Math.min(input.safetyMs * 2, LOCK_SAFETY_MAX_MS), look: answer.holderInstance ? { holderInstance: answer.holderInstance } : {} };
-    context.df.continueAsNew(next);
+    context.df.continueAsNew(input);
+    return { acquired: false, supersededBy: 'continued as new' };
   }
+  // The safety look, in this generation (the next one starts with a plain ask): has the party
+  // gone (terminated while it waited), or the holder (it never released)?
+  const me = yield* call(context, 'wakeLockParty', { instanceId: self });
+  if (me.gone) {
+    const released = yield* callLock(context, entity, 'release', { instanceId: self, now: nowIso(context) });
+    yield* deliver(context, entity, released.wake, self);
+    return { acquired: false, supersededBy: 'the waiting party has gone' };
+  }
+  if (answer.holderInstance) {
+    const holder = yield* call(context, 'wakeLockParty', { instanceId: answer.holderInstance });
+    if (holder.gone) {
+      const released = yield* callLock(context, entity, 'release', { instanceId: answer.holderInstance, now: nowIso(context), what: input.operation === 'acquire' ? 'slot' : 'all' });
+      yield* deliver(context, entity, released.wake, self);
+    }
+  }
+  context.df.continueAsNew({ ...input, safetyMs: Math.min(input.safetyMs * 2, LOCK_SAFETY_MAX_MS) } satisfies LockWaiterInput);
   return { acquired: false, supersededBy: 'continued as new' };
 }
 

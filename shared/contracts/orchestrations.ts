@@ -41,8 +41,6 @@ export interface LockWaiterInput {
   party: LockParty;
   /** Safety timer of this generation (ms). */
   safetyMs: number;
-  /** Set when the previous generation's safety timer fired: look whether the party and the holder still exist. */
-  look?: { holderInstance?: string };
 }
 
 /** Orchestration names. */
