@@ -58,13 +58,17 @@ export async function run(): Promise<BenchRow[]> {
     // What a real backend's replay of the waiting party pays: the party's own history plus that
     // of the current generation of its lock waiter sub-orchestration (if it waits through one;
     // earlier generations were continued-as-new and are never replayed again).
-    const own = async (id: string) => ((await c.status(id, true)).history ?? []) as { EventType: string; InstanceId?: string }[];
+    const own = async (id: string) => ((await c.status(id, true)).history ?? []).length as number;
+    // The waiter's instance id is `<party>:lock-...` (orchestrations/environment-lock.ts); the
+    // status format lists a pending sub-orchestration only once it completes, so find it by prefix.
+    const waiters = async (id: string) => {
+      const url = `${c.host.origin}/runtime/webhooks/durabletask/instances?instanceIdPrefix=${encodeURIComponent(`${id}:lock-`)}&code=${c.host.keys.master}`;
+      const list = (await (await fetch(url)).json()) as { instanceId: string; runtimeStatus: string }[];
+      return list.filter((s) => s.runtimeStatus === 'Running' || s.runtimeStatus === 'Pending').map((s) => s.instanceId);
+    };
     const length = async (id: string) => {
-      const history = await own(id);
-      let total = history.length;
-      const created = history.filter((e) => e.EventType === 'SubOrchestrationInstanceCreated' && e.InstanceId);
-      const done = history.filter((e) => e.EventType === 'SubOrchestrationInstanceCompleted' || e.EventType === 'SubOrchestrationInstanceFailed').length;
-      for (const child of created.slice(done)) total += (await own(child.InstanceId!)).length;
+      let total = await own(id);
+      for (const w of await waiters(id)) total += await own(w);
       return total;
     };
     // Simulated time passes in steps, each followed by the backend going idle, so every durable
