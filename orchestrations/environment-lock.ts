@@ -2,16 +2,17 @@
  * The per-environment lock from an orchestrator, event-driven (rules in
  * shared/domain/environment-lock.ts):
  *
- * - a party asks the `environmentLock` entity once; if it must wait, it waits for an external
- *   event (`LockGranted`, or `Superseded`) with a long safety timer, so its history does not grow
- *   while it waits (a few events per safety tick: the first after a day, then doubling up to
- *   4 days; the reconcile sweep repairs locks every minute, so the tick is a last resort);
+ * - a party asks the `environmentLock` entity once; if it must wait, a waiter sub-orchestration
+ *   (`environmentLockWaiter`) waits on its behalf for an external event (`LockGranted`, or
+ *   `Superseded`) with a long safety timer (the first after a day, then doubling up to 4 days;
+ *   the reconcile sweep repairs locks every minute, so the timer is a last resort), continuing as
+ *   new after each, so neither history grows while it waits;
  * - whoever releases hands the turn or slot on inside the entity and wakes the next party
  *   through the `wakeLockParty` activity (which also finds parties that have gone, so the
  *   releaser releases on their behalf and wakes the one after);
  * - a woken party confirms by asking again: a duplicate or stale event never grants anything;
- * - on a safety tick the waiter asks again and checks that the holder still exists (a holder
- *   terminated from outside is released on its behalf).
+ * - on a safety tick the waiter checks that the party and the holder still exist (one terminated
+ *   from outside is released on its behalf) and asks again in its next generation.
  */
 import * as df from 'durable-functions';
 import { LOCK_GRANTED_EVENT, SUPERSEDED_EVENT, type LockWaiterInput } from '../shared/contracts/orchestrations.js';
