@@ -198,3 +198,23 @@ test('property: whatever the sequence of operations, at most one turn holder and
     { numRuns: 300 },
   );
 });
+
+test('a party waiting through a waiter instance is woken there; the entry goes when the waiter is answered or the party released', () => {
+  let s: LockState = requestTurn(emptyLock(), promo(1, 'queue'), T).state;
+  // run2 asks itself first (no waiter yet), then its waiter asks on its behalf.
+  s = requestTurn(s, promo(2, 'queue'), T).state;
+  s = requestTurn(s, { ...promo(2, 'queue'), waiter: 'run2.prod:lock-request-1' }, T).state;
+  s = requestTurn(s, { ...promo(3, 'queue'), waiter: 'run3.prod:lock-request-1' }, T).state;
+  assert.deepEqual(s.waiterOf, { 'run2.prod': 'run2.prod:lock-request-1', 'run3.prod': 'run3.prod:lock-request-1' });
+  const rel = releaseLock(s, 'run1.prod', T);
+  assert.deepEqual(rel.wake, [{ instanceId: 'run2.prod', event: 'granted', what: 'turn', raiseOn: 'run2.prod:lock-request-1' }]);
+  // The lost-wake-up repair raises it on the waiter too.
+  assert.deepEqual(lockRepairs(rel.state, '2026-10-01T10:05:00.000Z', 60_000).rewake, [{ instanceId: 'run2.prod', event: 'granted', what: 'turn', raiseOn: 'run2.prod:lock-request-1' }]);
+  // The waiter confirms: acquired, and it is forgotten (a later wake-up goes to the party).
+  const confirmed = requestTurn(rel.state, { ...promo(2, 'queue'), waiter: 'run2.prod:lock-request-1' }, T);
+  assert.equal(confirmed.answer.state, 'acquired');
+  assert.deepEqual(confirmed.state.waiterOf, { 'run3.prod': 'run3.prod:lock-request-1' });
+  // A party released on its behalf (it went away) is forgotten too.
+  const gone = releaseLock(confirmed.state, 'run3.prod', T);
+  assert.equal(gone.state.waiterOf, undefined);
+});
