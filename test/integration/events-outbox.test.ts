@@ -7,53 +7,26 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import type { ContainerClient } from '@azure/storage-blob';
 import { startEmulator, type RunningEmulator } from '../../local/servicebus/emulator.js';
-import { parseTopology } from '../../local/servicebus/topology.js';
 import { EventBus, EventOutbox, eventsFromRunPatch, ServiceBusEventPublisher } from '../../shared/events/index.js';
-import { containerClient, listAllNames } from '../../shared/storage/blob-store.js';
-import { withAzurite } from '../support/azurite.js';
+import { listAllNames } from '../../shared/storage/blob-store.js';
+import { EVENTS_TOPOLOGY as topology, startEventsTopic, type EventsTopic } from '../support/events-topic.js';
 
-let azurite: Awaited<ReturnType<typeof withAzurite>>;
+let topic: EventsTopic;
 let container: ContainerClient;
 let emulator: RunningEmulator;
-let dir: string;
-let client: ServiceBusClient;
-const topology = parseTopology({
-  UserConfig: {
-    Namespaces: [
-      { Name: 't', Topics: [{ Name: 'conveyor-events', Properties: { RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: 'PT10M' }, Subscriptions: [{ Name: 'all' }] }] },
-    ],
-  },
-});
 
 before(async () => {
-  azurite = await withAzurite();
-  container = containerClient(azurite.connectionString, 'state');
-  await container.createIfNotExists();
-  dir = mkdtempSync(join(tmpdir(), 'conveyor-events-'));
-  emulator = await startEmulator({ dataDir: dir, topology, sweepMs: 25 });
-  client = new ServiceBusClient(emulator.connectionString);
+  topic = await startEventsTopic('conveyor-events-');
+  ({ container, emulator } = topic);
 });
 
 after(async () => {
-  await client?.close();
-  await emulator?.stop();
-  await azurite?.dispose();
-  rmSync(dir, { recursive: true, force: true });
+  await topic?.dispose();
 });
 
-async function drain(n: number, timeoutMs = 5000): Promise<ServiceBusReceivedMessage[]> {
-  const receiver = client.createReceiver('conveyor-events', 'all', { receiveMode: 'receiveAndDelete' });
-  const out: ServiceBusReceivedMessage[] = [];
-  const deadline = Date.now() + timeoutMs;
-  while (out.length < n && Date.now() < deadline) out.push(...(await receiver.receiveMessages(n - out.length + 5, { maxWaitTimeInMs: 300 })));
-  // Anything beyond n would be a duplicate: look a little longer.
-  out.push(...(await receiver.receiveMessages(10, { maxWaitTimeInMs: 300 })));
-  await receiver.close();
-  return out;
-}
+const drain = (n: number, timeoutMs?: number) => topic.drain(n, timeoutMs);
 
 const T = '2026-11-30T03:00:00.000Z';
 

@@ -5,56 +5,28 @@
 // sweep that sees no change publishes none.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import type { ContainerClient } from '@azure/storage-blob';
-import { startEmulator, type RunningEmulator } from '../../local/servicebus/emulator.js';
-import { parseTopology } from '../../local/servicebus/topology.js';
+import type { RunningEmulator } from '../../local/servicebus/emulator.js';
 import type { CurrentDeployment } from '../../shared/domain/deployment.js';
 import { EventBus, EventOutbox, ServiceBusEventPublisher } from '../../shared/events/index.js';
 import { BlobSyncStore, publishingSyncStore, sweepDrift, type DriftSweepPorts, type Observation } from '../../shared/reconcile/index.js';
-import { containerClient, listAllNames } from '../../shared/storage/blob-store.js';
-import { withAzurite } from '../support/azurite.js';
+import { listAllNames } from '../../shared/storage/blob-store.js';
+import { startEventsTopic, type EventsTopic } from '../support/events-topic.js';
 
-let azurite: Awaited<ReturnType<typeof withAzurite>>;
+let topic: EventsTopic;
 let container: ContainerClient;
 let emulator: RunningEmulator;
-let dir: string;
-let client: ServiceBusClient;
-const topology = parseTopology({
-  UserConfig: {
-    Namespaces: [{ Name: 't', Topics: [{ Name: 'conveyor-events', Properties: { RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: 'PT10M' }, Subscriptions: [{ Name: 'all' }] }] }],
-  },
-});
 
 before(async () => {
-  azurite = await withAzurite();
-  container = containerClient(azurite.connectionString, 'state');
-  await container.createIfNotExists();
-  dir = mkdtempSync(join(tmpdir(), 'conveyor-sync-events-'));
-  emulator = await startEmulator({ dataDir: dir, topology, sweepMs: 25 });
-  client = new ServiceBusClient(emulator.connectionString);
+  topic = await startEventsTopic('conveyor-sync-events-');
+  ({ container, emulator } = topic);
 });
 
 after(async () => {
-  await client?.close();
-  await emulator?.stop();
-  await azurite?.dispose();
-  rmSync(dir, { recursive: true, force: true });
+  await topic?.dispose();
 });
 
-/** Receives what the topic holds: at least `n` messages when that many come, then looks a little longer for extras. */
-async function drain(n: number): Promise<ServiceBusReceivedMessage[]> {
-  const receiver = client.createReceiver('conveyor-events', 'all', { receiveMode: 'receiveAndDelete' });
-  const out: ServiceBusReceivedMessage[] = [];
-  const deadline = Date.now() + 5000;
-  while (out.length < n && Date.now() < deadline) out.push(...(await receiver.receiveMessages(n - out.length + 5, { maxWaitTimeInMs: 300 })));
-  out.push(...(await receiver.receiveMessages(10, { maxWaitTimeInMs: 300 })));
-  await receiver.close();
-  return out;
-}
+const drain = (n: number, timeoutMs?: number) => topic.drain(n, timeoutMs);
 
 test('a drift change publishes exactly one sync-changed event with its data; an unchanged sweep publishes none', async () => {
   const current: CurrentDeployment = { app: 'shop', environment: 'prod', revision: 7, commit: 'c'.repeat(40), digest: `sha256:${'d'.repeat(64)}`, finishedAt: '2026-11-30T01:00:00.000Z', runId: `shop.${'c'.repeat(40)}`, status: 'Succeeded', kind: 'deploy' };
